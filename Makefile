@@ -1,0 +1,39 @@
+# Two commands do all the set-up on a fresh machine:
+#   make quickstart   create/reuse .venv from the lock file, train an agent, evaluate, plot
+#   make test         create/reuse .venv from the lock file, lint, run the test suite
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# the CPU wheel of torch lies in /opt/wheels on our machines; elsewhere pip reads the index
+WHEELS := $(wildcard /opt/wheels)
+PIP_FLAGS := -q --disable-pip-version-check -c constraints.txt $(if $(WHEELS),--find-links $(WHEELS),)
+STAMP := $(VENV)/.tidyrl-dev-installed
+
+.PHONY: venv quickstart test lint format check bench clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install $(PIP_FLAGS) torch==2.13.0
+	$(BIN)/python -m pip install $(PIP_FLAGS) -e '.[dev]'
+	touch $@
+
+quickstart: $(STAMP)
+	$(BIN)/tidyrl train q-learning CliffWalking-v1 --steps 30000 --seed 0 --run-dir runs/quickstart
+	$(BIN)/tidyrl eval runs/quickstart --episodes 10
+	$(BIN)/tidyrl plot runs/quickstart --out runs/quickstart/learning_curve.png
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+
+format: $(STAMP)
+	$(BIN)/ruff format src tests benchmarks
+
+test: lint
+	$(BIN)/python -m pytest -n 2 --durations=15
+
+check: test
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,222 @@
+"""The `Agent` base: bookkeeping only, inherited exactly one level deep.
+
+An algorithm subclasses `Agent`, builds its networks / tables / optimizers in `__init__` and
+registers them with `register_state`, implements `act` and `learn`, and never writes save, load,
+logging or evaluation code: the base does that.
+
+`learn` is the algorithm's own short, visible loop. It runs inside ``with self.training(n):`` and
+reports each environment step with ``self.tick(step, metrics)``; the base then counts steps and
+episodes, updates the progress bar, writes metrics rows, evaluates and checkpoints on schedule.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections import deque
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from tidyrl.config import EnvConfig, RunConfig
+from tidyrl.core.seeding import resolve_device, seed_everything
+from tidyrl.envs.make import Step, VecEnv, require_space
+from tidyrl.logging import RunLogger
+
+
+class Agent:
+    """Base of every algorithm (depth one). Subclasses set `Config`, `algo_id` and the spaces."""
+
+    Config: ClassVar[type]
+    """The algorithm's frozen config dataclass."""
+    algo_id: ClassVar[str] = ""
+    """Registry id used when the class is instantiated directly."""
+    action_spaces: ClassVar[tuple[type[gym.Space], ...]] = (gym.spaces.Discrete, gym.spaces.Box)
+    observation_spaces: ClassVar[tuple[type[gym.Space], ...]] = (gym.spaces.Box,)
+    PRESETS: ClassVar[dict[str, dict[str, Any]]] = {}
+    """Named config overrides (e.g. `atari`, `spellchart`), selected with --preset."""
+    default_steps: ClassVar[int] = 100_000
+    """Training budget of `tidyrl train` when --steps is not given."""
+
+    def __init__(
+        self, env: str | EnvConfig, config: Any = None, run: RunConfig | None = None,
+        *, algo: str | None = None,
+    ) -> None:
+        self.config = config if config is not None else self.Config()
+        self.env_cfg = EnvConfig(id=env) if isinstance(env, str) else env
+        self.run = run if run is not None else RunConfig()
+        self.algo = algo or self.algo_id
+        self.device = resolve_device(self.run.device)
+        self.rng = seed_everything(self.run.seed)
+        self.env = VecEnv(self.env_cfg, n_envs=getattr(self.config, "n_envs", 1), seed=self.run.seed)
+        self.observation_space = self.env.single_observation_space
+        self.action_space = self.env.single_action_space
+        require_space(self.observation_space, self.observation_spaces, "observation", self.algo)
+        require_space(self.action_space, self.action_spaces, "action", self.algo)
+        self.counters: dict[str, int] = {"steps": 0, "episodes": 0, "updates": 0, "target": 0}
+        self._state_names: list[str] = []
+        self._logger: RunLogger | None = None
+        self._recent_returns: deque[float] = deque(maxlen=20)
+        self._recent_lengths: deque[int] = deque(maxlen=20)
+        self._last_metrics: dict[str, Any] = {}
+
+    # -- state registration -------------------------------------------------------------------
+    def register_state(self, *names: str) -> None:
+        """Declare attributes (modules, optimizers, arrays, tensors) that make up the agent's
+        learnable state; they are saved, loaded and compared without any per-algorithm code."""
+        for name in names:
+            if not hasattr(self, name):
+                raise AttributeError(f"{type(self).__name__} has no attribute {name!r} to register")
+            if name not in self._state_names:
+                self._state_names.append(name)
+
+    def state_objects(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self._state_names}
+
+    # -- acting -------------------------------------------------------------------------------
+    def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
+        """Actions for a batch of observations (one per env)."""
+        raise NotImplementedError
+
+    def predict(self, obs: Any, deterministic: bool = True) -> np.ndarray:
+        """Action for one observation, or actions for a batch, as NumPy."""
+        array = np.asarray(obs)
+        single_shape = self.observation_space.shape or ()
+        single = array.shape == tuple(single_shape)
+        batch = array[None] if single else array
+        with torch.no_grad():
+            actions = np.asarray(self.act(batch, deterministic=deterministic))
+        return actions[0] if single else actions
+
+    # -- training bookkeeping -----------------------------------------------------------------
+    def learn(self, total_steps: int) -> Agent:
+        """Train for `total_steps` more environment steps (the algorithm's loop)."""
+        raise NotImplementedError
+
+    @property
+    def finished(self) -> bool:
+        """True once the current `learn` call has reached its step target."""
+        return self.counters["steps"] >= self.counters["target"]
+
+    @contextlib.contextmanager
+    def training(self, total_steps: int) -> Iterator[None]:
+        """Open the progress bar and metrics, run the loop, then log, evaluate and checkpoint."""
+        if total_steps < 0:
+            raise ValueError(f"total_steps must be >= 0, got {total_steps}")
+        start = self.counters["steps"]
+        self.counters["target"] = start + total_steps
+        run = self.run
+        every = run.checkpoint_every or max(1000, total_steps // 10)
+        self._schedule = {
+            "log": start + run.log_every,
+            "eval": start + run.eval_every if run.eval_every else None,
+            "checkpoint": start + every,
+            "checkpoint_every": every,
+        }
+        self._t0, self._steps0 = time.perf_counter(), start
+        self._logger = RunLogger(
+            run.run_dir, total=self.counters["target"], initial=start,
+            progress=run.progress, tensorboard=run.tensorboard,
+        )
+        try:
+            yield
+        except KeyboardInterrupt:
+            self._logger.message(f"interrupted at step {self.counters['steps']}; saving checkpoint")
+            self.checkpoint()
+            raise
+        finally:
+            if self._logger is not None and not self._logger.closed:
+                if self.counters["steps"] >= self.counters["target"]:
+                    self._write_row(final=True)
+                    self.checkpoint()
+                self._logger.close()
+
+    def tick(self, step: Step | None = None, metrics: dict[str, Any] | None = None,
+             n_steps: int | None = None) -> None:
+        """Count one environment step of every env (or `n_steps`) and run what is due."""
+        n = n_steps if n_steps is not None else (self.env.n_envs if step is not None else 1)
+        self.counters["steps"] += n
+        if step is not None and step.episode_returns:
+            self.counters["episodes"] += len(step.episode_returns)
+            self._recent_returns.extend(step.episode_returns)
+            self._recent_lengths.extend(step.episode_lengths)
+        if metrics:
+            self._last_metrics = metrics
+        steps = self.counters["steps"]
+        assert self._logger is not None, "tick() must be called inside `with self.training(n):`"
+        self._logger.advance(steps, self._recent_returns[-1] if self._recent_returns else None)
+        sched = self._schedule
+        target = self.counters["target"]
+        log_due = steps >= sched["log"]
+        eval_due = sched["eval"] is not None and sched["eval"] <= steps < target
+        if log_due or eval_due:
+            self._write_row(evaluate_now=eval_due)
+        if log_due:
+            sched["log"] = _next_multiple(sched["log"], steps, self.run.log_every)
+        if eval_due:
+            sched["eval"] = _next_multiple(sched["eval"], steps, self.run.eval_every)
+        if sched["checkpoint"] <= steps < target:
+            self.checkpoint()
+            sched["checkpoint"] = _next_multiple(sched["checkpoint"], steps, sched["checkpoint_every"])
+
+    def _write_row(self, final: bool = False, evaluate_now: bool = False) -> None:
+        assert self._logger is not None
+        elapsed = max(time.perf_counter() - self._t0, 1e-9)
+        row: dict[str, Any] = {
+            "step": self.counters["steps"],
+            "wall_time": round(elapsed, 3),
+            "steps_per_second": round((self.counters["steps"] - self._steps0) / elapsed, 1),
+            "episodes": self.counters["episodes"],
+            "updates": self.counters["updates"],
+        }
+        if self._recent_returns:
+            row["episode_return"] = float(np.mean(self._recent_returns))
+            row["episode_length"] = float(np.mean(self._recent_lengths))
+        for key, value in self._last_metrics.items():
+            row[key] = float(value.item()) if isinstance(value, torch.Tensor) else float(value)
+        if evaluate_now or (final and (self.run.run_dir is not None or self.run.eval_every)):
+            stats = self.evaluate(episodes=self.run.eval_episodes)
+            row["eval_return"] = stats["mean_return"]
+            row["eval_return_std"] = stats["std_return"]
+            row["eval_length"] = stats["mean_length"]
+        self._logger.row(row)
+
+    # -- persistence and evaluation -----------------------------------------------------------
+    def checkpoint(self) -> None:
+        """Write `run_dir/checkpoint` atomically (no-op without a run directory)."""
+        if self.run.run_dir is not None:
+            from tidyrl.checkpoint import save
+
+            save(self, self.run.run_dir)
+
+    def save(self, path: str | Path) -> Path:
+        """Write config.json and checkpoint/ (safetensors + JSON) under `path`."""
+        from tidyrl.checkpoint import save
+
+        return save(self, path)
+
+    def extra_state(self) -> dict[str, Any]:
+        """JSON-serializable state beyond registered tensors (override when an algorithm has it)."""
+        return {}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        """Inverse of `extra_state`."""
+
+    def evaluate(self, episodes: int = 10, seed: int | None = None, deterministic: bool = True,
+                 video: str | Path | None = None) -> dict[str, float]:
+        """Run `episodes` full episodes on a fresh env; see `tidyrl.loops.evaluate.evaluate`."""
+        from tidyrl.loops.evaluate import evaluate
+
+        return evaluate(self, episodes=episodes, seed=seed, deterministic=deterministic, video=video)
+
+    def close(self) -> None:
+        self.env.close()
+
+
+def _next_multiple(due: int, now: int, every: int) -> int:
+    """The first `due + k * every` (k >= 1) that lies after `now`."""
+    return due + every * (1 + (now - due) // every)

@@ -1,0 +1,1 @@
+"""Algorithms, one file each, in the template of DESIGN.md section 5."""

@@ -1,0 +1,1 @@
+"""Tabular methods (NumPy): dynamic programming, Monte Carlo control, TD control."""

@@ -1,0 +1,271 @@
+"""Checkpoints: a directory of safetensors + JSON, written atomically, never pickled.
+
+Layout of a saved agent (`agent.save(path)` or a run directory):
+
+    path/config.json               the fully resolved config (algorithm, env, run, algorithm config)
+    path/checkpoint/state.safetensors   every registered tensor: module parameters and buffers,
+                                   optimizer moments, tables, torch's RNG state
+    path/checkpoint/meta.json      config, counters, NumPy RNG state, optimizer hyper-parameters,
+                                   observation/action spaces, library versions, SHA-256 of the
+                                   tensor file
+
+Writing goes to a temporary sibling directory that is then renamed into place; the previous
+checkpoint is kept as `.checkpoint.old` until the rename succeeded, so a process killed at any
+moment leaves one complete checkpoint. Loading verifies the checksum, the format version, the
+algorithm and the spaces, and reports any problem as a one-line `CheckpointError`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from tidyrl.config import EnvConfig, RunConfig, to_dict
+from tidyrl.envs.make import space_to_dict
+from tidyrl.errors import CheckpointError
+
+FORMAT_VERSION = 1
+CHECKPOINT_DIR = "checkpoint"
+TENSORS_FILE = "state.safetensors"
+META_FILE = "meta.json"
+CONFIG_FILE = "config.json"
+
+
+def _versions() -> dict[str, str]:
+    from tidyrl import __version__
+
+    return {
+        "tidyrl": __version__, "torch": torch.__version__, "gymnasium": gym.__version__,
+        "numpy": np.__version__,
+    }
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def run_config_dict(agent: Any) -> dict[str, Any]:
+    """What config.json holds: enough to rebuild the agent and continue its run."""
+    return {
+        "algo": agent.algo,
+        "env": to_dict(agent.env_cfg),
+        "run": to_dict(agent.run),
+        "config": to_dict(agent.config),
+        "target_steps": agent.counters["target"],
+    }
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    with open(path, "w") as fh:
+        json.dump(data, fh, indent=2, sort_keys=False)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _collect(agent: Any) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    tensors: dict[str, torch.Tensor] = {}
+    kinds: dict[str, Any] = {}
+    for name, obj in agent.state_objects().items():
+        if isinstance(obj, torch.nn.Module):
+            kinds[name] = {"kind": "module"}
+            for key, value in obj.state_dict().items():
+                tensors[f"module/{name}/{key}"] = value.detach().cpu().contiguous().clone()
+        elif isinstance(obj, torch.optim.Optimizer):
+            state = obj.state_dict()
+            scalars: dict[str, dict[str, Any]] = {}
+            for pid, slots in state["state"].items():
+                for key, value in slots.items():
+                    if isinstance(value, torch.Tensor):
+                        tensors[f"optim/{name}/{pid}/{key}"] = value.detach().cpu().contiguous().clone()
+                    else:
+                        scalars.setdefault(str(pid), {})[key] = value
+            kinds[name] = {"kind": "optimizer", "param_groups": state["param_groups"],
+                           "scalars": scalars}
+        elif isinstance(obj, np.ndarray):
+            kinds[name] = {"kind": "array", "dtype": str(obj.dtype)}
+            tensors[f"array/{name}"] = torch.from_numpy(np.ascontiguousarray(obj).copy())
+        elif isinstance(obj, torch.Tensor):
+            kinds[name] = {"kind": "tensor"}
+            tensors[f"tensor/{name}"] = obj.detach().cpu().contiguous().clone()
+        else:
+            raise TypeError(f"cannot checkpoint {name!r} of type {type(obj).__name__}")
+    tensors["rng/torch"] = torch.get_rng_state()
+    return tensors, kinds
+
+
+def save(agent: Any, path: str | Path) -> Path:
+    """Write `path/config.json` and `path/checkpoint/` atomically; return the checkpoint dir."""
+    root = Path(path)
+    root.mkdir(parents=True, exist_ok=True)
+    target = root / CHECKPOINT_DIR
+    tmp = root / f".{CHECKPOINT_DIR}.tmp-{os.getpid()}"
+    old = root / f".{CHECKPOINT_DIR}.old"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    tensors, kinds = _collect(agent)
+    save_file(tensors, str(tmp / TENSORS_FILE))
+    meta = {
+        "format_version": FORMAT_VERSION,
+        **run_config_dict(agent),
+        "counters": dict(agent.counters),
+        "numpy_rng": agent.rng.bit_generator.state,
+        "state": kinds,
+        "extra": agent.extra_state(),
+        "observation_space": space_to_dict(agent.observation_space),
+        "action_space": space_to_dict(agent.action_space),
+        "versions": _versions(),
+        "sha256": _sha256(tmp / TENSORS_FILE),
+    }
+    _write_json(tmp / META_FILE, meta)
+    config_tmp = root / f".{CONFIG_FILE}.tmp-{os.getpid()}"
+    _write_json(config_tmp, run_config_dict(agent))
+    if target.exists():
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(target, old)
+    os.replace(tmp, target)
+    os.replace(config_tmp, root / CONFIG_FILE)
+    shutil.rmtree(old, ignore_errors=True)
+    return target
+
+
+def locate(path: str | Path) -> Path:
+    """The checkpoint directory for a run dir, a saved-agent dir or a checkpoint dir."""
+    path = Path(path)
+    for candidate in (path / CHECKPOINT_DIR, path, path / f".{CHECKPOINT_DIR}.old"):
+        if (candidate / META_FILE).is_file():
+            return candidate
+    if not path.exists():
+        raise CheckpointError(f"no checkpoint at '{path}': the path does not exist")
+    raise CheckpointError(
+        f"no checkpoint at '{path}': expected {CHECKPOINT_DIR}/{META_FILE} and "
+        f"{CHECKPOINT_DIR}/{TENSORS_FILE} (written by agent.save or tidyrl train)"
+    )
+
+
+def read(path: str | Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """Read and verify a checkpoint; return (meta, tensors)."""
+    directory = locate(path)
+    try:
+        meta = json.loads((directory / META_FILE).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"corrupted checkpoint '{directory}': {META_FILE} is not valid JSON") from exc
+    if not isinstance(meta, dict) or "format_version" not in meta:
+        raise CheckpointError(f"corrupted checkpoint '{directory}': {META_FILE} lacks format_version")
+    if meta["format_version"] != FORMAT_VERSION:
+        raise CheckpointError(
+            f"checkpoint '{directory}' has format {meta['format_version']}; this tidyrl reads "
+            f"format {FORMAT_VERSION}"
+        )
+    tensor_file = directory / TENSORS_FILE
+    if not tensor_file.is_file():
+        raise CheckpointError(f"corrupted checkpoint '{directory}': {TENSORS_FILE} is missing")
+    if _sha256(tensor_file) != meta.get("sha256"):
+        raise CheckpointError(
+            f"corrupted checkpoint '{directory}': {TENSORS_FILE} does not match its recorded checksum"
+        )
+    try:
+        tensors = load_file(str(tensor_file))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"corrupted checkpoint '{directory}': {exc}") from exc
+    return meta, tensors
+
+
+def restore(agent: Any, meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> None:
+    """Load registered state, counters and RNG states into a freshly built agent."""
+    for name, info in meta["state"].items():
+        if name not in agent._state_names:
+            raise CheckpointError(f"checkpoint has state {name!r} that {agent.algo} does not define")
+        obj = getattr(agent, name)
+        kind = info["kind"]
+        try:
+            if kind == "module":
+                prefix = f"module/{name}/"
+                sd = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+                obj.load_state_dict(sd)
+            elif kind == "optimizer":
+                prefix = f"optim/{name}/"
+                state: dict[int, dict[str, Any]] = {}
+                for key, value in tensors.items():
+                    if key.startswith(prefix):
+                        pid, slot = key[len(prefix):].split("/", 1)
+                        state.setdefault(int(pid), {})[slot] = value
+                for pid, scalars in info["scalars"].items():
+                    state.setdefault(int(pid), {}).update(scalars)
+                obj.load_state_dict({"state": state, "param_groups": info["param_groups"]})
+            elif kind == "array":
+                array = tensors[f"array/{name}"].numpy().astype(info["dtype"], copy=True)
+                if isinstance(obj, np.ndarray) and obj.shape != array.shape:
+                    raise CheckpointError(
+                        f"checkpoint table {name!r} has shape {array.shape}, the agent expects {obj.shape}"
+                    )
+                setattr(agent, name, array)
+            elif kind == "tensor":
+                obj.data.copy_(tensors[f"tensor/{name}"])
+        except (RuntimeError, KeyError, ValueError) as exc:
+            raise CheckpointError(f"checkpoint does not fit {agent.algo}'s {name!r}: "
+                                  f"{str(exc).splitlines()[0]}") from exc
+    missing = [n for n in agent._state_names if n not in meta["state"]]
+    if missing:
+        raise CheckpointError(f"checkpoint lacks state {missing} needed by {agent.algo}")
+    agent.counters.update({k: int(v) for k, v in meta["counters"].items()})
+    agent.rng.bit_generator.state = meta["numpy_rng"]
+    torch.set_rng_state(tensors["rng/torch"])
+    agent.load_extra_state(meta.get("extra", {}))
+
+
+def check_spaces(meta: dict[str, Any], observation_space: gym.Space, action_space: gym.Space,
+                 env_id: str) -> None:
+    """Fail clearly when the env's spaces differ from those the checkpoint was trained on."""
+    for role, space in (("observation", observation_space), ("action", action_space)):
+        saved = meta[f"{role}_space"]
+        now = space_to_dict(space)
+        if saved != now:
+            raise CheckpointError(
+                f"checkpoint was trained with {role} space {_describe(saved)}, but environment "
+                f"'{env_id}' has {_describe(now)}"
+            )
+
+
+def _describe(space: dict[str, Any]) -> str:
+    if space["type"] == "Discrete":
+        return f"Discrete({space['n']})"
+    if space["type"] == "Box":
+        return f"Box(shape={tuple(space['shape'])}, dtype={space['dtype']})"
+    return space.get("repr", space["type"])
+
+
+def load(path: str | Path, env: str | EnvConfig | None = None, **run_overrides: Any) -> Any:
+    """Rebuild an agent from a checkpoint (optionally on another, space-compatible env)."""
+    from tidyrl import registry
+    from tidyrl.config import build
+
+    meta, tensors = read(path)
+    try:
+        cls, defaults = registry.lookup(meta["algo"])
+        config = build(cls.Config, meta["config"])
+        env_cfg = build(EnvConfig, meta["env"])
+        run_dict = dict(meta["run"])
+        run_dict.update(run_overrides)
+        run = build(RunConfig, run_dict)
+    except KeyError as exc:
+        raise CheckpointError(f"corrupted checkpoint '{path}': meta.json lacks {exc}") from exc
+    if env is not None:
+        env_cfg = EnvConfig(id=env) if isinstance(env, str) else env
+    agent = cls(env_cfg, config, run, algo=meta["algo"])
+    check_spaces(meta, agent.observation_space, agent.action_space, env_cfg.id)
+    restore(agent, meta, tensors)
+    return agent

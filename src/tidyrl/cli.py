@@ -1,0 +1,197 @@
+"""The command line: tidyrl train | eval | resume | list | plot.
+
+Every algorithm has the same surface (DESIGN.md section 6). A user's mistake (unknown algorithm,
+env or config key, invalid value, unsupported space, bad checkpoint) prints one line starting with
+``tidyrl: error:`` and exits with status 2; no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from tidyrl.errors import TidyError
+
+EXIT_USER_ERROR = 2
+
+
+def _default_run_dir(algo: str, env: str, seed: int) -> str:
+    safe_env = re.sub(r"[^A-Za-z0-9_.-]+", "-", env)
+    return f"runs/{algo}_{safe_env}_s{seed}_{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from tidyrl import registry
+    from tidyrl.api import make
+    from tidyrl.config import parse_assignments
+
+    cls, _ = registry.lookup(args.algo)
+    overrides: dict[str, Any] = parse_assignments(args.set or [])
+    if args.n_envs is not None:
+        if "n_envs" not in {f for f in cls.Config.__dataclass_fields__}:
+            raise TidyError(f"{args.algo} runs a single environment; --n-envs is not supported")
+        overrides["n_envs"] = args.n_envs
+    run_dir = Path(args.run_dir or _default_run_dir(args.algo, args.env, args.seed))
+    if (run_dir / "checkpoint").exists():
+        raise TidyError(f"run directory '{run_dir}' already holds a run; continue it with "
+                        f"'tidyrl resume {run_dir}' or choose another --run-dir")
+    overrides.setdefault("progress", not args.quiet)
+    agent = make(args.algo, args.env, seed=args.seed, preset=args.preset, run_dir=run_dir,
+                 **overrides)
+    steps = args.steps if args.steps is not None else agent.default_steps
+    if steps < 1:
+        raise TidyError(f"--steps must be at least 1, got {steps}")
+    start = time.perf_counter()
+    agent.learn(steps)
+    _summary(agent, run_dir, time.perf_counter() - start, args.quiet)
+    return 0
+
+
+def _summary(agent: Any, run_dir: Path, seconds: float, quiet: bool) -> None:
+    from tidyrl.logging import read_metrics
+
+    rows = read_metrics(run_dir)
+    last = next((r for r in reversed(rows) if "eval_return" in r), None)
+    text = f"trained {agent.algo} on {agent.env_cfg.id} for {agent.counters['steps']} steps " \
+           f"in {seconds:.1f}s -> {run_dir}"
+    if last is not None:
+        text += f"; eval return {last['eval_return']:.3f} ± {last.get('eval_return_std', 0):.3f}"
+    if not quiet:
+        print(text)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from tidyrl.api import load
+
+    agent = load(args.path)
+    stats = agent.evaluate(episodes=args.episodes, seed=args.seed,
+                           deterministic=not args.stochastic, video=args.video)
+    if args.json:
+        print(json.dumps(stats))
+    else:
+        print(f"{agent.algo} on {agent.env_cfg.id}: return {stats['mean_return']:.3f} ± "
+              f"{stats['std_return']:.3f}, length {stats['mean_length']:.1f} over "
+              f"{stats['episodes']} episodes" + (f"; video: {args.video}" if args.video else ""))
+    return 0
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from tidyrl.api import load
+
+    run_dir = Path(args.run_dir)
+    config_file = run_dir / "config.json"
+    if not config_file.is_file():
+        raise TidyError(f"'{run_dir}' is not a run directory: it has no config.json")
+    agent = load(run_dir, run_dir=str(run_dir), progress=not args.quiet)
+    target = args.steps if args.steps is not None else agent.counters["target"]
+    remaining = target - agent.counters["steps"]
+    if remaining <= 0:
+        print(f"{run_dir} already reached {agent.counters['steps']} of {target} steps")
+        return 0
+    start = time.perf_counter()
+    agent.learn(remaining)
+    _summary(agent, run_dir, time.perf_counter() - start, args.quiet)
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from tidyrl import registry
+
+    rows = []
+    for name in registry.names():
+        entry = registry.entry(name)
+        cls, _ = registry.lookup(name)
+        rows.append({
+            "id": name, "family": entry.family, "summary": entry.summary,
+            "action_spaces": [s.__name__ for s in cls.action_spaces],
+            "observation_spaces": [s.__name__ for s in cls.observation_spaces],
+            "presets": sorted(getattr(cls, "PRESETS", {})),
+        })
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    width = max(len(r["id"]) for r in rows)
+    for r in rows:
+        spaces = "/".join(r["action_spaces"])
+        presets = f"  [presets: {', '.join(r['presets'])}]" if r["presets"] else ""
+        print(f"{r['id']:<{width}}  {r['family']:<9} {spaces:<13} {r['summary']}{presets}")
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from tidyrl.plotting import plot_runs
+
+    out = args.out or str(Path(args.run_dirs[0]) / "learning_curve.png")
+    path = plot_runs(args.run_dirs, out, metric=args.metric)
+    print(path)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from tidyrl import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="tidyrl", description="Train, evaluate and plot reinforcement learning agents.")
+    parser.add_argument("--version", action="version", version=f"tidyrl {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("train", help="train an agent and write a run directory")
+    p.add_argument("algo", help="algorithm id (see 'tidyrl list')")
+    p.add_argument("env", help="Gymnasium id, or module:EnvId to import module first")
+    p.add_argument("--steps", type=int, help="environment steps (default: the algorithm's)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n-envs", type=int, help="parallel environments (algorithms that vectorize)")
+    p.add_argument("--preset", help="named config of the algorithm (see 'tidyrl list')")
+    p.add_argument("--set", nargs="+", metavar="KEY=VALUE", action="extend",
+                   help="override config fields, e.g. --set alpha=0.5 gamma=1")
+    p.add_argument("--run-dir", help="output directory (default: runs/ALGO_ENV_sSEED_TIME)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("eval", help="evaluate a saved agent or run directory")
+    p.add_argument("path")
+    p.add_argument("--episodes", type=int, default=10)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--stochastic", action="store_true", help="sample actions instead of greedy")
+    p.add_argument("--video", help="record the episodes to FILE.mp4 or FILE.gif")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("resume", help="continue an interrupted run from its checkpoint")
+    p.add_argument("run_dir")
+    p.add_argument("--steps", type=int, help="total step target (default: the run's own)")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_resume)
+
+    p = sub.add_parser("list", help="list algorithms")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("plot", help="plot learning curves of one or more runs to PNG")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    p.add_argument("--out", help="PNG file (default: RUN_DIR/learning_curve.png)")
+    p.add_argument("--metric", help="metric column (default: eval_return, else episode_return)")
+    p.set_defaults(func=cmd_plot)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except TidyError as exc:
+        print(f"tidyrl: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("tidyrl: interrupted (the last checkpoint is kept; continue with tidyrl resume)",
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,223 @@
+"""Configuration: frozen dataclasses, validation helpers, overrides from the CLI.
+
+Every algorithm declares `@dataclass(frozen=True) class XConfig` whose field docstrings are the CLI
+help. Fields shared by every run (seed, logging, checkpoint cadence, the environment) live in
+`RunConfig` and `EnvConfig` here. Resolution order: class defaults, then a named preset, then
+explicit overrides (`--set KEY=VALUE` or keyword arguments of `tidyrl.make`).
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import inspect
+import json
+import types
+import typing
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from tidyrl.errors import ConfigError, unknown
+
+
+def check_range(
+    obj: Any, name: str, low: float | None = None, high: float | None = None,
+    *, low_open: bool = False, high_open: bool = False,
+) -> None:
+    """Raise ConfigError naming the field and the allowed range when `obj.name` is outside it."""
+    value = getattr(obj, name)
+    lo_ok = low is None or (value > low if low_open else value >= low)
+    hi_ok = high is None or (value < high if high_open else value <= high)
+    if not (lo_ok and hi_ok):
+        lb = "(" if low_open else "["
+        rb = ")" if high_open else "]"
+        lo = "-inf" if low is None else f"{low:g}"
+        hi = "inf" if high is None else f"{high:g}"
+        raise ConfigError(
+            f"{type(obj).__name__}.{name}={value!r} is out of range; allowed {lb}{lo}, {hi}{rb}"
+        )
+
+
+def check_choice(obj: Any, name: str, choices: typing.Sequence[str]) -> None:
+    """Raise ConfigError when `obj.name` is not one of `choices`."""
+    value = getattr(obj, name)
+    if value not in choices:
+        raise ConfigError(f"{type(obj).__name__}.{name}: " + unknown("value", str(value), choices))
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    """Which environment to build and how."""
+
+    id: str = "CartPole-v1"
+    """Gymnasium id, or `module:EnvId` to import `module` first."""
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    """Keyword arguments passed to `gymnasium.make`."""
+    max_episode_steps: int | None = None
+    """Truncate episodes after this many steps (None: the env's own limit, or a 10,000-step cap
+    for envs that have none, so no episode can run forever)."""
+
+    def __post_init__(self) -> None:
+        if self.max_episode_steps is not None:
+            check_range(self, "max_episode_steps", 1)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Bookkeeping shared by every algorithm: seeding, logging, evaluation, checkpoints."""
+
+    seed: int = 0
+    """Seed for torch, NumPy and the environments."""
+    device: str = "cpu"
+    """Torch device: cpu, cuda, or auto (cuda when available)."""
+    log_every: int = 1000
+    """Environment steps between rows of metrics.csv."""
+    eval_every: int = 0
+    """Environment steps between evaluations during training (0: only at the end)."""
+    eval_episodes: int = 10
+    """Episodes per evaluation."""
+    checkpoint_every: int = 0
+    """Environment steps between periodic checkpoints (0: about 10 per run, at least 1,000 apart)."""
+    run_dir: str | None = None
+    """Where config.json, metrics.csv and checkpoint/ go (None: nothing is written)."""
+    progress: bool = False
+    """Show a live progress bar on stderr (the CLI turns it on unless --quiet)."""
+    tensorboard: bool = True
+    """Also write TensorBoard events under run_dir/tb when the tensorboard package is installed."""
+
+    def __post_init__(self) -> None:
+        check_range(self, "log_every", 1)
+        check_range(self, "eval_every", 0)
+        check_range(self, "eval_episodes", 1)
+        check_range(self, "checkpoint_every", 0)
+        check_choice(self, "device", ("cpu", "cuda", "auto", "mps"))
+
+
+def field_docs(cls: type) -> dict[str, str]:
+    """Field docstrings of a dataclass (the string literal that follows each field)."""
+    try:
+        source = inspect.getsource(cls)
+    except (OSError, TypeError):
+        return {}
+    tree = ast.parse(inspect.cleandoc("\n" + source) if source.startswith(" ") else source)
+    docs: dict[str, str] = {}
+    body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
+    for node, nxt in zip(body, body[1:]):
+        if (
+            isinstance(node, ast.AnnAssign)
+            and isinstance(node.target, ast.Name)
+            and isinstance(nxt, ast.Expr)
+            and isinstance(nxt.value, ast.Constant)
+            and isinstance(nxt.value.value, str)
+        ):
+            docs[node.target.id] = " ".join(nxt.value.value.split())
+    return docs
+
+
+def _convert(value: Any, hint: Any, where: str) -> Any:
+    """Coerce a CLI string (or a JSON value) to the type named by a dataclass field's hint."""
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
+            if type(None) in args:
+                return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _convert(value, arg, where)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(errors[0] if errors else f"{where}: cannot parse {value!r}")
+    if origin is typing.Literal:
+        if value not in args:
+            raise ConfigError(f"{where}: " + unknown("value", str(value), [str(a) for a in args]))
+        return value
+    if origin in (tuple, list):
+        if isinstance(value, str):
+            text = value.strip().strip("[]()")
+            items: list[Any] = [s.strip() for s in text.split(",") if s.strip()]
+        else:
+            items = list(value)
+        item_hint = args[0] if args else str
+        return tuple(_convert(v, item_hint, where) for v in items)
+    if origin is dict or hint is dict:
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise ConfigError(f"{where}: expected a JSON object, got {value!r}") from exc
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a JSON object, got {value!r}")
+        return dict(value)
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        text = str(value).lower()
+        if text in ("true", "1", "yes", "on"):
+            return True
+        if text in ("false", "0", "no", "off"):
+            return False
+        raise ConfigError(f"{where}: expected true or false, got {value!r}")
+    if hint is int:
+        if isinstance(value, bool):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        try:
+            number = float(value)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{where}: expected an integer, got {value!r}") from exc
+        if not number.is_integer():
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        return int(number)
+    if hint is float:
+        try:
+            return float(value)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{where}: expected a number, got {value!r}") from exc
+    if hint is str:
+        return str(value)
+    return value
+
+
+def build(cls: type, overrides: dict[str, Any] | None = None, base: Any = None) -> Any:
+    """Instantiate dataclass `cls` from `base` (or its defaults) with string or typed overrides.
+
+    Unknown keys raise ConfigError with a suggestion and the valid keys; values are converted to
+    the field's type; the dataclass's own `__post_init__` then validates ranges.
+    """
+    overrides = dict(overrides or {})
+    names = {f.name for f in fields(cls)}
+    for key in overrides:
+        if key not in names:
+            raise ConfigError(unknown(f"config key for {cls.__name__}", key, names))
+    hints = typing.get_type_hints(cls)
+    converted = {k: _convert(v, hints[k], f"{cls.__name__}.{k}") for k, v in overrides.items()}
+    try:
+        if base is not None:
+            return dataclasses.replace(base, **converted)
+        return cls(**converted)
+    except TypeError as exc:  # e.g. a required field missing
+        raise ConfigError(f"{cls.__name__}: {exc}") from exc
+
+
+def to_dict(obj: Any) -> dict[str, Any]:
+    """JSON-ready dict of a (frozen) dataclass; tuples become lists."""
+    return json.loads(json.dumps(dataclasses.asdict(obj), default=str))
+
+
+def from_dict(cls: type, data: dict[str, Any]) -> Any:
+    """Rebuild a config written by `to_dict`, rejecting keys the class no longer has."""
+    return build(cls, data)
+
+
+def parse_assignments(items: typing.Iterable[str]) -> dict[str, str]:
+    """Parse `KEY=VALUE` strings from the command line."""
+    out: dict[str, str] = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
+        key, value = item.split("=", 1)
+        out[key.strip()] = value.strip()
+    return out

@@ -1,0 +1,14 @@
+"""Environments: the factory that owns episode semantics, and tidyrl's own environments."""
+
+from gymnasium.envs.registration import register, registry
+
+from tidyrl.envs.make import Step, VecEnv, make_env, require_space, space_to_dict
+
+if "tidyrl/GridWorld-v0" not in registry:
+    register(
+        id="tidyrl/GridWorld-v0",
+        entry_point="tidyrl.envs.gridworld:GridWorldEnv",
+        max_episode_steps=100,
+    )
+
+__all__ = ["Step", "VecEnv", "make_env", "require_space", "space_to_dict"]

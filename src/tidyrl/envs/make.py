@@ -1,0 +1,216 @@
+"""The one owner of environment semantics.
+
+Everything about Gymnasium's episode boundaries lives here and nowhere else:
+
+* vector envs run in `AutoresetMode.SAME_STEP`: when an episode ends, `step` already returns the
+  first observation of the next episode, and the true last observation arrives in
+  ``infos["final_obs"]``. `VecEnv.step` unpacks that into a typed `Step` with two arrays:
+  ``next_obs`` (the real successor of the previous observation, used for bootstrapping) and
+  ``obs`` (what the agent acts on next).
+* ``terminated`` (the MDP reached a terminal state: no bootstrap) and ``truncated`` (a time limit
+  or similar cut the episode: bootstrap from ``next_obs``) stay separate all the way to the
+  algorithms, which never read ``infos``.
+* episode returns and lengths are counted here, so every algorithm logs them the same way.
+* observations and rewards are checked for NaN/inf; a non-finite value is an `EnvError`.
+* environments without any time limit get a 10,000-step cap (reported as truncation), so that an
+  ε-greedy walk on CliffWalking cannot loop forever.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.vector import AutoresetMode, SyncVectorEnv
+
+from tidyrl.config import EnvConfig
+from tidyrl.errors import EnvError, did_you_mean
+
+DEFAULT_STEP_CAP = 10_000
+
+
+def _import_env_module(env_id: str) -> str:
+    """Handle Gymnasium's `module:EnvId` convention with a clear error when the import fails."""
+    if ":" not in env_id:
+        return env_id
+    module, name = env_id.split(":", 1)
+    try:
+        importlib.import_module(module)
+    except ImportError as exc:
+        raise EnvError(f"cannot import module '{module}' for environment '{env_id}': {exc}") from exc
+    return name
+
+
+def _ensure_registered(env_id: str) -> None:
+    import tidyrl.envs  # noqa: F401  (registers tidyrl/GridWorld-v0)
+
+    if env_id in gym.registry:
+        return
+    name = env_id.split("/")[-1]
+    try:  # optional families register themselves on import
+        if name.startswith("MinAtar") or env_id.startswith("MinAtar/"):
+            import minatar.gym  # type: ignore[import-not-found]
+
+            minatar.gym.register_envs()
+        elif env_id.startswith("ALE/"):
+            import ale_py  # type: ignore[import-not-found]
+
+            gym.register_envs(ale_py)
+    except ImportError:
+        pass
+
+
+def make_env(cfg: EnvConfig, seed: int | None = None, render_mode: str | None = None) -> gym.Env:
+    """Build one environment from `cfg` (the same function backs vector envs and evaluation)."""
+    env_id = _import_env_module(cfg.id)
+    _ensure_registered(env_id)
+    kwargs = dict(cfg.kwargs)
+    if render_mode is not None:
+        kwargs["render_mode"] = render_mode
+    if cfg.max_episode_steps is not None:
+        kwargs["max_episode_steps"] = cfg.max_episode_steps
+    try:
+        env = gym.make(env_id, **kwargs)
+    except gym.error.Error as exc:
+        if env_id not in gym.registry and not isinstance(exc, gym.error.DeprecatedEnv):
+            hint = did_you_mean(env_id, list(gym.registry))
+            raise EnvError(
+                f"unknown environment '{cfg.id}'.{hint} Use any registered Gymnasium id "
+                "(e.g. CartPole-v1, FrozenLake-v1, tidyrl/GridWorld-v0) or the module:EnvId form"
+            ) from exc
+        raise EnvError(f"cannot make environment '{cfg.id}': {exc}") from exc
+    except TypeError as exc:
+        raise EnvError(f"cannot make environment '{cfg.id}' with kwargs {kwargs}: {exc}") from exc
+    if env.spec is not None and env.spec.max_episode_steps is None and cfg.max_episode_steps is None:
+        env = gym.wrappers.TimeLimit(env, DEFAULT_STEP_CAP)
+    if seed is not None:
+        env.action_space.seed(seed)
+    return env
+
+
+def space_to_dict(space: gym.Space) -> dict[str, Any]:
+    """JSON description of a space, stored in checkpoints and compared on load."""
+    if isinstance(space, gym.spaces.Discrete):
+        return {"type": "Discrete", "n": int(space.n), "start": int(space.start)}
+    if isinstance(space, gym.spaces.MultiDiscrete):
+        return {"type": "MultiDiscrete", "nvec": space.nvec.tolist()}
+    if isinstance(space, gym.spaces.MultiBinary):
+        return {"type": "MultiBinary", "n": np.asarray(space.n).tolist()}
+    if isinstance(space, gym.spaces.Box):
+        return {
+            "type": "Box",
+            "shape": list(space.shape),
+            "dtype": str(space.dtype),
+            "low": np.where(np.isfinite(space.low), space.low, np.sign(space.low) * 1e300).tolist(),
+            "high": np.where(np.isfinite(space.high), space.high, np.sign(space.high) * 1e300).tolist(),
+        }
+    return {"type": type(space).__name__, "repr": repr(space)}
+
+
+def require_space(space: gym.Space, allowed: tuple[type, ...], role: str, who: str) -> None:
+    """Raise EnvError when `space` (the observation or action space) is not one `who` handles."""
+    if not isinstance(space, allowed):
+        names = ", ".join(t.__name__ for t in allowed)
+        raise EnvError(f"{who} needs a {names} {role} space, but the environment has {space}")
+
+
+@dataclass
+class Step:
+    """What one vectorized step returns, with episode boundaries already resolved."""
+
+    obs: np.ndarray
+    """Observation to act on next (the reset observation where an episode just ended)."""
+    next_obs: np.ndarray
+    """True successor of the previous observation (the final observation where an episode ended):
+    the one to store and bootstrap from."""
+    rewards: np.ndarray
+    terminated: np.ndarray
+    """The MDP reached a terminal state: targets must not bootstrap."""
+    truncated: np.ndarray
+    """The episode was cut (time limit): targets bootstrap from ``next_obs``."""
+    episode_returns: list[float] = field(default_factory=list)
+    """Returns of the episodes that ended in this step."""
+    episode_lengths: list[int] = field(default_factory=list)
+
+    @property
+    def dones(self) -> np.ndarray:
+        """An episode ended in this env (either way): the next `obs` starts a new one."""
+        return self.terminated | self.truncated
+
+
+def _check_finite(name: str, array: np.ndarray, env_id: str) -> None:
+    if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
+        raise EnvError(
+            f"environment '{env_id}' returned a non-finite {name} (NaN or inf); "
+            "fix the environment or wrap it to clip or replace such values"
+        )
+
+
+class VecEnv:
+    """`n` copies of one environment stepped in lock-step, with typed episode boundaries."""
+
+    def __init__(self, cfg: EnvConfig, n_envs: int = 1, seed: int = 0) -> None:
+        if n_envs < 1:
+            raise EnvError(f"n_envs must be at least 1, got {n_envs}")
+        self.cfg = cfg
+        self.n_envs = n_envs
+        self.seed = seed
+        fns = [self._factory(i) for i in range(n_envs)]
+        self.envs = SyncVectorEnv(fns, autoreset_mode=AutoresetMode.SAME_STEP)
+        self.single_observation_space = self.envs.single_observation_space
+        self.single_action_space = self.envs.single_action_space
+        self.single_action_space.seed(seed)
+        self._returns = np.zeros(n_envs, dtype=np.float64)
+        self._lengths = np.zeros(n_envs, dtype=np.int64)
+        self.obs = self.reset(seed)
+
+    def _factory(self, index: int):
+        def thunk() -> gym.Env:
+            return make_env(self.cfg, seed=self.seed + index)
+
+        return thunk
+
+    def reset(self, seed: int | None = None) -> np.ndarray:
+        """Reset every copy (copy i gets seed + i) and return the first observations."""
+        obs, _ = self.envs.reset(seed=seed)
+        _check_finite("observation", np.asarray(obs), self.cfg.id)
+        self._returns[:] = 0.0
+        self._lengths[:] = 0
+        self.obs = obs
+        return obs
+
+    def sample_actions(self) -> np.ndarray:
+        """Uniformly random actions for every copy (from the seeded action space)."""
+        return np.stack([self.single_action_space.sample() for _ in range(self.n_envs)])
+
+    def step(self, actions: np.ndarray) -> Step:
+        obs, rewards, terminated, truncated, infos = self.envs.step(actions)
+        rewards = np.asarray(rewards, dtype=np.float32)
+        terminated = np.asarray(terminated, dtype=bool)
+        truncated = np.asarray(truncated, dtype=bool)
+        _check_finite("observation", np.asarray(obs), self.cfg.id)
+        _check_finite("reward", rewards, self.cfg.id)
+        next_obs = obs
+        done = terminated | truncated
+        returns: list[float] = []
+        lengths: list[int] = []
+        self._returns += rewards
+        self._lengths += 1
+        if done.any():
+            next_obs = np.array(obs, copy=True)
+            final = infos["final_obs"]
+            for i in np.flatnonzero(done):
+                next_obs[i] = final[i]
+                returns.append(float(self._returns[i]))
+                lengths.append(int(self._lengths[i]))
+            _check_finite("observation", next_obs, self.cfg.id)
+            self._returns[done] = 0.0
+            self._lengths[done] = 0
+        self.obs = obs
+        return Step(obs, next_obs, rewards, terminated, truncated, returns, lengths)
+
+    def close(self) -> None:
+        self.envs.close()

@@ -1,0 +1,1 @@
+"""Shared loop mechanics: evaluation (collection helpers join as algorithm families land)."""

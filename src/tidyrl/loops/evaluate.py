@@ -1,0 +1,83 @@
+"""Evaluation: full episodes on a fresh environment, optionally recorded to mp4 or gif."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tidyrl.envs.make import make_env
+from tidyrl.errors import TidyError
+
+EVAL_SEED_OFFSET = 1_000_003
+"""Evaluation envs are seeded away from training envs so they never replay a training episode."""
+
+
+def evaluate(agent: Any, episodes: int = 10, seed: int | None = None, deterministic: bool = True,
+             video: str | Path | None = None) -> dict[str, float]:
+    """Run `episodes` episodes with `agent.predict` and return
+    ``{"episodes", "mean_return", "std_return", "mean_length"}``.
+
+    Episode i is reset with seed ``seed + i`` (default: the run seed + 1,000,003), so evaluation
+    is reproducible. With `video`, frames from ``render_mode="rgb_array"`` are written to that
+    file (``.mp4`` through imageio-ffmpeg, ``.gif`` through Pillow).
+    """
+    if episodes < 1:
+        raise TidyError(f"episodes must be at least 1, got {episodes}")
+    base = agent.run.seed + EVAL_SEED_OFFSET if seed is None else seed
+    if video:  # pygame-rendered envs draw off-screen; no display or sound device is needed
+        os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+        os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+    env = make_env(agent.env_cfg, seed=base, render_mode="rgb_array" if video else None)
+    returns, lengths, frames = [], [], []
+    try:
+        for i in range(episodes):
+            obs, _ = env.reset(seed=base + i)
+            total, length, done = 0.0, 0, False
+            if video:
+                frames.append(env.render())
+            while not done:
+                action = agent.predict(obs, deterministic=deterministic)
+                obs, reward, terminated, truncated, _ = env.step(action)
+                total += float(reward)
+                length += 1
+                done = terminated or truncated
+                if video:
+                    frames.append(env.render())
+            returns.append(total)
+            lengths.append(length)
+    finally:
+        env.close()
+    if video:
+        write_video(frames, video, fps=int(env.metadata.get("render_fps", 30) or 30))
+    return {
+        "episodes": episodes,
+        "mean_return": float(np.mean(returns)),
+        "std_return": float(np.std(returns)),
+        "mean_length": float(np.mean(lengths)),
+    }
+
+
+def write_video(frames: list[np.ndarray], path: str | Path, fps: int = 30) -> Path:
+    """Write RGB frames to `path`; the suffix (.mp4 or .gif) picks the format."""
+    import imageio.v2 as imageio
+
+    path = Path(path)
+    frames = [np.asarray(f, dtype=np.uint8) for f in frames if f is not None]
+    if not frames:
+        raise TidyError("the environment rendered no frames; it needs render_mode='rgb_array'")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    suffix = path.suffix.lower()
+    if suffix == ".gif":
+        imageio.mimsave(path, frames, duration=1000 / fps, loop=0)
+    elif suffix == ".mp4":
+        # libx264 needs even sizes; pad by one pixel where a frame is odd
+        h, w = frames[0].shape[:2]
+        pad = ((0, h % 2), (0, w % 2), (0, 0))
+        frames = [np.pad(f, pad) for f in frames] if (h % 2 or w % 2) else frames
+        imageio.mimsave(path, frames, fps=fps, macro_block_size=1)
+    else:
+        raise TidyError(f"video file must end in .mp4 or .gif, got '{path.name}'")
+    return path
