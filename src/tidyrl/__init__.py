@@ -6,11 +6,23 @@
     stats = tidyrl.evaluate(agent, episodes=10)
 """
 
-from tidyrl.agent import Agent
-from tidyrl.api import evaluate, load, make
+from typing import Any
+
 from tidyrl.errors import CheckpointError, ConfigError, EnvError, TidyError
 
 __version__ = "0.1.0"
+
+_LAZY = {"Agent": "tidyrl.agent", "make": "tidyrl.api", "load": "tidyrl.api",
+         "evaluate": "tidyrl.api"}
+
+
+def __getattr__(name: str) -> Any:
+    """Import torch-backed parts on first use, so `tidyrl --help` starts instantly."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'tidyrl' has no attribute {name!r}")
 
 __all__ = [
     "Agent", "CheckpointError", "ConfigError", "EnvError", "TidyError", "__version__",

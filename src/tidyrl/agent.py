@@ -52,7 +52,8 @@ class Agent:
         self.algo = algo or self.algo_id
         self.device = resolve_device(self.run.device)
         self.rng = seed_everything(self.run.seed)
-        self.env = VecEnv(self.env_cfg, n_envs=getattr(self.config, "n_envs", 1), seed=self.run.seed)
+        n_envs = getattr(self.config, "n_envs", 1)
+        self.env = VecEnv(self.env_cfg, n_envs=n_envs, seed=self.run.seed)
         self.observation_space = self.env.single_observation_space
         self.action_space = self.env.single_action_space
         require_space(self.observation_space, self.observation_spaces, "observation", self.algo)
@@ -151,7 +152,8 @@ class Agent:
         self._logger.advance(steps, self._recent_returns[-1] if self._recent_returns else None)
         sched = self._schedule
         target = self.counters["target"]
-        log_due = steps >= sched["log"]
+        # the last step's row is written by `training` (with the final evaluation), not here
+        log_due = sched["log"] <= steps < target
         eval_due = sched["eval"] is not None and sched["eval"] <= steps < target
         if log_due or eval_due:
             self._write_row(evaluate_now=eval_due)
@@ -161,7 +163,8 @@ class Agent:
             sched["eval"] = _next_multiple(sched["eval"], steps, self.run.eval_every)
         if sched["checkpoint"] <= steps < target:
             self.checkpoint()
-            sched["checkpoint"] = _next_multiple(sched["checkpoint"], steps, sched["checkpoint_every"])
+            sched["checkpoint"] = _next_multiple(
+                sched["checkpoint"], steps, sched["checkpoint_every"])
 
     def _write_row(self, final: bool = False, evaluate_now: bool = False) -> None:
         assert self._logger is not None
@@ -211,7 +214,8 @@ class Agent:
         """Run `episodes` full episodes on a fresh env; see `tidyrl.loops.evaluate.evaluate`."""
         from tidyrl.loops.evaluate import evaluate
 
-        return evaluate(self, episodes=episodes, seed=seed, deterministic=deterministic, video=video)
+        return evaluate(self, episodes=episodes, seed=seed, deterministic=deterministic,
+                        video=video)
 
     def close(self) -> None:
         self.env.close()

@@ -11,8 +11,9 @@ from tidyrl.config import EnvConfig, RunConfig, build
 from tidyrl.errors import ConfigError, unknown
 
 
-def resolve_config(algo: str, preset: str | None = None,
-                   overrides: dict[str, Any] | None = None) -> tuple[type, Any, RunConfig, dict[str, Any]]:
+def resolve_config(
+    algo: str, preset: str | None = None, overrides: dict[str, Any] | None = None,
+) -> tuple[type, Any, RunConfig, dict[str, Any]]:
     """Defaults -> preset -> overrides, split between the algorithm config, the run config and
     the env config. Returns (Agent class, algorithm config, run config, env overrides)."""
     cls, fixed = registry.lookup(algo)
@@ -30,7 +31,8 @@ def resolve_config(algo: str, preset: str | None = None,
     algo_values, run_values, env_values = {}, {}, {}
     for key, value in values.items():
         if key in fixed and key in overrides and str(overrides[key]) != str(fixed[key]):
-            raise ConfigError(f"{algo} fixes {key}={fixed[key]!r}; use the matching algorithm id instead")
+            raise ConfigError(
+                f"{algo} fixes {key}={fixed[key]!r}; use the matching algorithm id instead")
         if key in algo_fields:
             algo_values[key] = value
         elif key in run_fields:

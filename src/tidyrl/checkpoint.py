@@ -32,7 +32,7 @@ from safetensors.torch import load_file, save_file
 
 from tidyrl.config import EnvConfig, RunConfig, to_dict
 from tidyrl.envs.make import space_to_dict
-from tidyrl.errors import CheckpointError
+from tidyrl.errors import CheckpointError, ConfigError
 
 FORMAT_VERSION = 1
 CHECKPOINT_DIR = "checkpoint"
@@ -90,7 +90,8 @@ def _collect(agent: Any) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
             for pid, slots in state["state"].items():
                 for key, value in slots.items():
                     if isinstance(value, torch.Tensor):
-                        tensors[f"optim/{name}/{pid}/{key}"] = value.detach().cpu().contiguous().clone()
+                        tensors[f"optim/{name}/{pid}/{key}"] = (
+                            value.detach().cpu().contiguous().clone())
                     else:
                         scalars.setdefault(str(pid), {})[key] = value
             kinds[name] = {"kind": "optimizer", "param_groups": state["param_groups"],
@@ -114,7 +115,12 @@ def save(agent: Any, path: str | Path) -> Path:
     target = root / CHECKPOINT_DIR
     tmp = root / f".{CHECKPOINT_DIR}.tmp-{os.getpid()}"
     old = root / f".{CHECKPOINT_DIR}.old"
-    shutil.rmtree(tmp, ignore_errors=True)
+    for stale in [*root.glob(f".{CHECKPOINT_DIR}.tmp-*"), *root.glob(f".{CONFIG_FILE}.tmp-*")]:
+        # leftovers of a process killed mid-save: the complete checkpoint is elsewhere
+        if stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
+        else:
+            stale.unlink(missing_ok=True)
     tmp.mkdir()
     tensors, kinds = _collect(agent)
     save_file(tensors, str(tmp / TENSORS_FILE))
@@ -162,9 +168,11 @@ def read(path: str | Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     try:
         meta = json.loads((directory / META_FILE).read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"corrupted checkpoint '{directory}': {META_FILE} is not valid JSON") from exc
+        raise CheckpointError(
+            f"corrupted checkpoint '{directory}': {META_FILE} is not valid JSON") from exc
     if not isinstance(meta, dict) or "format_version" not in meta:
-        raise CheckpointError(f"corrupted checkpoint '{directory}': {META_FILE} lacks format_version")
+        raise CheckpointError(
+            f"corrupted checkpoint '{directory}': {META_FILE} lacks format_version")
     if meta["format_version"] != FORMAT_VERSION:
         raise CheckpointError(
             f"checkpoint '{directory}' has format {meta['format_version']}; this tidyrl reads "
@@ -175,7 +183,8 @@ def read(path: str | Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
         raise CheckpointError(f"corrupted checkpoint '{directory}': {TENSORS_FILE} is missing")
     if _sha256(tensor_file) != meta.get("sha256"):
         raise CheckpointError(
-            f"corrupted checkpoint '{directory}': {TENSORS_FILE} does not match its recorded checksum"
+            f"corrupted checkpoint '{directory}': {TENSORS_FILE} does not match its recorded "
+            "checksum"
         )
     try:
         tensors = load_file(str(tensor_file))
@@ -188,7 +197,8 @@ def restore(agent: Any, meta: dict[str, Any], tensors: dict[str, torch.Tensor]) 
     """Load registered state, counters and RNG states into a freshly built agent."""
     for name, info in meta["state"].items():
         if name not in agent._state_names:
-            raise CheckpointError(f"checkpoint has state {name!r} that {agent.algo} does not define")
+            raise CheckpointError(
+                f"checkpoint has state {name!r} that {agent.algo} does not define")
         obj = getattr(agent, name)
         kind = info["kind"]
         try:
@@ -210,7 +220,8 @@ def restore(agent: Any, meta: dict[str, Any], tensors: dict[str, torch.Tensor]) 
                 array = tensors[f"array/{name}"].numpy().astype(info["dtype"], copy=True)
                 if isinstance(obj, np.ndarray) and obj.shape != array.shape:
                     raise CheckpointError(
-                        f"checkpoint table {name!r} has shape {array.shape}, the agent expects {obj.shape}"
+                        f"checkpoint table {name!r} has shape {array.shape}, the agent "
+                        f"expects {obj.shape}"
                     )
                 setattr(agent, name, array)
             elif kind == "tensor":
@@ -263,9 +274,15 @@ def load(path: str | Path, env: str | EnvConfig | None = None, **run_overrides: 
         run = build(RunConfig, run_dict)
     except KeyError as exc:
         raise CheckpointError(f"corrupted checkpoint '{path}': meta.json lacks {exc}") from exc
+    except ConfigError as exc:
+        raise CheckpointError(f"checkpoint '{path}' does not fit this tidyrl: {exc}") from exc
     if env is not None:
         env_cfg = EnvConfig(id=env) if isinstance(env, str) else env
     agent = cls(env_cfg, config, run, algo=meta["algo"])
-    check_spaces(meta, agent.observation_space, agent.action_space, env_cfg.id)
-    restore(agent, meta, tensors)
+    try:
+        check_spaces(meta, agent.observation_space, agent.action_space, env_cfg.id)
+        restore(agent, meta, tensors)
+    except KeyError as exc:
+        agent.close()
+        raise CheckpointError(f"corrupted checkpoint '{path}': meta.json lacks {exc}") from exc
     return agent

@@ -31,6 +31,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     from tidyrl.config import parse_assignments
 
     cls, _ = registry.lookup(args.algo)
+    steps = args.steps if args.steps is not None else cls.default_steps
+    if steps < 1:  # checked before anything is written to the run directory
+        raise TidyError(f"--steps must be at least 1, got {steps}")
     overrides: dict[str, Any] = parse_assignments(args.set or [])
     if args.n_envs is not None:
         if "n_envs" not in {f for f in cls.Config.__dataclass_fields__}:
@@ -43,9 +46,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     overrides.setdefault("progress", not args.quiet)
     agent = make(args.algo, args.env, seed=args.seed, preset=args.preset, run_dir=run_dir,
                  **overrides)
-    steps = args.steps if args.steps is not None else agent.default_steps
-    if steps < 1:
-        raise TidyError(f"--steps must be at least 1, got {steps}")
     start = time.perf_counter()
     agent.learn(steps)
     _summary(agent, run_dir, time.perf_counter() - start, args.quiet)
@@ -91,7 +91,8 @@ def cmd_resume(args: argparse.Namespace) -> int:
     target = args.steps if args.steps is not None else agent.counters["target"]
     remaining = target - agent.counters["steps"]
     if remaining <= 0:
-        print(f"{run_dir} already reached {agent.counters['steps']} of {target} steps")
+        if not args.quiet:
+            print(f"{run_dir} already reached {agent.counters['steps']} of {target} steps")
         return 0
     start = time.perf_counter()
     agent.learn(remaining)
@@ -99,9 +100,39 @@ def cmd_resume(args: argparse.Namespace) -> int:
     return 0
 
 
+def describe_config(algo: str) -> list[dict[str, Any]]:
+    """Fields of an algorithm's config: name, type, default, doc (the CLI help)."""
+    import dataclasses
+
+    from tidyrl import registry
+    from tidyrl.config import field_docs
+
+    cls, fixed = registry.lookup(algo)
+    docs = field_docs(cls.Config)
+    out = []
+    for f in dataclasses.fields(cls.Config):
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        out.append({"name": f.name, "type": str(f.type), "default": fixed.get(f.name, default),
+                    "fixed": f.name in fixed, "doc": docs.get(f.name, "")})
+    return out
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     from tidyrl import registry
 
+    if args.algo:
+        fields = describe_config(args.algo)
+        presets = registry.presets(args.algo)
+        if args.json:
+            print(json.dumps({"id": args.algo, "fields": fields, "presets": presets}, default=str))
+            return 0
+        print(f"{args.algo}: {registry.entry(args.algo).summary}\n\nconfig (--set KEY=VALUE):")
+        for f in fields:
+            note = " (fixed by this id)" if f["fixed"] else ""
+            print(f"  {f['name']} = {f['default']!r}{note}\n      {f['doc']}")
+        for name, values in presets.items():
+            print(f"preset {name}: " + " ".join(f"{k}={v}" for k, v in values.items()))
+        return 0
     rows = []
     for name in registry.names():
         entry = registry.entry(name)
@@ -168,7 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_resume)
 
-    p = sub.add_parser("list", help="list algorithms")
+    p = sub.add_parser("list", help="list algorithms, or the config fields of one")
+    p.add_argument("algo", nargs="?", help="show this algorithm's config fields and presets")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_list)
 
@@ -185,7 +217,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except TidyError as exc:
-        print(f"tidyrl: error: {exc}", file=sys.stderr)
+        # one line, always: a space's repr (a wide Box) or a library message may hold newlines
+        print(f"tidyrl: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("tidyrl: interrupted (the last checkpoint is kept; continue with tidyrl resume)",

@@ -77,7 +77,8 @@ class RunConfig:
     eval_episodes: int = 10
     """Episodes per evaluation."""
     checkpoint_every: int = 0
-    """Environment steps between periodic checkpoints (0: about 10 per run, at least 1,000 apart)."""
+    """Environment steps between periodic checkpoints (0: about 10 per run, at least 1,000
+    apart)."""
     run_dir: str | None = None
     """Where config.json, metrics.csv and checkpoint/ go (None: nothing is written)."""
     progress: bool = False
@@ -119,9 +120,9 @@ def _convert(value: Any, hint: Any, where: str) -> Any:
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
     if origin in (typing.Union, types.UnionType):
-        if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
-            if type(None) in args:
-                return None
+        is_none = value is None or (isinstance(value, str) and value.lower() in ("none", "null"))
+        if is_none and type(None) in args:
+            return None
         errors = []
         for arg in args:
             if arg is type(None):

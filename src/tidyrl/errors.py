@@ -37,4 +37,5 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
 def unknown(kind: str, name: str, choices: Iterable[str]) -> str:
     """One-line message for an unknown name, with a suggestion and the valid choices."""
     choices = sorted(choices)
-    return f"unknown {kind} '{name}'.{did_you_mean(name, choices)} Valid choices: {', '.join(choices)}"
+    hint = did_you_mean(name, choices)
+    return f"unknown {kind} '{name}'.{hint} Valid choices: {', '.join(choices)}"

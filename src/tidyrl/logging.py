@@ -81,7 +81,7 @@ class CsvWriter:
 
 
 def _fmt(value: Any) -> Any:
-    """Whole floats as integers (step counts read naturally); everything else as Python prints it."""
+    """Whole floats as integers (step counts read naturally); the rest as Python prints it."""
     if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
         return str(int(value))
     return value
@@ -115,7 +115,8 @@ class RunLogger:
             self.bar = tqdm(
                 total=total, initial=initial, unit="step", unit_scale=True, dynamic_ncols=True,
                 file=sys.stderr, mininterval=0.5, smoothing=0.05,
-                bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}, {rate_fmt}]{postfix}",
+                bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} "
+                           "[{elapsed}<{remaining}, {rate_fmt}]{postfix}",
             )
         self._shown = initial
 

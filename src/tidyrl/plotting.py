@@ -46,7 +46,8 @@ def pick_metric(runs: list[list[dict[str, float]]], metric: str | None) -> str:
     available = set().union(*(set(row) for rows in runs for row in rows))
     if metric is not None:
         if metric not in available:
-            raise TidyError(f"no run logged metric '{metric}'; logged: {', '.join(sorted(available))}")
+            raise TidyError(
+                f"no run logged metric '{metric}'; logged: {', '.join(sorted(available))}")
         return metric
     for name in DEFAULT_METRICS:
         if all(sum(1 for row in rows if name in row) >= 2 for rows in runs):

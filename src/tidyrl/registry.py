@@ -42,7 +42,8 @@ ALGORITHMS: dict[str, Entry] = {
         "Q-learning: off-policy TD control (Sarsamax)", {"target": "q-learning"}),
     "expected-sarsa": Entry(
         "tidyrl.algos.tabular.td", "TDControl", "tabular",
-        "Expected SARSA: TD control on the policy's expected next value", {"target": "expected-sarsa"}),
+        "Expected SARSA: TD control on the policy's expected next value",
+        {"target": "expected-sarsa"}),
 }
 
 

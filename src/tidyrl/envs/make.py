@@ -19,6 +19,7 @@ Everything about Gymnasium's episode boundaries lives here and nowhere else:
 from __future__ import annotations
 
 import importlib
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,7 +41,8 @@ def _import_env_module(env_id: str) -> str:
     try:
         importlib.import_module(module)
     except ImportError as exc:
-        raise EnvError(f"cannot import module '{module}' for environment '{env_id}': {exc}") from exc
+        raise EnvError(
+            f"cannot import module '{module}' for environment '{env_id}': {exc}") from exc
     return name
 
 
@@ -73,7 +75,12 @@ def make_env(cfg: EnvConfig, seed: int | None = None, render_mode: str | None = 
     if cfg.max_episode_steps is not None:
         kwargs["max_episode_steps"] = cfg.max_episode_steps
     try:
-        env = gym.make(env_id, **kwargs)
+        if env_id in gym.registry:
+            env = gym.make(env_id, **kwargs)
+        else:  # gym.make will raise; our one-line error names the fix, so keep its warning quiet
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                env = gym.make(env_id, **kwargs)
     except gym.error.Error as exc:
         if env_id not in gym.registry and not isinstance(exc, gym.error.DeprecatedEnv):
             hint = did_you_mean(env_id, list(gym.registry))
@@ -84,7 +91,8 @@ def make_env(cfg: EnvConfig, seed: int | None = None, render_mode: str | None = 
         raise EnvError(f"cannot make environment '{cfg.id}': {exc}") from exc
     except TypeError as exc:
         raise EnvError(f"cannot make environment '{cfg.id}' with kwargs {kwargs}: {exc}") from exc
-    if env.spec is not None and env.spec.max_episode_steps is None and cfg.max_episode_steps is None:
+    no_limit = env.spec is not None and env.spec.max_episode_steps is None
+    if no_limit and cfg.max_episode_steps is None:
         env = gym.wrappers.TimeLimit(env, DEFAULT_STEP_CAP)
     if seed is not None:
         env.action_space.seed(seed)
@@ -104,10 +112,16 @@ def space_to_dict(space: gym.Space) -> dict[str, Any]:
             "type": "Box",
             "shape": list(space.shape),
             "dtype": str(space.dtype),
-            "low": np.where(np.isfinite(space.low), space.low, np.sign(space.low) * 1e300).tolist(),
-            "high": np.where(np.isfinite(space.high), space.high, np.sign(space.high) * 1e300).tolist(),
+            "low": _json_bounds(space.low),
+            "high": _json_bounds(space.high),
         }
     return {"type": type(space).__name__, "repr": repr(space)}
+
+
+def _json_bounds(bounds: np.ndarray) -> list[Any]:
+    """Bounds as strict JSON numbers: infinities become +-1e300 (in float64, where they fit)."""
+    values = np.asarray(bounds, dtype=np.float64)
+    return np.where(np.isfinite(values), values, np.sign(values) * 1e300).tolist()
 
 
 def require_space(space: gym.Space, allowed: tuple[type, ...], role: str, who: str) -> None:
@@ -141,7 +155,7 @@ class Step:
         return self.terminated | self.truncated
 
 
-def _check_finite(name: str, array: np.ndarray, env_id: str) -> None:
+def check_finite(name: str, array: np.ndarray, env_id: str) -> None:
     if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
         raise EnvError(
             f"environment '{env_id}' returned a non-finite {name} (NaN or inf); "
@@ -176,7 +190,7 @@ class VecEnv:
     def reset(self, seed: int | None = None) -> np.ndarray:
         """Reset every copy (copy i gets seed + i) and return the first observations."""
         obs, _ = self.envs.reset(seed=seed)
-        _check_finite("observation", np.asarray(obs), self.cfg.id)
+        check_finite("observation", np.asarray(obs), self.cfg.id)
         self._returns[:] = 0.0
         self._lengths[:] = 0
         self.obs = obs
@@ -191,8 +205,8 @@ class VecEnv:
         rewards = np.asarray(rewards, dtype=np.float32)
         terminated = np.asarray(terminated, dtype=bool)
         truncated = np.asarray(truncated, dtype=bool)
-        _check_finite("observation", np.asarray(obs), self.cfg.id)
-        _check_finite("reward", rewards, self.cfg.id)
+        check_finite("observation", np.asarray(obs), self.cfg.id)
+        check_finite("reward", rewards, self.cfg.id)
         next_obs = obs
         done = terminated | truncated
         returns: list[float] = []
@@ -206,7 +220,7 @@ class VecEnv:
                 next_obs[i] = final[i]
                 returns.append(float(self._returns[i]))
                 lengths.append(int(self._lengths[i]))
-            _check_finite("observation", next_obs, self.cfg.id)
+            check_finite("observation", next_obs, self.cfg.id)
             self._returns[done] = 0.0
             self._lengths[done] = 0
         self.obs = obs

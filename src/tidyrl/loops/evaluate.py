@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from tidyrl.envs.make import make_env
+from tidyrl.envs.make import check_finite, make_env
 from tidyrl.errors import TidyError
 
 EVAL_SEED_OFFSET = 1_000_003
@@ -41,6 +41,8 @@ def evaluate(agent: Any, episodes: int = 10, seed: int | None = None, determinis
             while not done:
                 action = agent.predict(obs, deterministic=deterministic)
                 obs, reward, terminated, truncated, _ = env.step(action)
+                check_finite("observation", np.asarray(obs), agent.env_cfg.id)
+                check_finite("reward", np.asarray(reward, dtype=np.float64), agent.env_cfg.id)
                 total += float(reward)
                 length += 1
                 done = terminated or truncated

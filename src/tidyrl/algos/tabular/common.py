@@ -15,10 +15,23 @@ def epsilon_greedy(q_row: np.ndarray, epsilon: float, rng: np.random.Generator) 
     Random tie-breaking matters on sparse-reward tasks: with an all-zero table, `argmax` would
     always pick action 0 and never explore in the greedy branch.
     """
-    if rng.random() < epsilon:
+    if epsilon > 0 and rng.random() < epsilon:
         return int(rng.integers(len(q_row)))
     best = np.flatnonzero(q_row == q_row.max())
     return int(best[0] if len(best) == 1 else rng.choice(best))
+
+
+def table_actions(q: np.ndarray, obs: np.ndarray, epsilon: float, rng: np.random.Generator,
+                  deterministic: bool) -> np.ndarray:
+    """Actions for a batch of discrete observations from a Q-table.
+
+    Deterministic acting (evaluation, `predict`) is a plain argmax, lowest index on ties, and
+    draws nothing from `rng`: evaluating during training must not change what training does next.
+    """
+    states = np.ravel(obs).astype(np.int64)
+    if deterministic:
+        return q[states].argmax(axis=1)
+    return np.array([epsilon_greedy(q[s], epsilon, rng) for s in states])
 
 
 def epsilon_greedy_probs(q_row: np.ndarray, epsilon: float) -> np.ndarray:

@@ -25,7 +25,7 @@ import gymnasium as gym
 import numpy as np
 
 from tidyrl.agent import Agent
-from tidyrl.algos.tabular.common import epsilon_greedy, epsilon_greedy_probs, linear_decay
+from tidyrl.algos.tabular.common import epsilon_greedy_probs, linear_decay, table_actions
 from tidyrl.config import check_range
 
 
@@ -88,8 +88,7 @@ class TDControl(Agent):
         self.register_state("q")
 
     def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
-        eps = 0.0 if deterministic else self.epsilon
-        return np.array([epsilon_greedy(self.q[int(s)], eps, self.rng) for s in np.ravel(obs)])
+        return table_actions(self.q, obs, self.epsilon, self.rng, deterministic)
 
     def update(self, s: int, a: int, r: float, terminated: bool, s_next: int, a_next: int) -> float:
         """One TD update of Q(s, a); returns the TD error delta."""

@@ -1,0 +1,63 @@
+"""Ring storage: fixed-capacity arrays, one per field, overwritten oldest-first.
+
+The storage knows nothing about sampling (samplers choose indices) or about n-step returns
+(accumulators transform transitions before they arrive): Dopamine's separation of replay into
+storage + sampler + accumulator, which lets uniform, prioritized and n-step replay compose.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+
+class RingStorage:
+    """Columns of shape (capacity, *field_shape); `add` appends a batch of rows, wrapping around."""
+
+    def __init__(self, capacity: int, spec: Mapping[str, tuple[tuple[int, ...], np.dtype | type]]):
+        if capacity < 1:
+            raise ValueError(f"capacity must be at least 1, got {capacity}")
+        self.capacity = int(capacity)
+        self.columns = {
+            name: np.zeros((self.capacity, *shape), dtype=dtype)
+            for name, (shape, dtype) in spec.items()
+        }
+        self.cursor = 0
+        """Index of the next row to write."""
+        self.size = 0
+
+    def __len__(self) -> int:
+        return self.size
+
+    @property
+    def nbytes(self) -> int:
+        return sum(column.nbytes for column in self.columns.values())
+
+    def add(self, **rows: np.ndarray) -> np.ndarray:
+        """Append a batch of rows (every field, same leading length); return their indices."""
+        if set(rows) != set(self.columns):
+            missing = set(self.columns) - set(rows)
+            extra = set(rows) - set(self.columns)
+            raise KeyError(
+                f"RingStorage.add: missing fields {sorted(missing)}, unknown {sorted(extra)}"
+            )
+        n = len(next(iter(rows.values())))
+        if n > self.capacity:
+            raise ValueError(f"cannot add {n} rows to a storage of capacity {self.capacity}")
+        index = (self.cursor + np.arange(n)) % self.capacity
+        for name, value in rows.items():
+            self.columns[name][index] = value
+        self.cursor = (self.cursor + n) % self.capacity
+        self.size = min(self.size + n, self.capacity)
+        return index
+
+    def get(self, index: np.ndarray) -> dict[str, np.ndarray]:
+        """Rows at `index` (fancy indexing: copies)."""
+        return {name: column[index] for name, column in self.columns.items()}
+
+    def sample_uniform(self, batch_size: int, rng: np.random.Generator) -> np.ndarray:
+        """Indices drawn uniformly (with replacement) from the rows written so far."""
+        if self.size == 0:
+            raise ValueError("cannot sample from an empty storage")
+        return rng.integers(0, self.size, size=batch_size)

@@ -1,0 +1,72 @@
+"""Multi-layer perceptrons."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import nn
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU, "gelu": nn.GELU, "silu": nn.SiLU,
+}
+
+
+def mlp(
+    in_dim: int,
+    hidden: Sequence[int],
+    out_dim: int,
+    activation: str = "relu",
+    output_activation: str | None = None,
+    init: Callable[[nn.Linear], None] | None = None,
+    output_init: Callable[[nn.Linear], None] | None = None,
+) -> nn.Sequential:
+    """Linear -> activation blocks for each hidden width, then a linear output layer.
+
+    `init` is applied to every hidden Linear and `output_init` to the last one (for example the
+    orthogonal initialisation of PPO, or the uniform output init of DDPG's "spell chart").
+    """
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {activation!r}; choose from {sorted(ACTIVATIONS)}")
+    layers: list[nn.Module] = []
+    width = in_dim
+    for h in hidden:
+        linear = nn.Linear(width, h)
+        if init is not None:
+            init(linear)
+        layers += [linear, ACTIVATIONS[activation]()]
+        width = h
+    out = nn.Linear(width, out_dim)
+    if output_init is not None:
+        output_init(out)
+    layers.append(out)
+    if output_activation is not None:
+        layers.append(ACTIVATIONS[output_activation]())
+    return nn.Sequential(*layers)
+
+
+def orthogonal_init(gain: float = 2**0.5, bias: float = 0.0) -> Callable[[nn.Linear], None]:
+    """Orthogonal weights with `gain`, constant bias (Saxe et al. 2014; common in PPO/A2C)."""
+
+    def apply(layer: nn.Linear) -> None:
+        nn.init.orthogonal_(layer.weight, gain)
+        nn.init.constant_(layer.bias, bias)
+
+    return apply
+
+
+def uniform_init(bound: float) -> Callable[[nn.Linear], None]:
+    """U(-bound, bound) weights and biases (DDPG's output layers, Lillicrap et al. 2016)."""
+
+    def apply(layer: nn.Linear) -> None:
+        nn.init.uniform_(layer.weight, -bound, bound)
+        nn.init.uniform_(layer.bias, -bound, bound)
+
+    return apply
+
+
+def xavier_init(layer: nn.Linear) -> None:
+    """Xavier/Glorot uniform weights, zero bias (Glorot & Bengio 2010)."""
+    nn.init.xavier_uniform_(layer.weight)
+    with torch.no_grad():
+        layer.bias.zero_()
