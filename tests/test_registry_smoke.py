@@ -17,6 +17,9 @@ CANDIDATE_ENVS = ["FrozenLake-v1", "CartPole-v1", "Pendulum-v1"]
 """Small envs in order of preference: tabular methods get FrozenLake, the rest the first whose
 spaces they accept."""
 
+PLANNERS = {"policy-iteration", "value-iteration"}
+"""Planners stop at convergence, before the step budget."""
+
 
 def algorithm_class(algo: str) -> type:
     module = registry.entry(algo).module
@@ -52,7 +55,7 @@ def test_api_smoke(tmp_path, algo):
     agent = tidyrl.make(algo, env_id, seed=0, eval_episodes=2)
     assert agent.algo == algo
     assert agent.learn(300) is agent
-    assert agent.counters["steps"] >= 300
+    assert agent.counters["steps"] >= 300 or algo in PLANNERS
 
     obs, _ = gym.make(env_id).reset(seed=0)
     action = agent.predict(obs)
@@ -85,8 +88,11 @@ def test_cli_smoke(tmp_path, algo, capsys):
     assert cli.main(["train", algo, env_id, "--steps", "300", "--run-dir", str(run_dir), "--quiet",
                      "--set", "log_every=100", "eval_episodes=2", "tensorboard=false"]) == 0
     rows = read_metrics(run_dir)
-    assert rows and rows[-1]["step"] >= 300 and "eval_return" in rows[-1]
+    # planners (policy iteration) may stop early at convergence; learners run the whole budget
+    assert rows and "eval_return" in rows[-1]
+    assert rows[-1]["step"] == tidyrl.load(run_dir).counters["steps"]
+    assert rows[-1]["step"] >= 300 or algo in PLANNERS
     assert cli.main(["eval", str(run_dir), "--episodes", "2", "--json"]) == 0
     capsys.readouterr()
     assert cli.main(["resume", str(run_dir), "--steps", "400", "--quiet"]) == 0
-    assert tidyrl.load(run_dir).counters["steps"] >= 400
+    assert tidyrl.load(run_dir).counters["steps"] >= 400 or algo in PLANNERS

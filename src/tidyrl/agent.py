@@ -103,6 +103,11 @@ class Agent:
         """True once the current `learn` call has reached its step target."""
         return self.counters["steps"] >= self.counters["target"]
 
+    def stop(self) -> None:
+        """End the current `learn` call early (e.g. a planner converged): the run's target
+        becomes the steps done, and `training()` closes it with its final row and checkpoint."""
+        self.counters["target"] = self.counters["steps"]
+
     @contextlib.contextmanager
     def training(self, total_steps: int) -> Iterator[None]:
         """Open the progress bar and metrics, run the loop, then log, evaluate and checkpoint."""

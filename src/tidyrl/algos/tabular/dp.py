@@ -179,6 +179,27 @@ def _model_of(agent: Agent) -> TransitionModel:
         env.close()
 
 
+def _init_planner(agent: Any) -> None:
+    """Read the model and create v, q and the greedy policy (both planners hold the same state)."""
+    agent.model = _model_of(agent)
+    n_states, n_actions = agent.model.r.shape
+    agent.v = np.zeros(n_states)
+    agent.q = np.zeros((n_states, n_actions))
+    agent.policy = np.zeros(n_states, dtype=np.int64)
+    agent.register_state("v", "q", "policy")
+
+
+def _plan(agent: Any, total_steps: int) -> Any:
+    """The planners' loop: one `learn` step is one iteration; stop at convergence."""
+    with agent.training(total_steps):
+        while not agent.finished:
+            converged, metrics = agent.iterate()
+            agent.tick(None, metrics, n_steps=1)
+            if converged:  # nothing is left to compute: the run ends here
+                agent.stop()
+    return agent
+
+
 class PolicyIteration(Agent):
     """Policy iteration (S&B 4.3): evaluate the policy, make it greedy, until it is stable."""
 
@@ -195,12 +216,7 @@ class PolicyIteration(Agent):
 
     def __init__(self, env, config=None, run=None, *, algo=None) -> None:
         super().__init__(env, config, run, algo=algo)
-        self.model = _model_of(self)
-        n_states, n_actions = self.model.r.shape
-        self.v = np.zeros(n_states)
-        self.q = np.zeros((n_states, n_actions))
-        self.policy = np.zeros(n_states, dtype=np.int64)
-        self.register_state("v", "q", "policy")
+        _init_planner(self)
 
     def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
         # a DP policy is deterministic either way
@@ -230,18 +246,7 @@ class PolicyIteration(Agent):
         return converged, {"delta": delta, "policy_changes": changes}
 
     def learn(self, total_steps: int) -> PolicyIteration:
-        with self.training(total_steps):
-            while not self.finished:
-                converged, metrics = self.iterate()
-                if converged:
-                    # nothing is left to compute: advance the counters to the target so that
-                    # `training()` writes its final row and checkpoint (it does so only once
-                    # steps >= target)
-                    remaining = self.counters["target"] - self.counters["steps"]
-                    self.tick(None, metrics, n_steps=remaining)
-                    break
-                self.tick(None, metrics, n_steps=1)
-        return self
+        return _plan(self, total_steps)
 
 
 class ValueIteration(Agent):
@@ -259,12 +264,7 @@ class ValueIteration(Agent):
 
     def __init__(self, env, config=None, run=None, *, algo=None) -> None:
         super().__init__(env, config, run, algo=algo)
-        self.model = _model_of(self)
-        n_states, n_actions = self.model.r.shape
-        self.v = np.zeros(n_states)
-        self.q = np.zeros((n_states, n_actions))
-        self.policy = np.zeros(n_states, dtype=np.int64)
-        self.register_state("v", "q", "policy")
+        _init_planner(self)
 
     def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
         return self.policy[np.ravel(obs).astype(np.int64)]
@@ -284,13 +284,4 @@ class ValueIteration(Agent):
         return delta < cfg.theta, {"delta": delta, "policy_changes": changes}
 
     def learn(self, total_steps: int) -> ValueIteration:
-        with self.training(total_steps):
-            while not self.finished:
-                converged, metrics = self.iterate()
-                if converged:
-                    # as in PolicyIteration.learn: reach the target so the run ends properly
-                    remaining = self.counters["target"] - self.counters["steps"]
-                    self.tick(None, metrics, n_steps=remaining)
-                    break
-                self.tick(None, metrics, n_steps=1)
-        return self
+        return _plan(self, total_steps)
