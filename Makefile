@@ -20,12 +20,13 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $@
 
 quickstart: $(STAMP)
-	$(BIN)/tidyrl train q-learning CliffWalking-v1 --steps 30000 --seed 0 --run-dir runs/quickstart
+	$(BIN)/tidyrl train q-learning CliffWalking-v1 --steps 30000 --seed 0 --run-dir runs/quickstart --set eval_every=1000 eval_episodes=1
 	$(BIN)/tidyrl eval runs/quickstart --episodes 10
 	$(BIN)/tidyrl plot runs/quickstart --out runs/quickstart/learning_curve.png
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
 
 format: $(STAMP)
 	$(BIN)/ruff format src tests benchmarks

@@ -36,9 +36,14 @@ class CounterEnv(gym.Env):
 
     metadata = {"render_modes": []}
 
-    def __init__(self, terminal_after: int | None = None, bad_obs_at: int | None = None,
-                 bad_reward_at: int | None = None, bad_value: float = float("nan"),
-                 size: int = 3) -> None:
+    def __init__(
+        self,
+        terminal_after: int | None = None,
+        bad_obs_at: int | None = None,
+        bad_reward_at: int | None = None,
+        bad_value: float = float("nan"),
+        size: int = 3,
+    ) -> None:
         self.terminal_after = terminal_after
         self.bad_obs_at = bad_obs_at
         self.bad_reward_at = bad_reward_at
@@ -79,8 +84,9 @@ class DiscreteCounterEnv(gym.Env):
 
     metadata = {"render_modes": []}
 
-    def __init__(self, length: int = 5, bad_reward_at: int | None = None,
-                 bad_value: float = float("nan")) -> None:
+    def __init__(
+        self, length: int = 5, bad_reward_at: int | None = None, bad_value: float = float("nan")
+    ) -> None:
         self.length = length
         self.bad_reward_at = bad_reward_at
         self.bad_value = bad_value
@@ -119,12 +125,17 @@ class WideBoxEnv(gym.Env):
         return np.zeros(20, dtype=np.float32), 0.0, True, False, {}
 
 
-def _register(name: str, entry_point: str, max_episode_steps: int | None = None,
-              **kwargs: Any) -> None:
+def _register(
+    name: str, entry_point: str, max_episode_steps: int | None = None, **kwargs: Any
+) -> None:
     env_id = f"{NS}/{name}"
     if env_id not in gym.registry:
-        register(id=env_id, entry_point=f"tests.helpers:{entry_point}",
-                 max_episode_steps=max_episode_steps, kwargs=kwargs)
+        register(
+            id=env_id,
+            entry_point=f"tests.helpers:{entry_point}",
+            max_episode_steps=max_episode_steps,
+            kwargs=kwargs,
+        )
 
 
 _register("Terminating-v0", "CounterEnv", terminal_after=3)
@@ -173,7 +184,8 @@ def run_cli_with_test_agent(argv: list[str]) -> int:
     from tidyrl import cli, registry
 
     registry.ALGORITHMS["test-random"] = registry.Entry(
-        "tests.helpers", "RandomAgent", "test", "uniformly random actions (tests only)")
+        "tests.helpers", "RandomAgent", "test", "uniformly random actions (tests only)"
+    )
     return cli.main(argv)
 
 
@@ -189,8 +201,12 @@ def subprocess_env() -> dict[str, str]:
 def run_tidyrl(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
     """`python -m tidyrl ARGS` in a subprocess, capturing text output."""
     return subprocess.run(
-        [sys.executable, "-m", "tidyrl", *args], cwd=cwd, env=subprocess_env(),
-        capture_output=True, text=True, timeout=timeout,
+        [sys.executable, "-m", "tidyrl", *args],
+        cwd=cwd,
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -200,5 +216,10 @@ def missing_algorithm_modules() -> list[str]:
 
     from tidyrl import registry
 
-    return sorted({e.module for e in registry.ALGORITHMS.values()
-                   if importlib.util.find_spec(e.module) is None})
+    return sorted(
+        {
+            e.module
+            for e in registry.ALGORITHMS.values()
+            if importlib.util.find_spec(e.module) is None
+        }
+    )

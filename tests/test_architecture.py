@@ -44,11 +44,15 @@ def imported_modules(source: str, module: str, is_package: bool) -> list[str]:
                 target = node.module or ""
             found.append(target)
             found += [f"{target}.{alias.name}" for alias in node.names]
-        elif (isinstance(node, ast.Call) and isinstance(node.func, (ast.Attribute, ast.Name))
-              and (getattr(node.func, "attr", None) or getattr(node.func, "id", None))
-              in ("import_module", "__import__")
-              and node.args and isinstance(node.args[0], ast.Constant)
-              and isinstance(node.args[0].value, str)):
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, (ast.Attribute, ast.Name))
+            and (getattr(node.func, "attr", None) or getattr(node.func, "id", None))
+            in ("import_module", "__import__")
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+        ):
             found.append(node.args[0].value)
     return found
 
@@ -129,7 +133,8 @@ def test_no_algorithm_file_pickles():
 
 
 INFOS_PATTERN = re.compile(
-    r"""\binfos\s*\[|["'](final_obs|final_observation|final_info|_final_obs)["']""")
+    r"""\binfos\s*\[|["'](final_obs|final_observation|final_info|_final_obs)["']"""
+)
 
 
 def test_only_the_env_module_reads_infos():
@@ -143,26 +148,47 @@ def test_only_the_env_module_reads_infos():
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.parametrize("module, source, expected", [
-    ("tidyrl.algos.value.rainbow", "from tidyrl.algos.value.dqn import DQNConfig",
-     ["tidyrl.algos.value.dqn"]),
-    ("tidyrl.algos.value.rainbow", "from tidyrl.algos.value import dqn",
-     ["tidyrl.algos.value", "tidyrl.algos.value.dqn"]),
-    ("tidyrl.algos.value.rainbow", "from . import dqn",
-     ["tidyrl.algos.value", "tidyrl.algos.value.dqn"]),
-    ("tidyrl.algos.value.rainbow", "from .dqn import q_loss", ["tidyrl.algos.value.dqn"]),
-    ("tidyrl.algos.value.rainbow", "import tidyrl.algos.tabular.td", ["tidyrl.algos.tabular.td"]),
-    ("tidyrl.algos.value.rainbow",
-     "import importlib\nimportlib.import_module('tidyrl.algos.value.dqn')",
-     ["tidyrl.algos.value.dqn"]),
-    ("tidyrl.algos.tabular.td", "from tidyrl.algos.tabular.common import epsilon_greedy", []),
-    ("tidyrl.algos.tabular.td", "from tidyrl.algos.tabular import common", []),
-    ("tidyrl.algos.tabular.td", "from .common import epsilon_greedy", []),
-    ("tidyrl.algos.tabular.td", "from tidyrl.nets.mlp import MLP\nimport numpy as np", []),
-    ("tidyrl.algos.model_based.dreamer.agent", "from .rssm import RSSM", []),
-    ("tidyrl.algos.model_based.dreamer.agent", "from tidyrl.algos.model_based.i2a import I2A",
-     ["tidyrl.algos.model_based.i2a"]),
-])
+@pytest.mark.parametrize(
+    "module, source, expected",
+    [
+        (
+            "tidyrl.algos.value.rainbow",
+            "from tidyrl.algos.value.dqn import DQNConfig",
+            ["tidyrl.algos.value.dqn"],
+        ),
+        (
+            "tidyrl.algos.value.rainbow",
+            "from tidyrl.algos.value import dqn",
+            ["tidyrl.algos.value", "tidyrl.algos.value.dqn"],
+        ),
+        (
+            "tidyrl.algos.value.rainbow",
+            "from . import dqn",
+            ["tidyrl.algos.value", "tidyrl.algos.value.dqn"],
+        ),
+        ("tidyrl.algos.value.rainbow", "from .dqn import q_loss", ["tidyrl.algos.value.dqn"]),
+        (
+            "tidyrl.algos.value.rainbow",
+            "import tidyrl.algos.tabular.td",
+            ["tidyrl.algos.tabular.td"],
+        ),
+        (
+            "tidyrl.algos.value.rainbow",
+            "import importlib\nimportlib.import_module('tidyrl.algos.value.dqn')",
+            ["tidyrl.algos.value.dqn"],
+        ),
+        ("tidyrl.algos.tabular.td", "from tidyrl.algos.tabular.common import epsilon_greedy", []),
+        ("tidyrl.algos.tabular.td", "from tidyrl.algos.tabular import common", []),
+        ("tidyrl.algos.tabular.td", "from .common import epsilon_greedy", []),
+        ("tidyrl.algos.tabular.td", "from tidyrl.nets.mlp import MLP\nimport numpy as np", []),
+        ("tidyrl.algos.model_based.dreamer.agent", "from .rssm import RSSM", []),
+        (
+            "tidyrl.algos.model_based.dreamer.agent",
+            "from tidyrl.algos.model_based.i2a import I2A",
+            ["tidyrl.algos.model_based.i2a"],
+        ),
+    ],
+)
 def test_the_import_rule_itself(module, source, expected):
     """The checker catches every spelling of a cross-algorithm import and allows helpers."""
     bad = set(forbidden_algorithm_imports(module, imported_modules(source, module, False)))
@@ -170,13 +196,16 @@ def test_the_import_rule_itself(module, source, expected):
     assert bool(bad) == bool(expected), bad
 
 
-@pytest.mark.parametrize("line, bad", [
-    ('obs = infos["final_obs"][i]', True),
-    ("final = info['final_observation']", True),
-    ('kind = info["kind"]', False),
-    ('if "_final_obs" in extras:', True),
-    ("next_obs = step.next_obs", False),
-    ("self.tick(step)  # infos[...] are handled in envs/make.py", False),
-])
+@pytest.mark.parametrize(
+    "line, bad",
+    [
+        ('obs = infos["final_obs"][i]', True),
+        ("final = info['final_observation']", True),
+        ('kind = info["kind"]', False),
+        ('if "_final_obs" in extras:', True),
+        ("next_obs = step.next_obs", False),
+        ("self.tick(step)  # infos[...] are handled in envs/make.py", False),
+    ],
+)
 def test_the_infos_pattern_itself(line, bad):
     assert bool(INFOS_PATTERN.search(line.split("#")[0])) is bad

@@ -25,8 +25,12 @@ from tidyrl.errors import CheckpointError
 HAS_GRIDWORLD = importlib.util.find_spec("tidyrl.envs.gridworld") is not None
 ENVS = [
     "FrozenLake-v1",
-    pytest.param("tidyrl/GridWorld-v0", marks=pytest.mark.skipif(
-        not HAS_GRIDWORLD, reason="tidyrl.envs.gridworld is not written yet")),
+    pytest.param(
+        "tidyrl/GridWorld-v0",
+        marks=pytest.mark.skipif(
+            not HAS_GRIDWORLD, reason="tidyrl.envs.gridworld is not written yet"
+        ),
+    ),
 ]
 
 
@@ -100,12 +104,17 @@ def test_saved_directory_holds_only_safetensors_and_json(saved):
 
 
 def test_run_directory_checkpoint_is_safetensors_and_json(run_dir):
-    agent = tidyrl.make("q-learning", "FrozenLake-v1", run_dir=run_dir, checkpoint_every=500,
-                        tensorboard=False)
+    agent = tidyrl.make(
+        "q-learning", "FrozenLake-v1", run_dir=run_dir, checkpoint_every=500, tensorboard=False
+    )
     agent.learn(1200)
     files = {p.relative_to(run_dir).as_posix() for p in run_dir.rglob("*") if p.is_file()}
-    assert files == {"config.json", "metrics.csv", "checkpoint/meta.json",
-                     "checkpoint/state.safetensors"}
+    assert files == {
+        "config.json",
+        "metrics.csv",
+        "checkpoint/meta.json",
+        "checkpoint/state.safetensors",
+    }
     assert tidyrl.load(run_dir).counters["steps"] == 1200
 
 
@@ -155,8 +164,21 @@ def test_invalid_meta_json(saved, text):
     assert "\n" not in str(info.value)
 
 
-@pytest.mark.parametrize("key", ["algo", "config", "env", "run", "state", "counters", "numpy_rng",
-                                 "observation_space", "action_space", "sha256"])
+@pytest.mark.parametrize(
+    "key",
+    [
+        "algo",
+        "config",
+        "env",
+        "run",
+        "state",
+        "counters",
+        "numpy_rng",
+        "observation_space",
+        "action_space",
+        "sha256",
+    ],
+)
 def test_meta_json_missing_a_key(saved, key):
     _, path = saved
     meta_file = path / "checkpoint" / "meta.json"
@@ -338,20 +360,34 @@ def test_torch_module_and_adam_round_trip(tmp_path):
     tensors, kinds = checkpoint._collect(agent)
     assert kinds["net"] == {"kind": "module"}
     assert kinds["opt"]["kind"] == "optimizer"
-    assert {"module/net/weight", "module/net/bias", "optim/opt/0/exp_avg", "optim/opt/1/exp_avg_sq",
-            "optim/opt/0/step", "rng/torch"} <= set(tensors)
-    meta = json.loads(json.dumps({  # exactly what survives meta.json
-        "state": kinds, "counters": agent.counters, "numpy_rng": agent.rng.bit_generator.state,
-        "extra": agent.extra_state(),
-    }))
+    assert {
+        "module/net/weight",
+        "module/net/bias",
+        "optim/opt/0/exp_avg",
+        "optim/opt/1/exp_avg_sq",
+        "optim/opt/0/step",
+        "rng/torch",
+    } <= set(tensors)
+    meta = json.loads(
+        json.dumps(
+            {  # exactly what survives meta.json
+                "state": kinds,
+                "counters": agent.counters,
+                "numpy_rng": agent.rng.bit_generator.state,
+                "extra": agent.extra_state(),
+            }
+        )
+    )
     fresh = TinyTorchAgent("CartPole-v1", run=RunConfig(seed=5))
     assert not torch.equal(fresh.net.weight, agent.net.weight)
     checkpoint.restore(fresh, meta, tensors)
 
     for a, b in zip(agent.net.state_dict().values(), fresh.net.state_dict().values()):
         assert torch.equal(a, b)
-    (state_a, groups_a), (state_b, groups_b) = _optimizer_state(agent.opt), _optimizer_state(
-        fresh.opt)
+    (state_a, groups_a), (state_b, groups_b) = (
+        _optimizer_state(agent.opt),
+        _optimizer_state(fresh.opt),
+    )
     assert groups_a == groups_b
     assert state_a.keys() == state_b.keys()
     for pid in state_a:
@@ -385,8 +421,7 @@ def test_restore_rejects_a_mismatched_module():
     agent = TinyTorchAgent("CartPole-v1")
     tensors, kinds = checkpoint._collect(agent)
     tensors["module/net/weight"] = torch.zeros(3, 4)
-    meta = {"state": kinds, "counters": agent.counters,
-            "numpy_rng": agent.rng.bit_generator.state}
+    meta = {"state": kinds, "counters": agent.counters, "numpy_rng": agent.rng.bit_generator.state}
     with pytest.raises(CheckpointError, match=r"does not fit tiny-torch's 'net'") as info:
         checkpoint.restore(TinyTorchAgent("CartPole-v1"), meta, tensors)
     assert "\n" not in str(info.value)
@@ -395,8 +430,11 @@ def test_restore_rejects_a_mismatched_module():
 def test_restore_rejects_missing_and_unknown_state():
     agent = TinyTorchAgent("CartPole-v1")
     tensors, kinds = checkpoint._collect(agent)
-    meta = {"state": {"net": kinds["net"]}, "counters": agent.counters,
-            "numpy_rng": agent.rng.bit_generator.state}
+    meta = {
+        "state": {"net": kinds["net"]},
+        "counters": agent.counters,
+        "numpy_rng": agent.rng.bit_generator.state,
+    }
     with pytest.raises(CheckpointError, match=r"lacks state \['opt'\]"):
         checkpoint.restore(TinyTorchAgent("CartPole-v1"), meta, tensors)
     meta["state"] = {**kinds, "critic": {"kind": "module"}}

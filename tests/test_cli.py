@@ -35,52 +35,98 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) 
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory) -> Path:
     run_dir = tmp_path_factory.mktemp("cli") / "fl"
-    code = cli.main(["train", "q-learning", "FrozenLake-v1", "--steps", "2000", "--seed", "1",
-                     "--run-dir", str(run_dir), "--quiet"])
+    code = cli.main(
+        [
+            "train",
+            "q-learning",
+            "FrozenLake-v1",
+            "--steps",
+            "2000",
+            "--seed",
+            "1",
+            "--run-dir",
+            str(run_dir),
+            "--quiet",
+        ]
+    )
     assert code == 0
     return run_dir
 
 
 USER_ERRORS = {
-    "unknown-algo": (["train", "q-lerning", "FrozenLake-v1"],
-                     ["unknown algorithm 'q-lerning'", "Did you mean 'q-learning'?",
-                      "Valid choices:", "sarsa"]),
-    "unknown-env": (["train", "q-learning", "CartPol-v1"],
-                    ["unknown environment 'CartPol-v1'", "Did you mean 'CartPole-v1'?"]),
-    "unknown-key": (["train", "q-learning", "FrozenLake-v1", "--set", "alpah=0.1"],
-                    ["unknown config key", "'alpah'", "Did you mean 'alpha'?", "Valid choices:",
-                     "gamma"]),
-    "out-of-range": (["train", "q-learning", "FrozenLake-v1", "--set", "alpha=2"],
-                     ["TDControlConfig.alpha=2.0 is out of range", "(0, 1]"]),
-    "not-a-number": (["train", "q-learning", "FrozenLake-v1", "--set", "gamma=abc"],
-                     ["TDControlConfig.gamma", "expected a number", "'abc'"]),
-    "not-an-assignment": (["train", "q-learning", "FrozenLake-v1", "--set", "alpha"],
-                          ["KEY=VALUE", "'alpha'"]),
-    "continuous-env": (["train", "q-learning", "Pendulum-v1"],
-                       ["q-learning needs a Discrete", "Box"]),
-    "wide-box": (["train", "sarsa", f"tests.helpers:{NS}/WideBox-v0"],
-                 ["sarsa needs a Discrete", "Box"]),
+    "unknown-algo": (
+        ["train", "q-lerning", "FrozenLake-v1"],
+        ["unknown algorithm 'q-lerning'", "Did you mean 'q-learning'?", "Valid choices:", "sarsa"],
+    ),
+    "unknown-env": (
+        ["train", "q-learning", "CartPol-v1"],
+        ["unknown environment 'CartPol-v1'", "Did you mean 'CartPole-v1'?"],
+    ),
+    "unknown-key": (
+        ["train", "q-learning", "FrozenLake-v1", "--set", "alpah=0.1"],
+        ["unknown config key", "'alpah'", "Did you mean 'alpha'?", "Valid choices:", "gamma"],
+    ),
+    "out-of-range": (
+        ["train", "q-learning", "FrozenLake-v1", "--set", "alpha=2"],
+        ["TDControlConfig.alpha=2.0 is out of range", "(0, 1]"],
+    ),
+    "not-a-number": (
+        ["train", "q-learning", "FrozenLake-v1", "--set", "gamma=abc"],
+        ["TDControlConfig.gamma", "expected a number", "'abc'"],
+    ),
+    "not-an-assignment": (
+        ["train", "q-learning", "FrozenLake-v1", "--set", "alpha"],
+        ["KEY=VALUE", "'alpha'"],
+    ),
+    "continuous-env": (
+        ["train", "q-learning", "Pendulum-v1"],
+        ["q-learning needs a Discrete", "Box"],
+    ),
+    "wide-box": (
+        ["train", "sarsa", f"tests.helpers:{NS}/WideBox-v0"],
+        ["sarsa needs a Discrete", "Box"],
+    ),
     "deprecated-env": (["train", "q-learning", "Taxi-v3"], ["Taxi-v3", "deprecated", "Taxi-v4"]),
-    "bad-module": (["train", "q-learning", "no_such_module_xyz:Foo-v0"],
-                   ["cannot import module 'no_such_module_xyz'"]),
-    "unknown-preset": (["train", "q-learning", "FrozenLake-v1", "--preset", "clif"],
-                       ["unknown preset for q-learning 'clif'", "Did you mean 'cliff'?",
-                        "Valid choices: cliff"]),
-    "n-envs": (["train", "q-learning", "FrozenLake-v1", "--n-envs", "4"],
-               ["q-learning runs a single environment", "--n-envs"]),
-    "zero-steps": (["train", "q-learning", "FrozenLake-v1", "--steps", "0"],
-                   ["--steps must be at least 1"]),
-    "eval-missing": (["eval", "no/such/path"], ["no checkpoint at 'no/such/path'",
-                                                "does not exist"]),
+    "bad-module": (
+        ["train", "q-learning", "no_such_module_xyz:Foo-v0"],
+        ["cannot import module 'no_such_module_xyz'"],
+    ),
+    "unknown-preset": (
+        ["train", "q-learning", "FrozenLake-v1", "--preset", "clif"],
+        ["unknown preset for q-learning 'clif'", "Did you mean 'cliff'?", "Valid choices: cliff"],
+    ),
+    "n-envs": (
+        ["train", "q-learning", "FrozenLake-v1", "--n-envs", "4"],
+        ["q-learning runs a single environment", "--n-envs"],
+    ),
+    "zero-steps": (
+        ["train", "q-learning", "FrozenLake-v1", "--steps", "0"],
+        ["--steps must be at least 1"],
+    ),
+    "eval-missing": (
+        ["eval", "no/such/path"],
+        ["no checkpoint at 'no/such/path'", "does not exist"],
+    ),
     "resume-missing": (["resume", "no/such/run"], ["'no/such/run' is not a run directory"]),
-    "nan-reward": (["train", "q-learning", f"tests.helpers:{NS}/NaNReward-v0", "--steps", "100",
-                    "--quiet"], ["non-finite reward", "NaNReward-v0'"]),
+    "nan-reward": (
+        ["train", "q-learning", f"tests.helpers:{NS}/NaNReward-v0", "--steps", "100", "--quiet"],
+        ["non-finite reward", "NaNReward-v0'"],
+    ),
 }
 # every case runs in-process (cheap); what a user's terminal shows, warnings included, is also
 # checked in a real process for the cases that touch environments or checkpoints and for the
 # config errors the contract names
-IN_SUBPROCESS = ["unknown-algo", "unknown-env", "unknown-key", "out-of-range", "continuous-env",
-                 "wide-box", "deprecated-env", "nan-reward", "eval-missing"]
+IN_SUBPROCESS = [
+    "unknown-algo",
+    "unknown-env",
+    "unknown-key",
+    "out-of-range",
+    "continuous-env",
+    "wide-box",
+    "deprecated-env",
+    "nan-reward",
+    "eval-missing",
+]
 
 
 @pytest.mark.parametrize("case", USER_ERRORS)
@@ -107,12 +153,29 @@ def test_user_errors_are_one_line_in_a_terminal(tmp_path, case):
 def test_nan_observation_during_training_is_one_line(tmp_path):
     """No registered algorithm takes Box observations yet, so a test-only random agent stands in
     for them (registered inside the subprocess only)."""
-    code = "import sys; from tests.helpers import run_cli_with_test_agent as main; " \
-           "sys.exit(main(sys.argv[1:]))"
+    code = (
+        "import sys; from tests.helpers import run_cli_with_test_agent as main; "
+        "sys.exit(main(sys.argv[1:]))"
+    )
     result = subprocess.run(
-        [sys.executable, "-c", code, "train", "test-random", f"tests.helpers:{NS}/NaNObs-v0",
-         "--steps", "100", "--run-dir", str(tmp_path / "run"), "--quiet"],
-        cwd=tmp_path, env=subprocess_env(), capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-c",
+            code,
+            "train",
+            "test-random",
+            f"tests.helpers:{NS}/NaNObs-v0",
+            "--steps",
+            "100",
+            "--run-dir",
+            str(tmp_path / "run"),
+            "--quiet",
+        ],
+        cwd=tmp_path,
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert_one_line_error(result, "non-finite observation", "NaNObs-v0'")
 
@@ -122,26 +185,38 @@ def test_corrupted_checkpoint_for_eval(tmp_path, trained_run, capsys):
     shutil.copytree(trained_run, run_dir)
     tensors = run_dir / "checkpoint" / "state.safetensors"
     tensors.write_bytes(tensors.read_bytes()[:100])
-    assert_one_line_error(run_tidyrl("eval", str(run_dir), cwd=tmp_path),
-                          "corrupted checkpoint", "checksum")
+    assert_one_line_error(
+        run_tidyrl("eval", str(run_dir), cwd=tmp_path), "corrupted checkpoint", "checksum"
+    )
     (run_dir / "checkpoint" / "meta.json").write_text("{oops")
     code = cli.main(["eval", str(run_dir)])
     out, err = capsys.readouterr()
-    assert_one_line_error(subprocess.CompletedProcess([], code, out, err),
-                          "corrupted checkpoint", "not valid JSON")
+    assert_one_line_error(
+        subprocess.CompletedProcess([], code, out, err), "corrupted checkpoint", "not valid JSON"
+    )
 
 
 def test_train_into_an_existing_run_dir(trained_run, capsys):
     code = cli.main(["train", "q-learning", "FrozenLake-v1", "--run-dir", str(trained_run)])
     out, err = capsys.readouterr()
-    assert_one_line_error(subprocess.CompletedProcess([], code, out, err),
-                          "already holds a run", "tidyrl resume")
+    assert_one_line_error(
+        subprocess.CompletedProcess([], code, out, err), "already holds a run", "tidyrl resume"
+    )
     assert read_metrics(trained_run)[-1]["step"] == 2000  # untouched
 
 
 def test_quiet_train_prints_nothing(tmp_path):
-    result = run_tidyrl("train", "q-learning", "FrozenLake-v1", "--steps", "1500", "--run-dir",
-                        "r", "--quiet", cwd=tmp_path)
+    result = run_tidyrl(
+        "train",
+        "q-learning",
+        "FrozenLake-v1",
+        "--steps",
+        "1500",
+        "--run-dir",
+        "r",
+        "--quiet",
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     assert result.stdout == ""
@@ -149,8 +224,12 @@ def test_quiet_train_prints_nothing(tmp_path):
 
 
 def test_train_shows_progress_on_stderr(run_dir, capsys):
-    assert cli.main(["train", "q-learning", "FrozenLake-v1", "--steps", "1500", "--run-dir",
-                     str(run_dir)]) == 0
+    assert (
+        cli.main(
+            ["train", "q-learning", "FrozenLake-v1", "--steps", "1500", "--run-dir", str(run_dir)]
+        )
+        == 0
+    )
     out, err = capsys.readouterr()
     assert "100%" in err and "1.50k/1.50k" in err
     assert out.startswith("trained q-learning on FrozenLake-v1 for 1500 steps")
@@ -194,8 +273,10 @@ def test_eval_text_and_stochastic(trained_run, capsys):
 @pytest.mark.parametrize("suffix", [".gif", ".mp4"])
 def test_eval_video(tmp_path, trained_run, suffix, capsys):
     out_file = tmp_path / f"out{suffix}"
-    assert cli.main(["eval", str(trained_run), "--episodes", "1", "--video", str(out_file),
-                     "--json"]) == 0
+    assert (
+        cli.main(["eval", str(trained_run), "--episodes", "1", "--video", str(out_file), "--json"])
+        == 0
+    )
     json.loads(capsys.readouterr().out)  # the video does not disturb the JSON line
     data = out_file.read_bytes()
     assert len(data) > 1000
@@ -206,8 +287,12 @@ def test_eval_video(tmp_path, trained_run, suffix, capsys):
 
 
 def test_eval_video_bad_suffix(tmp_path, trained_run, capsys):
-    assert cli.main(["eval", str(trained_run), "--episodes", "1", "--video",
-                     str(tmp_path / "out.avi")]) == 2
+    assert (
+        cli.main(
+            ["eval", str(trained_run), "--episodes", "1", "--video", str(tmp_path / "out.avi")]
+        )
+        == 2
+    )
     assert "must end in .mp4 or .gif" in capsys.readouterr().err
 
 
@@ -249,9 +334,26 @@ def test_plot_three_seeds(tmp_path, capsys):
     run_dirs = []
     for seed in range(3):
         run_dir = tmp_path / f"s{seed}"
-        assert cli.main(["train", "q-learning", "FrozenLake-v1", "--steps", "1000", "--seed",
-                         str(seed), "--run-dir", str(run_dir), "--quiet", "--set", "log_every=200",
-                         "tensorboard=false"]) == 0
+        assert (
+            cli.main(
+                [
+                    "train",
+                    "q-learning",
+                    "FrozenLake-v1",
+                    "--steps",
+                    "1000",
+                    "--seed",
+                    str(seed),
+                    "--run-dir",
+                    str(run_dir),
+                    "--quiet",
+                    "--set",
+                    "log_every=200",
+                    "tensorboard=false",
+                ]
+            )
+            == 0
+        )
         run_dirs.append(str(run_dir))
     configs = [json.loads((Path(d) / "config.json").read_text()) for d in run_dirs]
     assert len({plotting._group_key(c) for c in configs}) == 1  # one curve: mean of 3 seeds

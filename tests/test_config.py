@@ -39,10 +39,20 @@ class SampleConfig:
 
 
 def test_build_converts_cli_strings_by_field_type():
-    cfg = build(SampleConfig, {
-        "steps": "3", "lr": "1e-3", "flag": "true", "sizes": "128,32", "mode": "slow",
-        "limit": "7", "scale": "0.5", "extra": '{"a": 1, "b": [2, 3]}', "name": "12",
-    })
+    cfg = build(
+        SampleConfig,
+        {
+            "steps": "3",
+            "lr": "1e-3",
+            "flag": "true",
+            "sizes": "128,32",
+            "mode": "slow",
+            "limit": "7",
+            "scale": "0.5",
+            "extra": '{"a": 1, "b": [2, 3]}',
+            "name": "12",
+        },
+    )
     assert cfg.steps == 3 and type(cfg.steps) is int
     assert cfg.lr == pytest.approx(1e-3) and type(cfg.lr) is float
     assert cfg.flag is True
@@ -54,17 +64,33 @@ def test_build_converts_cli_strings_by_field_type():
     assert cfg.name == "12"
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("true", True), ("True", True), ("1", True), ("yes", True), ("on", True),
-    ("false", False), ("0", False), ("no", False), ("off", False),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("true", True),
+        ("True", True),
+        ("1", True),
+        ("yes", True),
+        ("on", True),
+        ("false", False),
+        ("0", False),
+        ("no", False),
+        ("off", False),
+    ],
+)
 def test_bool_spellings(text, expected):
     assert build(SampleConfig, {"flag": text}).flag is expected
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("(8, 4)", (8, 4)), ("[8,4]", (8, 4)), ("16", (16,)), ("", ()),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("(8, 4)", (8, 4)),
+        ("[8,4]", (8, 4)),
+        ("16", (16,)),
+        ("", ()),
+    ],
+)
 def test_tuple_spellings(text, expected):
     assert build(SampleConfig, {"sizes": text}).sizes == expected
 
@@ -81,17 +107,20 @@ def test_whole_float_string_is_an_int_but_a_fraction_is_not():
         build(SampleConfig, {"steps": "2.5"})
 
 
-@pytest.mark.parametrize("key, value, pattern", [
-    ("steps", "abc", r"SampleConfig\.steps: expected an integer"),
-    ("steps", True, r"SampleConfig\.steps: expected an integer"),
-    ("lr", "abc", r"SampleConfig\.lr: expected a number"),
-    ("flag", "maybe", r"SampleConfig\.flag: expected true or false"),
-    ("mode", "medium", r"SampleConfig\.mode: unknown value 'medium'.*fast, slow"),
-    ("sizes", "1,x", r"SampleConfig\.sizes: expected an integer"),
-    ("limit", "seven", r"SampleConfig\.limit: expected an integer"),
-    ("extra", "{not json", r"SampleConfig\.extra: expected a JSON object"),
-    ("extra", "[1, 2]", r"SampleConfig\.extra: expected a JSON object"),
-])
+@pytest.mark.parametrize(
+    "key, value, pattern",
+    [
+        ("steps", "abc", r"SampleConfig\.steps: expected an integer"),
+        ("steps", True, r"SampleConfig\.steps: expected an integer"),
+        ("lr", "abc", r"SampleConfig\.lr: expected a number"),
+        ("flag", "maybe", r"SampleConfig\.flag: expected true or false"),
+        ("mode", "medium", r"SampleConfig\.mode: unknown value 'medium'.*fast, slow"),
+        ("sizes", "1,x", r"SampleConfig\.sizes: expected an integer"),
+        ("limit", "seven", r"SampleConfig\.limit: expected an integer"),
+        ("extra", "{not json", r"SampleConfig\.extra: expected a JSON object"),
+        ("extra", "[1, 2]", r"SampleConfig\.extra: expected a JSON object"),
+    ],
+)
 def test_bad_values_name_the_field(key, value, pattern):
     with pytest.raises(ConfigError, match=pattern) as info:
         build(SampleConfig, {key: value})
@@ -121,13 +150,16 @@ def test_build_from_base_keeps_other_fields():
     assert (cfg.steps, cfg.mode, cfg.lr) == (5, "slow", 0.5)
 
 
-@pytest.mark.parametrize("value, kwargs, expected", [
-    (0.0, {"low": 0.0, "high": 1.0, "low_open": True}, "allowed (0, 1]"),
-    (1.5, {"low": 0.0, "high": 1.0}, "allowed [0, 1]"),
-    (1.0, {"low": 0.0, "high": 1.0, "high_open": True}, "allowed [0, 1)"),
-    (-1, {"low": 0}, "allowed [0, inf]"),
-    (3, {"high": 2}, "allowed [-inf, 2]"),
-])
+@pytest.mark.parametrize(
+    "value, kwargs, expected",
+    [
+        (0.0, {"low": 0.0, "high": 1.0, "low_open": True}, "allowed (0, 1]"),
+        (1.5, {"low": 0.0, "high": 1.0}, "allowed [0, 1]"),
+        (1.0, {"low": 0.0, "high": 1.0, "high_open": True}, "allowed [0, 1)"),
+        (-1, {"low": 0}, "allowed [0, inf]"),
+        (3, {"high": 2}, "allowed [-inf, 2]"),
+    ],
+)
 def test_check_range_message_names_class_field_and_range(value, kwargs, expected):
     @dataclass(frozen=True)
     class Probe:
@@ -140,10 +172,15 @@ def test_check_range_message_names_class_field_and_range(value, kwargs, expected
     assert message.endswith(expected)
 
 
-@pytest.mark.parametrize("value, kwargs", [
-    (0.5, {"low": 0.0, "high": 1.0}), (0.0, {"low": 0.0}), (1.0, {"high": 1.0}),
-    (1e-9, {"low": 0.0, "low_open": True}),
-])
+@pytest.mark.parametrize(
+    "value, kwargs",
+    [
+        (0.5, {"low": 0.0, "high": 1.0}),
+        (0.0, {"low": 0.0}),
+        (1.0, {"high": 1.0}),
+        (1e-9, {"low": 0.0, "low_open": True}),
+    ],
+)
 def test_check_range_accepts_values_inside(value, kwargs):
     @dataclass(frozen=True)
     class Probe:
@@ -153,8 +190,11 @@ def test_check_range_accepts_values_inside(value, kwargs):
 
 
 def test_range_checked_after_conversion():
-    with pytest.raises(ConfigError, match=r"SampleConfig\.lr=2\.0 is out of range; allowed "
-                                          r"\(0, 1\]"):
+    with pytest.raises(
+        ConfigError,
+        match=r"SampleConfig\.lr=2\.0 is out of range; allowed "
+        r"\(0, 1\]",
+    ):
         build(SampleConfig, {"lr": "2"})
 
 
@@ -174,10 +214,17 @@ def test_parse_assignments():
 
 
 def test_resolve_config_splits_algo_run_and_env_keys():
-    cls, config, run, env_values = resolve_config("q-learning", overrides={
-        "alpha": "0.5", "gamma": "0.9", "log_every": "10", "seed": "4",
-        "max_episode_steps": "50", "env_kwargs": '{"map_name": "8x8"}',
-    })
+    cls, config, run, env_values = resolve_config(
+        "q-learning",
+        overrides={
+            "alpha": "0.5",
+            "gamma": "0.9",
+            "log_every": "10",
+            "seed": "4",
+            "max_episode_steps": "50",
+            "env_kwargs": '{"map_name": "8x8"}',
+        },
+    )
     assert cls.__name__ == "TDControl"
     assert (config.alpha, config.gamma, config.target) == (0.5, 0.9, "q-learning")
     assert (run.log_every, run.seed) == (10, 4)
@@ -185,8 +232,9 @@ def test_resolve_config_splits_algo_run_and_env_keys():
 
 
 def test_make_passes_env_keys_to_the_environment():
-    agent = tidyrl.make("q-learning", "FrozenLake-v1", max_episode_steps="7",
-                        env_kwargs='{"map_name": "8x8"}')
+    agent = tidyrl.make(
+        "q-learning", "FrozenLake-v1", max_episode_steps="7", env_kwargs='{"map_name": "8x8"}'
+    )
     try:
         assert agent.env_cfg.max_episode_steps == 7
         assert agent.env_cfg.kwargs == {"map_name": "8x8"}
@@ -208,7 +256,11 @@ def test_resolve_config_rejects_unknown_key_with_all_valid_keys():
 def test_preset_applies_and_overrides_win():
     _, config, _, _ = resolve_config("q-learning", "cliff")
     assert (config.alpha, config.gamma, config.epsilon_start, config.epsilon_end) == (
-        0.5, 1.0, 0.1, 0.1)
+        0.5,
+        1.0,
+        0.1,
+        0.1,
+    )
     _, config, _, _ = resolve_config("q-learning", "cliff", {"alpha": "0.25"})
     assert (config.alpha, config.gamma) == (0.25, 1.0)
 
@@ -237,6 +289,9 @@ def test_overriding_a_fixed_value_is_an_error():
 
 
 def test_make_rejects_unknown_algorithm_with_suggestion():
-    with pytest.raises(ConfigError, match=r"unknown algorithm 'q-lerning'\. Did you mean "
-                                          r"'q-learning'\?"):
+    with pytest.raises(
+        ConfigError,
+        match=r"unknown algorithm 'q-lerning'\. Did you mean "
+        r"'q-learning'\?",
+    ):
         tidyrl.make("q-lerning", "FrozenLake-v1")

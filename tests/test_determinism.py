@@ -14,8 +14,20 @@ from tidyrl.logging import METRICS_FILE, TIMING_COLUMNS
 
 
 def train(run_dir: Path, seed: int) -> None:
-    code = cli.main(["train", "q-learning", "FrozenLake-v1", "--steps", "3000", "--seed", str(seed),
-                     "--run-dir", str(run_dir), "--quiet"])
+    code = cli.main(
+        [
+            "train",
+            "q-learning",
+            "FrozenLake-v1",
+            "--steps",
+            "3000",
+            "--seed",
+            str(seed),
+            "--run-dir",
+            str(run_dir),
+            "--quiet",
+        ]
+    )
     assert code == 0
 
 
@@ -38,7 +50,8 @@ def test_same_seed_same_run_through_the_cli(tmp_path):
     rows_a, rows_b = metrics_without_timing(a), metrics_without_timing(b)
     assert [int(r["step"]) for r in rows_a] == [1000, 2000, 3000]
     assert {"episode_return", "td_error", "epsilon", "eval_return"} <= set(rows_a[0]) | set(
-        rows_a[-1])
+        rows_a[-1]
+    )
     assert rows_a == rows_b
     np.testing.assert_array_equal(q_table(a), q_table(b))
     assert np.abs(q_table(a)).sum() > 0

@@ -28,7 +28,9 @@ def test_header_grows_and_file_stays_rectangular(tmp_path):
     assert rows[0] == ["step", "wall_time", "loss", "eval_return"]
     assert all(len(r) == 4 for r in rows)
     assert rows[1:] == [
-        ["1", "0.5", "", ""], ["2", "1", "0.25", ""], ["3", "", "", "7.5"],
+        ["1", "0.5", "", ""],
+        ["2", "1", "0.25", ""],
+        ["3", "", "", "7.5"],
         ["4", "2", "0.125", ""],
     ]
 
@@ -117,8 +119,10 @@ def test_aggregate_stops_at_the_shortest_run():
 
 
 def test_curve_and_metric_choice():
-    rows = [{"step": 1.0, "episode_return": 1.0}, {"step": 2.0, "episode_return": 3.0,
-                                                      "eval_return": 5.0}]
+    rows = [
+        {"step": 1.0, "episode_return": 1.0},
+        {"step": 2.0, "episode_return": 3.0, "eval_return": 5.0},
+    ]
     steps, values = curve(rows, "episode_return")
     assert steps.tolist() == [1.0, 2.0] and values.tolist() == [1.0, 3.0]
     # eval_return is preferred only where every run has at least two points of it

@@ -33,7 +33,8 @@ def env_for(cls: type) -> str:
     for env_id in CANDIDATE_ENVS:
         env = gym.make(env_id)
         ok = isinstance(env.observation_space, cls.observation_spaces) and isinstance(
-            env.action_space, cls.action_spaces)
+            env.action_space, cls.action_spaces
+        )
         env.close()
         if ok:
             return env_id
@@ -63,8 +64,9 @@ def test_api_smoke(tmp_path, algo):
     batch = observations(agent)
     actions = agent.predict(batch)
     assert len(actions) == len(batch)
-    assert all(agent.action_space.contains(np.asarray(a, dtype=agent.action_space.dtype))
-               for a in actions)
+    assert all(
+        agent.action_space.contains(np.asarray(a, dtype=agent.action_space.dtype)) for a in actions
+    )
 
     stats = tidyrl.evaluate(agent, episodes=2)
     assert set(stats) == {"episodes", "mean_return", "std_return", "mean_length"}
@@ -85,8 +87,25 @@ def test_cli_smoke(tmp_path, algo, capsys):
     cls = algorithm_class(algo)
     env_id = env_for(cls)
     run_dir = tmp_path / "run"
-    assert cli.main(["train", algo, env_id, "--steps", "300", "--run-dir", str(run_dir), "--quiet",
-                     "--set", "log_every=100", "eval_episodes=2", "tensorboard=false"]) == 0
+    assert (
+        cli.main(
+            [
+                "train",
+                algo,
+                env_id,
+                "--steps",
+                "300",
+                "--run-dir",
+                str(run_dir),
+                "--quiet",
+                "--set",
+                "log_every=100",
+                "eval_episodes=2",
+                "tensorboard=false",
+            ]
+        )
+        == 0
+    )
     rows = read_metrics(run_dir)
     # planners (policy iteration) may stop early at convergence; learners run the whole budget
     assert rows and "eval_return" in rows[-1]

@@ -38,8 +38,21 @@ def test_interrupted_run_resumes_to_its_target(run_dir, monkeypatch):
 
     with monkeypatch.context() as m:
         m.setattr(Agent, "tick", tick_then_interrupt)
-        code = cli.main(["train", "q-learning", "FrozenLake-v1", "--steps", "4000", "--run-dir",
-                         str(run_dir), "--set", "checkpoint_every=500", "log_every=250", "--quiet"])
+        code = cli.main(
+            [
+                "train",
+                "q-learning",
+                "FrozenLake-v1",
+                "--steps",
+                "4000",
+                "--run-dir",
+                str(run_dir),
+                "--set",
+                "checkpoint_every=500",
+                "log_every=250",
+                "--quiet",
+            ]
+        )
     assert code == 130
     interrupted = tidyrl.load(run_dir)
     assert interrupted.counters["steps"] == 2000 and interrupted.counters["target"] == 4000
@@ -62,8 +75,14 @@ def test_interrupted_run_resumes_to_its_target(run_dir, monkeypatch):
 
 def test_resume_drops_rows_logged_after_the_checkpoint(run_dir):
     """A killed run may have logged past its last checkpoint; resume replays those steps."""
-    agent = tidyrl.make("q-learning", "FrozenLake-v1", run_dir=run_dir, log_every=100,
-                        checkpoint_every=1000, tensorboard=False)
+    agent = tidyrl.make(
+        "q-learning",
+        "FrozenLake-v1",
+        run_dir=run_dir,
+        log_every=100,
+        checkpoint_every=1000,
+        tensorboard=False,
+    )
     agent.learn(2000)
     ckpt_steps = agent.counters["steps"]
     with open(run_dir / "metrics.csv", "a") as fh:  # rows a killed process wrote after it
@@ -92,9 +111,26 @@ def test_killed_process_resumes(tmp_path):
     run_dir = tmp_path / "D"
     env = subprocess_env()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tidyrl", "train", "q-learning", "Taxi-v4", "--steps", "400000",
-         "--set", "checkpoint_every=20000", "--run-dir", str(run_dir), "--quiet"],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "tidyrl",
+            "train",
+            "q-learning",
+            "Taxi-v4",
+            "--steps",
+            "400000",
+            "--set",
+            "checkpoint_every=20000",
+            "--run-dir",
+            str(run_dir),
+            "--quiet",
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         deadline = time.monotonic() + 60
@@ -118,7 +154,11 @@ def test_killed_process_resumes(tmp_path):
 
     resumed = subprocess.run(
         [sys.executable, "-m", "tidyrl", "resume", str(run_dir), "--steps", "60000", "--quiet"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert resumed.returncode == 0, resumed.stderr
     assert "Traceback" not in resumed.stderr

@@ -1,9 +1,9 @@
 """tidyrl: every classic deep RL method, readable, tested, proven to learn.
 
-    import tidyrl
-    agent = tidyrl.make("q-learning", "FrozenLake-v1", seed=0)
-    agent.learn(20_000)
-    stats = tidyrl.evaluate(agent, episodes=10)
+import tidyrl
+agent = tidyrl.make("q-learning", "FrozenLake-v1", seed=0)
+agent.learn(20_000)
+stats = tidyrl.evaluate(agent, episodes=10)
 """
 
 from typing import Any
@@ -12,8 +12,12 @@ from tidyrl.errors import CheckpointError, ConfigError, EnvError, TidyError
 
 __version__ = "0.1.0"
 
-_LAZY = {"Agent": "tidyrl.agent", "make": "tidyrl.api", "load": "tidyrl.api",
-         "evaluate": "tidyrl.api"}
+_LAZY = {
+    "Agent": "tidyrl.agent",
+    "make": "tidyrl.api",
+    "load": "tidyrl.api",
+    "evaluate": "tidyrl.api",
+}
 
 
 def __getattr__(name: str) -> Any:
@@ -24,7 +28,15 @@ def __getattr__(name: str) -> Any:
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'tidyrl' has no attribute {name!r}")
 
+
 __all__ = [
-    "Agent", "CheckpointError", "ConfigError", "EnvError", "TidyError", "__version__",
-    "evaluate", "load", "make",
+    "Agent",
+    "CheckpointError",
+    "ConfigError",
+    "EnvError",
+    "TidyError",
+    "__version__",
+    "evaluate",
+    "load",
+    "make",
 ]

@@ -43,8 +43,12 @@ class Agent:
     """Training budget of `tidyrl train` when --steps is not given."""
 
     def __init__(
-        self, env: str | EnvConfig, config: Any = None, run: RunConfig | None = None,
-        *, algo: str | None = None,
+        self,
+        env: str | EnvConfig,
+        config: Any = None,
+        run: RunConfig | None = None,
+        *,
+        algo: str | None = None,
     ) -> None:
         self.config = config if config is not None else self.Config()
         self.env_cfg = EnvConfig(id=env) if isinstance(env, str) else env
@@ -125,8 +129,11 @@ class Agent:
         }
         self._t0, self._steps0 = time.perf_counter(), start
         self._logger = RunLogger(
-            run.run_dir, total=self.counters["target"], initial=start,
-            progress=run.progress, tensorboard=run.tensorboard,
+            run.run_dir,
+            total=self.counters["target"],
+            initial=start,
+            progress=run.progress,
+            tensorboard=run.tensorboard,
         )
         try:
             yield
@@ -141,8 +148,12 @@ class Agent:
                     self.checkpoint()
                 self._logger.close()
 
-    def tick(self, step: Step | None = None, metrics: dict[str, Any] | None = None,
-             n_steps: int | None = None) -> None:
+    def tick(
+        self,
+        step: Step | None = None,
+        metrics: dict[str, Any] | None = None,
+        n_steps: int | None = None,
+    ) -> None:
         """Count one environment step of every env (or `n_steps`) and run what is due."""
         n = n_steps if n_steps is not None else (self.env.n_envs if step is not None else 1)
         self.counters["steps"] += n
@@ -169,7 +180,8 @@ class Agent:
         if sched["checkpoint"] <= steps < target:
             self.checkpoint()
             sched["checkpoint"] = _next_multiple(
-                sched["checkpoint"], steps, sched["checkpoint_every"])
+                sched["checkpoint"], steps, sched["checkpoint_every"]
+            )
 
     def _write_row(self, final: bool = False, evaluate_now: bool = False) -> None:
         assert self._logger is not None
@@ -214,13 +226,19 @@ class Agent:
     def load_extra_state(self, state: dict[str, Any]) -> None:
         """Inverse of `extra_state`."""
 
-    def evaluate(self, episodes: int = 10, seed: int | None = None, deterministic: bool = True,
-                 video: str | Path | None = None) -> dict[str, float]:
+    def evaluate(
+        self,
+        episodes: int = 10,
+        seed: int | None = None,
+        deterministic: bool = True,
+        video: str | Path | None = None,
+    ) -> dict[str, float]:
         """Run `episodes` full episodes on a fresh env; see `tidyrl.loops.evaluate.evaluate`."""
         from tidyrl.loops.evaluate import evaluate
 
-        return evaluate(self, episodes=episodes, seed=seed, deterministic=deterministic,
-                        video=video)
+        return evaluate(
+            self, episodes=episodes, seed=seed, deterministic=deterministic, video=video
+        )
 
     def close(self) -> None:
         self.env.close()

@@ -12,7 +12,9 @@ from tidyrl.errors import ConfigError, unknown
 
 
 def resolve_config(
-    algo: str, preset: str | None = None, overrides: dict[str, Any] | None = None,
+    algo: str,
+    preset: str | None = None,
+    overrides: dict[str, Any] | None = None,
 ) -> tuple[type, Any, RunConfig, dict[str, Any]]:
     """Defaults -> preset -> overrides, split between the algorithm config, the run config and
     the env config. Returns (Agent class, algorithm config, run config, env overrides)."""
@@ -32,7 +34,8 @@ def resolve_config(
     for key, value in values.items():
         if key in fixed and key in overrides and str(overrides[key]) != str(fixed[key]):
             raise ConfigError(
-                f"{algo} fixes {key}={fixed[key]!r}; use the matching algorithm id instead")
+                f"{algo} fixes {key}={fixed[key]!r}; use the matching algorithm id instead"
+            )
         if key in algo_fields:
             algo_values[key] = value
         elif key in run_fields:
@@ -40,16 +43,24 @@ def resolve_config(
         elif key in env_fields:
             env_values[key] = value
         else:
-            raise ConfigError(unknown(f"config key for {algo}", key,
-                                      algo_fields | run_fields | env_fields))
+            raise ConfigError(
+                unknown(f"config key for {algo}", key, algo_fields | run_fields | env_fields)
+            )
     algo_values.update(fixed)
     config = build(cls.Config, algo_values)
     run = build(RunConfig, run_values)
     return cls, config, run, env_values
 
 
-def make(algo: str, env: str | EnvConfig, *, seed: int = 0, preset: str | None = None,
-         run_dir: str | Path | None = None, **overrides: Any) -> Any:
+def make(
+    algo: str,
+    env: str | EnvConfig,
+    *,
+    seed: int = 0,
+    preset: str | None = None,
+    run_dir: str | Path | None = None,
+    **overrides: Any,
+) -> Any:
     """Build an agent: `tidyrl.make("q-learning", "FrozenLake-v1", seed=0, alpha=0.1)`.
 
     Keyword arguments may name fields of the algorithm's config, of `RunConfig` (log_every,
@@ -60,8 +71,14 @@ def make(algo: str, env: str | EnvConfig, *, seed: int = 0, preset: str | None =
         overrides["run_dir"] = str(run_dir)
     cls, config, run, env_values = resolve_config(algo, preset, overrides)
     if isinstance(env, str):
-        env = build(EnvConfig, {"id": env, "kwargs": env_values.get("env_kwargs", {}),
-                                "max_episode_steps": env_values.get("max_episode_steps")})
+        env = build(
+            EnvConfig,
+            {
+                "id": env,
+                "kwargs": env_values.get("env_kwargs", {}),
+                "max_episode_steps": env_values.get("max_episode_steps"),
+            },
+        )
     agent = cls(env, config, run, algo=algo)
     if run.run_dir is not None:
         from tidyrl.checkpoint import CONFIG_FILE, _write_json, run_config_dict
@@ -78,7 +95,12 @@ def load(path: str | Path, env: str | EnvConfig | None = None, **run_overrides: 
     return _load(path, env=env, **run_overrides)
 
 
-def evaluate(agent: Any, episodes: int = 10, seed: int | None = None, deterministic: bool = True,
-             video: str | Path | None = None) -> dict[str, float]:
+def evaluate(
+    agent: Any,
+    episodes: int = 10,
+    seed: int | None = None,
+    deterministic: bool = True,
+    video: str | Path | None = None,
+) -> dict[str, float]:
     """Mean/std return and mean length over `episodes` episodes on a fresh env."""
     return agent.evaluate(episodes=episodes, seed=seed, deterministic=deterministic, video=video)

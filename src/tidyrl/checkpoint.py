@@ -45,7 +45,9 @@ def _versions() -> dict[str, str]:
     from tidyrl import __version__
 
     return {
-        "tidyrl": __version__, "torch": torch.__version__, "gymnasium": gym.__version__,
+        "tidyrl": __version__,
+        "torch": torch.__version__,
+        "gymnasium": gym.__version__,
         "numpy": np.__version__,
     }
 
@@ -91,11 +93,15 @@ def _collect(agent: Any) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
                 for key, value in slots.items():
                     if isinstance(value, torch.Tensor):
                         tensors[f"optim/{name}/{pid}/{key}"] = (
-                            value.detach().cpu().contiguous().clone())
+                            value.detach().cpu().contiguous().clone()
+                        )
                     else:
                         scalars.setdefault(str(pid), {})[key] = value
-            kinds[name] = {"kind": "optimizer", "param_groups": state["param_groups"],
-                           "scalars": scalars}
+            kinds[name] = {
+                "kind": "optimizer",
+                "param_groups": state["param_groups"],
+                "scalars": scalars,
+            }
         elif isinstance(obj, np.ndarray):
             kinds[name] = {"kind": "array", "dtype": str(obj.dtype)}
             tensors[f"array/{name}"] = torch.from_numpy(np.ascontiguousarray(obj).copy())
@@ -169,10 +175,12 @@ def read(path: str | Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
         meta = json.loads((directory / META_FILE).read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise CheckpointError(
-            f"corrupted checkpoint '{directory}': {META_FILE} is not valid JSON") from exc
+            f"corrupted checkpoint '{directory}': {META_FILE} is not valid JSON"
+        ) from exc
     if not isinstance(meta, dict) or "format_version" not in meta:
         raise CheckpointError(
-            f"corrupted checkpoint '{directory}': {META_FILE} lacks format_version")
+            f"corrupted checkpoint '{directory}': {META_FILE} lacks format_version"
+        )
     if meta["format_version"] != FORMAT_VERSION:
         raise CheckpointError(
             f"checkpoint '{directory}' has format {meta['format_version']}; this tidyrl reads "
@@ -198,20 +206,21 @@ def restore(agent: Any, meta: dict[str, Any], tensors: dict[str, torch.Tensor]) 
     for name, info in meta["state"].items():
         if name not in agent._state_names:
             raise CheckpointError(
-                f"checkpoint has state {name!r} that {agent.algo} does not define")
+                f"checkpoint has state {name!r} that {agent.algo} does not define"
+            )
         obj = getattr(agent, name)
         kind = info["kind"]
         try:
             if kind == "module":
                 prefix = f"module/{name}/"
-                sd = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+                sd = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
                 obj.load_state_dict(sd)
             elif kind == "optimizer":
                 prefix = f"optim/{name}/"
                 state: dict[int, dict[str, Any]] = {}
                 for key, value in tensors.items():
                     if key.startswith(prefix):
-                        pid, slot = key[len(prefix):].split("/", 1)
+                        pid, slot = key[len(prefix) :].split("/", 1)
                         state.setdefault(int(pid), {})[slot] = value
                 for pid, scalars in info["scalars"].items():
                     state.setdefault(int(pid), {}).update(scalars)
@@ -227,8 +236,9 @@ def restore(agent: Any, meta: dict[str, Any], tensors: dict[str, torch.Tensor]) 
             elif kind == "tensor":
                 obj.data.copy_(tensors[f"tensor/{name}"])
         except (RuntimeError, KeyError, ValueError) as exc:
-            raise CheckpointError(f"checkpoint does not fit {agent.algo}'s {name!r}: "
-                                  f"{str(exc).splitlines()[0]}") from exc
+            raise CheckpointError(
+                f"checkpoint does not fit {agent.algo}'s {name!r}: {str(exc).splitlines()[0]}"
+            ) from exc
     missing = [n for n in agent._state_names if n not in meta["state"]]
     if missing:
         raise CheckpointError(f"checkpoint lacks state {missing} needed by {agent.algo}")
@@ -238,8 +248,9 @@ def restore(agent: Any, meta: dict[str, Any], tensors: dict[str, torch.Tensor]) 
     agent.load_extra_state(meta.get("extra", {}))
 
 
-def check_spaces(meta: dict[str, Any], observation_space: gym.Space, action_space: gym.Space,
-                 env_id: str) -> None:
+def check_spaces(
+    meta: dict[str, Any], observation_space: gym.Space, action_space: gym.Space, env_id: str
+) -> None:
     """Fail clearly when the env's spaces differ from those the checkpoint was trained on."""
     for role, space in (("observation", observation_space), ("action", action_space)):
         saved = meta[f"{role}_space"]

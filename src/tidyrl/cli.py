@@ -41,11 +41,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         overrides["n_envs"] = args.n_envs
     run_dir = Path(args.run_dir or _default_run_dir(args.algo, args.env, args.seed))
     if (run_dir / "checkpoint").exists():
-        raise TidyError(f"run directory '{run_dir}' already holds a run; continue it with "
-                        f"'tidyrl resume {run_dir}' or choose another --run-dir")
+        raise TidyError(
+            f"run directory '{run_dir}' already holds a run; continue it with "
+            f"'tidyrl resume {run_dir}' or choose another --run-dir"
+        )
     overrides.setdefault("progress", not args.quiet)
-    agent = make(args.algo, args.env, seed=args.seed, preset=args.preset, run_dir=run_dir,
-                 **overrides)
+    agent = make(
+        args.algo, args.env, seed=args.seed, preset=args.preset, run_dir=run_dir, **overrides
+    )
     start = time.perf_counter()
     agent.learn(steps)
     _summary(agent, run_dir, time.perf_counter() - start, args.quiet)
@@ -57,8 +60,10 @@ def _summary(agent: Any, run_dir: Path, seconds: float, quiet: bool) -> None:
 
     rows = read_metrics(run_dir)
     last = next((r for r in reversed(rows) if "eval_return" in r), None)
-    text = f"trained {agent.algo} on {agent.env_cfg.id} for {agent.counters['steps']} steps " \
-           f"in {seconds:.1f}s -> {run_dir}"
+    text = (
+        f"trained {agent.algo} on {agent.env_cfg.id} for {agent.counters['steps']} steps "
+        f"in {seconds:.1f}s -> {run_dir}"
+    )
     if last is not None:
         text += f"; eval return {last['eval_return']:.3f} ± {last.get('eval_return_std', 0):.3f}"
     if not quiet:
@@ -69,14 +74,17 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from tidyrl.api import load
 
     agent = load(args.path)
-    stats = agent.evaluate(episodes=args.episodes, seed=args.seed,
-                           deterministic=not args.stochastic, video=args.video)
+    stats = agent.evaluate(
+        episodes=args.episodes, seed=args.seed, deterministic=not args.stochastic, video=args.video
+    )
     if args.json:
         print(json.dumps(stats))
     else:
-        print(f"{agent.algo} on {agent.env_cfg.id}: return {stats['mean_return']:.3f} ± "
-              f"{stats['std_return']:.3f}, length {stats['mean_length']:.1f} over "
-              f"{stats['episodes']} episodes" + (f"; video: {args.video}" if args.video else ""))
+        print(
+            f"{agent.algo} on {agent.env_cfg.id}: return {stats['mean_return']:.3f} ± "
+            f"{stats['std_return']:.3f}, length {stats['mean_length']:.1f} over "
+            f"{stats['episodes']} episodes" + (f"; video: {args.video}" if args.video else "")
+        )
     return 0
 
 
@@ -112,8 +120,15 @@ def describe_config(algo: str) -> list[dict[str, Any]]:
     out = []
     for f in dataclasses.fields(cls.Config):
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-        out.append({"name": f.name, "type": str(f.type), "default": fixed.get(f.name, default),
-                    "fixed": f.name in fixed, "doc": docs.get(f.name, "")})
+        out.append(
+            {
+                "name": f.name,
+                "type": str(f.type),
+                "default": fixed.get(f.name, default),
+                "fixed": f.name in fixed,
+                "doc": docs.get(f.name, ""),
+            }
+        )
     return out
 
 
@@ -137,12 +152,16 @@ def cmd_list(args: argparse.Namespace) -> int:
     for name in registry.names():
         entry = registry.entry(name)
         cls, _ = registry.lookup(name)
-        rows.append({
-            "id": name, "family": entry.family, "summary": entry.summary,
-            "action_spaces": [s.__name__ for s in cls.action_spaces],
-            "observation_spaces": [s.__name__ for s in cls.observation_spaces],
-            "presets": sorted(getattr(cls, "PRESETS", {})),
-        })
+        rows.append(
+            {
+                "id": name,
+                "family": entry.family,
+                "summary": entry.summary,
+                "action_spaces": [s.__name__ for s in cls.action_spaces],
+                "observation_spaces": [s.__name__ for s in cls.observation_spaces],
+                "presets": sorted(getattr(cls, "PRESETS", {})),
+            }
+        )
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
@@ -167,7 +186,8 @@ def build_parser() -> argparse.ArgumentParser:
     from tidyrl import __version__
 
     parser = argparse.ArgumentParser(
-        prog="tidyrl", description="Train, evaluate and plot reinforcement learning agents.")
+        prog="tidyrl", description="Train, evaluate and plot reinforcement learning agents."
+    )
     parser.add_argument("--version", action="version", version=f"tidyrl {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -178,8 +198,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--n-envs", type=int, help="parallel environments (algorithms that vectorize)")
     p.add_argument("--preset", help="named config of the algorithm (see 'tidyrl list')")
-    p.add_argument("--set", nargs="+", metavar="KEY=VALUE", action="extend",
-                   help="override config fields, e.g. --set alpha=0.5 gamma=1")
+    p.add_argument(
+        "--set",
+        nargs="+",
+        metavar="KEY=VALUE",
+        action="extend",
+        help="override config fields, e.g. --set alpha=0.5 gamma=1",
+    )
     p.add_argument("--run-dir", help="output directory (default: runs/ALGO_ENV_sSEED_TIME)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     p.set_defaults(func=cmd_train)
@@ -221,8 +246,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"tidyrl: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
-        print("tidyrl: interrupted (the last checkpoint is kept; continue with tidyrl resume)",
-              file=sys.stderr)
+        print(
+            "tidyrl: interrupted (the last checkpoint is kept; continue with tidyrl resume)",
+            file=sys.stderr,
+        )
         return 130
 
 

@@ -21,8 +21,13 @@ from tidyrl.errors import ConfigError, unknown
 
 
 def check_range(
-    obj: Any, name: str, low: float | None = None, high: float | None = None,
-    *, low_open: bool = False, high_open: bool = False,
+    obj: Any,
+    name: str,
+    low: float | None = None,
+    high: float | None = None,
+    *,
+    low_open: bool = False,
+    high_open: bool = False,
 ) -> None:
     """Raise ConfigError naming the field and the allowed range when `obj.name` is outside it."""
     value = getattr(obj, name)

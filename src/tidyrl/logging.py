@@ -90,8 +90,14 @@ def _fmt(value: Any) -> Any:
 class RunLogger:
     """Progress bar + CSV + TensorBoard for one `learn` call."""
 
-    def __init__(self, run_dir: str | Path | None, total: int, initial: int = 0,
-                 progress: bool = False, tensorboard: bool = True) -> None:
+    def __init__(
+        self,
+        run_dir: str | Path | None,
+        total: int,
+        initial: int = 0,
+        progress: bool = False,
+        tensorboard: bool = True,
+    ) -> None:
         self.closed = False
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.csv: CsvWriter | None = None
@@ -113,10 +119,16 @@ class RunLogger:
             from tqdm import tqdm
 
             self.bar = tqdm(
-                total=total, initial=initial, unit="step", unit_scale=True, dynamic_ncols=True,
-                file=sys.stderr, mininterval=0.5, smoothing=0.05,
+                total=total,
+                initial=initial,
+                unit="step",
+                unit_scale=True,
+                dynamic_ncols=True,
+                file=sys.stderr,
+                mininterval=0.5,
+                smoothing=0.05,
                 bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} "
-                           "[{elapsed}<{remaining}, {rate_fmt}]{postfix}",
+                "[{elapsed}<{remaining}, {rate_fmt}]{postfix}",
             )
         self._shown = initial
 

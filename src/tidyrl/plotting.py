@@ -47,7 +47,8 @@ def pick_metric(runs: list[list[dict[str, float]]], metric: str | None) -> str:
     if metric is not None:
         if metric not in available:
             raise TidyError(
-                f"no run logged metric '{metric}'; logged: {', '.join(sorted(available))}")
+                f"no run logged metric '{metric}'; logged: {', '.join(sorted(available))}"
+            )
         return metric
     for name in DEFAULT_METRICS:
         if all(sum(1 for row in rows if name in row) >= 2 for rows in runs):
@@ -55,8 +56,9 @@ def pick_metric(runs: list[list[dict[str, float]]], metric: str | None) -> str:
     for name in DEFAULT_METRICS:
         if name in available:
             return name
-    raise TidyError("the runs logged no returns yet; pass --metric with one of: "
-                    + ", ".join(sorted(available)))
+    raise TidyError(
+        "the runs logged no returns yet; pass --metric with one of: " + ", ".join(sorted(available))
+    )
 
 
 def curve(rows: list[dict[str, float]], metric: str) -> tuple[np.ndarray, np.ndarray]:
@@ -76,8 +78,9 @@ def aggregate(curves: list[tuple[np.ndarray, np.ndarray]], points: int = 200):
     return grid, stacked.mean(0), stacked.std(0), stacked.min(0), stacked.max(0)
 
 
-def plot_runs(run_dirs: list[str | Path], out: str | Path, metric: str | None = None,
-              title: str | None = None) -> Path:
+def plot_runs(
+    run_dirs: list[str | Path], out: str | Path, metric: str | None = None, title: str | None = None
+) -> Path:
     """Render the learning curves of `run_dirs` to a PNG at `out`; return its path."""
     import matplotlib
 

@@ -26,24 +26,44 @@ class Entry:
 
 ALGORITHMS: dict[str, Entry] = {
     "policy-iteration": Entry(
-        "tidyrl.algos.tabular.dp", "PolicyIteration", "tabular",
-        "Policy iteration: evaluate, improve greedily, repeat (needs the transition model)"),
+        "tidyrl.algos.tabular.dp",
+        "PolicyIteration",
+        "tabular",
+        "Policy iteration: evaluate, improve greedily, repeat (needs the transition model)",
+    ),
     "value-iteration": Entry(
-        "tidyrl.algos.tabular.dp", "ValueIteration", "tabular",
-        "Value iteration: Bellman optimality backups (needs the transition model)"),
+        "tidyrl.algos.tabular.dp",
+        "ValueIteration",
+        "tabular",
+        "Value iteration: Bellman optimality backups (needs the transition model)",
+    ),
     "mc-control": Entry(
-        "tidyrl.algos.tabular.monte_carlo", "MCControl", "tabular",
-        "First-visit Monte Carlo control with decaying epsilon-greedy exploration"),
+        "tidyrl.algos.tabular.monte_carlo",
+        "MCControl",
+        "tabular",
+        "First-visit Monte Carlo control with decaying epsilon-greedy exploration",
+    ),
     "sarsa": Entry(
-        "tidyrl.algos.tabular.td", "TDControl", "tabular",
-        "SARSA: on-policy TD control", {"target": "sarsa"}),
+        "tidyrl.algos.tabular.td",
+        "TDControl",
+        "tabular",
+        "SARSA: on-policy TD control",
+        {"target": "sarsa"},
+    ),
     "q-learning": Entry(
-        "tidyrl.algos.tabular.td", "TDControl", "tabular",
-        "Q-learning: off-policy TD control (Sarsamax)", {"target": "q-learning"}),
+        "tidyrl.algos.tabular.td",
+        "TDControl",
+        "tabular",
+        "Q-learning: off-policy TD control (Sarsamax)",
+        {"target": "q-learning"},
+    ),
     "expected-sarsa": Entry(
-        "tidyrl.algos.tabular.td", "TDControl", "tabular",
+        "tidyrl.algos.tabular.td",
+        "TDControl",
+        "tabular",
         "Expected SARSA: TD control on the policy's expected next value",
-        {"target": "expected-sarsa"}),
+        {"target": "expected-sarsa"},
+    ),
 }
 
 

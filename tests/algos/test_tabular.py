@@ -33,11 +33,11 @@ DET_LAKE = {"env_kwargs": {"is_slippery": False}}
 class TinyMDP(gym.Env):
     """Three states, two actions, solved by hand below.
 
-        state 0:  a=0 "cash in"  -> terminal, reward 1
-                  a=1 "go on"    -> state 1, reward 0
-        state 1:  a=0 "go back"  -> state 0, reward 0
-                  a=1 "gamble"   -> terminal with reward 4 (prob 0.5), or stay in 1 with 0 (0.5)
-        state 2:  terminal, absorbing (loops to itself, reward 0, terminated), as FrozenLake's
+    state 0:  a=0 "cash in"  -> terminal, reward 1
+              a=1 "go on"    -> state 1, reward 0
+    state 1:  a=0 "go back"  -> state 0, reward 0
+              a=1 "gamble"   -> terminal with reward 4 (prob 0.5), or stay in 1 with 0 (0.5)
+    state 2:  terminal, absorbing (loops to itself, reward 0, terminated), as FrozenLake's
     """
 
     metadata = {"render_modes": []}
@@ -185,8 +185,11 @@ TASKS = [
 ]
 
 
-@pytest.mark.parametrize(("env_id", "env_kwargs"), TASKS,
-                         ids=["lake4x4", "lake8x8", "grid", "grid-slip", "cliff", "taxi"])
+@pytest.mark.parametrize(
+    ("env_id", "env_kwargs"),
+    TASKS,
+    ids=["lake4x4", "lake8x8", "grid", "grid-slip", "cliff", "taxi"],
+)
 def test_policy_iteration_and_value_iteration_agree(env_id, env_kwargs):
     pi = tidyrl.make("policy-iteration", env_id, seed=0, env_kwargs=env_kwargs).learn(1000)
     vi = tidyrl.make("value-iteration", env_id, seed=0, env_kwargs=env_kwargs).learn(5000)
@@ -224,8 +227,9 @@ def test_sparse_gridworld_optimum_is_six_steps():
 
 
 def test_dense_gridworld_value_iteration_converges_to_loitering():
-    agent = tidyrl.make("value-iteration", "tidyrl/GridWorld-v0", seed=0,
-                        env_kwargs={"reward": "dense"})
+    agent = tidyrl.make(
+        "value-iteration", "tidyrl/GridWorld-v0", seed=0, env_kwargs={"reward": "dense"}
+    )
     agent.learn(5000)
     assert agent.counters["updates"] < 5000
     # next to the goal, bumping the wall pays 1 per step forever: 1 / (1 - gamma) = 100, while
@@ -258,11 +262,18 @@ def lake_optimum():
 
 @pytest.mark.learning
 @pytest.mark.parametrize("seed", [0, 1, 2])
-@pytest.mark.parametrize(("algo", "steps"), [
-    ("mc-control", 8000), ("sarsa", 5000), ("q-learning", 5000), ("expected-sarsa", 5000),
-])
+@pytest.mark.parametrize(
+    ("algo", "steps"),
+    [
+        ("mc-control", 8000),
+        ("sarsa", 5000),
+        ("q-learning", 5000),
+        ("expected-sarsa", 5000),
+    ],
+)
 def test_control_reaches_the_dp_optimal_policy_on_deterministic_frozenlake(
-        algo, steps, seed, lake_optimum):
+    algo, steps, seed, lake_optimum
+):
     dp, env = lake_optimum
     agent = tidyrl.make(algo, "FrozenLake-v1", seed=seed, **DET_LAKE)
     assert agent.config.gamma == dp.config.gamma
@@ -300,13 +311,15 @@ def test_cliff_walking_sarsa_learns_the_safe_path():
 
 def test_monte_carlo_returns_and_first_visits():
     np.testing.assert_allclose(discounted_returns([0.0, 0.0, 1.0], 0.5), [0.25, 0.5, 1.0])
-    np.testing.assert_array_equal(first_visits([0, 1, 0, 2], [1, 0, 1, 1]),
-                                  [True, True, False, True])
+    np.testing.assert_array_equal(
+        first_visits([0, 1, 0, 2], [1, 0, 1, 1]), [True, True, False, True]
+    )
 
 
 def test_monte_carlo_update_uses_first_visits_only():
-    agent = tidyrl.make("mc-control", "tidyrl/GridWorld-v0", seed=0, gamma=0.5,
-                        preset="sample-average")
+    agent = tidyrl.make(
+        "mc-control", "tidyrl/GridWorld-v0", seed=0, gamma=0.5, preset="sample-average"
+    )
     # (0, right) occurs at t=0 and t=2; only t=0 counts, with G_0 = 0.25
     agent.update([0, 1, 0], [2, 0, 2], [0.0, 0.0, 1.0])
     assert agent.q[0, 2] == 0.25 and agent.visits[0, 2] == 1

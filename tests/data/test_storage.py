@@ -47,8 +47,11 @@ def test_nbytes_counts_every_column():
 
 def test_transition_bootstrap_mask_ignores_truncation():
     t = Transition(
-        obs=torch.zeros(3, 1), actions=torch.zeros(3), rewards=torch.ones(3),
-        next_obs=torch.zeros(3, 1), terminated=torch.tensor([True, False, False]),
+        obs=torch.zeros(3, 1),
+        actions=torch.zeros(3),
+        rewards=torch.ones(3),
+        next_obs=torch.zeros(3, 1),
+        terminated=torch.tensor([True, False, False]),
         truncated=torch.tensor([False, True, False]),
     )
     # a truncated step still bootstraps; only termination cuts the future value

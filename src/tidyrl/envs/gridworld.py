@@ -65,8 +65,13 @@ class GridWorldEnv(gym.Env):
 
     metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}
 
-    def __init__(self, render_mode: str | None = None, size: int = 4, reward: str = "sparse",
-                 slip: float = 0.0) -> None:
+    def __init__(
+        self,
+        render_mode: str | None = None,
+        size: int = 4,
+        reward: str = "sparse",
+        slip: float = 0.0,
+    ) -> None:
         if size < 2:
             raise EnvError(f"GridWorldEnv: size must be at least 2, got {size}")
         if reward not in REWARDS:
@@ -117,8 +122,9 @@ class GridWorldEnv(gym.Env):
         return outcomes
 
     # -- the Gymnasium API ----------------------------------------------------------------------
-    def reset(self, *, seed: int | None = None,
-              options: dict[str, Any] | None = None) -> tuple[int, dict[str, Any]]:
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[int, dict[str, Any]]:
         super().reset(seed=seed)
         self.s, self.last_action = self.start, None
         return int(self.s), {"prob": 1.0}
@@ -159,11 +165,14 @@ class GridWorldEnv(gym.Env):
             for s in range(self.n_states):
                 row, col = divmod(s, self.size)
                 shade = int(235 - 80 * self.reward(s))
-                image[row * CELL_PX:(row + 1) * CELL_PX, col * CELL_PX:(col + 1) * CELL_PX] = (
-                    shade, shade, 235)
+                image[row * CELL_PX : (row + 1) * CELL_PX, col * CELL_PX : (col + 1) * CELL_PX] = (
+                    shade,
+                    shade,
+                    235,
+                )
         for s, colour in ((self.start, START), (self.goal, GOAL)):
             row, col = divmod(s, self.size)
-            image[row * CELL_PX:(row + 1) * CELL_PX, col * CELL_PX:(col + 1) * CELL_PX] = colour
+            image[row * CELL_PX : (row + 1) * CELL_PX, col * CELL_PX : (col + 1) * CELL_PX] = colour
         image[::CELL_PX, :] = LINE
         image[:, ::CELL_PX] = LINE
         image[-1, :] = LINE
@@ -172,6 +181,6 @@ class GridWorldEnv(gym.Env):
         ys, xs = np.mgrid[0:CELL_PX, 0:CELL_PX]
         centre = (CELL_PX - 1) / 2
         disc = (ys - centre) ** 2 + (xs - centre) ** 2 <= (0.3 * CELL_PX) ** 2
-        cell = image[row * CELL_PX:(row + 1) * CELL_PX, col * CELL_PX:(col + 1) * CELL_PX]
+        cell = image[row * CELL_PX : (row + 1) * CELL_PX, col * CELL_PX : (col + 1) * CELL_PX]
         cell[disc] = AGENT
         return image

@@ -42,7 +42,8 @@ def _import_env_module(env_id: str) -> str:
         importlib.import_module(module)
     except ImportError as exc:
         raise EnvError(
-            f"cannot import module '{module}' for environment '{env_id}': {exc}") from exc
+            f"cannot import module '{module}' for environment '{env_id}': {exc}"
+        ) from exc
     return name
 
 

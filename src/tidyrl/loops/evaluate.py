@@ -15,8 +15,13 @@ EVAL_SEED_OFFSET = 1_000_003
 """Evaluation envs are seeded away from training envs so they never replay a training episode."""
 
 
-def evaluate(agent: Any, episodes: int = 10, seed: int | None = None, deterministic: bool = True,
-             video: str | Path | None = None) -> dict[str, float]:
+def evaluate(
+    agent: Any,
+    episodes: int = 10,
+    seed: int | None = None,
+    deterministic: bool = True,
+    video: str | Path | None = None,
+) -> dict[str, float]:
     """Run `episodes` episodes with `agent.predict` and return
     ``{"episodes", "mean_return", "std_return", "mean_length"}``.
 

@@ -21,8 +21,9 @@ def epsilon_greedy(q_row: np.ndarray, epsilon: float, rng: np.random.Generator) 
     return int(best[0] if len(best) == 1 else rng.choice(best))
 
 
-def table_actions(q: np.ndarray, obs: np.ndarray, epsilon: float, rng: np.random.Generator,
-                  deterministic: bool) -> np.ndarray:
+def table_actions(
+    q: np.ndarray, obs: np.ndarray, epsilon: float, rng: np.random.Generator, deterministic: bool
+) -> np.ndarray:
     """Actions for a batch of discrete observations from a Q-table.
 
     Deterministic acting (evaluation, `predict`) is a plain argmax, lowest index on ties, and

@@ -92,8 +92,10 @@ def transition_model(env: Any) -> TransitionModel:
     spec = getattr(unwrapped, "spec", None)
     name = spec.id if spec is not None else type(unwrapped).__name__
     if not isinstance(table, dict) or not isinstance(unwrapped.action_space, gym.spaces.Discrete):
-        raise EnvError(f"{name} exposes no transition model (env.unwrapped.P), which dynamic "
-                       f"programming needs; environments that have one: {', '.join(MODEL_ENVS)}")
+        raise EnvError(
+            f"{name} exposes no transition model (env.unwrapped.P), which dynamic "
+            f"programming needs; environments that have one: {', '.join(MODEL_ENVS)}"
+        )
     obs_space = unwrapped.observation_space
     n_states = int(obs_space.n) if isinstance(obs_space, gym.spaces.Discrete) else len(table)
     n_actions = int(unwrapped.action_space.n)
@@ -113,8 +115,10 @@ def transition_model(env: Any) -> TransitionModel:
                     p[s, a, s_next] += prob
                     goes_on[s_next] |= prob > 0 and s_next != s
             if abs(total - 1.0) > 1e-6:
-                raise EnvError(f"{name}: transition probabilities of state {s}, action {a} sum "
-                               f"to {total}, not 1")
+                raise EnvError(
+                    f"{name}: transition probabilities of state {s}, action {a} sum "
+                    f"to {total}, not 1"
+                )
     terminal = ends & ~goes_on
     p[terminal] = 0.0
     r[terminal] = 0.0
@@ -131,9 +135,15 @@ def deterministic_policy(actions: np.ndarray, n_actions: int) -> np.ndarray:
     return np.eye(n_actions)[actions]
 
 
-def policy_evaluation(p: np.ndarray, r: np.ndarray, policy: np.ndarray, gamma: float,
-                      theta: float = 1e-8, max_iterations: int = 10_000,
-                      v: np.ndarray | None = None) -> np.ndarray:
+def policy_evaluation(
+    p: np.ndarray,
+    r: np.ndarray,
+    policy: np.ndarray,
+    gamma: float,
+    theta: float = 1e-8,
+    max_iterations: int = 10_000,
+    v: np.ndarray | None = None,
+) -> np.ndarray:
     """Iterative policy evaluation (S&B 4.1): v_pi of a (S, A) policy pi(a|s), stochastic or not.
 
     Each sweep applies the Bellman expectation backup (S&B eq. 4.5) to every state at once,
@@ -164,8 +174,9 @@ def policy_improvement(p: np.ndarray, r: np.ndarray, v: np.ndarray, gamma: float
     return q_from_v(p, r, v, gamma).argmax(axis=1)
 
 
-def bellman_optimality_backup(p: np.ndarray, r: np.ndarray, v: np.ndarray,
-                              gamma: float) -> np.ndarray:
+def bellman_optimality_backup(
+    p: np.ndarray, r: np.ndarray, v: np.ndarray, gamma: float
+) -> np.ndarray:
     """One value-iteration sweep (S&B eq. 4.10): v(s) <- max_a q(s, a)."""
     return q_from_v(p, r, v, gamma).max(axis=1)
 
@@ -229,10 +240,14 @@ class PolicyIteration(Agent):
         n_actions = r.shape[1]
         # the first policy evaluated is the equiprobable random one (S&B Figure 4.1), which
         # ends episodes in the toy-text tasks even with gamma = 1; the later ones are greedy
-        policy = (np.full_like(r, 1.0 / n_actions) if first
-                  else deterministic_policy(self.policy, n_actions))
-        v = policy_evaluation(p, r, policy, cfg.gamma, cfg.theta, cfg.max_evaluation_sweeps,
-                              v=self.v)
+        policy = (
+            np.full_like(r, 1.0 / n_actions)
+            if first
+            else deterministic_policy(self.policy, n_actions)
+        )
+        v = policy_evaluation(
+            p, r, policy, cfg.gamma, cfg.theta, cfg.max_evaluation_sweeps, v=self.v
+        )
         delta = float(np.abs(v - self.v).max())
         new_policy = policy_improvement(p, r, v, cfg.gamma)
         changes = int((new_policy != self.policy).sum())

@@ -110,8 +110,9 @@ class TDControl(Agent):
                 s_next = int(step.next_obs[0])
                 # SARSA needs a' before updating; it becomes the action taken next (on-policy)
                 a_next = int(self.act(np.array([s_next]))[0])
-                delta = self.update(obs, action, float(step.rewards[0]), bool(step.terminated[0]),
-                                    s_next, a_next)
+                delta = self.update(
+                    obs, action, float(step.rewards[0]), bool(step.terminated[0]), s_next, a_next
+                )
                 self.counters["updates"] += 1
                 if step.dones[0]:  # a new episode starts from the reset observation
                     obs = int(step.obs[0])
