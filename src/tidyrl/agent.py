@@ -15,6 +15,7 @@ import contextlib
 import time
 from collections import deque
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -35,8 +36,11 @@ class Agent:
     """The algorithm's frozen config dataclass."""
     algo_id: ClassVar[str] = ""
     """Registry id used when the class is instantiated directly."""
-    action_spaces: ClassVar[tuple[type[gym.Space], ...]] = (gym.spaces.Discrete, gym.spaces.Box)
-    observation_spaces: ClassVar[tuple[type[gym.Space], ...]] = (gym.spaces.Box,)
+    action_spaces: ClassVar[tuple[type[gym.Space[Any]], ...]] = (
+        gym.spaces.Discrete,
+        gym.spaces.Box,
+    )
+    observation_spaces: ClassVar[tuple[type[gym.Space[Any]], ...]] = (gym.spaces.Box,)
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {}
     """Named config overrides (e.g. `atari`, `spellchart`), selected with --preset."""
     default_steps: ClassVar[int] = 100_000
@@ -121,12 +125,12 @@ class Agent:
         self.counters["target"] = start + total_steps
         run = self.run
         every = run.checkpoint_every or max(1000, total_steps // 10)
-        self._schedule = {
-            "log": start + run.log_every,
-            "eval": start + run.eval_every if run.eval_every else None,
-            "checkpoint": start + every,
-            "checkpoint_every": every,
-        }
+        self._schedule = _Schedule(
+            log=start + run.log_every,
+            eval=start + run.eval_every if run.eval_every else None,
+            checkpoint=start + every,
+            checkpoint_every=every,
+        )
         self._t0, self._steps0 = time.perf_counter(), start
         self._logger = RunLogger(
             run.run_dir,
@@ -165,23 +169,21 @@ class Agent:
             self._last_metrics = metrics
         steps = self.counters["steps"]
         assert self._logger is not None, "tick() must be called inside `with self.training(n):`"
-        self._logger.advance(steps, self._recent_returns[-1] if self._recent_returns else None)
+        self._logger.advance(steps, self._recent_returns)
         sched = self._schedule
         target = self.counters["target"]
         # the last step's row is written by `training` (with the final evaluation), not here
-        log_due = sched["log"] <= steps < target
-        eval_due = sched["eval"] is not None and sched["eval"] <= steps < target
+        log_due = sched.log <= steps < target
+        eval_due = sched.eval is not None and sched.eval <= steps < target
         if log_due or eval_due:
             self._write_row(evaluate_now=eval_due)
         if log_due:
-            sched["log"] = _next_multiple(sched["log"], steps, self.run.log_every)
-        if eval_due:
-            sched["eval"] = _next_multiple(sched["eval"], steps, self.run.eval_every)
-        if sched["checkpoint"] <= steps < target:
+            sched.log = _next_multiple(sched.log, steps, self.run.log_every)
+        if eval_due and sched.eval is not None:
+            sched.eval = _next_multiple(sched.eval, steps, self.run.eval_every)
+        if sched.checkpoint <= steps < target:
             self.checkpoint()
-            sched["checkpoint"] = _next_multiple(
-                sched["checkpoint"], steps, sched["checkpoint_every"]
-            )
+            sched.checkpoint = _next_multiple(sched.checkpoint, steps, sched.checkpoint_every)
 
     def _write_row(self, final: bool = False, evaluate_now: bool = False) -> None:
         assert self._logger is not None
@@ -242,6 +244,17 @@ class Agent:
 
     def close(self) -> None:
         self.env.close()
+
+
+@dataclass
+class _Schedule:
+    """Next environment step at which `tick` logs a row, evaluates and checkpoints."""
+
+    log: int
+    eval: int | None
+    """None when periodic evaluation is off (``eval_every=0``)."""
+    checkpoint: int
+    checkpoint_every: int
 
 
 def _next_multiple(due: int, now: int, every: int) -> int:

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tidyrl import registry
 from tidyrl.config import EnvConfig, RunConfig, build
 from tidyrl.errors import ConfigError, unknown
+
+if TYPE_CHECKING:
+    from tidyrl.agent import Agent
 
 
 def resolve_config(
     algo: str,
     preset: str | None = None,
     overrides: dict[str, Any] | None = None,
-) -> tuple[type, Any, RunConfig, dict[str, Any]]:
+) -> tuple[type[Agent], Any, RunConfig, dict[str, Any]]:
     """Defaults -> preset -> overrides, split between the algorithm config, the run config and
     the env config. Returns (Agent class, algorithm config, run config, env overrides)."""
     cls, fixed = registry.lookup(algo)
@@ -96,7 +99,7 @@ def load(path: str | Path, env: str | EnvConfig | None = None, **run_overrides: 
 
 
 def evaluate(
-    agent: Any,
+    agent: Agent,
     episodes: int = 10,
     seed: int | None = None,
     deterministic: bool = True,

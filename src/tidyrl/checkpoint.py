@@ -22,7 +22,7 @@ import json
 import os
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import gymnasium as gym
 import numpy as np
@@ -249,7 +249,10 @@ def restore(agent: Any, meta: dict[str, Any], tensors: dict[str, torch.Tensor]) 
 
 
 def check_spaces(
-    meta: dict[str, Any], observation_space: gym.Space, action_space: gym.Space, env_id: str
+    meta: dict[str, Any],
+    observation_space: gym.Space[Any],
+    action_space: gym.Space[Any],
+    env_id: str,
 ) -> None:
     """Fail clearly when the env's spaces differ from those the checkpoint was trained on."""
     for role, space in (("observation", observation_space), ("action", action_space)):
@@ -267,7 +270,7 @@ def _describe(space: dict[str, Any]) -> str:
         return f"Discrete({space['n']})"
     if space["type"] == "Box":
         return f"Box(shape={tuple(space['shape'])}, dtype={space['dtype']})"
-    return space.get("repr", space["type"])
+    return cast(str, space.get("repr", space["type"]))
 
 
 def load(path: str | Path, env: str | EnvConfig | None = None, **run_overrides: Any) -> Any:

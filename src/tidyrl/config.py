@@ -15,7 +15,7 @@ import json
 import types
 import typing
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, cast
 
 from tidyrl.errors import ConfigError, unknown
 
@@ -210,7 +210,7 @@ def build(cls: type, overrides: dict[str, Any] | None = None, base: Any = None) 
 
 def to_dict(obj: Any) -> dict[str, Any]:
     """JSON-ready dict of a (frozen) dataclass; tuples become lists."""
-    return json.loads(json.dumps(dataclasses.asdict(obj), default=str))
+    return cast(dict[str, Any], json.loads(json.dumps(dataclasses.asdict(obj), default=str)))
 
 
 def from_dict(cls: type, data: dict[str, Any]) -> Any:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import csv
 import sys
+import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -131,13 +133,21 @@ class RunLogger:
                 "[{elapsed}<{remaining}, {rate_fmt}]{postfix}",
             )
         self._shown = initial
+        self._next_postfix = 0.0
+        self._eval_text = ""
 
-    def advance(self, steps: int, last_return: float | None) -> None:
-        if self.bar is not None:
-            self.bar.update(steps - self._shown)
-            self._shown = steps
-            if last_return is not None and self.bar.n == steps:
-                self.bar.set_postfix_str(f"return {last_return:.4g}", refresh=False)
+    def advance(self, steps: int, recent_returns: Sequence[float]) -> None:
+        """Move the bar to `steps`; twice a second, show the mean of the recent episode returns
+        (and the last evaluation) after the rate and ETA."""
+        if self.bar is None:
+            return
+        self.bar.update(steps - self._shown)
+        self._shown = steps
+        now = time.monotonic()
+        if recent_returns and now >= self._next_postfix:
+            self._next_postfix = now + 0.5
+            mean = sum(recent_returns) / len(recent_returns)
+            self.bar.set_postfix_str(f"return {mean:.4g}{self._eval_text}", refresh=False)
 
     def row(self, row: dict[str, Any]) -> None:
         self.rows.append(row)
@@ -148,11 +158,8 @@ class RunLogger:
             for key, value in row.items():
                 if key != "step" and isinstance(value, (int, float)):
                     self.tb.add_scalar(key, value, step)
-        if self.bar is not None and "episode_return" in row:
-            text = f"return {row['episode_return']:.4g}"
-            if "eval_return" in row:
-                text += f" eval {row['eval_return']:.4g}"
-            self.bar.set_postfix_str(text, refresh=False)
+        if "eval_return" in row:
+            self._eval_text = f", eval {row['eval_return']:.4g}"
 
     def message(self, text: str) -> None:
         if self.bar is not None:

@@ -69,7 +69,9 @@ def curve(rows: list[dict[str, float]], metric: str) -> tuple[np.ndarray, np.nda
     return np.asarray(steps, dtype=float), np.asarray(values, dtype=float)
 
 
-def aggregate(curves: list[tuple[np.ndarray, np.ndarray]], points: int = 200):
+def aggregate(
+    curves: list[tuple[np.ndarray, np.ndarray]], points: int = 200
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Mean, std, min and max of several curves on a common grid (up to the shortest run)."""
     end = min(steps[-1] for steps, _ in curves)
     start = max(steps[0] for steps, _ in curves)

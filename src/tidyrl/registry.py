@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from tidyrl.errors import ConfigError, unknown
+
+if TYPE_CHECKING:  # agent imports gymnasium and torch; the registry stays light at run time
+    from tidyrl.agent import Agent
 
 
 @dataclass(frozen=True)
@@ -77,10 +80,10 @@ def entry(name: str) -> Entry:
     return ALGORITHMS[name]
 
 
-def lookup(name: str) -> tuple[type, dict[str, Any]]:
+def lookup(name: str) -> tuple[type[Agent], dict[str, Any]]:
     """The Agent class for `name` and the config values the id fixes."""
     e = entry(name)
-    cls = getattr(importlib.import_module(e.module), e.cls)
+    cls = cast("type[Agent]", getattr(importlib.import_module(e.module), e.cls))
     return cls, dict(e.fixed)
 
 

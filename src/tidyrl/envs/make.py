@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import importlib
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import gymnasium as gym
 import numpy as np
+import numpy.typing as npt
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
 from tidyrl.config import EnvConfig
@@ -55,11 +57,11 @@ def _ensure_registered(env_id: str) -> None:
     name = env_id.split("/")[-1]
     try:  # optional families register themselves on import
         if name.startswith("MinAtar") or env_id.startswith("MinAtar/"):
-            import minatar.gym  # type: ignore[import-not-found]
+            import minatar.gym
 
             minatar.gym.register_envs()
         elif env_id.startswith("ALE/"):
-            import ale_py  # type: ignore[import-not-found]
+            import ale_py
 
             gym.register_envs(ale_py)
     except ImportError:
@@ -100,7 +102,7 @@ def make_env(cfg: EnvConfig, seed: int | None = None, render_mode: str | None = 
     return env
 
 
-def space_to_dict(space: gym.Space) -> dict[str, Any]:
+def space_to_dict(space: gym.Space[Any]) -> dict[str, Any]:
     """JSON description of a space, stored in checkpoints and compared on load."""
     if isinstance(space, gym.spaces.Discrete):
         return {"type": "Discrete", "n": int(space.n), "start": int(space.start)}
@@ -122,10 +124,10 @@ def space_to_dict(space: gym.Space) -> dict[str, Any]:
 def _json_bounds(bounds: np.ndarray) -> list[Any]:
     """Bounds as strict JSON numbers: infinities become +-1e300 (in float64, where they fit)."""
     values = np.asarray(bounds, dtype=np.float64)
-    return np.where(np.isfinite(values), values, np.sign(values) * 1e300).tolist()
+    return cast(list[Any], np.where(np.isfinite(values), values, np.sign(values) * 1e300).tolist())
 
 
-def require_space(space: gym.Space, allowed: tuple[type, ...], role: str, who: str) -> None:
+def require_space(space: gym.Space[Any], allowed: tuple[type, ...], role: str, who: str) -> None:
     """Raise EnvError when `space` (the observation or action space) is not one `who` handles."""
     if not isinstance(space, allowed):
         names = ", ".join(t.__name__ for t in allowed)
@@ -142,16 +144,16 @@ class Step:
     """True successor of the previous observation (the final observation where an episode ended):
     the one to store and bootstrap from."""
     rewards: np.ndarray
-    terminated: np.ndarray
+    terminated: npt.NDArray[np.bool_]
     """The MDP reached a terminal state: targets must not bootstrap."""
-    truncated: np.ndarray
+    truncated: npt.NDArray[np.bool_]
     """The episode was cut (time limit): targets bootstrap from ``next_obs``."""
     episode_returns: list[float] = field(default_factory=list)
     """Returns of the episodes that ended in this step."""
     episode_lengths: list[int] = field(default_factory=list)
 
     @property
-    def dones(self) -> np.ndarray:
+    def dones(self) -> npt.NDArray[np.bool_]:
         """An episode ended in this env (either way): the next `obs` starts a new one."""
         return self.terminated | self.truncated
 
@@ -174,7 +176,9 @@ class VecEnv:
         self.n_envs = n_envs
         self.seed = seed
         fns = [self._factory(i) for i in range(n_envs)]
-        self.envs = SyncVectorEnv(fns, autoreset_mode=AutoresetMode.SAME_STEP)
+        self.envs: SyncVectorEnv[np.ndarray, np.ndarray] = SyncVectorEnv(
+            fns, autoreset_mode=AutoresetMode.SAME_STEP
+        )
         self.single_observation_space = self.envs.single_observation_space
         self.single_action_space = self.envs.single_action_space
         self.single_action_space.seed(seed)
@@ -182,8 +186,8 @@ class VecEnv:
         self._lengths = np.zeros(n_envs, dtype=np.int64)
         self.obs = self.reset(seed)
 
-    def _factory(self, index: int):
-        def thunk() -> gym.Env:
+    def _factory(self, index: int) -> Callable[[], gym.Env[Any, Any]]:
+        def thunk() -> gym.Env[Any, Any]:
             return make_env(self.cfg, seed=self.seed + index)
 
         return thunk

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from tidyrl.envs.make import check_finite, make_env
 from tidyrl.errors import TidyError
+
+if TYPE_CHECKING:
+    from gymnasium.core import RenderFrame
 
 EVAL_SEED_OFFSET = 1_000_003
 """Evaluation envs are seeded away from training envs so they never replay a training episode."""
@@ -36,7 +41,9 @@ def evaluate(
         os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
         os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
     env = make_env(agent.env_cfg, seed=base, render_mode="rgb_array" if video else None)
-    returns, lengths, frames = [], [], []
+    returns: list[float] = []
+    lengths: list[int] = []
+    frames: list[RenderFrame | list[RenderFrame] | None] = []
     try:
         for i in range(episodes):
             obs, _ = env.reset(seed=base + i)
@@ -67,24 +74,33 @@ def evaluate(
     }
 
 
-def write_video(frames: list[np.ndarray], path: str | Path, fps: int = 30) -> Path:
-    """Write RGB frames to `path`; the suffix (.mp4 or .gif) picks the format."""
+def write_video(
+    frames: Sequence[RenderFrame | list[RenderFrame] | None], path: str | Path, fps: int = 30
+) -> Path:
+    """Write RGB frames to `path`; the suffix (.mp4 or .gif) picks the format (None frames,
+    from an env that did not render, are skipped)."""
     import imageio.v2 as imageio
 
     path = Path(path)
-    frames = [np.asarray(f, dtype=np.uint8) for f in frames if f is not None]
-    if not frames:
+    images = [np.asarray(f, dtype=np.uint8) for f in frames if f is not None]
+    if not images:
         raise TidyError("the environment rendered no frames; it needs render_mode='rgb_array'")
     path.parent.mkdir(parents=True, exist_ok=True)
     suffix = path.suffix.lower()
     if suffix == ".gif":
-        imageio.mimsave(path, frames, duration=1000 / fps, loop=0)
+        imageio.mimsave(path, _image_list(images), duration=1000 / fps, loop=0)
     elif suffix == ".mp4":
         # libx264 needs even sizes; pad by one pixel where a frame is odd
-        h, w = frames[0].shape[:2]
+        h, w = images[0].shape[:2]
         pad = ((0, h % 2), (0, w % 2), (0, 0))
-        frames = [np.pad(f, pad) for f in frames] if (h % 2 or w % 2) else frames
-        imageio.mimsave(path, frames, fps=fps, macro_block_size=1)
+        images = [np.pad(f, pad) for f in images] if (h % 2 or w % 2) else images
+        imageio.mimsave(path, _image_list(images), fps=fps, macro_block_size=1)
     else:
         raise TidyError(f"video file must end in .mp4 or .gif, got '{path.name}'")
     return path
+
+
+def _image_list(images: list[np.ndarray]) -> list[ArrayLike]:
+    """The same list, typed as imageio's stub asks (`List[ArrayLike]`, which is invariant, so a
+    `list[np.ndarray]` does not match it although every element is array-like)."""
+    return cast(list[ArrayLike], images)
