@@ -1,5 +1,6 @@
 # Two commands do all the set-up on a fresh machine:
-#   make quickstart   create/reuse .venv from the lock file, train an agent, evaluate, plot
+#   make quickstart   create/reuse .venv from the lock file, train Q-learning on Taxi-v4,
+#                     evaluate it and plot its learning curve (runs/quickstart/)
 #   make test         create/reuse .venv from the lock file, lint, run the test suite
 PYTHON ?= python3
 VENV ?= .venv
@@ -20,7 +21,8 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $@
 
 quickstart: $(STAMP)
-	$(BIN)/tidyrl train q-learning CliffWalking-v1 --steps 30000 --seed 0 --run-dir runs/quickstart --set eval_every=1000 eval_episodes=1
+	$(BIN)/tidyrl train q-learning Taxi-v4 --steps 100000 --seed 0 --run-dir runs/quickstart \
+		--set alpha=0.5 eval_every=5000 eval_episodes=5
 	$(BIN)/tidyrl eval runs/quickstart --episodes 10
 	$(BIN)/tidyrl plot runs/quickstart --out runs/quickstart/learning_curve.png
 
