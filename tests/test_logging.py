@@ -133,3 +133,17 @@ def test_curve_and_metric_choice():
 
     with pytest.raises(TidyError, match="no run logged metric 'loss'"):
         pick_metric([rows], "loss")
+
+
+def test_tensorboard_events_hold_the_logged_scalars(tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    logger = RunLogger(tmp_path, total=200, tensorboard=True)
+    logger.row({"step": 100, "wall_time": 0.1, "episode_return": -3.5})
+    logger.row({"step": 200, "wall_time": 0.2, "episode_return": 1.5})
+    logger.close()
+    events = EventAccumulator(str(tmp_path / "tb"))
+    events.Reload()
+    scalars = events.Scalars("episode_return")
+    assert [(s.step, s.value) for s in scalars] == [(100, -3.5), (200, 1.5)]
