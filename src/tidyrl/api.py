@@ -84,10 +84,9 @@ def make(
         )
     agent = cls(env, config, run, algo=algo)
     if run.run_dir is not None:
-        from tidyrl.checkpoint import CONFIG_FILE, _write_json, run_config_dict
+        from tidyrl.checkpoint import write_config
 
-        Path(run.run_dir).mkdir(parents=True, exist_ok=True)
-        _write_json(Path(run.run_dir) / CONFIG_FILE, run_config_dict(agent))
+        write_config(agent, run.run_dir)
     return agent
 
 

@@ -78,6 +78,16 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
         os.fsync(fh.fileno())
 
 
+def write_config(agent: Any, run_dir: str | Path) -> Path:
+    """Write `run_dir/config.json` (the resolved config) atomically; return its path."""
+    root = Path(run_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = root / f".{CONFIG_FILE}.tmp-{os.getpid()}"
+    _write_json(tmp, run_config_dict(agent))
+    os.replace(tmp, root / CONFIG_FILE)
+    return root / CONFIG_FILE
+
+
 def _collect(agent: Any) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     tensors: dict[str, torch.Tensor] = {}
     kinds: dict[str, Any] = {}
@@ -143,13 +153,11 @@ def save(agent: Any, path: str | Path) -> Path:
         "sha256": _sha256(tmp / TENSORS_FILE),
     }
     _write_json(tmp / META_FILE, meta)
-    config_tmp = root / f".{CONFIG_FILE}.tmp-{os.getpid()}"
-    _write_json(config_tmp, run_config_dict(agent))
     if target.exists():
         shutil.rmtree(old, ignore_errors=True)
         os.replace(target, old)
     os.replace(tmp, target)
-    os.replace(config_tmp, root / CONFIG_FILE)
+    write_config(agent, root)
     shutil.rmtree(old, ignore_errors=True)
     return target
 
@@ -280,7 +288,7 @@ def load(path: str | Path, env: str | EnvConfig | None = None, **run_overrides: 
 
     meta, tensors = read(path)
     try:
-        cls, defaults = registry.lookup(meta["algo"])
+        cls, _ = registry.lookup(meta["algo"])
         config = build(cls.Config, meta["config"])
         env_cfg = build(EnvConfig, meta["env"])
         run_dict = dict(meta["run"])
