@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -220,6 +220,14 @@ class Agent:
         from tidyrl.checkpoint import save
 
         return save(self, path)
+
+    def update_probe(self) -> Callable[[], object] | None:
+        """A zero-argument callable doing one bare gradient update on a fixed, representative
+        batch (no sampling, no env stepping), or None for agents without network updates.
+
+        The benchmark harness times it after training to report the update-rate ceiling.
+        """
+        return None
 
     def extra_state(self) -> dict[str, Any]:
         """JSON-serializable state beyond registered tensors (override when an algorithm has it)."""

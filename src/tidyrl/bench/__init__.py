@@ -1,0 +1,1 @@
+"""Benchmark harness: suites declared in code, runs recorded as JSON, reports regenerated."""

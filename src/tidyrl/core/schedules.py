@@ -1,0 +1,15 @@
+"""Schedules over training progress (exploration epsilon, noise scale, PER beta, learning rate)."""
+
+from __future__ import annotations
+
+
+def linear_schedule(start: float, end: float, duration: int, step: int) -> float:
+    """`start` at step 0, moving linearly to `end` at `duration`, then constant.
+
+    DQN's epsilon (1 -> 0.1 over 1M frames, Mnih et al. 2015), PER's beta (0.4 -> 1) and the
+    spell chart's exploration-noise variance (1 -> 0.3 over 1M steps) are all this shape.
+    """
+    if duration <= 0:
+        return end
+    fraction = min(max(step / duration, 0.0), 1.0)
+    return start + fraction * (end - start)

@@ -1,0 +1,30 @@
+import pytest
+import torch
+from torch import nn
+
+from tidyrl.core.schedules import linear_schedule
+from tidyrl.core.targets import hard_update, polyak_update
+
+
+def test_polyak_by_hand():
+    online, target = nn.Linear(1, 1), nn.Linear(1, 1)
+    with torch.no_grad():
+        online.weight.fill_(1.0)
+        online.bias.fill_(2.0)
+        target.weight.fill_(0.0)
+        target.bias.fill_(-2.0)
+    polyak_update(online, target, tau=0.25)
+    assert target.weight.item() == pytest.approx(0.25)  # 0.25*1 + 0.75*0
+    assert target.bias.item() == pytest.approx(-1.0)  # 0.25*2 + 0.75*(-2)
+    assert online.weight.item() == 1.0
+    hard_update(online, target)
+    assert target.bias.item() == 2.0
+    with pytest.raises(ValueError, match="tau"):
+        polyak_update(online, target, tau=1.5)
+
+
+def test_linear_schedule():
+    assert linear_schedule(1.0, 0.1, 100, 0) == 1.0
+    assert linear_schedule(1.0, 0.1, 100, 50) == pytest.approx(0.55)
+    assert linear_schedule(1.0, 0.1, 100, 500) == pytest.approx(0.1)
+    assert linear_schedule(0.4, 1.0, 0, 3) == 1.0
