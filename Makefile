@@ -10,14 +10,14 @@ WHEELS := $(wildcard /opt/wheels)
 PIP_FLAGS := -q --disable-pip-version-check -c constraints.txt $(if $(WHEELS),--find-links $(WHEELS),)
 STAMP := $(VENV)/.tidyrl-dev-installed
 
-.PHONY: venv quickstart test lint format check bench clean
+.PHONY: venv quickstart test lint format check bench-quick bench-report clean
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml constraints.txt Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install $(PIP_FLAGS) torch==2.13.0
-	$(BIN)/python -m pip install $(PIP_FLAGS) -e '.[dev]'
+	$(BIN)/python -m pip install $(PIP_FLAGS) -e '.[dev,bench,atari,mujoco,box2d]'
 	touch $@
 
 quickstart: $(STAMP)
@@ -36,6 +36,15 @@ format: $(STAMP)
 
 test: lint
 	$(BIN)/python -m pytest -n 2 --durations=15
+	$(MAKE) bench-quick
+
+# the quick benchmark suite: small learning runs that fail CI on a learning regression
+bench-quick: $(STAMP)
+	$(BIN)/tidyrl bench run quick --check --out $$(mktemp -d)
+
+# regenerate benchmarks/RESULTS.md and benchmarks/plots/ from benchmarks/results/*.json
+bench-report: $(STAMP)
+	$(BIN)/tidyrl bench report
 
 check: test
 

@@ -55,6 +55,18 @@ def resolve_config(
     return cls, config, run, env_values
 
 
+def env_config(env_id: str, env_values: dict[str, Any]) -> EnvConfig:
+    """The EnvConfig for `env_id` with the `env_kwargs` / `max_episode_steps` overrides."""
+    return build(
+        EnvConfig,
+        {
+            "id": env_id,
+            "kwargs": env_values.get("env_kwargs", {}),
+            "max_episode_steps": env_values.get("max_episode_steps"),
+        },
+    )
+
+
 def make(
     algo: str,
     env: str | EnvConfig,
@@ -74,14 +86,7 @@ def make(
         overrides["run_dir"] = str(run_dir)
     cls, config, run, env_values = resolve_config(algo, preset, overrides)
     if isinstance(env, str):
-        env = build(
-            EnvConfig,
-            {
-                "id": env,
-                "kwargs": env_values.get("env_kwargs", {}),
-                "max_episode_steps": env_values.get("max_episode_steps"),
-            },
-        )
+        env = env_config(env, env_values)
     agent = cls(env, config, run, algo=algo)
     if run.run_dir is not None:
         from tidyrl.checkpoint import write_config

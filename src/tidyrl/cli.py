@@ -182,6 +182,73 @@ def cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    return int(args.bench_func(args) or 0)
+
+
+def cmd_bench_list(args: argparse.Namespace) -> int:
+    from tidyrl.bench.suites import all_suites
+
+    for suite in all_suites().values():
+        seeds = ",".join(map(str, suite.seeds))
+        print(f"{suite.name} [{suite.family}] seeds {seeds}: {suite.description}")
+        for task in suite.tasks:
+            extra = f" threshold {task.threshold:g}" if task.threshold is not None else ""
+            peer = f" vs {task.peer.library} {task.peer.algo}" if task.peer else ""
+            print(f"  {task.name} | {task.env} | {task.steps:,} steps{extra}{peer}")
+    return 0
+
+
+def cmd_bench_run(args: argparse.Namespace) -> int:
+    from tidyrl.bench.runner import run_suite
+    from tidyrl.bench.suites import get_suite
+
+    suite = get_suite(args.suite)
+    seeds = None
+    if args.seeds:
+        try:
+            seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+        except ValueError:
+            raise TidyError(
+                f"--seeds takes integers separated by commas, got {args.seeds!r}"
+            ) from None
+    if args.jobs is not None and args.jobs < 1:
+        raise TidyError(f"--jobs must be at least 1, got {args.jobs}")
+    records = run_suite(
+        suite,
+        seeds=seeds,
+        task_filter=args.task or "",
+        peers=not args.no_peers,
+        jobs=args.jobs,
+        threads=args.threads,
+        out=args.out,
+    )
+    if not records:
+        raise TidyError(f"no task of suite {suite.name!r} matches --task {args.task!r}")
+    failed = [r for r in records if "error" in r]
+    if failed:
+        print(f"{len(failed)} run(s) failed; see their JSON records", file=sys.stderr)
+        return 1
+    if args.check:
+        from tidyrl.bench.report import check_solved
+
+        problems = check_solved(suite, records)
+        for line in problems:
+            print(f"REGRESSION: {line}", file=sys.stderr)
+        if problems:
+            return 1
+        print(f"{suite.name}: every task reached its threshold on enough seeds")
+    return 0
+
+
+def cmd_bench_report(args: argparse.Namespace) -> int:
+    from tidyrl.bench.report import write_report
+
+    path = write_report(Path(args.results), Path(args.out))
+    print(path)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from tidyrl import __version__
 
@@ -234,6 +301,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="PNG file (default: RUN_DIR/learning_curve.png)")
     p.add_argument("--metric", help="metric column (default: eval_return, else episode_return)")
     p.set_defaults(func=cmd_plot)
+
+    p = sub.add_parser("bench", help="run benchmark suites and write benchmarks/RESULTS.md")
+    p.set_defaults(func=cmd_bench)
+    bench = p.add_subparsers(dest="bench_command", required=True, metavar="ACTION")
+    b = bench.add_parser("list", help="list the suites and their tasks")
+    b.set_defaults(bench_func=cmd_bench_list)
+    b = bench.add_parser("run", help="run a suite (seeds in parallel processes), one JSON per run")
+    b.add_argument("suite", help="suite name (see 'tidyrl bench list')")
+    b.add_argument("--seeds", help="comma-separated seeds (default: the suite's)")
+    b.add_argument("--task", help="only tasks whose name or env contains this text")
+    b.add_argument("--no-peers", action="store_true", help="skip the peer-library runs")
+    b.add_argument("--jobs", type=int, help="runs at a time (default: one per CPU core)")
+    b.add_argument("--threads", type=int, help="torch threads per run (default: cores / jobs)")
+    b.add_argument("--out", default="benchmarks/results", help="record directory")
+    b.add_argument(
+        "--check", action="store_true", help="exit 1 if a task is solved by too few seeds"
+    )
+    b.set_defaults(bench_func=cmd_bench_run)
+    b = bench.add_parser("report", help="write RESULTS.md and plots from the stored records")
+    b.add_argument("--results", default="benchmarks/results", help="record directory")
+    b.add_argument("--out", default="benchmarks/RESULTS.md", help="Markdown file to write")
+    b.set_defaults(bench_func=cmd_bench_report)
     return parser
 
 

@@ -12,8 +12,8 @@ def polyak_update(online: nn.Module, target: nn.Module, tau: float) -> None:
     """theta_target <- tau * theta_online + (1 - tau) * theta_target, in place (buffers copied)."""
     if not 0.0 <= tau <= 1.0:
         raise ValueError(f"tau must lie in [0, 1], got {tau}")
-    online_params = list(online.parameters())
-    target_params = list(target.parameters())
+    online_params: list[torch.Tensor] = list(online.parameters())
+    target_params: list[torch.Tensor] = list(target.parameters())
     if len(online_params) != len(target_params):
         raise ValueError("online and target networks have different parameter lists")
     torch._foreach_lerp_(target_params, online_params, tau)

@@ -1,0 +1,106 @@
+"""Benchmark records: one JSON file per (suite, task, library, seed), with provenance."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import subprocess
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from tidyrl.bench.suite import Suite, Task
+
+FORMAT = "tidyrl-bench/1"
+RESULTS_DIR = Path("benchmarks") / "results"
+"""Default record directory, relative to the repository root (the working directory)."""
+
+
+def slug(text: str) -> str:
+    """A file-name-safe version of `text` ("dqn double=True" -> "dqn_double-True")."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text.replace(" ", "_")).strip("-_") or "task"
+
+
+def record_path(root: Path, suite: Suite, task: Task, library: str, seed: int) -> Path:
+    return root / suite.name / slug(f"{task.name}__{task.env}") / f"{library}-seed{seed}.json"
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def git_commit() -> str:
+    """Short commit of the working tree, with "+dirty" when it has uncommitted changes."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return (commit or "unknown") + ("+dirty" if dirty else "")
+
+
+def provenance(extra_packages: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Where and with what a run was measured."""
+    from importlib import metadata
+
+    versions: dict[str, str | None] = {}
+    for package in ("tidyrl", "torch", "gymnasium", "numpy", *extra_packages):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
+    return {
+        "commit": git_commit(),
+        "versions": versions,
+        "python": platform.python_version(),
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %z"),
+    }
+
+
+def task_dict(task: Task) -> dict[str, Any]:
+    data = asdict(task)
+    data["name"] = task.name
+    data["overrides"] = dict(task.overrides)
+    if task.peer is not None:
+        data["peer"] = {**asdict(task.peer), "kwargs": dict(task.peer.kwargs)}
+    return data
+
+
+def write_record(path: Path, record: dict[str, Any]) -> None:
+    """Atomic write: a crash never leaves half a JSON file behind."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(record, indent=1, default=float) + "\n")
+    os.replace(tmp, path)
+
+
+def load_records(root: Path) -> list[dict[str, Any]]:
+    """Every benchmark record under `root` (other JSON files are ignored)."""
+    records = []
+    for path in sorted(root.rglob("*.json")):
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        if isinstance(data, dict) and data.get("format") == FORMAT:
+            data["_path"] = str(path)
+            records.append(data)
+    return records

@@ -1,0 +1,422 @@
+"""`tidyrl bench report`: benchmarks/RESULTS.md and its plots, regenerated from the JSON records.
+
+Nothing in RESULTS.md is typed by hand: every number comes from a record under
+`benchmarks/results/`, and rerunning the report on the same records gives the same file.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tidyrl.bench.record import load_records, slug
+from tidyrl.bench.stats import (
+    bootstrap_mean_ci,
+    interquartile_mean,
+    normalized_score,
+    stratified_bootstrap_ci,
+)
+from tidyrl.bench.suite import Suite
+
+FAMILIES = {
+    "tabular": "Tabular methods (issue 2)",
+    "value": "Value-based deep RL (issue 3)",
+    "policy_gradient": "Policy gradient (issue 4)",
+    "actor_critic": "Continuous control, off-policy (issue 5)",
+    "quick": "Quick CI suite",
+}
+
+Record = dict[str, Any]
+
+
+def task_key(record: Record) -> tuple[str, str, str]:
+    return record["suite"], record["task"]["name"], record["task"]["env"]
+
+
+def check_solved(suite: Suite, records: Iterable[Record]) -> list[str]:
+    """Tasks of `suite` whose tidyrl runs reached the threshold on fewer than `min_solved` seeds
+    (default: a majority of the seeds run)."""
+    problems = []
+    by_task: dict[str, list[Record]] = defaultdict(list)
+    for r in records:
+        if r["library"] == "tidyrl" and "error" not in r:
+            by_task[f"{r['task']['name']}|{r['task']['env']}"].append(r)
+    for task in suite.tasks:
+        runs = by_task.get(f"{task.name}|{task.env}", [])
+        if task.threshold is None or not runs:
+            continue
+        need = task.min_solved if task.min_solved is not None else len(runs) // 2 + 1
+        solved = sum(any(p["mean_return"] >= task.threshold for p in r["curve"]) for r in runs)
+        if solved < need:
+            finals = ", ".join(f"{r['final_eval']['mean_return']:.1f}" for r in runs)
+            problems.append(
+                f"{task.name} on {task.env}: {solved}/{len(runs)} seeds reached "
+                f"{task.threshold:g} within {task.steps:,} steps (need {need}; finals {finals})"
+            )
+    return problems
+
+
+def _median(values: Sequence[float]) -> float:
+    return float(statistics.median(values)) if values else float("nan")
+
+
+def _fmt(x: float | None, digits: int = 1) -> str:
+    if x is None or (isinstance(x, float) and np.isnan(x)):
+        return "—"
+    if abs(x) >= 1000:
+        return f"{x:,.0f}"
+    return f"{x:.{digits}f}"
+
+
+def _finals(runs: list[Record]) -> str:
+    return " / ".join(
+        f"{r['final_eval']['mean_return']:.{_digits(r)}f} ± {r['final_eval']['std_return']:.1f}"
+        for r in sorted(runs, key=lambda r: r["seed"])
+    )
+
+
+def _digits(record: Record) -> int:
+    threshold = record["task"].get("threshold")
+    return 3 if threshold is not None and abs(threshold) <= 1.0 else 1
+
+
+def _ttt(runs: list[Record]) -> str:
+    reached = [r["time_to_threshold"] for r in runs if r.get("time_to_threshold")]
+    if runs[0]["task"].get("threshold") is None:
+        return "—"
+    if not reached:
+        return "never"
+    steps = _median([t["steps"] for t in reached])
+    wall = _median([t["wall_s"] for t in reached])
+    return f"{steps:,.0f} / {wall:.1f} s"
+
+
+def _who(record: Record) -> str:
+    return "tidyrl" if record["library"] == "tidyrl" else record.get("peer_name") or "peer"
+
+
+def suite_section(suite: str, records: list[Record], plots: Path, md_dir: Path) -> list[str]:
+    lines = [f"### Suite `{suite}`", ""]
+    commands = sorted({r["command"] for r in records if r.get("command")})
+    seeds = sorted({r["seed"] for r in records})
+    commits = sorted({r["provenance"]["commit"] for r in records})
+    dates = sorted(r["provenance"]["date"][:10] for r in records)
+    lines.append(
+        f"Command: {', '.join(f'`{c}`' for c in commands) or f'`tidyrl bench run {suite}`'}; "
+        f"seeds {', '.join(map(str, seeds))}; commit {', '.join(commits)}; "
+        f"run {dates[0]}{' to ' + dates[-1] if dates[-1] != dates[0] else ''}."
+    )
+    lines += [
+        "",
+        "| task | env | budget | library | final eval per seed (mean ± std) | solved | "
+        "to threshold (steps / s) | wall s | env steps/s | updates/s | RSS MB | reference |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    groups: dict[tuple[str, str], dict[str, list[Record]]] = defaultdict(lambda: defaultdict(list))
+    for r in records:
+        groups[(r["task"]["name"], r["task"]["env"])][_who(r)].append(r)
+    for (name, env), by_lib in groups.items():
+        for who, runs in sorted(by_lib.items(), key=lambda kv: kv[0] != "tidyrl"):
+            ok = [r for r in runs if "error" not in r]
+            failed = len(runs) - len(ok)
+            if not ok:
+                lines.append(
+                    f"| {name} | {env} | — | {who} | all {failed} runs failed | | | | | | | |"
+                )
+                continue
+            task = ok[0]["task"]
+            threshold = task.get("threshold")
+            solved = (
+                f"{sum(bool(r['solved']) for r in ok)}/{len(ok)} ≥ {threshold:g}"
+                if threshold is not None
+                else "—"
+            )
+            fail_note = f" ({failed} failed)" if failed else ""
+            lines.append(
+                f"| {name} | {env} | {task['steps']:,} | {who} | {_finals(ok)}{fail_note} | "
+                f"{solved} | {_ttt(ok)} | {_fmt(_median([r['train_wall_s'] for r in ok]))} | "
+                f"{_fmt(_median([r['env_steps_per_s'] for r in ok]), 0)} | "
+                f"{_fmt(_median([r['update_steps_per_s'] for r in ok]), 0)} | "
+                f"{_fmt(max(r['peak_rss_mb'] for r in ok), 0)} | {task.get('reference') or ''} |"
+            )
+    lines += _side_by_side(groups) + _ceiling_table(groups)
+    plot = plot_suite(suite, groups, plots)
+    if plot is not None:
+        lines += ["", f"![{suite} learning curves]({plot.relative_to(md_dir).as_posix()})"]
+    return lines + [""]
+
+
+def _side_by_side(groups: dict[tuple[str, str], dict[str, list[Record]]]) -> list[str]:
+    rows = []
+    for (name, env), by_lib in groups.items():
+        ours = [r for r in by_lib.get("tidyrl", []) if "error" not in r]
+        for who, runs in by_lib.items():
+            theirs = [r for r in runs if "error" not in r]
+            if who == "tidyrl" or not ours or not theirs:
+                continue
+            w_ours = _median([r["train_wall_s"] for r in ours])
+            w_theirs = _median([r["train_wall_s"] for r in theirs])
+            s_ours = _median([r["env_steps_per_s"] for r in ours])
+            s_theirs = _median([r["env_steps_per_s"] for r in theirs])
+            r_ours = _median([r["final_eval"]["mean_return"] for r in ours])
+            r_theirs = _median([r["final_eval"]["mean_return"] for r in theirs])
+            t_ours = [r["time_to_threshold"]["wall_s"] for r in ours if r["time_to_threshold"]]
+            t_theirs = [r["time_to_threshold"]["wall_s"] for r in theirs if r["time_to_threshold"]]
+            ttt = (
+                f"{_median(t_ours):.1f} / {_median(t_theirs):.1f} s = "
+                f"{_median(t_ours) / _median(t_theirs):.2f}×"
+                if t_ours and t_theirs
+                else f"{len(t_ours)}/{len(ours)} vs {len(t_theirs)}/{len(theirs)} seeds reached"
+            )
+            rows.append(
+                f"| {name} | {env} | {who} | {w_ours:.1f} / {w_theirs:.1f} = "
+                f"**{w_ours / w_theirs:.2f}×** | {s_ours / s_theirs:.2f}× | "
+                f"{r_ours:.1f} / {r_theirs:.1f} | {ttt} | {len(ours)} + {len(theirs)} |"
+            )
+    if not rows:
+        return []
+    return [
+        "",
+        "Side by side, same run (medians over seeds; ratios are tidyrl / peer, so a wall-time "
+        "ratio below 1 means tidyrl is faster):",
+        "",
+        "| task | env | peer | train wall s (ratio) | env steps/s ratio | final return "
+        "tidyrl / peer | time to threshold | runs |",
+        "|---|---|---|---|---|---|---|---|",
+        *rows,
+    ]
+
+
+def _ceiling_table(groups: dict[tuple[str, str], dict[str, list[Record]]]) -> list[str]:
+    rows = []
+    for (name, env), by_lib in groups.items():
+        ours = [r for r in by_lib.get("tidyrl", []) if "error" not in r and r.get("ceilings")]
+        if not ours:
+            continue
+        raw = _median([r["ceilings"]["raw_env_steps_per_s"] for r in ours])
+        speed = _median([r["env_steps_per_s"] for r in ours])
+        probes = [r["ceilings"]["update_probe_per_s"] for r in ours]
+        probe = _median([p for p in probes if p]) if any(probes) else None
+        updates = _median([r["update_steps_per_s"] for r in ours])
+        explained = _median(
+            [
+                (
+                    r["steps"] / r["ceilings"]["raw_env_steps_per_s"]
+                    + (
+                        r["updates"] / r["ceilings"]["update_probe_per_s"]
+                        if r["ceilings"]["update_probe_per_s"]
+                        else 0.0
+                    )
+                )
+                / r["train_wall_s"]
+                for r in ours
+            ]
+        )
+        update_text = (
+            f"{_fmt(probe, 0)} | {_fmt(updates, 0)} ({100 * updates / probe:.0f}%)"
+            if probe
+            else "— | —"
+        )
+        rows.append(
+            f"| {name} | {env} | {_fmt(raw, 0)} | {_fmt(speed, 0)} ({100 * speed / raw:.1f}%) | "
+            f"{update_text} | {100 * explained:.0f}% |"
+        )
+    if not rows:
+        return []
+    return [
+        "",
+        "Ceilings (tidyrl runs): raw env stepping with random actions in the same vectorization, "
+        "and one bare gradient update on a fixed batch (`Agent.update_probe`). The last column is "
+        "the share of the training wall time that env stepping and bare updates alone would "
+        "take; the rest is tidyrl's own overhead (acting, storage, sampling, logging).",
+        "",
+        "| task | env | raw env steps/s | tidyrl env steps/s (% of raw) | bare updates/s | "
+        "training updates/s (% of bare) | wall explained by ceilings |",
+        "|---|---|---|---|---|---|---|",
+        *rows,
+    ]
+
+
+def plot_suite(
+    suite: str, groups: dict[tuple[str, str], dict[str, list[Record]]], plots: Path
+) -> Path | None:
+    """Learning curves per task: mean eval return across seeds, 95% bootstrap band."""
+    curved = {
+        k: v
+        for k, v in groups.items()
+        if any(len(r.get("curve", [])) > 1 for rs in v.values() for r in rs)
+    }
+    if not curved:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = len(curved)
+    cols = min(3, n)
+    rows = (n + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)
+    for ax, ((name, env), by_lib) in zip(axes.flat, curved.items()):
+        threshold = None
+        for who, runs in sorted(by_lib.items(), key=lambda kv: kv[0] != "tidyrl"):
+            curves = [r["curve"] for r in runs if "error" not in r and r.get("curve")]
+            if not curves:
+                continue
+            threshold = runs[0]["task"].get("threshold")
+            length = min(len(c) for c in curves)
+            steps = np.array([p["step"] for p in curves[0][:length]])
+            values = np.array([[p["mean_return"] for p in c[:length]] for c in curves])
+            bands = np.array([bootstrap_mean_ci(values[:, i])[1:] for i in range(length)])
+            (line,) = ax.plot(steps, values.mean(axis=0), label=f"{who} ({len(curves)} seeds)")
+            ax.fill_between(steps, bands[:, 0], bands[:, 1], alpha=0.2, color=line.get_color())
+        if threshold is not None:
+            ax.axhline(threshold, color="grey", linestyle="--", linewidth=0.8)
+        ax.set_title(f"{name}\n{env}", fontsize=8)
+        ax.set_xlabel("environment steps", fontsize=8)
+        ax.set_ylabel("eval return", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.legend(fontsize=7)
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    fig.tight_layout()
+    plots.mkdir(parents=True, exist_ok=True)
+    path = plots / f"{slug(suite)}.png"
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def iqm_section(records: list[Record], plots: Path, md_dir: Path) -> list[str]:
+    """IQM of normalized final scores per (family, library), stratified over tasks."""
+    scores: dict[tuple[str, str], dict[tuple[str, str, str], list[float]]] = defaultdict(
+        lambda: defaultdict(list)
+    )
+    for r in records:
+        if "error" in r or r["task"].get("threshold") is None:
+            continue
+        ceiling = r.get("ceilings") or {}
+        random = ceiling.get("random_return")
+        if random is None:  # a peer run: use the tidyrl run's measurement of the same task
+            random = _random_for(records, task_key(r))
+        if random is None or random == r["task"]["threshold"]:
+            continue
+        score = normalized_score(r["final_eval"]["mean_return"], random, r["task"]["threshold"])
+        scores[(r["family"], _who(r))][task_key(r)].append(score)
+    if not scores:
+        return []
+    rows, labels, points = [], [], []
+    for (family, who), by_task in sorted(scores.items()):
+        point, low, high = stratified_bootstrap_ci(list(by_task.values()), interquartile_mean)
+        n_runs = sum(len(v) for v in by_task.values())
+        rows.append(
+            f"| {FAMILIES.get(family, family)} | {who} | {len(by_task)} | {n_runs} | "
+            f"{point:.2f} [{low:.2f}, {high:.2f}] |"
+        )
+        labels.append(f"{family} · {who}")
+        points.append((point, low, high))
+    lines = [
+        "## Across tasks: interquartile mean of normalized scores",
+        "",
+        "Per run, the final greedy eval return is normalized as (return − random) / (threshold − "
+        "random), where `random` is the mean episode return of uniformly random actions measured "
+        "in the same record, so 0 is the random policy and 1 is the task's threshold. The IQM "
+        "pools every run of a family and drops the lowest and highest quarter; the interval is a "
+        "95% stratified bootstrap over seeds within tasks (Agarwal et al. 2021, the rliable "
+        "method).",
+        "",
+        "| family | library | tasks | runs | IQM [95% CI] |",
+        "|---|---|---|---|---|",
+        *rows,
+    ]
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 0.45 * len(labels) + 1.0))
+    y = np.arange(len(labels))
+    p = np.array(points)
+    ax.errorbar(p[:, 0], y, xerr=[p[:, 0] - p[:, 1], p[:, 2] - p[:, 0]], fmt="o", capsize=3)
+    ax.axvline(1.0, color="grey", linestyle="--", linewidth=0.8)
+    ax.set_yticks(y, labels, fontsize=8)
+    ax.set_xlabel("IQM normalized score (1 = threshold)")
+    fig.tight_layout()
+    plots.mkdir(parents=True, exist_ok=True)
+    path = plots / "iqm.png"
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return lines + ["", f"![IQM across tasks]({path.relative_to(md_dir).as_posix()})", ""]
+
+
+def _random_for(records: list[Record], key: tuple[str, str, str]) -> float | None:
+    for r in records:
+        if task_key(r) == key and r.get("ceilings", {}).get("random_return") is not None:
+            return float(r["ceilings"]["random_return"])
+    return None
+
+
+def machines(records: list[Record]) -> list[str]:
+    seen = sorted({(r["provenance"]["cpu"], r["provenance"]["cores"]) for r in records})
+    versions = sorted(
+        {
+            ", ".join(f"{k} {v}" for k, v in r["provenance"]["versions"].items() if v)
+            for r in records
+            if r["library"] == "tidyrl"
+        }
+    )
+    return [f"- {cpu}, {cores} cores" for cpu, cores in seen] + [f"- {v}" for v in versions]
+
+
+def write_report(results: Path, out: Path) -> Path:
+    """Regenerate `out` (RESULTS.md) and `out.parent/plots/*.png` from the records."""
+    from tidyrl import registry
+
+    records = load_records(results)
+    md_dir = out.parent
+    plots = md_dir / "plots"
+    lines = [
+        "# Recorded results",
+        "",
+        "Generated by `tidyrl bench report` from the JSON records under `benchmarks/results/` "
+        "(one per run, each with its git commit, package versions, CPU model and core count). "
+        "Do not edit by hand: rerun a suite with `tidyrl bench run SUITE` and regenerate. How to "
+        "run and read these: [docs/benchmarks.md](../docs/benchmarks.md).",
+        "",
+        "Columns: *final eval* is the greedy evaluation at the end of training, mean ± std over "
+        "the task's eval episodes, one entry per seed; *solved* counts seeds whose periodic eval "
+        "reached the threshold within the budget; *to threshold* is the median env steps and "
+        "training seconds to the first such eval; *wall s* is the training loop only "
+        "(evaluation and checkpoint time excluded, for peers too), median over seeds; *RSS* is "
+        "the largest peak resident memory of a run's process.",
+        "",
+        "Measured on:",
+        *machines(records),
+        "",
+    ]
+    lines += iqm_section(records, plots, md_dir)
+    by_family: dict[str, dict[str, list[Record]]] = defaultdict(lambda: defaultdict(list))
+    for r in records:
+        by_family[r["family"]][r["suite"]].append(r)
+    order = [f for f in FAMILIES if f in by_family] + sorted(set(by_family) - set(FAMILIES))
+    for family in order:
+        lines += [f"## {FAMILIES.get(family, family)}", ""]
+        for suite in sorted(by_family[family]):
+            lines += suite_section(suite, by_family[family][suite], plots, md_dir)
+    benchmarked = {r["task"]["algo"] for r in records if r["library"] == "tidyrl"}
+    missing = [name for name in registry.names() if name not in benchmarked]
+    if missing:
+        lines += [
+            "## Not yet benchmarked",
+            "",
+            "Registered algorithms with no recorded run: " + ", ".join(f"`{m}`" for m in missing),
+            "",
+        ]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(lines).rstrip() + "\n")
+    return out

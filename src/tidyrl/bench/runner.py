@@ -1,0 +1,317 @@
+"""Run benchmark suites: every (task, seed, library) job in a fresh process, in parallel.
+
+Each job trains one agent (tidyrl or the task's peer), evaluates it on the task's schedule,
+measures the ceilings (raw env stepping with random actions in the same vectorization, and the
+bare update rate from `Agent.update_probe`) and writes one JSON record (see `record.py`).
+
+Wall times are training-loop time only: evaluation and checkpoint time are measured and
+subtracted, for tidyrl and peers alike. Jobs of one task alternate which library goes first, so
+machine noise falls on both; with ``jobs=2`` a tidyrl run and its peer run side by side.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import shlex
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tidyrl.bench.record import FORMAT, provenance, record_path, task_dict, write_record
+from tidyrl.bench.suite import Suite, Task
+
+RAW_SECONDS = 2.0
+"""Seconds of random-action stepping for the env ceiling (longer if no episode has ended)."""
+PROBE_SECONDS = 1.0
+"""Seconds of repeated bare updates for the update ceiling."""
+
+
+@dataclass(frozen=True)
+class Job:
+    suite: str
+    task_index: int
+    seed: int
+    library: str
+    """"tidyrl" or "peer"."""
+    threads: int
+    out: str
+    command: str
+
+
+def plan(suite: Suite, seeds: Iterable[int], task_filter: str, peers: bool) -> list[Job]:
+    """Jobs in run order: per task, per seed, tidyrl and peer alternating who goes first."""
+    jobs: list[tuple[int, int, str]] = []
+    for index, task in enumerate(suite.tasks):
+        if task_filter and task_filter.lower() not in f"{task.name} {task.env}".lower():
+            continue
+        for k, seed in enumerate(seeds):
+            libraries = ["tidyrl"] + (["peer"] if peers and task.peer is not None else [])
+            if k % 2:
+                libraries.reverse()
+            jobs += [(index, seed, library) for library in libraries]
+    return [Job(suite.name, i, s, lib, 1, "", "") for i, s, lib in jobs]
+
+
+def run_suite(
+    suite: Suite,
+    seeds: Iterable[int] | None = None,
+    task_filter: str = "",
+    peers: bool = True,
+    jobs: int | None = None,
+    threads: int | None = None,
+    out: Path | str = "benchmarks/results",
+    echo: Callable[[str], None] = print,
+) -> list[dict[str, Any]]:
+    """Run the suite's jobs with `jobs` processes at once; return the records written."""
+    seeds = tuple(suite.seeds if seeds is None else seeds)
+    cores = os.cpu_count() or 1
+    jobs = max(1, jobs or cores)
+    threads = max(1, threads or cores // jobs)
+    command = "tidyrl bench " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if sys.argv else ""
+    planned = [
+        Job(j.suite, j.task_index, j.seed, j.library, threads, str(out), command.strip())
+        for j in plan(suite, seeds, task_filter, peers)
+    ]
+    if not planned:
+        return []
+    echo(f"{suite.name}: {len(planned)} runs, {jobs} at a time, {threads} torch thread(s) each")
+    records: list[dict[str, Any]] = []
+    context = get_context("spawn")  # a fresh interpreter per job: clean RSS, no shared state
+    # one job per process (3.11+), so each record's peak RSS is its own run's
+    fresh: dict[str, Any] = {"max_tasks_per_child": 1} if sys.version_info >= (3, 11) else {}
+    with ProcessPoolExecutor(jobs, mp_context=context, **fresh) as pool:
+        futures = {pool.submit(run_job, job): job for job in planned}
+        for future in as_completed(futures):
+            record = future.result()
+            records.append(record)
+            echo(summary_line(record))
+    return records
+
+
+def summary_line(record: dict[str, Any]) -> str:
+    task = record["task"]
+    name = f"{task['name']} {task['env']}"
+    who = record["library"] if record["library"] == "tidyrl" else record["peer_name"]
+    if "error" in record:
+        return f"  FAILED {name} [{who} seed {record['seed']}]: {record['error']}"
+    final = record["final_eval"]
+    ttt = record["time_to_threshold"]
+    reached = f", threshold at {ttt['steps']:,} steps" if ttt else ""
+    return (
+        f"  {name} [{who} seed {record['seed']}]: eval {final['mean_return']:.1f} "
+        f"± {final['std_return']:.1f}, {record['train_wall_s']:.1f} s, "
+        f"{record['env_steps_per_s']:,.0f} steps/s{reached}"
+    )
+
+
+def run_job(job: Job) -> dict[str, Any]:
+    """One job in this (fresh) process: resolve its suite by name, then `execute` it."""
+    from tidyrl.bench.suites import get_suite
+
+    suite = get_suite(job.suite)
+    return execute(suite, job.task_index, job.seed, job.library, job.threads, job.out, job.command)
+
+
+def execute(
+    suite: Suite,
+    task_index: int,
+    seed: int,
+    which: str,
+    threads: int = 1,
+    out: str | Path = "benchmarks/results",
+    command: str = "",
+) -> dict[str, Any]:
+    """Train task `task_index` of `suite` with tidyrl (`which="tidyrl"`) or its peer
+    (`which="peer"`); write and return the record. A failure is recorded, not raised."""
+    import torch
+
+    torch.set_num_threads(threads)
+    task = suite.tasks[task_index]
+    library = "tidyrl" if which == "tidyrl" else (task.peer.library if task.peer else "peer")
+    record: dict[str, Any] = {
+        "format": FORMAT,
+        "suite": suite.name,
+        "family": suite.family,
+        "task": task_dict(task),
+        "library": library,
+        "peer_name": f"{library} {task.peer.algo}" if task.peer and which != "tidyrl" else "",
+        "seed": seed,
+        "torch_threads": threads,
+        "command": command,
+        "provenance": provenance(("stable-baselines3", "sb3-contrib") if which != "tidyrl" else ()),
+    }
+    try:
+        if which == "tidyrl":
+            record.update(run_tidyrl(task, seed))
+        else:
+            from tidyrl.bench.peers import run_peer
+
+            record.update(run_peer(task, seed))
+    except Exception as exc:  # noqa: BLE001 - one failed run must not lose the others
+        record["error"] = f"{type(exc).__name__}: {exc}"
+        record["traceback"] = traceback.format_exc()
+    record["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    write_record(record_path(Path(out), suite, task, library, seed), record)
+    return record
+
+
+class ExcludedTime:
+    """Wraps methods so their time is excluded from the training wall time."""
+
+    def __init__(self) -> None:
+        self.total = 0.0
+        self.at_start: list[float] = []
+        """Excluded seconds accumulated before each wrapped call started."""
+
+    def wrap(self, fn: Callable[..., Any], mark: bool = False) -> Callable[..., Any]:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            if mark:
+                self.at_start.append(self.total)
+            start = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.total += time.perf_counter() - start
+
+        return timed
+
+
+def run_tidyrl(task: Task, seed: int) -> dict[str, Any]:
+    import tidyrl
+    from tidyrl.logging import read_metrics
+
+    with tempfile.TemporaryDirectory(prefix="tidyrl-bench-") as run_dir:
+        agent = tidyrl.make(
+            task.algo,
+            task.env,
+            seed=seed,
+            preset=task.preset,
+            run_dir=run_dir,
+            **{
+                "eval_every": task.eval_interval,
+                "eval_episodes": task.eval_episodes,
+                "checkpoint_every": task.steps * 100,
+                "progress": False,
+                "tensorboard": False,
+                **task.overrides,
+            },
+        )
+        excluded = ExcludedTime()
+        agent.evaluate = excluded.wrap(agent.evaluate, mark=True)
+        agent.checkpoint = excluded.wrap(agent.checkpoint)
+        start = time.perf_counter()
+        agent.learn(task.steps)
+        total_wall = time.perf_counter() - start
+        rows = read_metrics(Path(run_dir) / "metrics.csv")
+    train_wall = max(total_wall - excluded.total, 1e-9)
+    evals = [r for r in rows if "eval_return" in r]
+    curve = [
+        {
+            "step": int(r["step"]),
+            "wall_s": round(r["wall_time"] - before, 3),
+            "mean_return": r["eval_return"],
+            "std_return": r.get("eval_return_std", 0.0),
+        }
+        for r, before in zip(evals, excluded.at_start, strict=False)
+    ]
+    train_curve = [
+        {"step": int(r["step"]), "episode_return": r["episode_return"]}
+        for r in rows
+        if "episode_return" in r
+    ]
+    steps = agent.counters["steps"]
+    updates = agent.counters["updates"]
+    result = finish(task, curve, train_curve, steps, updates, train_wall, total_wall)
+    result["ceilings"] = ceilings(agent)
+    agent.close()
+    return result
+
+
+def finish(
+    task: Task,
+    curve: list[dict[str, Any]],
+    train_curve: list[dict[str, Any]],
+    steps: int,
+    updates: int,
+    train_wall: float,
+    total_wall: float,
+) -> dict[str, Any]:
+    """The measurements shared by tidyrl and peer records."""
+    if not curve:
+        raise RuntimeError("the run produced no evaluation")
+    final = curve[-1]
+    reached = None
+    if task.threshold is not None:
+        reached = next((p for p in curve if p["mean_return"] >= task.threshold), None)
+    return {
+        "steps": steps,
+        "updates": updates,
+        "train_wall_s": round(train_wall, 3),
+        "total_wall_s": round(total_wall, 3),
+        "env_steps_per_s": round(steps / train_wall, 1),
+        "update_steps_per_s": round(updates / train_wall, 1),
+        "final_eval": {
+            "episodes": task.eval_episodes,
+            "mean_return": final["mean_return"],
+            "std_return": final["std_return"],
+        },
+        "best_eval": max(p["mean_return"] for p in curve),
+        "solved": reached is not None,
+        "time_to_threshold": (
+            {"steps": reached["step"], "wall_s": reached["wall_s"]} if reached else None
+        ),
+        "curve": curve,
+        "train_curve": train_curve,
+    }
+
+
+def ceilings(agent: Any) -> dict[str, Any]:
+    """Raw env stepping (random actions, the agent's vectorization) and the bare update rate."""
+    from tidyrl.envs.make import VecEnv
+
+    vec = VecEnv(agent.env_cfg, n_envs=agent.env.n_envs, seed=agent.run.seed + 7)
+    raw = vec.envs
+    raw.action_space.seed(agent.run.seed)
+    n = vec.n_envs
+    returns = np.zeros(n)
+    finished: list[float] = []
+    steps = 0
+    start = time.perf_counter()
+    while True:
+        _, rewards, terminated, truncated, _ = raw.step(raw.action_space.sample())
+        steps += n
+        returns += rewards
+        done = np.logical_or(terminated, truncated)
+        if done.any():
+            finished += returns[done].tolist()
+            returns[done] = 0.0
+        elapsed = time.perf_counter() - start
+        if elapsed >= RAW_SECONDS and (finished or elapsed >= 10 * RAW_SECONDS):
+            break
+    vec.close()
+    result: dict[str, Any] = {
+        "raw_env_steps_per_s": round(steps / elapsed, 1),
+        "random_return": float(np.mean(finished)) if finished else None,
+        "random_episodes": len(finished),
+        "update_probe_per_s": None,
+    }
+    probe = agent.update_probe()
+    if probe is not None:
+        for _ in range(3):  # warm-up (allocator, lazy init)
+            probe()
+        calls, start = 0, time.perf_counter()
+        while (elapsed := time.perf_counter() - start) < PROBE_SECONDS or calls < 5:
+            probe()
+            calls += 1
+        result["update_probe_per_s"] = round(calls / elapsed, 1)
+    return result

@@ -1,0 +1,133 @@
+"""The benchmark harness end to end on tiny tasks: records, report, regression gate, CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tidyrl import cli
+from tidyrl.bench.record import FORMAT, load_records
+from tidyrl.bench.report import check_solved, write_report
+from tidyrl.bench.runner import execute, plan
+from tidyrl.bench.suite import Peer, Suite, Task
+
+DET_LAKE = {"env_kwargs": {"is_slippery": False}}
+TASK = Task("q-learning", "FrozenLake-v1", 3000, threshold=1.0, overrides=DET_LAKE, eval_every=1000)
+SUITE = Suite("tiny", "tabular", (TASK,), seeds=(0, 1))
+
+
+@pytest.fixture(scope="module")
+def records(tmp_path_factory):
+    out = tmp_path_factory.mktemp("results")
+    return out, [execute(SUITE, 0, seed, "tidyrl", 1, out) for seed in (0, 1)]
+
+
+def test_a_record_holds_provenance_curve_speed_memory_and_ceilings(records):
+    out, (record, _) = records
+    assert record["format"] == FORMAT and "error" not in record
+    prov = record["provenance"]
+    assert {"commit", "versions", "cpu", "cores", "python"} <= set(prov)
+    assert prov["versions"]["torch"] and prov["versions"]["gymnasium"]
+    assert [p["step"] for p in record["curve"]] == [1000, 2000, 3000]
+    assert record["final_eval"]["episodes"] == 10
+    assert record["final_eval"]["mean_return"] == record["curve"][-1]["mean_return"]
+    # deterministic FrozenLake 4x4 is solved well within 3,000 Q-learning steps
+    assert record["solved"] and record["time_to_threshold"]["steps"] <= 3000
+    wall = record["train_wall_s"]
+    assert 0 < wall <= record["total_wall_s"]
+    assert record["env_steps_per_s"] == pytest.approx(record["steps"] / wall, rel=0.01)
+    assert record["peak_rss_mb"] > 10
+    ceilings = record["ceilings"]
+    assert ceilings["raw_env_steps_per_s"] > 0 and ceilings["random_episodes"] > 0
+    assert 0.0 <= ceilings["random_return"] < 0.2  # random walks rarely reach the goal
+    assert len(load_records(out)) == 2
+
+
+def test_report_is_regenerated_from_records(records, tmp_path):
+    out, _ = records
+    md = write_report(out, tmp_path / "RESULTS.md")
+    text = md.read_text()
+    assert "### Suite `tiny`" in text
+    assert "2/2 ≥ 1" in text  # both seeds solved
+    assert "IQM" in text and (tmp_path / "plots" / "iqm.png").is_file()
+    assert (tmp_path / "plots" / "tiny.png").is_file()
+    assert write_report(out, tmp_path / "again.md").read_text() == text  # deterministic
+
+
+def test_regression_gate(records):
+    _, recs = records
+    assert check_solved(SUITE, recs) == []
+    hard = Suite("tiny", "tabular", (Task(**{**TASK.__dict__, "threshold": 2.0}),))
+    problems = check_solved(hard, recs)
+    assert len(problems) == 1 and "0/2 seeds reached 2" in problems[0]
+
+
+def test_plan_alternates_libraries_and_filters():
+    peer_task = Task("q-learning", "FrozenLake-v1", 10, peer=Peer("DQN"))
+    suite = Suite("s", "tabular", (TASK, peer_task), seeds=(0, 1, 2))
+    jobs = plan(suite, suite.seeds, "", peers=True)
+    assert [(j.task_index, j.seed, j.library) for j in jobs] == [
+        (0, 0, "tidyrl"), (0, 1, "tidyrl"), (0, 2, "tidyrl"),
+        (1, 0, "tidyrl"), (1, 0, "peer"),
+        (1, 1, "peer"), (1, 1, "tidyrl"),
+        (1, 2, "tidyrl"), (1, 2, "peer"),
+    ]  # fmt: skip
+    assert all(j.library == "tidyrl" for j in plan(suite, (0,), "", peers=False))
+    assert plan(suite, (0,), "no such task", peers=True) == []
+
+
+def test_a_failing_run_is_recorded_not_raised(tmp_path):
+    bad = Suite(
+        "bad", "tabular", (Task("q-learning", "FrozenLake-v1", 100, overrides={"alpha": 7}),)
+    )
+    record = execute(bad, 0, 0, "tidyrl", 1, tmp_path)
+    assert "alpha" in record["error"]
+    assert json.loads(next(tmp_path.rglob("*.json")).read_text())["error"] == record["error"]
+
+
+def test_peer_run_with_identical_settings(tmp_path):
+    pytest.importorskip("stable_baselines3")
+    suite = Suite(
+        "peer",
+        "tabular",
+        (
+            Task(
+                "q-learning", "FrozenLake-v1", 600, threshold=1.0, overrides=DET_LAKE,
+                eval_every=300,
+                peer=Peer("DQN", {"learning_starts": 100, "learning_rate": "lin_1e-3",
+                                  "policy_kwargs": {"net_arch": [16], "activation_fn": "Tanh"}}),
+            ),
+        ),
+    )  # fmt: skip
+    record = execute(suite, 0, 0, "peer", 1, tmp_path)
+    assert "error" not in record, record.get("traceback")
+    assert record["library"] == "sb3" and record["peer_name"] == "sb3 DQN"
+    assert [p["step"] for p in record["curve"]] == [300, 600]
+    assert record["provenance"]["versions"]["stable-baselines3"]
+    assert record["train_wall_s"] <= record["total_wall_s"]
+
+
+def test_cli_bench_list_and_errors(capsys):
+    assert cli.main(["bench", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "quick [quick]" in out and "tabular [tabular]" in out
+    assert cli.main(["bench", "run", "no-such-suite"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "unknown benchmark suite 'no-such-suite'" in err[0]
+    assert "quick" in err[0]
+    assert cli.main(["bench", "run", "quick", "--seeds", "a,b"]) == 2
+    assert cli.main(["bench", "run", "quick", "--task", "nothing-matches"]) == 2
+
+
+def test_cli_bench_run_in_parallel_processes_with_check(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "tidyrl", "bench", "run", "quick", "--task", "value-iteration",
+         "--out", str(tmp_path), "--check", "--jobs", "2"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "every task reached its threshold" in result.stdout
+    assert len(list(tmp_path.rglob("*.json"))) == 2
