@@ -195,7 +195,13 @@ def _side_by_side(groups: dict[tuple[str, str], dict[str, list[Record]]]) -> lis
 def _ceiling_table(groups: dict[tuple[str, str], dict[str, list[Record]]]) -> list[str]:
     rows = []
     for (name, env), by_lib in groups.items():
-        ours = [r for r in by_lib.get("tidyrl", []) if "error" not in r and r.get("ceilings")]
+        # runs that stopped before their budget (planners at convergence) count iterations,
+        # not env steps, so env-stepping ceilings do not apply to them
+        ours = [
+            r
+            for r in by_lib.get("tidyrl", [])
+            if "error" not in r and r.get("ceilings") and r["steps"] >= r["task"]["steps"]
+        ]
         if not ours:
             continue
         raw = _median([r["ceilings"]["raw_env_steps_per_s"] for r in ours])
