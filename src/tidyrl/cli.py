@@ -212,6 +212,19 @@ def cmd_bench_run(args: argparse.Namespace) -> int:
             raise TidyError(
                 f"--seeds takes integers separated by commas, got {args.seeds!r}"
             ) from None
+    if not args.no_peers and any(t.peer for t in suite.tasks):
+        import importlib.util
+
+        libraries = {t.peer.library for t in suite.tasks if t.peer}
+        modules = {"sb3": "stable_baselines3", "sb3-contrib": "sb3_contrib"}
+        missing = [
+            lib for lib in libraries if importlib.util.find_spec(modules.get(lib, lib)) is None
+        ]
+        if missing:
+            raise TidyError(
+                f"suite {suite.name!r} compares against {', '.join(sorted(missing))}, which is "
+                "not installed: pip install -e '.[bench]', or run with --no-peers"
+            )
     if args.jobs is not None and args.jobs < 1:
         raise TidyError(f"--jobs must be at least 1, got {args.jobs}")
     records = run_suite(
