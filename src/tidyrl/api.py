@@ -57,14 +57,15 @@ def resolve_config(
 
 def env_config(env_id: str, env_values: dict[str, Any]) -> EnvConfig:
     """The EnvConfig for `env_id` with the `env_kwargs` / `max_episode_steps` overrides."""
-    return build(
+    cfg: EnvConfig = build(
         EnvConfig,
         {
             "id": env_id,
             "kwargs": env_values.get("env_kwargs", {}),
             "max_episode_steps": env_values.get("max_episode_steps"),
         },
-    )
+    )    return cfg
+
 
 
 def make(
