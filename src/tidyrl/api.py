@@ -64,8 +64,8 @@ def env_config(env_id: str, env_values: dict[str, Any]) -> EnvConfig:
             "kwargs": env_values.get("env_kwargs", {}),
             "max_episode_steps": env_values.get("max_episode_steps"),
         },
-    )    return cfg
-
+    )
+    return cfg
 
 
 def make(
