@@ -67,6 +67,96 @@ ALGORITHMS: dict[str, Entry] = {
         "Expected SARSA: TD control on the policy's expected next value",
         {"target": "expected-sarsa"},
     ),
+    "dqn": Entry(
+        "tidyrl.algos.value.dqn",
+        "DQN",
+        "value",
+        "Deep Q-Network with replay and a target network; double and dueling flags",
+    ),
+    "c51": Entry(
+        "tidyrl.algos.value.c51",
+        "C51",
+        "value",
+        "Categorical distributional DQN (51 atoms, projected Bellman target)",
+    ),
+    "rainbow": Entry(
+        "tidyrl.algos.value.rainbow",
+        "Rainbow",
+        "value",
+        "Rainbow: dueling + noisy + n-step + PER + double + C51, each switchable",
+    ),
+    "soft-q": Entry(
+        "tidyrl.algos.value.soft_q",
+        "SoftQ",
+        "value",
+        "Soft Q-learning: log-sum-exp backup with temperature alpha, Boltzmann policy",
+    ),
+    "reinforce": Entry(
+        "tidyrl.algos.policy_gradient.reinforce",
+        "REINFORCE",
+        "policy-gradient",
+        "REINFORCE: Monte Carlo policy gradient (reward-to-go; baseline none/mean/value)",
+    ),
+    "actor-critic": Entry(
+        "tidyrl.algos.policy_gradient.actor_critic",
+        "ActorCritic",
+        "policy-gradient",
+        "Online one-step advantage actor-critic (TD error as the advantage)",
+    ),
+    "a2c": Entry(
+        "tidyrl.algos.policy_gradient.a2c",
+        "A2C",
+        "policy-gradient",
+        "Advantage actor-critic, synchronous: n-step returns over several envs, optional GAE",
+    ),
+    "a3c": Entry(
+        "tidyrl.algos.policy_gradient.a3c",
+        "A3C",
+        "policy-gradient",
+        "Asynchronous advantage actor-critic: workers update shared parameters (Hogwild)",
+    ),
+    "trpo": Entry(
+        "tidyrl.algos.policy_gradient.trpo",
+        "TRPO",
+        "policy-gradient",
+        "Trust region policy optimization: natural gradient by CG + KL line search",
+    ),
+    "ppo": Entry(
+        "tidyrl.algos.policy_gradient.ppo",
+        "PPO",
+        "policy-gradient",
+        "Proximal policy optimization: clipped surrogate, GAE, minibatch epochs",
+    ),
+    "ddpg": Entry(
+        "tidyrl.algos.actor_critic.ddpg",
+        "DDPG",
+        "actor-critic",
+        "Deep Deterministic Policy Gradient (OU or decaying Gaussian noise; spell-chart preset)",
+    ),
+    "td3": Entry(
+        "tidyrl.algos.actor_critic.td3",
+        "TD3",
+        "actor-critic",
+        "Twin Delayed DDPG: clipped double-Q, target smoothing, delayed actor",
+    ),
+    "sac": Entry(
+        "tidyrl.algos.actor_critic.sac",
+        "SAC",
+        "actor-critic",
+        "Soft Actor-Critic: twin Q, tanh-Gaussian policy, automatic entropy tuning",
+    ),
+    "d4pg": Entry(
+        "tidyrl.algos.actor_critic.d4pg",
+        "D4PG",
+        "actor-critic",
+        "Distributed Distributional DDPG: categorical critic, n-step, optional PER",
+    ),
+    "sddpg": Entry(
+        "tidyrl.algos.actor_critic.sddpg",
+        "SDDPG",
+        "actor-critic",
+        "Sampled DDPG: quantile critic trained with the Wasserstein (quantile Huber) loss",
+    ),
 }
 
 

@@ -64,6 +64,10 @@ def _ensure_registered(env_id: str) -> None:
             import ale_py
 
             gym.register_envs(ale_py)
+        elif env_id.startswith("Atari/"):  # the preprocessed pipeline of tidyrl.envs.atari
+            from tidyrl.envs.atari import register_atari
+
+            register_atari(env_id)
     except ImportError:
         pass
 
@@ -94,6 +98,10 @@ def make_env(cfg: EnvConfig, seed: int | None = None, render_mode: str | None = 
         raise EnvError(f"cannot make environment '{cfg.id}': {exc}") from exc
     except TypeError as exc:
         raise EnvError(f"cannot make environment '{cfg.id}' with kwargs {kwargs}: {exc}") from exc
+    if env_id.startswith("MinAtar/"):  # bool HxWxC grids -> uint8 CxHxW
+        from tidyrl.envs.atari import adapt_pixels
+
+        env = adapt_pixels(env_id, env)
     no_limit = env.spec is not None and env.spec.max_episode_steps is None
     if no_limit and cfg.max_episode_steps is None:
         env = gym.wrappers.TimeLimit(env, DEFAULT_STEP_CAP)

@@ -1,0 +1,290 @@
+"""D4PG: Distributed Distributional Deep Deterministic Policy Gradient (Barth-Maron et al. 2018,
+"Distributed Distributional Deterministic Policy Gradients"); named in lecture seed 000.
+
+DDPG (see ddpg.py) with four changes:
+
+1. a categorical distributional critic: Z(s, a) has probabilities p_j(s, a) = softmax(logits)_j on
+   the fixed support z_j = v_min + j * dz (C51, Bellemare et al. 2017), and Q = sum_j p_j z_j;
+2. n-step returns: R^(n) = sum_{k<m} gamma^k r_{t+k}, discount gamma^m (m <= n, shorter at an
+   episode end), from the kernel's n-step accumulator;
+3. the target distribution is projected onto the support (`tidyrl.core.distributional`):
+
+       m            = Phi(R^(n) + gamma^m * (1 - terminated) * z,  p'(s_{t+m}, mu'(s_{t+m})))
+       critic loss  = -sum_j m_j log p_j(s, a)   (weighted by importance weights under PER)
+       actor loss   = -sum_j p_j(s, mu(s)) z_j   (ascend the mean of Z)
+
+4. optional prioritized replay (Schaul et al. 2016, priority = the per-sample critic loss) and
+   several actor environments (`n_envs`, stepped together; the paper's K distributed actors).
+
+Targets track by Polyak averaging (the paper copies every 100 steps; both are standard). A
+truncated episode still bootstraps from its final observation. The support defaults to Pendulum's
+return range; set `v_min`/`v_max` to the discounted returns your environment can reach.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import nn
+
+from tidyrl.agent import Agent
+from tidyrl.algos.actor_critic.common import box_bounds, make_actor, make_critic
+from tidyrl.config import check_range
+from tidyrl.core.distributional import categorical_projection, make_support
+from tidyrl.core.noise import ExplorationNoise
+from tidyrl.core.schedules import linear_schedule
+from tidyrl.core.squashed import scale_action, unscale_action
+from tidyrl.core.targets import polyak_update
+from tidyrl.data.accumulators import NStepAccumulator
+from tidyrl.data.batch import Transition
+from tidyrl.data.replay import transition_spec
+from tidyrl.data.samplers import PrioritizedSampler, UniformSampler
+from tidyrl.data.storage import RingStorage
+from tidyrl.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class D4PGConfig:
+    n_envs: int = 4
+    """Actor environments stepped together (one update per copy per vector step)."""
+    buffer_size: int = 1_000_000
+    """Replay capacity in transitions."""
+    batch_size: int = 256
+    """Transitions per gradient update."""
+    learning_starts: int = 1000
+    """Steps of uniformly random actions before learning starts."""
+    gamma: float = 0.99
+    """Discount factor."""
+    tau: float = 0.005
+    """Polyak rate of the target networks (the spell chart: 0.001)."""
+    actor_lr: float = 3e-4
+    """Adam learning rate of the actor."""
+    critic_lr: float = 3e-4
+    """Adam learning rate of the critic."""
+    hidden: tuple[int, ...] = (256, 256)
+    """Hidden widths of actor and critic (ignored when hidden_scale > 0)."""
+    hidden_scale: float = 0.0
+    """If > 0: two hidden layers of hidden_scale x state size and half that (spell chart: 10)."""
+    init: Literal["default", "spellchart"] = "default"
+    """Weight init: PyTorch's default, or Xavier hidden layers with U(-0.3, 0.3) actor and
+    U(-0.003, 0.003) critic output layers."""
+    batch_norm: bool = False
+    """Batch-normalise the state input and hidden layers of actor and critic."""
+    noise: Literal["gaussian", "ou"] = "gaussian"
+    """Exploration noise: Gaussian, or an Ornstein-Uhlenbeck process."""
+    noise_variance_start: float = 0.01
+    """Variance of the Gaussian noise (sigma^2 of the OU process) at step 0."""
+    noise_variance_end: float = 0.01
+    """Variance after noise_decay_steps (linear decay in between)."""
+    noise_decay_steps: int = 1_000_000
+    """Steps over which the noise variance decays."""
+    ou_theta: float = 0.15
+    """Mean-reversion rate of the OU process."""
+    n_step: int = 5
+    """Steps n of the n-step return."""
+    n_atoms: int = 51
+    """Atoms of the categorical return distribution."""
+    v_min: float = -1200.0
+    """Lowest atom of the support (Pendulum's discounted returns lie in about [-1200, 0])."""
+    v_max: float = 100.0
+    """Highest atom of the support."""
+    prioritized: bool = False
+    """Prioritized replay (proportional, priority = per-sample critic loss)."""
+    per_alpha: float = 0.6
+    """Priority exponent alpha of prioritized replay."""
+    per_beta_start: float = 0.4
+    """Initial importance-sampling exponent beta, annealed linearly to 1 over the run."""
+    max_grad_norm: float = 0.0
+    """Clip actor and critic gradients to this global norm (0: no clipping)."""
+    gradient_steps: int = 1
+    """Gradient updates per environment step."""
+
+    def __post_init__(self) -> None:
+        check_range(self, "n_envs", 1)
+        check_range(self, "buffer_size", 1)
+        check_range(self, "batch_size", 1)
+        check_range(self, "learning_starts", 0)
+        check_range(self, "gamma", 0.0, 1.0)
+        check_range(self, "tau", 0.0, 1.0, low_open=True)
+        check_range(self, "actor_lr", 0.0, low_open=True)
+        check_range(self, "critic_lr", 0.0, low_open=True)
+        check_range(self, "hidden_scale", 0.0)
+        check_range(self, "noise_variance_start", 0.0)
+        check_range(self, "noise_variance_end", 0.0)
+        check_range(self, "noise_decay_steps", 0)
+        check_range(self, "ou_theta", 0.0, low_open=True)
+        check_range(self, "n_step", 1)
+        check_range(self, "n_atoms", 2)
+        if not self.v_max > self.v_min:
+            raise ConfigError(f"D4PGConfig: need v_max > v_min, got {self.v_min}, {self.v_max}")
+        check_range(self, "per_alpha", 0.0)
+        check_range(self, "per_beta_start", 0.0, 1.0)
+        check_range(self, "max_grad_norm", 0.0)
+        check_range(self, "gradient_steps", 1)
+
+
+def critic_loss(logits: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy -sum_j m_j log p_j(s, a) per sample (B,): the KL to the projected target
+    up to a constant."""
+    return -(m * torch.log_softmax(logits, -1)).sum(-1)
+
+
+def actor_loss(logits_pi: torch.Tensor, support: torch.Tensor) -> torch.Tensor:
+    """-E[Z(s, mu(s))] = -sum_j p_j z_j: ascend the mean of the return distribution."""
+    return -(torch.softmax(logits_pi, -1) * support).sum(-1).mean()
+
+
+class D4PG(Agent):
+    """Distributional DDPG with n-step returns and optional prioritized replay."""
+
+    Config = D4PGConfig
+    algo_id = "d4pg"
+    action_spaces = (gym.spaces.Box,)
+    default_steps = 50_000
+
+    def __init__(self, env: Any, config: Any = None, run: Any = None, *, algo: Any = None) -> None:
+        super().__init__(env, config, run, algo=algo)
+        cfg = self.config
+        self.low, self.high = box_bounds(self.action_space, self.algo)
+        obs_dim = int(np.prod(self.observation_space.shape))
+        act_dim = int(np.prod(self.action_space.shape))
+        self.actor = make_actor(obs_dim, act_dim, cfg)
+        self.critic = make_critic(obs_dim, act_dim, cfg, n_critics=1, out_dim=cfg.n_atoms)
+        self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
+        self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
+        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.actor_lr, foreach=True)
+        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=cfg.critic_lr, foreach=True)
+        self.support = make_support(cfg.v_min, cfg.v_max, cfg.n_atoms)
+        # replay = ring storage + sampler + n-step accumulator (kernel parts, composed here)
+        spec = transition_spec(self.observation_space, self.action_space)
+        self.storage = RingStorage(cfg.buffer_size, {**spec, "discounts": ((), np.float32)})
+        self.sampler: UniformSampler | PrioritizedSampler = (
+            PrioritizedSampler(cfg.buffer_size, cfg.per_alpha)
+            if cfg.prioritized
+            else UniformSampler()
+        )
+        self.nstep = NStepAccumulator(cfg.n_step, cfg.gamma, cfg.n_envs)
+        self.noise = ExplorationNoise(
+            cfg.noise,
+            (cfg.n_envs, act_dim),
+            self.rng,
+            cfg.noise_variance_start,
+            cfg.noise_variance_end,
+            cfg.noise_decay_steps,
+            cfg.ou_theta,
+        )
+        self.register_state(
+            "actor", "critic", "actor_target", "critic_target", "actor_opt", "critic_opt"
+        )
+
+    @torch.inference_mode()
+    def policy(self, obs: np.ndarray) -> np.ndarray:
+        """mu(s) in the unit box, for a batch of observations."""
+        if self.config.batch_norm:  # batch statistics of one observation are meaningless
+            self.actor.train(False)
+        unit = self.actor(torch.as_tensor(obs, dtype=torch.float32)).numpy()
+        self.actor.train(True)
+        return np.asarray(unit)
+
+    def explore(self, obs: np.ndarray) -> np.ndarray:
+        """mu(s) plus exploration noise, clipped to the unit box."""
+        noise = self.noise.sample(self.counters["steps"], len(obs))
+        return np.clip(self.policy(obs) + noise, -1.0, 1.0).astype(np.float32)
+
+    def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
+        unit = self.policy(obs) if deterministic else self.explore(obs)
+        return scale_action(unit, self.low, self.high)
+
+    @torch.no_grad()
+    def target_q(self, batch: Transition, discounts: torch.Tensor) -> torch.Tensor:
+        """m = Phi(R^(n) + gamma^m (1 - terminated) z, p'(s', mu'(s'))), (B, n_atoms)."""
+        next_actions = self.actor_target(batch.next_obs)
+        next_probs = torch.softmax(self.critic_target(batch.next_obs, next_actions)[0], -1)
+        return categorical_projection(
+            next_probs, batch.rewards, discounts, batch.bootstrap_mask, self.support
+        )
+
+    def sample(self) -> tuple[Transition, torch.Tensor, torch.Tensor, np.ndarray]:
+        """A minibatch, its n-step discounts, importance weights and row indices."""
+        cfg = self.config
+        beta = linear_schedule(
+            cfg.per_beta_start, 1.0, self.counters["target"], self.counters["steps"]
+        )
+        index, weights = self.sampler.sample(len(self.storage), cfg.batch_size, self.rng, beta)
+        rows = {k: torch.as_tensor(v) for k, v in self.storage.get(index).items()}
+        discounts = rows.pop("discounts")
+        return Transition(**rows), discounts, torch.as_tensor(weights), index
+
+    def update(
+        self, batch: Transition, discounts: torch.Tensor, weights: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        """One critic step and one actor step on `batch`; then the targets track. Returns the
+        per-sample critic losses too (the new priorities under PER)."""
+        cfg = self.config
+        m = self.target_q(batch, discounts)
+        logits = self.critic(batch.obs, batch.actions)[0]
+        per_sample = critic_loss(logits, m)
+        loss_q = (weights * per_sample).mean()
+        self._step(self.critic_opt, loss_q, self.critic)
+        loss_pi = actor_loss(self.critic(batch.obs, self.actor(batch.obs))[0], self.support)
+        self._step(self.actor_opt, loss_pi, self.actor)
+        polyak_update(self.actor, self.actor_target, cfg.tau)
+        polyak_update(self.critic, self.critic_target, cfg.tau)
+        q = (torch.softmax(logits.detach(), -1) * self.support).sum(-1)
+        return {
+            "critic_loss": loss_q.detach(),
+            "actor_loss": loss_pi.detach(),
+            "q": q.mean(),
+            "priorities": per_sample.detach(),
+        }
+
+    def _step(
+        self, optimizer: torch.optim.Optimizer, loss: torch.Tensor, module: nn.Module
+    ) -> None:
+        """Backward into `module`'s parameters only (the actor loss leaves the critic's grads
+        alone, and skips computing them), optional clipping, Adam step."""
+        params = list(module.parameters())
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward(inputs=params)
+        if self.config.max_grad_norm > 0:
+            nn.utils.clip_grad_norm_(params, self.config.max_grad_norm)
+        optimizer.step()
+
+    def learn(self, total_steps: int) -> D4PG:
+        cfg = self.config
+        obs = self.env.obs
+        with self.training(total_steps):
+            while not self.finished:
+                if self.counters["steps"] < cfg.learning_starts:
+                    unit = unscale_action(self.env.sample_actions(), self.low, self.high)
+                else:
+                    unit = self.explore(obs)
+                step = self.env.step(scale_action(unit, self.low, self.high))
+                done = self.nstep.push(
+                    obs, unit, step.rewards, step.next_obs, step.terminated, step.truncated
+                )
+                if done is not None:
+                    self.sampler.add(self.storage.add(**done))
+                self.noise.reset(step.dones)
+                obs = step.obs
+                metrics = None
+                if self.counters["steps"] >= cfg.learning_starts and len(self.storage):
+                    for _ in range(cfg.gradient_steps * self.env.n_envs):
+                        batch, discounts, weights, index = self.sample()
+                        metrics = self.update(batch, discounts, weights)
+                        self.sampler.update_priorities(index, metrics.pop("priorities").numpy())
+                        self.counters["updates"] += 1
+                self.tick(step, metrics)
+        return self
+
+    def update_probe(self) -> Callable[[], object] | None:
+        if len(self.storage) == 0:
+            return None
+        batch, discounts, weights, _ = self.sample()
+        return lambda: self.update(batch, discounts, weights)

@@ -1,0 +1,248 @@
+"""Asynchronous advantage actor-critic (A3C).
+
+Mnih et al. (2016), "Asynchronous methods for deep reinforcement learning", algorithm S3; lecture
+seed 003 ("A3C" pseudo-code). `n_workers` processes each own an environment and a local copy of
+the network. Repeatedly, a worker
+
+    1. copies the shared parameters theta, theta_v into its local copy,
+    2. acts for up to t_max steps (or to the episode's end),
+    3. computes R_i = r_i + gamma R_{i+1}, starting from R = 0 after a terminal state, V(s_t)
+       after a cut (the segment's end, or a time limit: V of the final observation),
+    4. accumulates d theta = sum_i grad log pi(a_i|s_i) (R_i - V(s_i)) + c_e grad H and
+       d theta_v = sum_i grad (R_i - V(s_i))^2,
+    5. applies them to the *shared* parameters with a shared optimizer, without locks (Hogwild).
+
+(Episodes do not end a segment early here: a segment always has t_max steps and the returns stop
+at episode ends inside it, which is the same estimator with fewer, larger updates.) The shared
+optimizer is Adam whose moment estimates live in shared memory, the paper's "shared statistics"
+variant. Process management is `tidyrl.loops.async_workers`; this file is the worker's story.
+
+Runs are not bit-reproducible: the interleaving of asynchronous updates depends on the OS
+scheduler, as in the paper. Everything else behaves as for every agent: the main process counts
+steps, logs, evaluates and checkpoints the shared network; a loaded agent acts identically.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from tidyrl.agent import Agent
+from tidyrl.algos.policy_gradient.common import (
+    PolicyIO,
+    act,
+    action_shape,
+    build_policy,
+)
+from tidyrl.config import check_range
+from tidyrl.core.distributions import Distribution
+from tidyrl.data.rollout import Rollout, RolloutBatch
+from tidyrl.envs.make import Step, VecEnv
+from tidyrl.loops.async_workers import AsyncWorkerPool, WorkerChannel
+from tidyrl.loops.on_policy import collect_rollout
+from tidyrl.nets.policy import ActorCritic
+
+
+@dataclass(frozen=True)
+class A3CConfig:
+    n_workers: int = 2
+    """Asynchronous worker processes (each with its own env)."""
+    t_max: int = 20
+    """Steps per worker segment before it pushes a gradient."""
+    gamma: float = 0.99
+    """Discount factor."""
+    gae_lambda: float = 1.0
+    """GAE lambda (1.0: the paper's n-step returns)."""
+    lr: float = 1e-3
+    """Learning rate of the shared Adam."""
+    anneal_lr: bool = True
+    """Decay the learning rate linearly to 0 over the run, as in the paper."""
+    ent_coef: float = 0.01
+    """Entropy bonus coefficient (the paper's beta)."""
+    vf_coef: float = 0.5
+    """Value-loss coefficient."""
+    max_grad_norm: float = 0.5
+    """Gradient-norm clip applied to each worker's gradient (0: off)."""
+    hidden: tuple[int, ...] = (64, 64)
+    """Hidden widths of the actor and of the critic."""
+    activation: str = "tanh"
+    """Hidden activation."""
+    log_std_init: float = 0.0
+    """Initial log std of the Gaussian policy (Box actions)."""
+
+    def __post_init__(self) -> None:
+        check_range(self, "n_workers", 1, 64)
+        check_range(self, "t_max", 1)
+        check_range(self, "gamma", 0.0, 1.0)
+        check_range(self, "gae_lambda", 0.0, 1.0)
+        check_range(self, "lr", 0.0, low_open=True)
+        check_range(self, "ent_coef", 0.0)
+        check_range(self, "vf_coef", 0.0)
+        check_range(self, "max_grad_norm", 0.0)
+
+
+def a3c_loss(
+    dist: Distribution, values: torch.Tensor, batch: RolloutBatch, cfg: A3CConfig
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """-E[log pi (R - V)] - c_e E[H] + c_v E[(R - V)^2] over one segment."""
+    policy_loss = -(dist.log_prob(batch.actions) * batch.advantages).mean()
+    v_loss = ((values - batch.returns) ** 2).mean()
+    entropy = dist.entropy().mean()
+    loss = policy_loss - cfg.ent_coef * entropy + cfg.vf_coef * v_loss
+    metrics = {"policy_loss": policy_loss.item(), "value_loss": v_loss.item()}
+    return loss, {**metrics, "entropy": entropy.item()}
+
+
+class _Tally:
+    """The worker's stand-in for the agent's bookkeeping: counts steps and finished episodes."""
+
+    def __init__(self, env: VecEnv) -> None:
+        self.env = env
+        self.steps = 0
+        self.returns: list[float] = []
+        self.lengths: list[int] = []
+
+    def tick(self, step: Step | None = None, metrics: Any = None, n_steps: int | None = None):
+        self.steps += self.env.n_envs
+        if step is not None:
+            self.returns += step.episode_returns
+            self.lengths += step.episode_lengths
+
+
+def a3c_worker(
+    worker: int, spec: dict[str, Any], shared: Mapping[str, Any], channel: WorkerChannel
+) -> None:
+    """One actor-learner (runs in its own process): steps 1-5 of the module docstring."""
+    torch.set_num_threads(1)
+    cfg: A3CConfig = spec["config"]
+    seed = spec["seed"] + 10_007 * (worker + 1)
+    torch.manual_seed(seed)
+    env = VecEnv(spec["env"], n_envs=1, seed=seed)
+    shared_policy: ActorCritic = shared["policy"]
+    local = copy.deepcopy(shared_policy)
+    io = PolicyIO(env.single_observation_space, env.single_action_space, False)
+    optimizer = torch.optim.Adam(shared_policy.parameters(), lr=cfg.lr)
+    global_steps: torch.Tensor = shared["global_steps"]  # the paper's shared counter T
+    for param, state in zip(shared_policy.parameters(), shared["optimizer_state"]):
+        optimizer.state[param] = state
+    rollout = Rollout(
+        cfg.t_max, 1, (io.obs_dim,), action_shape(env.single_action_space), local.discrete
+    )
+    tally = _Tally(env)
+    while not channel.stopped:
+        local.load_state_dict(shared_policy.state_dict())
+        collect_rollout(tally, local, rollout, io, io.obs)
+        advantages, returns = rollout.advantages(cfg.gamma, cfg.gae_lambda)
+        batch = rollout.flatten(advantages, returns)
+        dist, values = local(batch.obs)
+        loss, metrics = a3c_loss(dist, values, batch, cfg)
+        local.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.max_grad_norm > 0:
+            nn.utils.clip_grad_norm_(local.parameters(), cfg.max_grad_norm)
+        for shared_param, local_param in zip(shared_policy.parameters(), local.parameters()):
+            shared_param.grad = local_param.grad
+        if cfg.anneal_lr:
+            remaining = 1.0 - (spec["start"] + global_steps.item()) / spec["target"]
+            optimizer.param_groups[0]["lr"] = cfg.lr * max(remaining, 0.0)
+        optimizer.step()  # Hogwild: no lock around the shared update
+        global_steps.add_(tally.steps)  # unlocked as well: only the schedule reads it
+        channel.report(tally.steps, tally.returns, tally.lengths, metrics)
+        tally.steps, tally.returns, tally.lengths = 0, [], []
+    env.close()
+
+
+class A3C(Agent):
+    Config = A3CConfig
+    algo_id = "a3c"
+    default_steps = 300_000
+    PRESETS = {"cartpole": {}}
+
+    def __init__(self, env, config=None, run=None, *, algo=None) -> None:
+        super().__init__(env, config, run, algo=algo)
+        cfg = self.config
+        self.io, self.policy = build_policy(self, cfg)
+        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=cfg.lr)
+        self.register_state("policy", "optimizer")
+
+    def act(self, obs, deterministic=False):
+        return act(self.policy, self.io, obs, deterministic)
+
+    def _shared_optimizer_state(self) -> list[dict[str, torch.Tensor]]:
+        """Adam's moments and step counts in shared memory (created when still empty; moved
+        there after a checkpoint load replaced them)."""
+        states = []
+        for param in self.policy.parameters():
+            state = self.optimizer.state[param]
+            if not state:
+                state["step"] = torch.zeros(())
+                state["exp_avg"] = torch.zeros_like(param)
+                state["exp_avg_sq"] = torch.zeros_like(param)
+            for value in state.values():
+                if isinstance(value, torch.Tensor):
+                    value.share_memory_()
+            states.append(state)
+        return states
+
+    def learn(self, total_steps: int) -> A3C:
+        self.policy.share_memory()
+        shared = {
+            "policy": self.policy,
+            "optimizer_state": self._shared_optimizer_state(),
+            "global_steps": torch.zeros((), dtype=torch.int64).share_memory_(),
+        }
+        with self.training(total_steps):
+            spec = {
+                "config": self.config,
+                "env": self.env_cfg,
+                # each learn() call gets fresh worker seeds, so it does not replay the last one
+                "seed": self.run.seed + self.counters["steps"],
+                # the schedule spans the whole run (counters["target"]), so a resume continues it
+                "start": self.counters["steps"],
+                "target": max(self.counters["target"], 1),
+            }
+            with AsyncWorkerPool(a3c_worker, self.config.n_workers, spec, shared) as pool:
+                while not self.finished:
+                    for report in pool.reports(timeout=1.0):
+                        self._count(report)
+                for report in pool.stop():  # updates already applied: count their steps too
+                    self._count(report)
+        return self
+
+    def _count(self, report) -> None:
+        self.counters["updates"] += 1
+        empty = np.empty(0)
+        step = Step(
+            empty,
+            empty,
+            empty,
+            empty.astype(bool),
+            empty.astype(bool),
+            report.episode_returns,
+            report.episode_lengths,
+        )
+        self.tick(step, report.metrics, n_steps=report.steps)
+
+    def update_probe(self) -> Callable[[], object] | None:
+        g = torch.Generator().manual_seed(0)
+        obs = torch.randn(self.config.t_max, self.io.obs_dim, generator=g)
+        with torch.no_grad():
+            dist, values = self.policy(obs)
+            actions = dist.sample()
+        zeros = torch.zeros(self.config.t_max)
+        batch = RolloutBatch(obs, actions, dist.log_prob(actions), values, zeros + 1.0, values + 1)
+
+        def probe() -> None:
+            dist, values = self.policy(batch.obs)
+            loss, _ = a3c_loss(dist, values, batch, self.config)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+
+        return probe

@@ -1,0 +1,80 @@
+"""Helpers shared by the policy-gradient files (kept apart so they never import each other).
+
+`PolicyIO` turns raw env observations into network inputs (flattening, and optional running
+observation normalization whose statistics are a registrable module) and network actions into env
+actions; `act` is the one acting rule of every stochastic-policy agent: the mode when
+deterministic (drawing no randomness, so evaluation never changes what training does next), a
+sample otherwise.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from tidyrl.core.normalize import RunningMeanStd
+from tidyrl.data.rollout import Rollout
+from tidyrl.nets.policy import ActionAdapter, ActorCritic
+
+
+class PolicyIO:
+    """Observation pre-processing and action post-processing for one agent."""
+
+    def __init__(
+        self, observation_space: gym.Space[Any], action_space: gym.Space[Any], normalize_obs: bool
+    ) -> None:
+        self.obs_dim = int(np.prod(observation_space.shape or (1,)))
+        self.adapter = ActionAdapter(action_space)
+        self.normalize_obs = normalize_obs
+        self.obs_norm = RunningMeanStd((self.obs_dim,))
+
+    def obs(self, raw: np.ndarray, update: bool = False) -> torch.Tensor:
+        x = torch.as_tensor(np.asarray(raw), dtype=torch.float32).reshape(len(raw), -1)
+        if not self.normalize_obs:
+            return x
+        if update:
+            self.obs_norm.update(x)
+        return self.obs_norm.normalize(x)
+
+    def to_env(self, actions: torch.Tensor) -> np.ndarray:
+        return self.adapter.to_env(actions)
+
+
+def act(policy: ActorCritic, io: PolicyIO, obs: np.ndarray, deterministic: bool) -> np.ndarray:
+    with torch.inference_mode():
+        dist = policy.distribution(io.obs(obs))
+        actions = dist.mode() if deterministic else dist.sample()
+    return io.to_env(actions)
+
+
+def action_shape(space: gym.Space[Any]) -> tuple[int, ...]:
+    """Shape of one stored action: () for Discrete, (dim,) for Box."""
+    return () if isinstance(space, gym.spaces.Discrete) else (int(np.prod(space.shape)),)
+
+
+def set_threads(n: int) -> None:
+    """Set torch's intra-op threads (0: leave torch's default). Small MLPs on CPU run fastest on
+    one thread: with two, every tiny op pays thread synchronization, and on a busy machine the
+    spinning threads slow a PPO update by an order of magnitude."""
+    if n > 0 and torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+
+
+def build_policy(agent: Any, cfg: Any, critic: bool = True) -> tuple[PolicyIO, ActorCritic]:
+    """The agent's observation/action I/O and its actor(-critic) network from the config fields
+    `hidden`, `activation`, `log_std_init` (and `normalize_obs`, `torch_threads` when present)."""
+    set_threads(getattr(cfg, "torch_threads", 1))
+    io = PolicyIO(agent.observation_space, agent.action_space, getattr(cfg, "normalize_obs", False))
+    policy = ActorCritic(
+        io.obs_dim, agent.action_space, cfg.hidden, cfg.activation, cfg.log_std_init, critic
+    )
+    return io, policy
+
+
+def new_rollout(agent: Any, n_steps: int, n_envs: int) -> Rollout:
+    """Rollout storage shaped for the agent's (flattened) observations and actions."""
+    io, space = agent.io, agent.action_space
+    return Rollout(n_steps, n_envs, (io.obs_dim,), action_shape(space), io.adapter.discrete)

@@ -1,0 +1,249 @@
+"""Proximal Policy Optimization with the clipped surrogate (PPO-clip).
+
+Schulman et al. (2017), "Proximal policy optimization algorithms"; lecture seed 004 ("PPO clip:
+clipped importance weights between old and new policy"). With r_t(theta) = pi_theta(a_t|s_t) /
+pi_old(a_t|s_t) and A_t the GAE(gamma, lambda) advantage (Schulman et al. 2016), one minibatch
+minimizes
+
+    L = - E[min(r_t A_t, clip(r_t, 1 - eps, 1 + eps) A_t)]        clipped surrogate (eq. 7)
+        + c_v E[(V(s_t) - R_t)^2]                                 value loss (eq. 9)
+        - c_e E[H(pi_theta(.|s_t))]                               entropy bonus
+
+R_t = A_t + V_old(s_t) are the lambda-returns. Options, each a documented implementation detail
+(Engstrom et al. 2020; Huang et al. 2022, "The 37 implementation details of PPO"): advantages
+normalized per minibatch; value clipping V_old + clip(V - V_old, -eps_v, eps_v) with the larger
+of the two squared errors; learning rate and clip range annealed linearly to 0; early stop of
+the epochs when the approximate KL E[(r - 1) - log r] exceeds 1.5 * target_kl; global gradient
+norm clipping; running observation normalization and reward scaling for continuous control.
+
+Defaults are RL-Zoo's CartPole-v1 settings (8 envs x 32 steps, 20 epochs of one 256-sample
+minibatch, gamma 0.98, lambda 0.8, lr 1e-3 -> 0, clip 0.2 -> 0); the `mujoco` preset is the
+paper's MuJoCo setting (2048 steps, 10 epochs of 64, lr 3e-4, lambda 0.95, gamma 0.99).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from tidyrl.agent import Agent
+from tidyrl.algos.policy_gradient.common import (
+    act,
+    build_policy,
+    new_rollout,
+)
+from tidyrl.config import check_range
+from tidyrl.core.distributions import Distribution
+from tidyrl.core.normalize import RewardScaler, RunningMeanStd
+from tidyrl.core.returns import normalize
+from tidyrl.data.rollout import RolloutBatch
+from tidyrl.loops.on_policy import collect_rollout
+
+
+@dataclass(frozen=True)
+class PPOConfig:
+    n_envs: int = 8
+    """Parallel environments."""
+    n_steps: int = 32
+    """Steps per env per rollout (rollout size = n_envs * n_steps)."""
+    batch_size: int = 256
+    """Minibatch size."""
+    n_epochs: int = 20
+    """Passes over each rollout."""
+    gamma: float = 0.98
+    """Discount factor."""
+    gae_lambda: float = 0.8
+    """GAE lambda."""
+    lr: float = 1e-3
+    """Adam learning rate (annealed linearly to 0 when anneal_lr)."""
+    anneal_lr: bool = True
+    """Decay the learning rate linearly to 0 over the run."""
+    clip_range: float = 0.2
+    """Clip range eps of the probability ratio."""
+    anneal_clip: bool = True
+    """Decay the clip range linearly to 0 over the run (RL-Zoo's CartPole setting)."""
+    clip_value: float = 0.0
+    """Clip the value update to +-clip_value around the old value (0: no value clipping)."""
+    ent_coef: float = 0.0
+    """Entropy bonus coefficient c_e."""
+    vf_coef: float = 0.5
+    """Value-loss coefficient c_v."""
+    max_grad_norm: float = 0.5
+    """Global gradient-norm clip (0: off)."""
+    normalize_advantages: bool = True
+    """Normalize advantages per minibatch."""
+    target_kl: float = 0.0
+    """Stop the epochs early when approx. KL > 1.5 * target_kl (0: never)."""
+    normalize_obs: bool = False
+    """Running mean/std observation normalization (continuous control)."""
+    normalize_reward: bool = False
+    """Scale rewards by the std of a running discounted return (continuous control)."""
+    hidden: tuple[int, ...] = (64, 64)
+    """Hidden widths of the actor and of the critic."""
+    activation: str = "tanh"
+    """Hidden activation."""
+    log_std_init: float = 0.0
+    """Initial log std of the Gaussian policy (Box actions)."""
+    torch_threads: int = 1
+    """torch intra-op threads (1 is fastest for small MLPs; 0 keeps torch's default)."""
+
+    def __post_init__(self) -> None:
+        check_range(self, "n_envs", 1)
+        check_range(self, "n_steps", 1)
+        check_range(self, "batch_size", 1, self.n_envs * self.n_steps)
+        check_range(self, "n_epochs", 1)
+        check_range(self, "gamma", 0.0, 1.0)
+        check_range(self, "gae_lambda", 0.0, 1.0)
+        check_range(self, "lr", 0.0, low_open=True)
+        check_range(self, "clip_range", 0.0, low_open=True)
+        check_range(self, "clip_value", 0.0)
+        check_range(self, "ent_coef", 0.0)
+        check_range(self, "vf_coef", 0.0)
+        check_range(self, "max_grad_norm", 0.0)
+        check_range(self, "target_kl", 0.0)
+        check_range(self, "torch_threads", 0)
+
+
+def clipped_surrogate(
+    dist: Distribution, batch: RolloutBatch, clip: float, normalize_adv: bool
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """-E[min(r A, clip(r) A)], the approximate KL E[(r - 1) - log r] and the clip fraction."""
+    log_ratio = dist.log_prob(batch.actions) - batch.logprobs
+    ratio = log_ratio.exp()
+    adv = normalize(batch.advantages) if normalize_adv else batch.advantages
+    surrogate = torch.min(ratio * adv, ratio.clamp(1.0 - clip, 1.0 + clip) * adv)
+    with torch.no_grad():
+        approx_kl = ((ratio - 1.0) - log_ratio).mean()
+        clip_fraction = ((ratio - 1.0).abs() > clip).float().mean()
+    return -surrogate.mean(), approx_kl, clip_fraction
+
+
+def value_loss(values: torch.Tensor, batch: RolloutBatch, clip_value: float) -> torch.Tensor:
+    """E[(V - R)^2], or with clipping E[max((V - R)^2, (V_old + clip(V - V_old) - R)^2)]."""
+    unclipped = (values - batch.returns) ** 2
+    if clip_value <= 0:
+        return unclipped.mean()
+    clipped = batch.values + (values - batch.values).clamp(-clip_value, clip_value)
+    return torch.max(unclipped, (clipped - batch.returns) ** 2).mean()
+
+
+class PPO(Agent):
+    Config = PPOConfig
+    algo_id = "ppo"
+    default_steps = 100_000
+    PRESETS = {
+        "cartpole": {},
+        # Schulman et al. 2017, table 3 (MuJoCo), with the observation/reward normalization of
+        # their baselines implementation
+        "mujoco": {
+            "n_envs": 1,
+            "n_steps": 2048,
+            "batch_size": 64,
+            "n_epochs": 10,
+            "gamma": 0.99,
+            "gae_lambda": 0.95,
+            "lr": 3e-4,
+            "anneal_clip": False,
+            "normalize_obs": True,
+            "normalize_reward": True,
+        },
+        # RL-Zoo's Pendulum-v1 setting (without gSDE), with normalization
+        "pendulum": {
+            "n_envs": 4,
+            "n_steps": 1024,
+            "batch_size": 64,
+            "n_epochs": 10,
+            "gamma": 0.9,
+            "gae_lambda": 0.95,
+            "lr": 1e-3,
+            "anneal_clip": False,
+            "normalize_obs": True,
+            "normalize_reward": True,
+        },
+    }
+
+    def __init__(self, env, config=None, run=None, *, algo=None) -> None:
+        super().__init__(env, config, run, algo=algo)
+        cfg = self.config
+        self.io, self.policy = build_policy(self, cfg)
+        self.optimizer = torch.optim.Adam(
+            self.policy.parameters(), lr=cfg.lr, eps=1e-5, foreach=True
+        )
+        self.obs_norm = self.io.obs_norm
+        self.reward_norm = RunningMeanStd(())
+        self.reward_scaler = RewardScaler(cfg.n_envs, cfg.gamma, self.reward_norm)
+        self.rollout = new_rollout(self, cfg.n_steps, cfg.n_envs)
+        self.register_state("policy", "optimizer", "obs_norm", "reward_norm")
+
+    def act(self, obs, deterministic=False):
+        return act(self.policy, self.io, obs, deterministic)
+
+    def update(self, batch: RolloutBatch, clip: float) -> dict[str, torch.Tensor]:
+        """One gradient step on one minibatch; returns the losses as tensors (no .item())."""
+        cfg = self.config
+        dist, values = self.policy(batch.obs)
+        pg_loss, approx_kl, clip_fraction = clipped_surrogate(
+            dist, batch, clip, cfg.normalize_advantages
+        )
+        v_loss = value_loss(values, batch, cfg.clip_value)
+        entropy = dist.entropy().mean()
+        loss = pg_loss + cfg.vf_coef * v_loss - cfg.ent_coef * entropy
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.max_grad_norm > 0:
+            nn.utils.clip_grad_norm_(self.policy.parameters(), cfg.max_grad_norm, foreach=True)
+        self.optimizer.step()
+        return {
+            "policy_loss": pg_loss.detach(),
+            "value_loss": v_loss.detach(),
+            "entropy": entropy.detach(),
+            "approx_kl": approx_kl,
+            "clip_fraction": clip_fraction,
+        }
+
+    def learn(self, total_steps: int) -> PPO:
+        cfg = self.config
+        size = cfg.n_envs * cfg.n_steps
+        reward_fn = self.reward_scaler if cfg.normalize_reward else None
+        metrics: dict[str, torch.Tensor | float] = {}
+        with self.training(total_steps):
+            while not self.finished:
+                # the schedules span the whole run (counters["target"]) so a resume continues them
+                remaining = 1.0 - self.counters["steps"] / max(self.counters["target"], 1)
+                lr = cfg.lr * remaining if cfg.anneal_lr else cfg.lr
+                clip = cfg.clip_range * remaining if cfg.anneal_clip else cfg.clip_range
+                for group in self.optimizer.param_groups:
+                    group["lr"] = lr
+                collect_rollout(
+                    self, self.policy, self.rollout, self.io, self.io.obs, reward_fn, metrics
+                )
+                advantages, returns = self.rollout.advantages(cfg.gamma, cfg.gae_lambda)
+                data = self.rollout.flatten(advantages, returns)
+                stop = False
+                for _ in range(cfg.n_epochs):
+                    # one minibatch covering the rollout needs no shuffling (the loss is a mean)
+                    order = torch.randperm(size) if cfg.batch_size < size else None
+                    for start in range(0, size, cfg.batch_size):
+                        batch = (
+                            data
+                            if order is None
+                            else data.index(order[start : start + cfg.batch_size])
+                        )
+                        out = self.update(batch, clip)
+                        self.counters["updates"] += 1
+                        if cfg.target_kl > 0 and out["approx_kl"].item() > 1.5 * cfg.target_kl:
+                            stop = True
+                            break
+                    if stop:
+                        break
+                metrics = {**out, "lr": lr, "clip_range": clip}
+        return self
+
+    def update_probe(self) -> Callable[[], object]:
+        advantages, returns = self.rollout.advantages(self.config.gamma, self.config.gae_lambda)
+        data = self.rollout.flatten(advantages, returns)
+        batch = data.index(torch.arange(self.config.batch_size))
+        return lambda: self.update(batch, self.config.clip_range)

@@ -1,0 +1,225 @@
+"""Trust Region Policy Optimization.
+
+Schulman et al. (2015), "Trust region policy optimization"; lecture seed 004 ("TRPO uses natural
+gradient: rescale the gradient by the Fisher information matrix, optimized using conjugate
+gradient"). Each iteration solves
+
+    maximize_theta  L(theta) = E[ pi_theta(a|s) / pi_old(a|s) * A ]
+    subject to      KLbar(theta) = E_s[ KL(pi_old(.|s) || pi_theta(.|s)) ] <= delta
+
+by a linear/quadratic approximation around theta_old (appendix C):
+
+    g = grad L,   F = Hessian of KLbar (the Fisher matrix),
+    s = F^-1 g by conjugate gradient using only Fisher-vector products,
+    full step  beta s  with  beta = sqrt(2 delta / (s^T F s)),
+    backtracking line search theta_old + alpha^j beta s, accepting the first j with
+    KLbar <= delta and L(theta) - L(theta_old) > 0 (else keep theta_old).
+
+The critic V(s) is fitted separately by Adam on the lambda-returns (GAE, Schulman et al. 2016),
+as in their GAE paper's TRPO experiments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from tidyrl.agent import Agent
+from tidyrl.algos.policy_gradient.common import (
+    act,
+    build_policy,
+    new_rollout,
+)
+from tidyrl.config import check_range
+from tidyrl.core.conjugate_gradient import (
+    conjugate_gradient,
+    fisher_vector_product,
+    flat_grad,
+    get_flat_params,
+    set_flat_params,
+)
+from tidyrl.core.distributions import Distribution
+from tidyrl.core.normalize import RewardScaler, RunningMeanStd
+from tidyrl.core.returns import normalize
+from tidyrl.data.rollout import RolloutBatch
+from tidyrl.loops.on_policy import collect_rollout
+
+
+@dataclass(frozen=True)
+class TRPOConfig:
+    n_envs: int = 4
+    """Parallel environments."""
+    n_steps: int = 256
+    """Steps per env per iteration (batch = n_envs * n_steps)."""
+    gamma: float = 0.99
+    """Discount factor."""
+    gae_lambda: float = 0.95
+    """GAE lambda."""
+    max_kl: float = 0.01
+    """Trust-region size delta (mean KL per state)."""
+    cg_iters: int = 10
+    """Conjugate-gradient iterations."""
+    cg_damping: float = 0.1
+    """Damping beta added to the Fisher matrix (F + beta I)."""
+    backtrack_iters: int = 10
+    """Line-search halvings tried before the step is rejected."""
+    backtrack_coef: float = 0.8
+    """Step shrink factor per line-search iteration."""
+    vf_lr: float = 1e-3
+    """Adam learning rate of the critic."""
+    vf_epochs: int = 10
+    """Critic epochs per iteration."""
+    vf_batch_size: int = 128
+    """Critic minibatch size."""
+    normalize_advantages: bool = True
+    """Normalize advantages over each batch."""
+    normalize_obs: bool = False
+    """Running observation normalization."""
+    normalize_reward: bool = False
+    """Scale rewards by the std of a running discounted return."""
+    hidden: tuple[int, ...] = (64, 64)
+    """Hidden widths of the actor and of the critic."""
+    activation: str = "tanh"
+    """Hidden activation."""
+    log_std_init: float = 0.0
+    """Initial log std of the Gaussian policy (Box actions)."""
+    torch_threads: int = 1
+    """torch intra-op threads (1 is fastest for small MLPs; 0 keeps torch's default)."""
+
+    def __post_init__(self) -> None:
+        check_range(self, "n_envs", 1)
+        check_range(self, "n_steps", 1)
+        check_range(self, "gamma", 0.0, 1.0)
+        check_range(self, "gae_lambda", 0.0, 1.0)
+        check_range(self, "max_kl", 0.0, low_open=True)
+        check_range(self, "cg_iters", 1)
+        check_range(self, "cg_damping", 0.0)
+        check_range(self, "backtrack_iters", 1)
+        check_range(self, "backtrack_coef", 0.0, 1.0, low_open=True, high_open=True)
+        check_range(self, "vf_lr", 0.0, low_open=True)
+        check_range(self, "vf_epochs", 0)
+        check_range(self, "vf_batch_size", 1)
+        check_range(self, "torch_threads", 0)
+
+
+def surrogate(dist: Distribution, batch: RolloutBatch, advantages: torch.Tensor) -> torch.Tensor:
+    """L = E[pi_theta(a|s) / pi_old(a|s) * A] (eq. 14)."""
+    return (torch.exp(dist.log_prob(batch.actions) - batch.logprobs) * advantages).mean()
+
+
+def natural_gradient_step(
+    policy_dist: Callable[[], Distribution],
+    params: list[torch.nn.Parameter],
+    batch: RolloutBatch,
+    advantages: torch.Tensor,
+    cfg: TRPOConfig,
+) -> dict[str, torch.Tensor]:
+    """One TRPO policy update in place (CG direction + KL-constrained backtracking line search)."""
+    dist = policy_dist()
+    old = dist.detach()
+    loss = surrogate(dist, batch, advantages)
+    g = flat_grad(loss, params, retain_graph=True)
+    fvp = fisher_vector_product(old.kl(dist).mean(), params, cfg.cg_damping)
+    direction = conjugate_gradient(fvp, g, cfg.cg_iters)
+    shs = direction @ fvp(direction)
+    full_step = direction * torch.sqrt(2.0 * cfg.max_kl / (shs + 1e-12))
+    theta_old = get_flat_params(params)
+    loss_old = loss.detach()
+    accepted = torch.tensor(0.0)
+    kl = torch.tensor(0.0)
+    improvement = torch.tensor(0.0)
+    with torch.no_grad():
+        fraction = 1.0
+        for _ in range(cfg.backtrack_iters):
+            set_flat_params(params, theta_old + fraction * full_step)
+            new = policy_dist()
+            kl = old.kl(new).mean()
+            improvement = surrogate(new, batch, advantages) - loss_old
+            if kl <= cfg.max_kl and improvement > 0:
+                accepted = torch.tensor(fraction)
+                break
+            fraction *= cfg.backtrack_coef
+        else:
+            set_flat_params(params, theta_old)
+    return {"kl": kl, "surrogate_gain": improvement, "step_fraction": accepted}
+
+
+class TRPO(Agent):
+    Config = TRPOConfig
+    algo_id = "trpo"
+    default_steps = 200_000
+    PRESETS = {
+        "cartpole": {},
+        # Schulman et al. 2016 (GAE) MuJoCo-style setting with normalization
+        "mujoco": {
+            "n_envs": 1,
+            "n_steps": 2048,
+            "gae_lambda": 0.97,
+            "max_kl": 0.01,
+            "vf_batch_size": 64,
+            "normalize_obs": True,
+            "normalize_reward": True,
+        },
+    }
+
+    def __init__(self, env, config=None, run=None, *, algo=None) -> None:
+        super().__init__(env, config, run, algo=algo)
+        cfg = self.config
+        self.io, self.policy = build_policy(self, cfg)
+        assert self.policy.critic is not None
+        self.vf_optimizer = torch.optim.Adam(
+            self.policy.critic.parameters(), lr=cfg.vf_lr, foreach=True
+        )
+        self.obs_norm = self.io.obs_norm
+        self.reward_norm = RunningMeanStd(())
+        self.reward_scaler = RewardScaler(cfg.n_envs, cfg.gamma, self.reward_norm)
+        self.rollout = new_rollout(self, cfg.n_steps, cfg.n_envs)
+        self.register_state("policy", "vf_optimizer", "obs_norm", "reward_norm")
+
+    def act(self, obs, deterministic=False):
+        return act(self.policy, self.io, obs, deterministic)
+
+    def update_critic(self, batch: RolloutBatch) -> torch.Tensor:
+        loss = ((self.policy.value(batch.obs) - batch.returns) ** 2).mean()
+        self.vf_optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.vf_optimizer.step()
+        return loss.detach()
+
+    def update(self, data: RolloutBatch) -> dict[str, torch.Tensor]:
+        cfg = self.config
+        adv = normalize(data.advantages) if cfg.normalize_advantages else data.advantages
+        out = natural_gradient_step(
+            lambda: self.policy.distribution(data.obs),
+            self.policy.actor_parameters(),
+            data,
+            adv,
+            cfg,
+        )
+        v_loss = torch.tensor(0.0)
+        for _ in range(cfg.vf_epochs):
+            order = torch.randperm(len(data))
+            for start in range(0, len(data), cfg.vf_batch_size):
+                v_loss = self.update_critic(data.index(order[start : start + cfg.vf_batch_size]))
+        return {**out, "value_loss": v_loss}
+
+    def learn(self, total_steps: int) -> TRPO:
+        cfg = self.config
+        reward_fn = self.reward_scaler if cfg.normalize_reward else None
+        metrics: dict[str, torch.Tensor] = {}
+        with self.training(total_steps):
+            while not self.finished:
+                collect_rollout(
+                    self, self.policy, self.rollout, self.io, self.io.obs, reward_fn, metrics
+                )
+                advantages, returns = self.rollout.advantages(cfg.gamma, cfg.gae_lambda)
+                metrics = self.update(self.rollout.flatten(advantages, returns))
+                self.counters["updates"] += 1
+        return self
+
+    def update_probe(self) -> Callable[[], object]:
+        advantages, returns = self.rollout.advantages(self.config.gamma, self.config.gae_lambda)
+        batch = self.rollout.flatten(advantages, returns)
+        return lambda: self.update(batch)

@@ -1,0 +1,219 @@
+"""C51: categorical distributional DQN (Bellemare, Dabney & Munos 2017, "A Distributional
+Perspective on Reinforcement Learning", Algorithm 1). Lecture seed 003 (Rainbow's C51 part).
+
+Instead of E[Z(s, a)], the network outputs a categorical distribution p_j(s, a) over the fixed
+returns z_j = v_min + j dz (j = 0..N-1, N = `n_atoms`), Q(s, a) = sum_j z_j p_j(s, a):
+
+    a*      = argmax_a sum_j z_j p'_j(s', a)                    (target network p')
+    m       = Phi( r + gamma_m (1 - terminated) z,  p'(s', a*) )  (categorical projection onto z)
+    L       = - sum_j m_j log p_j(s, a)                         (cross-entropy = KL up to const.)
+
+Phi is `tidyrl.core.distributional.categorical_projection`. Acting is ε-greedy on Q. Training
+phases, target updates and exploration follow DQN (see dqn.py); as there, the target network is
+fixed within a phase, so the projected targets m of all its minibatches are computed at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from tidyrl.agent import Agent
+from tidyrl.config import check_range
+from tidyrl.core.distributional import categorical_projection, make_support
+from tidyrl.core.losses import categorical_cross_entropy
+from tidyrl.core.schedules import linear_schedule
+from tidyrl.errors import ConfigError
+from tidyrl.loops.off_policy import (
+    Replay,
+    ReplaySample,
+    adam,
+    crossed,
+    epsilon_greedy,
+    phase_minibatches,
+    update_target,
+    validate_common,
+)
+from tidyrl.nets.heads import QNetwork, categorical_q
+
+
+@dataclass(frozen=True)
+class C51Config:
+    n_atoms: int = 51
+    """Number of atoms N of the return distribution."""
+    v_min: float = 0.0
+    """Smallest representable return z_0."""
+    v_max: float = 100.0
+    """Largest representable return z_{N-1}."""
+    hidden: tuple[int, ...] = (256, 256)
+    """Hidden layer widths (the last one is the per-stream layer)."""
+    lr: float = 2.3e-3
+    """Adam learning rate."""
+    adam_eps: float = 3.125e-4
+    """Adam epsilon (0.01 / batch 32 in the paper)."""
+    gamma: float = 0.99
+    """Discount factor."""
+    buffer_size: int = 100_000
+    """Replay capacity in transitions."""
+    batch_size: int = 64
+    """Minibatch size."""
+    learning_starts: int = 1_000
+    """Env steps of pure ε-greedy collection before the first update."""
+    train_freq: int = 256
+    """Env steps between training phases."""
+    gradient_steps: int = 128
+    """Gradient updates per training phase."""
+    target_update_every: int = 10
+    """Env steps between target-network updates (hard copies)."""
+    epsilon_start: float = 1.0
+    """ε at the start of training."""
+    epsilon_end: float = 0.04
+    """ε after the decay."""
+    exploration_fraction: float = 0.16
+    """Fraction of the training budget over which ε decays."""
+    max_grad_norm: float = 10.0
+    """Clip the gradient's global norm (0: no clipping)."""
+    n_envs: int = 1
+    """Parallel environments."""
+
+    def __post_init__(self) -> None:
+        check_range(self, "n_atoms", 2)
+        if not self.v_max > self.v_min:
+            raise ConfigError(f"C51Config: v_max={self.v_max} must exceed v_min={self.v_min}")
+        validate_common(self)
+
+
+def c51_target(
+    batch: ReplaySample, next_logits: torch.Tensor, support: torch.Tensor
+) -> torch.Tensor:
+    """m = Phi(r + gamma_m (1 - terminated) z, p'(s', a*)), a* greedy under the target net."""
+    next_probs = torch.softmax(next_logits, dim=-1)
+    best = (next_probs * support).sum(-1).argmax(dim=1)
+    chosen = next_probs[torch.arange(len(best)), best]
+    return categorical_projection(
+        chosen, batch.rewards, batch.discounts, batch.bootstrap_mask, support
+    )
+
+
+def compute_loss_z(
+    logits: torch.Tensor, actions: torch.Tensor, target_probs: torch.Tensor
+) -> torch.Tensor:
+    """Per-row cross-entropy -sum_j m_j log p_j(s, a)."""
+    log_probs = torch.log_softmax(logits[torch.arange(len(actions)), actions], dim=-1)
+    return categorical_cross_entropy(log_probs, target_probs)
+
+
+class C51(Agent):
+    """Categorical DQN with ε-greedy exploration and a hard-copied target network."""
+
+    Config = C51Config
+    algo_id = "c51"
+    action_spaces = (gym.spaces.Discrete,)
+    default_steps = 50_000
+    PRESETS = {
+        "cartpole": {},
+        # Bellemare et al. 2017: Nature DQN settings, Adam lr 2.5e-4 eps 0.01/32, V in [-10, 10]
+        "atari": {
+            "v_min": -10.0,
+            "v_max": 10.0,
+            "hidden": (512,),
+            "lr": 2.5e-4,
+            "adam_eps": 3.125e-4,
+            "buffer_size": 1_000_000,
+            "batch_size": 32,
+            "learning_starts": 50_000,
+            "train_freq": 4,
+            "gradient_steps": 1,
+            "target_update_every": 40_000,
+            "epsilon_end": 0.01,
+            "exploration_fraction": 0.025,
+            "max_grad_norm": 0.0,
+        },
+    }
+
+    def __init__(self, env, config=None, run=None, *, algo=None) -> None:
+        super().__init__(env, config, run, algo=algo)
+        cfg = self.config
+        self.n_actions = int(self.action_space.n)
+        self.support = make_support(cfg.v_min, cfg.v_max, cfg.n_atoms).to(self.device)
+        args = (self.observation_space, self.n_actions, cfg.hidden)
+        self.z = QNetwork(*args, n_atoms=cfg.n_atoms).to(self.device)
+        self.z_target = QNetwork(*args, n_atoms=cfg.n_atoms).to(self.device)
+        self.z_target.load_state_dict(self.z.state_dict())
+        self.z_target.requires_grad_(False)
+        self.optimizer = adam(self.z.parameters(), cfg.lr, cfg.adam_eps)
+        self.replay = Replay(
+            cfg.buffer_size, self.observation_space, cfg.n_envs, gamma=cfg.gamma, device=self.device
+        )
+        self.epsilon = cfg.epsilon_start
+        self.register_state("z", "z_target", "optimizer")
+
+    def q_values(self, obs: torch.Tensor) -> torch.Tensor:
+        return categorical_q(self.z(obs), self.support)
+
+    def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
+        epsilon = 0.0 if deterministic else self.epsilon
+        return epsilon_greedy(self.q_values, obs, epsilon, self.n_actions, self.rng, self.device)
+
+    def update(self, batch: ReplaySample, target_probs: torch.Tensor) -> dict[str, torch.Tensor]:
+        """One gradient step on the cross-entropy to the projected target `target_probs`."""
+        loss = batch.weights * compute_loss_z(self.z(batch.obs), batch.actions, target_probs)
+        loss = loss.mean()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.config.max_grad_norm > 0:
+            torch.nn.utils.clip_grad_norm_(
+                self.z.parameters(), self.config.max_grad_norm, foreach=True
+            )
+        self.optimizer.step()
+        return {"loss": loss.detach()}
+
+    def train_phase(self) -> dict[str, torch.Tensor]:
+        """`gradient_steps` updates; the projected targets m of all of them in one pass."""
+        cfg = self.config
+        metrics: dict[str, torch.Tensor] = {}
+        for batch, target_probs in phase_minibatches(
+            self.replay,
+            cfg.gradient_steps,
+            cfg.batch_size,
+            self.rng,
+            lambda rows: c51_target(rows, self.z_target(rows.next_obs), self.support),
+        ):
+            metrics = self.update(batch, target_probs)
+        self.counters["updates"] += cfg.gradient_steps
+        return metrics
+
+    def learn(self, total_steps: int) -> C51:
+        cfg = self.config
+        obs = self.env.obs
+        metrics: dict[str, object] = {}
+        with self.training(total_steps):
+            decay = int(cfg.exploration_fraction * self.counters["target"])
+            while not self.finished:
+                before = self.counters["steps"]
+                self.epsilon = linear_schedule(cfg.epsilon_start, cfg.epsilon_end, decay, before)
+                actions = self.act(obs)
+                step = self.env.step(actions)
+                self.replay.add(obs, actions, step)
+                obs = step.obs
+                after = before + cfg.n_envs
+                if after > cfg.learning_starts:
+                    if crossed(before, after, cfg.train_freq):
+                        metrics = dict(self.train_phase())
+                    if crossed(before, after, cfg.target_update_every):
+                        update_target(self.z, self.z_target, 1.0)
+                metrics["epsilon"] = self.epsilon
+                self.tick(step, metrics)
+        return self
+
+    def update_probe(self) -> Callable[[], object] | None:
+        if len(self.replay) == 0:
+            return None
+        batch = self.replay.sample(self.config.batch_size, np.random.default_rng(0))
+        with torch.no_grad():
+            targets = c51_target(batch, self.z_target(batch.next_obs), self.support)
+        return lambda: self.update(batch, targets)

@@ -1,0 +1,250 @@
+"""Deep Q-Network (Mnih et al. 2015), with Double (van Hasselt et al. 2016) and Dueling (Wang et
+al. 2016) variants as flags. Lecture seeds 001 (DQN, replay, target network, hyper-parameters) and
+003 (Double, Dueling).
+
+Q_theta is regressed on a bootstrapped target computed with a frozen copy Q_theta' (the target
+network), on minibatches drawn uniformly from a replay buffer D:
+
+    y      = r + gamma_m * (1 - terminated) * Q_theta'(s', a*)
+    a*     = argmax_a Q_theta'(s', a)                      (DQN)
+    a*     = argmax_a Q_theta(s', a)                       (Double DQN: online net selects)
+    L      = mean_i huber(y_i - Q_theta(s_i, a_i))         ("error clipping"; or 0.5 * squared)
+
+gamma_m = gamma for one-step rows. A *truncated* transition bootstraps from its true final
+observation s'; only `terminated` zeroes the future value. The target network is copied every
+`target_update_every` environment steps (tau = 1), or Polyak-averaged with rate tau.
+
+Acting is ε-greedy, ε decaying linearly from `epsilon_start` to `epsilon_end` over
+`exploration_fraction` of the training budget. Every `train_freq` env steps (after
+`learning_starts`) the agent does `gradient_steps` updates. Because the target network only moves
+between such phases, the target-network values Q_theta'(s', .) of all `gradient_steps` minibatches
+are computed in one forward pass per phase (the same numbers, far fewer calls).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from tidyrl.agent import Agent
+from tidyrl.core.losses import td_loss
+from tidyrl.core.schedules import linear_schedule
+from tidyrl.loops.off_policy import (
+    Replay,
+    ReplaySample,
+    adam,
+    crossed,
+    epsilon_greedy,
+    phase_minibatches,
+    update_target,
+    validate_common,
+)
+from tidyrl.nets.heads import QNetwork
+
+
+@dataclass(frozen=True)
+class DQNConfig:
+    hidden: tuple[int, ...] = (256, 256)
+    """Hidden layer widths (the last one is the per-stream layer; (512,) on pixels = Nature)."""
+    lr: float = 2.3e-3
+    """Adam learning rate."""
+    gamma: float = 0.99
+    """Discount factor."""
+    buffer_size: int = 100_000
+    """Replay capacity in transitions."""
+    batch_size: int = 64
+    """Minibatch size."""
+    learning_starts: int = 1_000
+    """Env steps of pure ε-greedy collection before the first update."""
+    train_freq: int = 256
+    """Env steps between training phases."""
+    gradient_steps: int = 128
+    """Gradient updates per training phase."""
+    target_update_every: int = 10
+    """Env steps between target-network updates."""
+    tau: float = 1.0
+    """Target update rate: 1 = hard copy, < 1 = Polyak averaging."""
+    double: bool = False
+    """Double DQN: the online network selects a*, the target network evaluates it."""
+    dueling: bool = False
+    """Dueling streams V(s) + A(s, a) - mean A."""
+    loss: Literal["huber", "mse"] = "huber"
+    """TD-error loss: huber (error clipping) or mse."""
+    epsilon_start: float = 1.0
+    """ε at the start of training."""
+    epsilon_end: float = 0.04
+    """ε after the decay."""
+    exploration_fraction: float = 0.16
+    """Fraction of the training budget over which ε decays."""
+    max_grad_norm: float = 10.0
+    """Clip the gradient's global norm (0: no clipping)."""
+    n_envs: int = 1
+    """Parallel environments."""
+
+    def __post_init__(self) -> None:
+        validate_common(self)
+
+
+def dqn_target(
+    batch: ReplaySample,
+    next_q_target: torch.Tensor,
+    next_q_online: torch.Tensor | None,
+) -> torch.Tensor:
+    """y = r + gamma_m (1 - terminated) Q'(s', a*), a* from the online net when given (Double)."""
+    selector = next_q_online if next_q_online is not None else next_q_target
+    best = selector.argmax(dim=1, keepdim=True)
+    next_value = next_q_target.gather(1, best).squeeze(1)
+    return batch.rewards + batch.discounts * batch.bootstrap_mask * next_value
+
+
+def compute_loss_q(
+    q_taken: torch.Tensor, target: torch.Tensor, weights: torch.Tensor, kind: str
+) -> torch.Tensor:
+    """mean_i w_i loss(y_i - Q(s_i, a_i)) (w = 1 for uniform replay)."""
+    return (weights * td_loss(target - q_taken, kind)).mean()
+
+
+class DQN(Agent):
+    """DQN with optional Double and Dueling; hard or soft target updates; Huber or MSE."""
+
+    Config = DQNConfig
+    algo_id = "dqn"
+    action_spaces = (gym.spaces.Discrete,)
+    default_steps = 50_000
+    PRESETS = {
+        # RL-Zoo's tuned CartPole-v1 DQN (the defaults): 50k steps
+        "cartpole": {},
+        # lecture seed 001: buffer 1e4, batch 64, Adam 1e-4, every 4 steps, soft tau 1e-3
+        "lecture": {
+            "buffer_size": 10_000,
+            "batch_size": 64,
+            "lr": 1e-4,
+            "train_freq": 4,
+            "gradient_steps": 1,
+            "target_update_every": 4,
+            "tau": 1e-3,
+            "hidden": (64, 64),
+            "learning_starts": 64,
+            "epsilon_end": 0.01,
+            "exploration_fraction": 0.5,
+        },
+        # Mnih et al. 2015, Extended Data Table 1 (RMSProp replaced by Adam as in Dopamine);
+        # target copied every 10k updates = 40k agent steps
+        "atari": {
+            "hidden": (512,),
+            "lr": 1e-4,
+            "buffer_size": 1_000_000,
+            "batch_size": 32,
+            "learning_starts": 50_000,
+            "train_freq": 4,
+            "gradient_steps": 1,
+            "target_update_every": 40_000,
+            "epsilon_end": 0.1,
+            "exploration_fraction": 0.1,
+            "max_grad_norm": 0.0,
+        },
+        # Young & Tian 2019 (MinAtar DQN): 128 hidden, lr 2.5e-4, batch 32, target every 1000
+        "minatar": {
+            "hidden": (128,),
+            "lr": 2.5e-4,
+            "buffer_size": 100_000,
+            "batch_size": 32,
+            "learning_starts": 5_000,
+            "train_freq": 1,
+            "gradient_steps": 1,
+            "target_update_every": 1_000,
+            "epsilon_end": 0.1,
+            "exploration_fraction": 0.1,
+            "max_grad_norm": 0.0,
+        },
+    }
+
+    def __init__(self, env, config=None, run=None, *, algo=None) -> None:
+        super().__init__(env, config, run, algo=algo)
+        cfg = self.config
+        self.n_actions = int(self.action_space.n)
+        self.q = QNetwork(self.observation_space, self.n_actions, cfg.hidden, cfg.dueling)
+        self.q_target = QNetwork(self.observation_space, self.n_actions, cfg.hidden, cfg.dueling)
+        self.q.to(self.device)
+        self.q_target.to(self.device).load_state_dict(self.q.state_dict())
+        self.q_target.requires_grad_(False)
+        self.optimizer = adam(self.q.parameters(), cfg.lr)
+        self.replay = Replay(
+            cfg.buffer_size, self.observation_space, cfg.n_envs, gamma=cfg.gamma, device=self.device
+        )
+        self.epsilon = cfg.epsilon_start
+        self.register_state("q", "q_target", "optimizer")
+
+    def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
+        epsilon = 0.0 if deterministic else self.epsilon
+        return epsilon_greedy(self.q, obs, epsilon, self.n_actions, self.rng, self.device)
+
+    def update(self, batch: ReplaySample, next_q_target: torch.Tensor) -> dict[str, torch.Tensor]:
+        """One gradient step on L(theta); `next_q_target` = Q_theta'(s', .) for the batch."""
+        cfg = self.config
+        if cfg.double:  # one forward pass for Q(s, .) and the online Q(s', .)
+            both = self.q(torch.cat([batch.obs, batch.next_obs]))
+            q_all, next_q_online = both[: len(batch)], both[len(batch) :].detach()
+        else:
+            q_all, next_q_online = self.q(batch.obs), None
+        with torch.no_grad():
+            target = dqn_target(batch, next_q_target, next_q_online)
+        q_taken = q_all.gather(1, batch.actions.unsqueeze(1)).squeeze(1)
+        loss = compute_loss_q(q_taken, target, batch.weights, cfg.loss)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.max_grad_norm > 0:
+            torch.nn.utils.clip_grad_norm_(self.q.parameters(), cfg.max_grad_norm, foreach=True)
+        self.optimizer.step()
+        return {"loss": loss.detach(), "q_mean": q_taken.detach().mean()}
+
+    def train_phase(self) -> dict[str, torch.Tensor]:
+        """`gradient_steps` updates; Q_target(s', .) for all of them in one forward pass."""
+        cfg = self.config
+        metrics: dict[str, torch.Tensor] = {}
+        for batch, next_q_target in phase_minibatches(
+            self.replay,
+            cfg.gradient_steps,
+            cfg.batch_size,
+            self.rng,
+            lambda rows: self.q_target(rows.next_obs),
+        ):
+            metrics = self.update(batch, next_q_target)
+        self.counters["updates"] += cfg.gradient_steps
+        return metrics
+
+    def learn(self, total_steps: int) -> DQN:
+        cfg = self.config
+        obs = self.env.obs
+        metrics: dict[str, object] = {}
+        with self.training(total_steps):
+            decay = int(cfg.exploration_fraction * self.counters["target"])
+            while not self.finished:
+                before = self.counters["steps"]
+                self.epsilon = linear_schedule(cfg.epsilon_start, cfg.epsilon_end, decay, before)
+                actions = self.act(obs)
+                step = self.env.step(actions)
+                self.replay.add(obs, actions, step)
+                obs = step.obs
+                after = before + cfg.n_envs
+                if after > cfg.learning_starts:
+                    if crossed(before, after, cfg.train_freq):
+                        metrics = dict(self.train_phase())
+                    if crossed(before, after, cfg.target_update_every):
+                        update_target(self.q, self.q_target, cfg.tau)
+                metrics["epsilon"] = self.epsilon
+                self.tick(step, metrics)
+        return self
+
+    def update_probe(self) -> Callable[[], object] | None:
+        if len(self.replay) == 0:
+            return None
+        batch = self.replay.sample(self.config.batch_size, np.random.default_rng(0))
+        with torch.no_grad():
+            next_q_target = self.q_target(batch.next_obs)
+        return lambda: self.update(batch, next_q_target)

@@ -1,0 +1,303 @@
+"""Rainbow (Hessel et al. 2018, "Rainbow: Combining Improvements in Deep Reinforcement Learning"):
+DQN + Double + Dueling + NoisyNets + n-step returns + prioritized replay + C51, each a flag so
+that any component can be switched off for an ablation. Lecture seed 003.
+
+Composed from kernel pieces only: `QNetwork` (dueling streams, `NoisyLinear` layers, categorical
+atoms), `Replay` (PER sum-tree sampler + n-step accumulator), `categorical_projection`.
+
+With every component on (eq. 2-4 of the paper), for an n-step row (s, a, R^(m), s', gamma^m):
+
+    a*   = argmax_a sum_j z_j p_j(s', a; theta)           online net selects (Double)
+    m    = Phi( R^(m) + gamma^m (1 - terminated) z,  p(s', a*; theta') )    target net evaluates
+    L_i  = -sum_j m_j log p_j(s_i, a_i; theta)            cross-entropy
+    loss = mean_i w_i L_i,   w_i = (N P(i))^-beta / max w  (PER importance weights)
+    p_i <- L_i                                             (the KL as the new priority)
+
+Exploration comes from the noisy layers (fresh noise before every update, kept between updates;
+`deterministic` acting uses the mean weights). Switches: distributional=false uses scalar Q with
+y = R^(m) + gamma^m (1 - terminated) Q'(s', a*), Huber loss and p_i = |delta_i|; noisy=false
+uses ε-greedy; n_step=1, prioritized=false, double=false, dueling=false as named.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from tidyrl.agent import Agent
+from tidyrl.config import check_range
+from tidyrl.core.distributional import categorical_projection, make_support
+from tidyrl.core.losses import categorical_cross_entropy, huber
+from tidyrl.core.schedules import linear_schedule
+from tidyrl.errors import ConfigError
+from tidyrl.loops.off_policy import (
+    Replay,
+    ReplaySample,
+    adam,
+    crossed,
+    epsilon_greedy,
+    update_target,
+    validate_common,
+)
+from tidyrl.nets.heads import QNetwork, categorical_q
+from tidyrl.nets.noisy import reset_noise, set_noise
+
+
+@dataclass(frozen=True)
+class RainbowConfig:
+    distributional: bool = True
+    """C51 return distribution (else scalar Q with a Huber loss)."""
+    double: bool = True
+    """The online network selects a*, the target network evaluates it."""
+    dueling: bool = True
+    """Dueling value/advantage streams."""
+    noisy: bool = True
+    """NoisyNet layers for exploration (else ε-greedy)."""
+    prioritized: bool = True
+    """Prioritized replay (else uniform)."""
+    n_step: int = 3
+    """Multi-step return horizon n (1 switches n-step returns off)."""
+    n_atoms: int = 51
+    """Atoms N of the return distribution."""
+    v_min: float = 0.0
+    """Smallest representable return."""
+    v_max: float = 100.0
+    """Largest representable return."""
+    sigma0: float = 0.5
+    """Initial noise scale sigma_0 of the noisy layers."""
+    alpha: float = 0.5
+    """Priority exponent omega of PER."""
+    beta_start: float = 0.4
+    """Initial importance-sampling exponent beta (annealed to 1 over the budget)."""
+    hidden: tuple[int, ...] = (256, 256)
+    """Hidden layer widths (the last one is the per-stream layer)."""
+    lr: float = 1e-3
+    """Adam learning rate."""
+    adam_eps: float = 1.5e-4
+    """Adam epsilon."""
+    gamma: float = 0.99
+    """Discount factor."""
+    buffer_size: int = 100_000
+    """Replay capacity in transitions."""
+    batch_size: int = 64
+    """Minibatch size."""
+    learning_starts: int = 1_000
+    """Env steps of collection (uniform random actions) before the first update."""
+    train_freq: int = 256
+    """Env steps between training phases."""
+    gradient_steps: int = 128
+    """Gradient updates per training phase."""
+    target_update_every: int = 10
+    """Env steps between hard target-network copies."""
+    epsilon_end: float = 0.04
+    """ε after the decay (only with noisy=false; decays from 1 over 16% of the budget)."""
+    max_grad_norm: float = 10.0
+    """Clip the gradient's global norm (0: no clipping)."""
+    n_envs: int = 1
+    """Parallel environments."""
+
+    def __post_init__(self) -> None:
+        check_range(self, "n_step", 1)
+        check_range(self, "n_atoms", 2)
+        if not self.v_max > self.v_min:
+            raise ConfigError(f"RainbowConfig: v_max={self.v_max} must exceed v_min={self.v_min}")
+        check_range(self, "sigma0", 0.0)
+        check_range(self, "alpha", 0.0)
+        check_range(self, "beta_start", 0.0, 1.0)
+        validate_common(self)
+
+
+def rainbow_target(
+    batch: ReplaySample,
+    next_target: torch.Tensor,
+    next_online: torch.Tensor | None,
+    support: torch.Tensor | None,
+) -> torch.Tensor:
+    """Projected distribution m (B, N) when `support` is given (outputs are logits), else the
+    scalar target y (B,). a* from `next_online` (Double) or from `next_target`."""
+    if support is None:
+        selector = next_online if next_online is not None else next_target
+        best = selector.argmax(dim=1, keepdim=True)
+        next_value = next_target.gather(1, best).squeeze(1)
+        return batch.rewards + batch.discounts * batch.bootstrap_mask * next_value
+    selector = next_online if next_online is not None else next_target
+    best = categorical_q(selector, support).argmax(dim=1)
+    next_probs = torch.softmax(next_target[torch.arange(len(best)), best], dim=-1)
+    return categorical_projection(
+        next_probs, batch.rewards, batch.discounts, batch.bootstrap_mask, support
+    )
+
+
+def compute_loss(
+    out: torch.Tensor, actions: torch.Tensor, target: torch.Tensor, distributional: bool
+) -> torch.Tensor:
+    """Per-row loss: cross-entropy to m (distributional) or Huber of y - Q(s, a)."""
+    taken = out[torch.arange(len(actions)), actions]
+    if distributional:
+        return categorical_cross_entropy(torch.log_softmax(taken, dim=-1), target)
+    return huber(target - taken)
+
+
+class Rainbow(Agent):
+    """Rainbow DQN; every component is a config flag (see the module docstring)."""
+
+    Config = RainbowConfig
+    algo_id = "rainbow"
+    action_spaces = (gym.spaces.Discrete,)
+    default_steps = 50_000
+    PRESETS = {
+        "cartpole": {},
+        # Hessel et al. 2018, Table 1 (Atari): lr 6.25e-5, Adam eps 1.5e-4, n = 3, omega 0.5,
+        # beta 0.4 -> 1, sigma_0 0.5, V in [-10, 10], target every 32k frames = 8k steps,
+        # replay starts at 80k frames = 20k steps
+        "atari": {
+            "v_min": -10.0,
+            "v_max": 10.0,
+            "hidden": (512,),
+            "lr": 6.25e-5,
+            "adam_eps": 1.5e-4,
+            "buffer_size": 1_000_000,
+            "batch_size": 32,
+            "learning_starts": 20_000,
+            "train_freq": 4,
+            "gradient_steps": 1,
+            "target_update_every": 8_000,
+            "max_grad_norm": 10.0,
+        },
+        # MinAtar (Obando-Ceron & Castro 2021, "Revisiting Rainbow"): 128 hidden units
+        "minatar": {
+            "v_min": -10.0,
+            "v_max": 10.0,
+            "hidden": (128,),
+            "lr": 1e-4,
+            "adam_eps": 3.125e-4,
+            "buffer_size": 100_000,
+            "batch_size": 32,
+            "learning_starts": 5_000,
+            "train_freq": 1,
+            "gradient_steps": 1,
+            "target_update_every": 1_000,
+        },
+    }
+
+    def __init__(self, env, config=None, run=None, *, algo=None) -> None:
+        super().__init__(env, config, run, algo=algo)
+        cfg = self.config
+        self.n_actions = int(self.action_space.n)
+        atoms = cfg.n_atoms if cfg.distributional else 1
+        self.support = (
+            make_support(cfg.v_min, cfg.v_max, cfg.n_atoms).to(self.device)
+            if cfg.distributional
+            else None
+        )
+
+        def network() -> QNetwork:
+            return QNetwork(
+                self.observation_space,
+                self.n_actions,
+                cfg.hidden,
+                dueling=cfg.dueling,
+                noisy=cfg.noisy,
+                n_atoms=atoms,
+                sigma0=cfg.sigma0,
+            ).to(self.device)
+
+        self.q, self.q_target = network(), network()
+        self.q_target.load_state_dict(self.q.state_dict())
+        self.q_target.requires_grad_(False)
+        self.optimizer = adam(self.q.parameters(), cfg.lr, cfg.adam_eps)
+        self.replay = Replay(
+            cfg.buffer_size,
+            self.observation_space,
+            cfg.n_envs,
+            gamma=cfg.gamma,
+            n_step=cfg.n_step,
+            prioritized=cfg.prioritized,
+            alpha=cfg.alpha,
+            device=self.device,
+        )
+        self.epsilon = 0.0 if cfg.noisy else 1.0
+        self.beta = cfg.beta_start
+        self.register_state("q", "q_target", "optimizer")
+
+    def q_values(self, obs: torch.Tensor) -> torch.Tensor:
+        out = self.q(obs)
+        return out if self.support is None else categorical_q(out, self.support)
+
+    def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
+        if deterministic:
+            set_noise(self.q, False)  # the mean network
+            try:
+                return epsilon_greedy(
+                    self.q_values, obs, 0.0, self.n_actions, self.rng, self.device
+                )
+            finally:
+                set_noise(self.q, True)
+        return epsilon_greedy(
+            self.q_values, obs, self.epsilon, self.n_actions, self.rng, self.device
+        )
+
+    def update(self, batch: ReplaySample) -> dict[str, torch.Tensor]:
+        """One gradient step on the weighted loss; returns per-row losses as new priorities."""
+        cfg = self.config
+        if cfg.noisy:
+            reset_noise(self.q)
+            reset_noise(self.q_target)
+        if cfg.double:  # one forward pass for s and s' through the online network
+            both = self.q(torch.cat([batch.obs, batch.next_obs]))
+            out, next_online = both[: len(batch)], both[len(batch) :].detach()
+        else:
+            out, next_online = self.q(batch.obs), None
+        with torch.no_grad():
+            target = rainbow_target(batch, self.q_target(batch.next_obs), next_online, self.support)
+        losses = compute_loss(out, batch.actions, target, cfg.distributional)
+        loss = (batch.weights * losses).mean()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.max_grad_norm > 0:
+            torch.nn.utils.clip_grad_norm_(self.q.parameters(), cfg.max_grad_norm, foreach=True)
+        self.optimizer.step()
+        return {"loss": loss.detach(), "priorities": losses.detach()}
+
+    def learn(self, total_steps: int) -> Rainbow:
+        cfg = self.config
+        obs = self.env.obs
+        metrics: dict[str, object] = {}
+        with self.training(total_steps):
+            target_steps = self.counters["target"]
+            while not self.finished:
+                before = self.counters["steps"]
+                self.beta = linear_schedule(cfg.beta_start, 1.0, target_steps, before)
+                if not cfg.noisy:
+                    self.epsilon = linear_schedule(1.0, cfg.epsilon_end, target_steps // 6, before)
+                if before < cfg.learning_starts:
+                    actions = self.env.sample_actions()
+                else:
+                    actions = self.act(obs)
+                step = self.env.step(actions)
+                self.replay.add(obs, actions, step)
+                obs = step.obs
+                after = before + cfg.n_envs
+                if after > cfg.learning_starts and len(self.replay) >= cfg.batch_size:
+                    if crossed(before, after, cfg.train_freq):
+                        for _ in range(cfg.gradient_steps):
+                            batch = self.replay.sample(cfg.batch_size, self.rng, self.beta)
+                            out = self.update(batch)
+                            self.replay.update_priorities(batch.index, out.pop("priorities"))
+                        self.counters["updates"] += cfg.gradient_steps
+                        metrics = dict(out)
+                    if crossed(before, after, cfg.target_update_every):
+                        update_target(self.q, self.q_target, 1.0)
+                metrics["beta"] = self.beta
+                self.tick(step, metrics)
+        return self
+
+    def update_probe(self) -> Callable[[], object] | None:
+        if len(self.replay) < self.config.batch_size:
+            return None
+        batch = self.replay.sample(self.config.batch_size, np.random.default_rng(0), self.beta)
+        return lambda: self.update(batch)

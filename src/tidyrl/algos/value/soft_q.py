@@ -1,0 +1,203 @@
+"""Soft Q-learning for discrete actions (Haarnoja et al. 2017, "Reinforcement Learning with Deep
+Energy-Based Policies", eq. 2-3 and 10; Schulman, Chen & Abbeel 2017, "Equivalence Between Policy
+Gradients and Soft Q-Learning"). Lecture seed 003, slide "Soft Q-Learning".
+
+Maximum-entropy RL with temperature alpha replaces the hard max of DQN by a soft maximum:
+
+    V_soft(s)  = alpha * log sum_a exp(Q(s, a) / alpha)              (log-sum-exp backup)
+    pi(a | s)  = exp((Q(s, a) - V_soft(s)) / alpha) = softmax_a(Q(s, .) / alpha)   (Boltzmann)
+    y          = r + gamma_m (1 - terminated) V_soft'(s')             (target network Q')
+    L          = mean_i huber(y_i - Q(s_i, a_i))   (or mse)
+
+As alpha -> 0 the backup becomes max_a Q (DQN) and the policy greedy. Acting samples from the
+Boltzmann policy (no ε); deterministic acting is argmax_a Q. Training phases and target updates
+follow DQN (see dqn.py); the target network is fixed within a phase, so V_soft'(s') of all its
+minibatches is computed in one forward pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from tidyrl.agent import Agent
+from tidyrl.config import check_range
+from tidyrl.core.losses import td_loss
+from tidyrl.loops.off_policy import (
+    Replay,
+    ReplaySample,
+    adam,
+    crossed,
+    obs_tensor,
+    phase_minibatches,
+    update_target,
+    validate_common,
+)
+from tidyrl.nets.heads import QNetwork
+
+
+@dataclass(frozen=True)
+class SoftQConfig:
+    alpha: float = 0.01
+    """Temperature: weight of the policy entropy in the objective."""
+    hidden: tuple[int, ...] = (256, 256)
+    """Hidden layer widths (the last one is the per-stream layer)."""
+    lr: float = 2.3e-3
+    """Adam learning rate."""
+    gamma: float = 0.99
+    """Discount factor."""
+    buffer_size: int = 100_000
+    """Replay capacity in transitions."""
+    batch_size: int = 64
+    """Minibatch size."""
+    learning_starts: int = 1_000
+    """Env steps of uniformly random actions before the first update."""
+    train_freq: int = 256
+    """Env steps between training phases."""
+    gradient_steps: int = 128
+    """Gradient updates per training phase."""
+    target_update_every: int = 10
+    """Env steps between target-network updates."""
+    tau: float = 1.0
+    """Target update rate: 1 = hard copy, < 1 = Polyak averaging."""
+    loss: Literal["huber", "mse"] = "huber"
+    """TD-error loss."""
+    max_grad_norm: float = 10.0
+    """Clip the gradient's global norm (0: no clipping)."""
+    n_envs: int = 1
+    """Parallel environments."""
+
+    def __post_init__(self) -> None:
+        check_range(self, "alpha", 0.0, low_open=True)
+        validate_common(self)
+
+
+def soft_value(q: torch.Tensor, alpha: float) -> torch.Tensor:
+    """V_soft = alpha * logsumexp(Q / alpha) over actions (dim 1)."""
+    return alpha * torch.logsumexp(q / alpha, dim=1)
+
+
+def soft_q_target(batch: ReplaySample, next_q_target: torch.Tensor, alpha: float) -> torch.Tensor:
+    """y = r + gamma_m (1 - terminated) V_soft'(s')."""
+    return batch.rewards + batch.discounts * batch.bootstrap_mask * soft_value(next_q_target, alpha)
+
+
+def boltzmann(q: torch.Tensor, alpha: float, generator: torch.Generator | None) -> torch.Tensor:
+    """a ~ softmax(Q / alpha) per row."""
+    return torch.multinomial(torch.softmax(q / alpha, dim=1), 1, generator=generator).squeeze(1)
+
+
+class SoftQ(Agent):
+    """Discrete soft Q-learning with a Boltzmann policy and a target network."""
+
+    Config = SoftQConfig
+    algo_id = "soft-q"
+    action_spaces = (gym.spaces.Discrete,)
+    default_steps = 50_000
+    PRESETS = {
+        "cartpole": {},
+        # Nature DQN settings with the soft backup (temperature on clipped rewards)
+        "atari": {
+            "alpha": 0.01,
+            "hidden": (512,),
+            "lr": 1e-4,
+            "buffer_size": 1_000_000,
+            "batch_size": 32,
+            "learning_starts": 50_000,
+            "train_freq": 4,
+            "gradient_steps": 1,
+            "target_update_every": 40_000,
+            "max_grad_norm": 0.0,
+        },
+    }
+
+    def __init__(self, env, config=None, run=None, *, algo=None) -> None:
+        super().__init__(env, config, run, algo=algo)
+        cfg = self.config
+        self.n_actions = int(self.action_space.n)
+        self.q = QNetwork(self.observation_space, self.n_actions, cfg.hidden).to(self.device)
+        self.q_target = QNetwork(self.observation_space, self.n_actions, cfg.hidden)
+        self.q_target.to(self.device).load_state_dict(self.q.state_dict())
+        self.q_target.requires_grad_(False)
+        self.optimizer = adam(self.q.parameters(), cfg.lr)
+        self.replay = Replay(
+            cfg.buffer_size, self.observation_space, cfg.n_envs, gamma=cfg.gamma, device=self.device
+        )
+        # acting draws from its own torch generator, seeded from the agent's NumPy generator
+        self.generator = torch.Generator().manual_seed(int(self.rng.integers(2**31)))
+        self.register_state("q", "q_target", "optimizer")
+
+    def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
+        with torch.inference_mode():
+            q = self.q(obs_tensor(obs, self.device))
+            if deterministic:
+                return q.argmax(dim=1).cpu().numpy()
+            return boltzmann(q.cpu(), self.config.alpha, self.generator).numpy()
+
+    def update(self, batch: ReplaySample, next_q_target: torch.Tensor) -> dict[str, torch.Tensor]:
+        """One gradient step towards the soft target."""
+        cfg = self.config
+        target = soft_q_target(batch, next_q_target, cfg.alpha)
+        q_all = self.q(batch.obs)
+        q_taken = q_all.gather(1, batch.actions.unsqueeze(1)).squeeze(1)
+        loss = (batch.weights * td_loss(target - q_taken, cfg.loss)).mean()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.max_grad_norm > 0:
+            torch.nn.utils.clip_grad_norm_(self.q.parameters(), cfg.max_grad_norm, foreach=True)
+        self.optimizer.step()
+        with torch.no_grad():
+            log_pi = torch.log_softmax(q_all / cfg.alpha, dim=1)
+            entropy = -(log_pi.exp() * log_pi).sum(1).mean()
+        return {"loss": loss.detach(), "q_mean": q_taken.detach().mean(), "entropy": entropy}
+
+    def train_phase(self) -> dict[str, torch.Tensor]:
+        """`gradient_steps` updates; Q_target(s', .) for all of them in one forward pass."""
+        cfg = self.config
+        metrics: dict[str, torch.Tensor] = {}
+        for batch, next_q_target in phase_minibatches(
+            self.replay,
+            cfg.gradient_steps,
+            cfg.batch_size,
+            self.rng,
+            lambda rows: self.q_target(rows.next_obs),
+        ):
+            metrics = self.update(batch, next_q_target)
+        self.counters["updates"] += cfg.gradient_steps
+        return metrics
+
+    def learn(self, total_steps: int) -> SoftQ:
+        cfg = self.config
+        obs = self.env.obs
+        metrics: dict[str, object] = {}
+        with self.training(total_steps):
+            while not self.finished:
+                before = self.counters["steps"]
+                if before < cfg.learning_starts:
+                    actions = self.env.sample_actions()
+                else:
+                    actions = self.act(obs)
+                step = self.env.step(actions)
+                self.replay.add(obs, actions, step)
+                obs = step.obs
+                after = before + cfg.n_envs
+                if after > cfg.learning_starts:
+                    if crossed(before, after, cfg.train_freq):
+                        metrics = dict(self.train_phase())
+                    if crossed(before, after, cfg.target_update_every):
+                        update_target(self.q, self.q_target, cfg.tau)
+                self.tick(step, metrics)
+        return self
+
+    def update_probe(self) -> Callable[[], object] | None:
+        if len(self.replay) == 0:
+            return None
+        batch = self.replay.sample(self.config.batch_size, np.random.default_rng(0))
+        with torch.no_grad():
+            next_q_target = self.q_target(batch.next_obs)
+        return lambda: self.update(batch, next_q_target)

@@ -1,0 +1,37 @@
+"""Regression losses for value learning, element-wise (reduce with importance weights outside).
+
+- `huber`: the "error clipping" of Mnih et al. (2015), Methods: the squared error for
+  |x| <= delta and the absolute error beyond, so the gradient is clipped to [-delta, delta].
+- `squared`: 0.5 x^2 (the gradient of the Bellman error itself).
+- `categorical_cross_entropy`: C51's loss -sum_j m_j log p_j (Bellemare et al. 2017, Alg. 1).
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def huber(x: torch.Tensor, delta: float = 1.0) -> torch.Tensor:
+    """0.5 x^2 where |x| <= delta, delta * (|x| - 0.5 delta) elsewhere."""
+    a = x.abs()
+    quadratic = torch.clamp(a, max=delta)
+    return 0.5 * quadratic**2 + delta * (a - quadratic)
+
+
+def squared(x: torch.Tensor) -> torch.Tensor:
+    """0.5 x^2."""
+    return 0.5 * x * x
+
+
+def td_loss(x: torch.Tensor, kind: str = "huber") -> torch.Tensor:
+    """Element-wise loss of TD errors `x` (target - prediction): "huber" or "mse"."""
+    if kind == "huber":
+        return huber(x)
+    if kind == "mse":
+        return squared(x)
+    raise ValueError(f"unknown loss {kind!r}; choose huber or mse")
+
+
+def categorical_cross_entropy(log_probs: torch.Tensor, target_probs: torch.Tensor) -> torch.Tensor:
+    """-sum_j m_j log p_j over the last axis (one value per row)."""
+    return -(target_probs * log_probs).sum(dim=-1)

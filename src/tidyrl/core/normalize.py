@@ -1,0 +1,71 @@
+"""Running mean/variance normalization of observations and rewards.
+
+`RunningMeanStd` is an `nn.Module` whose statistics are buffers, so an agent that registers it
+(`register_state("obs_norm")`) checkpoints and restores it with no extra code, and a loaded agent
+normalizes exactly as the trained one did.
+
+Statistics are merged batch by batch with the parallel variance formula (Chan, Golub & LeVeque
+1979). Reward scaling divides each reward by the standard deviation of a running discounted return
+(Engstrom et al. 2020, "Implementation matters in deep policy gradients", section 3), without
+subtracting a mean, which would change the optimal policy.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+
+class RunningMeanStd(nn.Module):
+    """Running mean and variance of a stream of vectors of shape `shape`."""
+
+    mean: torch.Tensor
+    var: torch.Tensor
+    count: torch.Tensor
+
+    def __init__(self, shape: tuple[int, ...] = (), epsilon: float = 1e-4) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(shape, dtype=torch.float64))
+        self.register_buffer("var", torch.ones(shape, dtype=torch.float64))
+        self.register_buffer("count", torch.tensor(epsilon, dtype=torch.float64))
+
+    @torch.no_grad()
+    def update(self, batch: np.ndarray | torch.Tensor) -> None:
+        """Merge a batch (leading dimension = samples) into the statistics."""
+        x = torch.as_tensor(np.asarray(batch), dtype=torch.float64)
+        x = x.reshape(-1, *self.mean.shape)
+        n = x.shape[0]
+        batch_mean = x.mean(0)
+        batch_var = x.var(0, unbiased=False)
+        delta = batch_mean - self.mean
+        total = self.count + n
+        self.mean += delta * n / total
+        m2 = self.var * self.count + batch_var * n + delta * delta * self.count * n / total
+        self.var.copy_(m2 / total)
+        self.count.copy_(total)
+
+    def normalize(self, x: torch.Tensor, clip: float = 10.0) -> torch.Tensor:
+        """(x - mean) / sqrt(var + 1e-8), clipped to [-clip, clip], in x's dtype."""
+        mean = self.mean.to(x.dtype)
+        std = torch.sqrt(self.var + 1e-8).to(x.dtype)
+        return torch.clamp((x - mean) / std, -clip, clip)
+
+
+class RewardScaler:
+    """Divide rewards by the std of the running discounted return of each env.
+
+    Holds the per-env return accumulator; the statistics live in `self.stats` (register that).
+    """
+
+    def __init__(self, n_envs: int, gamma: float, stats: RunningMeanStd | None = None) -> None:
+        self.gamma = gamma
+        self.stats = stats if stats is not None else RunningMeanStd(())
+        self.returns = np.zeros(n_envs, dtype=np.float64)
+
+    def __call__(self, rewards: np.ndarray, dones: np.ndarray) -> np.ndarray:
+        self.returns = self.returns * self.gamma + rewards
+        self.stats.update(self.returns)
+        self.returns[dones] = 0.0
+        scale = float(np.sqrt(self.stats.var.item() + 1e-8))
+        return np.clip(rewards / scale, -10.0, 10.0).astype(np.float32)

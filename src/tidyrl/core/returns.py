@@ -1,0 +1,80 @@
+"""Returns and advantages for policy-gradient methods.
+
+Symbols: r_t reward, gamma discount, lambda the GAE parameter, V(s_t) = `values[t]`, and
+V(s'_t) = `next_values[t]`, the value of the *true* successor of s_t. Keeping V(s'_t) explicit is
+what makes truncation right: where an episode was cut by a time limit, s'_t is the final
+observation (not the next episode's reset observation) and the return bootstraps from it; where
+it terminated, nothing is bootstrapped. `data.rollout.Rollout.next_values` builds this array.
+
+    discounted return      G_0 = sum_t gamma^t r_t (+ gamma^T V(s_T) when cut, not terminated)
+    reward-to-go           G_t = r_t + gamma G_{t+1}          (Williams 1992; causality, seed 004)
+    TD error               delta_t = r_t + gamma (1 - terminated_t) V(s'_t) - V(s_t)
+    GAE                    A_t = delta_t + gamma lambda (1 - done_t) A_{t+1}
+                           (Schulman et al. 2016, "High-dimensional continuous control using
+                           generalized advantage estimation", eq. 16)
+    lambda-return          R_t = A_t + V(s_t)   (the critic's regression target)
+
+GAE with lambda = 1 is the n-step return of A2C/A3C minus V(s_t) (bootstrapped at the rollout's
+end); lambda = 0 is the one-step TD error of the online actor-critic.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+import torch
+
+
+def discounted_return(rewards: npt.ArrayLike, gamma: float, bootstrap: float = 0.0) -> float:
+    """sum_t gamma^t r_t + gamma^T * bootstrap, for the rewards of one episode (REINFORCE
+    without reward-to-go weights every log-probability by this number)."""
+    r = np.asarray(rewards, dtype=np.float64)
+    discounts = gamma ** np.arange(len(r) + 1)
+    return float(r @ discounts[:-1] + discounts[-1] * bootstrap)
+
+
+def reward_to_go(
+    rewards: npt.ArrayLike, gamma: float, bootstrap: float = 0.0
+) -> npt.NDArray[np.float64]:
+    """G_t = sum_{t' >= t} gamma^(t' - t) r_t' (+ gamma^(T - t) * bootstrap) for one episode.
+
+    `bootstrap` is V(s_T) for an episode cut by a time limit and 0 for a terminated one.
+    """
+    r = np.asarray(rewards, dtype=np.float64)
+    out = np.empty_like(r)
+    running = float(bootstrap)
+    for t in range(len(r) - 1, -1, -1):
+        running = r[t] + gamma * running
+        out[t] = running
+    return out
+
+
+def gae(
+    rewards: torch.Tensor,
+    values: torch.Tensor,
+    next_values: torch.Tensor,
+    terminated: torch.Tensor,
+    dones: torch.Tensor,
+    gamma: float,
+    lam: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Generalized advantage estimates and lambda-returns over a time-major rollout [T, N].
+
+    `terminated` and `dones` (terminated or truncated) are 0/1 float tensors. At a truncated
+    step, delta bootstraps from `next_values` (V of the final observation) and the recursion
+    stops there, because the next row belongs to a new episode. Returns (advantages, returns).
+    """
+    not_terminal = 1.0 - terminated
+    deltas = rewards + gamma * not_terminal * next_values - values
+    carry = gamma * lam * (1.0 - dones)
+    advantages = torch.empty_like(deltas)
+    running = torch.zeros_like(deltas[0])
+    for t in range(deltas.shape[0] - 1, -1, -1):
+        running = deltas[t] + carry[t] * running
+        advantages[t] = running
+    return advantages, advantages + values
+
+
+def normalize(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """(x - mean) / (std + eps): PPO's per-minibatch advantage normalization."""
+    return (x - x.mean()) / (x.std() + eps)

@@ -1,0 +1,91 @@
+"""Pixel replay that stores every frame once.
+
+An Atari observation is a stack of the last k = 4 frames (84x84 uint8). Storing (obs, next_obs)
+per transition would keep each frame 2k = 8 times (28 KB per transition, 28 GB for the 1M buffer
+of Mnih et al. 2015). `FrameStore` instead keeps a ring of single frames, and a transition stores
+k integer *handles* (global frame serial numbers) for its observation and k for its next
+observation: about 84*84 + 2*4*8 = 7.1 KB per transition, 7.1 GB per million (see
+`bytes_per_transition`). Handles are ordinary arrays, so the n-step accumulator and the samplers
+treat them like any other observation; `frames(handles)` rebuilds the uint8 stacks at sampling.
+
+The store follows the stack the way the env builds it (Gymnasium's FrameStackObservation with
+`padding_type="reset"`): the first observation of an episode is the reset frame repeated k times,
+and each step shifts in one new frame. At an episode end the final observation's new frame is
+stored too (the true final observation, for bootstrapping a truncation), then the reset frame.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class FrameStore:
+    """Ring of single frames addressed by global serial numbers, with per-env current stacks."""
+
+    def __init__(self, capacity: int, frame_shape: tuple[int, ...], stack: int, n_envs: int = 1):
+        if capacity < stack + 1:
+            raise ValueError(f"frame capacity must exceed the stack size {stack}")
+        self.capacity = int(capacity)
+        self.stack = int(stack)
+        self.frames = np.zeros((self.capacity, *frame_shape), dtype=np.uint8)
+        self.written = 0
+        """Frames written so far; frame serial s lives in slot s % capacity while
+        s >= written - capacity."""
+        self.current = np.zeros((n_envs, self.stack), dtype=np.int64)
+        """Handles of each env's current observation stack."""
+
+    def _write(self, frames: np.ndarray) -> np.ndarray:
+        n = len(frames)
+        serials = self.written + np.arange(n, dtype=np.int64)
+        self.frames[serials % self.capacity] = frames
+        self.written += n
+        return serials
+
+    def reset(self, obs: np.ndarray, envs: np.ndarray | None = None) -> np.ndarray:
+        """Start episodes from first observations `obs` (n, k, H, W) for `envs` (default all):
+        store their newest frame once and return the (n, k) handles, all pointing at it."""
+        envs = np.arange(len(self.current)) if envs is None else np.asarray(envs)
+        serials = self._write(np.asarray(obs)[:, -1])
+        self.current[envs] = serials[:, None]
+        handles: np.ndarray = self.current[envs].copy()
+        return handles
+
+    def step(
+        self, next_obs: np.ndarray, obs: np.ndarray, dones: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """One vector-env step: store each env's new frame (the newest of `next_obs`, the true
+        successor) and, where an episode ended, the reset frame of `obs`. Returns the handles
+        (obs_handles, next_obs_handles) of the transition just made."""
+        obs_handles = self.current.copy()
+        serials = self._write(np.asarray(next_obs)[:, -1])
+        next_handles = np.concatenate([obs_handles[:, 1:], serials[:, None]], axis=1)
+        self.current = next_handles.copy()
+        ended = np.flatnonzero(dones)
+        if ended.size:
+            self.reset(np.asarray(obs)[ended], ended)
+        return obs_handles, next_handles
+
+    def valid(self, handles: np.ndarray) -> np.ndarray:
+        """True for rows whose every frame is still in the ring (not yet overwritten)."""
+        oldest = self.written - self.capacity
+        ok: np.ndarray = np.asarray(handles).reshape(len(handles), -1).min(axis=1) >= oldest
+        return ok
+
+    def get(self, handles: np.ndarray) -> np.ndarray:
+        """uint8 stacks (..., k, H, W) for handles (..., k)."""
+        stacks: np.ndarray = self.frames[np.asarray(handles) % self.capacity]
+        return stacks
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.frames.nbytes + self.current.nbytes)
+
+
+def bytes_per_transition(
+    frame_shape: tuple[int, ...] = (84, 84), stack: int = 4, frame_slack: float = 0.02
+) -> float:
+    """Replay bytes per stored transition with `FrameStore` handles: one frame (plus
+    `frame_slack` extra frames per transition for episode ends), 2k int64 handles, an int64
+    action, a float32 reward, a float32 discount and two bool flags."""
+    frame = float(np.prod(frame_shape))
+    return frame * (1.0 + frame_slack) + 2 * stack * 8 + 8 + 4 + 4 + 2

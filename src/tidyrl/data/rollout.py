@@ -1,0 +1,92 @@
+"""On-policy rollout storage: time-major tensors [T, N, ...] for T steps of N envs.
+
+A rollout holds what the policy-gradient losses need: observations, actions, their
+log-probabilities under the behaviour policy, rewards, the critic's values, the `terminated` and
+`truncated` flags kept apart, and for truncated steps the value of the *final* observation
+(`final_values`), so that returns bootstrap across a time-limit cut from the right state.
+`next_values` assembles V(s'_t) for `tidyrl.core.returns.gae`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from tidyrl.core.returns import gae
+
+
+@dataclass(frozen=True)
+class RolloutBatch:
+    """A flat minibatch of on-policy samples (leading dimension = samples)."""
+
+    obs: torch.Tensor
+    actions: torch.Tensor
+    logprobs: torch.Tensor
+    values: torch.Tensor
+    advantages: torch.Tensor
+    returns: torch.Tensor
+
+    def __len__(self) -> int:
+        return int(self.logprobs.shape[0])
+
+    def index(self, idx: torch.Tensor) -> RolloutBatch:
+        return RolloutBatch(
+            self.obs[idx],
+            self.actions[idx],
+            self.logprobs[idx],
+            self.values[idx],
+            self.advantages[idx],
+            self.returns[idx],
+        )
+
+
+class Rollout:
+    """Preallocated buffers for `n_steps` steps of `n_envs` envs."""
+
+    def __init__(
+        self,
+        n_steps: int,
+        n_envs: int,
+        obs_shape: tuple[int, ...],
+        action_shape: tuple[int, ...],
+        discrete: bool,
+    ) -> None:
+        self.n_steps, self.n_envs = n_steps, n_envs
+        t, n = n_steps, n_envs
+        self.obs = torch.zeros((t, n, *obs_shape))
+        self.actions = torch.zeros((t, n, *action_shape), dtype=torch.long if discrete else None)
+        self.logprobs = torch.zeros((t, n))
+        self.rewards = torch.zeros((t, n))
+        self.values = torch.zeros((t, n))
+        self.terminated = torch.zeros((t, n))
+        self.truncated = torch.zeros((t, n))
+        self.final_values = torch.zeros((t, n))
+        """V(final observation) where the step was truncated, else 0."""
+        self.last_values = torch.zeros(n)
+        """V(s_T): the value of the observation after the last stored step (bootstrap)."""
+
+    def next_values(self) -> torch.Tensor:
+        """V(s'_t): V(s_{t+1}) inside an episode, V(final obs) at truncation, and V(s_T) after
+        the last row. At terminated steps the value is irrelevant (GAE masks it)."""
+        nxt = torch.cat([self.values[1:], self.last_values.unsqueeze(0)])
+        return torch.where(self.truncated.bool(), self.final_values, nxt)
+
+    def advantages(self, gamma: float, lam: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """(advantages, returns) by GAE(gamma, lambda) over this rollout."""
+        dones = torch.clamp(self.terminated + self.truncated, max=1.0)
+        return gae(
+            self.rewards, self.values, self.next_values(), self.terminated, dones, gamma, lam
+        )
+
+    def flatten(self, advantages: torch.Tensor, returns: torch.Tensor) -> RolloutBatch:
+        """All T * N samples as one flat batch."""
+        size = self.n_steps * self.n_envs
+        return RolloutBatch(
+            self.obs.reshape(size, *self.obs.shape[2:]),
+            self.actions.reshape(size, *self.actions.shape[2:]),
+            self.logprobs.reshape(size),
+            self.values.reshape(size),
+            advantages.reshape(size),
+            returns.reshape(size),
+        )

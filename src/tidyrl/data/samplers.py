@@ -1,0 +1,75 @@
+"""Samplers choose which stored rows a minibatch holds: uniform, or prioritized (PER).
+
+Prioritized experience replay (Schaul et al. 2016), proportional variant:
+
+    P(i) = p_i^alpha / sum_k p_k^alpha            p_i = |delta_i| + epsilon
+    w_i  = (N * P(i))^(-beta) / max_j w_j          importance-sampling weights (eq. 1, sec. 3.4)
+
+New rows get the largest priority seen so far, so each is replayed at least once soon. Sampling is
+stratified: the range [0, sum p^alpha) is cut into `batch_size` equal segments and one value is
+drawn in each (appendix B.2.1). beta is annealed towards 1 by the caller (a schedule).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tidyrl.data.sumtree import SumTree
+
+
+class UniformSampler:
+    """Rows drawn uniformly with replacement; every importance weight is 1."""
+
+    def add(self, index: np.ndarray) -> None:
+        """Uniform sampling keeps no per-row state."""
+
+    def sample(
+        self, size: int, batch_size: int, rng: np.random.Generator, beta: float = 0.0
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """`batch_size` indices in [0, size) and their weights (all ones)."""
+        if size < 1:
+            raise ValueError("cannot sample from an empty buffer")
+        return rng.integers(0, size, size=batch_size), np.ones(batch_size, dtype=np.float32)
+
+    def update_priorities(self, index: np.ndarray, td_errors: np.ndarray) -> None:
+        """Uniform sampling ignores TD errors."""
+
+
+class PrioritizedSampler:
+    """Proportional prioritized sampling on a sum-tree (see the module docstring)."""
+
+    def __init__(self, capacity: int, alpha: float = 0.6, epsilon: float = 1e-6) -> None:
+        if alpha < 0:
+            raise ValueError(f"alpha must be >= 0, got {alpha}")
+        self.tree = SumTree(capacity)
+        self.alpha = alpha
+        self.epsilon = epsilon
+        self.max_priority = 1.0
+        """Largest p_i (before the alpha power) seen so far; new rows get it."""
+
+    def add(self, index: np.ndarray) -> None:
+        """Give freshly written rows the maximal priority."""
+        index = np.asarray(index)
+        self.tree.update(index, np.full(index.shape, self.max_priority**self.alpha))
+
+    def sample(
+        self, size: int, batch_size: int, rng: np.random.Generator, beta: float = 0.4
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Stratified draw of `batch_size` rows with P(i) ~ p_i^alpha, and normalised IS
+        weights w_i = (N P(i))^-beta / max_j w_j (max over all rows, via the min priority)."""
+        total = self.tree.total
+        if size < 1 or total <= 0:
+            raise ValueError("cannot sample from an empty buffer")
+        bounds = np.arange(batch_size + 1, dtype=np.float64) * (total / batch_size)
+        values = rng.uniform(bounds[:-1], bounds[1:])
+        index = self.tree.find(values)
+        probs = self.tree[index] / total
+        min_prob = self.tree.min / total
+        weights = (probs / min_prob) ** (-beta)  # = (N P(i))^-beta / (N P_min)^-beta
+        return index, weights.astype(np.float32)
+
+    def update_priorities(self, index: np.ndarray, td_errors: np.ndarray) -> None:
+        """p_i <- |delta_i| + epsilon for the sampled rows (the last value wins on repeats)."""
+        priorities = np.abs(np.asarray(td_errors, dtype=np.float64)) + self.epsilon
+        self.max_priority = max(self.max_priority, float(priorities.max(initial=0.0)))
+        self.tree.update(index, priorities**self.alpha)

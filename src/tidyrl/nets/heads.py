@@ -1,0 +1,90 @@
+"""Q-value heads and the Q-network every value-based algorithm composes.
+
+- dueling (Wang et al. 2016, eq. 9): Q(s, a) = V(s) + A(s, a) - mean_a' A(s, a'), two streams
+  after a shared encoder;
+- categorical (Bellemare et al. 2017, C51): the head outputs logits over `n_atoms` fixed returns
+  z_j per action; p_j(s, a) = softmax_j(logits), Q(s, a) = sum_j z_j p_j(s, a). With dueling, the
+  streams are combined on the logits before the softmax (Hessel et al. 2018, eq. 5 of Rainbow);
+- noisy (Fortunato et al. 2018): every linear layer of the head is a `NoisyLinear`.
+
+`QNetwork` = encoder (Nature/MinAtar CNN for (C, H, W) pixels, identity for vectors) + shared
+hidden layers `hidden[:-1]` + one stream per output (V and A when dueling, else Q), each
+`Linear(hidden[-1]) -> ReLU -> Linear(out)`. So hidden=(512,) on pixels is the Nature DQN and
+hidden=(256, 256) on vectors is SB3's `net_arch=[256, 256]`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import nn
+
+from tidyrl.nets.cnn import pixel_encoder
+from tidyrl.nets.noisy import NoisyLinear
+
+
+def dueling_combine(value: torch.Tensor, advantage: torch.Tensor) -> torch.Tensor:
+    """V + A - mean_a A: `value` (B, 1, ...) and `advantage` (B, A, ...) -> (B, A, ...)."""
+    return value + advantage - advantage.mean(dim=1, keepdim=True)
+
+
+def categorical_q(logits: torch.Tensor, support: torch.Tensor) -> torch.Tensor:
+    """Q(s, a) = sum_j z_j softmax(logits)_j for logits (B, A, N) and support z (N,)."""
+    return (torch.softmax(logits, dim=-1) * support).sum(dim=-1)
+
+
+class QNetwork(nn.Module):
+    """Encoder + shared layers + (dueling) streams; outputs (B, A) or logits (B, A, N)."""
+
+    def __init__(
+        self,
+        observation_space: gym.Space[Any],
+        n_actions: int,
+        hidden: Sequence[int] = (256, 256),
+        dueling: bool = False,
+        noisy: bool = False,
+        n_atoms: int = 1,
+        sigma0: float = 0.5,
+    ) -> None:
+        super().__init__()
+        if not hidden:
+            raise ValueError("hidden needs at least one layer width")
+        self.n_actions, self.n_atoms, self.dueling = n_actions, n_atoms, dueling
+        shape = tuple(observation_space.shape or ())
+        self.encoder: nn.Module
+        if len(shape) == 3:
+            cnn = pixel_encoder(observation_space)
+            self.encoder, width = cnn, cnn.out_dim
+        else:
+            self.encoder, width = nn.Flatten(), int(np.prod(shape))
+
+        def linear(i: int, o: int) -> nn.Module:
+            return NoisyLinear(i, o, sigma0) if noisy else nn.Linear(i, o)
+
+        layers: list[nn.Module] = []
+        for h in hidden[:-1]:
+            layers += [linear(width, h), nn.ReLU()]
+            width = h
+        self.shared = nn.Sequential(*layers)
+        last = hidden[-1]
+
+        def stream(out: int) -> nn.Sequential:
+            return nn.Sequential(linear(width, last), nn.ReLU(), linear(last, out))
+
+        self.advantage = stream(n_actions * n_atoms)
+        self.value = stream(n_atoms) if dueling else None
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        features = self.shared(self.encoder(obs))
+        out: torch.Tensor = self.advantage(features)
+        if self.n_atoms > 1:
+            out = out.view(-1, self.n_actions, self.n_atoms)
+        if self.value is not None:
+            value = self.value(features)
+            value = value.view(-1, 1, self.n_atoms) if self.n_atoms > 1 else value
+            out = dueling_combine(value, out)
+        return out

@@ -1,0 +1,168 @@
+"""Policy-gradient family: Box and Discrete acting, loss isolation, REINFORCE options, TRPO's trust
+region, PPO determinism and save/load with normalization, A3C's shared update, and the PPO CI
+learning test."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import tidyrl
+from tidyrl.algos.policy_gradient.reinforce import Episode, episode_weights
+from tidyrl.loops.async_workers import AsyncWorkerPool, WorkerError
+
+PG = ["reinforce", "actor-critic", "a2c", "trpo", "ppo"]
+
+
+@pytest.mark.parametrize("algo", PG)
+def test_box_actions_are_rescaled_into_bounds(algo):
+    agent = tidyrl.make(algo, "Pendulum-v1", seed=0, log_std_init=1.0)
+    agent.learn(200)
+    obs = np.stack([agent.observation_space.sample() for _ in range(64)])
+    actions = agent.act(obs, deterministic=False)
+    assert actions.shape == (64, 1) and actions.dtype == np.float32
+    assert np.all(actions >= -2.0) and np.all(actions <= 2.0)
+    assert np.abs(actions).max() > 1.0  # the [-1, 1] policy space is rescaled to [-2, 2]
+
+
+@pytest.mark.parametrize("algo", PG)
+def test_discrete_actions_and_greedy_acting_draw_no_randomness(algo):
+    agent = tidyrl.make(algo, "CartPole-v1", seed=0)
+    obs = np.zeros((3, 4), dtype=np.float32)
+    state = torch.get_rng_state()
+    a = agent.act(obs, deterministic=True)
+    assert torch.equal(state, torch.get_rng_state())
+    assert a.dtype == np.int64 and set(a.tolist()) <= {0, 1}
+
+
+def test_reinforce_weights_reward_to_go_or_whole_return():
+    ep = Episode(torch.zeros(3, 1), torch.zeros(3), np.array([1.0, 2.0, 4.0]), None)
+    np.testing.assert_allclose(episode_weights(ep, 0.5, rtg=True), [3.0, 4.0, 4.0])
+    np.testing.assert_allclose(episode_weights(ep, 0.5, rtg=False), [3.0, 3.0, 3.0])
+    np.testing.assert_allclose(episode_weights(ep, 0.5, True, bootstrap=8.0), [4.0, 6.0, 8.0])
+
+
+@pytest.mark.parametrize("baseline", ["none", "mean", "value"])
+def test_reinforce_baselines_run_and_only_value_has_a_critic(baseline):
+    agent = tidyrl.make("reinforce", "CartPole-v1", seed=0, baseline=baseline, reward_to_go=False)
+    agent.learn(300)
+    assert (agent.policy.critic is not None) == (baseline == "value")
+    assert agent.counters["updates"] > 0
+    if baseline == "mean":
+        assert agent.baseline_mean.item() > 0
+
+
+def test_ppo_update_moves_actor_and_critic_and_reports_tensors():
+    agent = tidyrl.make("ppo", "CartPole-v1", seed=0)
+    agent.learn(256)
+    before = {k: v.clone() for k, v in agent.policy.state_dict().items()}
+    out = agent.update_probe()()
+    assert all(isinstance(v, torch.Tensor) and v.dim() == 0 for v in out.values())
+    after = agent.policy.state_dict()
+    assert not torch.equal(before["actor.0.weight"], after["actor.0.weight"])
+    assert not torch.equal(before["critic.0.weight"], after["critic.0.weight"])
+    assert torch.equal(before["log_std"], after["log_std"])  # Discrete: no Gaussian std
+
+
+def test_actor_critic_losses_move_only_their_own_networks():
+    from tidyrl.algos.policy_gradient.actor_critic import one_step_losses
+
+    agent = tidyrl.make("actor-critic", "CartPole-v1", seed=0)
+    agent.learn(50)
+    batch = agent.rollout.flatten(*agent.rollout.advantages(0.99, 0.0))
+    dist, values = agent.policy(batch.obs)
+    actor_loss, critic_loss, _ = one_step_losses(dist, values, batch)
+    actor_grads = torch.autograd.grad(
+        actor_loss, list(agent.policy.critic.parameters()), allow_unused=True, retain_graph=True
+    )
+    assert all(g is None for g in actor_grads)
+    critic_grads = torch.autograd.grad(
+        critic_loss, list(agent.policy.actor.parameters()), allow_unused=True
+    )
+    assert all(g is None for g in critic_grads)
+
+
+def test_trpo_step_respects_the_trust_region():
+    agent = tidyrl.make("trpo", "CartPole-v1", seed=0, n_steps=64, n_envs=2, max_kl=0.005)
+    agent.learn(128)
+    adv, ret = agent.rollout.advantages(0.99, 0.95)
+    batch = agent.rollout.flatten(adv, ret)
+    with torch.no_grad():
+        old = agent.policy.distribution(batch.obs)
+    out = agent.update(batch)
+    with torch.no_grad():
+        kl = old.kl(agent.policy.distribution(batch.obs)).mean().item()
+    assert kl <= 0.005 + 1e-6
+    assert out["step_fraction"].item() == 0 or kl > 0
+
+
+def test_ppo_same_seed_same_parameters_and_save_load_with_normalization(tmp_path):
+    def run():
+        agent = tidyrl.make("ppo", "Pendulum-v1", seed=3, preset="pendulum", n_steps=64)
+        agent.learn(512)
+        return agent
+
+    a, b = run(), run()
+    for (k, va), vb in zip(a.policy.state_dict().items(), b.policy.state_dict().values()):
+        assert torch.equal(va, vb), k
+    assert a.obs_norm.count.item() > 500 and a.reward_norm.count.item() > 500
+    a.save(tmp_path / "p")
+    loaded = tidyrl.load(tmp_path / "p")
+    torch.testing.assert_close(loaded.obs_norm.mean, a.obs_norm.mean)
+    obs = np.stack([a.observation_space.sample() for _ in range(8)])
+    np.testing.assert_array_equal(loaded.predict(obs), a.predict(obs))
+
+
+def test_a3c_workers_update_the_shared_network(tmp_path):
+    agent = tidyrl.make("a3c", "CartPole-v1", seed=0, n_workers=2, t_max=10)
+    before = [p.detach().clone() for p in agent.policy.parameters()]
+    agent.learn(400)
+    assert agent.counters["steps"] >= 400 and agent.counters["updates"] >= 40
+    changed = [not torch.equal(b, p) for b, p in zip(before, agent.policy.parameters())]
+    assert any(changed)
+    # the shared Adam moments live in shared memory: the main process sees the workers' steps
+    assert agent.optimizer.state[agent.policy.actor[0].weight]["step"].item() >= 40
+    agent.save(tmp_path / "a3c")
+    loaded = tidyrl.load(tmp_path / "a3c")
+    obs = np.random.default_rng(0).normal(size=(16, 4)).astype(np.float32)
+    np.testing.assert_array_equal(loaded.predict(obs), agent.predict(obs))
+    loaded.learn(100)  # a loaded agent re-shares its restored optimizer state and continues
+    assert loaded.counters["steps"] >= agent.counters["steps"] + 100
+
+
+def _failing_worker(worker, spec, shared, channel):
+    raise ValueError("boom")
+
+
+def test_a_failing_worker_surfaces_its_traceback():
+    pool = AsyncWorkerPool(_failing_worker, 1, None, {})
+    with pytest.raises(WorkerError, match="boom"), pool:
+        for _ in range(20):
+            pool.reports(timeout=0.5)
+
+
+@pytest.mark.learning
+def test_ppo_learns_cartpole_quickly():
+    """CI learning test: PPO with its defaults (RL-Zoo CartPole settings, lr and clip annealed
+    over the 30k budget) reaches eval 400+ within 30k steps (~11 s of CPU)."""
+    torch.set_num_threads(1)
+    agent = tidyrl.make("ppo", "CartPole-v1", seed=0)
+    agent.learn(30_000)
+    assert tidyrl.evaluate(agent, episodes=5)["mean_return"] >= 400
+
+
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "Pendulum-v1"])
+def test_fused_inference_copy_matches_actor_and_critic(env_id):
+    from tidyrl.nets.policy import ActorCritic
+
+    agent = tidyrl.make("ppo", env_id, seed=0)
+    policy: ActorCritic = agent.policy
+    obs = torch.randn(16, agent.io.obs_dim)
+    fused = policy.fused()
+    (d1, v1), (d2, v2) = policy(obs), fused(obs)
+    head1 = d1.logits if policy.discrete else d1.mean
+    head2 = d2.logits if policy.discrete else d2.mean
+    torch.testing.assert_close(head1, head2)
+    torch.testing.assert_close(v1, v2)
+    torch.testing.assert_close(fused.value(obs), policy.value(obs))

@@ -1,0 +1,58 @@
+"""Policy distributions: log-probabilities, entropies and KL divergences by hand."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from tidyrl.core.distributions import Categorical, DiagGaussian
+
+
+def test_categorical_kl_by_hand():
+    p = Categorical(torch.log(torch.tensor([0.5, 0.5])))
+    q = Categorical(torch.log(torch.tensor([0.25, 0.75])))
+    # 0.5 log(0.5/0.25) + 0.5 log(0.5/0.75) = 0.5 log 2 + 0.5 log(2/3)
+    expected = 0.5 * math.log(2) + 0.5 * math.log(2 / 3)
+    assert p.kl(q).item() == pytest.approx(expected, rel=1e-6)
+    assert p.kl(p).item() == pytest.approx(0.0, abs=1e-7)
+    # logits are shift-invariant
+    shifted = Categorical(torch.log(torch.tensor([0.25, 0.75])) + 3.0)
+    assert p.kl(shifted).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_categorical_log_prob_entropy_mode_and_sampling():
+    torch.manual_seed(0)
+    d = Categorical(torch.log(torch.tensor([[0.2, 0.8], [0.9, 0.1]])))
+    torch.testing.assert_close(
+        d.log_prob(torch.tensor([1, 0])), torch.log(torch.tensor([0.8, 0.9]))
+    )
+    h = -(0.2 * math.log(0.2) + 0.8 * math.log(0.8))
+    assert d.entropy()[0].item() == pytest.approx(h, rel=1e-6)
+    assert d.mode().tolist() == [1, 0]
+    draws = Categorical(torch.log(torch.tensor([0.2, 0.8])).expand(20000, 2)).sample()
+    assert draws.float().mean().item() == pytest.approx(0.8, abs=0.01)
+
+
+def test_gaussian_kl_by_hand():
+    p = DiagGaussian(torch.tensor([0.0]), torch.log(torch.tensor([1.0])))
+    q = DiagGaussian(torch.tensor([1.0]), torch.log(torch.tensor([2.0])))
+    # log(2/1) + (1 + 1) / (2 * 4) - 1/2
+    assert p.kl(q).item() == pytest.approx(math.log(2) + 0.25 - 0.5, rel=1e-6)
+    # two dims add up
+    p2 = DiagGaussian(torch.zeros(2), torch.zeros(2))
+    q2 = DiagGaussian(torch.tensor([1.0, 1.0]), torch.log(torch.tensor([2.0, 2.0])))
+    assert p2.kl(q2).item() == pytest.approx(2 * (math.log(2) - 0.25), rel=1e-6)
+
+
+def test_gaussian_log_prob_and_entropy_match_torch():
+    mean, log_std = torch.tensor([[0.3, -1.0]]), torch.tensor([0.1, -0.4])
+    d = DiagGaussian(mean, log_std)
+    ref = torch.distributions.Normal(mean, log_std.exp())
+    a = torch.tensor([[1.0, 0.5]])
+    torch.testing.assert_close(d.log_prob(a), ref.log_prob(a).sum(-1))
+    torch.testing.assert_close(d.entropy(), ref.entropy().sum(-1))
+    q = DiagGaussian(torch.tensor([[0.0, 0.0]]), torch.tensor([0.3, 0.2]))
+    ref_q = torch.distributions.Normal(q.mean, q.std)
+    torch.testing.assert_close(d.kl(q), torch.distributions.kl_divergence(ref, ref_q).sum(-1))

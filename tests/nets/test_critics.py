@@ -1,0 +1,81 @@
+"""The batched critic ensemble equals k separate MLPs, and its members stay independent."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.nn import functional as F
+
+from tidyrl.nets.critics import QEnsemble, batchnorm_mlp, mlp_forward
+from tidyrl.nets.mlp import mlp, uniform_init, xavier_init
+
+
+def member_forward(q: QEnsemble, k: int, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
+    """Critic k evaluated on its own, layer by layer, from the stacked weights."""
+    h0 = q.hidden[0]
+    w = q.first.weight[k * h0 : (k + 1) * h0]
+    b = q.first.bias[k * h0 : (k + 1) * h0]
+    h = torch.relu(F.linear(torch.cat([obs, act], -1), w, b))
+    for i, layer in enumerate(q.layers):
+        h = h @ layer.weight[k] + layer.bias[k]
+        if i < len(q.layers) - 1:
+            h = torch.relu(h)
+    return h
+
+
+@pytest.mark.parametrize("n_critics", [1, 2, 5])
+def test_ensemble_equals_separate_critics(n_critics):
+    torch.manual_seed(0)
+    q = QEnsemble(3, 2, (16, 8), n_critics=n_critics, out_dim=4)
+    obs, act = torch.randn(7, 3), torch.randn(7, 2)
+    out = q(obs, act)
+    assert out.shape == (n_critics, 7, 4)
+    for k in range(n_critics):
+        torch.testing.assert_close(out[k], member_forward(q, k, obs, act))
+
+
+def test_members_are_independently_initialised_and_trained():
+    torch.manual_seed(0)
+    q = QEnsemble(3, 1, (16, 16), n_critics=2)
+    assert not torch.equal(q.layers[0].weight[0], q.layers[0].weight[1])
+    q(torch.randn(5, 3), torch.randn(5, 1))[0].sum().backward()
+    assert q.layers[0].weight.grad[1].abs().sum() == 0
+    assert q.layers[0].weight.grad[0].abs().sum() > 0
+    assert q.first.weight.grad[16:].abs().sum() == 0
+
+
+def test_spell_chart_initialisation():
+    torch.manual_seed(0)
+    q = QEnsemble(3, 1, (30, 15), 1, 1, init=xavier_init, output_init=uniform_init(0.003))
+    assert q.layers[-1].weight.abs().max() <= 0.003
+    assert q.layers[-1].bias.abs().max() <= 0.003
+    assert (q.first.bias == 0).all()  # Xavier init zeroes the bias
+    bound = (6 / (30 + 15)) ** 0.5
+    assert q.layers[0].weight.abs().max() <= bound
+
+
+def test_bf16_hidden_matmuls_stay_close_and_return_float32():
+    torch.manual_seed(0)
+    q = QEnsemble(3, 1, (64, 64), n_critics=2)
+    obs, act = torch.randn(32, 3), torch.randn(32, 1)
+    full = q(obs, act)
+    q.compute_dtype = torch.bfloat16
+    mixed = q(obs, act)
+    assert mixed.dtype == torch.float32
+    torch.testing.assert_close(mixed, full, atol=2e-2, rtol=2e-2)
+    net = mlp(3, (64, 64), 2)
+    out = mlp_forward(net, obs, torch.bfloat16)
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out, net(obs), atol=2e-2, rtol=2e-2)
+    torch.testing.assert_close(mlp_forward(net, obs, None), net(obs))
+
+
+def test_batch_norm_variants():
+    torch.manual_seed(0)
+    q = QEnsemble(3, 1, (16, 8), n_critics=2, batch_norm=True)
+    obs, act = torch.randn(10, 3) * 5 + 3, torch.randn(10, 1)
+    assert q(obs, act).shape == (2, 10, 1)
+    q.eval()
+    assert q(obs[:1], act[:1]).shape == (2, 1, 1)  # eval mode works on a single row
+    actor = batchnorm_mlp(3, (16, 8), 2, output_activation="tanh")
+    assert actor(obs).shape == (10, 2) and actor(obs).abs().max() <= 1
