@@ -59,6 +59,10 @@ class Agent:
         self.run = run if run is not None else RunConfig()
         self.algo = algo or self.algo_id
         self.device = resolve_device(self.run.device)
+        # Denormal floats (|x| < 1.2e-38: Adam's second moments of tiny gradients, say) take a
+        # slow microcode path on x86 CPUs; flushing them to zero made a DQN update 1.1x and its
+        # fused Adam step 2.5x faster on the CI machine kind (benchmarks/dqn_update_profile.py).
+        torch.set_flush_denormal(True)
         self.rng = seed_everything(self.run.seed)
         n_envs = getattr(self.config, "n_envs", 1)
         self.env = VecEnv(self.env_cfg, n_envs=n_envs, seed=self.run.seed)

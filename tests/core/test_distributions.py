@@ -56,3 +56,17 @@ def test_gaussian_log_prob_and_entropy_match_torch():
     q = DiagGaussian(torch.tensor([[0.0, 0.0]]), torch.tensor([0.3, 0.2]))
     ref_q = torch.distributions.Normal(q.mean, q.std)
     torch.testing.assert_close(d.kl(q), torch.distributions.kl_divergence(ref, ref_q).sum(-1))
+
+
+def test_categorical_sample_frequencies_match_probabilities():
+    probs = torch.tensor([0.1, 0.0, 0.6, 0.3])
+    torch.manual_seed(0)
+    draws = Categorical(torch.log(probs).expand(40_000, 4)).sample()
+    freq = torch.bincount(draws, minlength=4).float() / 40_000
+    assert freq[1] == 0.0  # a zero-probability action is never drawn
+    # within 5 standard errors of each probability
+    tolerance = 5 * torch.sqrt(probs * (1 - probs) / 40_000) + 1e-9
+    assert torch.all((freq - probs).abs() <= tolerance), freq
+    assert draws.shape == (40_000,) and draws.dtype == torch.int64
+    batched = Categorical(torch.zeros(3, 5, 2)).sample()
+    assert batched.shape == (3, 5) and int(batched.max()) <= 1

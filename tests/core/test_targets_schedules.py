@@ -28,3 +28,15 @@ def test_linear_schedule():
     assert linear_schedule(1.0, 0.1, 100, 50) == pytest.approx(0.55)
     assert linear_schedule(1.0, 0.1, 100, 500) == pytest.approx(0.1)
     assert linear_schedule(0.4, 1.0, 0, 3) == 1.0
+
+
+def test_hard_update_copies_parameters_and_buffers():
+    online = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
+    target = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
+    online.train()
+    online(torch.randn(8, 3))  # moves the running statistics (buffers)
+    hard_update(online, target)
+    for a, b in zip(online.state_dict().values(), target.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    with pytest.raises(ValueError, match="different"):
+        hard_update(online, nn.Linear(3, 4))

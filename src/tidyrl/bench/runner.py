@@ -153,6 +153,7 @@ def execute(
     try:
         if which == "tidyrl":
             record.update(run_tidyrl(task, seed))
+            record["torch_threads"] = torch.get_num_threads()  # an algorithm may set its own
         else:
             from tidyrl.bench.peers import run_peer
 

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 
 def huber(x: torch.Tensor, delta: float = 1.0) -> torch.Tensor:
@@ -30,6 +31,26 @@ def td_loss(x: torch.Tensor, kind: str = "huber") -> torch.Tensor:
     if kind == "mse":
         return squared(x)
     raise ValueError(f"unknown loss {kind!r}; choose huber or mse")
+
+
+def mean_td_loss(
+    prediction: torch.Tensor,
+    target: torch.Tensor,
+    kind: str = "huber",
+    weights: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """mean_i w_i td_loss(target_i - prediction_i) (w = 1 when `weights` is None).
+
+    The same numbers as `td_loss`, computed by torch's fused huber / mse kernels (one op each
+    way instead of five): this runs once per gradient step of every value-based method."""
+    if kind not in ("huber", "mse"):
+        raise ValueError(f"unknown loss {kind!r}; choose huber or mse")
+    reduction = "mean" if weights is None else "none"
+    if kind == "huber":
+        loss = F.huber_loss(prediction, target, reduction=reduction, delta=1.0)
+    else:
+        loss = 0.5 * F.mse_loss(prediction, target, reduction=reduction)
+    return loss if weights is None else (weights * loss).mean()
 
 
 def categorical_cross_entropy(log_probs: torch.Tensor, target_probs: torch.Tensor) -> torch.Tensor:

@@ -214,28 +214,41 @@ class VecEnv:
         return np.stack([self.single_action_space.sample() for _ in range(self.n_envs)])
 
     def step(self, actions: np.ndarray) -> Step:
-        obs, rewards, terminated, truncated, infos = self.envs.step(actions)
-        rewards = np.asarray(rewards, dtype=np.float32)
-        terminated = np.asarray(terminated, dtype=bool)
-        truncated = np.asarray(truncated, dtype=bool)
-        check_finite("observation", np.asarray(obs), self.cfg.id)
+        """Step every copy once; an ended episode is reset in the same step (SAME_STEP).
+
+        The copies are stepped here directly (the `SyncVectorEnv` holds them and does reset,
+        spaces and close): its step also merges every env's `info` dict into batched arrays,
+        which we never read, and that cost ~40 us a step, 4x CartPole's own step."""
+        n = self.n_envs
+        rewards = np.empty(n, dtype=np.float32)
+        terminated = np.empty(n, dtype=bool)
+        truncated = np.empty(n, dtype=bool)
+        observations: list[Any] = []
+        finals: dict[int, Any] = {}
+        for i, env in enumerate(self.envs.envs):
+            o, r, te, tr, _ = env.step(actions[i])
+            rewards[i], terminated[i], truncated[i] = r, te, tr
+            if te or tr:
+                finals[i] = o
+                o, _ = env.reset()
+            observations.append(o)
+        obs = np.stack(observations)
+        check_finite("observation", obs, self.cfg.id)
         check_finite("reward", rewards, self.cfg.id)
         next_obs = obs
-        done = terminated | truncated
         returns: list[float] = []
         lengths: list[int] = []
         self._returns += rewards
         self._lengths += 1
-        if done.any():
-            next_obs = np.array(obs, copy=True)
-            final = infos["final_obs"]
-            for i in np.flatnonzero(done):
-                next_obs[i] = final[i]
+        if finals:
+            next_obs = obs.copy()
+            for i, final in finals.items():
+                next_obs[i] = final
                 returns.append(float(self._returns[i]))
                 lengths.append(int(self._lengths[i]))
+                self._returns[i] = 0.0
+                self._lengths[i] = 0
             check_finite("observation", next_obs, self.cfg.id)
-            self._returns[done] = 0.0
-            self._lengths[done] = 0
         self.obs = obs
         return Step(obs, next_obs, rewards, terminated, truncated, returns, lengths)
 

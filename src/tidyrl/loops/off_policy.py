@@ -27,6 +27,7 @@ from tidyrl.data.samplers import PrioritizedSampler, UniformSampler
 from tidyrl.data.storage import RingStorage
 from tidyrl.envs.make import Step
 from tidyrl.errors import ConfigError
+from tidyrl.nets.optim import Adam
 
 
 @dataclass(frozen=True)
@@ -206,10 +207,12 @@ def update_target(online: nn.Module, target: nn.Module, tau: float) -> None:
         polyak_update(online, target, tau)
 
 
-def adam(params: Sequence[nn.Parameter] | Any, lr: float, eps: float = 1e-8) -> torch.optim.Adam:
-    """Adam with the fused implementation (one kernel for all parameters; on this CPU about 1.5x
-    faster per small-MLP update than the multi-tensor `foreach` one)."""
-    return torch.optim.Adam(params, lr=lr, eps=eps, fused=True)
+def adam(
+    params: Sequence[nn.Parameter] | Any, lr: float, eps: float = 1e-8, max_grad_norm: float = 0.0
+) -> Adam:
+    """The kernel's fused Adam, clipping the global gradient norm to `max_grad_norm` (0: off)
+    inside its step (see `tidyrl.nets.optim`)."""
+    return Adam(params, lr=lr, eps=eps, max_grad_norm=max_grad_norm)
 
 
 def crossed(before: int, after: int, every: int) -> bool:

@@ -27,7 +27,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 
 from tidyrl.agent import Agent
 from tidyrl.algos.policy_gradient.common import (
@@ -41,6 +40,7 @@ from tidyrl.core.normalize import RewardScaler, RunningMeanStd
 from tidyrl.core.returns import normalize
 from tidyrl.data.rollout import RolloutBatch
 from tidyrl.loops.on_policy import collect_rollout
+from tidyrl.nets.optim import Adam
 
 
 @dataclass(frozen=True)
@@ -169,8 +169,8 @@ class PPO(Agent):
         super().__init__(env, config, run, algo=algo)
         cfg = self.config
         self.io, self.policy = build_policy(self, cfg)
-        self.optimizer = torch.optim.Adam(
-            self.policy.parameters(), lr=cfg.lr, eps=1e-5, foreach=True
+        self.optimizer = Adam(
+            self.policy.parameters(), lr=cfg.lr, eps=1e-5, max_grad_norm=cfg.max_grad_norm
         )
         self.obs_norm = self.io.obs_norm
         self.reward_norm = RunningMeanStd(())
@@ -191,11 +191,9 @@ class PPO(Agent):
         v_loss = value_loss(values, batch, cfg.clip_value)
         entropy = dist.entropy().mean()
         loss = pg_loss + cfg.vf_coef * v_loss - cfg.ent_coef * entropy
-        self.optimizer.zero_grad(set_to_none=True)
+        self.optimizer.zero_grad()
         loss.backward()
-        if cfg.max_grad_norm > 0:
-            nn.utils.clip_grad_norm_(self.policy.parameters(), cfg.max_grad_norm, foreach=True)
-        self.optimizer.step()
+        self.optimizer.step()  # clips the global gradient norm to max_grad_norm first
         return {
             "policy_loss": pg_loss.detach(),
             "value_loss": v_loss.detach(),

@@ -145,7 +145,7 @@ class C51(Agent):
         self.z_target = QNetwork(*args, n_atoms=cfg.n_atoms).to(self.device)
         self.z_target.load_state_dict(self.z.state_dict())
         self.z_target.requires_grad_(False)
-        self.optimizer = adam(self.z.parameters(), cfg.lr, cfg.adam_eps)
+        self.optimizer = adam(self.z.parameters(), cfg.lr, cfg.adam_eps, cfg.max_grad_norm)
         self.replay = Replay(
             cfg.buffer_size, self.observation_space, cfg.n_envs, gamma=cfg.gamma, device=self.device
         )
@@ -161,15 +161,10 @@ class C51(Agent):
 
     def update(self, batch: ReplaySample, target_probs: torch.Tensor) -> dict[str, torch.Tensor]:
         """One gradient step on the cross-entropy to the projected target `target_probs`."""
-        loss = batch.weights * compute_loss_z(self.z(batch.obs), batch.actions, target_probs)
-        loss = loss.mean()
-        self.optimizer.zero_grad(set_to_none=True)
+        loss = compute_loss_z(self.z(batch.obs), batch.actions, target_probs).mean()
+        self.optimizer.zero_grad()
         loss.backward()
-        if self.config.max_grad_norm > 0:
-            torch.nn.utils.clip_grad_norm_(
-                self.z.parameters(), self.config.max_grad_norm, foreach=True
-            )
-        self.optimizer.step()
+        self.optimizer.step()  # clips the gradient norm to max_grad_norm first
         return {"loss": loss.detach()}
 
     def train_phase(self) -> dict[str, torch.Tensor]:

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from tidyrl.agent import Agent
-from tidyrl.core.losses import td_loss
+from tidyrl.core.losses import mean_td_loss
 from tidyrl.core.schedules import linear_schedule
 from tidyrl.loops.off_policy import (
     Replay,
@@ -102,11 +102,9 @@ def dqn_target(
     return batch.rewards + batch.discounts * batch.bootstrap_mask * next_value
 
 
-def compute_loss_q(
-    q_taken: torch.Tensor, target: torch.Tensor, weights: torch.Tensor, kind: str
-) -> torch.Tensor:
-    """mean_i w_i loss(y_i - Q(s_i, a_i)) (w = 1 for uniform replay)."""
-    return (weights * td_loss(target - q_taken, kind)).mean()
+def compute_loss_q(q_taken: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
+    """mean_i loss(y_i - Q(s_i, a_i)) over the uniformly sampled minibatch."""
+    return mean_td_loss(q_taken, target, kind)
 
 
 class DQN(Agent):
@@ -173,7 +171,7 @@ class DQN(Agent):
         self.q.to(self.device)
         self.q_target.to(self.device).load_state_dict(self.q.state_dict())
         self.q_target.requires_grad_(False)
-        self.optimizer = adam(self.q.parameters(), cfg.lr)
+        self.optimizer = adam(self.q.parameters(), cfg.lr, max_grad_norm=cfg.max_grad_norm)
         self.replay = Replay(
             cfg.buffer_size, self.observation_space, cfg.n_envs, gamma=cfg.gamma, device=self.device
         )
@@ -195,12 +193,10 @@ class DQN(Agent):
         with torch.no_grad():
             target = dqn_target(batch, next_q_target, next_q_online)
         q_taken = q_all.gather(1, batch.actions.unsqueeze(1)).squeeze(1)
-        loss = compute_loss_q(q_taken, target, batch.weights, cfg.loss)
-        self.optimizer.zero_grad(set_to_none=True)
+        loss = compute_loss_q(q_taken, target, cfg.loss)
+        self.optimizer.zero_grad()
         loss.backward()
-        if cfg.max_grad_norm > 0:
-            torch.nn.utils.clip_grad_norm_(self.q.parameters(), cfg.max_grad_norm, foreach=True)
-        self.optimizer.step()
+        self.optimizer.step()  # clips the gradient norm to max_grad_norm first
         return {"loss": loss.detach(), "q_mean": q_taken.detach().mean()}
 
     def train_phase(self) -> dict[str, torch.Tensor]:

@@ -209,7 +209,7 @@ class Rainbow(Agent):
         self.q, self.q_target = network(), network()
         self.q_target.load_state_dict(self.q.state_dict())
         self.q_target.requires_grad_(False)
-        self.optimizer = adam(self.q.parameters(), cfg.lr, cfg.adam_eps)
+        self.optimizer = adam(self.q.parameters(), cfg.lr, cfg.adam_eps, cfg.max_grad_norm)
         self.replay = Replay(
             cfg.buffer_size,
             self.observation_space,
@@ -256,11 +256,9 @@ class Rainbow(Agent):
             target = rainbow_target(batch, self.q_target(batch.next_obs), next_online, self.support)
         losses = compute_loss(out, batch.actions, target, cfg.distributional)
         loss = (batch.weights * losses).mean()
-        self.optimizer.zero_grad(set_to_none=True)
+        self.optimizer.zero_grad()
         loss.backward()
-        if cfg.max_grad_norm > 0:
-            torch.nn.utils.clip_grad_norm_(self.q.parameters(), cfg.max_grad_norm, foreach=True)
-        self.optimizer.step()
+        self.optimizer.step()  # clips the gradient norm to max_grad_norm first
         return {"loss": loss.detach(), "priorities": losses.detach()}
 
     def learn(self, total_steps: int) -> Rainbow:

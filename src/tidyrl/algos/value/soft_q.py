@@ -27,7 +27,7 @@ import torch
 
 from tidyrl.agent import Agent
 from tidyrl.config import check_range
-from tidyrl.core.losses import td_loss
+from tidyrl.core.losses import mean_td_loss
 from tidyrl.loops.off_policy import (
     Replay,
     ReplaySample,
@@ -124,7 +124,7 @@ class SoftQ(Agent):
         self.q_target = QNetwork(self.observation_space, self.n_actions, cfg.hidden)
         self.q_target.to(self.device).load_state_dict(self.q.state_dict())
         self.q_target.requires_grad_(False)
-        self.optimizer = adam(self.q.parameters(), cfg.lr)
+        self.optimizer = adam(self.q.parameters(), cfg.lr, max_grad_norm=cfg.max_grad_norm)
         self.replay = Replay(
             cfg.buffer_size, self.observation_space, cfg.n_envs, gamma=cfg.gamma, device=self.device
         )
@@ -145,12 +145,10 @@ class SoftQ(Agent):
         target = soft_q_target(batch, next_q_target, cfg.alpha)
         q_all = self.q(batch.obs)
         q_taken = q_all.gather(1, batch.actions.unsqueeze(1)).squeeze(1)
-        loss = (batch.weights * td_loss(target - q_taken, cfg.loss)).mean()
-        self.optimizer.zero_grad(set_to_none=True)
+        loss = mean_td_loss(q_taken, target, cfg.loss)
+        self.optimizer.zero_grad()
         loss.backward()
-        if cfg.max_grad_norm > 0:
-            torch.nn.utils.clip_grad_norm_(self.q.parameters(), cfg.max_grad_norm, foreach=True)
-        self.optimizer.step()
+        self.optimizer.step()  # clips the gradient norm to max_grad_norm first
         with torch.no_grad():
             log_pi = torch.log_softmax(q_all / cfg.alpha, dim=1)
             entropy = -(log_pi.exp() * log_pi).sum(1).mean()

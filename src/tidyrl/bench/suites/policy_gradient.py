@@ -82,9 +82,9 @@ CONTINUOUS = (
     Task(
         "ppo",
         "HalfCheetah-v5",
-        300_000,
+        1_000_000,
         preset="mujoco",
-        eval_every=50_000,
+        eval_every=100_000,
         eval_episodes=5,
         reference="PPO paper (Schulman et al. 2017, fig. 3): HalfCheetah-v1 ~1,000-1,500 at 300k "
         "steps, ~1,800 at 1M",
