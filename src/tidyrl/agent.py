@@ -60,7 +60,7 @@ class Agent:
         self.algo = algo or self.algo_id
         self.device = resolve_device(self.run.device)
         # Denormal floats (|x| < 1.2e-38: Adam's second moments of tiny gradients, say) take a
-        # slow microcode path on x86 CPUs; flushing them to zero made a DQN update 1.1x and its
+        # slow microcode path on x86 CPUs; flushing them to zero made a DQN update 1.06x and its
         # fused Adam step 2.5x faster on the CI machine kind (benchmarks/dqn_update_profile.py).
         torch.set_flush_denormal(True)
         self.rng = seed_everything(self.run.seed)

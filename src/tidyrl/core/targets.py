@@ -25,8 +25,8 @@ def polyak_update(online: nn.Module, target: nn.Module, tau: float) -> None:
 def hard_update(online: nn.Module, target: nn.Module) -> None:
     """theta_target <- theta_online (the DQN target network's periodic copy), buffers too.
 
-    One multi-tensor copy: `load_state_dict` does the same in ~30x the time, which mattered
-    for DQN's target copied every 10 steps."""
+    One multi-tensor copy: `load_state_dict` takes 1.8x as long (benchmarks/dqn_update_profile.py),
+    which adds up for DQN's target copied every 10 steps."""
     sources = [*online.parameters(), *online.buffers()]
     targets = [*target.parameters(), *target.buffers()]
     if len(sources) != len(targets) or any(

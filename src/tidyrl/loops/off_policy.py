@@ -238,7 +238,7 @@ def phase_minibatches(
     loop): all rows are drawn in one gather and `target_values(rows)` (e.g. Q_target(s', .))
     runs under no_grad on blocks of `TARGET_BLOCK` rows instead of once per update. (Blocks,
     not all rows at once: a block's activations stay in the core's cache; one 8,192-row pass of
-    a 256-256 MLP took 1.7x as long on the CI machine kind.)"""
+    a 256-256 MLP took 2.6x as long on the CI machine kind, benchmarks/dqn_update_profile.py.)"""
     rows = replay.sample(gradient_steps * batch_size, rng)
     with torch.no_grad():
         n = len(rows)
