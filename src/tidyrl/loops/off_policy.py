@@ -250,6 +250,24 @@ def phase_minibatches(
         yield rows[part], values[part]
 
 
+def train_phase(
+    agent: Any,
+    target_values: Callable[[ReplaySample], torch.Tensor],
+    update: Callable[[ReplaySample, torch.Tensor], dict[str, torch.Tensor]],
+) -> dict[str, torch.Tensor]:
+    """One training phase: `agent.config.gradient_steps` calls of `update(batch, values)` on the
+    minibatches of `phase_minibatches` (targets from `target_values`, computed once for the
+    phase); counts the updates and returns the last update's metrics."""
+    cfg = agent.config
+    metrics: dict[str, torch.Tensor] = {}
+    for batch, values in phase_minibatches(
+        agent.replay, cfg.gradient_steps, cfg.batch_size, agent.rng, target_values
+    ):
+        metrics = update(batch, values)
+    agent.counters["updates"] += cfg.gradient_steps
+    return metrics
+
+
 _RANGES: dict[str, tuple[float, float | None, bool]] = {
     "lr": (0.0, None, True),
     "adam_eps": (0.0, None, True),

@@ -16,7 +16,7 @@ hidden=(256, 256) on vectors is SB3's `net_arch=[256, 256]`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import gymnasium as gym
 import numpy as np
@@ -36,7 +36,8 @@ def run_layers(layers: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
     for m in layers:
         kind = type(m)
         if kind is nn.Linear:
-            x = F.linear(x, m.weight, m.bias)
+            linear = cast(nn.Linear, m)
+            x = F.linear(x, linear.weight, linear.bias)
         elif kind is nn.ReLU:
             x = torch.relu(x)
         else:

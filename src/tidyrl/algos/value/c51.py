@@ -34,7 +34,7 @@ from tidyrl.loops.off_policy import (
     adam,
     crossed,
     epsilon_greedy,
-    phase_minibatches,
+    train_phase,
     update_target,
     validate_common,
 )
@@ -168,19 +168,12 @@ class C51(Agent):
         return {"loss": loss.detach()}
 
     def train_phase(self) -> dict[str, torch.Tensor]:
-        """`gradient_steps` updates; the projected targets m of all of them in one pass."""
-        cfg = self.config
-        metrics: dict[str, torch.Tensor] = {}
-        for batch, target_probs in phase_minibatches(
-            self.replay,
-            cfg.gradient_steps,
-            cfg.batch_size,
-            self.rng,
+        """`gradient_steps` updates; the projected targets m of all of them computed once."""
+        return train_phase(
+            self,
             lambda rows: c51_target(rows, self.z_target(rows.next_obs), self.support),
-        ):
-            metrics = self.update(batch, target_probs)
-        self.counters["updates"] += cfg.gradient_steps
-        return metrics
+            self.update,
+        )
 
     def learn(self, total_steps: int) -> C51:
         cfg = self.config

@@ -34,7 +34,7 @@ from tidyrl.loops.off_policy import (
     adam,
     crossed,
     obs_tensor,
-    phase_minibatches,
+    train_phase,
     update_target,
     validate_common,
 )
@@ -155,19 +155,8 @@ class SoftQ(Agent):
         return {"loss": loss.detach(), "q_mean": q_taken.detach().mean(), "entropy": entropy}
 
     def train_phase(self) -> dict[str, torch.Tensor]:
-        """`gradient_steps` updates; Q_target(s', .) for all of them in one forward pass."""
-        cfg = self.config
-        metrics: dict[str, torch.Tensor] = {}
-        for batch, next_q_target in phase_minibatches(
-            self.replay,
-            cfg.gradient_steps,
-            cfg.batch_size,
-            self.rng,
-            lambda rows: self.q_target(rows.next_obs),
-        ):
-            metrics = self.update(batch, next_q_target)
-        self.counters["updates"] += cfg.gradient_steps
-        return metrics
+        """`gradient_steps` updates; Q_target(s', .) for all of them computed once."""
+        return train_phase(self, lambda rows: self.q_target(rows.next_obs), self.update)
 
     def learn(self, total_steps: int) -> SoftQ:
         cfg = self.config
