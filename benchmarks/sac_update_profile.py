@@ -10,9 +10,19 @@ median time per update of each stage, so the table says what every change bought
     ensemble   + both critics in one batched matmul per layer (QEnsemble)
     inputs     + each backward names its parameters: the actor loss computes no critic grads
     fused      + all losses from one set of parameters, one fused Adam over all parameters
-               (one group: they share the learning rate), foreach Polyak (this is
-               `tidyrl.algos.actor_critic.sac.SAC.update` in fp32)
-    bf16       + hidden-to-hidden matmuls in bfloat16 (SAC with precision=bf16)
+               (one group: they share the learning rate), foreach Polyak
+    lean-adam  + `tidyrl.nets.optim.Adam` (torch's fused kernel called on cached lists)
+    oriented   + skinny products (3-4 inputs, 1-2 outputs) evaluated in the orientation MKL
+               runs fast, and the ensemble's first layer laid out (k, B, h) so its ReLU and
+               ReLU-backward see one memory layout (`tidyrl.nets.critics.linear`)
+    one-pass   + the actor's path through a frozen critic (``critic(..., frozen=True)``), so
+               one backward pass of the summed losses gives every gradient
+    SAC fp32   + the tanh-Gaussian log-probability in eps (half the ops): this is
+               `tidyrl.algos.actor_critic.sac.SAC.update`, timed on the agent itself
+    SAC bf16   + hidden-to-hidden matmuls in bfloat16 (SAC with precision=bf16)
+
+The stages before `oriented` run with `tidyrl.nets.critics.linear` swapped for plain
+``addmm``/``baddbmm``/``matmul`` products (`plain_linear`), as the library ran before that change.
 
 then a section-by-section breakdown of the final update and of the per-step work around it
 (buffer sampling, acting on one observation, one env step).
@@ -33,10 +43,12 @@ import torch
 from torch import nn
 
 import tidyrl
-from tidyrl.core.squashed import squashed_gaussian_sample
+from tidyrl.core.squashed import LOG_STD_MAX, LOG_STD_MIN, squashed_gaussian_log_prob
 from tidyrl.data.batch import Transition
-from tidyrl.nets.critics import QEnsemble
+from tidyrl.nets import critics
+from tidyrl.nets.critics import QEnsemble, mlp_forward
 from tidyrl.nets.mlp import mlp
+from tidyrl.nets.optim import Adam
 
 OBS, ACT, HIDDEN, BATCH, TAU, GAMMA = 3, 1, (256, 256), 256, 0.005, 0.99
 
@@ -69,6 +81,21 @@ def fake_batch() -> Transition:
     )
 
 
+STAGES = ("naive", "ensemble", "inputs", "fused", "lean-adam", "oriented", "one-pass")
+ORIENTED = critics.linear
+
+
+def plain_linear(
+    x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, dtype: torch.dtype | None = None
+) -> torch.Tensor:
+    """`tidyrl.nets.critics.linear` without the orientation of skinny products."""
+    if dtype is not None:
+        x, w, b = x.to(dtype), w.to(dtype), b.to(dtype)
+    if x.dim() != w.dim():
+        return torch.matmul(x, w) + b
+    return torch.addmm(b, x, w) if x.dim() == 2 else torch.baddbmm(b, x, w)
+
+
 class Staged:
     """SAC networks and an update whose implementation choices are switched by `stage`."""
 
@@ -83,17 +110,18 @@ class Staged:
         else:
             self.critic = nn.ModuleList(mlp(OBS + ACT, HIDDEN, 1) for _ in range(2))
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
-        fused = stage in ("fused", "bf16")
-        if fused:
+        self.fused = STAGES.index(stage) >= STAGES.index("fused")
+        self.later = STAGES.index(stage) >= STAGES.index("oriented")
+        if self.fused:
             params = [*self.actor.parameters(), *self.critic.parameters(), self.log_alpha]
-            self.opt = torch.optim.Adam(params, lr=3e-4, fused=True)
+            if stage == "fused":
+                self.opt = torch.optim.Adam(params, lr=3e-4, fused=True)
+            else:
+                self.opt = Adam(params, lr=3e-4)
         else:
             self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=3e-4, foreach=False)
             self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=3e-4, foreach=False)
             self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=3e-4, foreach=False)
-        if stage == "bf16":
-            assert isinstance(self.critic, QEnsemble) and isinstance(self.critic_target, QEnsemble)
-            self.critic.compute_dtype = self.critic_target.compute_dtype = torch.bfloat16
 
     def q(self, net: nn.Module, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
         if self.ensemble:
@@ -102,18 +130,16 @@ class Staged:
         return torch.stack([m(x)[:, 0] for m in net])  # type: ignore[attr-defined]
 
     def pi(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.stage == "bf16":
-            from tidyrl.nets.critics import mlp_forward
-
-            out = mlp_forward(self.actor, obs, torch.bfloat16)
-        else:
-            out = self.actor(obs)
+        out = mlp_forward(self.actor, obs, None) if self.later else self.actor(obs)
         mean, log_std = out.chunk(2, -1)
-        return squashed_gaussian_sample(mean, log_std)
+        # the log-probability as the library computed it before it was written in eps
+        log_std = log_std.clamp(LOG_STD_MIN, LOG_STD_MAX)
+        u = mean + torch.exp(log_std) * torch.randn_like(mean)
+        return torch.tanh(u), squashed_gaussian_log_prob(u, mean, log_std)
 
     def polyak(self) -> None:
         with torch.no_grad():
-            if self.stage in ("fused", "bf16"):
+            if self.fused:
                 torch._foreach_lerp_(
                     list(self.critic_target.parameters()), list(self.critic.parameters()), TAU
                 )
@@ -128,7 +154,10 @@ class Staged:
             return b.rewards + GAMMA * b.bootstrap_mask * v
 
     def update(self, b: Transition) -> None:
-        if self.stage in ("fused", "bf16"):
+        critics.linear = ORIENTED if self.later else plain_linear
+        if self.stage == "one-pass":
+            return self.update_one_pass(b)
+        if self.fused:
             return self.update_fused(b)
         actions_pi, logp_pi = self.pi(b.obs)
         alpha_loss = -(self.log_alpha * (logp_pi.detach() - ACT)).mean()
@@ -167,6 +196,21 @@ class Staged:
         self.opt.step()
         self.polyak()
 
+    def update_one_pass(self, b: Transition) -> None:
+        assert isinstance(self.critic, QEnsemble)
+        alpha = self.log_alpha.detach().exp()
+        y = self.target(b, alpha)
+        q = self.q(self.critic, b.obs, b.actions)
+        actions_pi, logp_pi = self.pi(b.obs)
+        q_pi = self.critic(b.obs, actions_pi, frozen=True)[..., 0].min(0).values
+        critic_loss = 0.5 * (q - y).pow(2).mean(-1).sum()
+        actor_loss = (alpha * logp_pi - q_pi).mean()
+        alpha_loss = -(self.log_alpha * (logp_pi.detach() - ACT)).mean()
+        self.opt.zero_grad()
+        (critic_loss + actor_loss + alpha_loss).backward()
+        self.opt.step()
+        self.polyak()
+
 
 def sections(agent: tidyrl.agent.Agent, batch: Transition, repeats: int) -> dict[str, float]:
     """Time the pieces of `SAC.update` one at a time (same calls, same order)."""
@@ -179,40 +223,30 @@ def sections(agent: tidyrl.agent.Agent, batch: Transition, repeats: int) -> dict
     y = a.target_q(batch)
     out["critic forward Q(s, a)"] = median_ms(lambda: a.critic(batch.obs, batch.actions), repeats)
     out["actor forward + tanh-Gaussian sample"] = median_ms(lambda: a.pi(batch.obs), repeats)
-    act_pi, logp = a.pi(batch.obs)
-    out["critic forward Q(s, pi(s))"] = median_ms(
-        lambda: a.critic(batch.obs, act_pi.detach()), repeats
+    act_pi, _ = a.pi(batch.obs)
+    out["frozen critic forward Q(s, pi(s))"] = median_ms(
+        lambda: a.critic(batch.obs, act_pi.detach(), frozen=True), repeats
     )
 
-    def losses() -> tuple[torch.Tensor, torch.Tensor]:
+    def loss() -> torch.Tensor:
         q = a.critic(batch.obs, batch.actions)[..., 0]
         actions_pi, logp_pi = a.pi(batch.obs)
-        q_pi = a.critic(batch.obs, actions_pi)[..., 0].min(0).values
-        return critic_loss(q, y), actor_loss(q_pi, logp_pi, alpha) + alpha_loss(
-            a.log_alpha, logp_pi, a.target_entropy
+        q_pi = a.critic(batch.obs, actions_pi, frozen=True)[..., 0].min(0).values
+        return (
+            critic_loss(q, y)
+            + actor_loss(q_pi, logp_pi, alpha)
+            + alpha_loss(a.log_alpha, logp_pi, a.target_entropy)
         )
 
-    forward = median_ms(losses, repeats)
+    forward = median_ms(loss, repeats)
 
     def backward() -> None:
-        lq, lp = losses()
-        a.optimizer.zero_grad(set_to_none=True)
-        lq.backward(inputs=a._learn_params)
-        lp.backward(inputs=a._policy_params)
+        total = loss()
+        a.optimizer.zero_grad()
+        total.backward()
 
-    out["backward: critic loss -> critic params"] = 0.0
-    out["backward: actor + alpha loss -> actor params"] = 0.0
-    both = median_ms(backward, repeats) - forward
-
-    def critic_only() -> None:
-        lq, _ = losses()
-        lq.backward(inputs=a._learn_params)
-
-    out["backward: critic loss -> critic params"] = median_ms(critic_only, repeats) - forward
-    out["backward: actor + alpha loss -> actor params"] = (
-        both - out["backward: critic loss -> critic params"]
-    )
-    out["fused Adam step (all groups)"] = median_ms(a.optimizer.step, repeats)
+    out["one backward pass of the summed losses"] = median_ms(backward, repeats) - forward
+    out["Adam step (tidyrl.nets.optim, one group)"] = median_ms(a.optimizer.step, repeats)
     from tidyrl.core.targets import polyak_update
 
     out["Polyak update of target critics"] = median_ms(
@@ -258,11 +292,17 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), batch {BATCH}, {clock}")
     print("\n| stage | ms / update | vs naive |\n|---|---|---|")
     base = None
-    for stage in ("naive", "ensemble", "inputs", "fused", "bf16"):
+    for stage in STAGES:
         model = Staged(stage)
         ms = median_ms(lambda m=model: m.update(batch), args.repeats)  # type: ignore[misc]
         base = base or ms
         print(f"| {stage} | {ms:.2f} | {base / ms:.2f}x |")
+    critics.linear = ORIENTED
+    for precision in ("fp32", "bf16"):
+        agent = tidyrl.make("sac", "Pendulum-v1", seed=0, precision=precision)
+        ms = median_ms(lambda a=agent: a.update(batch), args.repeats)  # type: ignore[misc]
+        assert base is not None
+        print(f"| SAC {precision} | {ms:.2f} | {base / ms:.2f}x |")
     sb3 = sb3_update_ms(args.repeats)
     if sb3 is not None:
         print(f"| Stable-Baselines3 SAC.train(1 step, batch 256), incl. its sampling | {sb3:.2f} |")

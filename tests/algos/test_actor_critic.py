@@ -11,8 +11,11 @@ import pytest
 import torch
 
 import tidyrl
+from tidyrl.algos.actor_critic import sac
+from tidyrl.algos.actor_critic.common import backward_step
 from tidyrl.data.batch import Transition
 from tidyrl.errors import EnvError
+from tidyrl.nets.optim import Adam
 
 ALGOS = ["ddpg", "td3", "sac", "d4pg", "sddpg"]
 SMALL = {"learning_starts": 64, "batch_size": 16, "hidden": (32, 32)}
@@ -146,9 +149,65 @@ def test_actor_loss_does_not_touch_critic_gradients():
     batch = agent.buffer.sample(16, np.random.default_rng(0))
     agent.critic.zero_grad(set_to_none=True)
     loss = -agent.critic(batch.obs, agent.actor(batch.obs)).mean()
-    agent._step(agent.actor_opt, loss, agent.actor)
+    backward_step(agent.actor_opt, loss)
     assert all(p.grad is None for p in agent.critic.parameters())
     assert all(p.grad is not None for p in agent.actor.parameters())
+
+
+def test_backward_step_clips_the_global_gradient_norm_inside_the_optimizer():
+    torch.manual_seed(0)
+    net = torch.nn.Linear(4, 3)
+    other = torch.nn.Parameter(torch.ones(2))
+    opt = Adam(net.parameters(), lr=0.1, max_grad_norm=0.5)
+    loss = 100.0 * net(torch.randn(8, 4)).pow(2).sum() + other.sum()
+    expected = torch.autograd.grad(loss, list(net.parameters()), retain_graph=True)
+    backward_step(opt, loss)
+    assert other.grad is None  # only the optimizer's own parameters receive gradients
+    norm = torch.linalg.vector_norm(torch.stack([g.norm() for g in expected]))
+    assert norm > 0.5
+    torch.testing.assert_close(opt.last_grad_norm, norm)
+    for p, g in zip(net.parameters(), expected):
+        torch.testing.assert_close(p.grad, g * 0.5 / norm)  # clipped in place before the step
+
+
+@pytest.mark.parametrize("overrides", [{}, {"preset": "v2018"}])
+def test_sac_single_backward_equals_separate_backward_passes(overrides):
+    """One backward of the summed losses with a frozen critic on the actor's path gives the
+    gradients of the two-pass form (critic loss -> critic, actor + alpha loss -> actor, alpha)."""
+    agent = tidyrl.make(
+        "sac", "Pendulum-v1", seed=0, **{**SMALL, "learning_starts": 40, **overrides}
+    )
+    agent.learn(60)
+    cfg, batch = agent.config, agent.buffer.sample(32, np.random.default_rng(0))
+    alpha = agent.log_alpha.detach().exp()
+    params = [p for g in agent.optimizer.param_groups for p in g["params"] if p.requires_grad]
+
+    def losses(frozen: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        torch.manual_seed(1)
+        y = agent.target_q(batch)
+        q = agent.critic(batch.obs, batch.actions)[..., 0]
+        actions_pi, logp_pi = agent.pi(batch.obs)
+        q_pi = agent.critic(batch.obs, actions_pi, frozen=frozen)[..., 0].min(0).values
+        loss_q = sac.critic_loss(q, y)
+        loss_pi = sac.actor_loss(q_pi, logp_pi, alpha)
+        if cfg.autotune:
+            loss_pi = loss_pi + sac.alpha_loss(agent.log_alpha, logp_pi, agent.target_entropy)
+        if cfg.value_network:
+            v = agent.value(batch.obs)[:, 0]
+            loss_q = loss_q + sac.value_loss(v, q_pi, logp_pi, alpha)
+        return loss_q, loss_pi
+
+    loss_q, loss_pi = losses(frozen=False)
+    learn = list(agent.critic.parameters())
+    learn += list(agent.value.parameters()) if cfg.value_network else []
+    policy = [p for p in [*agent.actor.parameters(), agent.log_alpha] if p.requires_grad]
+    two_pass = dict(zip(learn, torch.autograd.grad(loss_q, learn, retain_graph=True)))
+    two_pass.update(zip(policy, torch.autograd.grad(loss_pi, policy)))
+    loss_q, loss_pi = losses(frozen=True)
+    one_pass = torch.autograd.grad(loss_q + loss_pi, params)
+    assert len(one_pass) == len(two_pass)
+    for p, g in zip(params, one_pass):
+        torch.testing.assert_close(g, two_pass[p], atol=1e-6, rtol=1e-5)
 
 
 def test_spellchart_preset_is_seed_000s_chart():

@@ -11,6 +11,7 @@ import torch
 from tidyrl.core.squashed import (
     gaussian_log_prob,
     scale_action,
+    squashed_gaussian_action,
     squashed_gaussian_log_prob,
     squashed_gaussian_sample,
     tanh_log_det_jacobian,
@@ -103,3 +104,37 @@ def test_infinite_or_empty_bounds_are_rejected():
         scale_action(np.zeros(1), np.array([-np.inf]), np.array([1.0]))
     with pytest.raises(ValueError, match="low < high"):
         unscale_action(np.zeros(1), np.array([1.0]), np.array([1.0]))
+
+
+@pytest.mark.parametrize("deterministic", [False, True])
+def test_sample_log_prob_in_eps_equals_the_change_of_variables_form(deterministic):
+    """log pi written in eps gives the value and the gradients of squashed_gaussian_log_prob(u)."""
+    torch.manual_seed(0)
+    mean = torch.randn(64, 3, dtype=torch.float64, requires_grad=True)
+    log_std = (torch.randn(64, 3, dtype=torch.float64) - 0.5).requires_grad_(True)
+    torch.manual_seed(1)
+    action, logp = squashed_gaussian_sample(mean, log_std, deterministic)
+    clamped = log_std.clamp(-20.0, 2.0)
+    torch.manual_seed(1)
+    u = mean if deterministic else mean + clamped.exp() * torch.randn_like(mean)
+    expected = squashed_gaussian_log_prob(u, mean, clamped)
+    torch.testing.assert_close(action, torch.tanh(u))
+    torch.testing.assert_close(logp, expected)
+    weights = torch.randn(64, dtype=torch.float64)
+    grads = torch.autograd.grad((logp * weights).sum() + action.sum(), (mean, log_std))
+    expected_grads = torch.autograd.grad(
+        (expected * weights).sum() + torch.tanh(u).sum(), (mean, log_std)
+    )
+    for g, e in zip(grads, expected_grads):
+        torch.testing.assert_close(g, e)
+
+
+def test_action_alone_is_the_same_draw_as_the_sample():
+    mean, log_std = torch.randn(5, 2), torch.randn(5, 2)
+    torch.manual_seed(3)
+    action, _ = squashed_gaussian_sample(mean, log_std)
+    torch.manual_seed(3)
+    torch.testing.assert_close(squashed_gaussian_action(mean, log_std), action)
+    torch.testing.assert_close(
+        squashed_gaussian_action(mean, log_std, deterministic=True), torch.tanh(mean)
+    )

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from tidyrl.nets.critics import QEnsemble, batchnorm_mlp, mlp_forward
+from tidyrl.nets.critics import QEnsemble, batchnorm_mlp, linear, mlp_forward
 from tidyrl.nets.mlp import mlp, uniform_init, xavier_init
 
 
@@ -79,3 +79,53 @@ def test_batch_norm_variants():
     assert q(obs[:1], act[:1]).shape == (2, 1, 1)  # eval mode works on a single row
     actor = batchnorm_mlp(3, (16, 8), 2, output_activation="tanh")
     assert actor(obs).shape == (10, 2) and actor(obs).abs().max() <= 1
+
+
+@pytest.mark.parametrize(
+    ("x_shape", "w_shape", "b_shape"),
+    [
+        ((20, 4), (2, 4, 24), (2, 1, 24)),  # ensemble first layer: shared input, broadcast
+        ((2, 20, 24), (2, 24, 1), (2, 1, 1)),  # ensemble output layer: computed transposed
+        ((2, 20, 24), (2, 24, 24), (2, 1, 24)),  # wide: torch's baddbmm
+        ((20, 3), (3, 24), (24,)),  # actor input layer
+        ((20, 24), (24, 2), (2,)),  # actor output layer
+        ((20, 1), (1, 24), (24,)),  # inner dimension 1: an outer product
+    ],
+)
+def test_linear_values_and_gradients(x_shape, w_shape, b_shape):
+    torch.manual_seed(0)
+    x, w, b = (
+        torch.randn(*s, dtype=torch.float64, requires_grad=True)
+        for s in (x_shape, w_shape, b_shape)
+    )
+    torch.testing.assert_close(linear(x, w, b), torch.matmul(x, w) + b)
+    assert torch.autograd.gradcheck(linear, (x, w, b))
+
+
+def test_linear_in_bf16_returns_gradients_in_the_inputs_dtype():
+    torch.manual_seed(0)
+    x, w, b = torch.randn(20, 3), torch.randn(3, 24), torch.randn(24)
+    for t in (x, w, b):
+        t.requires_grad_(True)
+    out = linear(x, w, b, torch.bfloat16)
+    assert out.dtype == torch.bfloat16
+    out.float().sum().backward()
+    assert x.grad.dtype == w.grad.dtype == b.grad.dtype == torch.float32
+    torch.testing.assert_close(
+        w.grad, x.detach().sum(0)[:, None].expand(3, 24), atol=0.1, rtol=0.02
+    )
+
+
+def test_frozen_critic_passes_gradients_to_actions_only():
+    torch.manual_seed(0)
+    q = QEnsemble(3, 1, (24, 24), n_critics=2)
+    obs, act = torch.randn(20, 3), torch.randn(20, 1, requires_grad=True)
+    (expected,) = torch.autograd.grad(q(obs, act).min(0).values.sum(), act)
+    q.zero_grad(set_to_none=True)
+    frozen = q(obs, act, frozen=True)
+    torch.testing.assert_close(frozen, q(obs, act))
+    frozen.min(0).values.sum().backward()
+    torch.testing.assert_close(act.grad, expected)
+    assert all(p.grad is None for p in q.parameters())
+    with pytest.raises(ValueError, match="frozen"):
+        QEnsemble(3, 1, (8,), batch_norm=True)(obs, act, frozen=True)

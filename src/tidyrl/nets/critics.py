@@ -14,19 +14,98 @@ all the FLOPs are) run in bfloat16, which CPUs with AVX-512 BF16 execute several
 than float32, while the input layer (a handful of input features) and the output layer (so that
 Q-values and TD errors keep float32 resolution) stay in float32. Parameters, gradients as Adam
 sees them and the optimizer state stay float32 (ordinary mixed-precision training).
+
+Every layer here goes through `linear`, whose forward and backward products are those of
+``x @ W + b`` but each evaluated in the orientation the CPU's BLAS runs fast. RL networks have
+skinny layers (3 observation features in, 1 Q-value out), and MKL's kernels for a product with
+a narrow *output* (N <= 16 columns) are up to 10x slower than the same product transposed
+(measured on the AMD EPYC CI machine: the critic's (256 x 512) x (512 x 4) input-layer gradient
+takes 210 us as ``g^T x`` and 30 us as ``(x^T g)^T``). Together with an ensemble first layer
+whose output is already laid out (k, B, h) -- so that the ReLU and its backward see one memory
+layout -- this roughly halves the time of a SAC critic's forward-backward outside the 256 x 256
+products (see benchmarks/sac_update_profile.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from tidyrl.nets.mlp import ACTIVATIONS
 
 Init = Callable[[nn.Linear], None]
+
+_SKINNY = 16
+"""Products whose output has at most this many columns are computed transposed."""
+
+
+def _matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """a @ b (2-D or batched, broadcasting), evaluated as (b^T a^T)^T when the result has few
+    columns and more rows, and as a broadcast product when the inner dimension is 1 (an outer
+    product): the orientations in which MKL's kernels are fast for skinny shapes."""
+    if a.shape[-1] == 1:
+        return a * b
+    if b.shape[-1] <= _SKINNY < a.shape[-2]:
+        return torch.matmul(b.mT, a.mT).mT
+    return torch.matmul(a, b)
+
+
+class _Linear(torch.autograd.Function):
+    """y = x @ w + b (w: (..., in, out)), optionally computed in a lower precision `dtype`.
+
+    Backward: dx = g @ w^T, dw = x^T @ g, db = sum of g over the broadcast (batch) dimensions
+    -- the gradients torch derives for ``baddbmm``/``addmm``, each product oriented by
+    `_matmul`, and computed only where an input requires a gradient (pass detached weights to
+    differentiate with respect to x alone). With `dtype`, the products run in `dtype` and the
+    gradients come back in the inputs' dtypes (autocast-style mixed precision).
+    """
+
+    @staticmethod
+    def forward(
+        ctx: Any, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, dtype: torch.dtype | None
+    ) -> torch.Tensor:
+        ctx.shapes = (x.shape, w.shape, b.shape)
+        ctx.dtypes = (x.dtype, w.dtype, b.dtype)
+        if dtype is not None:
+            x, w, b = x.to(dtype), w.to(dtype), b.to(dtype)
+        ctx.save_for_backward(x, w)
+        return _matmul(x, w).add_(b)
+
+    @staticmethod
+    def backward(
+        ctx: Any, grad: torch.Tensor
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None, None]:
+        x, w = ctx.saved_tensors
+        (x_shape, w_shape, b_shape), (x_dtype, w_dtype, b_dtype) = ctx.shapes, ctx.dtypes
+        grad = grad.to(x.dtype)
+        dx = dw = db = None
+        if ctx.needs_input_grad[0]:
+            dx = _matmul(grad, w.mT).sum_to_size(x_shape).to(x_dtype)
+        if ctx.needs_input_grad[1]:
+            dw = _matmul(x.mT, grad).sum_to_size(w_shape).to(w_dtype)
+        if ctx.needs_input_grad[2]:
+            db = grad.sum_to_size(b_shape).to(b_dtype)
+        return dx, dw, db, None
+
+
+def linear(
+    x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, dtype: torch.dtype | None = None
+) -> torch.Tensor:
+    """x @ w + b with w of shape (..., in, out); with `dtype`, computed in that dtype (result in
+    `dtype`, gradients in the inputs' dtypes).
+
+    A skinny layer (in or out at most 16) goes through `_Linear`, whose products are oriented
+    for speed; a wide one through torch's ``addmm``/``baddbmm`` (C++ autograd nodes, no Python
+    overhead, which on the wide layers costs more than orientation could save)."""
+    if min(w.shape[-2:]) <= _SKINNY or x.dim() != w.dim():
+        out: torch.Tensor = _Linear.apply(x, w, b, dtype)  # type: ignore[no-untyped-call]
+        return out
+    if dtype is not None:
+        x, w, b = x.to(dtype), w.to(dtype), b.to(dtype)
+    return torch.addmm(b, x, w) if x.dim() == 2 else torch.baddbmm(b, x, w)
 
 
 class EnsembleLinear(nn.Module):
@@ -37,10 +116,12 @@ class EnsembleLinear(nn.Module):
         self.weight = nn.Parameter(torch.stack([layer.weight.detach().t() for layer in layers]))
         self.bias = nn.Parameter(torch.stack([layer.bias.detach()[None] for layer in layers]))
 
-    def forward(self, x: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
-        if dtype is None:
-            return torch.baddbmm(self.bias, x, self.weight)
-        return torch.baddbmm(self.bias.to(dtype), x.to(dtype), self.weight.to(dtype))
+    def forward(
+        self, x: torch.Tensor, dtype: torch.dtype | None = None, frozen: bool = False
+    ) -> torch.Tensor:
+        if frozen:
+            return linear(x, self.weight.detach(), self.bias.detach(), dtype)
+        return linear(x, self.weight, self.bias, dtype)
 
 
 def _linear(in_dim: int, out_dim: int, init: Init | None) -> nn.Linear:
@@ -99,19 +180,43 @@ class QEnsemble(nn.Module):
         self.compute_dtype: torch.dtype | None = None
         """dtype of the hidden-to-hidden matmuls (None: the parameters' dtype)."""
 
-    def forward(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        if self.obs_norm is not None:
-            obs = self.obs_norm(obs)
-        x = self.first(torch.cat([obs, actions], -1))  # (B, k * h0)
-        batch = x.shape[0]
+    def forward(
+        self, obs: torch.Tensor, actions: torch.Tensor, frozen: bool = False
+    ) -> torch.Tensor:
+        """Q_k(s, a) for every member k, (k, B, out_dim).
+
+        With `frozen`, the parameters enter as constants: gradients reach `actions` (the actor's
+        loss in DDPG/TD3/SAC) but the critic's weight gradients are neither computed nor
+        accumulated, as if they had been left out of ``backward(inputs=...)``.
+        """
         if self.norms is not None:
-            x = self.norms[0](x)
+            return self._forward_batch_norm(obs, actions, frozen)
+        k, x = self.n_critics, torch.cat([obs, actions], -1)
+        first_w = self.first.weight.view(k, -1, x.shape[-1]).mT  # (k, in, h0)
+        first_b = self.first.bias.view(k, 1, -1)
+        if frozen:
+            first_w, first_b = first_w.detach(), first_b.detach()
+        h = self.activation(linear(x, first_w, first_b))  # (k, B, h0), contiguous
+        for layer in self.layers[:-1]:
+            h = self.activation(layer(h, self.compute_dtype, frozen))
+        out: torch.Tensor = self.layers[-1](h.to(self.layers[-1].weight.dtype), None, frozen)
+        return out
+
+    def _forward_batch_norm(
+        self, obs: torch.Tensor, actions: torch.Tensor, frozen: bool
+    ) -> torch.Tensor:
+        """The batch-normalised variant (DDPG paper, section 7), in plain torch ops."""
+        assert self.obs_norm is not None and self.norms is not None
+        if frozen:
+            raise ValueError("QEnsemble(batch_norm=True) does not support frozen=True")
+        x = self.first(torch.cat([self.obs_norm(obs), actions], -1))
+        batch = x.shape[0]
+        x = self.norms[0](x)  # (B, k * h0)
         h = self.activation(x.view(batch, self.n_critics, -1).transpose(0, 1))  # (k, B, h0)
         for i, layer in enumerate(self.layers[:-1]):
             h = layer(h, self.compute_dtype)
-            if self.norms is not None:
-                flat = h.transpose(0, 1).reshape(batch, -1)
-                h = self.norms[i + 1](flat).view(batch, self.n_critics, -1).transpose(0, 1)
+            flat = h.transpose(0, 1).reshape(batch, -1)
+            h = self.norms[i + 1](flat).view(batch, self.n_critics, -1).transpose(0, 1)
             h = self.activation(h)
         out: torch.Tensor = self.layers[-1](h.to(self.layers[-1].weight.dtype))
         return out
@@ -139,18 +244,15 @@ def batchnorm_mlp(
 
 
 def mlp_forward(net: nn.Sequential, x: torch.Tensor, dtype: torch.dtype | None) -> torch.Tensor:
-    """Run a `tidyrl.nets.mlp.mlp` with its hidden-to-hidden Linear layers in `dtype` (first and
-    last Linear in the parameters' dtype); plain ``net(x)`` when `dtype` is None."""
-    if dtype is None:
-        out: torch.Tensor = net(x)
-        return out
+    """Run a `tidyrl.nets.mlp.mlp` with every Linear layer through `linear` and its
+    hidden-to-hidden Linear layers in `dtype` (first and last Linear in the parameters' dtype;
+    all of them when `dtype` is None). Same values as ``net(x)``."""
     linears = [m for m in net if isinstance(m, nn.Linear)]
     for module in net:
-        if isinstance(module, nn.Linear) and module is not linears[0]:
-            if module is linears[-1]:
-                x = F.linear(x.to(module.weight.dtype), module.weight, module.bias)
-            else:
-                x = F.linear(x.to(dtype), module.weight.to(dtype), module.bias.to(dtype))
+        if isinstance(module, nn.Linear):
+            inner = module is not linears[0] and module is not linears[-1]
+            x = x.to(module.weight.dtype) if not inner else x
+            x = linear(x, module.weight.mT, module.bias, dtype if inner else None)
         else:
             x = module(x)
     return x

@@ -1,5 +1,6 @@
 """Pieces shared by the deterministic-policy methods (DDPG, TD3, D4PG, SDDPG) and SAC: network
-builders from the config's width / init / batch-norm fields, and the Box-bounds check."""
+builders from the config's width / init / batch-norm fields, the Box-bounds check, and the
+backward-then-step of one optimizer."""
 
 from __future__ import annotations
 
@@ -7,12 +8,14 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+import torch
 from torch import nn
 
 from tidyrl.core.squashed import action_bounds
 from tidyrl.errors import EnvError
 from tidyrl.nets.critics import QEnsemble, batchnorm_mlp
 from tidyrl.nets.mlp import mlp, uniform_init, xavier_init
+from tidyrl.nets.optim import Adam
 
 
 def box_bounds(space: gym.Space[Any], algo: str) -> tuple[np.ndarray, np.ndarray]:
@@ -53,3 +56,16 @@ def make_critic(
     return QEnsemble(
         obs_dim, act_dim, hidden, n_critics, out_dim, "relu", init, out_init, cfg.batch_norm
     )
+
+
+def backward_step(optimizer: Adam, loss: torch.Tensor) -> None:
+    """Backward into `optimizer`'s own parameters only, then one Adam step.
+
+    Naming the parameters (``backward(inputs=...)``) means the actor loss, which reaches the
+    actor through the critic, neither computes nor pollutes the critic's weight gradients. The
+    optimizer clips the global gradient norm itself when built with ``max_grad_norm`` > 0.
+    """
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward(inputs=params)
+    optimizer.step()

@@ -31,10 +31,9 @@ from typing import Any, Literal
 import gymnasium as gym
 import numpy as np
 import torch
-from torch import nn
 
 from tidyrl.agent import Agent
-from tidyrl.algos.actor_critic.common import box_bounds, make_actor, make_critic
+from tidyrl.algos.actor_critic.common import backward_step, box_bounds, make_actor, make_critic
 from tidyrl.config import check_range
 from tidyrl.core.distributional import categorical_projection, make_support
 from tidyrl.core.noise import ExplorationNoise
@@ -47,6 +46,7 @@ from tidyrl.data.replay import transition_spec
 from tidyrl.data.samplers import PrioritizedSampler, UniformSampler
 from tidyrl.data.storage import RingStorage
 from tidyrl.errors import ConfigError
+from tidyrl.nets.optim import Adam
 
 
 @dataclass(frozen=True)
@@ -158,8 +158,12 @@ class D4PG(Agent):
         self.critic = make_critic(obs_dim, act_dim, cfg, n_critics=1, out_dim=cfg.n_atoms)
         self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
-        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.actor_lr, foreach=True)
-        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=cfg.critic_lr, foreach=True)
+        self.actor_opt = Adam(
+            self.actor.parameters(), cfg.actor_lr, max_grad_norm=cfg.max_grad_norm
+        )
+        self.critic_opt = Adam(
+            self.critic.parameters(), cfg.critic_lr, max_grad_norm=cfg.max_grad_norm
+        )
         self.support = make_support(cfg.v_min, cfg.v_max, cfg.n_atoms)
         # replay = ring storage + sampler + n-step accumulator (kernel parts, composed here)
         spec = transition_spec(self.observation_space, self.action_space)
@@ -231,9 +235,9 @@ class D4PG(Agent):
         logits = self.critic(batch.obs, batch.actions)[0]
         per_sample = critic_loss(logits, m)
         loss_q = (weights * per_sample).mean()
-        self._step(self.critic_opt, loss_q, self.critic)
+        backward_step(self.critic_opt, loss_q)
         loss_pi = actor_loss(self.critic(batch.obs, self.actor(batch.obs))[0], self.support)
-        self._step(self.actor_opt, loss_pi, self.actor)
+        backward_step(self.actor_opt, loss_pi)
         polyak_update(self.actor, self.actor_target, cfg.tau)
         polyak_update(self.critic, self.critic_target, cfg.tau)
         q = (torch.softmax(logits.detach(), -1) * self.support).sum(-1)
@@ -243,18 +247,6 @@ class D4PG(Agent):
             "q": q.mean(),
             "priorities": per_sample.detach(),
         }
-
-    def _step(
-        self, optimizer: torch.optim.Optimizer, loss: torch.Tensor, module: nn.Module
-    ) -> None:
-        """Backward into `module`'s parameters only (the actor loss leaves the critic's grads
-        alone, and skips computing them), optional clipping, Adam step."""
-        params = list(module.parameters())
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward(inputs=params)
-        if self.config.max_grad_norm > 0:
-            nn.utils.clip_grad_norm_(params, self.config.max_grad_norm)
-        optimizer.step()
 
     def learn(self, total_steps: int) -> D4PG:
         cfg = self.config

@@ -29,16 +29,16 @@ from typing import Any, Literal
 import gymnasium as gym
 import numpy as np
 import torch
-from torch import nn
 
 from tidyrl.agent import Agent
-from tidyrl.algos.actor_critic.common import box_bounds, make_actor, make_critic
+from tidyrl.algos.actor_critic.common import backward_step, box_bounds, make_actor, make_critic
 from tidyrl.config import check_range
 from tidyrl.core.noise import ExplorationNoise
 from tidyrl.core.squashed import scale_action, unscale_action
 from tidyrl.core.targets import polyak_update
 from tidyrl.data.batch import Transition
 from tidyrl.data.replay import ReplayBuffer
+from tidyrl.nets.optim import Adam
 
 
 @dataclass(frozen=True)
@@ -158,8 +158,12 @@ class DDPG(Agent):
         self.critic = make_critic(obs_dim, act_dim, cfg, n_critics=1)
         self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
-        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.actor_lr, foreach=True)
-        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=cfg.critic_lr, foreach=True)
+        self.actor_opt = Adam(
+            self.actor.parameters(), cfg.actor_lr, max_grad_norm=cfg.max_grad_norm
+        )
+        self.critic_opt = Adam(
+            self.critic.parameters(), cfg.critic_lr, max_grad_norm=cfg.max_grad_norm
+        )
         self.buffer = ReplayBuffer(cfg.buffer_size, self.observation_space, self.action_space)
         self.noise = ExplorationNoise(
             cfg.noise,
@@ -205,9 +209,9 @@ class DDPG(Agent):
         y = self.target_q(batch)
         q = self.critic(batch.obs, batch.actions)[..., 0]
         loss_q = critic_loss(q, y)
-        self._step(self.critic_opt, loss_q, self.critic)
+        backward_step(self.critic_opt, loss_q)
         loss_pi = actor_loss(self.critic(batch.obs, self.actor(batch.obs))[0, :, 0])
-        self._step(self.actor_opt, loss_pi, self.actor)
+        backward_step(self.actor_opt, loss_pi)
         polyak_update(self.actor, self.actor_target, cfg.tau)
         polyak_update(self.critic, self.critic_target, cfg.tau)
         return {
@@ -215,18 +219,6 @@ class DDPG(Agent):
             "actor_loss": loss_pi.detach(),
             "q": q.mean().detach(),
         }
-
-    def _step(
-        self, optimizer: torch.optim.Optimizer, loss: torch.Tensor, module: nn.Module
-    ) -> None:
-        """Backward into `module`'s parameters only (the actor loss leaves the critic's grads
-        alone, and skips computing them), optional clipping, Adam step."""
-        params = list(module.parameters())
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward(inputs=params)
-        if self.config.max_grad_norm > 0:
-            nn.utils.clip_grad_norm_(params, self.config.max_grad_norm)
-        optimizer.step()
 
     def learn(self, total_steps: int) -> DDPG:
         cfg = self.config
