@@ -167,3 +167,41 @@ def test_fused_inference_copy_matches_actor_and_critic(env_id):
     torch.testing.assert_close(head1, head2)
     torch.testing.assert_close(v1, v2)
     torch.testing.assert_close(fused.value(obs), policy.value(obs))
+
+
+def test_ppo_clipped_surrogate_and_diagnostics_by_hand():
+    """Two samples, clip 0.2: ratios r = (1.5, 0.5), advantages A = (1, 1) (not normalized).
+    min(r A, clip(r) A) = (min(1.5, 1.2), min(0.5, 0.8)) = (1.2, 0.5): loss = -0.85.
+    approx KL = mean((r - 1) - log r); both ratios lie outside [0.8, 1.2]."""
+    from tidyrl.algos.policy_gradient.ppo import clipped_surrogate, ratio_diagnostics
+    from tidyrl.core.distributions import Categorical
+    from tidyrl.data.rollout import RolloutBatch
+
+    new_p = torch.tensor([[0.75, 0.25], [0.25, 0.75]])  # pi(a=0) per sample
+    old_logp = torch.log(torch.tensor([0.5, 0.5]))
+    batch = RolloutBatch(
+        obs=torch.zeros(2, 1),
+        actions=torch.tensor([0, 0]),
+        logprobs=old_logp,
+        values=torch.zeros(2),
+        advantages=torch.ones(2),
+        returns=torch.zeros(2),
+    )
+    loss, log_ratio, ratio = clipped_surrogate(Categorical(new_p.log()), batch, 0.2, False)
+    torch.testing.assert_close(ratio, torch.tensor([1.5, 0.5]))
+    assert loss.item() == pytest.approx(-0.85, rel=1e-6)
+    kl, clip_fraction = ratio_diagnostics(log_ratio, ratio, 0.2)
+    expected = ((0.5 - np.log(1.5)) + (-0.5 - np.log(0.5))) / 2
+    assert kl.item() == pytest.approx(expected, rel=1e-5)
+    assert clip_fraction.item() == 1.0
+
+
+def test_ppo_logs_its_diagnostics_and_skips_them_in_between():
+    agent = tidyrl.make("ppo", "CartPole-v1", seed=0, n_steps=16, n_envs=2, batch_size=32)
+    agent.learn(64)
+    advantages, returns = agent.rollout.advantages(0.98, 0.8)
+    batch = agent.rollout.flatten(advantages, returns)
+    full = agent.update(batch, 0.2)
+    assert {"approx_kl", "clip_fraction", "entropy", "policy_loss", "value_loss"} <= set(full)
+    lean = agent.update(batch, 0.2, diagnostics=False)
+    assert set(lean) == {"policy_loss", "value_loss"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -70,3 +71,22 @@ def test_categorical_sample_frequencies_match_probabilities():
     assert draws.shape == (40_000,) and draws.dtype == torch.int64
     batched = Categorical(torch.zeros(3, 5, 2)).sample()
     assert batched.shape == (3, 5) and int(batched.max()) <= 1
+
+
+def test_host_sampling_matches_the_distribution_and_its_log_probs():
+    rng = np.random.default_rng(0)
+    probs = torch.tensor([0.1, 0.0, 0.6, 0.3])
+    d = Categorical(torch.log(probs).expand(40_000, 4))
+    actions, logp = d.sample_and_log_prob(rng)
+    freq = torch.bincount(actions, minlength=4).float() / 40_000
+    assert freq[1] == 0.0
+    assert torch.all((freq - probs).abs() <= 5 * torch.sqrt(probs * (1 - probs) / 40_000) + 1e-9)
+    torch.testing.assert_close(logp, d.log_prob(actions))
+    assert actions.dtype == torch.int64 and logp.dtype == torch.float32
+    g = DiagGaussian(
+        torch.tensor([[1.0, -2.0]]).expand(50_000, 2), torch.log(torch.tensor([0.5, 2.0]))
+    )
+    a, lp = g.sample_and_log_prob(rng)
+    torch.testing.assert_close(a.mean(0), torch.tensor([1.0, -2.0]), atol=0.03, rtol=0)
+    torch.testing.assert_close(a.std(0), torch.tensor([0.5, 2.0]), atol=0.03, rtol=0)
+    torch.testing.assert_close(lp, g.log_prob(a), rtol=1e-5, atol=1e-5)

@@ -23,6 +23,7 @@ from tidyrl.envs.make import Step, VecEnv
 
 class _Agent(Protocol):
     env: VecEnv
+    rng: np.random.Generator
 
     def tick(
         self,
@@ -70,26 +71,24 @@ def collect_rollout(
 
     A policy with a `fused()` method (`nets.policy.ActorCritic`) acts through its fused
     inference copy: the parameters do not change during collection, and it halves the ops of
-    the per-step forward."""
+    the per-step forward; its `act_sample` runs forward pass and draw in NumPy. Actions are
+    drawn with the agent's own generator (`agent.rng`)."""
     env = agent.env
     if hasattr(policy, "fused"):
         policy = cast(_Fusable, policy).fused()
+    act_sample = getattr(policy, "act_sample", None)
     obs = obs_fn(env.obs, False)
     report = dict(metrics) if metrics else None
     for t in range(rollout.n_steps):
         with torch.inference_mode():
-            dist, values = policy(obs)
-            actions = dist.sample()
-            logprobs = dist.log_prob(actions)
+            if act_sample is not None:
+                actions, logprobs, values = act_sample(obs, agent.rng)
+            else:
+                dist, values = policy(obs)
+                actions, logprobs = dist.sample_and_log_prob(agent.rng)
         step = env.step(adapter.to_env(actions))
         rewards = step.rewards if reward_fn is None else reward_fn(step.rewards, step.dones)
-        rollout.obs[t] = obs
-        rollout.actions[t] = actions
-        rollout.logprobs[t] = logprobs
-        rollout.values[t] = values
-        rollout.rewards[t] = torch.from_numpy(rewards)
-        rollout.terminated[t] = torch.from_numpy(step.terminated)
-        rollout.truncated[t] = torch.from_numpy(step.truncated)
+        rollout.store(t, obs, actions, logprobs, values, rewards, step.terminated, step.truncated)
         if step.truncated.any():
             cut = np.flatnonzero(step.truncated)
             with torch.inference_mode():

@@ -16,33 +16,16 @@ hidden=(256, 256) on vectors is SB3's `net_arch=[256, 256]`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from tidyrl.nets.cnn import pixel_encoder
+from tidyrl.nets.mlp import run_layers
 from tidyrl.nets.noisy import NoisyLinear
-
-
-def run_layers(layers: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
-    """`layers(x)`, calling Linear and ReLU layers as functions: a Q-network runs once per
-    environment step and per update, and nn.Module's per-call machinery (~2 us a layer) was a
-    tenth of DQN's acting time. Other layers (NoisyLinear, CNNs) are called as modules; module
-    hooks registered on plain Linear/ReLU layers inside `layers` do not run."""
-    for m in layers:
-        kind = type(m)
-        if kind is nn.Linear:
-            linear = cast(nn.Linear, m)
-            x = F.linear(x, linear.weight, linear.bias)
-        elif kind is nn.ReLU:
-            x = torch.relu(x)
-        else:
-            x = m(x)
-    return x
 
 
 def dueling_combine(value: torch.Tensor, advantage: torch.Tensor) -> torch.Tensor:

@@ -21,8 +21,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from tidyrl.core.distributions import Categorical, DiagGaussian, Distribution
-from tidyrl.nets.mlp import mlp, orthogonal_init
+from tidyrl.core.distributions import (
+    Categorical,
+    DiagGaussian,
+    Distribution,
+    sample_categorical,
+    sample_gaussian,
+)
+from tidyrl.nets.mlp import mlp, orthogonal_init, run_layers
 
 
 def action_dim(space: gym.Space[Any]) -> int:
@@ -61,15 +67,14 @@ class ActorCritic(nn.Module):
             self.log_std.requires_grad_(False)
 
     def distribution(self, obs: torch.Tensor) -> Distribution:
-        out = self.actor(obs)
+        out = run_layers(self.actor, obs)
         if self.discrete:
             return Categorical(out)
         return DiagGaussian(out, self.log_std)
 
     def value(self, obs: torch.Tensor) -> torch.Tensor:
         assert self.critic is not None, "this network has no critic"
-        value: torch.Tensor = self.critic(obs)
-        return value.squeeze(-1)
+        return run_layers(self.critic, obs).squeeze(-1)
 
     def forward(self, obs: torch.Tensor) -> tuple[Distribution, torch.Tensor]:
         """Both heads in one call (what rollout collection uses)."""
@@ -101,7 +106,8 @@ class ActorCritic(nn.Module):
 
 
 class FusedActorCritic:
-    """Inference-only actor + critic in one MLP (see `ActorCritic.fused`); same call protocol."""
+    """Inference-only actor + critic in one MLP (see `ActorCritic.fused`); same call protocol,
+    plus `act_sample`, which runs the whole step on the host in NumPy."""
 
     def __init__(
         self,
@@ -114,6 +120,37 @@ class FusedActorCritic:
         self.activation = activation
         self.discrete = discrete
         self.log_std = log_std
+        cpu = all(w.device.type == "cpu" for w, _ in layers)
+        self._np_activation = _NUMPY_ACTIVATIONS.get(type(activation)) if cpu else None
+        self._np_layers = [(w.numpy(), b.numpy()) for w, b in layers] if cpu else []
+        self._np_log_std = log_std.numpy() if cpu else None
+
+    def act_sample(
+        self, obs: torch.Tensor, rng: np.random.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(actions, log pi(actions), V(s)) for a batch of observations, drawn with `rng`.
+
+        On the CPU the forward pass and the draw run in NumPy: a rollout step's batch is a
+        handful of rows, where torch's per-op dispatch (about 8 us an op between environment
+        steps) outweighs the arithmetic many times over; in NumPy the step costs about a third.
+        """
+        if self._np_activation is None:
+            dist, values = self(obs)
+            actions, logprobs = dist.sample_and_log_prob(rng)
+            return actions, logprobs, values
+        x = obs.numpy()
+        last = len(self._np_layers) - 1
+        for i, (weight_t, bias) in enumerate(self._np_layers):
+            x = x @ weight_t + bias
+            if i < last:
+                x = self._np_activation(x)
+        head, v = x[:, :-1], np.ascontiguousarray(x[:, -1])
+        if self.discrete:
+            a, logp = sample_categorical(head, rng)
+        else:
+            assert self._np_log_std is not None
+            a, logp = sample_gaussian(np.ascontiguousarray(head), self._np_log_std, rng)
+        return torch.from_numpy(a), torch.from_numpy(logp), torch.from_numpy(v)
 
     def _forward(self, obs: torch.Tensor) -> torch.Tensor:
         x = obs
@@ -134,6 +171,13 @@ class FusedActorCritic:
 
     def value(self, obs: torch.Tensor) -> torch.Tensor:
         return self._forward(obs)[:, -1]
+
+
+_NUMPY_ACTIVATIONS: dict[type[nn.Module], Any] = {
+    nn.Tanh: np.tanh,
+    nn.ReLU: lambda x: np.maximum(x, 0.0),
+}
+"""Element-wise activations `FusedActorCritic.act_sample` can run in NumPy."""
 
 
 class ActionAdapter:

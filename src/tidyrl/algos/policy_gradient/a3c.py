@@ -102,8 +102,10 @@ def a3c_loss(
 class _Tally:
     """The worker's stand-in for the agent's bookkeeping: counts steps and finished episodes."""
 
-    def __init__(self, env: VecEnv) -> None:
+    def __init__(self, env: VecEnv, seed: int) -> None:
         self.env = env
+        self.rng = np.random.default_rng(seed)
+        """The worker's own generator for acting."""
         self.steps = 0
         self.returns: list[float] = []
         self.lengths: list[int] = []
@@ -134,7 +136,7 @@ def a3c_worker(
     rollout = Rollout(
         cfg.t_max, 1, (io.obs_dim,), action_shape(env.single_action_space), local.discrete
     )
-    tally = _Tally(env)
+    tally = _Tally(env, seed)
     while not channel.stopped:
         local.load_state_dict(shared_policy.state_dict())
         collect_rollout(tally, local, rollout, io, io.obs)

@@ -110,15 +110,23 @@ class PPOConfig:
 def clipped_surrogate(
     dist: Distribution, batch: RolloutBatch, clip: float, normalize_adv: bool
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """-E[min(r A, clip(r) A)], the approximate KL E[(r - 1) - log r] and the clip fraction."""
+    """-E[min(r A, clip(r) A)], log r (for the diagnostics) and r."""
     log_ratio = dist.log_prob(batch.actions) - batch.logprobs
     ratio = log_ratio.exp()
     adv = normalize(batch.advantages) if normalize_adv else batch.advantages
     surrogate = torch.min(ratio * adv, ratio.clamp(1.0 - clip, 1.0 + clip) * adv)
-    with torch.no_grad():
-        approx_kl = ((ratio - 1.0) - log_ratio).mean()
-        clip_fraction = ((ratio - 1.0).abs() > clip).float().mean()
-    return -surrogate.mean(), approx_kl, clip_fraction
+    return -surrogate.mean(), log_ratio.detach(), ratio.detach()
+
+
+@torch.no_grad()
+def ratio_diagnostics(
+    log_ratio: torch.Tensor, ratio: torch.Tensor, clip: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The approximate KL E[(r - 1) - log r] (Schulman's low-variance estimator) and the
+    fraction of samples whose ratio lies outside the clip range."""
+    approx_kl = ((ratio - 1.0) - log_ratio).mean()
+    clip_fraction = ((ratio - 1.0).abs() > clip).float().mean()
+    return approx_kl, clip_fraction
 
 
 def value_loss(values: torch.Tensor, batch: RolloutBatch, clip_value: float) -> torch.Tensor:
@@ -181,26 +189,42 @@ class PPO(Agent):
     def act(self, obs, deterministic=False):
         return act(self.policy, self.io, obs, deterministic)
 
-    def update(self, batch: RolloutBatch, clip: float) -> dict[str, torch.Tensor]:
-        """One gradient step on one minibatch; returns the losses as tensors (no .item())."""
+    def update(
+        self,
+        batch: RolloutBatch,
+        clip: float,
+        normalize_adv: bool | None = None,
+        diagnostics: bool = True,
+    ) -> dict[str, torch.Tensor]:
+        """One gradient step on one minibatch; returns the losses as tensors (no .item()).
+
+        `normalize_adv=False` when the caller normalized the advantages already (one minibatch
+        per rollout); without `diagnostics` the approximate KL, clip fraction and entropy are
+        not computed (unless the loss needs them): `learn` asks for them only where they are
+        read, at a KL early-stop check and for the logged last minibatch."""
         cfg = self.config
+        if normalize_adv is None:
+            normalize_adv = cfg.normalize_advantages
         dist, values = self.policy(batch.obs)
-        pg_loss, approx_kl, clip_fraction = clipped_surrogate(
-            dist, batch, clip, cfg.normalize_advantages
-        )
+        pg_loss, log_ratio, ratio = clipped_surrogate(dist, batch, clip, normalize_adv)
         v_loss = value_loss(values, batch, cfg.clip_value)
-        entropy = dist.entropy().mean()
-        loss = pg_loss + cfg.vf_coef * v_loss - cfg.ent_coef * entropy
+        loss = pg_loss + cfg.vf_coef * v_loss
+        entropy = None
+        if cfg.ent_coef > 0:  # with c_e = 0 the entropy term adds nothing to the gradient
+            entropy = dist.entropy().mean()
+            loss = loss - cfg.ent_coef * entropy
         self.optimizer.zero_grad()
         loss.backward()
         self.optimizer.step()  # clips the global gradient norm to max_grad_norm first
-        return {
-            "policy_loss": pg_loss.detach(),
-            "value_loss": v_loss.detach(),
-            "entropy": entropy.detach(),
-            "approx_kl": approx_kl,
-            "clip_fraction": clip_fraction,
-        }
+        metrics = {"policy_loss": pg_loss.detach(), "value_loss": v_loss.detach()}
+        if diagnostics:
+            approx_kl, clip_fraction = ratio_diagnostics(log_ratio, ratio, clip)
+            with torch.no_grad():
+                metrics["entropy"] = (
+                    dist.entropy().mean() if entropy is None else entropy
+                ).detach()
+            metrics.update(approx_kl=approx_kl, clip_fraction=clip_fraction)
+        return metrics
 
     def learn(self, total_steps: int) -> PPO:
         cfg = self.config
@@ -219,18 +243,27 @@ class PPO(Agent):
                     self, self.policy, self.rollout, self.io, self.io.obs, reward_fn, metrics
                 )
                 advantages, returns = self.rollout.advantages(cfg.gamma, cfg.gae_lambda)
+                whole = cfg.batch_size >= size
+                if whole and cfg.normalize_advantages:  # the same minibatch every epoch
+                    advantages = normalize(advantages)
                 data = self.rollout.flatten(advantages, returns)
                 stop = False
-                for _ in range(cfg.n_epochs):
+                for epoch in range(cfg.n_epochs):
                     # one minibatch covering the rollout needs no shuffling (the loss is a mean)
-                    order = torch.randperm(size) if cfg.batch_size < size else None
+                    order = None if whole else torch.randperm(size)
                     for start in range(0, size, cfg.batch_size):
                         batch = (
                             data
                             if order is None
                             else data.index(order[start : start + cfg.batch_size])
                         )
-                        out = self.update(batch, clip)
+                        last = epoch == cfg.n_epochs - 1 and start + cfg.batch_size >= size
+                        out = self.update(
+                            batch,
+                            clip,
+                            normalize_adv=cfg.normalize_advantages and not whole,
+                            diagnostics=cfg.target_kl > 0 or last,
+                        )
                         self.counters["updates"] += 1
                         if cfg.target_kl > 0 and out["approx_kl"].item() > 1.5 * cfg.target_kl:
                             stop = True
