@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import statistics
-import time
 from collections.abc import Callable
 
 import numpy as np
@@ -33,23 +31,11 @@ from torch import nn
 
 import tidyrl
 from tidyrl.algos.value.dqn import dqn_target
+from tidyrl.bench.timing import median_ms
 from tidyrl.core.losses import huber, mean_td_loss
 from tidyrl.core.targets import hard_update
 from tidyrl.loops.off_policy import TARGET_BLOCK, ReplaySample
 from tidyrl.nets.optim import Adam
-
-CLOCK = time.thread_time
-
-
-def median_ms(fn: Callable[[], object], repeats: int) -> float:
-    for _ in range(max(10, repeats // 10)):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t = CLOCK()
-        fn()
-        times.append(CLOCK() - t)
-    return 1e3 * statistics.median(times)
 
 
 def staged_update(

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import statistics
 import time
 from collections.abc import Callable
 
@@ -43,6 +42,7 @@ import torch
 from torch import nn
 
 import tidyrl
+from tidyrl.bench import timing
 from tidyrl.core.squashed import LOG_STD_MAX, LOG_STD_MIN, squashed_gaussian_log_prob
 from tidyrl.data.batch import Transition
 from tidyrl.nets import critics
@@ -59,14 +59,7 @@ mostly measures the other tenants; `--wall` switches to wall-clock time."""
 
 
 def median_ms(fn: Callable[[], object], repeats: int) -> float:
-    for _ in range(max(10, repeats // 10)):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t = CLOCK()
-        fn()
-        times.append(CLOCK() - t)
-    return 1e3 * statistics.median(times)
+    return timing.median_ms(fn, repeats, CLOCK)
 
 
 def fake_batch() -> Transition:

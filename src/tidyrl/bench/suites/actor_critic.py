@@ -109,7 +109,7 @@ SUITES = [
             Task(
                 "td3",
                 "HalfCheetah-v5",
-                50_000,
+                100_000,
                 preset="mujoco",
                 eval_every=10_000,
                 eval_episodes=5,
