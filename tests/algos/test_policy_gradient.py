@@ -167,6 +167,10 @@ def test_fused_inference_copy_matches_actor_and_critic(env_id):
     torch.testing.assert_close(head1, head2)
     torch.testing.assert_close(v1, v2)
     torch.testing.assert_close(fused.value(obs), policy.value(obs))
+    # the host-side rollout step: same values, and log-probabilities of the drawn actions
+    actions, logprobs, values = fused.act_sample(obs, np.random.default_rng(0))
+    torch.testing.assert_close(values, v1.detach(), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(logprobs, d1.log_prob(actions).detach(), rtol=1e-5, atol=1e-5)
 
 
 def test_ppo_clipped_surrogate_and_diagnostics_by_hand():
