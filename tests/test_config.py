@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Optional
 
 import pytest
+import torch
 
 import tidyrl
 from tidyrl.api import resolve_config
@@ -205,6 +206,24 @@ def test_run_and_env_config_validate():
         build(RunConfig, {"device": "cudaa"})
     with pytest.raises(ConfigError, match=r"EnvConfig\.max_episode_steps"):
         EnvConfig(max_episode_steps=0)
+    with pytest.raises(ConfigError, match=r"RunConfig\.torch_threads"):
+        build(RunConfig, {"torch_threads": "-1"})
+
+
+def test_torch_threads_default_per_algorithm_and_override():
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        tidyrl.make("sac", "Pendulum-v1")  # wide batched updates: torch's setting is kept
+        assert torch.get_num_threads() == 2
+        tidyrl.make("dqn", "CartPole-v1")  # chains of small MLP ops: one thread
+        assert torch.get_num_threads() == 1
+        tidyrl.make("dqn", "CartPole-v1", torch_threads=2)
+        assert torch.get_num_threads() == 2
+        tidyrl.make("ppo", "CartPole-v1", torch_threads=0)  # 0: leave it alone
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_parse_assignments():

@@ -90,12 +90,17 @@ class RunConfig:
     """Show a live progress bar on stderr (the CLI turns it on unless --quiet)."""
     tensorboard: bool = True
     """Also write TensorBoard events under run_dir/tb when the tensorboard package is installed."""
+    torch_threads: int | None = None
+    """torch intra-op threads for this process (None: the algorithm's choice, 1 for the small-MLP
+    learners; 0: leave torch's setting alone, by default one per core)."""
 
     def __post_init__(self) -> None:
         check_range(self, "log_every", 1)
         check_range(self, "eval_every", 0)
         check_range(self, "eval_episodes", 1)
         check_range(self, "checkpoint_every", 0)
+        if self.torch_threads is not None:
+            check_range(self, "torch_threads", 0)
         check_choice(self, "device", ("cpu", "cuda", "auto", "mps"))
 
 

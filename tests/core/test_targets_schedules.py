@@ -40,3 +40,19 @@ def test_hard_update_copies_parameters_and_buffers():
         assert torch.equal(a, b)
     with pytest.raises(ValueError, match="different"):
         hard_update(online, nn.Linear(3, 4))
+
+
+def test_target_updates_track_in_place_changes_and_new_pairings():
+    # the parameter lists are cached per (online, target) pair: later in-place changes (optimizer
+    # steps, load_state_dict) must still be copied, and a new online module must be re-paired
+    online, target, other = nn.Linear(3, 2), nn.Linear(3, 2), nn.Linear(3, 2)
+    hard_update(online, target)
+    with torch.no_grad():
+        online.weight.add_(1.0)
+    online.load_state_dict({"weight": online.weight + 1.0, "bias": online.bias})
+    hard_update(online, target)
+    assert torch.equal(target.weight, online.weight)
+    polyak_update(other, target, tau=1.0)
+    assert torch.equal(target.weight, other.weight)
+    polyak_update(online, target, tau=0.5)
+    assert torch.allclose(target.weight, 0.5 * (online.weight + other.weight))

@@ -3,8 +3,44 @@ theta' <- tau * theta + (1 - tau) * theta' (Lillicrap et al. 2016, DDPG)."""
 
 from __future__ import annotations
 
+import weakref
+
 import torch
 from torch import nn
+
+_PAIRS: weakref.WeakKeyDictionary[
+    nn.Module, tuple[nn.Module, list[torch.Tensor], list[torch.Tensor]]
+]
+_PAIRS = weakref.WeakKeyDictionary()
+
+
+def _pair(online: nn.Module, target: nn.Module) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """The (online, target) parameter lists, matched and shape-checked once per pair of modules.
+
+    Walking a module tree for its parameters costs ~20 us a call, and the target updates run
+    every step (Polyak) or every few steps (DQN's hard copy); Parameter objects stay the same
+    under `load_state_dict` and `.to()`, so the lists are read once. Buffers (which `.to()`
+    replaces) are read afresh on each call, and only modules that have any pay for that."""
+    cached = _PAIRS.get(target)
+    if cached is not None and cached[0] is online:
+        return cached[1], cached[2]
+    sources: list[torch.Tensor] = list(online.parameters())
+    targets: list[torch.Tensor] = list(target.parameters())
+    if len(sources) != len(targets) or any(
+        s.shape != t.shape for s, t in zip(sources, targets, strict=True)
+    ):
+        raise ValueError("online and target networks have different parameters")
+    _PAIRS[target] = (online, sources, targets)
+    return sources, targets
+
+
+def _buffers(online: nn.Module, target: nn.Module) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    sources, targets = list(online.buffers()), list(target.buffers())
+    if len(sources) != len(targets) or any(
+        s.shape != t.shape for s, t in zip(sources, targets, strict=True)
+    ):
+        raise ValueError("online and target networks have different buffers")
+    return sources, targets
 
 
 @torch.no_grad()
@@ -12,13 +48,11 @@ def polyak_update(online: nn.Module, target: nn.Module, tau: float) -> None:
     """theta_target <- tau * theta_online + (1 - tau) * theta_target, in place (buffers copied)."""
     if not 0.0 <= tau <= 1.0:
         raise ValueError(f"tau must lie in [0, 1], got {tau}")
-    online_params: list[torch.Tensor] = list(online.parameters())
-    target_params: list[torch.Tensor] = list(target.parameters())
-    if len(online_params) != len(target_params):
-        raise ValueError("online and target networks have different parameter lists")
-    torch._foreach_lerp_(target_params, online_params, tau)
-    for b_online, b_target in zip(online.buffers(), target.buffers(), strict=True):
-        b_target.copy_(b_online)
+    sources, targets = _pair(online, target)
+    torch._foreach_lerp_(targets, sources, tau)
+    buf_sources, buf_targets = _buffers(online, target)
+    if buf_sources:
+        torch._foreach_copy_(buf_targets, buf_sources)
 
 
 @torch.no_grad()
@@ -27,10 +61,6 @@ def hard_update(online: nn.Module, target: nn.Module) -> None:
 
     One multi-tensor copy: `load_state_dict` takes 1.8x as long (benchmarks/dqn_update_profile.py),
     which adds up for DQN's target copied every 10 steps."""
-    sources = [*online.parameters(), *online.buffers()]
-    targets = [*target.parameters(), *target.buffers()]
-    if len(sources) != len(targets) or any(
-        s.shape != t.shape for s, t in zip(sources, targets, strict=True)
-    ):
-        raise ValueError("online and target networks have different parameters or buffers")
-    torch._foreach_copy_(targets, sources)
+    sources, targets = _pair(online, target)
+    buf_sources, buf_targets = _buffers(online, target)
+    torch._foreach_copy_([*targets, *buf_targets], [*sources, *buf_sources])

@@ -80,7 +80,8 @@ class QNetwork(nn.Module):
 
         self.advantage = stream(n_actions * n_atoms)
         self.value = stream(n_atoms) if dueling else None
-        self._host: tuple[int, Callable[[np.ndarray], np.ndarray]] | None = None
+        self._host: tuple[torch.Tensor, int, Callable[[np.ndarray], np.ndarray] | None] | None
+        self._host = None
 
     def host_q_values(self) -> Callable[[np.ndarray], np.ndarray] | None:
         """Q(s, .) in NumPy, for acting on a few rows of vector observations on the CPU.
@@ -91,12 +92,13 @@ class QNetwork(nn.Module):
         batch of one; in NumPy DQN's CartPole acting took a third of the time. None for pixel
         encoders, noisy or distributional heads and non-CPU parameters (they act through torch).
         """
+        if self._host is not None and self._host[0].data_ptr() == self._host[1]:
+            return self._host[2]  # (the check is cheap; `parameters()` costs ~15 us a step)
         first = next(self.parameters())
-        if self._host is not None and self._host[0] == first.data_ptr():
-            return self._host[1]
         streams = [self.shared, self.advantage] + ([self.value] if self.value is not None else [])
         plain = all(type(m) in (nn.Linear, nn.ReLU) for seq in streams for m in seq)
         if not (self.flat_input and self.n_atoms == 1 and plain and first.device.type == "cpu"):
+            self._host = (first, first.data_ptr(), None)
             return None
 
         def views(seq: nn.Sequential) -> list[tuple[np.ndarray, np.ndarray] | None]:
@@ -124,7 +126,7 @@ class QNetwork(nn.Module):
             combined: np.ndarray = run(value, features) + a - a.mean(1, keepdims=True)
             return combined
 
-        self._host = (first.data_ptr(), q_values)
+        self._host = (first, first.data_ptr(), q_values)
         return q_values
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:

@@ -67,8 +67,6 @@ class A2CConfig:
     """Hidden activation."""
     log_std_init: float = 0.0
     """Initial log std of the Gaussian policy (Box actions)."""
-    torch_threads: int = 1
-    """torch intra-op threads (1 is fastest for small MLPs; 0 keeps torch's default)."""
 
     def __post_init__(self) -> None:
         check_range(self, "n_envs", 1)
@@ -80,7 +78,6 @@ class A2CConfig:
         check_range(self, "ent_coef", 0.0)
         check_range(self, "vf_coef", 0.0)
         check_range(self, "max_grad_norm", 0.0)
-        check_range(self, "torch_threads", 0)
 
 
 def actor_critic_loss(
@@ -96,6 +93,7 @@ def actor_critic_loss(
 class A2C(Agent):
     Config = A2CConfig
     algo_id = "a2c"
+    default_torch_threads = 1
     default_steps = 200_000
     PRESETS = {
         "cartpole": {},

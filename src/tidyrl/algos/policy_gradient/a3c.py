@@ -163,6 +163,7 @@ def a3c_worker(
 class A3C(Agent):
     Config = A3CConfig
     algo_id = "a3c"
+    default_torch_threads = 1
     default_steps = 300_000
     PRESETS = {"cartpole": {}}
 

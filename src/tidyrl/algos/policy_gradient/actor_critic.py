@@ -51,8 +51,6 @@ class ActorCriticConfig:
     """Hidden activation."""
     log_std_init: float = 0.0
     """Initial log std of the Gaussian policy (Box actions)."""
-    torch_threads: int = 1
-    """torch intra-op threads (1 is fastest for small MLPs; 0 keeps torch's default)."""
 
     def __post_init__(self) -> None:
         check_range(self, "n_envs", 1)
@@ -60,7 +58,6 @@ class ActorCriticConfig:
         check_range(self, "lr_actor", 0.0, low_open=True)
         check_range(self, "lr_critic", 0.0, low_open=True)
         check_range(self, "ent_coef", 0.0)
-        check_range(self, "torch_threads", 0)
 
 
 def one_step_losses(
@@ -78,6 +75,7 @@ def one_step_losses(
 class ActorCritic(Agent):
     Config = ActorCriticConfig
     algo_id = "actor-critic"
+    default_torch_threads = 1
     default_steps = 200_000
     # one step of 8 envs per update: 8x fewer (and less noisy) updates per env step, which is
     # what makes a CPU benchmark affordable; the single-env default is the lecture's method

@@ -55,18 +55,9 @@ def action_shape(space: gym.Space[Any]) -> tuple[int, ...]:
     return () if isinstance(space, gym.spaces.Discrete) else (int(np.prod(space.shape)),)
 
 
-def set_threads(n: int) -> None:
-    """Set torch's intra-op threads (0: leave torch's default). Small MLPs on CPU run fastest on
-    one thread: with two, every tiny op pays thread synchronization, and on a busy machine the
-    spinning threads slow a PPO update by an order of magnitude."""
-    if n > 0 and torch.get_num_threads() != n:
-        torch.set_num_threads(n)
-
-
 def build_policy(agent: Any, cfg: Any, critic: bool = True) -> tuple[PolicyIO, ActorCritic]:
     """The agent's observation/action I/O and its actor(-critic) network from the config fields
-    `hidden`, `activation`, `log_std_init` (and `normalize_obs`, `torch_threads` when present)."""
-    set_threads(getattr(cfg, "torch_threads", 1))
+    `hidden`, `activation`, `log_std_init` (and `normalize_obs` when present)."""
     io = PolicyIO(agent.observation_space, agent.action_space, getattr(cfg, "normalize_obs", False))
     policy = ActorCritic(
         io.obs_dim, agent.action_space, cfg.hidden, cfg.activation, cfg.log_std_init, critic

@@ -87,8 +87,6 @@ class PPOConfig:
     """Hidden activation."""
     log_std_init: float = 0.0
     """Initial log std of the Gaussian policy (Box actions)."""
-    torch_threads: int = 1
-    """torch intra-op threads (1 is fastest for small MLPs; 0 keeps torch's default)."""
 
     def __post_init__(self) -> None:
         check_range(self, "n_envs", 1)
@@ -104,7 +102,6 @@ class PPOConfig:
         check_range(self, "vf_coef", 0.0)
         check_range(self, "max_grad_norm", 0.0)
         check_range(self, "target_kl", 0.0)
-        check_range(self, "torch_threads", 0)
 
 
 def clipped_surrogate(
@@ -141,6 +138,7 @@ def value_loss(values: torch.Tensor, batch: RolloutBatch, clip_value: float) -> 
 class PPO(Agent):
     Config = PPOConfig
     algo_id = "ppo"
+    default_torch_threads = 1
     default_steps = 100_000
     PRESETS = {
         "cartpole": {},

@@ -66,8 +66,6 @@ class REINFORCEConfig:
     """Initial log std of the Gaussian policy (Box actions)."""
     normalize_obs: bool = False
     """Running observation normalization."""
-    torch_threads: int = 1
-    """torch intra-op threads (1 is fastest for small MLPs; 0 keeps torch's default)."""
 
     def __post_init__(self) -> None:
         check_range(self, "n_envs", 1)
@@ -78,7 +76,6 @@ class REINFORCEConfig:
         check_range(self, "lr_critic", 0.0, low_open=True)
         check_range(self, "critic_iters", 0)
         check_range(self, "baseline_momentum", 0.0, 1.0)
-        check_range(self, "torch_threads", 0)
 
 
 @dataclass
@@ -110,6 +107,7 @@ def policy_gradient_loss(
 class REINFORCE(Agent):
     Config = REINFORCEConfig
     algo_id = "reinforce"
+    default_torch_threads = 1
     default_steps = 300_000
     PRESETS = {"cartpole": {}}
 

@@ -85,8 +85,6 @@ class TRPOConfig:
     """Hidden activation."""
     log_std_init: float = 0.0
     """Initial log std of the Gaussian policy (Box actions)."""
-    torch_threads: int = 1
-    """torch intra-op threads (1 is fastest for small MLPs; 0 keeps torch's default)."""
 
     def __post_init__(self) -> None:
         check_range(self, "n_envs", 1)
@@ -101,7 +99,6 @@ class TRPOConfig:
         check_range(self, "vf_lr", 0.0, low_open=True)
         check_range(self, "vf_epochs", 0)
         check_range(self, "vf_batch_size", 1)
-        check_range(self, "torch_threads", 0)
 
 
 def surrogate(dist: Distribution, batch: RolloutBatch, advantages: torch.Tensor) -> torch.Tensor:
@@ -149,6 +146,7 @@ def natural_gradient_step(
 class TRPO(Agent):
     Config = TRPOConfig
     algo_id = "trpo"
+    default_torch_threads = 1
     default_steps = 200_000
     PRESETS = {
         "cartpole": {},

@@ -112,12 +112,14 @@ class C51(Agent):
 
     Config = C51Config
     algo_id = "c51"
+    default_torch_threads = 1
     action_spaces = (gym.spaces.Discrete,)
     default_steps = 50_000
     PRESETS = {
         "cartpole": {},
         # Bellemare et al. 2017: Nature DQN settings, Adam lr 2.5e-4 eps 0.01/32, V in [-10, 10]
         "atari": {
+            "torch_threads": 0,  # the Nature CNN gains from every core (19 vs 28 ms/update)
             "v_min": -10.0,
             "v_max": 10.0,
             "hidden": (512,),

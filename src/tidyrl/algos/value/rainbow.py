@@ -147,6 +147,7 @@ class Rainbow(Agent):
 
     Config = RainbowConfig
     algo_id = "rainbow"
+    default_torch_threads = 1
     action_spaces = (gym.spaces.Discrete,)
     default_steps = 50_000
     PRESETS = {
@@ -155,6 +156,7 @@ class Rainbow(Agent):
         # beta 0.4 -> 1, sigma_0 0.5, V in [-10, 10], target every 32k frames = 8k steps,
         # replay starts at 80k frames = 20k steps
         "atari": {
+            "torch_threads": 0,  # the Nature CNN gains from every core (19 vs 28 ms/update)
             "v_min": -10.0,
             "v_max": 10.0,
             "hidden": (512,),
