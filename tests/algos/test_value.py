@@ -178,3 +178,34 @@ def test_dqn_learns_cartpole_quickly():
     agent.learn(15_000)
     evals = [row["eval_return"] for row in agent._logger.rows if "eval_return" in row]
     assert len(evals) == 6 and max(evals) >= 200, evals
+
+
+@pytest.mark.parametrize("double", [False, True])
+def test_target_pass_on_the_helper_thread_gives_the_same_training(monkeypatch, double):
+    # the phase's target values are computed on a helper thread while updates run (when torch
+    # leaves a core idle); the trained network must be bit-identical to the serial computation
+    from tidyrl.loops import off_policy
+
+    torch.set_num_threads(1)
+    helper = off_policy._target_worker()
+
+    def train(worker: bool) -> list[torch.Tensor]:
+        pool = helper if worker else None
+        if worker and pool is None:
+            pytest.skip("torch already uses every core")
+        monkeypatch.setattr(off_policy, "_target_worker", lambda: pool)
+        agent = tidyrl.make(
+            "dqn",
+            "CartPole-v1",
+            seed=3,
+            learning_starts=200,
+            train_freq=100,
+            gradient_steps=40,  # 40 x 64 rows: blocks of 1,024 rows and a partial last one
+            double=double,
+        )
+        agent.learn(1_000)
+        assert agent.counters["updates"] == 8 * 40
+        return [p.detach().clone() for p in agent.q.parameters()]
+
+    for a, b in zip(train(False), train(True), strict=True):
+        assert torch.equal(a, b)

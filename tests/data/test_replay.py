@@ -34,3 +34,24 @@ def test_replay_dtypes_follow_spaces():
     buffer = ReplayBuffer(10, pixels, gym.spaces.Box(-2, 2, (2,), np.float32))
     assert buffer.storage.columns["obs"].dtype == np.uint8
     assert buffer.storage.columns["actions"].shape == (10, 2)
+
+
+def test_replay_sample_slicing_slices_every_field():
+    import dataclasses
+
+    import numpy as np
+    import torch
+
+    from tidyrl.loops.off_policy import ReplaySample
+
+    n = 5
+    sample = ReplaySample(
+        **{
+            f.name: (np.arange(n) + i if f.name == "index" else torch.arange(n) * 10 + i)
+            for i, f in enumerate(dataclasses.fields(ReplaySample))
+        }
+    )
+    part = sample[1:3]
+    for f in dataclasses.fields(ReplaySample):
+        got, full = getattr(part, f.name), getattr(sample, f.name)
+        assert list(got) == list(full[1:3]), f.name

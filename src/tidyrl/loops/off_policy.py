@@ -10,8 +10,10 @@ bootstrap discount gamma^m, so one target formula serves 1-step and n-step repla
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, fields
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
@@ -54,7 +56,17 @@ class ReplaySample:
         return 1.0 - self.terminated.float()
 
     def __getitem__(self, part: slice) -> ReplaySample:
-        return ReplaySample(**{f.name: getattr(self, f.name)[part] for f in fields(self)})
+        return ReplaySample(
+            self.obs[part],
+            self.actions[part],
+            self.rewards[part],
+            self.next_obs[part],
+            self.terminated[part],
+            self.truncated[part],
+            self.discounts[part],
+            self.weights[part],
+            self.index[part],
+        )  # spelled out: a loop over `fields()` costs ~15 us, once per minibatch
 
     def __len__(self) -> int:
         return int(self.rewards.shape[0])
@@ -227,7 +239,22 @@ def crossed(before: int, after: int, every: int) -> bool:
 
 
 TARGET_BLOCK = 1024
-"""Rows per forward pass of the target network in `phase_minibatches`."""
+"""Rows per forward pass of the target network in `phase_minibatches` (rounded down to a whole
+number of minibatches)."""
+
+_TARGET_WORKER: ThreadPoolExecutor | None = None
+
+
+def _target_worker() -> ThreadPoolExecutor | None:
+    """One helper thread for the target passes, when torch leaves a core idle (its intra-op pool
+    smaller than the machine): the RL-sized updates run fastest on one thread, and the target
+    network's big blocked passes can then run on the other core meanwhile."""
+    global _TARGET_WORKER
+    if torch.get_num_threads() >= (os.cpu_count() or 1):
+        return None
+    if _TARGET_WORKER is None:
+        _TARGET_WORKER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tidyrl-targets")
+    return _TARGET_WORKER
 
 
 def phase_minibatches(
@@ -241,18 +268,32 @@ def phase_minibatches(
 
     Valid when the target network does not move inside the phase (it is updated in the env
     loop): all rows are drawn in one gather and `target_values(rows)` (e.g. Q_target(s', .))
-    runs under no_grad on blocks of `TARGET_BLOCK` rows instead of once per update. (Blocks,
-    not all rows at once: a block's activations stay in the core's cache; one 8,192-row pass of
-    a 256-256 MLP took 2.6x as long on the CI machine kind, benchmarks/dqn_update_profile.py.)"""
+    runs under no_grad on blocks of ~`TARGET_BLOCK` rows instead of once per update. Blocks, not
+    all rows at once: a block's activations stay in the core's cache (one 8,192-row pass of a
+    256-256 MLP took 2.6x as long on the CI machine kind, benchmarks/dqn_update_profile.py).
+    On CPU with a core to spare (`_target_worker`) the blocks are computed on a helper thread
+    while the updates of the earlier blocks run; `target_values` must then read only frozen
+    networks, never the one being trained (true of every caller: the values are the same
+    either way, only their timing differs)."""
     rows = replay.sample(gradient_steps * batch_size, rng)
-    with torch.no_grad():
-        n = len(rows)
-        values = torch.cat(
-            [target_values(rows[i : i + TARGET_BLOCK]) for i in range(0, n, TARGET_BLOCK)]
-        )
+    block = max(1, TARGET_BLOCK // batch_size) * batch_size
+
+    def values_of(start: int) -> torch.Tensor:
+        with torch.no_grad():
+            return target_values(rows[start : start + block])
+
+    starts = range(0, len(rows), block)
+    worker = _target_worker() if rows.rewards.device.type == "cpu" else None
+    if worker is None:
+        blocks = [values_of(i) for i in starts]
+    else:
+        pending = [worker.submit(values_of, i) for i in starts]
+        blocks = [f.result() for f in pending[:1]]  # the first block before the first update
     for g in range(gradient_steps):
-        part = slice(g * batch_size, (g + 1) * batch_size)
-        yield rows[part], values[part]
+        b, offset = divmod(g * batch_size, block)
+        if b == len(blocks):
+            blocks.append(pending[b].result())
+        yield rows[g * batch_size : (g + 1) * batch_size], blocks[b][offset : offset + batch_size]
 
 
 def train_phase(
