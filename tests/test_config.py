@@ -214,7 +214,7 @@ def test_torch_threads_default_per_algorithm_and_override():
     before = torch.get_num_threads()
     try:
         torch.set_num_threads(2)
-        tidyrl.make("sac", "Pendulum-v1")  # wide batched updates: torch's setting is kept
+        tidyrl.make("td3", "Pendulum-v1")  # wide batched updates: torch's setting is kept
         assert torch.get_num_threads() == 2
         tidyrl.make("dqn", "CartPole-v1")  # chains of small MLP ops: one thread
         assert torch.get_num_threads() == 1

@@ -49,8 +49,9 @@ class Agent:
     """torch intra-op threads when `RunConfig.torch_threads` is None (0: leave torch's setting).
     Learners whose updates are chains of small MLP ops set 1: with two threads every small op pays
     a thread hand-off, and a DQN update on the CI machine kind (RL-Zoo CartPole: 256-256 net,
-    batch 64) took 1.02 ms against 0.70 ms on one; wide batched products (SAC's 256-256 critics
-    at batch 256) do gain from a second core, 5.5 ms against 9.0 ms a fp32 update."""
+    batch 64) took 1.02 ms against 0.70 ms on one. Wide batched products (a 256-256 critic
+    ensemble at batch 256) do gain from a second intra-op thread; SAC gains more from one thread
+    plus a helper thread that runs the actor half of each update (`tidyrl.loops.spare_core`)."""
 
     def __init__(
         self,

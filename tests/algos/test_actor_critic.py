@@ -255,3 +255,31 @@ def test_sac_learns_the_reach_task():
     agent.learn(1_500)
     stats = tidyrl.evaluate(agent, episodes=20)
     assert stats["mean_return"] > -0.8, stats
+
+
+@pytest.mark.parametrize("value_network", [False, True])
+def test_sac_split_update_matches_the_single_backward(monkeypatch, value_network):
+    # with a core to spare, SAC's actor half runs on a helper thread; the parameters after a
+    # few updates must equal those of the one-backward-pass update
+    import numpy as np
+
+    from tidyrl.algos.actor_critic import sac as sac_module
+
+    torch.set_num_threads(1)
+    helper = sac_module.spare_core()
+    if helper is None:
+        pytest.skip("no spare core on this machine")
+
+    def train(worker: object) -> list[torch.Tensor]:
+        monkeypatch.setattr(sac_module, "spare_core", lambda: worker)
+        agent = tidyrl.make(
+            "sac", "Pendulum-v1", seed=1, learning_starts=100, value_network=value_network
+        )
+        agent.learn(150)
+        rng = np.random.default_rng(0)
+        for _ in range(5):
+            agent.update(agent.buffer.sample(64, rng))
+        return [p.detach().clone() for p in agent.optimizer.param_groups[0]["params"]]
+
+    for a, b in zip(train(None), train(helper), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)

@@ -187,13 +187,13 @@ def test_target_pass_on_the_helper_thread_gives_the_same_training(monkeypatch, d
     from tidyrl.loops import off_policy
 
     torch.set_num_threads(1)
-    helper = off_policy._target_worker()
+    helper = off_policy.spare_core()
 
     def train(worker: bool) -> list[torch.Tensor]:
         pool = helper if worker else None
         if worker and pool is None:
             pytest.skip("torch already uses every core")
-        monkeypatch.setattr(off_policy, "_target_worker", lambda: pool)
+        monkeypatch.setattr(off_policy, "spare_core", lambda: pool)
         agent = tidyrl.make(
             "dqn",
             "CartPole-v1",

@@ -47,9 +47,13 @@ def squashed_gaussian_log_prob(
 
 
 def squashed_gaussian_sample(
-    mean: torch.Tensor, log_std: torch.Tensor, deterministic: bool = False
+    mean: torch.Tensor,
+    log_std: torch.Tensor,
+    deterministic: bool = False,
+    eps: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Reparameterised sample a = tanh(mean + std * eps) in (-1, 1) and its log-probability.
+    """Reparameterised sample a = tanh(mean + std * eps) in (-1, 1) and its log-probability;
+    eps ~ N(0, I) is drawn here unless given (drawn by the caller, to fix the order of draws).
 
     Gradients flow to `mean` and `log_std` through the sample (the reparameterisation trick).
     With `deterministic`, a = tanh(mean) (the policy's mode, used for evaluation).
@@ -69,7 +73,7 @@ def squashed_gaussian_sample(
         u = mean
         per_dim = -log_std
     else:
-        eps = torch.randn_like(mean)
+        eps = torch.randn_like(mean) if eps is None else eps
         u = mean + torch.exp(log_std) * eps
         per_dim = -0.5 * eps.square() - log_std
     log_prob = (per_dim + 2.0 * (u + F.softplus(-2.0 * u))).sum(-1)

@@ -10,9 +10,7 @@ bootstrap discount gamma^m, so one target formula serves 1-step and n-step repla
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +27,7 @@ from tidyrl.data.samplers import PrioritizedSampler, UniformSampler
 from tidyrl.data.storage import RingStorage
 from tidyrl.envs.make import Step
 from tidyrl.errors import ConfigError
+from tidyrl.loops.spare_core import spare_core
 from tidyrl.nets.optim import Adam
 
 
@@ -242,20 +241,6 @@ TARGET_BLOCK = 1024
 """Rows per forward pass of the target network in `phase_minibatches` (rounded down to a whole
 number of minibatches)."""
 
-_TARGET_WORKER: ThreadPoolExecutor | None = None
-
-
-def _target_worker() -> ThreadPoolExecutor | None:
-    """One helper thread for the target passes, when torch leaves a core idle (its intra-op pool
-    smaller than the machine): the RL-sized updates run fastest on one thread, and the target
-    network's big blocked passes can then run on the other core meanwhile."""
-    global _TARGET_WORKER
-    if torch.get_num_threads() >= (os.cpu_count() or 1):
-        return None
-    if _TARGET_WORKER is None:
-        _TARGET_WORKER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tidyrl-targets")
-    return _TARGET_WORKER
-
 
 def phase_minibatches(
     replay: Replay,
@@ -271,7 +256,7 @@ def phase_minibatches(
     runs under no_grad on blocks of ~`TARGET_BLOCK` rows instead of once per update. Blocks, not
     all rows at once: a block's activations stay in the core's cache (one 8,192-row pass of a
     256-256 MLP took 2.6x as long on the CI machine kind, benchmarks/dqn_update_profile.py).
-    On CPU with a core to spare (`_target_worker`) the blocks are computed on a helper thread
+    On CPU with a core to spare (`spare_core`) the blocks are computed on a helper thread
     while the updates of the earlier blocks run; `target_values` must then read only frozen
     networks, never the one being trained (true of every caller: the values are the same
     either way, only their timing differs)."""
@@ -283,7 +268,7 @@ def phase_minibatches(
             return target_values(rows[start : start + block])
 
     starts = range(0, len(rows), block)
-    worker = _target_worker() if rows.rewards.device.type == "cpu" else None
+    worker = spare_core() if rows.rewards.device.type == "cpu" else None
     if worker is None:
         blocks = [values_of(i) for i in starts]
     else:

@@ -9,9 +9,9 @@ of RL, where the arithmetic takes tens of microseconds and the bookkeeping aroun
 - `step()` calls torch's fused CPU/GPU kernel (`torch._fused_adam_`) directly on parameter and
   state lists built once, instead of regrouping tensors by device and dtype every step;
 - global gradient-norm clipping (Pascanu et al. 2013) is part of the step: one stacked norm
-  and one multi-tensor multiply by c = min(1, max_norm / ||g||), skipped on CPU when c = 1. (Passing 1 / c to the kernel
-  as its `grad_scale` would save the multiply, but takes the kernel's unvectorized path, 4x
-  slower on this CPU.)
+  and one multi-tensor multiply by c = min(1, max_norm / ||g||), skipped on CPU when c = 1.
+  (Passing 1 / c to the kernel as its `grad_scale` would save the multiply, but takes the
+  kernel's unvectorized path, 4x slower on this CPU.)
 - `zero_grad()` drops the gradients without the profiler scaffolding of the base method.
 
 Measured on the 2-core CI machine kind (DQN's 256-256 Q-network, batch 64): a whole update

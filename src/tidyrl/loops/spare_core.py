@@ -1,0 +1,28 @@
+"""A helper thread for the core that torch's intra-op pool leaves idle.
+
+The small networks of RL train fastest on one intra-op thread: with two, every small op pays a
+thread hand-off (see `Agent.default_torch_threads`). On a machine with more cores than that, two
+*independent* halves of an update can still use a second core, each half running its ops inline
+on its own thread: torch releases the GIL inside its kernels, and autograd runs each thread's
+backward pass on that thread. The off-policy loops use it for the target network's passes over a
+training phase (DQN family) and for SAC's actor half of an update.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import torch
+
+_WORKER: ThreadPoolExecutor | None = None
+
+
+def spare_core() -> ThreadPoolExecutor | None:
+    """A one-thread executor when torch's intra-op threads leave a core idle, else None."""
+    global _WORKER
+    if torch.get_num_threads() >= (os.cpu_count() or 1):
+        return None
+    if _WORKER is None:
+        _WORKER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tidyrl-spare-core")
+    return _WORKER
