@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, wait
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -252,8 +252,11 @@ class SAC(Agent):
         else:
             next_pi: Future[tuple[torch.Tensor, torch.Tensor] | None] = Future()
             helper = worker.submit(self.actor_side, batch, alpha, eps_next, eps_pi, next_pi)
-            loss_q = self.critic_half(batch, next_pi.result)
-            loss_q.backward()
+            try:
+                loss_q = self.critic_half(batch, next_pi.result)
+                loss_q.backward()
+            finally:  # never leave the helper writing gradients after an error here
+                wait([helper])
             loss_pi, logp_pi, _ = helper.result()
         self.optimizer.step()
         if cfg.value_network:
