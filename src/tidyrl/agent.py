@@ -27,6 +27,7 @@ from tidyrl.config import EnvConfig, RunConfig
 from tidyrl.core.seeding import resolve_device, seed_everything
 from tidyrl.envs.make import Step, VecEnv, require_space
 from tidyrl.logging import RunLogger
+from tidyrl.loops.malloc import keep_freed_memory
 
 
 class Agent:
@@ -70,6 +71,8 @@ class Agent:
         # slow microcode path on x86 CPUs; flushing them to zero made a DQN update 1.06x and its
         # fused Adam step 2.5x faster on the CI machine kind (benchmarks/dqn_update_profile.py).
         torch.set_flush_denormal(True)
+        if self.run.keep_freed_memory:
+            keep_freed_memory()
         threads = self.run.torch_threads
         threads = self.default_torch_threads if threads is None else threads
         if threads > 0 and torch.get_num_threads() != threads:

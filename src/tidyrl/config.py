@@ -93,6 +93,10 @@ class RunConfig:
     torch_threads: int | None = None
     """torch intra-op threads for this process (None: the algorithm's choice, 1 for the small-MLP
     learners; 0: leave torch's setting alone, by default one per core)."""
+    keep_freed_memory: bool = True
+    """Fix glibc's malloc thresholds so the training loop reuses the memory it frees instead of
+    faulting fresh pages in every update (`tidyrl.loops.malloc`; SAC updates ~30 % faster).
+    Process-wide; no effect off glibc."""
 
     def __post_init__(self) -> None:
         check_range(self, "log_every", 1)
