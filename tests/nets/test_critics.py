@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torch import nn
 from torch.nn import functional as F
 
-from tidyrl.nets.critics import QEnsemble, batchnorm_mlp, linear, mlp_forward
+from tidyrl.nets.critics import QEnsemble, activate, batchnorm_mlp, linear, mlp_forward
 from tidyrl.nets.mlp import mlp, uniform_init, xavier_init
 
 
@@ -129,3 +130,23 @@ def test_frozen_critic_passes_gradients_to_actions_only():
     assert all(p.grad is None for p in q.parameters())
     with pytest.raises(ValueError, match="frozen"):
         QEnsemble(3, 1, (8,), batch_norm=True)(obs, act, frozen=True)
+
+
+def test_activate_converts_before_a_relu_with_the_same_values_and_gradients():
+    torch.manual_seed(0)
+    w = torch.randn(4, 8, requires_grad=True)
+    x = torch.randn(16, 4)
+    # reference: ReLU in float32, then rounded to bfloat16
+    ref = torch.relu(x @ w).to(torch.bfloat16)
+    ref.float().sum().backward()
+    grad_ref = w.grad.clone()
+    w.grad = None
+    out = activate(nn.ReLU(), x @ w, torch.bfloat16)
+    assert out.dtype == torch.bfloat16
+    assert torch.equal(out, ref)
+    out.float().sum().backward()
+    assert torch.equal(w.grad, grad_ref)
+    # other activations are applied first, then converted
+    h = torch.randn(16, 8)
+    assert torch.equal(activate(nn.Tanh(), h, torch.bfloat16), torch.tanh(h).to(torch.bfloat16))
+    assert torch.equal(activate(nn.Tanh(), h, None), torch.tanh(h))

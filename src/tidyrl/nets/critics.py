@@ -196,10 +196,13 @@ class QEnsemble(nn.Module):
         first_b = self.first.bias.view(k, 1, -1)
         if frozen:
             first_w, first_b = first_w.detach(), first_b.detach()
-        h = self.activation(linear(x, first_w, first_b))  # (k, B, h0), contiguous
+        dtype = self.compute_dtype
+        out_layer: EnsembleLinear = self.layers[-1]  # type: ignore[assignment]
+        h = linear(x, first_w, first_b)  # (k, B, h0)
+        h = activate(self.activation, h, dtype if len(self.layers) > 1 else None)
         for layer in self.layers[:-1]:
-            h = self.activation(layer(h, self.compute_dtype, frozen))
-        out: torch.Tensor = self.layers[-1](h.to(self.layers[-1].weight.dtype), None, frozen)
+            h = activate(self.activation, layer(h, dtype, frozen), None)
+        out: torch.Tensor = out_layer(h.to(out_layer.weight.dtype), None, frozen)
         return out
 
     def _forward_batch_norm(
@@ -243,16 +246,33 @@ def batchnorm_mlp(
     return nn.Sequential(*layers)
 
 
+def activate(activation: nn.Module, h: torch.Tensor, dtype: torch.dtype | None) -> torch.Tensor:
+    """activation(h), its output in `dtype` (None: h's dtype) for the next layer's product.
+
+    A ReLU commutes with rounding (relu(round(h)) = round(relu(h))), so h is converted first and
+    the ReLU and its backward run on the narrower dtype: half the bytes of two memory-bound
+    passes over a (k, B, 256) tensor. `h` must be a fresh product that nothing else holds: the
+    ReLU runs in place on it (the products' backward passes do not need their outputs). Other
+    activations are applied in h's dtype, then converted."""
+    if isinstance(activation, nn.ReLU):
+        return torch.relu_(h.to(dtype) if dtype is not None else h)
+    out: torch.Tensor = activation(h)
+    return out.to(dtype) if dtype is not None else out
+
+
 def mlp_forward(net: nn.Sequential, x: torch.Tensor, dtype: torch.dtype | None) -> torch.Tensor:
     """Run a `tidyrl.nets.mlp.mlp` with every Linear layer through `linear` and its
     hidden-to-hidden Linear layers in `dtype` (first and last Linear in the parameters' dtype;
     all of them when `dtype` is None). Same values as ``net(x)``."""
-    linears = [m for m in net if isinstance(m, nn.Linear)]
-    for module in net:
+    modules = list(net)
+    linears = [m for m in modules if isinstance(m, nn.Linear)]
+    inner = {id(m) for m in linears[1:-1]}
+    for i, module in enumerate(modules):
         if isinstance(module, nn.Linear):
-            inner = module is not linears[0] and module is not linears[-1]
-            x = x.to(module.weight.dtype) if not inner else x
-            x = linear(x, module.weight.mT, module.bias, dtype if inner else None)
+            x = x.to(module.weight.dtype) if id(module) not in inner else x
+            x = linear(x, module.weight.mT, module.bias, dtype if id(module) in inner else None)
         else:
-            x = module(x)
+            # an activation whose output feeds an inner layer: produce it in `dtype`
+            feeds_inner = i + 1 < len(modules) and id(modules[i + 1]) in inner
+            x = activate(module, x, dtype if feeds_inner else None)
     return x
