@@ -136,7 +136,7 @@ SUITES = [
                 reference="TD3 paper (Fujimoto et al. 2018, fig. 5): read its curve at this step",
             ),
         ),
-        seeds=(0,),
-        description="MuJoCo at a CPU budget (one seed), against published curves.",
+        seeds=(0, 1, 2),
+        description="MuJoCo at a CPU budget, against published curves (one core per run).",
     ),
 ]
