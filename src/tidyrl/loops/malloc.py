@@ -11,8 +11,8 @@ itself as it sees large blocks freed, but only up to a point, and training kept 
 `keep_freed_memory` fixes both thresholds (`mallopt(M_MMAP_THRESHOLD, 32 MiB)` and
 `mallopt(M_TRIM_THRESHOLD, 128 MiB)`), so a training loop reuses its own pages:
 
-    SAC, Pendulum-v1, 3,000 updates (bf16, one thread plus the helper):
-    defaults 2.66 M minor faults, 23.3 s in `update`; both set 65 k faults, 16.6 s.
+    SAC, Pendulum-v1, 4,000 steps with 3,000 updates (bf16, one thread plus the helper), five
+    interleaved pairs: defaults 2.2-2.5 M minor faults, 21.5 s (mean); both set 67 k, 18.6 s.
 
 (`benchmarks/malloc_profile.py` repeats the measurement). The cost: up to 128 MiB that the
 process has freed may stay mapped, and blocks below 32 MiB come from the heap (replay buffers
