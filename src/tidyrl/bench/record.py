@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from tidyrl.bench.suite import Suite, Task
+from tidyrl.loops.spare_core import usable_cores
 
 FORMAT = "tidyrl-bench/1"
 RESULTS_DIR = Path("benchmarks") / "results"
@@ -70,7 +71,7 @@ def provenance(extra_packages: tuple[str, ...] = ()) -> dict[str, Any]:
         "versions": versions,
         "python": platform.python_version(),
         "cpu": cpu_model(),
-        "cores": os.cpu_count(),
+        "cores": usable_cores(),
         "date": time.strftime("%Y-%m-%d %H:%M:%S %z"),
     }
 

@@ -11,7 +11,6 @@ machine noise falls on both; with ``jobs=2`` a tidyrl run and its peer run side 
 
 from __future__ import annotations
 
-import os
 import resource
 import shlex
 import sys
@@ -29,6 +28,7 @@ import numpy as np
 
 from tidyrl.bench.record import FORMAT, provenance, record_path, task_dict, write_record
 from tidyrl.bench.suite import Suite, Task
+from tidyrl.loops.spare_core import usable_cores
 
 RAW_SECONDS = 2.0
 """Seconds of random-action stepping for the env ceiling (longer if no episode has ended)."""
@@ -74,7 +74,7 @@ def run_suite(
 ) -> list[dict[str, Any]]:
     """Run the suite's jobs with `jobs` processes at once; return the records written."""
     seeds = tuple(suite.seeds if seeds is None else seeds)
-    cores = os.cpu_count() or 1
+    cores = usable_cores()
     jobs = max(1, jobs or cores)
     threads = max(1, threads or cores // jobs)
     command = "tidyrl bench " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if sys.argv else ""
