@@ -17,9 +17,11 @@ median time per update of each stage, so the table says what every change bought
                ReLU-backward see one memory layout (`tidyrl.nets.critics.linear`)
     one-pass   + the actor's path through a frozen critic (``critic(..., frozen=True)``), so
                one backward pass of the summed losses gives every gradient
-    SAC fp32   + the tanh-Gaussian log-probability in eps (half the ops): this is
+    SAC fp32   + the tanh-Gaussian log-probability in eps (half the ops) and the gradients
+               written out instead of traced by autograd (`tidyrl.nets.backprop`): this is
                `tidyrl.algos.actor_critic.sac.SAC.update`, timed on the agent itself
-    SAC bf16   + hidden-to-hidden matmuls in bfloat16 (SAC with precision=bf16)
+    SAC bf16   + hidden-to-hidden matmuls in bfloat16 (SAC with precision=bf16; timed only
+               where the CPU multiplies bf16 natively, `tidyrl.nets.precision.native_bf16`)
 
 (these rows time the serial update; with a core to spare, `SAC.update` runs its actor half on
 a helper thread, which only a wall-clock row can show: it is printed after them)
@@ -53,8 +55,11 @@ from tidyrl.nets import critics
 from tidyrl.nets.critics import QEnsemble, mlp_forward
 from tidyrl.nets.mlp import mlp
 from tidyrl.nets.optim import Adam
+from tidyrl.nets.precision import native_bf16
 
 OBS, ACT, HIDDEN, BATCH, TAU, GAMMA = 3, 1, (256, 256), 256, 0.005, 0.99
+PRECISIONS = ("fp32", "bf16") if native_bf16() else ("fp32",)
+"""Emulated bf16 is ~12x slower than fp32 (no AVX-512 BF16 / AMX): not worth a row there."""
 
 
 CLOCK = time.thread_time
@@ -242,7 +247,23 @@ def sections(agent: tidyrl.agent.Agent, batch: Transition, repeats: int) -> dict
         a.optimizer.zero_grad()
         total.backward()
 
-    out["one backward pass of the summed losses"] = median_ms(backward, repeats) - forward
+    out["(autograd, for comparison) one backward pass of the summed losses"] = (
+        median_ms(backward, repeats) - forward
+    )
+    eps = torch.randn(len(batch.rewards), a.act_dim)
+
+    def halves() -> None:
+        a.optimizer.zero_grad()
+        a.actor_half(batch, alpha, eps)
+        a.critic_half(batch, eps)
+
+    out["critic half: Q(s, a), target, written-out backward"] = median_ms(
+        lambda: (a.optimizer.zero_grad(), a.critic_half(batch, eps)), repeats
+    )
+    out["actor half: pi(s), Q(s, pi(s)), written-out backward"] = median_ms(
+        lambda: (a.optimizer.zero_grad(), a.actor_half(batch, alpha, eps)), repeats
+    )
+    out["both halves, one thread"] = median_ms(halves, repeats)
     out["Adam step (tidyrl.nets.optim, one group)"] = median_ms(a.optimizer.step, repeats)
     from tidyrl.core.targets import polyak_update
 
@@ -297,23 +318,23 @@ def main() -> None:
     critics.linear = ORIENTED
     spare_core = sac_module.spare_core
     sac_module.spare_core = lambda: None  # the serial update: one thread's time is all of it
-    for precision in ("fp32", "bf16"):
+    for precision in PRECISIONS:
         agent = tidyrl.make("sac", "Pendulum-v1", seed=0, precision=precision, torch_threads=0)
         ms = median_ms(lambda a=agent: a.update(batch), args.repeats)  # type: ignore[misc]
         assert base is not None
         print(f"| SAC {precision} | {ms:.2f} | {base / ms:.2f}x |")
     sac_module.spare_core = spare_core
     if spare_core() is not None:  # the actor half on a helper thread: only wall time shows it
-        agent = tidyrl.make("sac", "Pendulum-v1", seed=0, precision="bf16", torch_threads=0)
+        agent = tidyrl.make("sac", "Pendulum-v1", seed=0, precision="auto", torch_threads=0)
         ms = timing.median_ms(lambda: agent.update(batch), args.repeats, time.perf_counter)
         assert base is not None
-        row = "SAC bf16, actor half on the spare core (wall clock)"
+        row = f"SAC {PRECISIONS[-1]}, actor half on the spare core (wall clock)"
         print(f"| {row} | {ms:.2f} | {base / ms:.2f}x |")
     sac_module.spare_core = lambda: None
     sb3 = sb3_update_ms(args.repeats)
     if sb3 is not None:
         print(f"| Stable-Baselines3 SAC.train(1 step, batch 256), incl. its sampling | {sb3:.2f} |")
-    for precision in ("fp32", "bf16"):
+    for precision in PRECISIONS:
         agent = tidyrl.make(
             "sac", "Pendulum-v1", seed=0, learning_starts=300, precision=precision, torch_threads=0
         )

@@ -210,6 +210,46 @@ def test_sac_single_backward_equals_separate_backward_passes(overrides):
         torch.testing.assert_close(g, two_pass[p], atol=1e-6, rtol=1e-5)
 
 
+@pytest.mark.parametrize(
+    "overrides", [{}, {"preset": "v2018"}, {"autotune": False}, {"precision": "bf16"}]
+)
+def test_sac_written_out_gradients_equal_autograds(overrides):
+    """SAC's update writes its gradients out (tidyrl.nets.backprop); they must be autograd's
+    gradients of the loss functions in this file, for every variant."""
+    agent = tidyrl.make(
+        "sac", "Pendulum-v1", seed=0, **{**SMALL, "learning_starts": 40, **overrides}
+    )
+    agent.learn(60)
+    cfg, batch = agent.config, agent.buffer.sample(32, np.random.default_rng(0))
+    alpha = agent.log_alpha.detach().exp()
+    torch.manual_seed(1)  # the noise of the target's a' first, then the actor's: as update()
+    eps_next = None if cfg.value_network else torch.randn(32, agent.act_dim)
+    eps_pi = torch.randn(32, agent.act_dim)
+    y = agent.target_q(batch, eps_next)
+    q = agent.critic(batch.obs, batch.actions)[..., 0]
+    actions_pi, logp_pi = agent.pi(batch.obs, eps=eps_pi)
+    q_pi = agent.critic(batch.obs, actions_pi, frozen=True)[..., 0].min(0).values
+    loss = sac.critic_loss(q, y) + sac.actor_loss(q_pi, logp_pi, alpha)
+    if cfg.autotune:
+        loss = loss + sac.alpha_loss(agent.log_alpha, logp_pi, agent.target_entropy)
+    if cfg.value_network:
+        v = agent.value(batch.obs)[:, 0]
+        loss = loss + sac.value_loss(v, q_pi, logp_pi, alpha)
+    params = [p for g in agent.optimizer.param_groups for p in g["params"] if p.requires_grad]
+    expected = torch.autograd.grad(loss, params)
+
+    agent.optimizer.zero_grad()
+    loss_pi, got_logp = agent.actor_half(batch, alpha, eps_pi)
+    loss_q = agent.critic_half(batch, eps_next)
+    tol = {"atol": 5e-2, "rtol": 5e-2} if cfg.precision == "bf16" else {"atol": 1e-5, "rtol": 1e-4}
+    torch.testing.assert_close(loss_q, sac.critic_loss(q, y).detach(), **tol)
+    torch.testing.assert_close(got_logp, logp_pi.detach(), **tol)
+    torch.testing.assert_close(loss_pi, sac.actor_loss(q_pi, logp_pi, alpha).detach(), **tol)
+    for p, g in zip(params, expected, strict=True):
+        assert p.grad is not None and p.grad.shape == p.shape
+        torch.testing.assert_close(p.grad, g, **tol)
+
+
 def test_spellchart_preset_is_seed_000s_chart():
     agent = tidyrl.make("ddpg", "Pendulum-v1", preset="spellchart")
     cfg = agent.config

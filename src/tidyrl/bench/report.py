@@ -22,6 +22,7 @@ from tidyrl.bench.stats import (
     stratified_bootstrap_ci,
 )
 from tidyrl.bench.suite import Suite
+from tidyrl.bench.suites import all_suites
 
 FAMILIES = {
     "tabular": "Tabular methods (issue 2)",
@@ -117,6 +118,9 @@ def suite_section(suite: str, records: list[Record], plots: Path, md_dir: Path) 
         "to threshold (steps / s) | wall s | env steps/s | updates/s | RSS MB | reference |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+    # a reference is a quotation, not a measurement: the suite's current text wins over the one
+    # a record was written with (records of tasks no longer declared keep their own)
+    declared = {(t.name, t.env): t.reference for t in getattr(all_suites().get(suite), "tasks", ())}
     groups: dict[tuple[str, str], dict[str, list[Record]]] = defaultdict(lambda: defaultdict(list))
     for r in records:
         groups[(r["task"]["name"], r["task"]["env"])][_who(r)].append(r)
@@ -142,7 +146,8 @@ def suite_section(suite: str, records: list[Record], plots: Path, md_dir: Path) 
                 f"{solved} | {_ttt(ok)} | {_fmt(_median([r['train_wall_s'] for r in ok]))} | "
                 f"{_fmt(_median([r['env_steps_per_s'] for r in ok]), 0)} | "
                 f"{_fmt(_median([r['update_steps_per_s'] for r in ok]), 0)} | "
-                f"{_fmt(max(r['peak_rss_mb'] for r in ok), 0)} | {task.get('reference') or ''} |"
+                f"{_fmt(max(r['peak_rss_mb'] for r in ok), 0)} | "
+                f"{declared.get((name, env), task.get('reference')) or ''} |"
             )
     lines += _side_by_side(groups) + _ceiling_table(groups)
     plot = plot_suite(suite, groups, plots)

@@ -72,7 +72,10 @@ class _Linear(torch.autograd.Function):
         if dtype is not None:
             x, w, b = x.to(dtype), w.to(dtype), b.to(dtype)
         ctx.save_for_backward(x, w)
-        return _matmul(x, w).add_(b)
+        out = _matmul(x, w)
+        # a transposed product is a view, and autograd forbids modifying a custom Function's
+        # view output in place (the in-place ReLU of a hidden layer <= 16 wide would raise)
+        return out + b if out._is_view() else out.add_(b)
 
     @staticmethod
     def backward(

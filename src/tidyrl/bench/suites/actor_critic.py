@@ -35,11 +35,17 @@ runs of 256-256 networks in the time available; the defaults (256-256) run in sa
 
 SAC_SAME = {"lr": 3e-4, "learning_starts": 1000, "batch_size": 256, "tau": 0.005, "gamma": 0.99}
 
-TIANSHOU_HOPPER_SAC = "Tianshou benchmark, Hopper-v3 SAC, 10-seed mean test return: 2,613 at 100k"
-TIANSHOU_HOPPER_TD3 = "Tianshou benchmark, Hopper-v3 TD3, 10-seed mean test return: 597 at 100k"
-"""Text references at the same step count: the 10-seed mean curves Tianshou publishes as CSV
-(thu-ml/tianshou, examples/mujoco/benchmark/Hopper-v3/{sac,td3}/test_rew_10seeds.csv; Hopper-v3,
-whose dynamics -v5 keeps). The SAC and TD3 papers give their curves as figures only."""
+TIANSHOU = "Tianshou benchmark (10 seeds, -v3, mean ± std): "
+TIANSHOU_CHEETAH_SAC = TIANSHOU + "SAC 4,747 ± 345 at 50k, 6,515 ± 514 at 100k"
+TIANSHOU_CHEETAH_TD3 = TIANSHOU + "TD3 3,891 ± 539 at 50k, 5,336 ± 376 at 100k"
+TIANSHOU_HOPPER_SAC = TIANSHOU + "SAC 851 ± 373 at 50k, 2,613 ± 991 at 100k"
+TIANSHOU_HOPPER_TD3 = TIANSHOU + "TD3 321 ± 45 at 50k, 597 ± 288 at 100k"
+"""Text references at the same step counts: the 10-seed mean test-return curves Tianshou publishes
+as CSV (thu-ml/tianshou @39acf20, examples/mujoco/benchmark/{HalfCheetah,Hopper}-v3/{sac,td3}/
+test_rew_10seeds.csv; std is the population std over seeds; 10 test episodes per point). The
+SAC and TD3 papers give their curves as figures only. Not identical settings: Tianshou's SAC uses
+lr 1e-3 and a fixed alpha 0.2 (ours: lr 3e-4, alpha tuned), both start after 10k (SAC) / 25k (TD3)
+random steps as ours do, and -v3 differs from -v5 in details of the model files only."""
 
 SUITES = [
     Suite(
@@ -110,7 +116,7 @@ SUITES = [
                 overrides={"precision": "bf16"},
                 eval_every=10_000,
                 eval_episodes=5,
-                reference="SAC paper (Haarnoja et al. 2018b, fig. 1): read its curve at this step",
+                reference=TIANSHOU_CHEETAH_SAC,
             ),
             Task(
                 "td3",
@@ -119,8 +125,8 @@ SUITES = [
                 preset="mujoco",
                 eval_every=10_000,
                 eval_episodes=5,
-                reference="TD3 paper (Fujimoto et al. 2018): HalfCheetah 5,514 at 100k steps "
-                "(as quoted in issue 5)",
+                reference=TIANSHOU_CHEETAH_TD3
+                + "; TD3 paper: 5,514 at 100k (as quoted in issue 5)",
             ),
             Task(
                 "sac",
