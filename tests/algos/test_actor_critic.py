@@ -323,3 +323,19 @@ def test_sac_split_update_matches_the_single_backward(monkeypatch, value_network
 
     for a, b in zip(train(None), train(helper), strict=True):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_sac_acts_in_numpy_with_torchs_values_and_random_stream():
+    agent = tidyrl.make("sac", "Pendulum-v1", seed=0, **{**SMALL, "learning_starts": 20})
+    agent.learn(40)  # the actor has been updated in place since the views were taken
+    obs = np.random.default_rng(0).normal(size=(6, 3)).astype(np.float32)
+    assert agent._host_actor is not None and agent._host_actor[1] is not None
+    torch.manual_seed(5)
+    host = [agent.policy(obs), agent.policy(obs, deterministic=True)]
+    agent._host_actor = (agent.actor[0].weight.data_ptr(), None)  # force the torch path
+    torch.manual_seed(5)
+    through_torch = [agent.policy(obs), agent.policy(obs, deterministic=True)]
+    for a, b in zip(host, through_torch, strict=True):
+        assert a.dtype == np.float32 and a.shape == (6, 1)
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(host[0], host[1])  # the stochastic action did draw noise

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from tidyrl.nets.cnn import pixel_encoder
-from tidyrl.nets.mlp import run_layers
+from tidyrl.nets.mlp import host_forward, host_layers, run_layers
 from tidyrl.nets.noisy import NoisyLinear
 
 
@@ -95,35 +95,20 @@ class QNetwork(nn.Module):
         if self._host is not None and self._host[0].data_ptr() == self._host[1]:
             return self._host[2]  # (the check is cheap; `parameters()` costs ~15 us a step)
         first = next(self.parameters())
-        streams = [self.shared, self.advantage] + ([self.value] if self.value is not None else [])
-        plain = all(type(m) in (nn.Linear, nn.ReLU) for seq in streams for m in seq)
-        if not (self.flat_input and self.n_atoms == 1 and plain and first.device.type == "cpu"):
+        shared, adv = host_layers(self.shared), host_layers(self.advantage)
+        value = host_layers(self.value) if self.value is not None else []
+        unsupported = not self.flat_input or self.n_atoms != 1
+        if shared is None or adv is None or value is None or unsupported:
             self._host = (first, first.data_ptr(), None)
             return None
 
-        def views(seq: nn.Sequential) -> list[tuple[np.ndarray, np.ndarray] | None]:
-            out: list[tuple[np.ndarray, np.ndarray] | None] = []
-            for m in seq:
-                if isinstance(m, nn.Linear):
-                    out.append((m.weight.detach().numpy().T, m.bias.detach().numpy()))
-                else:
-                    out.append(None)  # ReLU
-            return out
-
-        def run(layers: list[tuple[np.ndarray, np.ndarray] | None], x: np.ndarray) -> np.ndarray:
-            for layer in layers:
-                x = np.maximum(x, 0.0) if layer is None else x @ layer[0] + layer[1]
-            return x
-
-        shared, adv = views(self.shared), views(self.advantage)
-        value = views(self.value) if self.value is not None else None
-
         def q_values(obs: np.ndarray) -> np.ndarray:
-            features = run(shared, obs.reshape(obs.shape[0], -1).astype(np.float32, copy=False))
-            a = run(adv, features)
-            if value is None:
+            x = obs.reshape(obs.shape[0], -1).astype(np.float32, copy=False)
+            features = host_forward(shared, x)
+            a = host_forward(adv, features)
+            if self.value is None:
                 return a
-            combined: np.ndarray = run(value, features) + a - a.mean(1, keepdims=True)
+            combined: np.ndarray = host_forward(value, features) + a - a.mean(1, keepdims=True)
             return combined
 
         self._host = (first, first.data_ptr(), q_values)

@@ -54,6 +54,7 @@ from tidyrl.agent import Agent
 from tidyrl.algos.actor_critic.common import box_bounds
 from tidyrl.config import check_choice, check_range
 from tidyrl.core.squashed import (
+    host_squashed_gaussian_action,
     scale_action,
     squashed_gaussian_action,
     squashed_gaussian_sample,
@@ -75,7 +76,7 @@ from tidyrl.nets.backprop import (
     set_grads,
 )
 from tidyrl.nets.critics import QEnsemble, mlp_forward
-from tidyrl.nets.mlp import mlp
+from tidyrl.nets.mlp import HostLayer, host_forward, host_layers, mlp
 from tidyrl.nets.optim import Adam
 from tidyrl.nets.precision import PRECISIONS, Precision, compute_dtype
 
@@ -188,6 +189,7 @@ class SAC(Agent):
         )
         # the actor outputs (mu, log sigma) of the pre-squash Gaussian
         self.actor = mlp(obs_dim, cfg.hidden, 2 * act_dim)
+        self._host_actor: tuple[int, list[HostLayer] | None] | None = None
         self.critic = QEnsemble(obs_dim, act_dim, cfg.hidden, n_critics=2)
         self.critic.compute_dtype = self.dtype
         # a fixed temperature is a constant: no gradient, and the optimizer skips it
@@ -218,12 +220,23 @@ class SAC(Agent):
         mean, log_std = mlp_forward(self.actor, obs, self.dtype).float().chunk(2, -1)
         return squashed_gaussian_sample(mean, log_std, deterministic, eps)
 
-    @torch.inference_mode()
     def policy(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
-        """Actions in the unit box for a batch of observations."""
-        out = self.actor(torch.as_tensor(obs, dtype=torch.float32))
-        mean, log_std = out.chunk(2, -1)
-        return np.asarray(squashed_gaussian_action(mean, log_std, deterministic).numpy())
+        """Actions in the unit box for a batch of observations: in NumPy on views of the actor's
+        live weights where it runs on the CPU (`tidyrl.nets.mlp.host_layers`), else in torch.
+        Both draw the noise from torch's generator, so the random stream is the same."""
+        first = self.actor[0].weight
+        if self._host_actor is None or self._host_actor[0] != first.data_ptr():
+            self._host_actor = (first.data_ptr(), host_layers(self.actor))
+        layers = self._host_actor[1]
+        if layers is None:
+            with torch.inference_mode():
+                out = self.actor(torch.as_tensor(obs, dtype=torch.float32))
+                mean, log_std = out.chunk(2, -1)
+                return np.asarray(squashed_gaussian_action(mean, log_std, deterministic).numpy())
+        out_np = host_forward(layers, np.asarray(obs, dtype=np.float32))
+        mean_np, log_std_np = out_np[:, : self.act_dim], out_np[:, self.act_dim :]
+        eps = None if deterministic else torch.randn(mean_np.shape).numpy()
+        return host_squashed_gaussian_action(mean_np, log_std_np, eps).astype(np.float32)
 
     def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
         return scale_action(self.policy(obs, deterministic), self.low, self.high)
