@@ -325,17 +325,35 @@ def test_sac_split_update_matches_the_single_backward(monkeypatch, value_network
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
 
 
-def test_sac_acts_in_numpy_with_torchs_values_and_random_stream():
+def test_sac_acts_in_numpy_with_torchs_values_and_random_stream(monkeypatch):
     agent = tidyrl.make("sac", "Pendulum-v1", seed=0, **{**SMALL, "learning_starts": 20})
     agent.learn(40)  # the actor has been updated in place since the views were taken
     obs = np.random.default_rng(0).normal(size=(6, 3)).astype(np.float32)
-    assert agent._host_actor is not None and agent._host_actor[1] is not None
+    assert agent.host.layers(agent.actor) is not None
     torch.manual_seed(5)
     host = [agent.policy(obs), agent.policy(obs, deterministic=True)]
-    agent._host_actor = (agent.actor[0].weight.data_ptr(), None)  # force the torch path
+    monkeypatch.setattr(agent.host, "layers", lambda net: None)  # force the torch path
     torch.manual_seed(5)
     through_torch = [agent.policy(obs), agent.policy(obs, deterministic=True)]
     for a, b in zip(host, through_torch, strict=True):
         assert a.dtype == np.float32 and a.shape == (6, 1)
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     assert not np.allclose(host[0], host[1])  # the stochastic action did draw noise
+
+
+@pytest.mark.parametrize(
+    ("algo", "overrides"),
+    [(a, {}) for a in ("ddpg", "td3", "d4pg", "sddpg")] + [("ddpg", {"batch_norm": True})],
+)
+def test_deterministic_actors_act_in_numpy_with_torchs_values(monkeypatch, algo, overrides):
+    agent = tidyrl.make(algo, "Pendulum-v1", seed=0, **{**small(algo), **overrides})
+    agent.learn(120)  # updated in place since the views were taken
+    obs = np.random.default_rng(0).normal(size=(6, 3)).astype(np.float32)
+    assert (agent.host.layers(agent.actor) is None) == bool(overrides)  # batch norm: torch
+    got = agent.policy(obs)
+    with torch.no_grad():
+        agent.actor.eval()
+        expected = agent.actor(torch.from_numpy(obs)).numpy()
+        agent.actor.train()
+    assert got.dtype == np.float32 and got.shape == (6, 1) and agent.actor.training
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)

@@ -76,7 +76,7 @@ from tidyrl.nets.backprop import (
     set_grads,
 )
 from tidyrl.nets.critics import QEnsemble, mlp_forward
-from tidyrl.nets.mlp import HostLayer, host_forward, host_layers, mlp
+from tidyrl.nets.mlp import HostCache, host_forward, mlp
 from tidyrl.nets.optim import Adam
 from tidyrl.nets.precision import PRECISIONS, Precision, compute_dtype
 
@@ -189,7 +189,7 @@ class SAC(Agent):
         )
         # the actor outputs (mu, log sigma) of the pre-squash Gaussian
         self.actor = mlp(obs_dim, cfg.hidden, 2 * act_dim)
-        self._host_actor: tuple[int, list[HostLayer] | None] | None = None
+        self.host = HostCache()
         self.critic = QEnsemble(obs_dim, act_dim, cfg.hidden, n_critics=2)
         self.critic.compute_dtype = self.dtype
         # a fixed temperature is a constant: no gradient, and the optimizer skips it
@@ -224,10 +224,7 @@ class SAC(Agent):
         """Actions in the unit box for a batch of observations: in NumPy on views of the actor's
         live weights where it runs on the CPU (`tidyrl.nets.mlp.host_layers`), else in torch.
         Both draw the noise from torch's generator, so the random stream is the same."""
-        first = self.actor[0].weight
-        if self._host_actor is None or self._host_actor[0] != first.data_ptr():
-            self._host_actor = (first.data_ptr(), host_layers(self.actor))
-        layers = self._host_actor[1]
+        layers = self.host.layers(self.actor)
         if layers is None:
             with torch.inference_mode():
                 out = self.actor(torch.as_tensor(obs, dtype=torch.float32))

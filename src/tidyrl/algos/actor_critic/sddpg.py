@@ -30,7 +30,13 @@ import numpy as np
 import torch
 
 from tidyrl.agent import Agent
-from tidyrl.algos.actor_critic.common import backward_step, box_bounds, make_actor, make_critic
+from tidyrl.algos.actor_critic.common import (
+    act_deterministic,
+    backward_step,
+    box_bounds,
+    make_actor,
+    make_critic,
+)
 from tidyrl.config import check_range
 from tidyrl.core.noise import ExplorationNoise
 from tidyrl.core.quantile import quantile_huber_loss, quantile_midpoints
@@ -38,6 +44,7 @@ from tidyrl.core.squashed import scale_action, unscale_action
 from tidyrl.core.targets import polyak_update
 from tidyrl.data.batch import Transition
 from tidyrl.data.replay import ReplayBuffer
+from tidyrl.nets.mlp import HostCache
 from tidyrl.nets.optim import Adam
 
 
@@ -142,6 +149,7 @@ class SDDPG(Agent):
         obs_dim = int(np.prod(self.observation_space.shape))
         act_dim = int(np.prod(self.action_space.shape))
         self.actor = make_actor(obs_dim, act_dim, cfg)
+        self.host = HostCache()
         self.critic = make_critic(obs_dim, act_dim, cfg, n_critics=1, out_dim=cfg.n_quantiles)
         self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
@@ -166,14 +174,9 @@ class SDDPG(Agent):
             "actor", "critic", "actor_target", "critic_target", "actor_opt", "critic_opt"
         )
 
-    @torch.inference_mode()
     def policy(self, obs: np.ndarray) -> np.ndarray:
         """mu(s) in the unit box, for a batch of observations."""
-        if self.config.batch_norm:  # batch statistics of one observation are meaningless
-            self.actor.train(False)
-        unit = self.actor(torch.as_tensor(obs, dtype=torch.float32)).numpy()
-        self.actor.train(True)
-        return np.asarray(unit)
+        return act_deterministic(self.actor, obs, self.host)
 
     def explore(self, obs: np.ndarray) -> np.ndarray:
         """mu(s) plus exploration noise, clipped to the unit box."""
