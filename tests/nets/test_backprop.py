@@ -15,7 +15,6 @@ from tidyrl.nets.backprop import (
     accumulate_grad,
     ensemble_input,
     ensemble_layers,
-    member_input_grad,
     mlp_layers,
     relu_backward,
     relu_forward,
@@ -85,33 +84,6 @@ def test_frozen_backward_skips_the_parameters_and_matches_the_frozen_critic():
     grads, dx = relu_backward(layers, inputs, g, params=False, input_grad=True)
     assert grads == [] and dx is not None
     torch.testing.assert_close(dx.sum(0)[:, 4:], expected)
-
-
-@pytest.mark.parametrize("dtype", [None, torch.bfloat16])
-@pytest.mark.parametrize(("n_critics", "hidden", "out_dim"), [(2, (32, 32), 1), (3, (24, 16), 2)])
-def test_member_input_grad_equals_autograd_through_the_chosen_member(
-    dtype, n_critics, hidden, out_dim
-):
-    """Each row's loss reaches one member (e.g. the argmin critic): the compacted backward
-    gives autograd's input gradient of sum_b g_b . Q_{member[b]}(s_b, a_b)."""
-    torch.manual_seed(4)
-    critic = QEnsemble(3, 2, hidden, n_critics=n_critics, out_dim=out_dim)
-    critic.compute_dtype = dtype
-    obs, actions = torch.randn(40, 3), torch.randn(40, 2, requires_grad=True)
-    member = torch.randint(0, n_critics, (40,))
-    member[:3] = 0  # every member gets rows, except the last one when there are three
-    if n_critics == 3:
-        member[member == 2] = 1
-    g = torch.randn(40, out_dim)
-    q = critic(obs, actions, frozen=True)  # (k, B, out)
-    picked = q.gather(0, member.view(1, -1, 1).expand(1, -1, out_dim))[0]
-    (expected,) = torch.autograd.grad((picked * g).sum(), [actions])
-
-    layers = ensemble_layers(critic)
-    _, inputs = relu_forward(layers, ensemble_input(critic, obs, actions.detach()), dtype)
-    dx = member_input_grad(layers, inputs, member, g)
-    assert dx.shape == (40, 5) and dx.dtype == torch.float32
-    torch.testing.assert_close(dx[:, 3:], expected, **TOL[dtype])
 
 
 def test_set_grads_accumulates_in_the_parameter_layout():

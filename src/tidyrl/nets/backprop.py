@@ -146,41 +146,6 @@ def relu_backward(
     return grads, dx
 
 
-@torch.no_grad()
-def member_input_grad(
-    layers: Sequence[Layer],
-    inputs: Sequence[torch.Tensor],
-    member: torch.Tensor,
-    grad: torch.Tensor,
-) -> torch.Tensor:
-    """dL/dx of an ensemble's input, (B, in), when row b's loss reaches the output of member
-    ``member[b]`` alone with gradient ``grad[b]`` ((B, out)): a frozen backward pass
-    (`relu_backward` with ``params=False``) in which every row runs through one member only.
-
-    This is the actor's gradient through SAC's min over twin critics: d min_k Q_k / da is the
-    argmin critic's gradient, so back-propagating all k critics on all B rows multiplies k - 1
-    rows of zeros for every real one. Gathering each member's rows first makes the frozen
-    backward's hidden products B rows in all instead of k * B: one 256 x 256 product fewer
-    per SAC update. Measured on the 2-core AVX2 EPYC (fp32, one thread, batch 256): the frozen
-    backward alone 1.40 -> 1.03 ms; a whole serial SAC update 12.83 -> 12.60 and 13.53 -> 13.46
-    ms of thread CPU (interleaved, medians), and with the helper thread no change measurable in
-    the machine's noise. The saving grows with the ensemble (k - 1 of every k rows skipped).
-    `inputs` are the layer inputs `relu_forward` returned, (k, B, ...) each."""
-    out = grad.new_empty(len(member), inputs[0].shape[-1])
-    for j in range(inputs[0].shape[0]):
-        rows = (member == j).nonzero().squeeze(1)
-        if len(rows) == 0:
-            continue
-        g = grad.index_select(0, rows)
-        for i in range(len(layers) - 1, -1, -1):
-            x = inputs[i][j]
-            dx = _matmul(g.to(x.dtype), layers[i].w[j].to(x.dtype).mT)
-            if i > 0:
-                g = torch.ops.aten.threshold_backward(dx.to(x.dtype), x.index_select(0, rows), 0)
-        out.index_copy_(0, rows, dx.to(out.dtype))
-    return out
-
-
 def set_grads(layers: Sequence[Layer], grads: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> None:
     """Accumulate `relu_backward`'s gradients into the parameters' ``.grad``."""
     for layer, (dw, db) in zip(layers, grads, strict=True):

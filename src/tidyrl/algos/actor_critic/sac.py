@@ -69,7 +69,6 @@ from tidyrl.nets.backprop import (
     accumulate_grad,
     ensemble_input,
     ensemble_layers,
-    member_input_grad,
     mlp_layers,
     relu_backward,
     relu_forward,
@@ -331,9 +330,10 @@ class SAC(Agent):
         x = ensemble_input(self.critic, batch.obs, actions_pi)
         q, critic_inputs = relu_forward(critic, x, self.dtype)
         q_pi, k_min = q[..., 0].min(0)
-        # each row reaches the action through its argmin critic only
-        grad_x = member_input_grad(critic, critic_inputs, k_min, q.new_full((n, 1), -1.0 / n))
-        grad_actions = grad_x[:, batch.obs.shape[-1] :]
+        grad_q = torch.zeros_like(q).scatter_(0, k_min.view(1, n, 1), -1.0 / n)
+        _, grad_x = relu_backward(critic, critic_inputs, grad_q, params=False, input_grad=True)
+        assert grad_x is not None
+        grad_actions = grad_x.sum(0)[:, batch.obs.shape[-1] :]
         grad_mean, grad_log_std = squashed_gaussian_sample_backward(
             log_std, eps, actions_pi, grad_actions, (alpha / n).expand(n)
         )
