@@ -125,7 +125,7 @@ def host_squashed_gaussian_action(
     if eps is None:
         deterministic: np.ndarray = np.tanh(mean)
         return deterministic
-    std = np.exp(np.minimum(np.maximum(log_std, LOG_STD_MIN), LOG_STD_MAX))  # np.clip: 3x slower
+    std = np.exp(np.minimum(np.maximum(log_std, LOG_STD_MIN), LOG_STD_MAX))
     action: np.ndarray = np.tanh(mean + std * eps)
     return action
 
