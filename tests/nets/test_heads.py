@@ -68,5 +68,15 @@ def test_host_q_values_match_the_network_and_follow_its_updates():
             np.testing.assert_allclose(
                 host(obs), net(torch.from_numpy(obs)).numpy(), rtol=1e-5, atol=1e-6
             )
+    net = QNetwork(space, 3, (16, 8))
+    first = net.host_q_values()
+    assert first is not None and net.host_q_values() is first  # cached while nothing moves
+    net.advantage[0].weight = torch.nn.Parameter(torch.randn(8, 16))  # a new parameter object
+    rebuilt = net.host_q_values()
+    assert rebuilt is not None and rebuilt is not first
+    with torch.no_grad():
+        np.testing.assert_allclose(
+            rebuilt(obs), net(torch.from_numpy(obs)).numpy(), rtol=1e-5, atol=1e-6
+        )
     assert QNetwork(space, 3, (16,), noisy=True).host_q_values() is None
     assert QNetwork(space, 3, (16,), n_atoms=5).host_q_values() is None

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import cast
+from typing import Generic, TypeVar, cast
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+T = TypeVar("T")
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
@@ -107,20 +109,36 @@ def host_layers(net: nn.Sequential) -> list[HostLayer] | None:
     return layers
 
 
-class HostCache:
-    """The `host_layers` of a network, kept while its first layer's weight stays in the same
-    storage (checked on every call: ~1 us, where ``next(net.parameters())`` costs ~15 us)."""
+class StorageCache(Generic[T]):
+    """A value built from a network's parameters as host views (`host_layers`, or a NumPy
+    forward pass made of them), kept while an anchor tensor (the network's first weight) is the
+    same tensor in the same storage (checked on every call: ~1 us, where
+    ``next(net.parameters())`` costs ~15 us). Optimizer steps, target copies and
+    `load_state_dict` write in place and keep it; `.to()` or a new parameter rebuilds it."""
 
     def __init__(self) -> None:
         self._key: tuple[int, int] | None = None
-        self._layers: list[HostLayer] | None = None
+        self._value: T | None = None
+
+    def get(self, anchor: object, build: Callable[[], T]) -> T:
+        """`build()`'s result, built again when `anchor` is another object or a tensor whose
+        storage moved."""
+        key = (id(anchor), anchor.data_ptr() if isinstance(anchor, torch.Tensor) else 0)
+        if key != self._key:
+            self._value = build()
+            self._key = key
+        return cast(T, self._value)
+
+
+class HostCache(StorageCache[list[HostLayer] | None]):
+    """The `host_layers` of a network (None where it has other layers), kept while its first
+    layer's weight stays in the same storage."""
 
     def layers(self, net: nn.Sequential) -> list[HostLayer] | None:
         weight = getattr(net[0], "weight", None) if len(net) else None
-        key = (id(net), weight.data_ptr() if isinstance(weight, torch.Tensor) else 0)
-        if key != self._key:
-            self._key, self._layers = key, host_layers(net)
-        return self._layers
+        return self.get(
+            weight if isinstance(weight, torch.Tensor) else net, lambda: host_layers(net)
+        )
 
 
 def host_forward(layers: Sequence[HostLayer], x: np.ndarray) -> np.ndarray:
