@@ -89,7 +89,8 @@ class QNetwork(nn.Module):
 
         It reads NumPy views of the live parameters (no copy: optimizer steps and target
         copies write into them in place), so it always acts with the current network; the
-        closure is rebuilt only when the parameters move (`tidyrl.nets.mlp.StorageCache`).
+        closure is rebuilt when the advantage stream's first weight is replaced or moves, as
+        ``.to()`` does to all of them (`tidyrl.nets.mlp.StorageCache`).
         Acting once per environment step through torch costs its per-op dispatch six times
         over for a batch of one; in NumPy DQN's CartPole acting took a third of the time. None
         for pixel encoders, noisy or distributional heads and non-CPU parameters (they act

@@ -111,8 +111,8 @@ def host_layers(net: nn.Sequential) -> list[HostLayer] | None:
 
 class StorageCache(Generic[T]):
     """A value built from a network's parameters as host views (`host_layers`, or a NumPy
-    forward pass made of them), kept while an anchor tensor (the network's first weight) is the
-    same tensor in the same storage (checked on every call: ~1 us, where
+    forward pass made of them), kept while an anchor tensor (one of its weights, e.g. the
+    first) is the same tensor in the same storage (checked on every call: ~1 us, where
     ``next(net.parameters())`` costs ~15 us). Optimizer steps, target copies and
     `load_state_dict` write in place and keep it; `.to()` or a new parameter rebuilds it."""
 

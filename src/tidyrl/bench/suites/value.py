@@ -61,9 +61,9 @@ record, evaluated -21, -21, -19.3, -19.0, -19.7 at 25k-125k steps and its traini
 from -20.7 to -18.4, while the recorded 100k run (epsilon at 0.02 from 67k steps) stayed at -21,
 and so did the recorded 150k run of this schedule (commit 0cfbd2e, two threads: -21 at every
 evaluation, training episodes -20.85 at the end). One Nature update (batch 32) costs ~25 ms
-bare and ~40 ms inside the loop with two threads on a 2-core Zen 3 (27 steps/s), so 150k steps
-is what a CPU session affords. The Nature schedule needs millions of steps: that run is for a
-GPU."""
+bare, and a step inside the loop ~37 ms, with two threads on a 2-core Zen 3 (27 steps/s), so
+150k steps is what a CPU session affords. The Nature schedule needs millions of steps: that run
+is for a GPU."""
 
 
 def _cartpole(algo: str, label: str, **overrides: object) -> Task:
