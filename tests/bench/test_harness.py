@@ -131,3 +131,29 @@ def test_cli_bench_run_in_parallel_processes_with_check(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "every task reached its threshold" in result.stdout
     assert len(list(tmp_path.rglob("*.json"))) == 2
+
+
+def test_commit_is_dirty_for_code_changes_not_for_bench_outputs(tmp_path):
+    from tidyrl.bench.record import git_commit
+
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "src.py").write_text("x = 1\n")
+    results = tmp_path / "benchmarks" / "results"
+    results.mkdir(parents=True)
+    (results / "r.json").write_text("{}\n")
+    (tmp_path / "benchmarks" / "RESULTS.md").write_text("old\n")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init")
+    clean = git_commit(str(tmp_path))
+    assert clean != "unknown" and not clean.endswith("+dirty")
+    # a run's own records and report do not change the measured code ...
+    (results / "r.json").write_text('{"new": 1}\n')
+    (tmp_path / "benchmarks" / "RESULTS.md").write_text("new\n")
+    assert git_commit(str(tmp_path)) == clean
+    # ... from a subdirectory too, and a code change does
+    assert git_commit(str(results)) == clean
+    (tmp_path / "src.py").write_text("x = 2\n")
+    assert git_commit(str(results)) == clean + "+dirty"

@@ -39,17 +39,32 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def git_commit() -> str:
-    """Short commit of the working tree, with "+dirty" when it has uncommitted changes."""
+BENCH_OUTPUTS = ("benchmarks/results", "benchmarks/RESULTS.md", "benchmarks/plots")
+"""What `bench run` and `bench report` write in the repository: changes there are a run's own
+results, not a change to the measured code, so they do not make a commit "+dirty"."""
+
+
+def git_commit(cwd: str | None = None) -> str:
+    """Short commit of the working tree, with "+dirty" when its code has uncommitted changes.
+
+    Tracked changes under `BENCH_OUTPUTS` do not count: a suite whose records go to the
+    checkout's own ``benchmarks/results`` would otherwise mark every run after its first one.
+    """
+    excludes = [f":(top,exclude){path}" for path in BENCH_OUTPUTS]
     try:
         commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+            ["git", "rev-parse", "--short", "HEAD"],
             capture_output=True,
             text=True,
             timeout=10,
+            cwd=cwd,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", ":(top)", *excludes],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            cwd=cwd,
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
