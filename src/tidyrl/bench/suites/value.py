@@ -62,8 +62,9 @@ episodes rose from -20.7 to -18.4; the recorded one (commit 0cfbd2e, two threads
 at every evaluation, as did a recorded 100k run (epsilon at 0.02 from 67k). 150k steps sit at
 the very start of Pong's curve, so the suite doubled them once a faster CPU made 300k fit a
 session: one Nature update (batch 32) costs ~25 ms bare with two threads on a 2-core Zen 3
-(27 steps/s in the loop) and ~10 ms on a 2-core Zen 5 (~60 steps/s). The Nature schedule needs
-millions of steps: that run is for a GPU."""
+(27 steps/s in the loop) and ~14 ms on a 2-core Zen 5 (53 steps/s). Its recorded 300k run
+(commit e690aaf, seed 0) stayed at -21 at every evaluation too (training episodes -20.9 at the
+end). The Nature schedule needs millions of steps: that run is for a GPU."""
 
 
 def _cartpole(algo: str, label: str, **overrides: object) -> Task:
