@@ -264,6 +264,7 @@ def cmd_bench_report(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from tidyrl import __version__
+    from tidyrl.bench import REPORT_PATH, RESULTS_DIR
 
     parser = argparse.ArgumentParser(
         prog="tidyrl", description="Train, evaluate and plot reinforcement learning agents."
@@ -327,14 +328,14 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--no-peers", action="store_true", help="skip the peer-library runs")
     b.add_argument("--jobs", type=int, help="runs at a time (default: one per CPU core)")
     b.add_argument("--threads", type=int, help="torch threads per run (default: cores / jobs)")
-    b.add_argument("--out", default="benchmarks/results", help="record directory")
+    b.add_argument("--out", default=RESULTS_DIR, help="record directory")
     b.add_argument(
         "--check", action="store_true", help="exit 1 if a task is solved by too few seeds"
     )
     b.set_defaults(bench_func=cmd_bench_run)
     b = bench.add_parser("report", help="write RESULTS.md and plots from the stored records")
-    b.add_argument("--results", default="benchmarks/results", help="record directory")
-    b.add_argument("--out", default="benchmarks/RESULTS.md", help="Markdown file to write")
+    b.add_argument("--results", default=RESULTS_DIR, help="record directory")
+    b.add_argument("--out", default=REPORT_PATH, help="Markdown file to write")
     b.set_defaults(bench_func=cmd_bench_report)
     return parser
 

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from tidyrl import cli
-from tidyrl.bench.record import FORMAT, load_records
+from tidyrl.bench.record import FORMAT, git_commit, load_records
 from tidyrl.bench.report import check_solved, write_report
 from tidyrl.bench.runner import execute, plan
 from tidyrl.bench.suite import Peer, Suite, Task
@@ -134,8 +134,6 @@ def test_cli_bench_run_in_parallel_processes_with_check(tmp_path):
 
 
 def test_commit_is_dirty_for_code_changes_not_for_bench_outputs(tmp_path):
-    from tidyrl.bench.record import git_commit
-
     def git(*args):
         subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
 

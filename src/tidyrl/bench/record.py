@@ -12,12 +12,11 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from tidyrl.bench import REPORT_PATH, RESULTS_DIR
 from tidyrl.bench.suite import Suite, Task
 from tidyrl.loops.spare_core import usable_cores
 
 FORMAT = "tidyrl-bench/1"
-RESULTS_DIR = Path("benchmarks") / "results"
-"""Default record directory, relative to the repository root (the working directory)."""
 
 
 def slug(text: str) -> str:
@@ -39,7 +38,7 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-BENCH_OUTPUTS = ("benchmarks/results", "benchmarks/RESULTS.md", "benchmarks/plots")
+BENCH_OUTPUTS = (RESULTS_DIR, REPORT_PATH, str(Path(REPORT_PATH).parent / "plots"))
 """What `bench run` and `bench report` write in the repository: changes there are a run's own
 results, not a change to the measured code, so they do not make a commit "+dirty"."""
 

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from tidyrl.bench import RESULTS_DIR
 from tidyrl.bench.record import FORMAT, provenance, record_path, task_dict, write_record
 from tidyrl.bench.suite import Suite, Task
 from tidyrl.loops.spare_core import usable_cores
@@ -69,7 +70,7 @@ def run_suite(
     peers: bool = True,
     jobs: int | None = None,
     threads: int | None = None,
-    out: Path | str = "benchmarks/results",
+    out: Path | str = RESULTS_DIR,
     echo: Callable[[str], None] = print,
 ) -> list[dict[str, Any]]:
     """Run the suite's jobs with `jobs` processes at once; return the records written."""
@@ -128,7 +129,7 @@ def execute(
     seed: int,
     which: str,
     threads: int = 1,
-    out: str | Path = "benchmarks/results",
+    out: str | Path = RESULTS_DIR,
     command: str = "",
 ) -> dict[str, Any]:
     """Train task `task_index` of `suite` with tidyrl (`which="tidyrl"`) or its peer
