@@ -80,3 +80,27 @@ def test_host_q_values_match_the_network_and_follow_its_updates():
         )
     assert QNetwork(space, 3, (16,), noisy=True).host_q_values() is None
     assert QNetwork(space, 3, (16,), n_atoms=5).host_q_values() is None
+
+
+def test_with_next_matches_two_plain_passes_and_only_s_carries_gradients():
+    torch.manual_seed(0)
+    spaces = {
+        "vector": (gym.spaces.Box(-1, 1, (4,), np.float32), lambda n: torch.randn(n, 4)),
+        "pixels": (
+            gym.spaces.Box(0, 255, (4, 40, 40), np.uint8),
+            lambda n: torch.randint(0, 256, (n, 4, 40, 40), dtype=torch.uint8),
+        ),
+    }
+    for space, draw in spaces.values():
+        net = QNetwork(space, 3, (16,), dueling=True)
+        obs, next_obs = draw(5), draw(5)
+        out, next_out = net.with_next(obs, next_obs)
+        assert not next_out.requires_grad
+        torch.testing.assert_close(out, net(obs))
+        torch.testing.assert_close(next_out, net(next_obs))
+        out.sum().backward()
+        grads = [p.grad.clone() for p in net.parameters()]
+        net.zero_grad()
+        net(obs).sum().backward()
+        for g, p in zip(grads, net.parameters()):
+            torch.testing.assert_close(g, p.grad)

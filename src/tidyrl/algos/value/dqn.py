@@ -189,9 +189,8 @@ class DQN(Agent):
     def update(self, batch: ReplaySample, next_q_target: torch.Tensor) -> dict[str, torch.Tensor]:
         """One gradient step on L(theta); `next_q_target` = Q_theta'(s', .) for the batch."""
         cfg = self.config
-        if cfg.double:  # one forward pass for Q(s, .) and the online Q(s', .)
-            both = self.q(torch.cat([batch.obs, batch.next_obs]))
-            q_all, next_q_online = both[: len(batch)], both[len(batch) :].detach()
+        if cfg.double:  # Q(s, .) and the online Q(s', .)
+            q_all, next_q_online = self.q.with_next(batch.obs, batch.next_obs)
         else:
             q_all, next_q_online = self.q(batch.obs), None
         with torch.no_grad():

@@ -249,9 +249,8 @@ class Rainbow(Agent):
         if cfg.noisy:
             reset_noise(self.q)
             reset_noise(self.q_target)
-        if cfg.double:  # one forward pass for s and s' through the online network
-            both = self.q(torch.cat([batch.obs, batch.next_obs]))
-            out, next_online = both[: len(batch)], both[len(batch) :].detach()
+        if cfg.double:  # s and s' through the online network
+            out, next_online = self.q.with_next(batch.obs, batch.next_obs)
         else:
             out, next_online = self.q(batch.obs), None
         with torch.no_grad():
