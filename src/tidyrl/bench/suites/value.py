@@ -67,22 +67,13 @@ session: one Nature update (batch 32) costs ~25 ms bare with two threads on a 2-
 end). The Nature schedule needs millions of steps: that run is for a GPU."""
 
 PONG_RAINBOW_SHORT = {
+    **{k: v for k, v in PONG_SHORT.items() if k != "exploration_fraction"},
     "distributional": False,
     "noisy": False,
     "dueling": False,
-    "hidden": (512,),
-    "lr": 1e-4,
-    "adam_eps": 1.5e-4,
-    "buffer_size": 50_000,
-    "batch_size": 32,
-    "learning_starts": 10_000,
-    "train_freq": 1,
-    "gradient_steps": 1,
-    "target_update_every": 1_000,
-    "epsilon_end": 0.02,
-    "env_kwargs": {"sticky_actions": 0.0},
 }
-"""The same schedule as `PONG_SHORT` through `rainbow` with three of its components: 3-step
+"""The same schedule as `PONG_SHORT` (on top of rainbow's atari preset: Nature network, batch
+32, Adam eps 1.5e-4) through `rainbow` with three of its components: 3-step
 returns, prioritized replay (omega 0.5, beta 0.4 -> 1) and Double DQN, with ε-greedy acting
 (ε to 0.02 over the first sixth of the budget, 25k steps), a scalar Q and no dueling streams
 (the dueling 512-unit stream would add ~17% to every pass). Multi-step returns carry the
