@@ -212,18 +212,16 @@ def cmd_bench_run(args: argparse.Namespace) -> int:
             raise TidyError(
                 f"--seeds takes integers separated by commas, got {args.seeds!r}"
             ) from None
-    if not args.no_peers and any(t.peer for t in suite.tasks):
-        import importlib.util
+    chosen = [t for t in suite.tasks if (args.task or "").lower() in f"{t.name} {t.env}".lower()]
+    if not args.no_peers and any(t.peer for t in chosen):
+        from tidyrl.bench.peers import peer_unavailable
 
-        libraries = {t.peer.library for t in suite.tasks if t.peer}
-        modules = {"sb3": "stable_baselines3", "sb3-contrib": "sb3_contrib"}
-        missing = [
-            lib for lib in libraries if importlib.util.find_spec(modules.get(lib, lib)) is None
-        ]
-        if missing:
+        problems = {peer_unavailable(t.peer.library) for t in chosen if t.peer} - {None}
+        if problems:
             raise TidyError(
-                f"suite {suite.name!r} compares against {', '.join(sorted(missing))}, which is "
-                "not installed: pip install -e '.[bench]', or run with --no-peers"
+                f"suite {suite.name!r} compares against peers that cannot run here: "
+                + "; ".join(sorted(str(p) for p in problems))
+                + ". Run with --no-peers to skip them"
             )
     if args.jobs is not None and args.jobs < 1:
         raise TidyError(f"--jobs must be at least 1, got {args.jobs}")
@@ -232,6 +230,7 @@ def cmd_bench_run(args: argparse.Namespace) -> int:
         seeds=seeds,
         task_filter=args.task or "",
         peers=not args.no_peers,
+        peers_only=args.peers_only,
         jobs=args.jobs,
         threads=args.threads,
         out=args.out,
@@ -325,7 +324,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("suite", help="suite name (see 'tidyrl bench list')")
     b.add_argument("--seeds", help="comma-separated seeds (default: the suite's)")
     b.add_argument("--task", help="only tasks whose name or env contains this text")
-    b.add_argument("--no-peers", action="store_true", help="skip the peer-library runs")
+    who = b.add_mutually_exclusive_group()
+    who.add_argument("--no-peers", action="store_true", help="skip the peer runs")
+    who.add_argument("--peers-only", action="store_true", help="run only the peer runs")
     b.add_argument("--jobs", type=int, help="runs at a time (default: one per CPU core)")
     b.add_argument("--threads", type=int, help="torch threads per run (default: cores / jobs)")
     b.add_argument("--out", default=RESULTS_DIR, help="record directory")

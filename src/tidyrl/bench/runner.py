@@ -49,8 +49,15 @@ class Job:
     command: str
 
 
-def plan(suite: Suite, seeds: Iterable[int], task_filter: str, peers: bool) -> list[Job]:
-    """Jobs in run order: per task, per seed, tidyrl and peer alternating who goes first."""
+PEER_PACKAGES = ("stable-baselines3", "sb3-contrib", "minatar")
+"""Versions recorded in a peer run's provenance."""
+
+
+def plan(
+    suite: Suite, seeds: Iterable[int], task_filter: str, peers: bool, peers_only: bool = False
+) -> list[Job]:
+    """Jobs in run order: per task, per seed, tidyrl and peer alternating who goes first
+    (`peers_only`: just the peer runs, to add a peer beside tidyrl records already made)."""
     jobs: list[tuple[int, int, str]] = []
     for index, task in enumerate(suite.tasks):
         if task_filter and task_filter.lower() not in f"{task.name} {task.env}".lower():
@@ -59,6 +66,8 @@ def plan(suite: Suite, seeds: Iterable[int], task_filter: str, peers: bool) -> l
             libraries = ["tidyrl"] + (["peer"] if peers and task.peer is not None else [])
             if k % 2:
                 libraries.reverse()
+            if peers_only:
+                libraries = [library for library in libraries if library == "peer"]
             jobs += [(index, seed, library) for library in libraries]
     return [Job(suite.name, i, s, lib, 1, "", "") for i, s, lib in jobs]
 
@@ -69,6 +78,7 @@ def run_suite(
     task_filter: str = "",
     peers: bool = True,
     jobs: int | None = None,
+    peers_only: bool = False,
     threads: int | None = None,
     out: Path | str = RESULTS_DIR,
     echo: Callable[[str], None] = print,
@@ -81,7 +91,7 @@ def run_suite(
     command = "tidyrl bench " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if sys.argv else ""
     planned = [
         Job(j.suite, j.task_index, j.seed, j.library, threads, str(out), command.strip())
-        for j in plan(suite, seeds, task_filter, peers)
+        for j in plan(suite, seeds, task_filter, peers, peers_only)
     ]
     if not planned:
         return []
@@ -149,7 +159,7 @@ def execute(
         "seed": seed,
         "torch_threads": threads,
         "command": command,
-        "provenance": provenance(("stable-baselines3", "sb3-contrib") if which != "tidyrl" else ()),
+        "provenance": provenance(PEER_PACKAGES if which != "tidyrl" else ()),
     }
     try:
         if which == "tidyrl":

@@ -26,7 +26,8 @@ class Peer:
     """Constructor keyword arguments (JSON values; `policy_kwargs` may hold `net_arch` and an
     `activation_fn` given by name, e.g. "ReLU", "Tanh")."""
     library: str = "sb3"
-    """"sb3" (stable_baselines3) or "sb3-contrib" (sb3_contrib)."""
+    """"sb3" (stable_baselines3), "sb3-contrib" (sb3_contrib), or "minatar-examples" (the
+    MinAtar authors' reference script; `algo` "dqn", see `tidyrl.bench.peers`)."""
     policy: str = "MlpPolicy"
     n_envs: int = 1
     """Number of envs in the peer's DummyVecEnv (match tidyrl's n_envs)."""

@@ -4,8 +4,9 @@
   threshold 475 (the issue's bar: at least 2 of 3 seeds).
 - `dqn-vs-sb3`: tidyrl's `dqn` and Stable-Baselines3's DQN with RL-Zoo's tuned CartPole-v1
   hyper-parameters (rl-baselines3-zoo hyperparams/dqn.yml), trained side by side, alternating.
-- `value-minatar`: DQN and Rainbow on MinAtar Breakout with their MinAtar presets, compared with
-  the curves of Young & Tian (2019, Fig. 2) at the same number of frames.
+- `value-minatar`: DQN and Rainbow on MinAtar Breakout with their MinAtar presets. The DQN task's
+  peer is the authors' own `examples/dqn.py`, the code behind Young & Tian's (2019) Fig. 2. It
+  is trained and evaluated at the same frames (the paper's curves exist only as images).
 - `value-pong`: a short Atari Pong run through the full preprocessing pipeline.
 """
 
@@ -136,6 +137,7 @@ SUITES = [
                 label="dqn minatar-breakout",
                 eval_every=20_000,
                 reference="Young & Tian 2019 (MinAtar), Fig. 2: DQN on Breakout",
+                peer=Peer("dqn", library="minatar-examples"),
             ),
             Task(
                 "rainbow",
