@@ -212,7 +212,7 @@ def cmd_bench_run(args: argparse.Namespace) -> int:
             raise TidyError(
                 f"--seeds takes integers separated by commas, got {args.seeds!r}"
             ) from None
-    chosen = [t for t in suite.tasks if (args.task or "").lower() in f"{t.name} {t.env}".lower()]
+    chosen = [t for t in suite.tasks if t.matches(args.task or "")]
     if not args.no_peers and any(t.peer for t in chosen):
         from tidyrl.bench.peers import peer_unavailable
 

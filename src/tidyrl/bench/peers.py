@@ -94,6 +94,31 @@ def peer_kwargs(kwargs: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def timed_evaluations(
+    run: Callable[[], dict[str, float]],
+    curve: list[dict[str, Any]],
+    excluded: Any,
+    started: Callable[[], float],
+) -> Callable[[int], None]:
+    """`timed(step)`: one evaluation `run()` appended to `curve` with the training wall time
+    before it (clock from `started()`); its own time goes to `excluded` (an `ExcludedTime`)."""
+
+    def run_eval(step: int) -> None:
+        wall = round(time.perf_counter() - started() - excluded.total, 3)
+        stats = run()
+        curve.append(
+            {
+                "step": step,
+                "wall_s": wall,
+                "mean_return": stats["mean_return"],
+                "std_return": stats["std_return"],
+            }
+        )
+
+    timed: Callable[[int], None] = excluded.wrap(run_eval)
+    return timed
+
+
 class _PeerPolicy:
     """What `tidyrl.loops.evaluate.evaluate` needs from an agent: run.seed, env_cfg, predict."""
 
@@ -152,23 +177,15 @@ def run_peer(task: Task, seed: int) -> dict[str, Any]:
     interval = task.eval_interval
     start = 0.0
 
-    def run_eval(step: int) -> None:
-        wall = round(time.perf_counter() - start - excluded.total, 3)  # before this evaluation
+    def run_eval() -> dict[str, float]:
         if policy.normalizer is not None:
             policy.normalizer.training = False
         stats = evaluate(policy, episodes=task.eval_episodes)
         if policy.normalizer is not None:
             policy.normalizer.training = True
-        curve.append(
-            {
-                "step": step,
-                "wall_s": wall,
-                "mean_return": stats["mean_return"],
-                "std_return": stats["std_return"],
-            }
-        )
+        return stats
 
-    timed_eval = excluded.wrap(run_eval)
+    timed_eval = timed_evaluations(run_eval, curve, excluded, lambda: start)
 
     class EvalCallback(BaseCallback):
         def __init__(self) -> None:
@@ -272,21 +289,12 @@ def run_minatar_example(task: Task, seed: int) -> dict[str, Any]:
     episode_return = [0.0]
     start = 0.0
 
-    def run_eval(step: int) -> None:
-        wall = round(time.perf_counter() - start - excluded.total, 3)
+    def run_eval() -> dict[str, float]:
         with warnings.catch_warnings():  # gymnasium calls -v0 "out of date"; it is the 6-action id
             warnings.filterwarnings("ignore", message=".*out of date")
-            stats = evaluate(policy, episodes=task.eval_episodes)
-        curve.append(
-            {
-                "step": step,
-                "wall_s": wall,
-                "mean_return": stats["mean_return"],
-                "std_return": stats["std_return"],
-            }
-        )
+            return evaluate(policy, episodes=task.eval_episodes)
 
-    timed_eval = excluded.wrap(run_eval)
+    timed_eval = timed_evaluations(run_eval, curve, excluded, lambda: start)
     world_dynamics = script.world_dynamics
     train = script.train
 

@@ -60,7 +60,7 @@ def plan(
     (`peers_only`: just the peer runs, to add a peer beside tidyrl records already made)."""
     jobs: list[tuple[int, int, str]] = []
     for index, task in enumerate(suite.tasks):
-        if task_filter and task_filter.lower() not in f"{task.name} {task.env}".lower():
+        if not task.matches(task_filter):
             continue
         for k, seed in enumerate(seeds):
             libraries = ["tidyrl"] + (["peer"] if peers and task.peer is not None else [])

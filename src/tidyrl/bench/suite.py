@@ -68,6 +68,10 @@ class Task:
         parts += [f"{k}={v}" for k, v in self.overrides.items()]
         return " ".join(parts)
 
+    def matches(self, text: str) -> bool:
+        """`bench run --task TEXT`: TEXT (any case) is in "name env"; empty matches all."""
+        return text.lower() in f"{self.name} {self.env}".lower()
+
     @property
     def eval_interval(self) -> int:
         return self.eval_every or max(1, self.steps // 10)
