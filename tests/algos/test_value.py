@@ -209,3 +209,25 @@ def test_target_pass_on_the_helper_thread_gives_the_same_training(monkeypatch, d
 
     for a, b in zip(train(False), train(True), strict=True):
         assert torch.equal(a, b)
+
+
+def test_dqn_rmsprop_option_trains_saves_and_rejects_unknown_optimizers(tmp_path):
+    from tidyrl.errors import ConfigError
+    from tidyrl.nets.optim import CenteredRMSprop
+
+    agent = tidyrl.make(
+        "dqn", "CartPole-v1", seed=0, optimizer="rmsprop", learning_starts=100, train_freq=50
+    )
+    assert isinstance(agent.optimizer, CenteredRMSprop)
+    agent.learn(300)
+    assert agent.counters["updates"] > 0
+    agent.save(tmp_path / "a")
+    loaded = tidyrl.load(tmp_path / "a")
+    assert isinstance(loaded.optimizer, CenteredRMSprop)
+    before = loaded.optimizer.state_dict()["state"]
+    after = agent.optimizer.state_dict()["state"]
+    for pid, state in after.items():
+        for key in ("square_avg", "grad_avg", "momentum_buffer"):
+            torch.testing.assert_close(before[pid][key], state[key])
+    with pytest.raises(ConfigError, match="adam.*rmsprop"):
+        tidyrl.make("dqn", "CartPole-v1", optimizer="sgd")

@@ -28,7 +28,7 @@ from tidyrl.data.storage import RingStorage
 from tidyrl.envs.make import Step
 from tidyrl.errors import ConfigError
 from tidyrl.loops.spare_core import spare_core
-from tidyrl.nets.optim import Adam
+from tidyrl.nets.optim import Adam, CenteredRMSprop
 
 
 @dataclass(frozen=True)
@@ -229,6 +229,21 @@ def adam(
     """The kernel's fused Adam, clipping the global gradient norm to `max_grad_norm` (0: off)
     inside its step (see `tidyrl.nets.optim`)."""
     return Adam(params, lr=lr, eps=eps, max_grad_norm=max_grad_norm)
+
+
+OPTIMIZERS = ("adam", "rmsprop")
+"""`optimizer` choices of the value-based configs that offer one (see `value_optimizer`)."""
+
+
+def value_optimizer(
+    kind: str, params: Sequence[nn.Parameter] | Any, lr: float, max_grad_norm: float = 0.0
+) -> Adam | CenteredRMSprop:
+    """ "adam": the kernel's fused Adam; "rmsprop": centered RMSProp with the Nature DQN's
+    constants (Mnih et al. 2015; MinAtar's examples/dqn.py). Both clip the global gradient
+    norm to `max_grad_norm` (0: off) inside their step."""
+    if kind == "rmsprop":
+        return CenteredRMSprop(params, lr=lr, max_grad_norm=max_grad_norm)
+    return adam(params, lr, max_grad_norm=max_grad_norm)
 
 
 def crossed(before: int, after: int, every: int) -> bool:

@@ -147,14 +147,52 @@ class Adam(torch.optim.Adam):
         return loss
 
     def _clip(self, grads: list[torch.Tensor]) -> None:
-        """g <- g * min(1, max_norm / ||g||) with ||g|| the norm of all gradients together."""
-        if self.max_grad_norm <= 0 or not grads:
-            return
-        norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
-        self.last_grad_norm = norm
-        if norm.device.type == "cpu" and float(norm) <= self.max_grad_norm:
-            return  # c = 1 (reading a CPU scalar costs no sync; most steps are not clipped)
-        torch._foreach_mul_(grads, torch.clamp(self.max_grad_norm / norm, max=1.0))
+        self.last_grad_norm = clip_global_norm(grads, self.max_grad_norm)
 
 
 _KEYS = ("exp_avg", "exp_avg_sq", "step")
+
+
+def clip_global_norm(grads: list[torch.Tensor], max_norm: float) -> torch.Tensor | None:
+    """g <- g * min(1, max_norm / ||g||) with ||g|| the norm of all gradients together
+    (Pascanu et al. 2013); returns ||g|| before clipping (None when clipping is off)."""
+    if max_norm <= 0 or not grads:
+        return None
+    norm: torch.Tensor = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+    if norm.device.type == "cpu" and float(norm) <= max_norm:
+        return norm  # c = 1 (reading a CPU scalar costs no sync; most steps are not clipped)
+    torch._foreach_mul_(grads, torch.clamp(max_norm / norm, max=1.0))
+    return norm
+
+
+class CenteredRMSprop(torch.optim.RMSprop):
+    """Centered RMSProp with Mnih et al. (2015, Extended Data Table 1)'s constants (squared-
+    gradient momentum 0.95, gradient momentum 0.95, min squared gradient 0.01), in torch's form:
+
+        v <- a v + (1 - a) g^2,   m <- a m + (1 - a) g,   b <- mu b + g / (sqrt(v - m^2) + eps)
+        theta <- theta - lr b
+
+    (eps outside the square root, as torch.optim.RMSprop puts it; DeepMind's own variant adds
+    it inside.) These are the settings of MinAtar's `examples/dqn.py` (Young & Tian 2019). The
+    global gradient norm is clipped to `max_grad_norm` (0: off) inside `step`, as in `Adam`."""
+
+    def __init__(
+        self,
+        params: _Params,
+        lr: float,
+        alpha: float = 0.95,
+        momentum: float = 0.95,
+        eps: float = 0.01,
+        max_grad_norm: float = 0.0,
+    ) -> None:
+        super().__init__(
+            params, lr=lr, alpha=alpha, eps=eps, momentum=momentum, centered=True, foreach=True
+        )
+        self.max_grad_norm = max_grad_norm
+        self.last_grad_norm: torch.Tensor | None = None
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], float] | None = None) -> float | None:  # type: ignore[override]
+        grads = [p.grad for g in self.param_groups for p in g["params"] if p.grad is not None]
+        self.last_grad_norm = clip_global_norm(grads, self.max_grad_norm)
+        return cast(float | None, super().step(closure))

@@ -32,17 +32,19 @@ import numpy as np
 import torch
 
 from tidyrl.agent import Agent
+from tidyrl.config import check_choice
 from tidyrl.core.losses import mean_td_loss
 from tidyrl.core.schedules import linear_schedule
 from tidyrl.loops.off_policy import (
+    OPTIMIZERS,
     Replay,
     ReplaySample,
-    adam,
     crossed,
     epsilon_greedy,
     train_phase,
     update_target,
     validate_common,
+    value_optimizer,
 )
 from tidyrl.nets.heads import QNetwork
 
@@ -52,7 +54,10 @@ class DQNConfig:
     hidden: tuple[int, ...] = (256, 256)
     """Hidden layer widths (the last one is the per-stream layer; (512,) on pixels = Nature)."""
     lr: float = 2.3e-3
-    """Adam learning rate."""
+    """Learning rate."""
+    optimizer: str = "adam"
+    """adam, or rmsprop: centered RMSProp with the Nature DQN's constants (squared-gradient and
+    gradient momentum 0.95, min squared gradient 0.01), as MinAtar's examples/dqn.py uses."""
     gamma: float = 0.99
     """Discount factor."""
     buffer_size: int = 100_000
@@ -88,6 +93,7 @@ class DQNConfig:
 
     def __post_init__(self) -> None:
         validate_common(self)
+        check_choice(self, "optimizer", OPTIMIZERS)
 
 
 def dqn_target(
@@ -173,7 +179,9 @@ class DQN(Agent):
         self.q.to(self.device)
         self.q_target.to(self.device).load_state_dict(self.q.state_dict())
         self.q_target.requires_grad_(False)
-        self.optimizer = adam(self.q.parameters(), cfg.lr, max_grad_norm=cfg.max_grad_norm)
+        self.optimizer = value_optimizer(
+            cfg.optimizer, self.q.parameters(), cfg.lr, max_grad_norm=cfg.max_grad_norm
+        )
         self.replay = Replay(
             cfg.buffer_size, self.observation_space, cfg.n_envs, gamma=cfg.gamma, device=self.device
         )

@@ -6,7 +6,8 @@
   hyper-parameters (rl-baselines3-zoo hyperparams/dqn.yml), trained side by side, alternating.
 - `value-minatar`: DQN and Rainbow on MinAtar Breakout with their MinAtar presets. The DQN task's
   peer is the authors' own `examples/dqn.py`, the code behind Young & Tian's (2019) Fig. 2. It
-  is trained and evaluated at the same frames (the paper's curves exist only as images).
+  is trained and evaluated at the same frames (the paper's curves exist only as images). Two
+  more tasks move tidyrl's DQN to the script's action set and epsilon schedule, then optimizer.
 - `value-pong`: a short Atari Pong run through the full preprocessing pipeline.
 """
 
@@ -82,6 +83,15 @@ reward of a point back three steps per update instead of one; Hessel et al. (201
 found them and prioritized replay the components that matter most early in training."""
 
 
+SCRIPT_SCHEDULE = {"exploration_fraction": 105_000 / 200_000}
+"""`dqn --preset minatar` moved to two of the authors' `examples/dqn.py` settings, so the
+`value-minatar` side by side can say what they are worth: ε reaches 0.1 at 105k frames (the
+script: 5k random frames, then 1 -> 0.1 over 100k; here 1 -> 0.1 linearly from frame 0, ε 0.96
+rather than 1 at 5k), and the task's `-v0` id has all 6 actions, as the script acts with.
+A second task also swaps Adam for the script's centered RMSProp
+(`optimizer="rmsprop"`), which leaves the two agents differing only in code, not settings."""
+
+
 def _cartpole(algo: str, label: str, **overrides: object) -> Task:
     return Task(
         algo,
@@ -138,6 +148,26 @@ SUITES = [
                 eval_every=20_000,
                 reference="Young & Tian 2019 (MinAtar), Fig. 2: DQN on Breakout",
                 peer=Peer("dqn", library="minatar-examples"),
+            ),
+            Task(
+                "dqn",
+                "MinAtar/Breakout-v0",
+                200_000,
+                preset="minatar",
+                overrides=SCRIPT_SCHEDULE,
+                label="dqn minatar-breakout 6-actions eps-105k",
+                eval_every=20_000,
+                reference="ablation: the authors' action set and epsilon schedule",
+            ),
+            Task(
+                "dqn",
+                "MinAtar/Breakout-v0",
+                200_000,
+                preset="minatar",
+                overrides={**SCRIPT_SCHEDULE, "optimizer": "rmsprop"},
+                label="dqn minatar-breakout 6-actions eps-105k rmsprop",
+                eval_every=20_000,
+                reference="ablation: the authors' actions, epsilon schedule and optimizer",
             ),
             Task(
                 "rainbow",
