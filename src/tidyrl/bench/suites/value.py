@@ -6,8 +6,9 @@
   hyper-parameters (rl-baselines3-zoo hyperparams/dqn.yml), trained side by side, alternating.
 - `value-minatar`: DQN and Rainbow on MinAtar Breakout with their MinAtar presets. The DQN task's
   peer is the authors' own `examples/dqn.py`, the code behind Young & Tian's (2019) Fig. 2. It
-  is trained and evaluated at the same frames (the paper's curves exist only as images). Two
-  more tasks move tidyrl's DQN to the script's action set and epsilon schedule, then optimizer.
+  is trained and evaluated at the same frames (the paper's curves exist only as images). Three
+  ablation tasks give tidyrl's DQN the script's action set and epsilon schedule, those plus its
+  optimizer, and its optimizer alone.
 - `value-pong`: a short Atari Pong run through the full preprocessing pipeline.
 """
 
@@ -89,7 +90,8 @@ SCRIPT_SCHEDULE = {"exploration_fraction": 105_000 / 200_000}
 script: 5k random frames, then 1 -> 0.1 over 100k; here 1 -> 0.1 linearly from frame 0, ε 0.96
 rather than 1 at 5k), and the task's `-v0` id has all 6 actions, as the script acts with.
 A second task also swaps Adam for the script's centered RMSProp
-(`optimizer="rmsprop"`), which leaves the two agents differing only in code, not settings."""
+(`optimizer="rmsprop"`), which leaves the two agents differing only in code, not settings; a
+third swaps the optimizer alone."""
 
 
 def _cartpole(algo: str, label: str, **overrides: object) -> Task:
@@ -168,6 +170,16 @@ SUITES = [
                 label="dqn minatar-breakout 6-actions eps-105k rmsprop",
                 eval_every=20_000,
                 reference="ablation: the authors' actions, epsilon schedule and optimizer",
+            ),
+            Task(
+                "dqn",
+                "MinAtar/Breakout-v1",
+                200_000,
+                preset="minatar",
+                overrides={"optimizer": "rmsprop"},
+                label="dqn minatar-breakout rmsprop",
+                eval_every=20_000,
+                reference="ablation: the authors' optimizer alone",
             ),
             Task(
                 "rainbow",
