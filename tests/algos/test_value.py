@@ -12,8 +12,9 @@ from tidyrl.algos.value.dqn import dqn_target
 from tidyrl.algos.value.rainbow import rainbow_target
 from tidyrl.algos.value.soft_q import soft_q_target, soft_value
 from tidyrl.core.schedules import linear_schedule
-from tidyrl.errors import EnvError
+from tidyrl.errors import ConfigError, EnvError
 from tidyrl.loops.off_policy import ReplaySample, crossed
+from tidyrl.nets.optim import CenteredRMSprop
 
 
 def sample(rewards, terminated, discounts):
@@ -212,9 +213,6 @@ def test_target_pass_on_the_helper_thread_gives_the_same_training(monkeypatch, d
 
 
 def test_dqn_rmsprop_option_trains_saves_and_rejects_unknown_optimizers(tmp_path):
-    from tidyrl.errors import ConfigError
-    from tidyrl.nets.optim import CenteredRMSprop
-
     agent = tidyrl.make(
         "dqn", "CartPole-v1", seed=0, optimizer="rmsprop", learning_starts=100, train_freq=50
     )
