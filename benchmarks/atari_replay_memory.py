@@ -16,8 +16,8 @@ import numpy as np
 
 from tidyrl.config import EnvConfig
 from tidyrl.data.frame_replay import bytes_per_transition
+from tidyrl.data.replay import Replay
 from tidyrl.envs.make import VecEnv
-from tidyrl.loops.off_policy import Replay
 
 
 def main() -> None:
@@ -26,7 +26,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5_000)
     args = parser.parse_args()
     env = VecEnv(EnvConfig(id="Atari/Pong-v5"), n_envs=1, seed=0)
-    replay = Replay(args.capacity, env.single_observation_space, 1)
+    replay = Replay(args.capacity, env.single_observation_space, env.single_action_space, 1)
     obs = env.obs
     kept: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     for t in range(args.steps):

@@ -7,14 +7,14 @@ are those of a real run), then times, in CPU time of this thread (robust to othe
     torch      one update as commonly written: torch.optim.Adam(fused=True) with
                nn.utils.clip_grad_norm_, Huber loss composed of five element-wise ops,
                denormal floats left on (the CPU default)
-    +flush     + denormals flushed to zero (`torch.set_flush_denormal(True)`, done by `Agent`)
+    +flush     + denormals flushed to zero (`torch.set_flush_denormal(True)`, set by
+               `tidyrl.runtime.configure`)
     +adam      + `tidyrl.nets.optim.Adam`: fused kernel on cached lists, clipping inside step
     +huber     + torch's fused huber loss (`tidyrl.core.losses.mean_td_loss`): this is
                `tidyrl.algos.value.dqn.DQN.update`
 
-and the per-phase pieces around the updates: the target network's Q'(s', .) for all
-128 x 64 rows in one pass vs in blocks of 1,024 rows (`TARGET_BLOCK`), and the hard target copy
-by `load_state_dict` vs one multi-tensor copy (`tidyrl.core.targets.hard_update`).
+and the hard target copy by `load_state_dict` vs one multi-tensor copy
+(`tidyrl.core.targets.hard_update`).
 
     .venv/bin/python benchmarks/dqn_update_profile.py [--repeats 300]
 """
@@ -34,12 +34,12 @@ from tidyrl.algos.value.dqn import dqn_target
 from tidyrl.bench.timing import median_ms
 from tidyrl.core.losses import huber, mean_td_loss
 from tidyrl.core.targets import hard_update
-from tidyrl.loops.off_policy import TARGET_BLOCK, ReplaySample
+from tidyrl.data.batch import Transition
 from tidyrl.nets.optim import Adam
 
 
 def staged_update(
-    q: nn.Module, stage: str, batch: ReplaySample, next_q: torch.Tensor
+    q: nn.Module, stage: str, batch: Transition, next_q: torch.Tensor
 ) -> Callable[[], None]:
     """One DQN gradient step on `q` with the implementation choices of `stage`."""
     lean = stage in ("+adam", "+huber")
@@ -75,8 +75,7 @@ def main() -> None:
     agent = tidyrl.make("dqn", "CartPole-v1", seed=0)
     agent.learn(args.steps)
     cfg = agent.config
-    rows = agent.replay.sample(cfg.gradient_steps * cfg.batch_size, np.random.default_rng(0))
-    batch = rows[: cfg.batch_size]
+    batch = agent.replay.sample(cfg.batch_size, np.random.default_rng(0))
     with torch.no_grad():
         next_q = agent.q_target(batch.next_obs)
 
@@ -92,19 +91,7 @@ def main() -> None:
         base = base or ms
         print(f"| {stage} | {ms:.3f} | {base / ms:.2f}x |")
 
-    print("\nPer training phase (128 updates):")
     torch.set_flush_denormal(True)
-    net = agent.q_target
-
-    def blocks() -> None:
-        n = len(rows)
-        torch.cat([net(rows.next_obs[i : i + TARGET_BLOCK]) for i in range(0, n, TARGET_BLOCK)])
-
-    with torch.no_grad():
-        whole = median_ms(lambda: net(rows.next_obs), max(10, args.repeats // 20))
-        blocked = median_ms(blocks, max(10, args.repeats // 20))
-    print(f"| target Q'(s', .) for {len(rows)} rows | one pass {whole:.1f} ms | ", end="")
-    print(f"blocks of {TARGET_BLOCK}: {blocked:.1f} ms | {whole / blocked:.2f}x |")
     online, target = agent.q, copy.deepcopy(agent.q)
     by_dict = median_ms(lambda: target.load_state_dict(online.state_dict()), args.repeats)
     by_foreach = median_ms(lambda: hard_update(online, target), args.repeats)

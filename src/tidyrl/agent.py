@@ -27,7 +27,6 @@ from tidyrl.config import EnvConfig, RunConfig
 from tidyrl.core.seeding import resolve_device, seed_everything
 from tidyrl.envs.make import Step, VecEnv, require_space
 from tidyrl.logging import RunLogger
-from tidyrl.loops.malloc import keep_freed_memory
 
 
 class Agent:
@@ -47,12 +46,9 @@ class Agent:
     default_steps: ClassVar[int] = 100_000
     """Training budget of `tidyrl train` when --steps is not given."""
     default_torch_threads: ClassVar[int] = 0
-    """torch intra-op threads when `RunConfig.torch_threads` is None (0: leave torch's setting).
-    Learners whose updates are chains of small MLP ops set 1: with two threads every small op pays
-    a thread hand-off, and a DQN update on the CI machine kind (RL-Zoo CartPole: 256-256 net,
-    batch 64) took 1.02 ms against 0.70 ms on one. Wide batched products (a 256-256 critic
-    ensemble at batch 256) do gain from a second intra-op thread; SAC gains more from one thread
-    plus a helper thread that runs the actor half of each update (`tidyrl.loops.spare_core`)."""
+    """torch intra-op threads `tidyrl.runtime.configure` sets when `RunConfig.torch_threads` is
+    None (0: leave torch's setting). Learners whose updates are chains of small MLP ops set 1:
+    with two threads every small op pays a thread hand-off (docs/performance.md)."""
 
     def __init__(
         self,
@@ -67,16 +63,6 @@ class Agent:
         self.run = run if run is not None else RunConfig()
         self.algo = algo or self.algo_id
         self.device = resolve_device(self.run.device)
-        # Denormal floats (|x| < 1.2e-38: Adam's second moments of tiny gradients, say) take a
-        # slow microcode path on x86 CPUs; flushing them to zero made a DQN update 1.06x and its
-        # fused Adam step 2.5x faster on the CI machine kind (benchmarks/dqn_update_profile.py).
-        torch.set_flush_denormal(True)
-        if self.run.keep_freed_memory:
-            keep_freed_memory()
-        threads = self.run.torch_threads
-        threads = self.default_torch_threads if threads is None else threads
-        if threads > 0 and torch.get_num_threads() != threads:
-            torch.set_num_threads(threads)
         self.rng = seed_everything(self.run.seed)
         n_envs = getattr(self.config, "n_envs", 1)
         self.env = VecEnv(self.env_cfg, n_envs=n_envs, seed=self.run.seed)

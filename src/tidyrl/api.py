@@ -6,7 +6,7 @@ import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tidyrl import registry
+from tidyrl import registry, runtime
 from tidyrl.config import EnvConfig, RunConfig, build
 from tidyrl.errors import ConfigError, unknown
 
@@ -88,6 +88,7 @@ def make(
     cls, config, run, env_values = resolve_config(algo, preset, overrides)
     if isinstance(env, str):
         env = env_config(env, env_values)
+    runtime.configure_for(cls, run)
     agent = cls(env, config, run, algo=algo)
     if run.run_dir is not None:
         from tidyrl.checkpoint import write_config
@@ -100,7 +101,9 @@ def load(path: str | Path, env: str | EnvConfig | None = None, **run_overrides: 
     """Load an agent saved with `agent.save(path)` or a run directory written by training."""
     from tidyrl.checkpoint import load as _load
 
-    return _load(path, env=env, **run_overrides)
+    agent = _load(path, env=env, **run_overrides)
+    runtime.configure_for(type(agent), agent.run)
+    return agent
 
 
 def evaluate(

@@ -43,6 +43,15 @@ def check_range(
         )
 
 
+def check_hidden(obj: Any, name: str = "hidden") -> None:
+    """Raise ConfigError unless `obj.name` is one or more layer widths >= 1."""
+    hidden = getattr(obj, name)
+    if not hidden or min(hidden) < 1:
+        raise ConfigError(
+            f"{type(obj).__name__}.{name}={hidden!r}: need one or more layer widths >= 1"
+        )
+
+
 def check_choice(obj: Any, name: str, choices: typing.Sequence[str]) -> None:
     """Raise ConfigError when `obj.name` is not one of `choices`."""
     value = getattr(obj, name)
@@ -95,7 +104,7 @@ class RunConfig:
     learners; 0: leave torch's setting alone, by default one per core)."""
     keep_freed_memory: bool = True
     """Fix glibc's malloc thresholds so the training loop reuses the memory it frees instead of
-    faulting fresh pages in every update (`tidyrl.loops.malloc`; SAC updates ~30 % faster).
+    faulting fresh pages in every update (`tidyrl.runtime`, docs/performance.md).
     Process-wide; no effect off glibc."""
 
     def __post_init__(self) -> None:

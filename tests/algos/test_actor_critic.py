@@ -75,11 +75,7 @@ def test_actions_are_rescaled_to_asymmetric_bounds(algo):
         actions = agent.act(obs, deterministic=deterministic)
         assert actions.shape == (64, 1)
         assert actions.min() >= 0.0 and actions.max() <= 4.0
-    stored = (
-        agent.storage.columns["actions"]
-        if algo == "d4pg"
-        else agent.buffer.storage.columns["actions"]
-    )
+    stored = agent.replay.storage.columns["actions"]
     n = 100 if algo != "d4pg" else 90
     assert np.abs(stored[:n]).max() <= 1.0  # replay holds unit-box actions
 
@@ -93,6 +89,7 @@ def bootstrap_batch(next_obs: torch.Tensor) -> Transition:
         next_obs=next_obs,
         terminated=torch.tensor([True, False, False]),
         truncated=torch.tensor([False, True, False]),
+        discounts=torch.full((3,), 0.99),
     )
 
 
@@ -103,8 +100,6 @@ def test_target_bootstraps_on_truncation_but_not_on_termination(algo):
     def target(next_obs: torch.Tensor) -> torch.Tensor:
         torch.manual_seed(0)  # SAC samples a', TD3 smooths it
         batch = bootstrap_batch(next_obs)
-        if algo == "d4pg":
-            return agent.target_q(batch, torch.full((3,), 0.99))
         return agent.target_q(batch)
 
     a = target(torch.tensor([[1.0, 0.0, 0.5]] * 3))
@@ -146,7 +141,7 @@ def test_update_moves_online_networks_and_targets_only_by_polyak(algo):
 def test_actor_loss_does_not_touch_critic_gradients():
     agent = tidyrl.make("ddpg", "Pendulum-v1", seed=0, **SMALL)
     agent.learn(80)
-    batch = agent.buffer.sample(16, np.random.default_rng(0))
+    batch = agent.replay.sample(16, np.random.default_rng(0))
     agent.critic.zero_grad(set_to_none=True)
     loss = -agent.critic(batch.obs, agent.actor(batch.obs)).mean()
     backward_step(agent.actor_opt, loss)
@@ -170,61 +165,10 @@ def test_backward_step_clips_the_global_gradient_norm_inside_the_optimizer():
         torch.testing.assert_close(p.grad, g * 0.5 / norm)  # clipped in place before the step
 
 
-@pytest.mark.parametrize("overrides", [{}, {"preset": "v2018"}])
-def test_sac_single_backward_equals_separate_backward_passes(overrides):
-    """One backward of the summed losses with a frozen critic on the actor's path gives the
-    gradients of the two-pass form (critic loss -> critic, actor + alpha loss -> actor, alpha)."""
-    agent = tidyrl.make(
-        "sac", "Pendulum-v1", seed=0, **{**SMALL, "learning_starts": 40, **overrides}
-    )
-    agent.learn(60)
-    cfg, batch = agent.config, agent.buffer.sample(32, np.random.default_rng(0))
+def sac_losses(agent, batch, eps_next, eps_pi):
+    """The module's named losses, summed, computed here from the module-level functions."""
+    cfg = agent.config
     alpha = agent.log_alpha.detach().exp()
-    params = [p for g in agent.optimizer.param_groups for p in g["params"] if p.requires_grad]
-
-    def losses(frozen: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        torch.manual_seed(1)
-        y = agent.target_q(batch)
-        q = agent.critic(batch.obs, batch.actions)[..., 0]
-        actions_pi, logp_pi = agent.pi(batch.obs)
-        q_pi = agent.critic(batch.obs, actions_pi, frozen=frozen)[..., 0].min(0).values
-        loss_q = sac.critic_loss(q, y)
-        loss_pi = sac.actor_loss(q_pi, logp_pi, alpha)
-        if cfg.autotune:
-            loss_pi = loss_pi + sac.alpha_loss(agent.log_alpha, logp_pi, agent.target_entropy)
-        if cfg.value_network:
-            v = agent.value(batch.obs)[:, 0]
-            loss_q = loss_q + sac.value_loss(v, q_pi, logp_pi, alpha)
-        return loss_q, loss_pi
-
-    loss_q, loss_pi = losses(frozen=False)
-    learn = list(agent.critic.parameters())
-    learn += list(agent.value.parameters()) if cfg.value_network else []
-    policy = [p for p in [*agent.actor.parameters(), agent.log_alpha] if p.requires_grad]
-    two_pass = dict(zip(learn, torch.autograd.grad(loss_q, learn, retain_graph=True)))
-    two_pass.update(zip(policy, torch.autograd.grad(loss_pi, policy)))
-    loss_q, loss_pi = losses(frozen=True)
-    one_pass = torch.autograd.grad(loss_q + loss_pi, params)
-    assert len(one_pass) == len(two_pass)
-    for p, g in zip(params, one_pass):
-        torch.testing.assert_close(g, two_pass[p], atol=1e-6, rtol=1e-5)
-
-
-@pytest.mark.parametrize(
-    "overrides", [{}, {"preset": "v2018"}, {"autotune": False}, {"precision": "bf16"}]
-)
-def test_sac_written_out_gradients_equal_autograds(overrides):
-    """SAC's update writes its gradients out (tidyrl.nets.backprop); they must be autograd's
-    gradients of the loss functions in this file, for every variant."""
-    agent = tidyrl.make(
-        "sac", "Pendulum-v1", seed=0, **{**SMALL, "learning_starts": 40, **overrides}
-    )
-    agent.learn(60)
-    cfg, batch = agent.config, agent.buffer.sample(32, np.random.default_rng(0))
-    alpha = agent.log_alpha.detach().exp()
-    torch.manual_seed(1)  # the noise of the target's a' first, then the actor's: as update()
-    eps_next = None if cfg.value_network else torch.randn(32, agent.act_dim)
-    eps_pi = torch.randn(32, agent.act_dim)
     y = agent.target_q(batch, eps_next)
     q = agent.critic(batch.obs, batch.actions)[..., 0]
     actions_pi, logp_pi = agent.pi(batch.obs, eps=eps_pi)
@@ -235,19 +179,57 @@ def test_sac_written_out_gradients_equal_autograds(overrides):
     if cfg.value_network:
         v = agent.value(batch.obs)[:, 0]
         loss = loss + sac.value_loss(v, q_pi, logp_pi, alpha)
-    params = [p for g in agent.optimizer.param_groups for p in g["params"] if p.requires_grad]
-    expected = torch.autograd.grad(loss, params)
+    return loss
 
-    agent.optimizer.zero_grad()
-    loss_pi, got_logp = agent.actor_half(batch, alpha, eps_pi)
-    loss_q = agent.critic_half(batch, eps_next)
-    tol = {"atol": 5e-2, "rtol": 5e-2} if cfg.precision == "bf16" else {"atol": 1e-5, "rtol": 1e-4}
-    torch.testing.assert_close(loss_q, sac.critic_loss(q, y).detach(), **tol)
-    torch.testing.assert_close(got_logp, logp_pi.detach(), **tol)
-    torch.testing.assert_close(loss_pi, sac.actor_loss(q_pi, logp_pi, alpha).detach(), **tol)
-    for p, g in zip(params, expected, strict=True):
-        assert p.grad is not None and p.grad.shape == p.shape
-        torch.testing.assert_close(p.grad, g, **tol)
+
+def sac_gradients(agent, batch, monkeypatch):
+    """The gradients `agent.update(batch)` leaves in the parameters (its Adam step and target
+    tracking skipped, so that calls can be repeated from the same parameters)."""
+    monkeypatch.setattr(agent.optimizer, "step", lambda: None)
+    monkeypatch.setattr(sac, "polyak_update", lambda *args: None)
+    torch.manual_seed(1)
+    agent.update(batch)
+    params = [p for g in agent.optimizer.param_groups for p in g["params"] if p.requires_grad]
+    return params, [p.grad for p in params]
+
+
+@pytest.mark.parametrize(
+    "overrides", [{}, {"preset": "v2018"}, {"autotune": False}, {"precision": "bf16"}]
+)
+def test_sac_update_differentiates_exactly_its_named_losses(monkeypatch, overrides):
+    agent = tidyrl.make(
+        "sac", "Pendulum-v1", seed=0, **{**SMALL, "learning_starts": 40, **overrides}
+    )
+    agent.learn(60)
+    cfg, batch = agent.config, agent.replay.sample(32, np.random.default_rng(0))
+    torch.manual_seed(1)  # the noise of the target's a' first, then the actor's: as update()
+    eps_next = None if cfg.value_network else torch.randn(32, agent.act_dim)
+    eps_pi = torch.randn(32, agent.act_dim)
+    params = [p for g in agent.optimizer.param_groups for p in g["params"] if p.requires_grad]
+    expected = torch.autograd.grad(sac_losses(agent, batch, eps_next, eps_pi), params)
+    _, got = sac_gradients(agent, batch, monkeypatch)
+    for g, e in zip(got, expected, strict=True):
+        assert g is not None
+        torch.testing.assert_close(g, e, atol=1e-6, rtol=1e-5)
+
+
+def test_editing_sacs_actor_loss_changes_what_trains(monkeypatch):
+    """A reader who edits `actor_loss` changes training: with the actor's loss zeroed, the
+    actor gets no gradient while the critics' gradients are untouched."""
+    agent = tidyrl.make("sac", "Pendulum-v1", seed=0, **{**SMALL, "learning_starts": 40})
+    agent.learn(60)
+    batch = agent.replay.sample(32, np.random.default_rng(0))
+    params, plain = sac_gradients(agent, batch, monkeypatch)
+    assert all(g.abs().sum() > 0 for g in plain)
+    monkeypatch.setattr(sac, "actor_loss", lambda q_pi, logp_pi, alpha: 0.0 * q_pi.sum())
+    _, edited = sac_gradients(agent, batch, monkeypatch)
+    actor = {id(p) for p in agent.actor.parameters()}
+    critic = {id(p) for p in agent.critic.parameters()}
+    for p, a, b in zip(params, plain, edited, strict=True):
+        if id(p) in actor:
+            assert b is None or b.abs().sum() == 0
+        elif id(p) in critic:
+            torch.testing.assert_close(a, b)
 
 
 def test_spellchart_preset_is_seed_000s_chart():
@@ -298,27 +280,24 @@ def test_sac_learns_the_reach_task():
 
 
 @pytest.mark.parametrize("value_network", [False, True])
-def test_sac_split_update_matches_the_single_backward(monkeypatch, value_network):
-    # with a core to spare, SAC's actor half runs on a helper thread; the parameters after a
-    # few updates must equal those of the one-backward-pass update
-    import numpy as np
+def test_sac_side_by_side_update_matches_the_serial_one(monkeypatch, value_network):
+    # with a core to spare, SAC's actor step runs on a helper thread beside the critic step;
+    # the parameters after a few updates must equal those of the serial update
+    from concurrent.futures import ThreadPoolExecutor
 
-    from tidyrl.algos.actor_critic import sac as sac_module
+    from tidyrl import runtime
 
-    torch.set_num_threads(1)
-    helper = sac_module.spare_core()
-    if helper is None:
-        pytest.skip("no spare core on this machine")
+    helper = ThreadPoolExecutor(max_workers=1)
 
     def train(worker: object) -> list[torch.Tensor]:
-        monkeypatch.setattr(sac_module, "spare_core", lambda: worker)
+        monkeypatch.setattr(runtime, "spare_core", lambda: worker)
         agent = tidyrl.make(
             "sac", "Pendulum-v1", seed=1, learning_starts=100, value_network=value_network
         )
         agent.learn(150)
         rng = np.random.default_rng(0)
         for _ in range(5):
-            agent.update(agent.buffer.sample(64, rng))
+            agent.update(agent.replay.sample(64, rng))
         return [p.detach().clone() for p in agent.optimizer.param_groups[0]["params"]]
 
     for a, b in zip(train(None), train(helper), strict=True):

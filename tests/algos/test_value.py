@@ -11,15 +11,15 @@ import tidyrl
 from tidyrl.algos.value.dqn import dqn_target
 from tidyrl.algos.value.rainbow import rainbow_target
 from tidyrl.algos.value.soft_q import soft_q_target, soft_value
-from tidyrl.core.schedules import linear_schedule
+from tidyrl.core.schedules import crossed, linear_schedule
+from tidyrl.data.batch import Transition
 from tidyrl.errors import ConfigError, EnvError
-from tidyrl.loops.off_policy import ReplaySample, crossed
 from tidyrl.nets.optim import CenteredRMSprop
 
 
 def sample(rewards, terminated, discounts):
     n = len(rewards)
-    return ReplaySample(
+    return Transition(
         obs=torch.zeros(n, 1),
         actions=torch.zeros(n, dtype=torch.long),
         rewards=torch.tensor(rewards),
@@ -96,9 +96,7 @@ def test_update_moves_online_net_only():
     batch = agent.replay.sample(32, np.random.default_rng(0))
     online = [p.detach().clone() for p in agent.q.parameters()]
     target = [p.detach().clone() for p in agent.q_target.parameters()]
-    with torch.no_grad():
-        next_q = agent.q_target(batch.next_obs)
-    agent.update(batch, next_q)
+    agent.update(batch)
     assert any(not torch.equal(a, b) for a, b in zip(online, agent.q.parameters()))
     assert all(torch.equal(a, b) for a, b in zip(target, agent.q_target.parameters()))
     assert all(p.grad is None for p in agent.q_target.parameters())
@@ -179,37 +177,6 @@ def test_dqn_learns_cartpole_quickly():
     agent.learn(15_000)
     evals = [row["eval_return"] for row in agent._logger.rows if "eval_return" in row]
     assert len(evals) == 6 and max(evals) >= 200, evals
-
-
-@pytest.mark.parametrize("double", [False, True])
-def test_target_pass_on_the_helper_thread_gives_the_same_training(monkeypatch, double):
-    # the phase's target values are computed on a helper thread while updates run (when torch
-    # leaves a core idle); the trained network must be bit-identical to the serial computation
-    from tidyrl.loops import off_policy
-
-    torch.set_num_threads(1)
-    helper = off_policy.spare_core()
-
-    def train(worker: bool) -> list[torch.Tensor]:
-        pool = helper if worker else None
-        if worker and pool is None:
-            pytest.skip("torch already uses every core")
-        monkeypatch.setattr(off_policy, "spare_core", lambda: pool)
-        agent = tidyrl.make(
-            "dqn",
-            "CartPole-v1",
-            seed=3,
-            learning_starts=200,
-            train_freq=100,
-            gradient_steps=40,  # 40 x 64 rows: blocks of 1,024 rows and a partial last one
-            double=double,
-        )
-        agent.learn(1_000)
-        assert agent.counters["updates"] == 8 * 40
-        return [p.detach().clone() for p in agent.q.parameters()]
-
-    for a, b in zip(train(False), train(True), strict=True):
-        assert torch.equal(a, b)
 
 
 def test_dqn_rmsprop_option_trains_saves_and_rejects_unknown_optimizers(tmp_path):

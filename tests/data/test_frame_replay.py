@@ -6,8 +6,8 @@ import gymnasium as gym
 import numpy as np
 
 from tidyrl.data.frame_replay import FrameStore, bytes_per_transition
+from tidyrl.data.replay import Replay
 from tidyrl.envs.make import Step
-from tidyrl.loops.off_policy import Replay
 
 
 def stacked(history: list[int], k: int = 4) -> np.ndarray:
@@ -66,7 +66,7 @@ def test_overwritten_frames_are_invalid():
 
 def test_replay_with_frame_store_samples_exact_stacks():
     space = gym.spaces.Box(0, 255, (4, 40, 40), np.uint8)
-    replay = Replay(50, space, 1, gamma=0.9)
+    replay = Replay(50, space, gym.spaces.Discrete(2), 1, gamma=0.9)
     assert replay.frames is not None
     env = FakeStackEnv(length=5)
     big = lambda x: np.repeat(np.repeat(x, 20, axis=-1), 20, axis=-2)  # noqa: E731
@@ -98,6 +98,6 @@ def test_one_million_atari_transitions_fit_in_8_gb():
     assert per * 1_000_000 <= 8e9
     # the real replay agrees with the formula (measured on a small capacity)
     space = gym.spaces.Box(0, 255, (4, 84, 84), np.uint8)
-    replay = Replay(100_000, space, 1)
+    replay = Replay(100_000, space, gym.spaces.Discrete(6), 1)
     measured = replay.nbytes / 100_000
     assert measured <= per * 1.1, measured

@@ -1,57 +1,85 @@
 import gymnasium as gym
 import numpy as np
+import torch
 
-from tidyrl.data.replay import ReplayBuffer
+from tidyrl.data.replay import Replay
+from tidyrl.envs.make import Step
+
+
+def step(i: int, n_envs: int = 1, terminated: bool = False, truncated: bool = False) -> Step:
+    """One vector step whose reward and next observation are i (env e gets i + 100 e)."""
+    offsets = 100.0 * np.arange(n_envs, dtype=np.float32)
+    values = float(i + 1) + offsets
+    return Step(
+        obs=np.repeat(values[:, None], 3, 1),
+        next_obs=np.repeat(values[:, None], 3, 1),
+        rewards=float(i) + offsets,
+        terminated=np.full(n_envs, terminated),
+        truncated=np.full(n_envs, truncated),
+    )
+
+
+def add(replay: Replay, i: int, **flags: bool) -> None:
+    replay.add(np.full((1, 3), i, np.float32), np.array([i % 2]), step(i, **flags))
 
 
 def test_replay_stores_rows_and_keeps_terminated_and_truncated_apart():
-    obs_space = gym.spaces.Box(-1, 1, (3,), np.float32)
-    buffer = ReplayBuffer(4, obs_space, gym.spaces.Discrete(2))
+    replay = Replay(4, gym.spaces.Box(-1, 1, (3,), np.float32), gym.spaces.Discrete(2), gamma=0.9)
     for i in range(6):  # wraps: rows 4 and 5 overwrite 0 and 1
-        buffer.add(
-            obs=np.full((1, 3), i, np.float32),
-            actions=np.array([i % 2]),
-            rewards=np.array([float(i)]),
-            next_obs=np.full((1, 3), i + 1, np.float32),
-            terminated=np.array([i == 2]),
-            truncated=np.array([i == 3]),
-        )
-    assert len(buffer) == 4
-    batch = buffer.batch(np.array([0, 1, 2, 3]))
-    assert batch.rewards.tolist() == [4.0, 5.0, 2.0, 3.0]
-    assert batch.next_obs[:, 0].tolist() == [5.0, 6.0, 3.0, 4.0]
-    assert batch.terminated.tolist() == [False, False, True, False]
-    assert batch.truncated.tolist() == [False, False, False, True]
+        add(replay, i, terminated=i == 2, truncated=i == 3)
+    assert len(replay) == 4
+    rows = replay.storage.columns
+    assert rows["rewards"].tolist() == [4.0, 5.0, 2.0, 3.0]
+    assert rows["next_obs"][:, 0].tolist() == [5.0, 6.0, 3.0, 4.0]
+    assert rows["terminated"].tolist() == [False, False, True, False]
+    assert rows["truncated"].tolist() == [False, False, False, True]
+    batch = replay.sample(64, np.random.default_rng(0))
+    assert set(batch.rewards.tolist()) <= {2.0, 3.0, 4.0, 5.0}
     # truncation still bootstraps; only termination masks the target
-    assert batch.bootstrap_mask.tolist() == [1.0, 1.0, 0.0, 1.0]
+    for r, mask in zip(batch.rewards.tolist(), batch.bootstrap_mask.tolist(), strict=True):
+        assert mask == (0.0 if r == 2.0 else 1.0)
+    assert batch.discounts is not None
+    np.testing.assert_allclose(batch.discounts.numpy(), 0.9)
+    assert batch.weights is not None and batch.weights.tolist() == [1.0] * 64
+    assert batch.index is not None and (rows["rewards"][batch.index] == batch.rewards.numpy()).all()
     assert batch.actions.dtype.is_floating_point is False
-    sample = buffer.sample(64, np.random.default_rng(0))
-    assert set(sample.rewards.tolist()) <= {2.0, 3.0, 4.0, 5.0}
 
 
 def test_replay_dtypes_follow_spaces():
-    pixels = gym.spaces.Box(0, 255, (4, 84, 84), np.uint8)
-    buffer = ReplayBuffer(10, pixels, gym.spaces.Box(-2, 2, (2,), np.float32))
-    assert buffer.storage.columns["obs"].dtype == np.uint8
-    assert buffer.storage.columns["actions"].shape == (10, 2)
+    pixels = gym.spaces.Box(0, 255, (3, 8, 8), np.uint8)  # small: no frame store
+    replay = Replay(10, pixels, gym.spaces.Box(-2, 2, (2,), np.float32))
+    assert replay.frames is None
+    assert replay.storage.columns["obs"].dtype == np.uint8
+    assert replay.storage.columns["actions"].shape == (10, 2)
+    assert replay.storage.columns["actions"].dtype == np.float32
+    vectors = Replay(10, gym.spaces.Box(-1, 1, (4,), np.float64), gym.spaces.Discrete(3))
+    assert vectors.storage.columns["obs"].dtype == np.float32
+    assert vectors.storage.columns["actions"].dtype == np.int64
 
 
-def test_replay_sample_slicing_slices_every_field():
-    import dataclasses
-
-    import numpy as np
-    import torch
-
-    from tidyrl.loops.off_policy import ReplaySample
-
-    n = 5
-    sample = ReplaySample(
-        **{
-            f.name: (np.arange(n) + i if f.name == "index" else torch.arange(n) * 10 + i)
-            for i, f in enumerate(dataclasses.fields(ReplaySample))
-        }
+def test_n_step_rows_carry_their_discount_and_stop_at_episode_ends():
+    replay = Replay(
+        10, gym.spaces.Box(-1, 1, (3,), np.float32), gym.spaces.Discrete(2), gamma=0.5, n_step=2
     )
-    part = sample[1:3]
-    for f in dataclasses.fields(ReplaySample):
-        got, full = getattr(part, f.name), getattr(sample, f.name)
-        assert list(got) == list(full[1:3]), f.name
+    add(replay, 0)
+    assert len(replay) == 0  # the first 2-step row is not complete yet
+    add(replay, 1)
+    add(replay, 2, truncated=True)  # the episode ends: both pending rows are emitted
+    rows = replay.storage.columns
+    # R = r_0 + 0.5 r_1, gamma^2; then R = r_1 + 0.5 r_2 and R = r_2, both from the final obs
+    assert rows["rewards"][:3].tolist() == [0.5, 2.0, 2.0]
+    assert rows["discounts"][:3].tolist() == [0.25, 0.25, 0.5]
+    assert rows["truncated"][:3].tolist() == [False, True, True]
+    assert rows["next_obs"][:3, 0].tolist() == [2.0, 3.0, 3.0]
+
+
+def test_prioritized_replay_samples_by_priority_and_weights_rows():
+    replay = Replay(
+        8, gym.spaces.Box(-1, 1, (3,), np.float32), gym.spaces.Discrete(2), prioritized=True
+    )
+    for i in range(4):
+        add(replay, i)
+    replay.update_priorities(np.arange(4), torch.tensor([0.0, 0.0, 0.0, 9.0]))
+    batch = replay.sample(32, np.random.default_rng(0), beta=1.0)
+    assert (batch.rewards == 3.0).float().mean() > 0.9
+    assert batch.weights is not None and float(batch.weights.max()) <= 1.0 + 1e-6

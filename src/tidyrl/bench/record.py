@@ -14,7 +14,7 @@ from typing import Any
 
 from tidyrl.bench import REPORT_PATH, RESULTS_DIR
 from tidyrl.bench.suite import Suite, Task
-from tidyrl.loops.spare_core import usable_cores
+from tidyrl.runtime import usable_cores
 
 FORMAT = "tidyrl-bench/1"
 

@@ -29,7 +29,7 @@ import numpy as np
 from tidyrl.bench import RESULTS_DIR
 from tidyrl.bench.record import FORMAT, provenance, record_path, task_dict, write_record
 from tidyrl.bench.suite import Suite, Task
-from tidyrl.loops.spare_core import usable_cores
+from tidyrl.runtime import usable_cores
 
 RAW_SECONDS = 2.0
 """Seconds of random-action stepping for the env ceiling (longer if no episode has ended)."""

@@ -13,3 +13,9 @@ def linear_schedule(start: float, end: float, duration: int, step: int) -> float
         return end
     fraction = min(max(step / duration, 0.0), 1.0)
     return start + fraction * (end - start)
+
+
+def crossed(before: int, after: int, every: int) -> bool:
+    """True when a multiple of `every` lies in (before, after]: a periodic event is due after
+    the step counter moved from `before` to `after` (n_envs steps at a time)."""
+    return every > 0 and after // every > before // every

@@ -80,32 +80,6 @@ def squashed_gaussian_sample(
     return torch.tanh(u), log_prob - mean.shape[-1] * (_HALF_LOG_2PI + 2.0 * _LOG_2)
 
 
-def squashed_gaussian_sample_backward(
-    log_std: torch.Tensor,
-    eps: torch.Tensor,
-    action: torch.Tensor,
-    grad_action: torch.Tensor,
-    grad_log_prob: torch.Tensor,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """(dL/dmean, dL/dlog_std) of `squashed_gaussian_sample` (stochastic, noise `eps`), given
-    dL/da (`grad_action`, shape of a) and dL/dlog pi (`grad_log_prob`, one per row), with
-    `log_std` the network's unclamped output and `action` = tanh(u) the sample.
-
-    With u = mean + std * eps, a = tanh(u) and the log-probability in eps above:
-
-        du/dmean = 1,  du/dlog_std = std * eps,  da/du = 1 - a^2,
-        d log pi / du = 2 (1 - 2 sigmoid(-2u)) = 2 tanh(u) = 2a,  d log pi / dlog_std = -1
-
-    (plus the path through u), and the clamp of log_std passes gradient only inside
-    [LOG_STD_MIN, LOG_STD_MAX], as ``torch.clamp`` does."""
-    g_logp = grad_log_prob.unsqueeze(-1)
-    grad_u = grad_action * (1.0 - action * action) + 2.0 * action * g_logp
-    clamped = log_std.clamp(LOG_STD_MIN, LOG_STD_MAX)
-    inside = (log_std >= LOG_STD_MIN) & (log_std <= LOG_STD_MAX)
-    grad_log_std = (grad_u * torch.exp(clamped) * eps - g_logp) * inside
-    return grad_u, grad_log_std
-
-
 def squashed_gaussian_action(
     mean: torch.Tensor, log_std: torch.Tensor, deterministic: bool = False
 ) -> torch.Tensor:

@@ -17,10 +17,10 @@ _PAIRS = weakref.WeakKeyDictionary()
 def _pair(online: nn.Module, target: nn.Module) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """The (online, target) parameter lists, matched and shape-checked once per pair of modules.
 
-    Walking a module tree for its parameters costs ~20 us a call, and the target updates run
-    every step (Polyak) or every few steps (DQN's hard copy); Parameter objects stay the same
-    under `load_state_dict` and `.to()`, so the lists are read once. Buffers (which `.to()`
-    replaces) are read afresh on each call, and only modules that have any pay for that."""
+    Target updates run every step (Polyak) or every few steps (DQN's hard copy), and walking a
+    module tree for its parameters each time is a visible share of a small update; Parameter
+    objects stay the same under `load_state_dict` and `.to()`, so the lists are read once.
+    Buffers (which `.to()` replaces) are read afresh on each call."""
     cached = _PAIRS.get(target)
     if cached is not None and cached[0] is online:
         return cached[1], cached[2]
@@ -57,10 +57,16 @@ def polyak_update(online: nn.Module, target: nn.Module, tau: float) -> None:
 
 @torch.no_grad()
 def hard_update(online: nn.Module, target: nn.Module) -> None:
-    """theta_target <- theta_online (the DQN target network's periodic copy), buffers too.
-
-    One multi-tensor copy: `load_state_dict` takes 1.8x as long (benchmarks/dqn_update_profile.py),
-    which adds up for DQN's target copied every 10 steps."""
+    """theta_target <- theta_online (the DQN target network's periodic copy), buffers too, as
+    one multi-tensor copy (cheaper than `load_state_dict`; benchmarks/dqn_update_profile.py)."""
     sources, targets = _pair(online, target)
     buf_sources, buf_targets = _buffers(online, target)
     torch._foreach_copy_([*targets, *buf_targets], [*sources, *buf_sources])
+
+
+def update_target(online: nn.Module, target: nn.Module, tau: float) -> None:
+    """Hard copy when tau == 1 (Mnih et al. 2015), else Polyak averaging with rate tau."""
+    if tau >= 1.0:
+        hard_update(online, target)
+    else:
+        polyak_update(online, target, tau)

@@ -2,25 +2,37 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 
 @dataclass(frozen=True)
 class Transition:
-    """A batch of one-step transitions (s, a, r, s', terminated, truncated) as tensors.
+    """A batch of (n-step) transitions (s, a, r, s', terminated, truncated) as tensors, the one
+    batch type of every off-policy algorithm.
 
     `terminated` and `truncated` stay separate: a target bootstraps from `next_obs` unless
-    `terminated` (use `bootstrap_mask`); `truncated` only marks that the episode was cut.
-    """
+    `terminated` (use `bootstrap_mask`); `truncated` only marks that the episode was cut. Rows
+    from `tidyrl.data.replay.Replay` also carry `discounts` (gamma^m of the bootstrap value,
+    m <= n steps ahead, so one target formula serves 1-step and n-step rows), `weights`
+    (importance-sampling weights, ones under uniform sampling) and `index` (storage rows, for
+    priority updates)."""
 
     obs: torch.Tensor
     actions: torch.Tensor
     rewards: torch.Tensor
+    """The reward, or the n-step discounted reward sum R^(m)."""
     next_obs: torch.Tensor
     terminated: torch.Tensor
     truncated: torch.Tensor
+    discounts: torch.Tensor | None = None
+    """gamma^m: the discount of the bootstrap value (None: not recorded)."""
+    weights: torch.Tensor | None = None
+    """Importance-sampling weights (None: not recorded)."""
+    index: np.ndarray | None = None
+    """Storage rows the batch came from (None: not from a replay)."""
 
     @property
     def bootstrap_mask(self) -> torch.Tensor:
@@ -28,7 +40,31 @@ class Transition:
         return 1.0 - self.terminated.float()
 
     def to(self, device: torch.device | str) -> Transition:
-        return replace(self, **{f.name: getattr(self, f.name).to(device) for f in fields(self)})
+        def move(x: torch.Tensor | None) -> torch.Tensor | None:
+            return None if x is None else x.to(device)
+
+        return Transition(
+            self.obs.to(device),
+            self.actions.to(device),
+            self.rewards.to(device),
+            self.next_obs.to(device),
+            self.terminated.to(device),
+            self.truncated.to(device),
+            move(self.discounts),
+            move(self.weights),
+            self.index,
+        )
 
     def __len__(self) -> int:
         return int(self.rewards.shape[0])
+
+
+def obs_tensor(obs: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
+    """Observations as a tensor: uint8 pixels stay uint8 (networks scale them), booleans become
+    uint8, everything else float32."""
+    array = np.asarray(obs)
+    if array.dtype == np.bool_:
+        array = array.astype(np.uint8)
+    elif array.dtype != np.uint8:
+        array = array.astype(np.float32, copy=False)
+    return torch.from_numpy(array).to(device)

@@ -196,3 +196,24 @@ class CenteredRMSprop(torch.optim.RMSprop):
         grads = [p.grad for g in self.param_groups for p in g["params"] if p.grad is not None]
         self.last_grad_norm = clip_global_norm(grads, self.max_grad_norm)
         return cast(float | None, super().step(closure))
+
+
+OPTIMIZERS = ("adam", "rmsprop")
+"""`optimizer` choices of the value-based configs that offer one (see `make_optimizer`)."""
+
+
+def make_optimizer(
+    kind: str,
+    params: Iterable[torch.Tensor],
+    lr: float,
+    eps: float | None = None,
+    max_grad_norm: float = 0.0,
+) -> Adam | CenteredRMSprop:
+    """ "adam": the kernel's `Adam` (eps default 1e-8); "rmsprop": centered RMSProp with the
+    Nature DQN's constants (Mnih et al. 2015; MinAtar's examples/dqn.py). Both clip the global
+    gradient norm to `max_grad_norm` (0: off) inside their step."""
+    if kind == "rmsprop":
+        return CenteredRMSprop(params, lr=lr, max_grad_norm=max_grad_norm)
+    if kind != "adam":
+        raise ValueError(f"unknown optimizer {kind!r}; choose from {', '.join(OPTIMIZERS)}")
+    return Adam(params, lr=lr, eps=1e-8 if eps is None else eps, max_grad_norm=max_grad_norm)

@@ -46,11 +46,8 @@ from tidyrl.core.noise import ExplorationNoise
 from tidyrl.core.schedules import linear_schedule
 from tidyrl.core.squashed import scale_action, unscale_action
 from tidyrl.core.targets import polyak_update
-from tidyrl.data.accumulators import NStepAccumulator
 from tidyrl.data.batch import Transition
-from tidyrl.data.replay import transition_spec
-from tidyrl.data.samplers import PrioritizedSampler, UniformSampler
-from tidyrl.data.storage import RingStorage
+from tidyrl.data.replay import Replay
 from tidyrl.errors import ConfigError
 from tidyrl.nets.mlp import HostCache
 from tidyrl.nets.optim import Adam
@@ -173,15 +170,16 @@ class D4PG(Agent):
             self.critic.parameters(), cfg.critic_lr, max_grad_norm=cfg.max_grad_norm
         )
         self.support = make_support(cfg.v_min, cfg.v_max, cfg.n_atoms)
-        # replay = ring storage + sampler + n-step accumulator (kernel parts, composed here)
-        spec = transition_spec(self.observation_space, self.action_space)
-        self.storage = RingStorage(cfg.buffer_size, {**spec, "discounts": ((), np.float32)})
-        self.sampler: UniformSampler | PrioritizedSampler = (
-            PrioritizedSampler(cfg.buffer_size, cfg.per_alpha)
-            if cfg.prioritized
-            else UniformSampler()
+        self.replay = Replay(
+            cfg.buffer_size,
+            self.observation_space,
+            self.action_space,
+            cfg.n_envs,
+            gamma=cfg.gamma,
+            n_step=cfg.n_step,
+            prioritized=cfg.prioritized,
+            alpha=cfg.per_alpha,
         )
-        self.nstep = NStepAccumulator(cfg.n_step, cfg.gamma, cfg.n_envs)
         self.noise = ExplorationNoise(
             cfg.noise,
             (cfg.n_envs, act_dim),
@@ -209,35 +207,30 @@ class D4PG(Agent):
         return scale_action(unit, self.low, self.high)
 
     @torch.no_grad()
-    def target_q(self, batch: Transition, discounts: torch.Tensor) -> torch.Tensor:
+    def target_q(self, batch: Transition) -> torch.Tensor:
         """m = Phi(R^(n) + gamma^m (1 - terminated) z, p'(s', mu'(s'))), (B, n_atoms)."""
         next_actions = self.actor_target(batch.next_obs)
         next_probs = torch.softmax(self.critic_target(batch.next_obs, next_actions)[0], -1)
         return categorical_projection(
-            next_probs, batch.rewards, discounts, batch.bootstrap_mask, self.support
+            next_probs, batch.rewards, batch.discounts, batch.bootstrap_mask, self.support
         )
 
-    def sample(self) -> tuple[Transition, torch.Tensor, torch.Tensor, np.ndarray]:
-        """A minibatch, its n-step discounts, importance weights and row indices."""
+    def sample(self) -> Transition:
+        """A minibatch with its n-step discounts, importance weights and row indices."""
         cfg = self.config
         beta = linear_schedule(
             cfg.per_beta_start, 1.0, self.counters["target"], self.counters["steps"]
         )
-        index, weights = self.sampler.sample(len(self.storage), cfg.batch_size, self.rng, beta)
-        rows = {k: torch.as_tensor(v) for k, v in self.storage.get(index).items()}
-        discounts = rows.pop("discounts")
-        return Transition(**rows), discounts, torch.as_tensor(weights), index
+        return self.replay.sample(cfg.batch_size, self.rng, beta)
 
-    def update(
-        self, batch: Transition, discounts: torch.Tensor, weights: torch.Tensor
-    ) -> dict[str, torch.Tensor]:
+    def update(self, batch: Transition) -> dict[str, torch.Tensor]:
         """One critic step and one actor step on `batch`; then the targets track. Returns the
         per-sample critic losses too (the new priorities under PER)."""
         cfg = self.config
-        m = self.target_q(batch, discounts)
+        m = self.target_q(batch)
         logits = self.critic(batch.obs, batch.actions)[0]
         per_sample = critic_loss(logits, m)
-        loss_q = (weights * per_sample).mean()
+        loss_q = (batch.weights * per_sample).mean()
         backward_step(self.critic_opt, loss_q)
         loss_pi = actor_loss(self.critic(batch.obs, self.actor(batch.obs))[0], self.support)
         backward_step(self.actor_opt, loss_pi)
@@ -261,25 +254,21 @@ class D4PG(Agent):
                 else:
                     unit = self.explore(obs)
                 step = self.env.step(scale_action(unit, self.low, self.high))
-                done = self.nstep.push(
-                    obs, unit, step.rewards, step.next_obs, step.terminated, step.truncated
-                )
-                if done is not None:
-                    self.sampler.add(self.storage.add(**done))
+                self.replay.add(obs, unit, step)
                 self.noise.reset(step.dones)
                 obs = step.obs
                 metrics = None
-                if self.counters["steps"] >= cfg.learning_starts and len(self.storage):
+                if self.counters["steps"] >= cfg.learning_starts and len(self.replay):
                     for _ in range(cfg.gradient_steps * self.env.n_envs):
-                        batch, discounts, weights, index = self.sample()
-                        metrics = self.update(batch, discounts, weights)
-                        self.sampler.update_priorities(index, metrics.pop("priorities").numpy())
+                        batch = self.sample()
+                        metrics = self.update(batch)
+                        self.replay.update_priorities(batch.index, metrics.pop("priorities"))
                         self.counters["updates"] += 1
                 self.tick(step, metrics)
         return self
 
     def update_probe(self) -> Callable[[], object] | None:
-        if len(self.storage) == 0:
+        if len(self.replay) == 0:
             return None
-        batch, discounts, weights, _ = self.sample()
-        return lambda: self.update(batch, discounts, weights)
+        batch = self.sample()
+        return lambda: self.update(batch)

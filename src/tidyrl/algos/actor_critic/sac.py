@@ -20,22 +20,13 @@ network V_psi with a Polyak target V'_psi replaces the target critics,
 
 A truncated episode still bootstraps from its final observation s'.
 
-Implementation notes (what makes an update fast on a CPU, see benchmarks/sac_update_profile.py):
-both critics run as one batched matmul per layer (`QEnsemble`), with the skinny input and output
-products oriented the way MKL runs them fast (`tidyrl.nets.critics.linear`); the actor's loss
-reaches the action through the critics' weights as constants, so no critic weight gradient
-comes from it; the gradients are written out rather than traced by autograd
-(`tidyrl.nets.backprop`; a test checks them against autograd on the loss functions below);
-the tanh-Gaussian log-probability is written in the noise eps (half the ops); one lean fused
-Adam (`tidyrl.nets.optim.Adam`) over a single parameter group steps everything; no `.item()` in
-`update`; with ``precision="bf16"`` (or "auto" on hardware with native bf16) the
-hidden-to-hidden matmuls run in bfloat16 (float32 parameters, optimizer state, inputs and
-outputs); acting on one observation per step runs in NumPy on views of the actor's live
-weights (`tidyrl.nets.mlp.host_layers`: 0.36 -> 0.24 ms per step inside the training loop, where
-caches are cold after each update; 10.57 -> 10.09 and 10.69 -> 10.46 ms per training step in two
-interleaved A/B runs on the AVX2 EPYC). Serial update (batch 256, one thread): ~9.2 ms fp32 /
-~6.6 ms bf16 on an AVX-512 EPYC (Zen 4), ~13 ms fp32 on an AVX2 EPYC (Zen 3), where the sixteen
-256 x 256 products are ~8 ms of it.
+`update` computes exactly these losses and lets autograd differentiate them. Speed comes from
+seams around them: both critics run as one batched ensemble (`tidyrl.nets.critics.QEnsemble`),
+the actor's loss reads the critics with their weights as constants (``frozen=True``, so it
+produces no critic weight gradient), ``precision="bf16"`` (or "auto" where the hardware has
+native bf16) runs the hidden-to-hidden products in bfloat16, and the critic step and the actor
+step, which touch disjoint parameters, run side by side on two cores where one is spare
+(`tidyrl.runtime.run_side_by_side`). See docs/algorithms/sac.md and docs/performance.md.
 Hyper-parameters default to the paper's (and Stable-Baselines3's): lr 3e-4, batch 256, tau 0.005,
 256-256 ReLU.
 """
@@ -44,7 +35,6 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from concurrent.futures import wait
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,26 +51,16 @@ from tidyrl.core.squashed import (
     scale_action,
     squashed_gaussian_action,
     squashed_gaussian_sample,
-    squashed_gaussian_sample_backward,
     unscale_action,
 )
 from tidyrl.core.targets import polyak_update
 from tidyrl.data.batch import Transition
-from tidyrl.data.replay import ReplayBuffer
-from tidyrl.loops.spare_core import spare_core
-from tidyrl.nets.backprop import (
-    accumulate_grad,
-    ensemble_input,
-    ensemble_layers,
-    mlp_layers,
-    relu_backward,
-    relu_forward,
-    set_grads,
-)
+from tidyrl.data.replay import Replay
 from tidyrl.nets.critics import QEnsemble, mlp_forward
 from tidyrl.nets.mlp import HostCache, host_forward, mlp
 from tidyrl.nets.optim import Adam
 from tidyrl.nets.precision import PRECISIONS, Precision, compute_dtype
+from tidyrl.runtime import run_side_by_side
 
 
 @dataclass(frozen=True)
@@ -169,7 +149,7 @@ class SAC(Agent):
 
     Config = SACConfig
     algo_id = "sac"
-    default_torch_threads = 1  # plus the helper thread of `update` on a spare core
+    default_torch_threads = 1  # plus a helper thread for the actor step on a spare core
     action_spaces = (gym.spaces.Box,)
     default_steps = 20_000
     PRESETS = {
@@ -211,7 +191,9 @@ class SAC(Agent):
         # one fused Adam over every parameter (they share the learning rate): one kernel call and
         # one pass of the optimizer's Python bookkeeping per update instead of one per network
         self.optimizer = Adam(params, cfg.lr)
-        self.buffer = ReplayBuffer(cfg.buffer_size, self.observation_space, self.action_space)
+        self.replay = Replay(
+            cfg.buffer_size, self.observation_space, self.action_space, cfg.n_envs, gamma=cfg.gamma
+        )
         self.register_state(*names, "optimizer")
 
     def pi(
@@ -254,36 +236,40 @@ class SAC(Agent):
         return soft_td_target(batch.rewards, batch.bootstrap_mask, self.config.gamma, v_next)
 
     def update(self, batch: Transition) -> dict[str, torch.Tensor]:
-        """Critic, actor and temperature losses from the same parameters (as in the authors'
-        implementation, which steps all networks together); then one Adam step.
-
-        The gradients are written out (`tidyrl.nets.backprop`) rather than traced by autograd:
-        the same values (a test compares them with autograd's on the loss functions above), and
-        about two thirds less CPU time spent around the products, ~5 % of a whole update on an
-        AVX2 EPYC, where the products are most of it. Each loss depends on its
-        own parameters only (y, alpha and log pi in the temperature loss are constants; the
-        actor's loss reaches the action through the critics' weights as constants), so the
-        critic half and the actor half are independent: with a core to spare (`spare_core`) the
-        actor half runs on a helper thread while this thread runs the critic half."""
+        """One step on every loss of the module docstring, all from the same parameters (as in
+        the authors' implementation, which steps all networks together), then the targets
+        track. The critic step and the actor step backpropagate into disjoint parameters, so
+        they may run side by side; their noise is drawn first, in a fixed order, so the random
+        stream does not depend on which thread runs what."""
         cfg = self.config
         alpha = self.log_alpha.detach().exp()
-        # both halves' noise drawn here, in a fixed order (a' for the target first): the same
-        # random stream, whichever thread runs which half
-        shape = (len(batch.rewards), self.act_dim)
+        shape = (len(batch), self.act_dim)
         eps_next = None if cfg.value_network else torch.randn(shape, device=batch.obs.device)
         eps_pi = torch.randn(shape, device=batch.obs.device)
+
+        def critic_step() -> torch.Tensor:
+            y = self.target_q(batch, eps_next)
+            q = self.critic(batch.obs, batch.actions)[..., 0]  # (2, B)
+            loss = critic_loss(q, y)
+            loss.backward()
+            return loss.detach()
+
+        def actor_step() -> tuple[torch.Tensor, torch.Tensor]:
+            actions_pi, logp_pi = self.pi(batch.obs, eps=eps_pi)
+            # the critics' weights enter as constants: this loss moves the actor only
+            q_pi = self.critic(batch.obs, actions_pi, frozen=True)[..., 0].min(0).values
+            loss_pi = actor_loss(q_pi, logp_pi, alpha)
+            total = loss_pi
+            if cfg.autotune:
+                total = total + alpha_loss(self.log_alpha, logp_pi, self.target_entropy)
+            if cfg.value_network:
+                v = mlp_forward(self.value, batch.obs, self.dtype)[:, 0]
+                total = total + value_loss(v, q_pi, logp_pi, alpha)
+            total.backward()
+            return loss_pi.detach(), logp_pi.detach()
+
         self.optimizer.zero_grad()
-        worker = spare_core() if batch.obs.device.type == "cpu" else None
-        if worker is None:
-            loss_pi, logp_pi = self.actor_half(batch, alpha, eps_pi)
-            loss_q = self.critic_half(batch, eps_next)
-        else:
-            helper = worker.submit(self.actor_half, batch, alpha, eps_pi)
-            try:
-                loss_q = self.critic_half(batch, eps_next)
-            finally:  # never leave the helper writing gradients after an error here
-                wait([helper])
-            loss_pi, logp_pi = helper.result()
+        loss_q, (loss_pi, logp_pi) = run_side_by_side(critic_step, actor_step)
         self.optimizer.step()
         if cfg.value_network:
             polyak_update(self.value, self.value_target, cfg.tau)
@@ -296,62 +282,6 @@ class SAC(Agent):
             "entropy": -logp_pi.mean(),
         }
 
-    @torch.no_grad()
-    def critic_half(self, batch: Transition, eps_next: torch.Tensor | None) -> torch.Tensor:
-        """The critic loss 1/2 sum_k mean (Q_k(s, a) - y)^2 (y a constant, its a' drawn with
-        noise `eps_next`), with its gradients dL/dQ_k = (Q_k - y) / B back-propagated into the
-        critics. On two cores this thread's share: Q(s, a), the actor on s', the target critics
-        and the critics' backward pass (the helper's: the actor on s, the critics on
-        (s, pi(s)) and the backward pass to the actor), which balances the two threads."""
-        layers = ensemble_layers(self.critic)
-        x = ensemble_input(self.critic, batch.obs, batch.actions)
-        q, inputs = relu_forward(layers, x, self.dtype)  # (k, B, 1)
-        y = self.target_q(batch, eps_next)
-        td = q[..., 0] - y
-        grads, _ = relu_backward(layers, inputs, (td / len(y)).unsqueeze(-1))
-        set_grads(layers, grads)
-        return critic_loss(q[..., 0], y)
-
-    @torch.no_grad()
-    def actor_half(
-        self, batch: Transition, alpha: torch.Tensor, eps: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(actor loss, log pi(a~|s)), with the gradients of the actor's, the temperature's and
-        the value network's losses written into their parameters:
-
-            actor:  dL/dlog pi = alpha / B,  dL/da~ = -(1/B) dQ_k*(s, a~)/da~ (k* the argmin
-                    critic of each row), through the tanh-Gaussian sample to (mu, log sigma)
-            alpha:  dL/dlog alpha = -mean(log pi + H_target)
-            value:  dL/dV = (V(s) - (min_k Q_k(s, a~) - alpha log pi)) / B"""
-        cfg = self.config
-        n = len(batch.rewards)
-        actor = mlp_layers(self.actor)
-        out, actor_inputs = relu_forward(actor, batch.obs, self.dtype)
-        mean, log_std = out.chunk(2, -1)
-        actions_pi, logp_pi = squashed_gaussian_sample(mean, log_std, eps=eps)
-        critic = ensemble_layers(self.critic)
-        x = ensemble_input(self.critic, batch.obs, actions_pi)
-        q, critic_inputs = relu_forward(critic, x, self.dtype)
-        q_pi, k_min = q[..., 0].min(0)
-        grad_q = torch.zeros_like(q).scatter_(0, k_min.view(1, n, 1), -1.0 / n)
-        _, grad_x = relu_backward(critic, critic_inputs, grad_q, params=False, input_grad=True)
-        assert grad_x is not None
-        grad_actions = grad_x.sum(0)[:, batch.obs.shape[-1] :]
-        grad_mean, grad_log_std = squashed_gaussian_sample_backward(
-            log_std, eps, actions_pi, grad_actions, (alpha / n).expand(n)
-        )
-        grads, _ = relu_backward(actor, actor_inputs, torch.cat([grad_mean, grad_log_std], -1))
-        set_grads(actor, grads)
-        if cfg.autotune:
-            accumulate_grad(self.log_alpha, -(logp_pi + self.target_entropy).mean())
-        if cfg.value_network:
-            value = mlp_layers(self.value)
-            v, value_inputs = relu_forward(value, batch.obs, self.dtype)
-            grad_v = (v[:, 0] - (q_pi - alpha * logp_pi)) / n
-            grads, _ = relu_backward(value, value_inputs, grad_v.unsqueeze(-1))
-            set_grads(value, grads)
-        return actor_loss(q_pi, logp_pi, alpha), logp_pi
-
     def learn(self, total_steps: int) -> SAC:
         cfg = self.config
         obs = self.env.obs
@@ -362,20 +292,18 @@ class SAC(Agent):
                 else:
                     unit = self.policy(obs)
                 step = self.env.step(scale_action(unit, self.low, self.high))
-                self.buffer.add(
-                    obs, unit, step.rewards, step.next_obs, step.terminated, step.truncated
-                )
+                self.replay.add(obs, unit, step)
                 obs = step.obs
                 metrics = None
                 if self.counters["steps"] >= cfg.learning_starts:
                     for _ in range(cfg.gradient_steps * self.env.n_envs):
-                        metrics = self.update(self.buffer.sample(cfg.batch_size, self.rng))
+                        metrics = self.update(self.replay.sample(cfg.batch_size, self.rng))
                         self.counters["updates"] += 1
                 self.tick(step, metrics)
         return self
 
     def update_probe(self) -> Callable[[], object] | None:
-        if len(self.buffer) == 0:
+        if len(self.replay) == 0:
             return None
-        batch = self.buffer.sample(self.config.batch_size, np.random.default_rng(0))
+        batch = self.replay.sample(self.config.batch_size, np.random.default_rng(0))
         return lambda: self.update(batch)

@@ -43,7 +43,7 @@ from tidyrl.core.quantile import quantile_huber_loss, quantile_midpoints
 from tidyrl.core.squashed import scale_action, unscale_action
 from tidyrl.core.targets import polyak_update
 from tidyrl.data.batch import Transition
-from tidyrl.data.replay import ReplayBuffer
+from tidyrl.data.replay import Replay
 from tidyrl.nets.mlp import HostCache
 from tidyrl.nets.optim import Adam
 
@@ -160,7 +160,9 @@ class SDDPG(Agent):
             self.critic.parameters(), cfg.critic_lr, max_grad_norm=cfg.max_grad_norm
         )
         self.taus = quantile_midpoints(cfg.n_quantiles)
-        self.buffer = ReplayBuffer(cfg.buffer_size, self.observation_space, self.action_space)
+        self.replay = Replay(
+            cfg.buffer_size, self.observation_space, self.action_space, cfg.n_envs, gamma=cfg.gamma
+        )
         self.noise = ExplorationNoise(
             cfg.noise,
             (cfg.n_envs, act_dim),
@@ -221,21 +223,19 @@ class SDDPG(Agent):
                 else:
                     unit = self.explore(obs)
                 step = self.env.step(scale_action(unit, self.low, self.high))
-                self.buffer.add(
-                    obs, unit, step.rewards, step.next_obs, step.terminated, step.truncated
-                )
+                self.replay.add(obs, unit, step)
                 self.noise.reset(step.dones)
                 obs = step.obs
                 metrics = None
                 if self.counters["steps"] >= cfg.learning_starts:
                     for _ in range(cfg.gradient_steps * self.env.n_envs):
-                        metrics = self.update(self.buffer.sample(cfg.batch_size, self.rng))
+                        metrics = self.update(self.replay.sample(cfg.batch_size, self.rng))
                         self.counters["updates"] += 1
                 self.tick(step, metrics)
         return self
 
     def update_probe(self) -> Callable[[], object] | None:
-        if len(self.buffer) == 0:
+        if len(self.replay) == 0:
             return None
-        batch = self.buffer.sample(self.config.batch_size, np.random.default_rng(0))
+        batch = self.replay.sample(self.config.batch_size, np.random.default_rng(0))
         return lambda: self.update(batch)

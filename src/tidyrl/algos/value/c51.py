@@ -23,22 +23,17 @@ import numpy as np
 import torch
 
 from tidyrl.agent import Agent
-from tidyrl.config import check_range
+from tidyrl.config import check_hidden, check_range
 from tidyrl.core.distributional import categorical_projection, make_support
+from tidyrl.core.exploration import epsilon_greedy
 from tidyrl.core.losses import categorical_cross_entropy
-from tidyrl.core.schedules import linear_schedule
+from tidyrl.core.schedules import crossed, linear_schedule
+from tidyrl.core.targets import update_target
+from tidyrl.data.batch import Transition, obs_tensor
+from tidyrl.data.replay import Replay
 from tidyrl.errors import ConfigError
-from tidyrl.loops.off_policy import (
-    Replay,
-    ReplaySample,
-    adam,
-    crossed,
-    epsilon_greedy,
-    train_phase,
-    update_target,
-    validate_common,
-)
 from tidyrl.nets.heads import QNetwork, categorical_q
+from tidyrl.nets.optim import make_optimizer
 
 
 @dataclass(frozen=True)
@@ -84,12 +79,24 @@ class C51Config:
         check_range(self, "n_atoms", 2)
         if not self.v_max > self.v_min:
             raise ConfigError(f"C51Config: v_max={self.v_max} must exceed v_min={self.v_min}")
-        validate_common(self)
+        check_hidden(self)
+        check_range(self, "lr", 0.0, low_open=True)
+        check_range(self, "gamma", 0.0, 1.0)
+        check_range(self, "buffer_size", 1)
+        check_range(self, "batch_size", 1)
+        check_range(self, "learning_starts", 0)
+        check_range(self, "train_freq", 1)
+        check_range(self, "gradient_steps", 1)
+        check_range(self, "target_update_every", 1)
+        check_range(self, "max_grad_norm", 0.0)
+        check_range(self, "n_envs", 1)
+        check_range(self, "adam_eps", 0.0, low_open=True)
+        check_range(self, "epsilon_start", 0.0, 1.0)
+        check_range(self, "epsilon_end", 0.0, 1.0)
+        check_range(self, "exploration_fraction", 0.0, 1.0)
 
 
-def c51_target(
-    batch: ReplaySample, next_logits: torch.Tensor, support: torch.Tensor
-) -> torch.Tensor:
+def c51_target(batch: Transition, next_logits: torch.Tensor, support: torch.Tensor) -> torch.Tensor:
     """m = Phi(r + gamma_m (1 - terminated) z, p'(s', a*)), a* greedy under the target net."""
     next_probs = torch.softmax(next_logits, dim=-1)
     best = (next_probs * support).sum(-1).argmax(dim=1)
@@ -119,7 +126,7 @@ class C51(Agent):
         "cartpole": {},
         # Bellemare et al. 2017: Nature DQN settings, Adam lr 2.5e-4 eps 0.01/32, V in [-10, 10]
         "atari": {
-            "torch_threads": 0,  # the Nature CNN gains from every core (19 vs 28 ms/update)
+            "torch_threads": 0,  # the Nature CNN gains from every core (docs/performance.md)
             "v_min": -10.0,
             "v_max": 10.0,
             "hidden": (512,),
@@ -147,9 +154,16 @@ class C51(Agent):
         self.z_target = QNetwork(*args, n_atoms=cfg.n_atoms).to(self.device)
         self.z_target.load_state_dict(self.z.state_dict())
         self.z_target.requires_grad_(False)
-        self.optimizer = adam(self.z.parameters(), cfg.lr, cfg.adam_eps, cfg.max_grad_norm)
+        self.optimizer = make_optimizer(
+            "adam", self.z.parameters(), cfg.lr, cfg.adam_eps, cfg.max_grad_norm
+        )
         self.replay = Replay(
-            cfg.buffer_size, self.observation_space, cfg.n_envs, gamma=cfg.gamma, device=self.device
+            cfg.buffer_size,
+            self.observation_space,
+            self.action_space,
+            cfg.n_envs,
+            gamma=cfg.gamma,
+            device=self.device,
         )
         self.epsilon = cfg.epsilon_start
         self.register_state("z", "z_target", "optimizer")
@@ -159,23 +173,22 @@ class C51(Agent):
 
     def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
         epsilon = 0.0 if deterministic else self.epsilon
-        return epsilon_greedy(self.q_values, obs, epsilon, self.n_actions, self.rng, self.device)
+        return epsilon_greedy(lambda: self.greedy(obs), len(obs), epsilon, self.n_actions, self.rng)
 
-    def update(self, batch: ReplaySample, target_probs: torch.Tensor) -> dict[str, torch.Tensor]:
-        """One gradient step on the cross-entropy to the projected target `target_probs`."""
+    def greedy(self, obs: np.ndarray) -> np.ndarray:
+        """argmax_a Q(s, a) = argmax_a sum_j z_j p_j(s, a) per row."""
+        with torch.inference_mode():
+            return self.q_values(obs_tensor(obs, self.device)).argmax(dim=1).cpu().numpy()
+
+    def update(self, batch: Transition) -> dict[str, torch.Tensor]:
+        """One gradient step on the cross-entropy to the projected target m."""
+        with torch.no_grad():
+            target_probs = c51_target(batch, self.z_target(batch.next_obs), self.support)
         loss = compute_loss_z(self.z(batch.obs), batch.actions, target_probs).mean()
         self.optimizer.zero_grad()
         loss.backward()
         self.optimizer.step()  # clips the gradient norm to max_grad_norm first
         return {"loss": loss.detach()}
-
-    def train_phase(self) -> dict[str, torch.Tensor]:
-        """`gradient_steps` updates; the projected targets m of all of them computed once."""
-        return train_phase(
-            self,
-            lambda rows: c51_target(rows, self.z_target(rows.next_obs), self.support),
-            self.update,
-        )
 
     def learn(self, total_steps: int) -> C51:
         cfg = self.config
@@ -193,7 +206,11 @@ class C51(Agent):
                 after = before + cfg.n_envs
                 if after > cfg.learning_starts:
                     if crossed(before, after, cfg.train_freq):
-                        metrics = dict(self.train_phase())
+                        for _ in range(cfg.gradient_steps):
+                            metrics = dict(
+                                self.update(self.replay.sample(cfg.batch_size, self.rng))
+                            )
+                        self.counters["updates"] += cfg.gradient_steps
                     if crossed(before, after, cfg.target_update_every):
                         update_target(self.z, self.z_target, 1.0)
                 metrics["epsilon"] = self.epsilon
@@ -204,6 +221,4 @@ class C51(Agent):
         if len(self.replay) == 0:
             return None
         batch = self.replay.sample(self.config.batch_size, np.random.default_rng(0))
-        with torch.no_grad():
-            targets = c51_target(batch, self.z_target(batch.next_obs), self.support)
-        return lambda: self.update(batch, targets)
+        return lambda: self.update(batch)

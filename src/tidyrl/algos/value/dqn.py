@@ -16,9 +16,7 @@ observation s'; only `terminated` zeroes the future value. The target network is
 
 Acting is ε-greedy, ε decaying linearly from `epsilon_start` to `epsilon_end` over
 `exploration_fraction` of the training budget. Every `train_freq` env steps (after
-`learning_starts`) the agent does `gradient_steps` updates. Because the target network only moves
-between such phases, the target-network values Q_theta'(s', .) of all `gradient_steps` minibatches
-are computed in one forward pass per phase (the same numbers, far fewer calls).
+`learning_starts`) the agent does `gradient_steps` updates, each on a fresh uniform minibatch.
 """
 
 from __future__ import annotations
@@ -32,21 +30,15 @@ import numpy as np
 import torch
 
 from tidyrl.agent import Agent
-from tidyrl.config import check_choice
+from tidyrl.config import check_choice, check_hidden, check_range
+from tidyrl.core.exploration import epsilon_greedy
 from tidyrl.core.losses import mean_td_loss
-from tidyrl.core.schedules import linear_schedule
-from tidyrl.loops.off_policy import (
-    OPTIMIZERS,
-    Replay,
-    ReplaySample,
-    crossed,
-    epsilon_greedy,
-    train_phase,
-    update_target,
-    validate_common,
-    value_optimizer,
-)
+from tidyrl.core.schedules import crossed, linear_schedule
+from tidyrl.core.targets import update_target
+from tidyrl.data.batch import Transition, obs_tensor
+from tidyrl.data.replay import Replay
 from tidyrl.nets.heads import QNetwork
+from tidyrl.nets.optim import OPTIMIZERS, make_optimizer
 
 
 @dataclass(frozen=True)
@@ -92,12 +84,27 @@ class DQNConfig:
     """Parallel environments."""
 
     def __post_init__(self) -> None:
-        validate_common(self)
+        check_hidden(self)
+        check_range(self, "lr", 0.0, low_open=True)
         check_choice(self, "optimizer", OPTIMIZERS)
+        check_range(self, "gamma", 0.0, 1.0)
+        check_range(self, "buffer_size", 1)
+        check_range(self, "batch_size", 1)
+        check_range(self, "learning_starts", 0)
+        check_range(self, "train_freq", 1)
+        check_range(self, "gradient_steps", 1)
+        check_range(self, "target_update_every", 1)
+        check_range(self, "tau", 0.0, 1.0, low_open=True)
+        check_choice(self, "loss", ("huber", "mse"))
+        check_range(self, "epsilon_start", 0.0, 1.0)
+        check_range(self, "epsilon_end", 0.0, 1.0)
+        check_range(self, "exploration_fraction", 0.0, 1.0)
+        check_range(self, "max_grad_norm", 0.0)
+        check_range(self, "n_envs", 1)
 
 
 def dqn_target(
-    batch: ReplaySample,
+    batch: Transition,
     next_q_target: torch.Tensor,
     next_q_online: torch.Tensor | None,
 ) -> torch.Tensor:
@@ -141,7 +148,7 @@ class DQN(Agent):
         # Mnih et al. 2015, Extended Data Table 1 (RMSProp replaced by Adam as in Dopamine);
         # target copied every 10k updates = 40k agent steps
         "atari": {
-            "torch_threads": 0,  # the Nature CNN gains from every core (19 vs 28 ms/update)
+            "torch_threads": 0,  # the Nature CNN gains from every core (docs/performance.md)
             "hidden": (512,),
             "lr": 1e-4,
             "buffer_size": 1_000_000,
@@ -179,54 +186,44 @@ class DQN(Agent):
         self.q.to(self.device)
         self.q_target.to(self.device).load_state_dict(self.q.state_dict())
         self.q_target.requires_grad_(False)
-        self.optimizer = value_optimizer(
+        self.optimizer = make_optimizer(
             cfg.optimizer, self.q.parameters(), cfg.lr, max_grad_norm=cfg.max_grad_norm
         )
         self.replay = Replay(
-            cfg.buffer_size, self.observation_space, cfg.n_envs, gamma=cfg.gamma, device=self.device
+            cfg.buffer_size,
+            self.observation_space,
+            self.action_space,
+            cfg.n_envs,
+            gamma=cfg.gamma,
+            device=self.device,
         )
         self.epsilon = cfg.epsilon_start
         self.register_state("q", "q_target", "optimizer")
 
     def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
         epsilon = 0.0 if deterministic else self.epsilon
-        return epsilon_greedy(
-            self.q, obs, epsilon, self.n_actions, self.rng, self.device, self.q.host_q_values()
-        )
+        return epsilon_greedy(lambda: self.greedy(obs), len(obs), epsilon, self.n_actions, self.rng)
 
-    def update(self, batch: ReplaySample, next_q_target: torch.Tensor) -> dict[str, torch.Tensor]:
-        """One gradient step on L(theta); `next_q_target` = Q_theta'(s', .) for the batch."""
+    def greedy(self, obs: np.ndarray) -> np.ndarray:
+        """argmax_a Q(s, a) per row."""
+        with torch.inference_mode():
+            return self.q(obs_tensor(obs, self.device)).argmax(dim=1).cpu().numpy()
+
+    def update(self, batch: Transition) -> dict[str, torch.Tensor]:
+        """One gradient step on L(theta) for a minibatch."""
         cfg = self.config
         if cfg.double:  # Q(s, .) and the online Q(s', .)
             q_all, next_q_online = self.q.with_next(batch.obs, batch.next_obs)
         else:
             q_all, next_q_online = self.q(batch.obs), None
         with torch.no_grad():
-            target = dqn_target(batch, next_q_target, next_q_online)
-        return self.descend(batch, q_all, target)
-
-    def descend(
-        self, batch: ReplaySample, q_all: torch.Tensor, target: torch.Tensor
-    ) -> dict[str, torch.Tensor]:
-        """The gradient step on L(theta) given Q_theta(s, .) and the TD targets y."""
+            target = dqn_target(batch, self.q_target(batch.next_obs), next_q_online)
         q_taken = q_all.gather(1, batch.actions.unsqueeze(1)).squeeze(1)
-        loss = compute_loss_q(q_taken, target, self.config.loss)
+        loss = compute_loss_q(q_taken, target, cfg.loss)
         self.optimizer.zero_grad()
         loss.backward()
         self.optimizer.step()  # clips the gradient norm to max_grad_norm first
         return {"loss": loss.detach(), "q_mean": q_taken.detach().mean()}
-
-    def train_phase(self) -> dict[str, torch.Tensor]:
-        """`gradient_steps` updates, the target network's share computed once for all of them:
-        Q_target(s', .) with Double DQN (whose a* comes from the moving online network), the
-        targets y themselves without (they depend on the frozen target network alone)."""
-        if self.config.double:
-            return train_phase(self, lambda rows: self.q_target(rows.next_obs), self.update)
-        return train_phase(
-            self,
-            lambda rows: dqn_target(rows, self.q_target(rows.next_obs), None),
-            lambda batch, target: self.descend(batch, self.q(batch.obs), target),
-        )
 
     def learn(self, total_steps: int) -> DQN:
         cfg = self.config
@@ -244,7 +241,11 @@ class DQN(Agent):
                 after = before + cfg.n_envs
                 if after > cfg.learning_starts:
                     if crossed(before, after, cfg.train_freq):
-                        metrics = dict(self.train_phase())
+                        for _ in range(cfg.gradient_steps):
+                            metrics = dict(
+                                self.update(self.replay.sample(cfg.batch_size, self.rng))
+                            )
+                        self.counters["updates"] += cfg.gradient_steps
                     if crossed(before, after, cfg.target_update_every):
                         update_target(self.q, self.q_target, cfg.tau)
                 metrics["epsilon"] = self.epsilon
@@ -255,6 +256,4 @@ class DQN(Agent):
         if len(self.replay) == 0:
             return None
         batch = self.replay.sample(self.config.batch_size, np.random.default_rng(0))
-        with torch.no_grad():
-            next_q_target = self.q_target(batch.next_obs)
-        return lambda: self.update(batch, next_q_target)
+        return lambda: self.update(batch)

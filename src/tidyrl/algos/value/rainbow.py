@@ -29,22 +29,18 @@ import numpy as np
 import torch
 
 from tidyrl.agent import Agent
-from tidyrl.config import check_range
+from tidyrl.config import check_hidden, check_range
 from tidyrl.core.distributional import categorical_projection, make_support
+from tidyrl.core.exploration import epsilon_greedy
 from tidyrl.core.losses import categorical_cross_entropy, huber
-from tidyrl.core.schedules import linear_schedule
+from tidyrl.core.schedules import crossed, linear_schedule
+from tidyrl.core.targets import update_target
+from tidyrl.data.batch import Transition, obs_tensor
+from tidyrl.data.replay import Replay
 from tidyrl.errors import ConfigError
-from tidyrl.loops.off_policy import (
-    Replay,
-    ReplaySample,
-    adam,
-    crossed,
-    epsilon_greedy,
-    update_target,
-    validate_common,
-)
 from tidyrl.nets.heads import QNetwork, categorical_q
 from tidyrl.nets.noisy import reset_noise, set_noise
+from tidyrl.nets.optim import make_optimizer
 
 
 @dataclass(frozen=True)
@@ -108,11 +104,23 @@ class RainbowConfig:
         check_range(self, "sigma0", 0.0)
         check_range(self, "alpha", 0.0)
         check_range(self, "beta_start", 0.0, 1.0)
-        validate_common(self)
+        check_hidden(self)
+        check_range(self, "lr", 0.0, low_open=True)
+        check_range(self, "gamma", 0.0, 1.0)
+        check_range(self, "buffer_size", 1)
+        check_range(self, "batch_size", 1)
+        check_range(self, "learning_starts", 0)
+        check_range(self, "train_freq", 1)
+        check_range(self, "gradient_steps", 1)
+        check_range(self, "target_update_every", 1)
+        check_range(self, "max_grad_norm", 0.0)
+        check_range(self, "n_envs", 1)
+        check_range(self, "adam_eps", 0.0, low_open=True)
+        check_range(self, "epsilon_end", 0.0, 1.0)
 
 
 def rainbow_target(
-    batch: ReplaySample,
+    batch: Transition,
     next_target: torch.Tensor,
     next_online: torch.Tensor | None,
     support: torch.Tensor | None,
@@ -156,7 +164,7 @@ class Rainbow(Agent):
         # beta 0.4 -> 1, sigma_0 0.5, V in [-10, 10], target every 32k frames = 8k steps,
         # replay starts at 80k frames = 20k steps
         "atari": {
-            "torch_threads": 0,  # the Nature CNN gains from every core (19 vs 28 ms/update)
+            "torch_threads": 0,  # the Nature CNN gains from every core (docs/performance.md)
             "v_min": -10.0,
             "v_max": 10.0,
             "hidden": (512,),
@@ -211,10 +219,13 @@ class Rainbow(Agent):
         self.q, self.q_target = network(), network()
         self.q_target.load_state_dict(self.q.state_dict())
         self.q_target.requires_grad_(False)
-        self.optimizer = adam(self.q.parameters(), cfg.lr, cfg.adam_eps, cfg.max_grad_norm)
+        self.optimizer = make_optimizer(
+            "adam", self.q.parameters(), cfg.lr, cfg.adam_eps, cfg.max_grad_norm
+        )
         self.replay = Replay(
             cfg.buffer_size,
             self.observation_space,
+            self.action_space,
             cfg.n_envs,
             gamma=cfg.gamma,
             n_step=cfg.n_step,
@@ -234,16 +245,19 @@ class Rainbow(Agent):
         if deterministic:
             set_noise(self.q, False)  # the mean network
             try:
-                return epsilon_greedy(
-                    self.q_values, obs, 0.0, self.n_actions, self.rng, self.device
-                )
+                return self.greedy(obs)
             finally:
                 set_noise(self.q, True)
         return epsilon_greedy(
-            self.q_values, obs, self.epsilon, self.n_actions, self.rng, self.device
+            lambda: self.greedy(obs), len(obs), self.epsilon, self.n_actions, self.rng
         )
 
-    def update(self, batch: ReplaySample) -> dict[str, torch.Tensor]:
+    def greedy(self, obs: np.ndarray) -> np.ndarray:
+        """argmax_a Q(s, a) per row (the expected return under the distributional head)."""
+        with torch.inference_mode():
+            return self.q_values(obs_tensor(obs, self.device)).argmax(dim=1).cpu().numpy()
+
+    def update(self, batch: Transition) -> dict[str, torch.Tensor]:
         """One gradient step on the weighted loss; returns per-row losses as new priorities."""
         cfg = self.config
         if cfg.noisy:

@@ -26,19 +26,14 @@ import numpy as np
 import torch
 
 from tidyrl.agent import Agent
-from tidyrl.config import check_range
+from tidyrl.config import check_choice, check_hidden, check_range
 from tidyrl.core.losses import mean_td_loss
-from tidyrl.loops.off_policy import (
-    Replay,
-    ReplaySample,
-    adam,
-    crossed,
-    obs_tensor,
-    train_phase,
-    update_target,
-    validate_common,
-)
+from tidyrl.core.schedules import crossed
+from tidyrl.core.targets import update_target
+from tidyrl.data.batch import Transition, obs_tensor
+from tidyrl.data.replay import Replay
 from tidyrl.nets.heads import QNetwork
+from tidyrl.nets.optim import make_optimizer
 
 
 @dataclass(frozen=True)
@@ -74,7 +69,19 @@ class SoftQConfig:
 
     def __post_init__(self) -> None:
         check_range(self, "alpha", 0.0, low_open=True)
-        validate_common(self)
+        check_hidden(self)
+        check_range(self, "lr", 0.0, low_open=True)
+        check_range(self, "gamma", 0.0, 1.0)
+        check_range(self, "buffer_size", 1)
+        check_range(self, "batch_size", 1)
+        check_range(self, "learning_starts", 0)
+        check_range(self, "train_freq", 1)
+        check_range(self, "gradient_steps", 1)
+        check_range(self, "target_update_every", 1)
+        check_range(self, "max_grad_norm", 0.0)
+        check_range(self, "n_envs", 1)
+        check_range(self, "tau", 0.0, 1.0, low_open=True)
+        check_choice(self, "loss", ("huber", "mse"))
 
 
 def soft_value(q: torch.Tensor, alpha: float) -> torch.Tensor:
@@ -82,7 +89,7 @@ def soft_value(q: torch.Tensor, alpha: float) -> torch.Tensor:
     return alpha * torch.logsumexp(q / alpha, dim=1)
 
 
-def soft_q_target(batch: ReplaySample, next_q_target: torch.Tensor, alpha: float) -> torch.Tensor:
+def soft_q_target(batch: Transition, next_q_target: torch.Tensor, alpha: float) -> torch.Tensor:
     """y = r + gamma_m (1 - terminated) V_soft'(s')."""
     return batch.rewards + batch.discounts * batch.bootstrap_mask * soft_value(next_q_target, alpha)
 
@@ -104,7 +111,7 @@ class SoftQ(Agent):
         "cartpole": {},
         # Nature DQN settings with the soft backup (temperature on clipped rewards)
         "atari": {
-            "torch_threads": 0,  # the Nature CNN gains from every core (19 vs 28 ms/update)
+            "torch_threads": 0,  # the Nature CNN gains from every core (docs/performance.md)
             "alpha": 0.01,
             "hidden": (512,),
             "lr": 1e-4,
@@ -126,9 +133,16 @@ class SoftQ(Agent):
         self.q_target = QNetwork(self.observation_space, self.n_actions, cfg.hidden)
         self.q_target.to(self.device).load_state_dict(self.q.state_dict())
         self.q_target.requires_grad_(False)
-        self.optimizer = adam(self.q.parameters(), cfg.lr, max_grad_norm=cfg.max_grad_norm)
+        self.optimizer = make_optimizer(
+            "adam", self.q.parameters(), cfg.lr, max_grad_norm=cfg.max_grad_norm
+        )
         self.replay = Replay(
-            cfg.buffer_size, self.observation_space, cfg.n_envs, gamma=cfg.gamma, device=self.device
+            cfg.buffer_size,
+            self.observation_space,
+            self.action_space,
+            cfg.n_envs,
+            gamma=cfg.gamma,
+            device=self.device,
         )
         # acting draws from its own torch generator, seeded from the agent's NumPy generator
         self.generator = torch.Generator().manual_seed(int(self.rng.integers(2**31)))
@@ -141,10 +155,11 @@ class SoftQ(Agent):
                 return q.argmax(dim=1).cpu().numpy()
             return boltzmann(q.cpu(), self.config.alpha, self.generator).numpy()
 
-    def update(self, batch: ReplaySample, next_q_target: torch.Tensor) -> dict[str, torch.Tensor]:
+    def update(self, batch: Transition) -> dict[str, torch.Tensor]:
         """One gradient step towards the soft target."""
         cfg = self.config
-        target = soft_q_target(batch, next_q_target, cfg.alpha)
+        with torch.no_grad():
+            target = soft_q_target(batch, self.q_target(batch.next_obs), cfg.alpha)
         q_all = self.q(batch.obs)
         q_taken = q_all.gather(1, batch.actions.unsqueeze(1)).squeeze(1)
         loss = mean_td_loss(q_taken, target, cfg.loss)
@@ -155,10 +170,6 @@ class SoftQ(Agent):
             log_pi = torch.log_softmax(q_all / cfg.alpha, dim=1)
             entropy = -(log_pi.exp() * log_pi).sum(1).mean()
         return {"loss": loss.detach(), "q_mean": q_taken.detach().mean(), "entropy": entropy}
-
-    def train_phase(self) -> dict[str, torch.Tensor]:
-        """`gradient_steps` updates; Q_target(s', .) for all of them computed once."""
-        return train_phase(self, lambda rows: self.q_target(rows.next_obs), self.update)
 
     def learn(self, total_steps: int) -> SoftQ:
         cfg = self.config
@@ -177,7 +188,11 @@ class SoftQ(Agent):
                 after = before + cfg.n_envs
                 if after > cfg.learning_starts:
                     if crossed(before, after, cfg.train_freq):
-                        metrics = dict(self.train_phase())
+                        for _ in range(cfg.gradient_steps):
+                            metrics = dict(
+                                self.update(self.replay.sample(cfg.batch_size, self.rng))
+                            )
+                        self.counters["updates"] += cfg.gradient_steps
                     if crossed(before, after, cfg.target_update_every):
                         update_target(self.q, self.q_target, cfg.tau)
                 self.tick(step, metrics)
@@ -187,6 +202,4 @@ class SoftQ(Agent):
         if len(self.replay) == 0:
             return None
         batch = self.replay.sample(self.config.batch_size, np.random.default_rng(0))
-        with torch.no_grad():
-            next_q_target = self.q_target(batch.next_obs)
-        return lambda: self.update(batch, next_q_target)
+        return lambda: self.update(batch)
