@@ -7,6 +7,8 @@ import csv
 from pathlib import Path
 
 import numpy as np
+import pytest
+import torch
 
 import tidyrl
 from tidyrl import checkpoint, cli
@@ -81,3 +83,36 @@ def test_evaluation_is_reproducible_and_seedable():
     assert agent.evaluate(episodes=5, seed=11) == first
     assert set(first) == {"episodes", "mean_return", "std_return", "mean_length"}
     assert first["episodes"] == 5
+
+
+def deep_run(algo: str, env: str, seed: int, steps: int, **overrides) -> tuple[list, list]:
+    """Metrics rows (without timing columns) and final parameters of a short deep run."""
+    agent = tidyrl.make(algo, env, seed=seed, log_every=100, **overrides)
+    agent.learn(steps)
+    assert agent.counters["updates"] > 0
+    rows = [{k: v for k, v in row.items() if k not in TIMING_COLUMNS} for row in agent._logger.rows]
+    tensors, _ = checkpoint._collect(agent)  # every registered network and optimizer tensor
+    params = [t.detach().clone() for _, t in sorted(tensors.items())]
+    return rows, params
+
+
+@pytest.mark.parametrize(
+    ("algo", "env", "steps", "overrides"),
+    [
+        # value-based: replay sampling, epsilon-greedy, target copies, Adam with clipping
+        ("dqn", "CartPole-v1", 600, {"learning_starts": 200, "train_freq": 50}),
+        # policy gradient: rollouts over several envs, GAE, minibatch epochs
+        ("ppo", "CartPole-v1", 512, {"n_envs": 2, "n_steps": 128, "batch_size": 64}),
+        # actor-critic: squashed-Gaussian noise, critic and actor steps side by side
+        ("sac", "Pendulum-v1", 300, {"learning_starts": 200, "batch_size": 32, "hidden": (32,)}),
+    ],
+)
+def test_same_seed_same_deep_run_in_every_family(algo, env, steps, overrides):
+    rows_a, params_a = deep_run(algo, env, 5, steps, **overrides)
+    rows_b, params_b = deep_run(algo, env, 5, steps, **overrides)
+    assert rows_a == rows_b and len(rows_a) >= 3
+    assert len(params_a) == len(params_b) > 0
+    for a, b in zip(params_a, params_b, strict=True):
+        assert torch.equal(a, b)
+    _, params_c = deep_run(algo, env, 6, steps, **overrides)
+    assert any(not torch.equal(a, c) for a, c in zip(params_a, params_c, strict=True))

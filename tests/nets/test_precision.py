@@ -10,9 +10,30 @@ import torch
 from tidyrl.nets import precision
 
 
-def test_fp32_is_float32_everywhere(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(precision, "native_bf16", lambda device="cpu": True)
-    assert precision.compute_dtype("fp32") is None
+def test_fp32_critics_compute_float32_products_and_bf16_rounds_the_hidden_ones() -> None:
+    from tidyrl.nets.critics import QEnsemble
+
+    torch.manual_seed(0)
+    critic = QEnsemble(5, 2, (64, 64), n_critics=2)
+    obs, actions = torch.randn(32, 5), torch.randn(32, 2)
+    # the reference: each member as a plain float64 MLP
+    x = torch.cat([obs, actions], -1).double()
+    first_w = critic.first.weight.double().view(2, 64, -1)
+    first_b = critic.first.bias.double().view(2, 1, 64)
+    h = torch.relu(x @ first_w.mT + first_b)
+    for layer in critic.layers[:-1]:
+        h = torch.relu(h @ layer.weight.double() + layer.bias.double())
+    last = critic.layers[-1]
+    reference = h @ last.weight.double() + last.bias.double()
+    with torch.no_grad():
+        critic.compute_dtype = precision.compute_dtype("fp32")
+        fp32 = critic(obs, actions).double()
+        critic.compute_dtype = torch.bfloat16  # as precision="bf16" sets it
+        bf16 = critic(obs, actions).double()
+    fp32_error = (fp32 - reference).abs().max().item()
+    bf16_error = (bf16 - reference).abs().max().item()
+    assert fp32_error < 1e-5
+    assert 10 * fp32_error < bf16_error < 5e-2  # rounded to bf16's 8-bit mantissa, not beyond
 
 
 @pytest.mark.parametrize("native", [True, False])
