@@ -123,10 +123,8 @@ class QNetwork(nn.Module):
         online selector of a*).
 
         Vector inputs go through in one pass of 2B rows: for small MLPs one call costs less
-        than two. Pixels take a separate no-grad pass for `next_obs`: in one pass the conv
-        backward would run over the B rows of s' too, whose gradient is zero (Nature CNN,
-        batch 32, one thread on a 2-core Zen 5: forward and backward 43 ms in one pass, 29 ms
-        in two; 24 ms for the pass over `obs` alone)."""
+        than two. Pixels take a separate no-grad pass for `next_obs`, so that the conv backward
+        does not run over the B rows of s', whose gradient is zero (docs/performance.md)."""
         if self.flat_input:
             both = self(torch.cat([obs, next_obs]))
             return both[: len(obs)], both[len(obs) :].detach()
