@@ -146,7 +146,9 @@ def execute(
     (`which="peer"`); write and return the record. A failure is recorded, not raised."""
     import torch
 
-    torch.set_num_threads(threads)
+    from tidyrl import runtime
+
+    runtime.configure(threads)  # the job's thread count; an algorithm's own default may differ
     task = suite.tasks[task_index]
     library = "tidyrl" if which == "tidyrl" else (task.peer.library if task.peer else "peer")
     record: dict[str, Any] = {
