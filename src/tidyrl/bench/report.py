@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import statistics
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from tidyrl.bench.folder import all_suites
 from tidyrl.bench.record import load_records, slug
 from tidyrl.bench.stats import (
     bootstrap_mean_ci,
@@ -22,7 +23,6 @@ from tidyrl.bench.stats import (
     stratified_bootstrap_ci,
 )
 from tidyrl.bench.suite import Suite
-from tidyrl.bench.suites import all_suites
 
 FAMILIES = {
     "tabular": "Tabular methods (issue 2)",
@@ -101,7 +101,9 @@ def _who(record: Record) -> str:
     return "tidyrl" if record["library"] == "tidyrl" else record.get("peer_name") or "peer"
 
 
-def suite_section(suite: str, records: list[Record], plots: Path, md_dir: Path) -> list[str]:
+def suite_section(
+    suite: str, records: list[Record], plots: Path, md_dir: Path, declared_suite: Suite | None
+) -> list[str]:
     lines = [f"### Suite `{suite}`", ""]
     commands = sorted({r["command"] for r in records if r.get("command")})
     seeds = sorted({r["seed"] for r in records})
@@ -120,7 +122,7 @@ def suite_section(suite: str, records: list[Record], plots: Path, md_dir: Path) 
     ]
     # a reference is a quotation, not a measurement: the suite's current text wins over the one
     # a record was written with (records of tasks no longer declared keep their own)
-    declared = {(t.name, t.env): t.reference for t in getattr(all_suites().get(suite), "tasks", ())}
+    declared = {(t.name, t.env): t.reference for t in getattr(declared_suite, "tasks", ())}
     groups: dict[tuple[str, str], dict[str, list[Record]]] = defaultdict(lambda: defaultdict(list))
     for r in records:
         groups[(r["task"]["name"], r["task"]["env"])][_who(r)].append(r)
@@ -384,9 +386,13 @@ def machines(records: list[Record]) -> list[str]:
     return [f"- {cpu}, {cores} cores" for cpu, cores in seen] + [f"- {v}" for v in versions]
 
 
-def write_report(results: Path, out: Path) -> Path:
-    """Regenerate `out` (RESULTS.md) and `out.parent/plots/*.png` from the records."""
+def write_report(results: Path, out: Path, suites: Mapping[str, Suite] | None = None) -> Path:
+    """Regenerate `out` (RESULTS.md) and `out.parent/plots/*.png` from the records; the
+    references quoted come from `suites` as declared now (default: the benchmarks folder's)."""
     from tidyrl import registry
+
+    if suites is None:
+        suites = all_suites()
 
     records = load_records(results)
     md_dir = out.parent
@@ -418,7 +424,8 @@ def write_report(results: Path, out: Path) -> Path:
     for family in order:
         lines += [f"## {FAMILIES.get(family, family)}", ""]
         for suite in sorted(by_family[family]):
-            lines += suite_section(suite, by_family[family][suite], plots, md_dir)
+            records_of = by_family[family][suite]
+            lines += suite_section(suite, records_of, plots, md_dir, suites.get(suite))
     benchmarked = {r["task"]["algo"] for r in records if r["library"] == "tidyrl"}
     missing = [name for name in registry.names() if name not in benchmarked]
     if missing:

@@ -41,7 +41,7 @@ class Categorical:
 
         Inverse-CDF sampling: a = #{k : F_k <= u} for u ~ U[0, 1) and F the cumulative
         probabilities (the count is clamped to the last action against rounding in F).
-        Three small ops; `torch.multinomial` costs ~4x as much per call on a batch of 8."""
+        Three small ops, cheaper per call than `torch.multinomial` on the few rows of acting."""
         cdf = self.probs.cumsum(-1)
         u = torch.rand(cdf.shape[:-1] + (1,), dtype=cdf.dtype, device=cdf.device)
         return (cdf <= u).sum(-1).clamp_(max=cdf.shape[-1] - 1)
@@ -54,8 +54,8 @@ class Categorical:
 
         The same inverse-CDF draw as `sample`, done in NumPy on the host: rollout collection
         calls this every environment step on a handful of rows, where NumPy's small-array
-        operations cost a fraction of torch's per-op dispatch (about 40 us a step on
-        CartPole x 8). Off the CPU it falls back to `sample` and `log_prob`."""
+        operations cost a fraction of torch's per-op dispatch (docs/performance.md,
+        benchmarks/rollout_speed.py). Off the CPU it falls back to `sample` and `log_prob`."""
         logits = self.logits.detach()
         if logits.device.type != "cpu":
             actions = self.sample()
