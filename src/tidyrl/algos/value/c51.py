@@ -9,8 +9,8 @@ returns z_j = v_min + j dz (j = 0..N-1, N = `n_atoms`), Q(s, a) = sum_j z_j p_j(
     L       = - sum_j m_j log p_j(s, a)                         (cross-entropy = KL up to const.)
 
 Phi is `tidyrl.core.distributional.categorical_projection`. Acting is ε-greedy on Q. Training
-phases, target updates and exploration follow DQN (see dqn.py); as there, the target network is
-fixed within a phase, so the projected targets m of all its minibatches are computed at once.
+phases, target updates and exploration follow DQN (see dqn.py); each update computes its own
+projected target m.
 """
 
 from __future__ import annotations

@@ -11,8 +11,7 @@ Maximum-entropy RL with temperature alpha replaces the hard max of DQN by a soft
 
 As alpha -> 0 the backup becomes max_a Q (DQN) and the policy greedy. Acting samples from the
 Boltzmann policy (no ε); deterministic acting is argmax_a Q. Training phases and target updates
-follow DQN (see dqn.py); the target network is fixed within a phase, so V_soft'(s') of all its
-minibatches is computed in one forward pass.
+follow DQN (see dqn.py); each update computes its own soft target.
 """
 
 from __future__ import annotations
