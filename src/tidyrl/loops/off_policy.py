@@ -28,6 +28,7 @@ from tidyrl.data.storage import RingStorage
 from tidyrl.envs.make import Step
 from tidyrl.errors import ConfigError
 from tidyrl.loops.spare_core import spare_core
+from tidyrl.nets.inference import fast_policy
 from tidyrl.nets.optim import Adam, CenteredRMSprop
 
 
@@ -194,22 +195,22 @@ def epsilon_greedy(
     n_actions: int,
     rng: np.random.Generator,
     device: torch.device,
-    host_q_values: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> np.ndarray:
     """argmax_a Q(s, a) per row, replaced by a uniform action with probability `epsilon`.
 
-    The network is not run at all when every row explores (most of early training); with
-    `host_q_values` (`QNetwork.host_q_values`) the greedy rows are computed in NumPy."""
+    The network is not run at all when every row explores (most of early training). A network
+    (an `nn.Module`) acts through the inference seam (`tidyrl.nets.inference.fast_policy`); a
+    function of tensors is called on `obs` on `device` under `torch.inference_mode`."""
     n = len(obs)
     explore = rng.random(n) < epsilon if epsilon > 0 else np.zeros(n, dtype=bool)
     random_actions = rng.integers(0, n_actions, n) if epsilon > 0 else None
     if explore.all() and random_actions is not None:
         return random_actions
-    if host_q_values is not None:
-        greedy = host_q_values(np.asarray(obs)).argmax(axis=1)
-        return greedy if random_actions is None else np.where(explore, random_actions, greedy)
-    with torch.inference_mode():
-        greedy = q_values(obs_tensor(obs, device)).argmax(dim=1).cpu().numpy()
+    if isinstance(q_values, nn.Module):
+        greedy = fast_policy(q_values)(obs).argmax(dim=1).cpu().numpy()
+    else:
+        with torch.inference_mode():
+            greedy = q_values(obs_tensor(obs, device)).argmax(dim=1).cpu().numpy()
     if random_actions is None:
         return greedy
     return np.where(explore, random_actions, greedy)

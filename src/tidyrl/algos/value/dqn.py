@@ -190,9 +190,7 @@ class DQN(Agent):
 
     def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
         epsilon = 0.0 if deterministic else self.epsilon
-        return epsilon_greedy(
-            self.q, obs, epsilon, self.n_actions, self.rng, self.device, self.q.host_q_values()
-        )
+        return epsilon_greedy(self.q, obs, epsilon, self.n_actions, self.rng, self.device)
 
     def update(self, batch: ReplaySample, next_q_target: torch.Tensor) -> dict[str, torch.Tensor]:
         """One gradient step on L(theta); `next_q_target` = Q_theta'(s', .) for the batch."""
