@@ -11,7 +11,8 @@ median time per update of each stage, so the table says what every change bought
     inputs     + each backward names its parameters: the actor loss computes no critic grads
     fused      + all losses from one set of parameters, one fused Adam over all parameters
                (one group: they share the learning rate), foreach Polyak
-    lean-adam  + `tidyrl.nets.optim.Adam` (torch's fused kernel called on cached lists)
+    lean-adam  + `tidyrl.nets.optim.Adam` (now torch's fused Adam through public APIs, so
+               the same as `fused` here; older records timed a step on cached lists)
     oriented   + skinny products (3-4 inputs, 1-2 outputs) evaluated in the orientation MKL
                runs fast, and the ensemble's first layer laid out (k, B, h) so its ReLU and
                ReLU-backward see one memory layout (`tidyrl.nets.critics.linear`)
@@ -248,9 +249,7 @@ def sections(agent: tidyrl.agent.Agent, batch: Transition, repeats: int) -> dict
         a.optimizer.zero_grad()
         total.backward()
 
-    out["one backward pass of the summed losses"] = (
-        median_ms(backward, repeats) - forward
-    )
+    out["one backward pass of the summed losses"] = median_ms(backward, repeats) - forward
     out["Adam step (tidyrl.nets.optim, one group)"] = median_ms(a.optimizer.step, repeats)
     from tidyrl.core.targets import polyak_update
 

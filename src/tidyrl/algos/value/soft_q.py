@@ -29,9 +29,10 @@ from tidyrl.config import check_choice, check_hidden, check_range
 from tidyrl.core.losses import mean_td_loss
 from tidyrl.core.schedules import crossed
 from tidyrl.core.targets import update_target
-from tidyrl.data.batch import Transition, obs_tensor
+from tidyrl.data.batch import Transition
 from tidyrl.data.replay import Replay
 from tidyrl.nets.heads import QNetwork
+from tidyrl.nets.inference import fast_policy
 from tidyrl.nets.optim import make_optimizer
 
 
@@ -148,11 +149,10 @@ class SoftQ(Agent):
         self.register_state("q", "q_target", "optimizer")
 
     def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
-        with torch.inference_mode():
-            q = self.q(obs_tensor(obs, self.device))
-            if deterministic:
-                return q.argmax(dim=1).cpu().numpy()
-            return boltzmann(q.cpu(), self.config.alpha, self.generator).numpy()
+        q = fast_policy(self.q)(obs)
+        if deterministic:
+            return q.argmax(dim=1).cpu().numpy()
+        return boltzmann(q.cpu(), self.config.alpha, self.generator).numpy()
 
     def update(self, batch: Transition) -> dict[str, torch.Tensor]:
         """One gradient step towards the soft target."""
