@@ -103,7 +103,11 @@ def cases() -> dict[str, Case]:
 
 
 def _set_args(values: dict[str, Any]) -> list[str]:
-    return [f"{k}={json.dumps(list(v) if isinstance(v, tuple) else v)}" for k, v in values.items()]
+    compact = {"separators": (",", ":")}
+    return [
+        f"{k}={json.dumps(list(v) if isinstance(v, tuple) else v, **compact)}"
+        for k, v in values.items()
+    ]
 
 
 SB3_PROCESS = """

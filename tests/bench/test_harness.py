@@ -184,3 +184,34 @@ def test_a_missing_benchmarks_folder_is_one_line_and_status_2(tmp_path, monkeypa
         assert len(err) == 1 and "--benchmarks DIR" in err[0] and "TIDYRL_BENCHMARKS" in err[0]
     assert cli.main(["bench", "list", "--benchmarks", str(tmp_path / "nowhere")]) == 2
     assert "nowhere" in capsys.readouterr().err
+
+
+def test_whole_process_records_render_as_one_side_by_side_table(tmp_path):
+    from tidyrl.bench.report import WHOLE_PROCESS_FORMAT, whole_process_section
+
+    def record(library: str, seed: int, wall: float, ret: float) -> None:
+        data = {
+            "format": WHOLE_PROCESS_FORMAT,
+            "task": "ppo",
+            "algo": "ppo",
+            "env": "CartPole-v1",
+            "steps": 1000,
+            "seed": seed,
+            "library": library,
+            "wall_s": wall,
+            "eval_mean": ret,
+            "eval_std": 0.0,
+            "command": "tidyrl train ppo CartPole-v1",
+            "provenance": {"commit": "abc1234"},
+        }
+        (tmp_path / f"{library}-{seed}.json").write_text(json.dumps(data))
+
+    for seed, (ours, theirs) in enumerate([(10.0, 20.0), (12.0, 18.0), (11.0, 30.0)]):
+        record("tidyrl", seed, ours, 500.0)
+        record("sb3", seed, theirs, 480.0 + seed)
+    lines = whole_process_section(tmp_path)
+    row = next(line for line in lines if line.startswith("| ppo |"))
+    assert "10.0 / 12.0 / 11.0" in row and "20.0 / 18.0 / 30.0" in row
+    assert "**0.55×**" in row  # median 11 / median 20
+    assert "480.0 / 481.0 / 482.0" in row
+    assert whole_process_section(tmp_path / "none") == []

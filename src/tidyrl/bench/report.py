@@ -6,6 +6,7 @@ Nothing in RESULTS.md is typed by hand: every number comes from a record under
 
 from __future__ import annotations
 
+import json
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -367,6 +368,62 @@ def iqm_section(records: list[Record], plots: Path, md_dir: Path) -> list[str]:
     return lines + ["", f"![IQM across tasks]({path.relative_to(md_dir).as_posix()})", ""]
 
 
+WHOLE_PROCESS_FORMAT = "tidyrl-whole-process/1"
+"""Records of `benchmarks/whole_process.py`: one timed process per library, task and seed."""
+
+
+def whole_process_section(results: Path) -> list[str]:
+    """The whole-process side by side (`benchmarks/whole_process.py`): per task, each library's
+    process wall time per seed, the ratio of the medians and the greedy returns."""
+    runs: dict[str, dict[str, list[Record]]] = defaultdict(lambda: defaultdict(list))
+    for path in sorted(results.rglob("*.json")):
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        if isinstance(data, dict) and data.get("format") == WHOLE_PROCESS_FORMAT:
+            runs[data["task"]][data["library"]].append(data)
+    rows = []
+    for task, by_lib in sorted(runs.items()):
+        ours = sorted(by_lib.get("tidyrl", []), key=lambda r: r["seed"])
+        theirs = sorted(by_lib.get("sb3", []), key=lambda r: r["seed"])
+        if not ours or not theirs:
+            continue
+        first = ours[0]
+        w_ours = _median([r["wall_s"] for r in ours])
+        w_theirs = _median([r["wall_s"] for r in theirs])
+
+        def per_seed(records: list[Record], key: str, digits: int = 1) -> str:
+            return " / ".join(f"{r[key]:.{digits}f}" for r in records)
+
+        commits = ", ".join(sorted({r["provenance"]["commit"] for r in ours}))
+        rows.append(
+            f"| {task} | {first['env']} | {first['steps']:,} | {per_seed(ours, 'wall_s')} | "
+            f"{per_seed(theirs, 'wall_s')} | **{w_ours / w_theirs:.2f}×** | "
+            f"{per_seed(ours, 'eval_mean')} | {per_seed(theirs, 'eval_mean')} | "
+            f"`{first['command']}` | {commits} |"
+        )
+    if not rows:
+        return []
+    return [
+        "## Whole process against Stable-Baselines3",
+        "",
+        "Wall time as a user sees it (`benchmarks/whole_process.py`): the whole `tidyrl train` "
+        "process (imports, training, logging, checkpoints, its final 10-episode evaluation) "
+        "against a whole SB3 process (imports, `learn`, a 10-episode greedy evaluation), "
+        "identical hyper-parameters, alternating tidyrl / SB3 per seed. Returns are greedy "
+        "evaluations on env seeds 10000-10009 for both. The ratio is median / median, so below "
+        "1 means tidyrl is faster. The train-loop-only ratios are in the suites' side-by-side "
+        "tables below (`ppo-vs-sb3`, `dqn-vs-sb3`, `sac-vs-sb3`).",
+        "",
+        "| task | env | steps | tidyrl s per seed | SB3 s per seed | ratio | return tidyrl | "
+        "return SB3 | tidyrl command | commit |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+        *rows,
+        "",
+    ]
+
+
 def _random_for(records: list[Record], key: tuple[str, str, str]) -> float | None:
     for r in records:
         if task_key(r) == key and r.get("ceilings", {}).get("random_return") is not None:
@@ -417,6 +474,7 @@ def write_report(results: Path, out: Path, suites: Mapping[str, Suite] | None = 
         "",
     ]
     lines += iqm_section(records, plots, md_dir)
+    lines += whole_process_section(results)
     by_family: dict[str, dict[str, list[Record]]] = defaultdict(lambda: defaultdict(list))
     for r in records:
         by_family[r["family"]][r["suite"]].append(r)
