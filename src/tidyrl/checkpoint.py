@@ -31,6 +31,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from tidyrl.config import EnvConfig, RunConfig, to_dict
+from tidyrl.core.seeding import device_available
 from tidyrl.envs.make import space_to_dict
 from tidyrl.errors import CheckpointError, ConfigError
 
@@ -292,6 +293,9 @@ def load(path: str | Path, env: str | EnvConfig | None = None, **run_overrides: 
         config = build(cls.Config, meta["config"])
         env_cfg = build(EnvConfig, meta["env"])
         run_dict = dict(meta["run"])
+        if "device" not in run_overrides and not device_available(str(run_dict.get("device"))):
+            # tensors are stored on the CPU: a run trained on a GPU loads on a machine without one
+            run_dict["device"] = "cpu"
         run_dict.update(run_overrides)
         run = build(RunConfig, run_dict)
     except KeyError as exc:
