@@ -2,7 +2,9 @@
 
 Every algorithm has the same surface (DESIGN.md section 6). A user's mistake (unknown algorithm,
 env or config key, invalid value, unsupported space, bad checkpoint) prints one line starting with
-``tidyrl: error:`` and exits with status 2; no traceback.
+``tidyrl: error:`` and exits with status 2; no traceback. A run that fails while training (its
+environment raises, a loss turns NaN, the disk fills) prints one line too and exits with status 1
+(2 where the environment is at fault), its last good checkpoint kept.
 """
 
 from __future__ import annotations
@@ -15,9 +17,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tidyrl.errors import TidyError
+from tidyrl.errors import USER_MISTAKE, TidyError
 
-EXIT_USER_ERROR = 2
+EXIT_USER_ERROR = USER_MISTAKE
 
 
 def _default_run_dir(algo: str, env: str, seed: int) -> str:
@@ -348,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
     except TidyError as exc:
         # one line, always: a space's repr (a wide Box) or a library message may hold newlines
         print(f"tidyrl: error: {' '.join(str(exc).split())}", file=sys.stderr)
-        return EXIT_USER_ERROR
+        return exc.exit_status  # 2 for a user's mistake, 1 for a run that failed (RunError)
     except KeyboardInterrupt:
         print(
             "tidyrl: interrupted (the last checkpoint is kept; continue with tidyrl resume)",
