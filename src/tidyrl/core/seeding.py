@@ -38,7 +38,7 @@ def resolve_device(name: str) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if not device_available(name):
         kind = name.split(":", 1)[0]
-        built = torch.backends.cuda.is_built() if kind == "cuda" else torch.backends.mps.is_built()
+        built = torch.version.cuda is not None if kind == "cuda" else torch.backends.mps.is_built()
         why = "no such device is present" if built else f"torch {torch.__version__} has no {kind}"
         raise ConfigError(
             f"device={name} is not available on this machine ({why}); "

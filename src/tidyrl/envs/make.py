@@ -98,6 +98,8 @@ def make_env(cfg: EnvConfig, seed: int | None = None, render_mode: str | None = 
         raise EnvError(f"cannot make environment '{cfg.id}': {exc}") from exc
     except TypeError as exc:
         raise EnvError(f"cannot make environment '{cfg.id}' with kwargs {kwargs}: {exc}") from exc
+    except Exception as exc:  # the environment's own constructor failed
+        raise env_failure(cfg.id, "its constructor", exc) from exc
     if env_id.startswith("MinAtar/"):  # bool HxWxC grids -> uint8 CxHxW
         from tidyrl.envs.atari import adapt_pixels
 
@@ -166,6 +168,15 @@ class Step:
         return self.terminated | self.truncated
 
 
+def env_failure(env_id: str, call: str, exc: Exception) -> EnvError:
+    """EnvError for an exception the environment's own `reset()` or `step()` raised: one line
+    naming the environment, the call and the original error (an EnvError passes unchanged)."""
+    if isinstance(exc, EnvError):
+        return exc
+    detail = " ".join(str(exc).split()) or "(no message)"
+    return EnvError(f"environment '{env_id}' raised {type(exc).__name__} in {call}: {detail}")
+
+
 def check_finite(name: str, array: np.ndarray, env_id: str) -> None:
     if array.dtype.kind == "f" and not np.isfinite(array).all():  # kind: cheaper than issubdtype
         raise EnvError(
@@ -201,9 +212,19 @@ class VecEnv:
 
         return thunk
 
+    def _failure(self, call: str, exc: Exception, copy: int | None = None) -> EnvError:
+        """One line for an exception raised inside the environment's own code."""
+        which = (
+            f" (env copy {copy} of {self.n_envs})" if copy is not None and self.n_envs > 1 else ""
+        )
+        return env_failure(self.cfg.id, call + which, exc)
+
     def reset(self, seed: int | None = None) -> np.ndarray:
         """Reset every copy (copy i gets seed + i) and return the first observations."""
-        obs, _ = self.envs.reset(seed=seed)
+        try:
+            obs, _ = self.envs.reset(seed=seed)
+        except Exception as exc:
+            raise self._failure("reset()", exc) from exc
         check_finite("observation", np.asarray(obs), self.cfg.id)
         self._returns[:] = 0.0
         self._lengths[:] = 0
@@ -230,11 +251,17 @@ class VecEnv:
         # times cheaper for an int than for a NumPy scalar
         per_env = actions.tolist() if self._int_actions else actions
         for i, env in enumerate(self.envs.envs):
-            o, r, te, tr, _ = env.step(per_env[i])
+            try:  # free where nothing is raised (zero-cost exceptions since Python 3.11)
+                o, r, te, tr, _ = env.step(per_env[i])
+            except Exception as exc:
+                raise self._failure("step()", exc, i) from exc
             rewards[i], terminated[i], truncated[i] = r, te, tr
             if te or tr:
                 finals[i] = o
-                o, _ = env.reset()
+                try:
+                    o, _ = env.reset()
+                except Exception as exc:
+                    raise self._failure("reset()", exc, i) from exc
             observations.append(o)
         obs = np.stack(observations)
         check_finite("observation", obs, self.cfg.id)
