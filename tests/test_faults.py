@@ -7,6 +7,7 @@ import errno
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -248,3 +249,33 @@ def test_a_checkpoint_refused_by_the_directory_keeps_the_previous_one(tmp_path, 
         agent.learn(300)
     assert saved_steps(run_dir) == 300
     assert not [p for p in run_dir.iterdir() if p.name.startswith(".")]
+
+
+@pytest.mark.parametrize(
+    "leftover, fragments",
+    [
+        (["metrics.csv"], ["holds files of an earlier run (metrics.csv)", "--overwrite"]),
+        ([".checkpoint.old"], ["already holds a run", "tidyrl resume", "--overwrite"]),
+        (["config.json", "tb"], ["(config.json, tb) but no checkpoint", "--overwrite"]),
+    ],
+)
+def test_train_refuses_a_directory_with_an_earlier_runs_files(
+    tmp_path, capsys, leftover, fragments
+):
+    """A run killed before its checkpoint/ was complete leaves some of its files: a new run must
+    neither mix its rows into that metrics.csv nor replace that .checkpoint.old silently."""
+    run_dir = tmp_path / "run"
+    args = ["train", "q-learning", "FrozenLake-v1", "--steps", "1000", "--run-dir", str(run_dir)]
+    assert cli.main([*args, "--quiet"]) == 0
+    if ".checkpoint.old" in leftover:  # killed between save()'s two renames
+        (run_dir / "checkpoint").rename(run_dir / ".checkpoint.old")
+    for path in run_dir.iterdir():
+        if path.name not in leftover:
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+    before = sorted(p.name for p in run_dir.iterdir())
+    assert_one_line_error(run_main(capsys, *args), f"run directory '{run_dir}'", *fragments)
+    assert sorted(p.name for p in run_dir.iterdir()) == before  # nothing touched
+    assert cli.main([*args, "--quiet", "--overwrite", "--seed", "3"]) == 0
+    assert json.loads((run_dir / "config.json").read_text())["run"]["seed"] == 3
+    assert [r["step"] for r in read_metrics(run_dir)] == [1000]
+    assert not (run_dir / ".checkpoint.old").exists()

@@ -29,7 +29,7 @@ def _default_run_dir(algo: str, env: str, seed: int) -> str:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from tidyrl import registry
-    from tidyrl.api import make
+    from tidyrl.api import make, resolve_config
     from tidyrl.config import parse_assignments
 
     cls, _ = registry.lookup(args.algo)
@@ -42,12 +42,9 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise TidyError(f"{args.algo} runs a single environment; --n-envs is not supported")
         overrides["n_envs"] = args.n_envs
     run_dir = Path(args.run_dir or _default_run_dir(args.algo, args.env, args.seed))
-    if (run_dir / "checkpoint").exists():
-        raise TidyError(
-            f"run directory '{run_dir}' already holds a run; continue it with "
-            f"'tidyrl resume {run_dir}' or choose another --run-dir"
-        )
     overrides.setdefault("progress", not args.quiet)
+    resolve_config(args.algo, args.preset, {**overrides, "seed": args.seed})  # before deleting
+    _claim_run_dir(run_dir, args.overwrite)
     agent = make(
         args.algo, args.env, seed=args.seed, preset=args.preset, run_dir=run_dir, **overrides
     )
@@ -55,6 +52,37 @@ def cmd_train(args: argparse.Namespace) -> int:
     agent.learn(steps)
     _summary(agent, run_dir, time.perf_counter() - start, args.quiet)
     return 0
+
+
+RUN_FILES = ("checkpoint", ".checkpoint.old", "metrics.csv", "config.json", "tb")
+"""What a run writes into its directory: `train` never mixes a new run into these."""
+
+
+def _claim_run_dir(run_dir: Path, overwrite: bool) -> None:
+    """Refuse a directory holding any file of an earlier run (with or without a complete
+    checkpoint), or, with --overwrite, delete those files."""
+    import shutil
+
+    found = [name for name in RUN_FILES if (run_dir / name).exists()]
+    if not found:
+        return
+    if overwrite:
+        for name in found:
+            path = run_dir / name
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+        return
+    if "checkpoint" in found or ".checkpoint.old" in found:
+        raise TidyError(
+            f"run directory '{run_dir}' already holds a run; continue it with "
+            f"'tidyrl resume {run_dir}', replace it with --overwrite or choose another --run-dir"
+        )
+    raise TidyError(
+        f"run directory '{run_dir}' holds files of an earlier run ({', '.join(found)}) but no "
+        "checkpoint to resume; replace them with --overwrite or choose another --run-dir"
+    )
 
 
 def _summary(agent: Any, run_dir: Path, seconds: float, quiet: bool) -> None:
@@ -288,6 +316,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="override config fields, e.g. --set alpha=0.5 gamma=1",
     )
     p.add_argument("--run-dir", help="output directory (default: runs/ALGO_ENV_sSEED_TIME)")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="delete the files of an earlier run in --run-dir first (else such a directory is "
+        "refused)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     p.set_defaults(func=cmd_train)
 
