@@ -279,3 +279,26 @@ def test_train_refuses_a_directory_with_an_earlier_runs_files(
     assert json.loads((run_dir / "config.json").read_text())["run"]["seed"] == 3
     assert [r["step"] for r in read_metrics(run_dir)] == [1000]
     assert not (run_dir / ".checkpoint.old").exists()
+
+
+def test_ppo_default_batch_follows_n_envs_and_a_bad_one_says_how_to_fix_it(capsys):
+    """The default minibatch is the whole rollout (RL-Zoo's CartPole setting: 8 x 32 = 256), so
+    changing --n-envs keeps it valid; an explicit one that does not split the rollout into whole
+    minibatches names the rollout's arithmetic and a size that does."""
+    from tidyrl.api import resolve_config
+
+    for n_envs in (1, 3, 8, 12):
+        _, config, _, _ = resolve_config("ppo", overrides={"n_envs": n_envs})
+        assert config.minibatch_size == 32 * n_envs
+    _, config, _, _ = resolve_config("ppo", "mujoco", {"n_envs": 3})
+    assert config.minibatch_size == 64
+    args = ("train", "ppo", "CartPole-v1", "--n-envs", "3", "--set", "batch_size=64")
+    assert_one_line_error(
+        run_main(capsys, *args),
+        "PPOConfig.batch_size=64 does not split the rollout of n_envs * n_steps = 3 * 32 = 96",
+        "batch_size=48",
+        "batch_size=0 (the whole rollout)",
+    )
+    agent = tidyrl.make("ppo", "CartPole-v1", n_envs=3, n_epochs=1)
+    agent.learn(96 * 2)
+    assert agent.counters["updates"] == 2  # one whole-rollout minibatch per epoch
