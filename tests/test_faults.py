@@ -19,6 +19,8 @@ import tidyrl
 from tests.helpers import NS, run_tidyrl, subprocess_env
 from tests.test_cli import assert_one_line_error
 from tidyrl import cli, registry
+from tidyrl.config import EnvConfig
+from tidyrl.envs.make import make_env
 from tidyrl.errors import EnvError, RunError, TidyError
 from tidyrl.logging import read_metrics
 
@@ -302,3 +304,39 @@ def test_ppo_default_batch_follows_n_envs_and_a_bad_one_says_how_to_fix_it(capsy
     agent = tidyrl.make("ppo", "CartPole-v1", n_envs=3, n_epochs=1)
     agent.learn(96 * 2)
     assert agent.counters["updates"] == 2  # one whole-rollout minibatch per epoch
+
+
+MY_ENVS = """
+import gymnasium as gym
+
+for name in ("Corridor-v0", "Maze-v1"):
+    gym.register(
+        id=f"mine/{name}",
+        entry_point="gymnasium.envs.classic_control:CartPoleEnv",
+        max_episode_steps=50,
+    )
+"""
+
+
+def test_module_env_ids_find_a_module_in_the_current_directory(tmp_path, monkeypatch, capsys):
+    """The `tidyrl` console script's sys.path holds its own bin directory, not the current one
+    (which `python -m` adds); a user's `my_envs.py` next to them must be found either way."""
+    (tmp_path / "tidyrl_test_my_envs.py").write_text(MY_ENVS)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
+    env = make_env(EnvConfig(id="tidyrl_test_my_envs:mine/Corridor-v0"))
+    assert env.spec.id == "mine/Corridor-v0"
+    env.close()
+    result = run_main(capsys, "train", "dqn", "tidyrl_test_my_envs:mine/Coridor-v0")
+    assert_one_line_error(
+        result,
+        "module 'tidyrl_test_my_envs' registers no environment 'mine/Coridor-v0'.",
+        "Did you mean 'mine/Corridor-v0'?",
+        "It registers: mine/Corridor-v0, mine/Maze-v1",
+    )
+    (tmp_path / "tidyrl_test_empty.py").write_text("X = 1\n")
+    result = run_main(capsys, "train", "dqn", "tidyrl_test_empty:Foo-v0")
+    assert_one_line_error(result, "'tidyrl_test_empty' registers no environment", "registers none")
+    (tmp_path / "tidyrl_test_broken.py").write_text("raise RuntimeError('broken module')\n")
+    result = run_main(capsys, "train", "dqn", "tidyrl_test_broken:Foo-v0")
+    assert_one_line_error(result, "raised RuntimeError: broken module")

@@ -19,6 +19,8 @@ Everything about Gymnasium's episode boundaries lives here and nowhere else:
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,18 +37,67 @@ from tidyrl.errors import EnvError, did_you_mean
 DEFAULT_STEP_CAP = 10_000
 
 
+_REGISTERED_ON_IMPORT: dict[str, set[str]] = {}
+"""Ids that appeared in Gymnasium's registry while tidyrl imported a `module:EnvId` module."""
+
+
 def _import_env_module(env_id: str) -> str:
-    """Handle Gymnasium's `module:EnvId` convention with a clear error when the import fails."""
+    """Handle Gymnasium's `module:EnvId` convention with a clear error when the import fails.
+
+    Like ``python -m``, and unlike the `tidyrl` console script on its own, the current
+    directory is searched for `module` (after sys.path, so it cannot hide an installed one)."""
     if ":" not in env_id:
         return env_id
     module, name = env_id.split(":", 1)
+    cwd = os.getcwd()
+    if "" not in sys.path and cwd not in sys.path:
+        sys.path.append(cwd)
+    before = set(gym.registry)
     try:
         importlib.import_module(module)
     except ImportError as exc:
         raise EnvError(
-            f"cannot import module '{module}' for environment '{env_id}': {exc}"
+            f"cannot import module '{module}' for environment '{env_id}': {exc} (looked in "
+            "the current directory and on sys.path)"
         ) from exc
+    except Exception as exc:  # the module's own code failed
+        raise EnvError(
+            f"importing module '{module}' for environment '{env_id}' raised "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
+    _REGISTERED_ON_IMPORT.setdefault(module, set()).update(set(gym.registry) - before)
     return name
+
+
+def registered_by(module: str) -> list[str]:
+    """Environment ids `module` registered: those added while importing it, and those whose
+    entry point lies in it or in one of its submodules."""
+    ids = set(_REGISTERED_ON_IMPORT.get(module, ()))
+    for env_id, spec in gym.registry.items():
+        entry = spec.entry_point
+        where = entry.split(":")[0] if isinstance(entry, str) else getattr(entry, "__module__", "")
+        if where == module or where.startswith(module + "."):
+            ids.add(env_id)
+    return sorted(ids)
+
+
+def _unknown_env(cfg_id: str, env_id: str) -> EnvError:
+    """The error for an id that is not registered (after its module, if any, was imported)."""
+    if ":" in cfg_id:
+        module = cfg_id.split(":", 1)[0]
+        ids = registered_by(module)
+        hint = did_you_mean(env_id, ids)
+        listed = (
+            f"It registers: {', '.join(ids)}"
+            if ids
+            else "It registers none: call gymnasium.register(id=..., entry_point=...) in it"
+        )
+        return EnvError(f"module '{module}' registers no environment '{env_id}'.{hint} {listed}")
+    hint = did_you_mean(env_id, list(gym.registry))
+    return EnvError(
+        f"unknown environment '{cfg_id}'.{hint} Use any registered Gymnasium id "
+        "(e.g. CartPole-v1, FrozenLake-v1, tidyrl/GridWorld-v0) or the module:EnvId form"
+    )
 
 
 def _ensure_registered(env_id: str) -> None:
@@ -90,11 +141,7 @@ def make_env(cfg: EnvConfig, seed: int | None = None, render_mode: str | None = 
                 env = gym.make(env_id, **kwargs)
     except gym.error.Error as exc:
         if env_id not in gym.registry and not isinstance(exc, gym.error.DeprecatedEnv):
-            hint = did_you_mean(env_id, list(gym.registry))
-            raise EnvError(
-                f"unknown environment '{cfg.id}'.{hint} Use any registered Gymnasium id "
-                "(e.g. CartPole-v1, FrozenLake-v1, tidyrl/GridWorld-v0) or the module:EnvId form"
-            ) from exc
+            raise _unknown_env(cfg.id, env_id) from exc
         raise EnvError(f"cannot make environment '{cfg.id}': {exc}") from exc
     except TypeError as exc:
         raise EnvError(f"cannot make environment '{cfg.id}' with kwargs {kwargs}: {exc}") from exc
