@@ -1,9 +1,11 @@
-"""The progress display (issue 28, item 8): it ends on the run's true total, and a stderr that is
-not a terminal (a log file, a pipe) gets whole lines instead of carriage-return frames."""
+"""Progress and help (issue 28, item 8): the progress display ends on the run's true total, a
+stderr that is not a terminal (a log file, a pipe) gets whole lines instead of carriage-return
+frames, and the help shows the run-level settings and each algorithm's default step count."""
 
 from __future__ import annotations
 
 import io
+import json
 import re
 import sys
 
@@ -11,6 +13,7 @@ import pytest
 
 import tidyrl
 from tests.helpers import run_tidyrl
+from tidyrl import cli
 
 
 class Terminal(io.StringIO):
@@ -64,3 +67,37 @@ def test_no_carriage_returns_when_stderr_is_not_a_terminal(tmp_path):
     ]
     assert lines[-1].startswith("100% 10.2k/10.2k [")
     assert "step/s]" in lines[-1] and ", return " in lines[-1]
+
+
+RUN_SETTINGS = ("device", "torch_threads", "eval_every", "eval_episodes", "checkpoint_every")
+
+
+def help_text(capsys, *argv: str) -> str:
+    with pytest.raises(SystemExit) as info:
+        cli.main(list(argv))
+    assert info.value.code == 0
+    return capsys.readouterr().out
+
+
+def test_train_help_shows_the_run_settings(capsys):
+    text = help_text(capsys, "train", "--help")
+    for name in RUN_SETTINGS:
+        assert f"\n  {name} = " in text, name
+    assert "Torch device: cpu, cuda, or auto" in text
+    assert "default --steps and config: tidyrl list ALGO" in text
+    text = help_text(capsys, "train", "dqn", "--help")
+    assert "dqn: default --steps 50,000" in text
+
+
+def test_list_algo_shows_default_steps_and_run_settings(capsys):
+    assert cli.main(["list", "ppo"]) == 0
+    text = capsys.readouterr().out
+    assert "\ndefault --steps: 100,000\n" in text
+    after = text.split("run settings, for every algorithm (--set KEY=VALUE):")[1]
+    for name in RUN_SETTINGS:
+        assert f"\n  {name} = " in after, name
+    assert "\n  torch_threads = None (ppo: 1)\n" in after  # what None means for ppo
+    assert cli.main(["list", "sac", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["default_steps"] == 20_000
+    assert set(RUN_SETTINGS) <= {s["name"] for s in info["run"]}

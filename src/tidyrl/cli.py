@@ -162,21 +162,76 @@ def describe_config(algo: str) -> list[dict[str, Any]]:
     return out
 
 
+FLAG_SETTINGS = {"seed": "--seed", "run_dir": "--run-dir", "progress": "--quiet"}
+"""Run settings that `train` sets through their own flags."""
+
+
+def describe_run_settings(algo: str | None = None) -> list[dict[str, Any]]:
+    """The run-level settings every algorithm takes with --set (device, threads, evaluation
+    and checkpoint cadence, ...) and the environment's: name, default, doc."""
+    import dataclasses
+
+    from tidyrl.config import EnvConfig, RunConfig, field_docs
+
+    docs = field_docs(RunConfig)
+    out = []
+    for f in dataclasses.fields(RunConfig):
+        if f.name in FLAG_SETTINGS:
+            continue
+        setting = {"name": f.name, "default": f.default, "doc": docs.get(f.name, "")}
+        if f.name == "torch_threads" and algo is not None:
+            from tidyrl import registry
+
+            cls, _ = registry.lookup(algo)
+            threads = cls.default_torch_threads or "torch's own"
+            setting["note"] = f"{algo}: {threads}"
+        out.append(setting)
+    env_docs = field_docs(EnvConfig)
+    for name, key in (("max_episode_steps", "max_episode_steps"), ("env_kwargs", "kwargs")):
+        default = None if key == "max_episode_steps" else {}
+        out.append({"name": name, "default": default, "doc": env_docs.get(key, "")})
+    return out
+
+
+def _settings_text(settings: list[dict[str, Any]], indent: str = "  ") -> str:
+    import textwrap
+
+    return "\n".join(
+        f"{indent}{s['name']} = {s['default']!r}"
+        + (f" ({s['note']})" if "note" in s else "")
+        + "\n"
+        + textwrap.fill(s["doc"], 92, initial_indent=indent * 3, subsequent_indent=indent * 3)
+        for s in settings
+    )
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     from tidyrl import registry
 
     if args.algo:
         fields = describe_config(args.algo)
         presets = registry.presets(args.algo)
+        cls, _ = registry.lookup(args.algo)
+        run = describe_run_settings(args.algo)
         if args.json:
-            print(json.dumps({"id": args.algo, "fields": fields, "presets": presets}, default=str))
+            info = {
+                "id": args.algo,
+                "default_steps": cls.default_steps,
+                "fields": fields,
+                "run": run,
+                "presets": presets,
+            }
+            print(json.dumps(info, default=str))
             return 0
-        print(f"{args.algo}: {registry.entry(args.algo).summary}\n\nconfig (--set KEY=VALUE):")
+        print(f"{args.algo}: {registry.entry(args.algo).summary}")
+        print(f"default --steps: {cls.default_steps:,}\n\nconfig (--set KEY=VALUE):")
         for f in fields:
             note = " (fixed by this id)" if f["fixed"] else ""
             print(f"  {f['name']} = {f['default']!r}{note}\n      {f['doc']}")
         for name, values in presets.items():
             print(f"preset {name}: " + " ".join(f"{k}={v}" for k, v in values.items()))
+        print("\nrun settings, for every algorithm (--set KEY=VALUE):")
+        print(_settings_text(run))
         return 0
     rows = []
     for name in registry.names():
@@ -291,7 +346,32 @@ def cmd_bench_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _train_epilog(algo: str | None) -> str:
+    """`train --help`'s closing text: the run settings every algorithm takes, and, when the
+    command line names an algorithm before --help, its default step count."""
+    text = "run settings, for every algorithm (--set KEY=VALUE):\n"
+    text += _settings_text(describe_run_settings(algo))
+    if algo is not None:
+        from tidyrl import registry
+
+        cls, _ = registry.lookup(algo)
+        text += f"\n\n{algo}: default --steps {cls.default_steps:,}; its config: tidyrl list {algo}"
+    else:
+        text += "\n\nan algorithm's default --steps and config: tidyrl list ALGO"
+    return text
+
+
+def _help_algo(argv: list[str]) -> str | None:
+    """The algorithm of `tidyrl train ALGO ... --help`, to show its defaults in the help."""
+    from tidyrl import registry
+
+    asks_help = "-h" in argv or "--help" in argv
+    if asks_help and len(argv) > 1 and argv[0] == "train" and argv[1] in registry.names():
+        return argv[1]
+    return None
+
+
+def build_parser(help_algo: str | None = None) -> argparse.ArgumentParser:
     from tidyrl import __version__
     from tidyrl.bench import REPORT_PATH, RESULTS_DIR
 
@@ -301,10 +381,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"tidyrl {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("train", help="train an agent and write a run directory")
+    p = sub.add_parser(
+        "train",
+        help="train an agent and write a run directory",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=_train_epilog(help_algo),
+    )
     p.add_argument("algo", help="algorithm id (see 'tidyrl list')")
     p.add_argument("env", help="Gymnasium id, or module:EnvId to import module first")
-    p.add_argument("--steps", type=int, help="environment steps (default: the algorithm's)")
+    p.add_argument(
+        "--steps",
+        type=int,
+        help="environment steps (default: the algorithm's own; 'tidyrl list ALGO' shows it)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--n-envs", type=int, help="parallel environments (algorithms that vectorize)")
     p.add_argument("--preset", help="named config of the algorithm (see 'tidyrl list')")
@@ -378,7 +467,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(_help_algo(argv)).parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except TidyError as exc:
