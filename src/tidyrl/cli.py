@@ -1,4 +1,4 @@
-"""The command line: tidyrl train | eval | resume | list | plot.
+"""The command line: tidyrl train | eval | resume | export | list | plot | bench.
 
 Every algorithm has the same surface (DESIGN.md section 6). A user's mistake (unknown algorithm,
 env or config key, invalid value, unsupported space, bad checkpoint) prints one line starting with
@@ -258,6 +258,18 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from tidyrl.api import load
+    from tidyrl.export import export, infer_format
+
+    fmt = infer_format(args.out, args.format) if args.out else (args.format or "onnx")
+    out = args.out or str(Path(args.run_dir) / ("policy.onnx" if fmt == "onnx" else "policy.pt"))
+    agent = load(args.run_dir)
+    path = export(agent, out, fmt)
+    print(path)
+    return 0
+
+
 def cmd_plot(args: argparse.Namespace) -> int:
     from tidyrl.plotting import plot_runs
 
@@ -428,6 +440,17 @@ def build_parser(help_algo: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, help="total step target (default: the run's own)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_resume)
+
+    p = sub.add_parser(
+        "export",
+        help="write a run's deterministic policy as a standalone ONNX or TorchScript file",
+    )
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a run directory or saved agent")
+    p.add_argument(
+        "--format", choices=["onnx", "torchscript"], help="default: from --out's suffix, or onnx"
+    )
+    p.add_argument("--out", help="file to write (default: RUN_DIR/policy.onnx or policy.pt)")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("list", help="list algorithms, or the config fields of one")
     p.add_argument("algo", nargs="?", help="show this algorithm's config fields and presets")
