@@ -43,7 +43,9 @@ class CounterEnv(gym.Env):
         bad_reward_at: int | None = None,
         bad_value: float = float("nan"),
         size: int = 3,
+        reward_scale: float = 1.0,
     ) -> None:
+        self.reward_scale = reward_scale
         self.terminal_after = terminal_after
         self.bad_obs_at = bad_obs_at
         self.bad_reward_at = bad_reward_at
@@ -72,7 +74,7 @@ class CounterEnv(gym.Env):
 
     def step(self, action):
         self.t += 1
-        reward = float(self.t)
+        reward = float(self.t) * self.reward_scale
         if self.bad_reward_at is not None and self.t == self.bad_reward_at:
             reward = self.bad_value
         terminated = self.terminal_after is not None and self.t >= self.terminal_after + self.lane
@@ -125,6 +127,35 @@ class WideBoxEnv(gym.Env):
         return np.zeros(20, dtype=np.float32), 0.0, True, False, {}
 
 
+class FailingEnv(gym.Env):
+    """Box observations, two actions, 10-step episodes; raises RuntimeError in its
+    `fail_step`-th call of step() or its `fail_reset`-th call of reset() (counted per copy)."""
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, fail_step: int | None = None, fail_reset: int | None = None) -> None:
+        self.fail_step, self.fail_reset = fail_step, fail_reset
+        self.observation_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+        self.action_space = gym.spaces.Discrete(2)
+        self.steps = self.resets = self.t = 0
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        self.resets += 1
+        if self.fail_reset is not None and self.resets == self.fail_reset:
+            raise RuntimeError(f"simulated failure in reset number {self.resets}")
+        self.t = 0
+        return np.zeros(2, dtype=np.float32), {}
+
+    def step(self, action):
+        self.steps += 1
+        if self.fail_step is not None and self.steps == self.fail_step:
+            raise RuntimeError(f"simulated failure in step number {self.steps}")
+        self.t += 1
+        obs = np.array([self.t / 10, float(action)], dtype=np.float32)
+        return obs, float(action), self.t >= 10, False, {}
+
+
 def _register(
     name: str, entry_point: str, max_episode_steps: int | None = None, **kwargs: Any
 ) -> None:
@@ -152,6 +183,12 @@ _register("NaNObs-v0", "CounterEnv", terminal_after=50, bad_obs_at=3)
 _register("NaNReward-v0", "DiscreteCounterEnv", length=20, bad_reward_at=3)
 """Discrete observations (tabular agents accept it), NaN reward at step 3."""
 _register("WideBox-v0", "WideBoxEnv")
+_register("HugeReward-v0", "CounterEnv", terminal_after=5, reward_scale=1e30)
+"""Finite rewards whose squared TD errors overflow float32: an MSE loss turns inf."""
+_register("StepRaises-v0", "FailingEnv", fail_step=301)
+"""Raises in the 301st step() of each copy: 300 steps of a single env succeed."""
+_register("ResetRaises-v0", "FailingEnv", fail_reset=31)
+"""Raises in the 31st reset() of each copy: the reset ending the 30th 10-step episode."""
 
 
 @dataclass(frozen=True)

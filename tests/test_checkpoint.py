@@ -3,6 +3,7 @@ clear errors for corrupted or mismatched checkpoints, atomic writes, torch state
 
 from __future__ import annotations
 
+import errno
 import importlib.util
 import json
 import os
@@ -20,7 +21,7 @@ import tidyrl
 from tidyrl import checkpoint
 from tidyrl.agent import Agent
 from tidyrl.config import EnvConfig, RunConfig
-from tidyrl.errors import CheckpointError
+from tidyrl.errors import CheckpointError, RunError
 
 HAS_GRIDWORLD = importlib.util.find_spec("tidyrl.envs.gridworld") is not None
 ENVS = [
@@ -257,9 +258,12 @@ def test_load_run_overrides(saved):
 
 
 @pytest.mark.parametrize("failing_call", [1, 2, 3])
-def test_a_crash_during_save_leaves_a_complete_checkpoint(tmp_path, monkeypatch, failing_call):
-    """save() renames checkpoint -> .checkpoint.old, tmp -> checkpoint, then the config; a crash
-    at any of the three leaves one complete checkpoint that locate/read/load find."""
+def test_a_failed_save_leaves_a_complete_checkpoint_and_no_temp_dir(
+    tmp_path, monkeypatch, failing_call
+):
+    """save() renames checkpoint -> .checkpoint.old, tmp -> checkpoint, then the config; a write
+    failing at any of the three (a full disk) is one line naming the cause and the checkpoint
+    kept, leaves no temporary directory, and the complete checkpoint stays at checkpoint/."""
     path = tmp_path / "agent"
     agent = trained(steps=500)
     agent.save(path)
@@ -269,30 +273,68 @@ def test_a_crash_during_save_leaves_a_complete_checkpoint(tmp_path, monkeypatch,
 
     real_replace, calls = os.replace, []
 
-    def crashing_replace(src, dst):
+    def failing_replace(src, dst):
         calls.append((src, dst))
         if len(calls) == failing_call:
-            raise OSError("simulated crash")
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         return real_replace(src, dst)
 
     with monkeypatch.context() as m:
-        m.setattr(os, "replace", crashing_replace)
-        with pytest.raises(OSError, match="simulated crash"):
+        m.setattr(os, "replace", failing_replace)
+        with pytest.raises(RunError) as info:
             agent.save(path)
-    if failing_call == 2:  # between the two renames: only the old checkpoint is complete
-        assert not (path / "checkpoint").exists()
-        assert checkpoint.locate(path) == path / ".checkpoint.old"
+    message = str(info.value)
+    assert "\n" not in message and "No space left on device" in message
+    if failing_call <= 2:
+        assert "the checkpoint of step 500 is kept" in message
+    assert sorted(p.name for p in path.iterdir()) == ["checkpoint", "config.json"]
+    assert checkpoint.locate(path) == path / "checkpoint"
     meta, tensors = checkpoint.read(path)
     expected_steps, expected_q = (500, first_q) if failing_call <= 2 else (1000, agent.q)
     assert meta["counters"]["steps"] == expected_steps
     np.testing.assert_array_equal(tensors["array/q"].numpy(), expected_q)
-    loaded = tidyrl.load(path)
-    np.testing.assert_array_equal(loaded.q, expected_q)
+    np.testing.assert_array_equal(tidyrl.load(path).q, expected_q)
     # the next save recovers the normal layout
     agent.save(path)
     assert tidyrl.load(path).counters["steps"] == 1000
     assert not (path / ".checkpoint.old").exists()
-    assert checkpoint.locate(path) == path / "checkpoint"
+
+
+def test_checkpoint_files_and_directories_are_fsynced_before_the_rename(tmp_path, monkeypatch):
+    """Durability, not only atomicity: after a power loss the renamed directory must hold
+    data, so both files and the temporary directory are fsynced before it is renamed into
+    place, and the run directory after."""
+    path = tmp_path / "agent"
+    agent = trained(steps=200)
+    events: list[tuple[str, str]] = []
+    real_fsync, real_replace, real_open = os.fsync, os.replace, os.open
+    names: dict[int, str] = {}
+
+    def recording_open(file, flags, *args, **kwargs):
+        fd = real_open(file, flags, *args, **kwargs)
+        names[fd] = str(file)
+        return fd
+
+    def recording_fsync(fd):
+        target = names.get(fd) or os.readlink(f"/proc/self/fd/{fd}")
+        events.append(("fsync", Path(target).name))
+        return real_fsync(fd)
+
+    def recording_replace(src, dst):
+        events.append(("replace", Path(dst).name))
+        return real_replace(src, dst)
+
+    with monkeypatch.context() as m:
+        m.setattr(os, "fsync", recording_fsync)
+        m.setattr(os, "replace", recording_replace)
+        m.setattr(os, "open", recording_open)
+        agent.save(path)
+    tmp_name = next(name for kind, name in events if name.startswith(".checkpoint.tmp-"))
+    rename = events.index(("replace", "checkpoint"))
+    before = events[:rename]
+    for name in ("state.safetensors", "meta.json", tmp_name):
+        assert ("fsync", name) in before, (name, events)
+    assert ("fsync", "agent") in events[rename:], events
 
 
 def test_handmade_crash_layout_is_found(saved):

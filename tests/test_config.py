@@ -128,6 +128,26 @@ def test_bad_values_name_the_field(key, value, pattern):
     assert "\n" not in str(info.value)
 
 
+@pytest.mark.parametrize("value", ["inf", "-inf", "nan", "NaN", "Infinity", float("inf"), 1e400])
+@pytest.mark.parametrize("key", ["lr", "scale"])
+def test_non_finite_floats_are_refused_naming_the_field(key, value):
+    """inf would pass every one-sided range check (lr > 0) and NaN fails no comparison's
+    negation, so the builder refuses both for every float field, optional ones included."""
+    with pytest.raises(ConfigError, match=rf"SampleConfig\.{key}=.*expected a finite number"):
+        build(SampleConfig, {key: value})
+
+
+@pytest.mark.parametrize(
+    "algo, key", [("dqn", "lr"), ("ppo", "gamma"), ("sac", "tau"), ("q-learning", "epsilon_end")]
+)
+def test_non_finite_values_are_refused_for_every_algorithm(algo, key):
+    for value in ("inf", "nan"):
+        with pytest.raises(ConfigError, match=rf"\.{key}='{value}': expected a finite number"):
+            resolve_config(algo, overrides={key: value})
+    with pytest.raises(ConfigError, match=r"RunConfig\.seed: expected an integer"):
+        resolve_config(algo, overrides={"seed": "inf"})
+
+
 def test_unknown_key_suggests_and_lists_valid_keys():
     with pytest.raises(ConfigError) as info:
         build(SampleConfig, {"sizez": "1"})

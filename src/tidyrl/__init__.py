@@ -8,7 +8,7 @@ stats = tidyrl.evaluate(agent, episodes=10)
 
 from typing import Any
 
-from tidyrl.errors import CheckpointError, ConfigError, EnvError, TidyError
+from tidyrl.errors import CheckpointError, ConfigError, EnvError, RunError, TidyError
 
 __version__ = "0.1.0"
 
@@ -34,6 +34,7 @@ __all__ = [
     "CheckpointError",
     "ConfigError",
     "EnvError",
+    "RunError",
     "TidyError",
     "__version__",
     "evaluate",

@@ -12,6 +12,7 @@ episodes, updates the progress bar, writes metrics rows, evaluates and checkpoin
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -26,6 +27,7 @@ import torch
 from tidyrl.config import EnvConfig, RunConfig
 from tidyrl.core.seeding import resolve_device, seed_everything
 from tidyrl.envs.make import Step, VecEnv, require_space
+from tidyrl.errors import EnvError, RunError, TidyError
 from tidyrl.logging import RunLogger
 
 
@@ -143,18 +145,77 @@ class Agent:
             progress=run.progress,
             tensorboard=run.tensorboard,
         )
+        completed = False
         try:
             yield
+            completed = True
         except KeyboardInterrupt:
             self._logger.message(f"interrupted at step {self.counters['steps']}; saving checkpoint")
             self.checkpoint()
             raise
+        except EnvError as exc:
+            # the environment failed between two ticks: the agent's own state is consistent
+            # (only the envs are not, and a resume builds them afresh), so it is saved
+            steps = self.counters["steps"]
+            raise EnvError(f"{exc} at training step {steps}{self._save_after_failure()}") from exc
         finally:
             if self._logger is not None and not self._logger.closed:
-                if self.counters["steps"] >= self.counters["target"]:
-                    self._write_row(final=True)
-                    self.checkpoint()
-                self._logger.close()
+                done = completed and self.counters["steps"] >= self.counters["target"]
+                try:
+                    if done:
+                        self._write_row(final=True)
+                        self.checkpoint()
+                finally:
+                    self._logger.close(final_steps=self.counters["steps"] if done else None)
+
+    def _save_after_failure(self) -> str:
+        """Checkpoint after an environment failure; the sentence that tells the user so."""
+        if self.run.run_dir is None:
+            return ""
+        try:
+            self.checkpoint()
+        except TidyError as exc:
+            return f"; no checkpoint could be saved ({exc})"
+        return (
+            f"; its checkpoint is saved: fix the environment and continue with "
+            f"'tidyrl resume {self.run.run_dir}'"
+        )
+
+    def _stop_if_diverged(self, row: dict[str, Any]) -> None:
+        """RunError naming the first non-finite metric of `row` or non-finite parameter, so a
+        diverged run stops with its last good checkpoint instead of saving NaN weights."""
+        bad = next((k for k, v in row.items() if not math.isfinite(v)), None)
+        what = f"{bad} = {row[bad]}" if bad is not None else self._nonfinite_state()
+        if what is None:
+            return
+        kept = ""
+        if self.run.run_dir is not None:
+            from tidyrl.checkpoint import kept_checkpoint
+
+            kept = f"; {kept_checkpoint(self.run.run_dir)} in '{self.run.run_dir}'"
+        raise RunError(
+            f"training diverged at step {self.counters['steps']}: {what}{kept} (a lower learning "
+            "rate or gradient clipping usually helps)"
+        )
+
+    def _nonfinite_state(self) -> str | None:
+        """'parameter NAME holds NaN or inf' for the first non-finite registered tensor."""
+        for name, obj in self.state_objects().items():
+            if isinstance(obj, torch.nn.Module):
+                items = [*obj.named_parameters(), *obj.named_buffers()]
+                tensors = [(f"{name}.{key}", t) for key, t in items]
+            elif isinstance(obj, torch.Tensor):
+                tensors = [(name, obj)]
+            elif isinstance(obj, np.ndarray) and obj.dtype.kind == "f":
+                if not np.isfinite(obj).all():
+                    return f"{name} holds NaN or inf"
+                continue
+            else:
+                continue
+            for key, tensor in tensors:
+                if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+                    return f"parameter {key} holds NaN or inf"
+        return None
 
     def tick(
         self,
@@ -204,6 +265,11 @@ class Agent:
             row["episode_length"] = float(np.mean(self._recent_lengths))
         for key, value in self._last_metrics.items():
             row[key] = float(value.item()) if isinstance(value, torch.Tensor) else float(value)
+        try:
+            self._stop_if_diverged(row)
+        except RunError:
+            self._logger.row(row)  # the evidence, in metrics.csv
+            raise
         if evaluate_now or (final and (self.run.run_dir is not None or self.run.eval_every)):
             stats = self.evaluate(episodes=self.run.eval_episodes)
             row["eval_return"] = stats["mean_return"]
@@ -213,10 +279,12 @@ class Agent:
 
     # -- persistence and evaluation -----------------------------------------------------------
     def checkpoint(self) -> None:
-        """Write `run_dir/checkpoint` atomically (no-op without a run directory)."""
+        """Write `run_dir/checkpoint` atomically (no-op without a run directory); a RunError
+        instead where a parameter went non-finite (the last good checkpoint stays)."""
         if self.run.run_dir is not None:
             from tidyrl.checkpoint import save
 
+            self._stop_if_diverged({})
             save(self, self.run.run_dir)
 
     def save(self, path: str | Path) -> Path:

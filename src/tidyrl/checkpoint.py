@@ -9,14 +9,18 @@ Layout of a saved agent (`agent.save(path)` or a run directory):
                                    observation/action spaces, library versions, SHA-256 of the
                                    tensor file
 
-Writing goes to a temporary sibling directory that is then renamed into place; the previous
-checkpoint is kept as `.checkpoint.old` until the rename succeeded, so a process killed at any
-moment leaves one complete checkpoint. Loading verifies the checksum, the format version, the
-algorithm and the spaces, and reports any problem as a one-line `CheckpointError`.
+Writing goes to a temporary sibling directory whose files and directory entry are fsynced before
+it is renamed into place; the previous checkpoint is kept as `.checkpoint.old` until the rename
+succeeded, so a process killed at any moment (or a machine losing power) leaves one complete
+checkpoint. A write that fails (a full disk, a read-only directory) removes its temporary
+directory, puts the previous checkpoint back where it was, and raises one line naming the cause.
+Loading verifies the checksum, the format version, the algorithm and the spaces, and reports any
+problem as a one-line `CheckpointError`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -28,11 +32,13 @@ import gymnasium as gym
 import numpy as np
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+from safetensors.torch import save as safetensors_bytes
 
 from tidyrl.config import EnvConfig, RunConfig, to_dict
+from tidyrl.core.seeding import device_available
 from tidyrl.envs.make import space_to_dict
-from tidyrl.errors import CheckpointError, ConfigError
+from tidyrl.errors import CheckpointError, ConfigError, write_error
 
 FORMAT_VERSION = 1
 CHECKPOINT_DIR = "checkpoint"
@@ -60,6 +66,23 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` and flush it to the disk (not only to the page cache) before returning."""
+    with open(path, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make the directory entries of `path` (new files, renames) durable."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def run_config_dict(agent: Any) -> dict[str, Any]:
     """What config.json holds: enough to rebuild the agent and continue its run."""
     return {
@@ -79,13 +102,28 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
 
 
 def write_config(agent: Any, run_dir: str | Path) -> Path:
-    """Write `run_dir/config.json` (the resolved config) atomically; return its path."""
+    """Write `run_dir/config.json` (the resolved config) atomically; return its path. A failed
+    write leaves the previous file and no temporary one, and raises one line."""
     root = Path(run_dir)
-    root.mkdir(parents=True, exist_ok=True)
     tmp = root / f".{CONFIG_FILE}.tmp-{os.getpid()}"
-    _write_json(tmp, run_config_dict(agent))
-    os.replace(tmp, root / CONFIG_FILE)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        _write_json(tmp, run_config_dict(agent))
+        os.replace(tmp, root / CONFIG_FILE)
+        _fsync_dir(root)
+    except OSError as exc:
+        _remove(tmp)
+        raise write_error(exc, f"'{root / CONFIG_FILE}'") from exc
     return root / CONFIG_FILE
+
+
+def _remove(path: Path) -> None:
+    """Delete a file or directory tree if it exists, ignoring errors (best-effort cleanup)."""
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(OSError):
+            path.unlink(missing_ok=True)
 
 
 def _collect(agent: Any) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -125,21 +163,17 @@ def _collect(agent: Any) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
 
 
 def save(agent: Any, path: str | Path) -> Path:
-    """Write `path/config.json` and `path/checkpoint/` atomically; return the checkpoint dir."""
+    """Write `path/config.json` and `path/checkpoint/` atomically; return the checkpoint dir.
+
+    On an OSError (a full disk, a read-only directory) the temporary directory is removed, the
+    previous checkpoint stays (or is put back) at `path/checkpoint`, and a one-line TidyError
+    (`RunError` for a full disk) names the cause."""
     root = Path(path)
-    root.mkdir(parents=True, exist_ok=True)
     target = root / CHECKPOINT_DIR
     tmp = root / f".{CHECKPOINT_DIR}.tmp-{os.getpid()}"
     old = root / f".{CHECKPOINT_DIR}.old"
-    for stale in [*root.glob(f".{CHECKPOINT_DIR}.tmp-*"), *root.glob(f".{CONFIG_FILE}.tmp-*")]:
-        # leftovers of a process killed mid-save: the complete checkpoint is elsewhere
-        if stale.is_dir():
-            shutil.rmtree(stale, ignore_errors=True)
-        else:
-            stale.unlink(missing_ok=True)
-    tmp.mkdir()
     tensors, kinds = _collect(agent)
-    save_file(tensors, str(tmp / TENSORS_FILE))
+    data = safetensors_bytes(tensors)
     meta = {
         "format_version": FORMAT_VERSION,
         **run_config_dict(agent),
@@ -150,16 +184,41 @@ def save(agent: Any, path: str | Path) -> Path:
         "observation_space": space_to_dict(agent.observation_space),
         "action_space": space_to_dict(agent.action_space),
         "versions": _versions(),
-        "sha256": _sha256(tmp / TENSORS_FILE),
+        "sha256": hashlib.sha256(data).hexdigest(),
     }
-    _write_json(tmp / META_FILE, meta)
-    if target.exists():
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(target, old)
-    os.replace(tmp, target)
-    write_config(agent, root)
-    shutil.rmtree(old, ignore_errors=True)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        for stale in [*root.glob(f".{CHECKPOINT_DIR}.tmp-*"), *root.glob(f".{CONFIG_FILE}.tmp-*")]:
+            _remove(stale)  # leftovers of a process killed mid-save: the complete one is elsewhere
+        tmp.mkdir()
+        _write_bytes(tmp / TENSORS_FILE, data)
+        _write_json(tmp / META_FILE, meta)
+        _fsync_dir(tmp)
+        if target.exists():
+            _remove(old)
+            os.replace(target, old)
+        os.replace(tmp, target)
+        _fsync_dir(root)
+    except OSError as exc:
+        _remove(tmp)
+        if old.is_dir() and not target.exists():  # failed between the two renames
+            with contextlib.suppress(OSError):
+                os.replace(old, target)
+        raise write_error(exc, f"the checkpoint in '{root}'", kept_checkpoint(root)) from exc
+    try:
+        write_config(agent, root)
+    finally:
+        _remove(old)
     return target
+
+
+def kept_checkpoint(root: str | Path) -> str:
+    """What a failed save or run leaves: the step of the checkpoint on disk, if any."""
+    try:
+        meta = json.loads((locate(root) / META_FILE).read_text())
+        return f"the checkpoint of step {int(meta['counters']['steps'])} is kept"
+    except (CheckpointError, OSError, ValueError, KeyError, TypeError):
+        return "no earlier checkpoint exists"
 
 
 def locate(path: str | Path) -> Path:
@@ -292,6 +351,9 @@ def load(path: str | Path, env: str | EnvConfig | None = None, **run_overrides: 
         config = build(cls.Config, meta["config"])
         env_cfg = build(EnvConfig, meta["env"])
         run_dict = dict(meta["run"])
+        if "device" not in run_overrides and not device_available(str(run_dict.get("device"))):
+            # tensors are stored on the CPU: a run trained on a GPU loads on a machine without one
+            run_dict["device"] = "cpu"
         run_dict.update(run_overrides)
         run = build(RunConfig, run_dict)
     except KeyError as exc:

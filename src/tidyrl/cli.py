@@ -1,8 +1,10 @@
-"""The command line: tidyrl train | eval | resume | list | plot.
+"""The command line: tidyrl train | eval | resume | export | list | plot | bench.
 
 Every algorithm has the same surface (DESIGN.md section 6). A user's mistake (unknown algorithm,
 env or config key, invalid value, unsupported space, bad checkpoint) prints one line starting with
-``tidyrl: error:`` and exits with status 2; no traceback.
+``tidyrl: error:`` and exits with status 2; no traceback. A run that fails while training (its
+environment raises, a loss turns NaN, the disk fills) prints one line too and exits with status 1
+(2 where the environment is at fault), its last good checkpoint kept.
 """
 
 from __future__ import annotations
@@ -15,9 +17,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tidyrl.errors import TidyError
+from tidyrl.errors import USER_MISTAKE, TidyError
 
-EXIT_USER_ERROR = 2
+EXIT_USER_ERROR = USER_MISTAKE
 
 
 def _default_run_dir(algo: str, env: str, seed: int) -> str:
@@ -27,7 +29,7 @@ def _default_run_dir(algo: str, env: str, seed: int) -> str:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from tidyrl import registry
-    from tidyrl.api import make
+    from tidyrl.api import make, resolve_config
     from tidyrl.config import parse_assignments
 
     cls, _ = registry.lookup(args.algo)
@@ -40,12 +42,9 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise TidyError(f"{args.algo} runs a single environment; --n-envs is not supported")
         overrides["n_envs"] = args.n_envs
     run_dir = Path(args.run_dir or _default_run_dir(args.algo, args.env, args.seed))
-    if (run_dir / "checkpoint").exists():
-        raise TidyError(
-            f"run directory '{run_dir}' already holds a run; continue it with "
-            f"'tidyrl resume {run_dir}' or choose another --run-dir"
-        )
     overrides.setdefault("progress", not args.quiet)
+    resolve_config(args.algo, args.preset, {**overrides, "seed": args.seed})  # before deleting
+    _claim_run_dir(run_dir, args.overwrite)
     agent = make(
         args.algo, args.env, seed=args.seed, preset=args.preset, run_dir=run_dir, **overrides
     )
@@ -53,6 +52,37 @@ def cmd_train(args: argparse.Namespace) -> int:
     agent.learn(steps)
     _summary(agent, run_dir, time.perf_counter() - start, args.quiet)
     return 0
+
+
+RUN_FILES = ("checkpoint", ".checkpoint.old", "metrics.csv", "config.json", "tb")
+"""What a run writes into its directory: `train` never mixes a new run into these."""
+
+
+def _claim_run_dir(run_dir: Path, overwrite: bool) -> None:
+    """Refuse a directory holding any file of an earlier run (with or without a complete
+    checkpoint), or, with --overwrite, delete those files."""
+    import shutil
+
+    found = [name for name in RUN_FILES if (run_dir / name).exists()]
+    if not found:
+        return
+    if overwrite:
+        for name in found:
+            path = run_dir / name
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+        return
+    if "checkpoint" in found or ".checkpoint.old" in found:
+        raise TidyError(
+            f"run directory '{run_dir}' already holds a run; continue it with "
+            f"'tidyrl resume {run_dir}', replace it with --overwrite or choose another --run-dir"
+        )
+    raise TidyError(
+        f"run directory '{run_dir}' holds files of an earlier run ({', '.join(found)}) but no "
+        "checkpoint to resume; replace them with --overwrite or choose another --run-dir"
+    )
 
 
 def _summary(agent: Any, run_dir: Path, seconds: float, quiet: bool) -> None:
@@ -132,21 +162,76 @@ def describe_config(algo: str) -> list[dict[str, Any]]:
     return out
 
 
+FLAG_SETTINGS = {"seed": "--seed", "run_dir": "--run-dir", "progress": "--quiet"}
+"""Run settings that `train` sets through their own flags."""
+
+
+def describe_run_settings(algo: str | None = None) -> list[dict[str, Any]]:
+    """The run-level settings every algorithm takes with --set (device, threads, evaluation
+    and checkpoint cadence, ...) and the environment's: name, default, doc."""
+    import dataclasses
+
+    from tidyrl.config import EnvConfig, RunConfig, field_docs
+
+    docs = field_docs(RunConfig)
+    out = []
+    for f in dataclasses.fields(RunConfig):
+        if f.name in FLAG_SETTINGS:
+            continue
+        setting = {"name": f.name, "default": f.default, "doc": docs.get(f.name, "")}
+        if f.name == "torch_threads" and algo is not None:
+            from tidyrl import registry
+
+            cls, _ = registry.lookup(algo)
+            threads = cls.default_torch_threads or "torch's own"
+            setting["note"] = f"{algo}: {threads}"
+        out.append(setting)
+    env_docs = field_docs(EnvConfig)
+    for name, key in (("max_episode_steps", "max_episode_steps"), ("env_kwargs", "kwargs")):
+        default = None if key == "max_episode_steps" else {}
+        out.append({"name": name, "default": default, "doc": env_docs.get(key, "")})
+    return out
+
+
+def _settings_text(settings: list[dict[str, Any]], indent: str = "  ") -> str:
+    import textwrap
+
+    return "\n".join(
+        f"{indent}{s['name']} = {s['default']!r}"
+        + (f" ({s['note']})" if "note" in s else "")
+        + "\n"
+        + textwrap.fill(s["doc"], 92, initial_indent=indent * 3, subsequent_indent=indent * 3)
+        for s in settings
+    )
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     from tidyrl import registry
 
     if args.algo:
         fields = describe_config(args.algo)
         presets = registry.presets(args.algo)
+        cls, _ = registry.lookup(args.algo)
+        run = describe_run_settings(args.algo)
         if args.json:
-            print(json.dumps({"id": args.algo, "fields": fields, "presets": presets}, default=str))
+            info = {
+                "id": args.algo,
+                "default_steps": cls.default_steps,
+                "fields": fields,
+                "run": run,
+                "presets": presets,
+            }
+            print(json.dumps(info, default=str))
             return 0
-        print(f"{args.algo}: {registry.entry(args.algo).summary}\n\nconfig (--set KEY=VALUE):")
+        print(f"{args.algo}: {registry.entry(args.algo).summary}")
+        print(f"default --steps: {cls.default_steps:,}\n\nconfig (--set KEY=VALUE):")
         for f in fields:
             note = " (fixed by this id)" if f["fixed"] else ""
             print(f"  {f['name']} = {f['default']!r}{note}\n      {f['doc']}")
         for name, values in presets.items():
             print(f"preset {name}: " + " ".join(f"{k}={v}" for k, v in values.items()))
+        print("\nrun settings, for every algorithm (--set KEY=VALUE):")
+        print(_settings_text(run))
         return 0
     rows = []
     for name in registry.names():
@@ -170,6 +255,18 @@ def cmd_list(args: argparse.Namespace) -> int:
         spaces = "/".join(r["action_spaces"])
         presets = f"  [presets: {', '.join(r['presets'])}]" if r["presets"] else ""
         print(f"{r['id']:<{width}}  {r['family']:<9} {spaces:<13} {r['summary']}{presets}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from tidyrl.api import load
+    from tidyrl.export import export, infer_format
+
+    fmt = infer_format(args.out, args.format) if args.out else (args.format or "onnx")
+    out = args.out or str(Path(args.run_dir) / ("policy.onnx" if fmt == "onnx" else "policy.pt"))
+    agent = load(args.run_dir)
+    path = export(agent, out, fmt)
+    print(path)
     return 0
 
 
@@ -274,7 +371,32 @@ def _benchmarks_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _train_epilog(algo: str | None) -> str:
+    """`train --help`'s closing text: the run settings every algorithm takes, and, when the
+    command line names an algorithm before --help, its default step count."""
+    text = "run settings, for every algorithm (--set KEY=VALUE):\n"
+    text += _settings_text(describe_run_settings(algo))
+    if algo is not None:
+        from tidyrl import registry
+
+        cls, _ = registry.lookup(algo)
+        text += f"\n\n{algo}: default --steps {cls.default_steps:,}; its config: tidyrl list {algo}"
+    else:
+        text += "\n\nan algorithm's default --steps and config: tidyrl list ALGO"
+    return text
+
+
+def _help_algo(argv: list[str]) -> str | None:
+    """The algorithm of `tidyrl train ALGO ... --help`, to show its defaults in the help."""
+    from tidyrl import registry
+
+    asks_help = "-h" in argv or "--help" in argv
+    if asks_help and len(argv) > 1 and argv[0] == "train" and argv[1] in registry.names():
+        return argv[1]
+    return None
+
+
+def build_parser(help_algo: str | None = None) -> argparse.ArgumentParser:
     from tidyrl import __version__
 
     parser = argparse.ArgumentParser(
@@ -283,10 +405,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"tidyrl {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("train", help="train an agent and write a run directory")
+    p = sub.add_parser(
+        "train",
+        help="train an agent and write a run directory",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=_train_epilog(help_algo),
+    )
     p.add_argument("algo", help="algorithm id (see 'tidyrl list')")
     p.add_argument("env", help="Gymnasium id, or module:EnvId to import module first")
-    p.add_argument("--steps", type=int, help="environment steps (default: the algorithm's)")
+    p.add_argument(
+        "--steps",
+        type=int,
+        help="environment steps (default: the algorithm's own; 'tidyrl list ALGO' shows it)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--n-envs", type=int, help="parallel environments (algorithms that vectorize)")
     p.add_argument("--preset", help="named config of the algorithm (see 'tidyrl list')")
@@ -298,6 +429,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="override config fields, e.g. --set alpha=0.5 gamma=1",
     )
     p.add_argument("--run-dir", help="output directory (default: runs/ALGO_ENV_sSEED_TIME)")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="delete the files of an earlier run in --run-dir first (else such a directory is "
+        "refused)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     p.set_defaults(func=cmd_train)
 
@@ -315,6 +452,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, help="total step target (default: the run's own)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_resume)
+
+    p = sub.add_parser(
+        "export",
+        help="write a run's deterministic policy as a standalone ONNX or TorchScript file",
+    )
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a run directory or saved agent")
+    p.add_argument(
+        "--format", choices=["onnx", "torchscript"], help="default: from --out's suffix, or onnx"
+    )
+    p.add_argument("--out", help="file to write (default: RUN_DIR/policy.onnx or policy.pt)")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("list", help="list algorithms, or the config fields of one")
     p.add_argument("algo", nargs="?", help="show this algorithm's config fields and presets")
@@ -357,13 +505,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(_help_algo(argv)).parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except TidyError as exc:
         # one line, always: a space's repr (a wide Box) or a library message may hold newlines
         print(f"tidyrl: error: {' '.join(str(exc).split())}", file=sys.stderr)
-        return EXIT_USER_ERROR
+        return exc.exit_status  # 2 for a user's mistake, 1 for a run that failed (RunError)
     except KeyboardInterrupt:
         print(
             "tidyrl: interrupted (the last checkpoint is kept; continue with tidyrl resume)",

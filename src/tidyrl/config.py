@@ -12,6 +12,7 @@ import ast
 import dataclasses
 import inspect
 import json
+import math
 import types
 import typing
 from dataclasses import dataclass, field, fields
@@ -197,9 +198,12 @@ def _convert(value: Any, hint: Any, where: str) -> Any:
         return int(number)
     if hint is float:
         try:
-            return float(value)
+            number = float(value)
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"{where}: expected a number, got {value!r}") from exc
+        if not math.isfinite(number):  # inf passes every one-sided range check; NaN fails none
+            raise ConfigError(f"{where}={value!r}: expected a finite number")
+        return number
     if hint is str:
         return str(value)
     return value

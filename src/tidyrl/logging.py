@@ -12,7 +12,9 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
+
+from tidyrl.errors import write_error
 
 METRICS_FILE = "metrics.csv"
 TIMING_COLUMNS = ("wall_time", "steps_per_second")
@@ -61,11 +63,15 @@ class CsvWriter:
 
     def _rewrite(self, rows: list[dict[str, Any]]) -> None:
         tmp = self.path.with_suffix(".csv.tmp")
-        with open(tmp, "w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=self.columns)
-            writer.writeheader()
-            writer.writerows(rows)
-        tmp.replace(self.path)
+        try:
+            with open(tmp, "w", newline="") as fh:
+                writer = csv.DictWriter(fh, fieldnames=self.columns)
+                writer.writeheader()
+                writer.writerows(rows)
+            tmp.replace(self.path)
+        except OSError:
+            tmp.unlink(missing_ok=True)  # the old file is intact; leave no partial copy
+            raise
 
     def write(self, row: dict[str, Any]) -> None:
         new = [k for k in row if k not in self.columns]
@@ -106,9 +112,12 @@ class RunLogger:
         self.tb = None
         self.rows: list[dict[str, Any]] = []
         if self.run_dir is not None:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            self.csv = CsvWriter(self.run_dir / METRICS_FILE)
-            self.csv.truncate_after(initial)
+            try:
+                self.run_dir.mkdir(parents=True, exist_ok=True)
+                self.csv = CsvWriter(self.run_dir / METRICS_FILE)
+                self.csv.truncate_after(initial)
+            except OSError as exc:
+                raise write_error(exc, f"'{self.run_dir / METRICS_FILE}'") from exc
             if tensorboard:
                 try:
                     from torch.utils.tensorboard import SummaryWriter
@@ -116,22 +125,9 @@ class RunLogger:
                     self.tb = SummaryWriter(str(self.run_dir / "tb"), purge_step=initial)
                 except ImportError:
                     self.tb = None
-        self.bar = None
+        self.bar: Any = None
         if progress:
-            from tqdm import tqdm
-
-            self.bar = tqdm(
-                total=total,
-                initial=initial,
-                unit="step",
-                unit_scale=True,
-                dynamic_ncols=True,
-                file=sys.stderr,
-                mininterval=0.5,
-                smoothing=0.05,
-                bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} "
-                "[{elapsed}<{remaining}, {rate_fmt}]{postfix}",
-            )
+            self.bar = make_progress(total, initial, sys.stderr)
         self._shown = initial
         self._next_postfix = 0.0
         self._eval_text = ""
@@ -141,6 +137,8 @@ class RunLogger:
         (and the last evaluation) after the rate and ETA."""
         if self.bar is None:
             return
+        if steps > self.bar.total:  # a vector step or a rollout overshot the target: tqdm
+            self.bar.total = steps  # would show "50.2k/?" past its total
         self.bar.update(steps - self._shown)
         self._shown = steps
         now = time.monotonic()
@@ -152,7 +150,10 @@ class RunLogger:
     def row(self, row: dict[str, Any]) -> None:
         self.rows.append(row)
         if self.csv is not None:
-            self.csv.write(row)
+            try:
+                self.csv.write(row)
+            except OSError as exc:
+                raise write_error(exc, f"'{self.csv.path}'") from exc
         if self.tb is not None:
             step = int(row["step"])
             for key, value in row.items():
@@ -167,9 +168,96 @@ class RunLogger:
         else:
             print(text, file=sys.stderr)
 
-    def close(self) -> None:
+    def close(self, final_steps: int | None = None) -> None:
+        """Close the bar (ending it on `final_steps`, the run's true total, when the run
+        completed: more than planned after a last vector step, fewer when a planner converged
+        early), TensorBoard and the logger."""
         if self.bar is not None:
+            if final_steps is not None:
+                self.bar.total = final_steps
+                self.bar.update(final_steps - self._shown)
+                self._shown = final_steps
             self.bar.close()
         if self.tb is not None:
             self.tb.close()
         self.closed = True
+
+
+BAR_FORMAT = "{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}, {rate_fmt}]{postfix}"
+LINE_FORMAT = "{percentage:3.0f}% {n_fmt}/{total_fmt} [{elapsed}<{remaining}, {rate_fmt}]{postfix}"
+
+
+def make_progress(total: int, initial: int, stream: TextIO) -> Any:
+    """A live tqdm bar where `stream` is a terminal; `LineProgress` (whole lines, no carriage
+    returns) where it is a file or a pipe, so logs hold no redrawn frames."""
+    from tqdm import tqdm
+
+    if stream.isatty():
+        return tqdm(
+            total=total,
+            initial=initial,
+            unit="step",
+            unit_scale=True,
+            dynamic_ncols=True,
+            file=stream,
+            mininterval=0.5,
+            smoothing=0.05,
+            bar_format=BAR_FORMAT,
+        )
+    return LineProgress(total, initial, stream)
+
+
+class LineProgress:
+    """The progress bar's interface (`update`, `set_postfix_str`, `write`, `close`, `total`)
+    printing one plain line each time another `percent` of the run is done, and a last line
+    when it closes on a total it had not printed."""
+
+    def __init__(self, total: int, initial: int, stream: TextIO, percent: int = 10) -> None:
+        self.total, self.n, self.initial = total, initial, initial
+        self.stream = stream
+        self.percent = percent
+        self.postfix = ""
+        self._t0 = time.monotonic()
+        self._printed = -1
+        self._next = self._threshold_after(initial)
+
+    def _threshold_after(self, n: int) -> float:
+        """The first multiple of `percent`% of the total that lies above `n`."""
+        step = max(self.total * self.percent / 100, 1)
+        return (n // step + 1) * step
+
+    def update(self, delta: int) -> None:
+        self.n += delta
+        if self.n >= self._next:
+            if self.n < self.total:  # the last line is the one `close` prints, on the true total
+                self._line()
+            self._next = self._threshold_after(self.n)
+
+    def set_postfix_str(self, text: str, refresh: bool = False) -> None:
+        self.postfix = text
+
+    def write(self, text: str, file: TextIO | None = None) -> None:
+        print(text, file=file or self.stream, flush=True)
+
+    def _line(self) -> None:
+        from tqdm import tqdm
+
+        elapsed = time.monotonic() - self._t0
+        rate = (self.n - self.initial) / elapsed if elapsed > 0 else None
+        text = tqdm.format_meter(
+            self.n,
+            max(self.total, self.n),
+            elapsed,
+            unit="step",
+            unit_scale=True,
+            rate=rate,
+            postfix=self.postfix or None,
+            bar_format=LINE_FORMAT,
+            initial=self.initial,
+        )
+        print(text, file=self.stream, flush=True)
+        self._printed = self.n
+
+    def close(self) -> None:
+        if self._printed != self.n and self.n >= self.total:  # not for an interrupted run
+            self._line()

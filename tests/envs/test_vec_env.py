@@ -267,8 +267,9 @@ def test_bad_module_prefix_is_a_clean_error():
     message = str(info.value)
     assert "cannot import module 'tests.no_such_module'" in message
     assert "'tests.no_such_module:Foo-v0'" in message
-    with pytest.raises(EnvError, match="unknown environment"):
+    with pytest.raises(EnvError, match="module 'tests.helpers' registers no environment") as info:
         make_env(EnvConfig(id=f"tests.helpers:{NS}/NotRegistered-v0"))
+    assert f"It registers: {NS}/Endless-v0, " in str(info.value)  # the ids it does register
 
 
 def test_deprecated_id_names_the_replacement(recwarn):

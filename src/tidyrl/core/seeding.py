@@ -7,6 +7,8 @@ import random
 import numpy as np
 import torch
 
+from tidyrl.errors import ConfigError
+
 
 def seed_everything(seed: int) -> np.random.Generator:
     """Seed torch's and Python's global generators; return a NumPy Generator for the agent.
@@ -19,8 +21,27 @@ def seed_everything(seed: int) -> np.random.Generator:
     return np.random.default_rng(seed)
 
 
+def device_available(name: str) -> bool:
+    """Whether torch can use device `name` ('cpu', 'auto', 'cuda', 'cuda:1', 'mps') here."""
+    kind = name.split(":", 1)[0]
+    if kind == "cuda":
+        return torch.cuda.is_available()
+    if kind == "mps":
+        return torch.backends.mps.is_available()
+    return True
+
+
 def resolve_device(name: str) -> torch.device:
-    """Map 'auto' to cuda when available, else cpu."""
+    """Map 'auto' to cuda when available, else cpu; a device this machine lacks is a
+    ConfigError (one line, for every algorithm) rather than a silent fall back to the CPU."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if not device_available(name):
+        kind = name.split(":", 1)[0]
+        built = torch.version.cuda is not None if kind == "cuda" else torch.backends.mps.is_built()
+        why = "no such device is present" if built else f"torch {torch.__version__} has no {kind}"
+        raise ConfigError(
+            f"device={name} is not available on this machine ({why}); "
+            "use device=cpu, or device=auto to take CUDA where there is one"
+        )
     return torch.device(name)

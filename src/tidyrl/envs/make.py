@@ -19,6 +19,8 @@ Everything about Gymnasium's episode boundaries lives here and nowhere else:
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,18 +37,67 @@ from tidyrl.errors import EnvError, did_you_mean
 DEFAULT_STEP_CAP = 10_000
 
 
+_REGISTERED_ON_IMPORT: dict[str, set[str]] = {}
+"""Ids that appeared in Gymnasium's registry while tidyrl imported a `module:EnvId` module."""
+
+
 def _import_env_module(env_id: str) -> str:
-    """Handle Gymnasium's `module:EnvId` convention with a clear error when the import fails."""
+    """Handle Gymnasium's `module:EnvId` convention with a clear error when the import fails.
+
+    Like ``python -m``, and unlike the `tidyrl` console script on its own, the current
+    directory is searched for `module` (after sys.path, so it cannot hide an installed one)."""
     if ":" not in env_id:
         return env_id
     module, name = env_id.split(":", 1)
+    cwd = os.getcwd()
+    if "" not in sys.path and cwd not in sys.path:
+        sys.path.append(cwd)
+    before = set(gym.registry)
     try:
         importlib.import_module(module)
     except ImportError as exc:
         raise EnvError(
-            f"cannot import module '{module}' for environment '{env_id}': {exc}"
+            f"cannot import module '{module}' for environment '{env_id}': {exc} (looked in "
+            "the current directory and on sys.path)"
         ) from exc
+    except Exception as exc:  # the module's own code failed
+        raise EnvError(
+            f"importing module '{module}' for environment '{env_id}' raised "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
+    _REGISTERED_ON_IMPORT.setdefault(module, set()).update(set(gym.registry) - before)
     return name
+
+
+def registered_by(module: str) -> list[str]:
+    """Environment ids `module` registered: those added while importing it, and those whose
+    entry point lies in it or in one of its submodules."""
+    ids = set(_REGISTERED_ON_IMPORT.get(module, ()))
+    for env_id, spec in gym.registry.items():
+        entry = spec.entry_point
+        where = entry.split(":")[0] if isinstance(entry, str) else getattr(entry, "__module__", "")
+        if where == module or where.startswith(module + "."):
+            ids.add(env_id)
+    return sorted(ids)
+
+
+def _unknown_env(cfg_id: str, env_id: str) -> EnvError:
+    """The error for an id that is not registered (after its module, if any, was imported)."""
+    if ":" in cfg_id:
+        module = cfg_id.split(":", 1)[0]
+        ids = registered_by(module)
+        hint = did_you_mean(env_id, ids)
+        listed = (
+            f"It registers: {', '.join(ids)}"
+            if ids
+            else "It registers none: call gymnasium.register(id=..., entry_point=...) in it"
+        )
+        return EnvError(f"module '{module}' registers no environment '{env_id}'.{hint} {listed}")
+    hint = did_you_mean(env_id, list(gym.registry))
+    return EnvError(
+        f"unknown environment '{cfg_id}'.{hint} Use any registered Gymnasium id "
+        "(e.g. CartPole-v1, FrozenLake-v1, tidyrl/GridWorld-v0) or the module:EnvId form"
+    )
 
 
 def _ensure_registered(env_id: str) -> None:
@@ -90,14 +141,12 @@ def make_env(cfg: EnvConfig, seed: int | None = None, render_mode: str | None = 
                 env = gym.make(env_id, **kwargs)
     except gym.error.Error as exc:
         if env_id not in gym.registry and not isinstance(exc, gym.error.DeprecatedEnv):
-            hint = did_you_mean(env_id, list(gym.registry))
-            raise EnvError(
-                f"unknown environment '{cfg.id}'.{hint} Use any registered Gymnasium id "
-                "(e.g. CartPole-v1, FrozenLake-v1, tidyrl/GridWorld-v0) or the module:EnvId form"
-            ) from exc
+            raise _unknown_env(cfg.id, env_id) from exc
         raise EnvError(f"cannot make environment '{cfg.id}': {exc}") from exc
     except TypeError as exc:
         raise EnvError(f"cannot make environment '{cfg.id}' with kwargs {kwargs}: {exc}") from exc
+    except Exception as exc:  # the environment's own constructor failed
+        raise env_failure(cfg.id, "its constructor", exc) from exc
     if env_id.startswith("MinAtar/"):  # bool HxWxC grids -> uint8 CxHxW
         from tidyrl.envs.atari import adapt_pixels
 
@@ -166,6 +215,15 @@ class Step:
         return self.terminated | self.truncated
 
 
+def env_failure(env_id: str, call: str, exc: Exception) -> EnvError:
+    """EnvError for an exception the environment's own `reset()` or `step()` raised: one line
+    naming the environment, the call and the original error (an EnvError passes unchanged)."""
+    if isinstance(exc, EnvError):
+        return exc
+    detail = " ".join(str(exc).split()) or "(no message)"
+    return EnvError(f"environment '{env_id}' raised {type(exc).__name__} in {call}: {detail}")
+
+
 def check_finite(name: str, array: np.ndarray, env_id: str) -> None:
     if array.dtype.kind == "f" and not np.isfinite(array).all():  # kind: cheaper than issubdtype
         raise EnvError(
@@ -201,9 +259,19 @@ class VecEnv:
 
         return thunk
 
+    def _failure(self, call: str, exc: Exception, copy: int | None = None) -> EnvError:
+        """One line for an exception raised inside the environment's own code."""
+        which = (
+            f" (env copy {copy} of {self.n_envs})" if copy is not None and self.n_envs > 1 else ""
+        )
+        return env_failure(self.cfg.id, call + which, exc)
+
     def reset(self, seed: int | None = None) -> np.ndarray:
         """Reset every copy (copy i gets seed + i) and return the first observations."""
-        obs, _ = self.envs.reset(seed=seed)
+        try:
+            obs, _ = self.envs.reset(seed=seed)
+        except Exception as exc:
+            raise self._failure("reset()", exc) from exc
         check_finite("observation", np.asarray(obs), self.cfg.id)
         self._returns[:] = 0.0
         self._lengths[:] = 0
@@ -231,11 +299,17 @@ class VecEnv:
         # times cheaper for an int than for a NumPy scalar
         per_env = actions.tolist() if self._int_actions else actions
         for i, env in enumerate(self.envs.envs):
-            o, r, te, tr, _ = env.step(per_env[i])
+            try:  # free where nothing is raised (zero-cost exceptions since Python 3.11)
+                o, r, te, tr, _ = env.step(per_env[i])
+            except Exception as exc:
+                raise self._failure("step()", exc, i) from exc
             rewards[i], terminated[i], truncated[i] = r, te, tr
             if te or tr:
                 finals[i] = o
-                o, _ = env.reset()
+                try:
+                    o, _ = env.reset()
+                except Exception as exc:
+                    raise self._failure("reset()", exc, i) from exc
             observations.append(o)
         obs = np.stack(observations)
         check_finite("observation", obs, self.cfg.id)

@@ -34,6 +34,8 @@ from typing import Any
 
 import torch.multiprocessing as mp
 
+from tidyrl import errors
+
 
 @dataclass
 class WorkerReport:
@@ -46,6 +48,9 @@ class WorkerReport:
     metrics: dict[str, float] = field(default_factory=dict)
     error: str | None = None
     """A worker's traceback when it failed (the pool re-raises it in the main process)."""
+    error_type: str | None = None
+    """The class name of a `tidyrl.errors.TidyError` the worker raised (its `error` is then the
+    one-line message), so the main process raises the same kind of one-line error."""
 
 
 class WorkerChannel:
@@ -73,8 +78,8 @@ class WorkerChannel:
             )
         )
 
-    def fail(self, error: str) -> None:
-        self._reports.put(WorkerReport(self.worker, 0, error=error))
+    def fail(self, error: str, error_type: str | None = None) -> None:
+        self._reports.put(WorkerReport(self.worker, 0, error=error, error_type=error_type))
 
 
 WorkerFn = Callable[[int, Any, Mapping[str, Any], WorkerChannel], None]
@@ -85,6 +90,8 @@ def _run_worker(
 ) -> None:
     try:
         target(worker, spec, shared, channel)
+    except errors.TidyError as exc:  # a user-facing failure (an env raised): its one line
+        channel.fail(str(exc), type(exc).__name__)
     except BaseException:  # report, so the main process fails with the worker's traceback
         channel.fail(traceback.format_exc())
 
@@ -144,6 +151,9 @@ class AsyncWorkerPool:
         except queue.Empty:
             pass
         for report in out:
+            if report.error is not None and report.error_type is not None:
+                kind = getattr(errors, report.error_type, errors.TidyError)
+                raise kind(f"{report.error} (in worker {report.worker})")
             if report.error is not None:
                 raise WorkerError(f"worker {report.worker} failed:\n{report.error}")
         if not out:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 from numpy.typing import ArrayLike
 
-from tidyrl.envs.make import check_finite, make_env
+from tidyrl.envs.make import check_finite, env_failure, make_env
 from tidyrl.errors import TidyError
 
 if TYPE_CHECKING:
@@ -46,13 +46,19 @@ def evaluate(
     frames: list[RenderFrame | list[RenderFrame] | None] = []
     try:
         for i in range(episodes):
-            obs, _ = env.reset(seed=base + i)
+            try:
+                obs, _ = env.reset(seed=base + i)
+            except Exception as exc:
+                raise env_failure(agent.env_cfg.id, "reset() during evaluation", exc) from exc
             total, length, done = 0.0, 0, False
             if video:
                 frames.append(env.render())
             while not done:
                 action = agent.predict(obs, deterministic=deterministic)
-                obs, reward, terminated, truncated, _ = env.step(action)
+                try:
+                    obs, reward, terminated, truncated, _ = env.step(action)
+                except Exception as exc:
+                    raise env_failure(agent.env_cfg.id, "step() during evaluation", exc) from exc
                 check_finite("observation", np.asarray(obs), agent.env_cfg.id)
                 check_finite("reward", np.asarray(reward, dtype=np.float64), agent.env_cfg.id)
                 total += float(reward)

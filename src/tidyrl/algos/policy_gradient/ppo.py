@@ -16,9 +16,10 @@ of the two squared errors; learning rate and clip range annealed linearly to 0; 
 the epochs when the approximate KL E[(r - 1) - log r] exceeds 1.5 * target_kl; global gradient
 norm clipping; running observation normalization and reward scaling for continuous control.
 
-Defaults are RL-Zoo's CartPole-v1 settings (8 envs x 32 steps, 20 epochs of one 256-sample
-minibatch, gamma 0.98, lambda 0.8, lr 1e-3 -> 0, clip 0.2 -> 0); the `mujoco` preset is the
-paper's MuJoCo setting (2048 steps, 10 epochs of 64, lr 3e-4, lambda 0.95, gamma 0.99).
+Defaults are RL-Zoo's CartPole-v1 settings (8 envs x 32 steps, 20 epochs of one minibatch: the
+whole 256-step rollout, gamma 0.98, lambda 0.8, lr 1e-3 -> 0, clip 0.2 -> 0); the `mujoco`
+preset is the paper's MuJoCo setting (2048 steps, 10 epochs of 64, lr 3e-4, lambda 0.95,
+gamma 0.99).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from tidyrl.core.distributions import Distribution
 from tidyrl.core.normalize import RewardScaler, RunningMeanStd
 from tidyrl.core.returns import normalize
 from tidyrl.data.rollout import RolloutBatch
+from tidyrl.errors import ConfigError
 from tidyrl.loops.on_policy import collect_rollout
 from tidyrl.nets.optim import Adam
 
@@ -49,8 +51,8 @@ class PPOConfig:
     """Parallel environments."""
     n_steps: int = 32
     """Steps per env per rollout (rollout size = n_envs * n_steps)."""
-    batch_size: int = 256
-    """Minibatch size."""
+    batch_size: int = 0
+    """Minibatch size, a divisor of n_envs * n_steps (0: the whole rollout, one minibatch)."""
     n_epochs: int = 20
     """Passes over each rollout."""
     gamma: float = 0.98
@@ -91,7 +93,21 @@ class PPOConfig:
     def __post_init__(self) -> None:
         check_range(self, "n_envs", 1)
         check_range(self, "n_steps", 1)
-        check_range(self, "batch_size", 1, self.n_envs * self.n_steps)
+        check_range(self, "batch_size", 0)
+        size = self.n_envs * self.n_steps
+        if self.batch_size > size or (self.batch_size and size % self.batch_size):
+            fits = max(d for d in range(1, min(self.batch_size, size) + 1) if size % d == 0)
+            raise ConfigError(
+                f"PPOConfig.batch_size={self.batch_size} does not split the rollout of n_envs * "
+                f"n_steps = {self.n_envs} * {self.n_steps} = {size} steps into whole minibatches; "
+                f"set batch_size to a divisor of {size} (e.g. batch_size={fits}) or batch_size=0 "
+                "(the whole rollout)"
+            )
+
+    @property
+    def minibatch_size(self) -> int:
+        """The batch_size in use: the whole rollout when batch_size is 0."""
+        return self.batch_size or self.n_envs * self.n_steps
         check_range(self, "n_epochs", 1)
         check_range(self, "gamma", 0.0, 1.0)
         check_range(self, "gae_lambda", 0.0, 1.0)
@@ -241,7 +257,8 @@ class PPO(Agent):
                     self, self.policy, self.rollout, self.io, self.io.obs, reward_fn, metrics
                 )
                 advantages, returns = self.rollout.advantages(cfg.gamma, cfg.gae_lambda)
-                whole = cfg.batch_size >= size
+                batch_size = cfg.minibatch_size
+                whole = batch_size >= size
                 if whole and cfg.normalize_advantages:  # the same minibatch every epoch
                     advantages = normalize(advantages)
                 data = self.rollout.flatten(advantages, returns)
@@ -249,13 +266,11 @@ class PPO(Agent):
                 for epoch in range(cfg.n_epochs):
                     # one minibatch covering the rollout needs no shuffling (the loss is a mean)
                     order = None if whole else torch.randperm(size)
-                    for start in range(0, size, cfg.batch_size):
+                    for start in range(0, size, batch_size):
                         batch = (
-                            data
-                            if order is None
-                            else data.index(order[start : start + cfg.batch_size])
+                            data if order is None else data.index(order[start : start + batch_size])
                         )
-                        last = epoch == cfg.n_epochs - 1 and start + cfg.batch_size >= size
+                        last = epoch == cfg.n_epochs - 1 and start + batch_size >= size
                         out = self.update(
                             batch,
                             clip,
@@ -274,5 +289,5 @@ class PPO(Agent):
     def update_probe(self) -> Callable[[], object]:
         advantages, returns = self.rollout.advantages(self.config.gamma, self.config.gae_lambda)
         data = self.rollout.flatten(advantages, returns)
-        batch = data.index(torch.arange(self.config.batch_size))
+        batch = data.index(torch.arange(self.config.minibatch_size))
         return lambda: self.update(batch, self.config.clip_range)
