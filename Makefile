@@ -1,7 +1,8 @@
 # Two commands do all the set-up on a fresh machine:
 #   make quickstart   create/reuse .venv from the lock file, train Q-learning on Taxi-v4,
 #                     evaluate it and plot its learning curve (runs/quickstart/)
-#   make test         create/reuse .venv from the lock file, lint, run the test suite
+#   make test         create/reuse .venv from the lock file, lint, run the test suite, the quick
+#                     benchmark suite and the strict docs build
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -10,14 +11,14 @@ WHEELS := $(wildcard /opt/wheels)
 PIP_FLAGS := -q --disable-pip-version-check -c constraints.txt $(if $(WHEELS),--find-links $(WHEELS),)
 STAMP := $(VENV)/.tidyrl-dev-installed
 
-.PHONY: venv quickstart test lint format check bench-quick bench-report clean
+.PHONY: venv quickstart test lint format check bench-quick bench-report docs clean
 
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install $(PIP_FLAGS) torch==2.13.0
-	$(BIN)/python -m pip install $(PIP_FLAGS) -e '.[dev,bench,atari,mujoco,box2d,export]'
+	$(BIN)/python -m pip install $(PIP_FLAGS) -e '.[dev,bench,atari,mujoco,box2d,export,docs]'
 	touch $@
 
 quickstart: $(STAMP)
@@ -27,16 +28,17 @@ quickstart: $(STAMP)
 	$(BIN)/tidyrl plot runs/quickstart --out runs/quickstart/learning_curve.png
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks docs/hooks
+	$(BIN)/ruff format --check src tests benchmarks docs/hooks
 	$(BIN)/mypy
 
 format: $(STAMP)
-	$(BIN)/ruff format src tests benchmarks
+	$(BIN)/ruff format src tests benchmarks docs/hooks
 
 test: lint
 	$(BIN)/python -m pytest -n 2 --durations=15
 	$(MAKE) bench-quick
+	$(MAKE) docs
 
 # the quick benchmark suite: small learning runs that fail CI on a learning regression
 bench-quick: $(STAMP)
@@ -46,7 +48,12 @@ bench-quick: $(STAMP)
 bench-report: $(STAMP)
 	$(BIN)/tidyrl bench report
 
+# the documentation site, built into site/; --strict (also set in mkdocs.yml) fails on any
+# warning: a broken link or anchor, a page missing from the nav, a docstring that does not render
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+
 check: test
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs site .pytest_cache

@@ -1,9 +1,13 @@
-"""The README's algorithm table and the docs stay current with the registry."""
+"""The README's algorithm table and the docs stay current with the registry; the docs site's
+navigation lists every page and its API reference names real modules."""
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from pathlib import Path
+
+import pytest
 
 from tidyrl import registry
 
@@ -46,3 +50,30 @@ def test_every_algorithm_has_a_benchmark_suite():
     covered = {task.algo for suite in suites for task in suite.tasks}
     missing = [name for name in registry.names() if name not in covered]
     assert not missing, f"no benchmark suite runs {missing}"
+
+
+def mkdocs_nav_pages() -> set[str]:
+    text = (ROOT / "mkdocs.yml").read_text()
+    nav = text.split("\nnav:", 1)[1]
+    return set(re.findall(r":\s*([\w./-]+\.md)\s*$", nav, flags=re.M))
+
+
+GENERATED_PAGES = {"results.md"}
+"""Pages the site's hook (docs/hooks/links.py) adds: benchmarks/RESULTS.md."""
+
+
+def test_docs_site_nav_lists_every_page():
+    docs = ROOT / "docs"
+    pages = {p.relative_to(docs).as_posix() for p in docs.rglob("*.md")}
+    nav = mkdocs_nav_pages()
+    assert pages - nav == set(), "pages missing from mkdocs.yml's nav"
+    assert nav - pages - GENERATED_PAGES == set(), "nav entries without a page"
+
+
+API_PAGES = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "docs" / "api").rglob("*.md"))
+
+
+@pytest.mark.parametrize("page", API_PAGES)
+def test_api_reference_blocks_name_real_modules(page):
+    for identifier in re.findall(r"^::: *([\w.]+)", (ROOT / page).read_text(), flags=re.M):
+        assert importlib.util.find_spec(identifier) is not None, identifier
