@@ -1,6 +1,7 @@
 # Two commands do all the set-up on a fresh machine:
-#   make quickstart   create/reuse .venv from the lock file, train Q-learning on Taxi-v4,
-#                     evaluate it and plot its learning curve (runs/quickstart/)
+#   make quickstart   create/reuse .venv from the lock file, train PPO on CartPole-v1,
+#                     evaluate it, plot its learning curve and record an episode as a GIF
+#                     (runs/quickstart/)
 #   make test         create/reuse .venv from the lock file, lint, run the test suite, the quick
 #                     benchmark suite and the strict docs build
 PYTHON ?= python3
@@ -21,11 +22,13 @@ $(STAMP): pyproject.toml constraints.txt Makefile
 	$(BIN)/python -m pip install $(PIP_FLAGS) -e '.[dev,bench,atari,mujoco,box2d,export,docs]'
 	touch $@
 
+# PPO with its defaults (RL-Zoo's CartPole-v1 hyper-parameters); --overwrite makes a rerun start
+# afresh instead of refusing the directory
 quickstart: $(STAMP)
-	$(BIN)/tidyrl train q-learning Taxi-v4 --steps 100000 --seed 0 --run-dir runs/quickstart \
-		--set alpha=0.5 eval_every=5000 eval_episodes=5
+	$(BIN)/tidyrl train ppo CartPole-v1 --steps 40000 --seed 0 --run-dir runs/quickstart --overwrite
 	$(BIN)/tidyrl eval runs/quickstart --episodes 10
 	$(BIN)/tidyrl plot runs/quickstart --out runs/quickstart/learning_curve.png
+	$(BIN)/tidyrl eval runs/quickstart --episodes 1 --video runs/quickstart/episode.gif
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks docs/hooks
