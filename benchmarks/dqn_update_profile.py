@@ -9,7 +9,8 @@ are those of a real run), then times, in CPU time of this thread (robust to othe
                denormal floats left on (the CPU default)
     +flush     + denormals flushed to zero (`torch.set_flush_denormal(True)`, set by
                `tidyrl.runtime.configure`)
-    +adam      + `tidyrl.nets.optim.Adam`: fused kernel on cached lists, clipping inside step
+    +adam      + `tidyrl.nets.optim.Adam`: torch's fused Adam with the clipping inside step,
+               its multiply skipped when nothing is clipped
     +huber     + torch's fused huber loss (`tidyrl.core.losses.mean_td_loss`): this is
                `tidyrl.algos.value.dqn.DQN.update`
 

@@ -1,4 +1,4 @@
-"""What `RunConfig.keep_freed_memory` (glibc's malloc thresholds, `tidyrl.loops.malloc`) buys.
+"""What `RunConfig.keep_freed_memory` (glibc's malloc thresholds, `tidyrl.runtime`) buys.
 
 Trains one algorithm for a few thousand steps in fresh processes, alternately with the setting
 on and off (so both see the same machine, minute by minute), and prints each run's wall time and

@@ -11,20 +11,22 @@ median time per update of each stage, so the table says what every change bought
     inputs     + each backward names its parameters: the actor loss computes no critic grads
     fused      + all losses from one set of parameters, one fused Adam over all parameters
                (one group: they share the learning rate), foreach Polyak
-    lean-adam  + `tidyrl.nets.optim.Adam` (torch's fused kernel called on cached lists)
+    lean-adam  + `tidyrl.nets.optim.Adam` (now torch's fused Adam through public APIs, so
+               the same as `fused` here; older records timed a step on cached lists)
     oriented   + skinny products (3-4 inputs, 1-2 outputs) evaluated in the orientation MKL
                runs fast, and the ensemble's first layer laid out (k, B, h) so its ReLU and
                ReLU-backward see one memory layout (`tidyrl.nets.critics.linear`)
     one-pass   + the actor's path through a frozen critic (``critic(..., frozen=True)``), so
                one backward pass of the summed losses gives every gradient
-    SAC fp32   + the tanh-Gaussian log-probability in eps (half the ops) and the gradients
-               written out instead of traced by autograd (`tidyrl.nets.backprop`): this is
+    SAC fp32   + the tanh-Gaussian log-probability in eps (half the ops), the critic step and
+               the actor step as two backward passes into disjoint parameters: this is
                `tidyrl.algos.actor_critic.sac.SAC.update`, timed on the agent itself
     SAC bf16   + hidden-to-hidden matmuls in bfloat16 (SAC with precision=bf16; timed only
                where the CPU multiplies bf16 natively, `tidyrl.nets.precision.native_bf16`)
 
-(these rows time the serial update; with a core to spare, `SAC.update` runs its actor half on
-a helper thread, which only a wall-clock row can show: it is printed after them)
+(these rows time the serial update; with a core to spare, `SAC.update` runs its actor step on
+a helper thread (`tidyrl.runtime.run_side_by_side`), which only a wall-clock row can show: it
+is printed after them)
 
 The stages before `oriented` run with `tidyrl.nets.critics.linear` swapped for plain
 ``addmm``/``baddbmm``/``matmul`` products (`plain_linear`), as the library ran before that change.
@@ -47,7 +49,7 @@ import torch
 from torch import nn
 
 import tidyrl
-from tidyrl.algos.actor_critic import sac as sac_module
+from tidyrl import runtime
 from tidyrl.bench import timing
 from tidyrl.core.squashed import LOG_STD_MAX, LOG_STD_MIN, squashed_gaussian_log_prob
 from tidyrl.data.batch import Transition
@@ -247,23 +249,7 @@ def sections(agent: tidyrl.agent.Agent, batch: Transition, repeats: int) -> dict
         a.optimizer.zero_grad()
         total.backward()
 
-    out["(autograd, for comparison) one backward pass of the summed losses"] = (
-        median_ms(backward, repeats) - forward
-    )
-    eps = torch.randn(len(batch.rewards), a.act_dim)
-
-    def halves() -> None:
-        a.optimizer.zero_grad()
-        a.actor_half(batch, alpha, eps)
-        a.critic_half(batch, eps)
-
-    out["critic half: Q(s, a), target, written-out backward"] = median_ms(
-        lambda: (a.optimizer.zero_grad(), a.critic_half(batch, eps)), repeats
-    )
-    out["actor half: pi(s), Q(s, pi(s)), written-out backward"] = median_ms(
-        lambda: (a.optimizer.zero_grad(), a.actor_half(batch, alpha, eps)), repeats
-    )
-    out["both halves, one thread"] = median_ms(halves, repeats)
+    out["one backward pass of the summed losses"] = median_ms(backward, repeats) - forward
     out["Adam step (tidyrl.nets.optim, one group)"] = median_ms(a.optimizer.step, repeats)
     from tidyrl.core.targets import polyak_update
 
@@ -273,10 +259,10 @@ def sections(agent: tidyrl.agent.Agent, batch: Transition, repeats: int) -> dict
     out["whole update"] = median_ms(lambda: a.update(batch), repeats)
     rng = np.random.default_rng(0)
     out["(per step) replay sample 256 -> tensors"] = median_ms(
-        lambda: a.buffer.sample(BATCH, rng), repeats
+        lambda: a.replay.sample(BATCH, rng), repeats
     )
     obs = a.env.obs
-    out["(per step) act on one observation"] = median_ms(lambda: a.policy(obs), repeats)
+    out["(per step) act on one observation"] = median_ms(lambda: a.act(obs), repeats)
     actions = a.env.sample_actions()
     out["(per step) one Pendulum env step (VecEnv)"] = median_ms(
         lambda: a.env.step(actions), repeats
@@ -304,7 +290,7 @@ def main() -> None:
     global CLOCK
     if args.wall:
         CLOCK = time.perf_counter
-    torch.set_num_threads(args.threads)
+    runtime.configure(args.threads)
     batch = fake_batch()
     clock = "wall" if args.wall else "thread CPU"
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), batch {BATCH}, {clock}")
@@ -316,21 +302,21 @@ def main() -> None:
         base = base or ms
         print(f"| {stage} | {ms:.2f} | {base / ms:.2f}x |")
     critics.linear = ORIENTED
-    spare_core = sac_module.spare_core
-    sac_module.spare_core = lambda: None  # the serial update: one thread's time is all of it
+    spare_core = runtime.spare_core
+    runtime.spare_core = lambda: None  # the serial update: one thread's time is all of it
     for precision in PRECISIONS:
         agent = tidyrl.make("sac", "Pendulum-v1", seed=0, precision=precision, torch_threads=0)
         ms = median_ms(lambda a=agent: a.update(batch), args.repeats)  # type: ignore[misc]
         assert base is not None
         print(f"| SAC {precision} | {ms:.2f} | {base / ms:.2f}x |")
-    sac_module.spare_core = spare_core
-    if spare_core() is not None:  # the actor half on a helper thread: only wall time shows it
+    runtime.spare_core = spare_core
+    if spare_core() is not None:  # the actor step on a helper thread: only wall time shows it
         agent = tidyrl.make("sac", "Pendulum-v1", seed=0, precision="auto", torch_threads=0)
         ms = timing.median_ms(lambda: agent.update(batch), args.repeats, time.perf_counter)
         assert base is not None
-        row = f"SAC {PRECISIONS[-1]}, actor half on the spare core (wall clock)"
+        row = f"SAC {PRECISIONS[-1]}, actor step on the spare core (wall clock)"
         print(f"| {row} | {ms:.2f} | {base / ms:.2f}x |")
-    sac_module.spare_core = lambda: None
+    runtime.spare_core = lambda: None
     sb3 = sb3_update_ms(args.repeats)
     if sb3 is not None:
         print(f"| Stable-Baselines3 SAC.train(1 step, batch 256), incl. its sampling | {sb3:.2f} |")
@@ -341,7 +327,7 @@ def main() -> None:
         agent.learn(400)
         print(f"\nSAC.update breakdown, precision={precision} (ms, medians of separate timings)")
         for name, ms in sections(
-            agent, agent.buffer.sample(BATCH, np.random.default_rng(1)), args.repeats
+            agent, agent.replay.sample(BATCH, np.random.default_rng(1)), args.repeats
         ).items():
             print(f"| {name} | {ms:.3f} |")
 

@@ -132,6 +132,39 @@ def test_no_algorithm_file_pickles():
     assert not problems, "\n".join(problems)
 
 
+PROCESS_SETTINGS = ("set_num_threads", "set_flush_denormal", "mallopt", "set_num_interop_threads")
+
+
+def process_setting_calls(source: str) -> list[tuple[int, str]]:
+    """(line, name) of every call that changes a process-wide setting."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Call):
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            if name in PROCESS_SETTINGS:
+                found.append((node.lineno, name))
+    return found
+
+
+def test_only_the_runtime_module_changes_process_settings():
+    problems = [
+        f"{path.relative_to(ROOT)}:{line} calls {name}"
+        for path in sorted(SRC.rglob("*.py"))
+        if path != SRC / "runtime.py"
+        for line, name in process_setting_calls(path.read_text())
+    ]
+    assert not problems, "\n".join(problems)
+
+
+def test_the_process_settings_rule_itself():
+    assert process_setting_calls("import torch\ntorch.set_num_threads(1)") == [
+        (2, "set_num_threads")
+    ]
+    assert process_setting_calls("libc.mallopt(-1, 0)") == [(1, "mallopt")]
+    assert process_setting_calls("torch.get_num_threads()") == []
+
+
 INFOS_PATTERN = re.compile(
     r"""\binfos\s*\[|["'](final_obs|final_observation|final_info|_final_obs)["']"""
 )

@@ -187,9 +187,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_list(args: argparse.Namespace) -> int:
-    from tidyrl.bench.suites import all_suites
+    from tidyrl.bench.folder import all_suites
 
-    for suite in all_suites().values():
+    for suite in all_suites(args.benchmarks).values():
         seeds = ",".join(map(str, suite.seeds))
         print(f"{suite.name} [{suite.family}] seeds {seeds}: {suite.description}")
         for task in suite.tasks:
@@ -200,10 +200,11 @@ def cmd_bench_list(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_run(args: argparse.Namespace) -> int:
+    from tidyrl.bench.folder import benchmarks_dir, get_suite, peers
     from tidyrl.bench.runner import run_suite
-    from tidyrl.bench.suites import get_suite
 
-    suite = get_suite(args.suite)
+    folder = benchmarks_dir(args.benchmarks)
+    suite = get_suite(args.suite, folder)
     seeds = None
     if args.seeds:
         try:
@@ -214,8 +215,7 @@ def cmd_bench_run(args: argparse.Namespace) -> int:
             ) from None
     chosen = [t for t in suite.tasks if t.matches(args.task or "")]
     if not args.no_peers and any(t.peer for t in chosen):
-        from tidyrl.bench.peers import peer_unavailable
-
+        peer_unavailable = peers(folder).peer_unavailable
         problems = {peer_unavailable(t.peer.library) for t in chosen if t.peer} - {None}
         if problems:
             raise TidyError(
@@ -233,7 +233,8 @@ def cmd_bench_run(args: argparse.Namespace) -> int:
         peers_only=args.peers_only,
         jobs=args.jobs,
         threads=args.threads,
-        out=args.out,
+        out=args.out or folder / "results",
+        benchmarks=folder,
     )
     if not records:
         raise TidyError(f"no task of suite {suite.name!r} matches --task {args.task!r}")
@@ -254,11 +255,23 @@ def cmd_bench_run(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_report(args: argparse.Namespace) -> int:
+    from tidyrl.bench.folder import all_suites, benchmarks_dir
     from tidyrl.bench.report import write_report
 
-    path = write_report(Path(args.results), Path(args.out))
+    folder = benchmarks_dir(args.benchmarks)
+    results = Path(args.results) if args.results else folder / "results"
+    out = Path(args.out) if args.out else folder / "RESULTS.md"
+    path = write_report(results, out, all_suites(folder))
     print(path)
     return 0
+
+
+def _benchmarks_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--benchmarks",
+        metavar="BENCHMARKS",
+        help="folder with suites/ and peers.py (default: $TIDYRL_BENCHMARKS, else ./benchmarks)",
+    )
 
 
 def cmd_demos(args: argparse.Namespace) -> int:
@@ -318,7 +331,6 @@ def cmd_demos_info(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from tidyrl import __version__
-    from tidyrl.bench import REPORT_PATH, RESULTS_DIR
 
     parser = argparse.ArgumentParser(
         prog="tidyrl", description="Train, evaluate and plot reinforcement learning agents."
@@ -374,6 +386,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_bench)
     bench = p.add_subparsers(dest="bench_command", required=True, metavar="ACTION")
     b = bench.add_parser("list", help="list the suites and their tasks")
+    _benchmarks_option(b)
     b.set_defaults(bench_func=cmd_bench_list)
     b = bench.add_parser("run", help="run a suite (seeds in parallel processes), one JSON per run")
     b.add_argument("suite", help="suite name (see 'tidyrl bench list')")
@@ -384,14 +397,16 @@ def build_parser() -> argparse.ArgumentParser:
     who.add_argument("--peers-only", action="store_true", help="run only the peer runs")
     b.add_argument("--jobs", type=int, help="runs at a time (default: one per CPU core)")
     b.add_argument("--threads", type=int, help="torch threads per run (default: cores / jobs)")
-    b.add_argument("--out", default=RESULTS_DIR, help="record directory")
+    b.add_argument("--out", help="record directory (default: BENCHMARKS/results)")
     b.add_argument(
         "--check", action="store_true", help="exit 1 if a task is solved by too few seeds"
     )
+    _benchmarks_option(b)
     b.set_defaults(bench_func=cmd_bench_run)
     b = bench.add_parser("report", help="write RESULTS.md and plots from the stored records")
-    b.add_argument("--results", default=RESULTS_DIR, help="record directory")
-    b.add_argument("--out", default=REPORT_PATH, help="Markdown file to write")
+    b.add_argument("--results", help="record directory (default: BENCHMARKS/results)")
+    b.add_argument("--out", help="Markdown file to write (default: BENCHMARKS/RESULTS.md)")
+    _benchmarks_option(b)
     b.set_defaults(bench_func=cmd_bench_report)
 
     p = sub.add_parser("demos", help="collect and inspect demonstrations for imitation learning")

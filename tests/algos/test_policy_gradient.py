@@ -155,22 +155,37 @@ def test_ppo_learns_cartpole_quickly():
 
 @pytest.mark.parametrize("env_id", ["CartPole-v1", "Pendulum-v1"])
 def test_fused_inference_copy_matches_actor_and_critic(env_id):
+    from tidyrl.nets.inference import fast_policy
     from tidyrl.nets.policy import ActorCritic
 
     agent = tidyrl.make("ppo", env_id, seed=0)
     policy: ActorCritic = agent.policy
     obs = torch.randn(16, agent.io.obs_dim)
+    state = torch.get_rng_state()
     fused = policy.fused()
-    (d1, v1), (d2, v2) = policy(obs), fused(obs)
-    head1 = d1.logits if policy.discrete else d1.mean
-    head2 = d2.logits if policy.discrete else d2.mean
-    torch.testing.assert_close(head1, head2)
-    torch.testing.assert_close(v1, v2)
-    torch.testing.assert_close(fused.value(obs), policy.value(obs))
-    # the host-side rollout step: same values, and log-probabilities of the drawn actions
-    actions, logprobs, values = fused.act_sample(obs, np.random.default_rng(0))
-    torch.testing.assert_close(values, v1.detach(), rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(logprobs, d1.log_prob(actions).detach(), rtol=1e-5, atol=1e-5)
+    assert torch.equal(state, torch.get_rng_state())  # building it draws no randomness
+    assert not any(p.requires_grad for p in fused.parameters())
+    forward = fast_policy(fused)
+    assert forward.uses_numpy
+    out = forward(obs)
+    dist, values = policy(obs)
+    head = dist.logits if policy.discrete else dist.mean
+    head_fused = policy.head(out[:, :-1])
+    torch.testing.assert_close(
+        head_fused.logits if policy.discrete else head_fused.mean,
+        head.detach(),
+        rtol=1e-5,
+        atol=1e-5,
+    )
+    torch.testing.assert_close(out[:, -1], values.detach(), rtol=1e-5, atol=1e-5)
+    # the rollout step: log-probabilities of the drawn actions under the live policy
+    actions, logprobs = head_fused.sample_and_log_prob(np.random.default_rng(0))
+    torch.testing.assert_close(logprobs, dist.log_prob(actions).detach(), rtol=1e-5, atol=1e-5)
+    # acting outside rollouts: the same distribution through the actor alone
+    acting = policy.act_distribution(obs)
+    torch.testing.assert_close(
+        acting.logits if policy.discrete else acting.mean, head.detach(), rtol=1e-5, atol=1e-5
+    )
 
 
 def test_ppo_clipped_surrogate_and_diagnostics_by_hand():

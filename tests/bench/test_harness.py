@@ -48,13 +48,13 @@ def test_a_record_holds_provenance_curve_speed_memory_and_ceilings(records):
 
 def test_report_is_regenerated_from_records(records, tmp_path):
     out, _ = records
-    md = write_report(out, tmp_path / "RESULTS.md")
+    md = write_report(out, tmp_path / "RESULTS.md", {"tiny": SUITE})
     text = md.read_text()
     assert "### Suite `tiny`" in text
     assert "2/2 ≥ 1" in text  # both seeds solved
     assert "IQM" in text and (tmp_path / "plots" / "iqm.png").is_file()
     assert (tmp_path / "plots" / "tiny.png").is_file()
-    assert write_report(out, tmp_path / "again.md").read_text() == text  # deterministic
+    assert write_report(out, tmp_path / "again.md", {"tiny": SUITE}).read_text() == text
 
 
 def test_regression_gate(records):
@@ -155,3 +155,63 @@ def test_commit_is_dirty_for_code_changes_not_for_bench_outputs(tmp_path):
     assert git_commit(str(results)) == clean
     (tmp_path / "src.py").write_text("x = 2\n")
     assert git_commit(str(results)) == clean + "+dirty"
+
+
+def test_suites_come_from_the_benchmarks_folder(tmp_path, monkeypatch, capsys):
+    suites = tmp_path / "mine" / "suites"
+    suites.mkdir(parents=True)
+    (suites / "toy.py").write_text(
+        "from tidyrl.bench.suite import Suite, Task\n"
+        "SUITES = [Suite('toy', 'tabular', (Task('q-learning', 'FrozenLake-v1', 10),))]\n"
+    )
+    (suites / "_private.py").write_text("raise RuntimeError('helpers are not collected')\n")
+    assert cli.main(["bench", "list", "--benchmarks", str(tmp_path / "mine")]) == 0
+    assert capsys.readouterr().out.splitlines()[0].startswith("toy [tabular]")
+    monkeypatch.setenv("TIDYRL_BENCHMARKS", str(tmp_path / "mine"))
+    assert cli.main(["bench", "list"]) == 0
+    assert "toy [tabular]" in capsys.readouterr().out
+    assert cli.main(["bench", "run", "quick"]) == 2  # that folder has no quick suite
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "unknown benchmark suite 'quick'" in err[0] and "toy" in err[0]
+
+
+def test_a_missing_benchmarks_folder_is_one_line_and_status_2(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("TIDYRL_BENCHMARKS")
+    monkeypatch.chdir(tmp_path)  # no ./benchmarks here
+    for argv in (["bench", "list"], ["bench", "run", "quick"], ["bench", "report"]):
+        assert cli.main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "--benchmarks DIR" in err[0] and "TIDYRL_BENCHMARKS" in err[0]
+    assert cli.main(["bench", "list", "--benchmarks", str(tmp_path / "nowhere")]) == 2
+    assert "nowhere" in capsys.readouterr().err
+
+
+def test_whole_process_records_render_as_one_side_by_side_table(tmp_path):
+    from tidyrl.bench.report import WHOLE_PROCESS_FORMAT, whole_process_section
+
+    def record(library: str, seed: int, wall: float, ret: float) -> None:
+        data = {
+            "format": WHOLE_PROCESS_FORMAT,
+            "task": "ppo",
+            "algo": "ppo",
+            "env": "CartPole-v1",
+            "steps": 1000,
+            "seed": seed,
+            "library": library,
+            "wall_s": wall,
+            "eval_mean": ret,
+            "eval_std": 0.0,
+            "command": "tidyrl train ppo CartPole-v1",
+            "provenance": {"commit": "abc1234"},
+        }
+        (tmp_path / f"{library}-{seed}.json").write_text(json.dumps(data))
+
+    for seed, (ours, theirs) in enumerate([(10.0, 20.0), (12.0, 18.0), (11.0, 30.0)]):
+        record("tidyrl", seed, ours, 500.0)
+        record("sb3", seed, theirs, 480.0 + seed)
+    lines = whole_process_section(tmp_path)
+    row = next(line for line in lines if line.startswith("| ppo |"))
+    assert "10.0 / 12.0 / 11.0" in row and "20.0 / 18.0 / 30.0" in row
+    assert "**0.55×**" in row  # median 11 / median 20
+    assert "480.0 / 481.0 / 482.0" in row
+    assert whole_process_section(tmp_path / "none") == []

@@ -10,7 +10,7 @@ import os
 import pytest
 
 from tidyrl import cli
-from tidyrl.bench.peers import minatar_game, peer_unavailable
+from tidyrl.bench.folder import peers
 from tidyrl.bench.runner import execute, plan
 from tidyrl.bench.suite import Peer, Suite, Task
 from tidyrl.errors import ConfigError
@@ -84,21 +84,21 @@ def test_the_script_is_driven_for_the_task_budget_and_evaluated_on_schedule(scri
 
 def test_missing_or_wrong_script_folder_and_unknown_peers_are_explained(tmp_path, monkeypatch):
     monkeypatch.delenv("TIDYRL_MINATAR_EXAMPLES", raising=False)
-    message = peer_unavailable("minatar-examples")
+    message = peers().peer_unavailable("minatar-examples")
     assert message and "TIDYRL_MINATAR_EXAMPLES" in message and "kenjyoung/MinAtar" in message
     monkeypatch.setenv("TIDYRL_MINATAR_EXAMPLES", str(tmp_path))
-    assert "holds no dqn.py" in str(peer_unavailable("minatar-examples"))
-    unknown = str(peer_unavailable("no-such-lib"))
+    assert "holds no dqn.py" in str(peers().peer_unavailable("minatar-examples"))
+    unknown = str(peers().peer_unavailable("no-such-lib"))
     assert "no-such-lib" in unknown and "sb3" in unknown and "minatar-examples" in unknown
     (tmp_path / "dqn.py").write_text(STAND_IN)
-    assert peer_unavailable("minatar-examples") is None
+    assert peers().peer_unavailable("minatar-examples") is None
 
 
 def test_minatar_game_names():
-    assert minatar_game("MinAtar/SpaceInvaders-v1") == "space_invaders"
-    assert minatar_game("MinAtar/Breakout-v0") == "breakout"
+    assert peers().minatar_game("MinAtar/SpaceInvaders-v1") == "space_invaders"
+    assert peers().minatar_game("MinAtar/Breakout-v0") == "breakout"
     with pytest.raises(ConfigError, match="not a MinAtar game"):
-        minatar_game("CartPole-v1")
+        peers().minatar_game("CartPole-v1")
 
 
 def test_cli_names_the_missing_script_and_peers_only_plans_just_peers(monkeypatch, capsys):

@@ -90,3 +90,24 @@ def test_host_sampling_matches_the_distribution_and_its_log_probs():
     torch.testing.assert_close(a.mean(0), torch.tensor([1.0, -2.0]), atol=0.03, rtol=0)
     torch.testing.assert_close(a.std(0), torch.tensor([0.5, 2.0]), atol=0.03, rtol=0)
     torch.testing.assert_close(lp, g.log_prob(a), rtol=1e-5, atol=1e-5)
+
+
+def test_acting_draws_come_from_the_given_generator_in_its_order():
+    """sample_and_log_prob takes one U[0, 1) per row (Categorical: inverse CDF) or one N(0, 1)
+    per action dimension (Gaussian) from the NumPy generator, float32, and leaves torch's
+    generator alone, so a rollout is reproducible from the agent's own generator."""
+    probs = torch.tensor([[0.2, 0.5, 0.3]]).expand(6, 3)
+    state = torch.get_rng_state()
+    actions, logp = Categorical(torch.log(probs)).sample_and_log_prob(np.random.default_rng(5))
+    u = np.random.default_rng(5).random((6, 1), dtype=np.float32)
+    expected = np.minimum((u >= np.array([0.2, 0.7, 1.0], dtype=np.float32)).sum(-1), 2)
+    np.testing.assert_array_equal(actions.numpy(), expected)
+    assert len(set(expected.tolist())) > 1
+    torch.testing.assert_close(logp, torch.log(probs[0])[actions])
+    mean, log_std = torch.tensor([[1.0, -2.0]]).expand(4, 2), torch.log(torch.tensor([0.5, 2.0]))
+    a, lp = DiagGaussian(mean, log_std).sample_and_log_prob(np.random.default_rng(5))
+    eps = torch.from_numpy(np.random.default_rng(5).standard_normal((4, 2), dtype=np.float32))
+    torch.testing.assert_close(a, mean + torch.tensor([0.5, 2.0]) * eps)
+    expected_lp = (-0.5 * eps**2 - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
+    torch.testing.assert_close(lp, expected_lp, rtol=1e-5, atol=1e-5)
+    assert torch.equal(state, torch.get_rng_state())

@@ -48,40 +48,6 @@ def test_dueling_value_stream_shifts_all_actions_equally():
     torch.testing.assert_close(net(x) - before, torch.ones(3, 4))
 
 
-def test_host_q_values_match_the_network_and_follow_its_updates():
-    import gymnasium as gym
-    import numpy as np
-
-    from tidyrl.nets.heads import QNetwork
-
-    space = gym.spaces.Box(-1.0, 1.0, (4,), dtype=np.float32)
-    obs = np.random.default_rng(0).standard_normal((5, 4)).astype(np.float32)
-    for dueling in (False, True):
-        net = QNetwork(space, 3, (16, 8), dueling=dueling)
-        host = net.host_q_values()
-        assert host is not None
-        with torch.no_grad():
-            expected = net(torch.from_numpy(obs)).numpy()
-            np.testing.assert_allclose(host(obs), expected, rtol=1e-5, atol=1e-6)
-            for p in net.parameters():  # an optimizer step writes in place
-                p.add_(0.1)
-            np.testing.assert_allclose(
-                host(obs), net(torch.from_numpy(obs)).numpy(), rtol=1e-5, atol=1e-6
-            )
-    net = QNetwork(space, 3, (16, 8))
-    first = net.host_q_values()
-    assert first is not None and net.host_q_values() is first  # cached while nothing moves
-    net.advantage[0].weight = torch.nn.Parameter(torch.randn(8, 16))  # a new parameter object
-    rebuilt = net.host_q_values()
-    assert rebuilt is not None and rebuilt is not first
-    with torch.no_grad():
-        np.testing.assert_allclose(
-            rebuilt(obs), net(torch.from_numpy(obs)).numpy(), rtol=1e-5, atol=1e-6
-        )
-    assert QNetwork(space, 3, (16,), noisy=True).host_q_values() is None
-    assert QNetwork(space, 3, (16,), n_atoms=5).host_q_values() is None
-
-
 def test_with_next_matches_two_plain_passes_and_only_s_carries_gradients():
     torch.manual_seed(0)
     spaces = {

@@ -1,10 +1,9 @@
-import numpy as np
 import pytest
 import torch
 from torch import nn
 
 from tidyrl.nets import mlp
-from tidyrl.nets.mlp import host_forward, host_layers, orthogonal_init, uniform_init, xavier_init
+from tidyrl.nets.mlp import orthogonal_init, uniform_init, xavier_init
 
 
 def test_mlp_shapes_and_layers():
@@ -28,27 +27,3 @@ def test_mlp_init_hooks_apply_to_hidden_and_output_layers():
 def test_unknown_activation_names_choices():
     with pytest.raises(ValueError, match="relu"):
         mlp(1, [1], 1, activation="swish2")
-
-
-@pytest.mark.parametrize(("activation", "output"), [("relu", None), ("tanh", "tanh")])
-def test_host_forward_matches_torch_and_reads_the_live_weights(activation, output):
-    torch.manual_seed(0)
-    net = mlp(3, (16, 8), 2, activation, output)
-    layers = host_layers(net)
-    assert layers is not None
-    x = np.random.default_rng(0).normal(size=(5, 3)).astype(np.float32)
-    with torch.no_grad():
-        np.testing.assert_allclose(
-            host_forward(layers, x), net(torch.from_numpy(x)).numpy(), rtol=1e-5, atol=1e-6
-        )
-        for p in net.parameters():  # an optimizer step writes in place: the views follow it
-            p.mul_(0.5).add_(0.1)
-        np.testing.assert_allclose(
-            host_forward(layers, x), net(torch.from_numpy(x)).numpy(), rtol=1e-5, atol=1e-6
-        )
-
-
-def test_host_layers_refuses_other_layers_and_dtypes():
-    assert host_layers(nn.Sequential(nn.Linear(3, 4), nn.LayerNorm(4))) is None
-    assert host_layers(nn.Sequential(nn.Linear(3, 4), nn.ELU())) is None
-    assert host_layers(mlp(3, (4,), 1).double()) is None

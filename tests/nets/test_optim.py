@@ -1,4 +1,5 @@
-"""tidyrl.nets.optim.Adam: the same numbers and state as torch.optim.Adam (+ clip_grad_norm_)."""
+"""tidyrl.nets.optim: the same numbers and state as torch.optim.Adam / RMSprop after torch's
+clip_grad_norm_, with the clipping done inside step()."""
 
 from __future__ import annotations
 
@@ -25,14 +26,19 @@ def _loss(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 def _step_both(ours_net, ours, ref_net, ref, x: torch.Tensor, max_norm: float) -> None:
     """One step of our optimizer and of torch's reference, the reference's gradients clipped
-    by hand (torch's clip_grad_norm_ uses max_norm / (norm + 1e-6); ours max_norm / norm)."""
+    by torch's own clip_grad_norm_ before its step."""
     for net, opt in ((ours_net, ours), (ref_net, ref)):
         opt.zero_grad()
         _loss(net, x).backward()
         if opt is ref and max_norm > 0:
-            norm = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in net.parameters()]))
-            for p in net.parameters():
-                p.grad.mul_(torch.clamp(max_norm / norm, max=1.0))
+            nn.utils.clip_grad_norm_(net.parameters(), max_norm)
+        opt.step()
+
+
+def _train(net: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, steps: int) -> None:
+    for _ in range(steps):
+        opt.zero_grad()
+        _loss(net, x).backward()
         opt.step()
 
 
@@ -54,14 +60,65 @@ def test_matches_torch_adam_with_clipping(max_norm: float) -> None:
         assert ours.last_grad_norm is not None and float(ours.last_grad_norm) > 0.5
 
 
+def test_adam_first_steps_hand_checked_with_clipping() -> None:
+    """theta (0, 0), g (3, 4): ||g|| = 5, clipped to 1 gives g' = (0.6, 0.8) (up to torch's
+    1e-6). Adam's first step is theta - lr * m_hat / (sqrt(v_hat) + eps) with m_hat = g' and
+    v_hat = g'^2: -lr * sign(g') = (-0.1, -0.1). Second step, same g: m = 0.9 * 0.1 g' + 0.1 g'
+    = 0.19 g', m_hat = 0.19 g' / 0.19 = g', likewise v_hat = g'^2: another -0.1 each."""
+    theta = nn.Parameter(torch.zeros(2))
+    opt = Adam([theta], lr=0.1, max_grad_norm=1.0)
+    for expected in (-0.1, -0.2):
+        theta.grad = torch.tensor([3.0, 4.0])
+        opt.step()
+        torch.testing.assert_close(theta.grad, torch.tensor([0.6, 0.8]))  # clipped in place
+        torch.testing.assert_close(opt.last_grad_norm, torch.tensor(5.0))
+        torch.testing.assert_close(theta.detach(), torch.full((2,), expected), rtol=0, atol=1e-6)
+    unclipped = nn.Parameter(torch.zeros(2))
+    opt = Adam([unclipped], lr=0.1, max_grad_norm=10.0)
+    unclipped.grad = torch.tensor([3.0, 4.0])
+    opt.step()
+    assert torch.equal(unclipped.grad, torch.tensor([3.0, 4.0]))  # under the bound: untouched
+
+
+def test_closure_gradients_are_clipped_after_it_runs() -> None:
+    theta = nn.Parameter(torch.tensor([1.0, 2.0]))
+    opt = Adam([theta], lr=0.1, max_grad_norm=0.5)
+
+    def closure() -> float:
+        opt.zero_grad()
+        loss = (10.0 * theta).sum()
+        loss.backward()
+        return float(loss.detach())
+
+    assert opt.step(closure) == 30.0
+    torch.testing.assert_close(opt.last_grad_norm, torch.tensor(200.0**0.5))
+    torch.testing.assert_close(theta.grad.norm(), torch.tensor(0.5))
+
+
+def test_state_dict_is_torch_adams() -> None:
+    """A checkpoint of ours loads into torch.optim.Adam and the reverse, and both continue
+    with the same step."""
+    ours_net, ref_net = _twins()
+    ours = Adam(ours_net.parameters(), lr=1e-2)
+    x = torch.randn(4, 3)
+    _train(ours_net, ours, x, 2)
+    ref_net.load_state_dict(ours_net.state_dict())
+    ref = torch.optim.Adam(ref_net.parameters(), lr=1.0)
+    ref.load_state_dict(copy.deepcopy(ours.state_dict()))
+    _step_both(ours_net, ours, ref_net, ref, x, 0.0)
+    for p, q in zip(ours_net.parameters(), ref_net.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-6, atol=1e-7)
+    back = Adam(ours_net.parameters(), lr=5.0)
+    back.load_state_dict(copy.deepcopy(ref.state_dict()))
+    assert back.param_groups[0]["lr"] == 1e-2 and back.param_groups[0]["fused"]
+    assert float(back.state[next(ours_net.parameters())]["step"]) == 3.0
+
+
 def test_state_dict_round_trip_continues_identically() -> None:
     net_a, net_b = _twins()
     opt_a = Adam(net_a.parameters(), lr=1e-2, max_grad_norm=1.0)
     x = torch.randn(4, 3)
-    for _ in range(3):
-        opt_a.zero_grad()
-        _loss(net_a, x).backward()
-        opt_a.step()
+    _train(net_a, opt_a, x, 3)
     net_b.load_state_dict(net_a.state_dict())
     opt_b = Adam(net_b.parameters(), lr=5.0, max_grad_norm=1.0)
     opt_b.load_state_dict(copy.deepcopy(opt_a.state_dict()))  # as from a file

@@ -6,14 +6,16 @@ Nothing in RESULTS.md is typed by hand: every number comes from a record under
 
 from __future__ import annotations
 
+import json
 import statistics
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from tidyrl.bench.folder import all_suites
 from tidyrl.bench.record import load_records, slug
 from tidyrl.bench.stats import (
     bootstrap_mean_ci,
@@ -22,7 +24,6 @@ from tidyrl.bench.stats import (
     stratified_bootstrap_ci,
 )
 from tidyrl.bench.suite import Suite
-from tidyrl.bench.suites import all_suites
 
 FAMILIES = {
     "tabular": "Tabular methods (issue 2)",
@@ -101,7 +102,9 @@ def _who(record: Record) -> str:
     return "tidyrl" if record["library"] == "tidyrl" else record.get("peer_name") or "peer"
 
 
-def suite_section(suite: str, records: list[Record], plots: Path, md_dir: Path) -> list[str]:
+def suite_section(
+    suite: str, records: list[Record], plots: Path, md_dir: Path, declared_suite: Suite | None
+) -> list[str]:
     lines = [f"### Suite `{suite}`", ""]
     commands = sorted({r["command"] for r in records if r.get("command")})
     seeds = sorted({r["seed"] for r in records})
@@ -120,7 +123,7 @@ def suite_section(suite: str, records: list[Record], plots: Path, md_dir: Path) 
     ]
     # a reference is a quotation, not a measurement: the suite's current text wins over the one
     # a record was written with (records of tasks no longer declared keep their own)
-    declared = {(t.name, t.env): t.reference for t in getattr(all_suites().get(suite), "tasks", ())}
+    declared = {(t.name, t.env): t.reference for t in getattr(declared_suite, "tasks", ())}
     groups: dict[tuple[str, str], dict[str, list[Record]]] = defaultdict(lambda: defaultdict(list))
     for r in records:
         groups[(r["task"]["name"], r["task"]["env"])][_who(r)].append(r)
@@ -365,6 +368,62 @@ def iqm_section(records: list[Record], plots: Path, md_dir: Path) -> list[str]:
     return lines + ["", f"![IQM across tasks]({path.relative_to(md_dir).as_posix()})", ""]
 
 
+WHOLE_PROCESS_FORMAT = "tidyrl-whole-process/1"
+"""Records of `benchmarks/whole_process.py`: one timed process per library, task and seed."""
+
+
+def whole_process_section(results: Path) -> list[str]:
+    """The whole-process side by side (`benchmarks/whole_process.py`): per task, each library's
+    process wall time per seed, the ratio of the medians and the greedy returns."""
+    runs: dict[str, dict[str, list[Record]]] = defaultdict(lambda: defaultdict(list))
+    for path in sorted(results.rglob("*.json")):
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        if isinstance(data, dict) and data.get("format") == WHOLE_PROCESS_FORMAT:
+            runs[data["task"]][data["library"]].append(data)
+    rows = []
+    for task, by_lib in sorted(runs.items()):
+        ours = sorted(by_lib.get("tidyrl", []), key=lambda r: r["seed"])
+        theirs = sorted(by_lib.get("sb3", []), key=lambda r: r["seed"])
+        if not ours or not theirs:
+            continue
+        first = ours[0]
+        w_ours = _median([r["wall_s"] for r in ours])
+        w_theirs = _median([r["wall_s"] for r in theirs])
+
+        def per_seed(records: list[Record], key: str, digits: int = 1) -> str:
+            return " / ".join(f"{r[key]:.{digits}f}" for r in records)
+
+        commits = ", ".join(sorted({r["provenance"]["commit"] for r in ours}))
+        rows.append(
+            f"| {task} | {first['env']} | {first['steps']:,} | {per_seed(ours, 'wall_s')} | "
+            f"{per_seed(theirs, 'wall_s')} | **{w_ours / w_theirs:.2f}×** | "
+            f"{per_seed(ours, 'eval_mean')} | {per_seed(theirs, 'eval_mean')} | "
+            f"`{first['command']}` | {commits} |"
+        )
+    if not rows:
+        return []
+    return [
+        "## Whole process against Stable-Baselines3",
+        "",
+        "Wall time as a user sees it (`benchmarks/whole_process.py`): the whole `tidyrl train` "
+        "process (imports, training, logging, checkpoints, its final 10-episode evaluation) "
+        "against a whole SB3 process (imports, `learn`, a 10-episode greedy evaluation), "
+        "identical hyper-parameters, alternating tidyrl / SB3 per seed. Returns are greedy "
+        "evaluations on env seeds 10000-10009 for both. The ratio is median / median, so below "
+        "1 means tidyrl is faster. The train-loop-only ratios are in the suites' side-by-side "
+        "tables below (`ppo-vs-sb3`, `dqn-vs-sb3`, `sac-vs-sb3`).",
+        "",
+        "| task | env | steps | tidyrl s per seed | SB3 s per seed | ratio | return tidyrl | "
+        "return SB3 | tidyrl command | commit |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+        *rows,
+        "",
+    ]
+
+
 def _random_for(records: list[Record], key: tuple[str, str, str]) -> float | None:
     for r in records:
         if task_key(r) == key and r.get("ceilings", {}).get("random_return") is not None:
@@ -384,9 +443,13 @@ def machines(records: list[Record]) -> list[str]:
     return [f"- {cpu}, {cores} cores" for cpu, cores in seen] + [f"- {v}" for v in versions]
 
 
-def write_report(results: Path, out: Path) -> Path:
-    """Regenerate `out` (RESULTS.md) and `out.parent/plots/*.png` from the records."""
+def write_report(results: Path, out: Path, suites: Mapping[str, Suite] | None = None) -> Path:
+    """Regenerate `out` (RESULTS.md) and `out.parent/plots/*.png` from the records; the
+    references quoted come from `suites` as declared now (default: the benchmarks folder's)."""
     from tidyrl import registry
+
+    if suites is None:
+        suites = all_suites()
 
     records = load_records(results)
     md_dir = out.parent
@@ -411,6 +474,7 @@ def write_report(results: Path, out: Path) -> Path:
         "",
     ]
     lines += iqm_section(records, plots, md_dir)
+    lines += whole_process_section(results)
     by_family: dict[str, dict[str, list[Record]]] = defaultdict(lambda: defaultdict(list))
     for r in records:
         by_family[r["family"]][r["suite"]].append(r)
@@ -418,7 +482,8 @@ def write_report(results: Path, out: Path) -> Path:
     for family in order:
         lines += [f"## {FAMILIES.get(family, family)}", ""]
         for suite in sorted(by_family[family]):
-            lines += suite_section(suite, by_family[family][suite], plots, md_dir)
+            records_of = by_family[family][suite]
+            lines += suite_section(suite, records_of, plots, md_dir, suites.get(suite))
     benchmarked = {r["task"]["algo"] for r in records if r["library"] == "tidyrl"}
     missing = [name for name in registry.names() if name not in benchmarked]
     if missing:

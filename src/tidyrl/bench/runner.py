@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from tidyrl.bench import RESULTS_DIR
+from tidyrl.bench.folder import benchmarks_dir, get_suite, peers
 from tidyrl.bench.record import FORMAT, provenance, record_path, task_dict, write_record
 from tidyrl.bench.suite import Suite, Task
 from tidyrl.runtime import usable_cores
@@ -47,6 +48,8 @@ class Job:
     threads: int
     out: str
     command: str
+    benchmarks: str = ""
+    """The benchmarks folder its suite and peers come from ("" for the default)."""
 
 
 PEER_PACKAGES = ("stable-baselines3", "sb3-contrib", "minatar")
@@ -82,15 +85,18 @@ def run_suite(
     threads: int | None = None,
     out: Path | str = RESULTS_DIR,
     echo: Callable[[str], None] = print,
+    benchmarks: Path | str | None = None,
 ) -> list[dict[str, Any]]:
-    """Run the suite's jobs with `jobs` processes at once; return the records written."""
+    """Run the suite's jobs with `jobs` processes at once; return the records written. Each
+    job's process finds the suite again by name in `benchmarks` (see `tidyrl.bench.folder`)."""
     seeds = tuple(suite.seeds if seeds is None else seeds)
     cores = usable_cores()
     jobs = max(1, jobs or cores)
     threads = max(1, threads or cores // jobs)
     command = "tidyrl bench " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if sys.argv else ""
+    folder = str(benchmarks_dir(benchmarks))
     planned = [
-        Job(j.suite, j.task_index, j.seed, j.library, threads, str(out), command.strip())
+        Job(j.suite, j.task_index, j.seed, j.library, threads, str(out), command.strip(), folder)
         for j in plan(suite, seeds, task_filter, peers, peers_only)
     ]
     if not planned:
@@ -127,10 +133,11 @@ def summary_line(record: dict[str, Any]) -> str:
 
 def run_job(job: Job) -> dict[str, Any]:
     """One job in this (fresh) process: resolve its suite by name, then `execute` it."""
-    from tidyrl.bench.suites import get_suite
-
-    suite = get_suite(job.suite)
-    return execute(suite, job.task_index, job.seed, job.library, job.threads, job.out, job.command)
+    folder = job.benchmarks or None
+    suite = get_suite(job.suite, folder)
+    return execute(
+        suite, job.task_index, job.seed, job.library, job.threads, job.out, job.command, folder
+    )
 
 
 def execute(
@@ -141,12 +148,16 @@ def execute(
     threads: int = 1,
     out: str | Path = RESULTS_DIR,
     command: str = "",
+    benchmarks: str | Path | None = None,
 ) -> dict[str, Any]:
     """Train task `task_index` of `suite` with tidyrl (`which="tidyrl"`) or its peer
-    (`which="peer"`); write and return the record. A failure is recorded, not raised."""
+    (`which="peer"`, adapters from the `benchmarks` folder's peers.py); write and return the
+    record. A failure is recorded, not raised."""
     import torch
 
-    torch.set_num_threads(threads)
+    from tidyrl import runtime
+
+    runtime.configure(threads)  # the job's thread count; an algorithm's own default may differ
     task = suite.tasks[task_index]
     library = "tidyrl" if which == "tidyrl" else (task.peer.library if task.peer else "peer")
     record: dict[str, Any] = {
@@ -166,9 +177,7 @@ def execute(
             record.update(run_tidyrl(task, seed))
             record["torch_threads"] = torch.get_num_threads()  # an algorithm may set its own
         else:
-            from tidyrl.bench.peers import run_peer
-
-            record.update(run_peer(task, seed))
+            record.update(peers(benchmarks).run_peer(task, seed))
     except Exception as exc:  # noqa: BLE001 - one failed run must not lose the others
         record["error"] = f"{type(exc).__name__}: {exc}"
         record["traceback"] = traceback.format_exc()

@@ -5,8 +5,8 @@ step budget and the eval-return threshold that counts as "solved"; it may name a
 Stable-Baselines3 / sb3-contrib class with hyper-parameters identical to tidyrl's) that the
 harness trains in the same run, alternating the two libraries run by run.
 
-Suites live in `tidyrl.bench.suites.<family>` modules as a module-level ``SUITES`` list; every
-module in that package is collected, so a family adds its suites without touching shared files.
+Suites are declared outside the package, in the repository's ``benchmarks/suites/<family>.py``
+as a module-level ``SUITES`` list (found by `tidyrl.bench.folder`).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ class Peer:
     `activation_fn` given by name, e.g. "ReLU", "Tanh")."""
     library: str = "sb3"
     """"sb3" (stable_baselines3), "sb3-contrib" (sb3_contrib), or "minatar-examples" (the
-    MinAtar authors' reference script; `algo` "dqn", see `tidyrl.bench.peers`)."""
+    MinAtar authors' reference script; `algo` "dqn", see ``benchmarks/peers.py``)."""
     policy: str = "MlpPolicy"
     n_envs: int = 1
     """Number of envs in the peer's DummyVecEnv (match tidyrl's n_envs)."""

@@ -17,6 +17,7 @@ The tanh-squashed Gaussian of SAC lives in `tidyrl.core.squashed`.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -36,32 +37,27 @@ class Categorical:
     def probs(self) -> torch.Tensor:
         return self.logits.exp()
 
-    def sample(self) -> torch.Tensor:
-        """Actions drawn with torch's global generator (seeded per run), shape logits.shape[:-1].
+    def sample(self, u: torch.Tensor | None = None) -> torch.Tensor:
+        """Actions, shape logits.shape[:-1], drawn with torch's global generator (seeded per
+        run) unless the uniform draws `u` (shape logits.shape[:-1] + (1,)) are given.
 
         Inverse-CDF sampling: a = #{k : F_k <= u} for u ~ U[0, 1) and F the cumulative
-        probabilities (the count is clamped to the last action against rounding in F).
-        Three small ops; `torch.multinomial` costs ~4x as much per call on a batch of 8."""
+        probabilities (the count is clamped to the last action against rounding in F): three
+        small ops, cheaper on a few rows than `torch.multinomial`."""
         cdf = self.probs.cumsum(-1)
-        u = torch.rand(cdf.shape[:-1] + (1,), dtype=cdf.dtype, device=cdf.device)
+        if u is None:
+            u = torch.rand(cdf.shape[:-1] + (1,), dtype=cdf.dtype, device=cdf.device)
         return (cdf <= u).sum(-1).clamp_(max=cdf.shape[-1] - 1)
 
     def log_prob(self, actions: torch.Tensor) -> torch.Tensor:
         return self.logits.gather(-1, actions.long().unsqueeze(-1)).squeeze(-1)
 
     def sample_and_log_prob(self, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """Actions and their log-probabilities for acting (no gradient), drawn with `rng`.
-
-        The same inverse-CDF draw as `sample`, done in NumPy on the host: rollout collection
-        calls this every environment step on a handful of rows, where NumPy's small-array
-        operations cost a fraction of torch's per-op dispatch (about 40 us a step on
-        CartPole x 8). Off the CPU it falls back to `sample` and `log_prob`."""
-        logits = self.logits.detach()
-        if logits.device.type != "cpu":
-            actions = self.sample()
-            return actions, self.log_prob(actions)
-        drawn, logp = sample_categorical(logits.numpy(), rng)
-        return torch.from_numpy(drawn), torch.from_numpy(logp)
+        """Actions and their log-probabilities for acting (no gradient), the uniform draws
+        taken from `rng` (rollouts are reproducible from the agent's own generator)."""
+        u = _draw(rng.random, self.logits.shape[:-1] + (1,), self.logits.device)
+        actions = self.sample(u)
+        return actions, self.log_prob(actions).detach()
 
     def entropy(self) -> torch.Tensor:
         """H = -sum_a p_a log p_a."""
@@ -98,14 +94,11 @@ class DiagGaussian:
         return (-0.5 * z * z - self.log_std - LOG_SQRT_2PI).sum(-1)
 
     def sample_and_log_prob(self, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """a = mean + std * eps (eps ~ N(0, I) from `rng`) and log pi(a) = sum_i (-eps_i^2 / 2 -
-        log std_i - log sqrt(2 pi)), for acting (no gradient; see `Categorical`'s)."""
-        mean, log_std = self.mean.detach(), self.log_std.detach()
-        if mean.device.type != "cpu":
-            actions = self.sample()
-            return actions, self.log_prob(actions)
-        drawn, logp = sample_gaussian(mean.numpy(), log_std.numpy(), rng)
-        return torch.from_numpy(drawn), torch.from_numpy(logp)
+        """a = mean + std * eps with eps ~ N(0, I) drawn from `rng`, and log pi(a), for acting
+        (no gradient; see `Categorical`'s)."""
+        eps = _draw(rng.standard_normal, self.mean.shape, self.mean.device)
+        actions = self.rsample(eps).detach()
+        return actions, self.log_prob(actions).detach()
 
     def entropy(self) -> torch.Tensor:
         """H = sum_i (log std_i + 1/2 log(2 pi e))."""
@@ -127,29 +120,8 @@ class DiagGaussian:
 Distribution = Categorical | DiagGaussian
 
 
-def sample_categorical(
-    logits: np.ndarray, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray]:
-    """Host-side draw from softmax(logits) over the last axis (inverse CDF with `rng`): the
-    actions (int64) and their log-probabilities (float32), for acting only."""
-    flat = logits.reshape(-1, logits.shape[-1]).astype(np.float32, copy=False)
-    peak = flat.max(-1, keepdims=True)
-    shifted = flat - peak
-    logp = shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
-    u = rng.random((flat.shape[0], 1), dtype=np.float32)
-    index = np.minimum((np.exp(logp).cumsum(-1) <= u).sum(-1), flat.shape[-1] - 1)
-    chosen = logp[np.arange(flat.shape[0]), index]
-    batch = logits.shape[:-1]
-    return index.astype(np.int64).reshape(batch), chosen.reshape(batch)
-
-
-def sample_gaussian(
-    mean: np.ndarray, log_std: np.ndarray, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray]:
-    """Host-side a = mean + std * eps with log pi(a) = sum_i (-eps_i^2 / 2 - log std_i -
-    log sqrt(2 pi)), for acting only (float32)."""
-    eps = rng.standard_normal(mean.shape, dtype=np.float32)
-    log_std = np.broadcast_to(log_std, mean.shape).astype(np.float32, copy=False)
-    actions = (mean + np.exp(log_std) * eps).astype(np.float32, copy=False)
-    logp = (-0.5 * eps * eps - log_std - np.float32(LOG_SQRT_2PI)).sum(-1)
-    return actions, logp.astype(np.float32, copy=False)
+def _draw(
+    sample: Callable[..., np.ndarray], shape: torch.Size, device: torch.device
+) -> torch.Tensor:
+    """`sample(shape, dtype=float32)` from a NumPy generator's method, as a tensor on `device`."""
+    return torch.from_numpy(sample(tuple(shape), dtype=np.float32)).to(device)

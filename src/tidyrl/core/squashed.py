@@ -91,19 +91,6 @@ def squashed_gaussian_action(
     return torch.tanh(mean + std * torch.randn_like(mean))
 
 
-def host_squashed_gaussian_action(
-    mean: np.ndarray, log_std: np.ndarray, eps: np.ndarray | None
-) -> np.ndarray:
-    """`squashed_gaussian_action` in NumPy, for acting on the host: tanh(mean) when `eps` is
-    None (deterministic), else tanh(mean + exp(clamp(log_std)) * eps)."""
-    if eps is None:
-        deterministic: np.ndarray = np.tanh(mean)
-        return deterministic
-    std = np.exp(np.minimum(np.maximum(log_std, LOG_STD_MIN), LOG_STD_MAX))
-    action: np.ndarray = np.tanh(mean + std * eps)
-    return action
-
-
 def action_bounds(low: np.ndarray, high: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(center, half-width) of a finite Box; ValueError naming the problem otherwise."""
     low = np.asarray(low, dtype=np.float64)

@@ -57,14 +57,3 @@ class Transition:
 
     def __len__(self) -> int:
         return int(self.rewards.shape[0])
-
-
-def obs_tensor(obs: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
-    """Observations as a tensor: uint8 pixels stay uint8 (networks scale them), booleans become
-    uint8, everything else float32."""
-    array = np.asarray(obs)
-    if array.dtype == np.bool_:
-        array = array.astype(np.uint8)
-    elif array.dtype != np.uint8:
-        array = array.astype(np.float32, copy=False)
-    return torch.from_numpy(array).to(device)

@@ -82,7 +82,8 @@ class Rollout:
     def store(self, t: int, *step: torch.Tensor | np.ndarray) -> None:
         """Write row t: obs, actions, logprobs, values, rewards, terminated, truncated
         (tensors or arrays, one entry per env). Through NumPy views of the (CPU) buffers: a
-        tensor index-assignment costs ~3 us of dispatch, and a rollout step makes seven."""
+        tensor index-assignment pays torch's per-op dispatch, and a rollout step makes seven
+        (docs/performance.md, benchmarks/rollout_speed.py)."""
         for view, value in zip(self._rows, step, strict=True):
             view[t] = value.numpy() if isinstance(value, torch.Tensor) else value
 

@@ -219,7 +219,8 @@ class VecEnv:
 
         The copies are stepped here directly (the `SyncVectorEnv` holds them and does reset,
         spaces and close): its step also merges every env's `info` dict into batched arrays,
-        which we never read, and that cost ~40 us a step, 4x CartPole's own step."""
+        which we never read and which cost more than CartPole's own step (docs/performance.md,
+        benchmarks/rollout_speed.py)."""
         n = self.n_envs
         rewards = np.empty(n, dtype=np.float32)
         terminated = np.empty(n, dtype=bool)

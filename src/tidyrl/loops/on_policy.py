@@ -2,7 +2,7 @@
 
 `collect_rollout` steps the agent's vector env for `rollout.n_steps` steps with the current
 policy and fills a `tidyrl.data.rollout.Rollout`. Per step it does one forward pass of actor and
-critic together under `torch.inference_mode`, stores whole-step tensors (no per-env Python loop),
+critic together without autograd, stores whole-step tensors (no per-env Python loop),
 and evaluates the critic on the true final observation of truncated episodes only, so returns
 bootstrap correctly across time limits. It reports every vector step to the agent's bookkeeping
 with `agent.tick(step, metrics)`.
@@ -11,14 +11,16 @@ with `agent.tick(step, metrics)`.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 import numpy as np
 import torch
+from torch import nn
 
 from tidyrl.core.distributions import Distribution
 from tidyrl.data.rollout import Rollout
 from tidyrl.envs.make import Step, VecEnv
+from tidyrl.nets.inference import fast_policy
 
 
 class _Agent(Protocol):
@@ -34,13 +36,9 @@ class _Agent(Protocol):
 
 
 class _Policy(Protocol):
-    def __call__(self, obs: torch.Tensor) -> tuple[Distribution, torch.Tensor]: ...
+    def fused(self) -> nn.Module: ...
 
-    def value(self, obs: torch.Tensor) -> torch.Tensor: ...
-
-
-class _Fusable(_Policy, Protocol):
-    def fused(self) -> _Policy: ...
+    def head(self, out: torch.Tensor) -> Distribution: ...
 
 
 class _Adapter(Protocol):
@@ -69,34 +67,30 @@ def collect_rollout(
 ) -> Rollout:
     """Fill `rollout` from the agent's env, starting at `agent.env.obs`; return it.
 
-    A policy with a `fused()` method (`nets.policy.ActorCritic`) acts through its fused
-    inference copy: the parameters do not change during collection, and it halves the ops of
-    the per-step forward; its `act_sample` runs forward pass and draw in NumPy. Actions are
-    drawn with the agent's own generator (`agent.rng`)."""
+    The parameters do not change during collection, so the policy acts through its fused copy
+    (`nets.policy.ActorCritic.fused`: one network whose output is [actor output | V(s)], half
+    the ops of two) run by the inference seam (`tidyrl.nets.inference.fast_policy`). Actions and
+    their log-probabilities come from the policy's distribution (`policy.head`), drawn with the
+    agent's own generator (`agent.rng`)."""
     env = agent.env
-    if hasattr(policy, "fused"):
-        policy = cast(_Fusable, policy).fused()
-    act_sample = getattr(policy, "act_sample", None)
+    fused = policy.fused()  # held here: fast_policy keeps no reference to it
+    forward = fast_policy(fused)
     obs = obs_fn(env.obs, False)
     report = dict(metrics) if metrics else None
     for t in range(rollout.n_steps):
+        out = forward(obs)
+        values = out[:, -1]
         with torch.inference_mode():
-            if act_sample is not None:
-                actions, logprobs, values = act_sample(obs, agent.rng)
-            else:
-                dist, values = policy(obs)
-                actions, logprobs = dist.sample_and_log_prob(agent.rng)
+            actions, logprobs = policy.head(out[:, :-1]).sample_and_log_prob(agent.rng)
         step = env.step(adapter.to_env(actions))
         rewards = step.rewards if reward_fn is None else reward_fn(step.rewards, step.dones)
         rollout.store(t, obs, actions, logprobs, values, rewards, step.terminated, step.truncated)
         if step.truncated.any():
             cut = np.flatnonzero(step.truncated)
-            with torch.inference_mode():
-                final = policy.value(obs_fn(step.next_obs[cut], False))
+            final = forward(obs_fn(step.next_obs[cut], False))[:, -1]
             rollout.final_values[t] = 0.0
             rollout.final_values[t, torch.from_numpy(cut)] = final
         obs = obs_fn(step.obs, True)
         agent.tick(step, report)
-    with torch.inference_mode():
-        rollout.last_values.copy_(policy.value(obs))
+    rollout.last_values.copy_(forward(obs)[:, -1])
     return rollout

@@ -10,20 +10,20 @@ independently initialised MLP, so the maths is that of k separate critics.
 batch norm on the state input and on every hidden layer).
 
 Mixed precision: with ``compute_dtype=torch.bfloat16`` the hidden-to-hidden matmuls (where nearly
-all the FLOPs are) run in bfloat16, which CPUs with AVX-512 BF16 execute several times faster
-than float32, while the input layer (a handful of input features) and the output layer (so that
-Q-values and TD errors keep float32 resolution) stay in float32. Parameters, gradients as Adam
-sees them and the optimizer state stay float32 (ordinary mixed-precision training).
+all the FLOPs are) run in bfloat16, which hardware with native bf16 (`tidyrl.nets.precision`)
+multiplies faster than float32, while the input layer (a handful of input features) and the
+output layer (so that Q-values and TD errors keep float32 resolution) stay in float32.
+Parameters, gradients as Adam sees them and the optimizer state stay float32 (ordinary
+mixed-precision training).
 
 Every layer here goes through `linear`, whose forward and backward products are those of
 ``x @ W + b`` but each evaluated in the orientation the CPU's BLAS runs fast. RL networks have
 skinny layers (3 observation features in, 1 Q-value out), and MKL's kernels for a product with
-a narrow *output* (N <= 16 columns) are up to 10x slower than the same product transposed
-(measured on the AMD EPYC CI machine: the critic's (256 x 512) x (512 x 4) input-layer gradient
-takes 210 us as ``g^T x`` and 30 us as ``(x^T g)^T``). Together with an ensemble first layer
-whose output is already laid out (k, B, h) -- so that the ReLU and its backward see one memory
-layout -- this roughly halves the time of a SAC critic's forward-backward outside the 256 x 256
-products (see benchmarks/sac_update_profile.py).
+a narrow *output* (N <= 16 columns) are much slower than for the same product transposed.
+Together with an ensemble first layer whose output is already laid out (k, B, h) -- so that the
+ReLU and its backward see one memory layout -- this cuts the time a critic's forward-backward
+spends outside the 256 x 256 products (figures: docs/performance.md, measured by
+benchmarks/sac_update_profile.py).
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ hidden=(256, 256) on vectors is SB3's `net_arch=[256, 256]`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import gymnasium as gym
@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from tidyrl.nets.cnn import pixel_encoder
-from tidyrl.nets.mlp import StorageCache, host_forward, host_layers, run_layers
+from tidyrl.nets.mlp import run_layers
 from tidyrl.nets.noisy import NoisyLinear
 
 
@@ -80,41 +80,6 @@ class QNetwork(nn.Module):
 
         self.advantage = stream(n_actions * n_atoms)
         self.value = stream(n_atoms) if dueling else None
-        self._host_capable = self.flat_input and n_atoms == 1 and not noisy
-        """Vector input, plain Linear-ReLU streams, one output per action: NumPy can act."""
-        self._host: StorageCache[Callable[[np.ndarray], np.ndarray] | None] = StorageCache()
-
-    def host_q_values(self) -> Callable[[np.ndarray], np.ndarray] | None:
-        """Q(s, .) in NumPy, for acting on a few rows of vector observations on the CPU.
-
-        It reads NumPy views of the live parameters (no copy: optimizer steps and target
-        copies write into them in place), so it always acts with the current network; the
-        closure is rebuilt when the advantage stream's first weight is replaced or moves, as
-        ``.to()`` does to all of them (`tidyrl.nets.mlp.StorageCache`).
-        Acting once per environment step through torch costs its per-op dispatch six times
-        over for a batch of one; in NumPy DQN's CartPole acting took a third of the time. None
-        for pixel encoders, noisy or distributional heads and non-CPU parameters (they act
-        through torch)."""
-        if not self._host_capable:
-            return None
-        return self._host.get(self.advantage[0].weight, self._build_host_q_values)
-
-    def _build_host_q_values(self) -> Callable[[np.ndarray], np.ndarray] | None:
-        shared, adv = host_layers(self.shared), host_layers(self.advantage)
-        value = host_layers(self.value) if self.value is not None else []
-        if shared is None or adv is None or value is None:
-            return None
-
-        def q_values(obs: np.ndarray) -> np.ndarray:
-            x = obs.reshape(obs.shape[0], -1).astype(np.float32, copy=False)
-            features = host_forward(shared, x)
-            a = host_forward(adv, features)
-            if self.value is None:
-                return a
-            combined: np.ndarray = host_forward(value, features) + a - a.mean(1, keepdims=True)
-            return combined
-
-        return q_values
 
     def with_next(
         self, obs: torch.Tensor, next_obs: torch.Tensor

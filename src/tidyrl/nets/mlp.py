@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Generic, TypeVar, cast
+from typing import cast
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-
-T = TypeVar("T")
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
@@ -72,84 +69,6 @@ def run_layers(layers: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
             x = torch.tanh(x)
         else:
             x = m(x)
-    return x
-
-
-HostLayer = tuple[np.ndarray, np.ndarray] | str
-"""A layer of `host_layers`: (W^T, b) views of a Linear's parameters, or "relu" / "tanh"."""
-
-
-def host_layers(net: nn.Sequential) -> list[HostLayer] | None:
-    """NumPy views of the live parameters of a ``Linear``/``ReLU``/``Tanh`` network, for
-    `host_forward`; None where the network has other layers or its parameters are not float32
-    on the CPU (such networks act through torch).
-
-    Views, not copies: optimizer steps, target copies and checkpoint loads write into the
-    parameters in place, so the host forward always computes with the current weights (callers
-    rebuild the views if a parameter's storage is ever replaced: compare ``data_ptr()``).
-    Acting on one observation per environment step through torch pays its per-op dispatch on
-    batches of one. Measured on the 2-core AVX2 EPYC: SAC's whole acting call inside the
-    training loop 0.36 -> 0.24 ms (the NumPy forward of its 3 -> 256 -> 256 -> 2 actor alone
-    ~36 us, with the other core busy); DQN's CartPole acting took a third of the time."""
-    layers: list[HostLayer] = []
-    for m in net:
-        kind = type(m)
-        if kind is nn.Linear:
-            linear = cast(nn.Linear, m)
-            w, b = linear.weight, linear.bias
-            if w.device.type != "cpu" or w.dtype != torch.float32 or b is None:
-                return None
-            layers.append((w.detach().numpy().T, b.detach().numpy()))
-        elif kind is nn.ReLU:
-            layers.append("relu")
-        elif kind is nn.Tanh:
-            layers.append("tanh")
-        else:
-            return None
-    return layers
-
-
-class StorageCache(Generic[T]):
-    """A value built from a network's parameters as host views (`host_layers`, or a NumPy
-    forward pass made of them), kept while an anchor tensor (one of its weights, e.g. the
-    first) is the same tensor in the same storage (checked on every call: ~1 us, where
-    ``next(net.parameters())`` costs ~15 us). Optimizer steps, target copies and
-    `load_state_dict` write in place and keep it; `.to()` or a new parameter rebuilds it."""
-
-    def __init__(self) -> None:
-        self._key: tuple[int, int] | None = None
-        self._value: T | None = None
-
-    def get(self, anchor: object, build: Callable[[], T]) -> T:
-        """`build()`'s result, built again when `anchor` is another object or a tensor whose
-        storage moved."""
-        key = (id(anchor), anchor.data_ptr() if isinstance(anchor, torch.Tensor) else 0)
-        if key != self._key:
-            self._value = build()
-            self._key = key
-        return cast(T, self._value)
-
-
-class HostCache(StorageCache[list[HostLayer] | None]):
-    """The `host_layers` of a network (None where it has other layers), kept while its first
-    layer's weight stays in the same storage."""
-
-    def layers(self, net: nn.Sequential) -> list[HostLayer] | None:
-        weight = getattr(net[0], "weight", None) if len(net) else None
-        return self.get(
-            weight if isinstance(weight, torch.Tensor) else net, lambda: host_layers(net)
-        )
-
-
-def host_forward(layers: Sequence[HostLayer], x: np.ndarray) -> np.ndarray:
-    """The network of `host_layers` on a float32 batch `x` (B, in), in NumPy."""
-    for layer in layers:
-        if isinstance(layer, tuple):
-            x = x @ layer[0] + layer[1]
-        elif layer == "relu":
-            x = np.maximum(x, 0.0)
-        else:
-            x = np.tanh(x)
     return x
 
 

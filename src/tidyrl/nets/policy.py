@@ -21,13 +21,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from tidyrl.core.distributions import (
-    Categorical,
-    DiagGaussian,
-    Distribution,
-    sample_categorical,
-    sample_gaussian,
-)
+from tidyrl.core.distributions import Categorical, DiagGaussian, Distribution
+from tidyrl.nets.inference import ArrayLike, fast_policy
 from tidyrl.nets.mlp import mlp, orthogonal_init, run_layers
 
 
@@ -66,118 +61,63 @@ class ActorCritic(nn.Module):
         if self.discrete:
             self.log_std.requires_grad_(False)
 
-    def distribution(self, obs: torch.Tensor) -> Distribution:
-        out = run_layers(self.actor, obs)
+    def head(self, out: torch.Tensor) -> Distribution:
+        """pi(.|s) from the actor network's output: Categorical logits, or the Gaussian's mean
+        (with the state-independent log std)."""
         if self.discrete:
             return Categorical(out)
         return DiagGaussian(out, self.log_std)
+
+    def distribution(self, obs: torch.Tensor) -> Distribution:
+        return self.head(run_layers(self.actor, obs))
+
+    def act_distribution(self, obs: ArrayLike) -> Distribution:
+        """pi(.|s) for acting, without autograd: the actor's forward pass through the inference
+        seam (`tidyrl.nets.inference.fast_policy`: in NumPy on the CPU)."""
+        out = fast_policy(self.actor)(obs)
+        with torch.inference_mode():
+            return self.head(out)
 
     def value(self, obs: torch.Tensor) -> torch.Tensor:
         assert self.critic is not None, "this network has no critic"
         return run_layers(self.critic, obs).squeeze(-1)
 
     def forward(self, obs: torch.Tensor) -> tuple[Distribution, torch.Tensor]:
-        """Both heads in one call (what rollout collection uses)."""
+        """Both heads in one call (what the losses use)."""
         return self.distribution(obs), self.value(obs)
 
     @torch.no_grad()
-    def fused(self) -> FusedActorCritic:
-        """A frozen copy of actor and critic as one block-diagonal MLP, for rollout collection.
+    def fused(self) -> nn.Sequential:
+        """A frozen copy of actor and critic as one MLP whose output is [actor output | V(s)],
+        for rollout collection (`head` turns the first part into pi(.|s)).
 
         Both networks read the same observation, so layer 1 stacks their weights and deeper
-        layers are block-diagonal: one forward is half the ops (and Python calls) of two. The
-        copy does not follow later updates; collectors rebuild it once per rollout."""
+        layers are block-diagonal: one forward is half the ops (and calls) of two. The copy
+        does not follow later updates; collectors make one per rollout."""
         assert self.critic is not None, "fusing needs a critic"
         actor = [m for m in self.actor if isinstance(m, nn.Linear)]
         critic = [m for m in self.critic if isinstance(m, nn.Linear)]
-        layers = []
+        activation = next(
+            (type(m) for m in self.actor if not isinstance(m, nn.Linear)), nn.Identity
+        )
+        layers: list[nn.Module] = []
         for i, (a, c) in enumerate(zip(actor, critic, strict=True)):
             if i == 0:
                 weight = torch.cat([a.weight, c.weight])
             else:
                 weight = torch.block_diag(a.weight, c.weight)  # type: ignore[no-untyped-call]
-            layers.append((weight.t().contiguous(), torch.cat([a.bias, c.bias])))
-        activation = next((m for m in self.actor if not isinstance(m, nn.Linear)), nn.Identity())
-        return FusedActorCritic(layers, activation, self.discrete, self.log_std.detach().clone())
+            # skip_init: no random initialisation, so fusing draws nothing from torch's generator
+            linear = nn.utils.skip_init(  # type: ignore[no-untyped-call]
+                nn.Linear, weight.shape[1], weight.shape[0], device=weight.device
+            )
+            linear.weight.copy_(weight)
+            linear.bias.copy_(torch.cat([a.bias, c.bias]))
+            layers += [linear, activation()]
+        return nn.Sequential(*layers[:-1]).requires_grad_(False)
 
     def actor_parameters(self) -> list[nn.Parameter]:
         params = list(self.actor.parameters())
         return params if self.discrete else [*params, self.log_std]
-
-
-class FusedActorCritic:
-    """Inference-only actor + critic in one MLP (see `ActorCritic.fused`); same call protocol,
-    plus `act_sample`, which runs the whole step on the host in NumPy."""
-
-    def __init__(
-        self,
-        layers: list[tuple[torch.Tensor, torch.Tensor]],
-        activation: nn.Module,
-        discrete: bool,
-        log_std: torch.Tensor,
-    ) -> None:
-        self.layers = layers
-        self.activation = activation
-        self.discrete = discrete
-        self.log_std = log_std
-        cpu = all(w.device.type == "cpu" for w, _ in layers)
-        self._np_activation = _NUMPY_ACTIVATIONS.get(type(activation)) if cpu else None
-        self._np_layers = [(w.numpy(), b.numpy()) for w, b in layers] if cpu else []
-        self._np_log_std = log_std.numpy() if cpu else None
-
-    def act_sample(
-        self, obs: torch.Tensor, rng: np.random.Generator
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(actions, log pi(actions), V(s)) for a batch of observations, drawn with `rng`.
-
-        On the CPU the forward pass and the draw run in NumPy: a rollout step's batch is a
-        handful of rows, where torch's per-op dispatch (about 8 us an op between environment
-        steps) outweighs the arithmetic many times over; in NumPy the step costs about a third.
-        """
-        if self._np_activation is None:
-            dist, values = self(obs)
-            actions, logprobs = dist.sample_and_log_prob(rng)
-            return actions, logprobs, values
-        x = obs.numpy()
-        last = len(self._np_layers) - 1
-        for i, (weight_t, bias) in enumerate(self._np_layers):
-            x = x @ weight_t + bias
-            if i < last:
-                x = self._np_activation(x)
-        head, v = x[:, :-1], np.ascontiguousarray(x[:, -1])
-        if self.discrete:
-            a, logp = sample_categorical(head, rng)
-        else:
-            assert self._np_log_std is not None
-            a, logp = sample_gaussian(np.ascontiguousarray(head), self._np_log_std, rng)
-        return torch.from_numpy(a), torch.from_numpy(logp), torch.from_numpy(v)
-
-    def _forward(self, obs: torch.Tensor) -> torch.Tensor:
-        x = obs
-        last = len(self.layers) - 1
-        for i, (weight_t, bias) in enumerate(self.layers):
-            x = torch.addmm(bias, x, weight_t)
-            if i < last:
-                x = self.activation(x)
-        return x
-
-    def __call__(self, obs: torch.Tensor) -> tuple[Distribution, torch.Tensor]:
-        out = self._forward(obs)
-        head, value = out[:, :-1], out[:, -1]
-        dist: Distribution = (
-            Categorical(head) if self.discrete else DiagGaussian(head, self.log_std)
-        )
-        return dist, value
-
-    def value(self, obs: torch.Tensor) -> torch.Tensor:
-        return self._forward(obs)[:, -1]
-
-
-_NUMPY_ACTIVATIONS: dict[type[nn.Module], Any] = {
-    nn.Tanh: np.tanh,
-    nn.ReLU: lambda x: np.maximum(x, 0.0),
-}
-"""Element-wise activations `FusedActorCritic.act_sample` can run in NumPy."""
 
 
 class ActionAdapter:

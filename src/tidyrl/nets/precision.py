@@ -1,11 +1,10 @@
 """The compute precision of the hidden-to-hidden matmuls: float32, bfloat16, or whichever runs fast.
 
 bfloat16 pays only where the hardware multiplies it natively: CPUs with AVX-512 BF16 (or AMX
-tiles) and CUDA GPUs with bf16 units. Elsewhere torch emulates it, and the same SAC update
-(batch 256, 256-256, twin critics) measured 133 ms in bf16 against 11.4 ms in fp32 on a 2-core
-AMD EPYC with AVX2 only (Zen 3) -- 12x slower, while on an AVX-512 BF16 EPYC (Zen 4) it was
-~25 % faster. So ``"auto"`` picks bf16 only where it is native, and an explicit ``"bf16"`` on
-hardware without it runs (the numbers are the same) but warns once.
+tiles) and CUDA GPUs with bf16 units. Elsewhere torch emulates it, and an update runs many
+times slower than in float32 instead of faster (figures in docs/performance.md). So ``"auto"``
+picks bf16 only where it is native, and an explicit ``"bf16"`` on hardware without it runs (the
+numbers are the same) but warns once.
 """
 
 from __future__ import annotations

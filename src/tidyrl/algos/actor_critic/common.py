@@ -14,7 +14,7 @@ from torch import nn
 from tidyrl.core.squashed import action_bounds
 from tidyrl.errors import EnvError
 from tidyrl.nets.critics import QEnsemble, batchnorm_mlp
-from tidyrl.nets.mlp import HostCache, host_forward, mlp, uniform_init, xavier_init
+from tidyrl.nets.mlp import mlp, uniform_init, xavier_init
 from tidyrl.nets.optim import Adam
 
 
@@ -69,20 +69,3 @@ def backward_step(optimizer: Adam, loss: torch.Tensor) -> None:
     optimizer.zero_grad(set_to_none=True)
     loss.backward(inputs=params)
     optimizer.step()
-
-
-def act_deterministic(actor: nn.Sequential, obs: np.ndarray, host: HostCache) -> np.ndarray:
-    """mu(s) of a deterministic actor for a batch of observations, as float32 NumPy: in NumPy
-    on views of its live weights where it is a plain CPU Linear/ReLU/Tanh stack
-    (`tidyrl.nets.mlp.host_layers`), else through torch, in eval mode (batch statistics of one
-    observation are meaningless) and without autograd."""
-    layers = host.layers(actor)
-    if layers is not None:
-        return host_forward(layers, np.asarray(obs, dtype=np.float32)).astype(np.float32)
-    training = actor.training
-    actor.train(False)
-    try:
-        with torch.inference_mode():
-            return np.asarray(actor(torch.as_tensor(obs, dtype=torch.float32)).numpy())
-    finally:
-        actor.train(training)

@@ -47,7 +47,6 @@ from tidyrl.agent import Agent
 from tidyrl.algos.actor_critic.common import box_bounds
 from tidyrl.config import check_choice, check_range
 from tidyrl.core.squashed import (
-    host_squashed_gaussian_action,
     scale_action,
     squashed_gaussian_action,
     squashed_gaussian_sample,
@@ -57,7 +56,8 @@ from tidyrl.core.targets import polyak_update
 from tidyrl.data.batch import Transition
 from tidyrl.data.replay import Replay
 from tidyrl.nets.critics import QEnsemble, mlp_forward
-from tidyrl.nets.mlp import HostCache, host_forward, mlp
+from tidyrl.nets.inference import fast_policy
+from tidyrl.nets.mlp import mlp
 from tidyrl.nets.optim import Adam
 from tidyrl.nets.precision import PRECISIONS, Precision, compute_dtype
 from tidyrl.runtime import run_side_by_side
@@ -171,7 +171,6 @@ class SAC(Agent):
         )
         # the actor outputs (mu, log sigma) of the pre-squash Gaussian
         self.actor = mlp(obs_dim, cfg.hidden, 2 * act_dim)
-        self.host = HostCache()
         self.critic = QEnsemble(obs_dim, act_dim, cfg.hidden, n_critics=2)
         self.critic.compute_dtype = self.dtype
         # a fixed temperature is a constant: no gradient, and the optimizer skips it
@@ -205,19 +204,10 @@ class SAC(Agent):
         return squashed_gaussian_sample(mean, log_std, deterministic, eps)
 
     def policy(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
-        """Actions in the unit box for a batch of observations: in NumPy on views of the actor's
-        live weights where it runs on the CPU (`tidyrl.nets.mlp.host_layers`), else in torch.
-        Both draw the noise from torch's generator, so the random stream is the same."""
-        layers = self.host.layers(self.actor)
-        if layers is None:
-            with torch.inference_mode():
-                out = self.actor(torch.as_tensor(obs, dtype=torch.float32))
-                mean, log_std = out.chunk(2, -1)
-                return np.asarray(squashed_gaussian_action(mean, log_std, deterministic).numpy())
-        out_np = host_forward(layers, np.asarray(obs, dtype=np.float32))
-        mean_np, log_std_np = out_np[:, : self.act_dim], out_np[:, self.act_dim :]
-        eps = None if deterministic else torch.randn(mean_np.shape).numpy()
-        return host_squashed_gaussian_action(mean_np, log_std_np, eps).astype(np.float32)
+        """Actions in the unit box for a batch of observations: the actor's forward through the
+        inference seam (`tidyrl.nets.inference.fast_policy`), the noise from torch's generator."""
+        mean, log_std = fast_policy(self.actor)(obs).chunk(2, -1)
+        return squashed_gaussian_action(mean, log_std, deterministic).cpu().numpy()
 
     def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
         return scale_action(self.policy(obs, deterministic), self.low, self.high)

@@ -32,7 +32,6 @@ import torch
 
 from tidyrl.agent import Agent
 from tidyrl.algos.actor_critic.common import (
-    act_deterministic,
     backward_step,
     box_bounds,
     make_actor,
@@ -44,7 +43,7 @@ from tidyrl.core.squashed import scale_action, unscale_action
 from tidyrl.core.targets import polyak_update
 from tidyrl.data.batch import Transition
 from tidyrl.data.replay import Replay
-from tidyrl.nets.mlp import HostCache
+from tidyrl.nets.inference import fast_policy
 from tidyrl.nets.optim import Adam
 
 
@@ -159,7 +158,6 @@ class TD3(Agent):
         obs_dim = int(np.prod(self.observation_space.shape))
         act_dim = int(np.prod(self.action_space.shape))
         self.actor = make_actor(obs_dim, act_dim, cfg)
-        self.host = HostCache()
         self.critic = make_critic(obs_dim, act_dim, cfg, n_critics=2)
         self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
@@ -187,7 +185,7 @@ class TD3(Agent):
 
     def policy(self, obs: np.ndarray) -> np.ndarray:
         """mu(s) in the unit box, for a batch of observations."""
-        return act_deterministic(self.actor, obs, self.host)
+        return fast_policy(self.actor)(obs).cpu().numpy()
 
     def explore(self, obs: np.ndarray) -> np.ndarray:
         """mu(s) plus exploration noise, clipped to the unit box."""

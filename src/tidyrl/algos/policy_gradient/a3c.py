@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from tidyrl import runtime
 from tidyrl.agent import Agent
 from tidyrl.algos.policy_gradient.common import (
     PolicyIO,
@@ -121,7 +122,7 @@ def a3c_worker(
     worker: int, spec: dict[str, Any], shared: Mapping[str, Any], channel: WorkerChannel
 ) -> None:
     """One actor-learner (runs in its own process): steps 1-5 of the module docstring."""
-    torch.set_num_threads(1)
+    runtime.configure(1)  # one thread per worker process: the workers share the cores
     cfg: A3CConfig = spec["config"]
     seed = spec["seed"] + 10_007 * (worker + 1)
     torch.manual_seed(seed)

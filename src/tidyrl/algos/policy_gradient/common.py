@@ -44,8 +44,8 @@ class PolicyIO:
 
 
 def act(policy: ActorCritic, io: PolicyIO, obs: np.ndarray, deterministic: bool) -> np.ndarray:
+    dist = policy.act_distribution(io.obs(obs))
     with torch.inference_mode():
-        dist = policy.distribution(io.obs(obs))
         actions = dist.mode() if deterministic else dist.sample()
     return io.to_env(actions)
 

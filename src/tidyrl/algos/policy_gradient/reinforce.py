@@ -175,7 +175,7 @@ class REINFORCE(Agent):
             while not self.finished:
                 obs = self.io.obs(self.env.obs, True)
                 with torch.inference_mode():
-                    actions = self.policy.distribution(obs).sample()
+                    actions = self.policy.act_distribution(obs).sample()
                 step = self.env.step(self.io.to_env(actions))
                 for i in range(cfg.n_envs):
                     self._steps[i].append((obs[i], actions[i], float(step.rewards[i])))

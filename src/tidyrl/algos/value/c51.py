@@ -9,8 +9,8 @@ returns z_j = v_min + j dz (j = 0..N-1, N = `n_atoms`), Q(s, a) = sum_j z_j p_j(
     L       = - sum_j m_j log p_j(s, a)                         (cross-entropy = KL up to const.)
 
 Phi is `tidyrl.core.distributional.categorical_projection`. Acting is ε-greedy on Q. Training
-phases, target updates and exploration follow DQN (see dqn.py); as there, the target network is
-fixed within a phase, so the projected targets m of all its minibatches are computed at once.
+phases, target updates and exploration follow DQN (see dqn.py); each update computes its own
+projected target m.
 """
 
 from __future__ import annotations
@@ -29,10 +29,11 @@ from tidyrl.core.exploration import epsilon_greedy
 from tidyrl.core.losses import categorical_cross_entropy
 from tidyrl.core.schedules import crossed, linear_schedule
 from tidyrl.core.targets import update_target
-from tidyrl.data.batch import Transition, obs_tensor
+from tidyrl.data.batch import Transition
 from tidyrl.data.replay import Replay
 from tidyrl.errors import ConfigError
 from tidyrl.nets.heads import QNetwork, categorical_q
+from tidyrl.nets.inference import fast_policy
 from tidyrl.nets.optim import make_optimizer
 
 
@@ -168,17 +169,14 @@ class C51(Agent):
         self.epsilon = cfg.epsilon_start
         self.register_state("z", "z_target", "optimizer")
 
-    def q_values(self, obs: torch.Tensor) -> torch.Tensor:
-        return categorical_q(self.z(obs), self.support)
-
     def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
         epsilon = 0.0 if deterministic else self.epsilon
         return epsilon_greedy(lambda: self.greedy(obs), len(obs), epsilon, self.n_actions, self.rng)
 
     def greedy(self, obs: np.ndarray) -> np.ndarray:
         """argmax_a Q(s, a) = argmax_a sum_j z_j p_j(s, a) per row."""
-        with torch.inference_mode():
-            return self.q_values(obs_tensor(obs, self.device)).argmax(dim=1).cpu().numpy()
+        logits = fast_policy(self.z)(obs)
+        return categorical_q(logits, self.support).argmax(dim=1).cpu().numpy()
 
     def update(self, batch: Transition) -> dict[str, torch.Tensor]:
         """One gradient step on the cross-entropy to the projected target m."""

@@ -35,9 +35,10 @@ from tidyrl.core.exploration import epsilon_greedy
 from tidyrl.core.losses import mean_td_loss
 from tidyrl.core.schedules import crossed, linear_schedule
 from tidyrl.core.targets import update_target
-from tidyrl.data.batch import Transition, obs_tensor
+from tidyrl.data.batch import Transition
 from tidyrl.data.replay import Replay
 from tidyrl.nets.heads import QNetwork
+from tidyrl.nets.inference import fast_policy
 from tidyrl.nets.optim import OPTIMIZERS, make_optimizer
 
 
@@ -206,8 +207,7 @@ class DQN(Agent):
 
     def greedy(self, obs: np.ndarray) -> np.ndarray:
         """argmax_a Q(s, a) per row."""
-        with torch.inference_mode():
-            return self.q(obs_tensor(obs, self.device)).argmax(dim=1).cpu().numpy()
+        return fast_policy(self.q)(obs).argmax(dim=1).cpu().numpy()
 
     def update(self, batch: Transition) -> dict[str, torch.Tensor]:
         """One gradient step on L(theta) for a minibatch."""

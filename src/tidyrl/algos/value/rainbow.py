@@ -35,10 +35,11 @@ from tidyrl.core.exploration import epsilon_greedy
 from tidyrl.core.losses import categorical_cross_entropy, huber
 from tidyrl.core.schedules import crossed, linear_schedule
 from tidyrl.core.targets import update_target
-from tidyrl.data.batch import Transition, obs_tensor
+from tidyrl.data.batch import Transition
 from tidyrl.data.replay import Replay
 from tidyrl.errors import ConfigError
 from tidyrl.nets.heads import QNetwork, categorical_q
+from tidyrl.nets.inference import fast_policy
 from tidyrl.nets.noisy import reset_noise, set_noise
 from tidyrl.nets.optim import make_optimizer
 
@@ -237,10 +238,6 @@ class Rainbow(Agent):
         self.beta = cfg.beta_start
         self.register_state("q", "q_target", "optimizer")
 
-    def q_values(self, obs: torch.Tensor) -> torch.Tensor:
-        out = self.q(obs)
-        return out if self.support is None else categorical_q(out, self.support)
-
     def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
         if deterministic:
             set_noise(self.q, False)  # the mean network
@@ -254,8 +251,9 @@ class Rainbow(Agent):
 
     def greedy(self, obs: np.ndarray) -> np.ndarray:
         """argmax_a Q(s, a) per row (the expected return under the distributional head)."""
-        with torch.inference_mode():
-            return self.q_values(obs_tensor(obs, self.device)).argmax(dim=1).cpu().numpy()
+        out = fast_policy(self.q)(obs)
+        q = out if self.support is None else categorical_q(out, self.support)
+        return q.argmax(dim=1).cpu().numpy()
 
     def update(self, batch: Transition) -> dict[str, torch.Tensor]:
         """One gradient step on the weighted loss; returns per-row losses as new priorities."""

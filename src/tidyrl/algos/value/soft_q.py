@@ -11,8 +11,7 @@ Maximum-entropy RL with temperature alpha replaces the hard max of DQN by a soft
 
 As alpha -> 0 the backup becomes max_a Q (DQN) and the policy greedy. Acting samples from the
 Boltzmann policy (no ε); deterministic acting is argmax_a Q. Training phases and target updates
-follow DQN (see dqn.py); the target network is fixed within a phase, so V_soft'(s') of all its
-minibatches is computed in one forward pass.
+follow DQN (see dqn.py); each update computes its own soft target.
 """
 
 from __future__ import annotations
@@ -30,9 +29,10 @@ from tidyrl.config import check_choice, check_hidden, check_range
 from tidyrl.core.losses import mean_td_loss
 from tidyrl.core.schedules import crossed
 from tidyrl.core.targets import update_target
-from tidyrl.data.batch import Transition, obs_tensor
+from tidyrl.data.batch import Transition
 from tidyrl.data.replay import Replay
 from tidyrl.nets.heads import QNetwork
+from tidyrl.nets.inference import fast_policy
 from tidyrl.nets.optim import make_optimizer
 
 
@@ -149,11 +149,10 @@ class SoftQ(Agent):
         self.register_state("q", "q_target", "optimizer")
 
     def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
-        with torch.inference_mode():
-            q = self.q(obs_tensor(obs, self.device))
-            if deterministic:
-                return q.argmax(dim=1).cpu().numpy()
-            return boltzmann(q.cpu(), self.config.alpha, self.generator).numpy()
+        q = fast_policy(self.q)(obs)
+        if deterministic:
+            return q.argmax(dim=1).cpu().numpy()
+        return boltzmann(q.cpu(), self.config.alpha, self.generator).numpy()
 
     def update(self, batch: Transition) -> dict[str, torch.Tensor]:
         """One gradient step towards the soft target."""

@@ -58,16 +58,9 @@ PONG_SHORT = {
 }
 """The Nature network and preprocessing with the data-efficient schedule common in Pong tutorials
 (one update per step, target copied every 1k steps, epsilon to 0.02 over the first 100k steps,
-no sticky actions as in Mnih et al.). The suite runs it for 300k steps. Earlier 150k runs of the
-same schedule (epsilon at 0.02 from 100k): one, stopped at 139k by the end of a session and so
-without a record, evaluated -21, -21, -19.3, -19.0, -19.7 at 25k-125k steps and its training
-episodes rose from -20.7 to -18.4; the recorded one (commit 0cfbd2e, two threads) stayed at -21
-at every evaluation, as did a recorded 100k run (epsilon at 0.02 from 67k). 150k steps sit at
-the very start of Pong's curve, so the suite doubled them once a faster CPU made 300k fit a
-session: one Nature update (batch 32) costs ~25 ms bare with two threads on a 2-core Zen 3
-(27 steps/s in the loop) and ~14 ms on a 2-core Zen 5 (53 steps/s). Its recorded 300k run
-(commit e690aaf, seed 0) stayed at -21 at every evaluation too (training episodes -20.9 at the
-end). The Nature schedule needs millions of steps: that run is for a GPU."""
+no sticky actions as in Mnih et al.). 300k steps are the start of Pong's curve, where a run shows
+whether the pixel pipeline learns at all and still fits a CPU session; the Nature schedule needs
+millions of steps and is for a GPU. What the recorded runs learned: docs/algorithms/dqn.md."""
 
 PONG_RAINBOW_SHORT = {
     **{k: v for k, v in PONG_SHORT.items() if k != "exploration_fraction"},
@@ -79,7 +72,7 @@ PONG_RAINBOW_SHORT = {
 32, Adam eps 1.5e-4) through `rainbow` with three of its components: 3-step
 returns, prioritized replay (omega 0.5, beta 0.4 -> 1) and Double DQN, with ε-greedy acting
 (ε to 0.02 over the first sixth of the budget, 25k steps), a scalar Q and no dueling streams
-(the dueling 512-unit stream would add ~17% to every pass). Multi-step returns carry the
+(a second 512-unit stream in every pass, see docs/performance.md). Multi-step returns carry the
 reward of a point back three steps per update instead of one; Hessel et al. (2018, Fig. 3)
 found them and prioritized replay the components that matter most early in training."""
 

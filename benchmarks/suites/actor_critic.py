@@ -6,12 +6,11 @@
 * ``sac-vs-sb3``: SAC beside Stable-Baselines3's SAC with identical hyper-parameters (SB3's
   defaults with learning_starts 1000: lr 3e-4, buffer 1e6, batch 256, tau 0.005, gamma 0.99, one
   gradient step per env step, automatic entropy tuning, 256-256 ReLU); tidyrl with bfloat16
-  hidden matmuls (for CPUs with native bf16: AVX-512 BF16 / AMX) and in float32 (for the rest,
-  where emulated bf16 is ~12x slower), each beside SB3 in the same run.
+  hidden matmuls (for CPUs that multiply bf16 natively) and in float32 (for the rest, where
+  torch emulates bf16 far slower than fp32: docs/performance.md), each beside SB3 in the same run.
 * ``ac-mujoco``: SAC and TD3 on HalfCheetah-v5 and Hopper-v5 at the budget a CPU allows, against
-  the published curves at the same step count. SAC runs in float32 here (records of an earlier
-  SAC HalfCheetah/Hopper task at 50k steps in bf16, run on an AVX-512 BF16 CPU, are kept in
-  RESULTS.md under their own name).
+  the published curves at the same step count. SAC runs in float32 here, so that every machine
+  runs the same numbers (the records of a former bf16 task stay in RESULTS.md under its name).
 """
 
 from __future__ import annotations
