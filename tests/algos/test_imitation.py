@@ -304,3 +304,21 @@ def test_maxent_irl_matches_the_visitation_and_the_return_of_the_gridworld_exper
     assert agent.evaluate(episodes=5)["mean_return"] >= 0.95 * expert_return
     true_reward = np.eye(16)[15]  # the sparse gridworld pays 1 for entering the goal
     assert np.corrcoef(agent.reward, true_reward)[0, 1] >= 0.8
+
+
+def test_same_seed_same_bc_and_dagger_runs(cartpole_file):
+    def bc_run():
+        agent = tidyrl.make("bc", "CartPole-v1", seed=3, demos=str(cartpole_file))
+        agent.learn(30)
+        return torch.cat([p.detach().flatten() for p in agent.policy.parameters()])
+
+    def dagger_run():
+        agent = tidyrl.make(
+            "dagger", "CartPole-v1", seed=3, steps_per_iteration=40, updates_per_iteration=5
+        )
+        agent.use_expert(cartpole_expert)
+        agent.learn(100)
+        return torch.cat([p.detach().flatten() for p in agent.policy.parameters()])
+
+    torch.testing.assert_close(bc_run(), bc_run(), rtol=0, atol=0)
+    torch.testing.assert_close(dagger_run(), dagger_run(), rtol=0, atol=0)
