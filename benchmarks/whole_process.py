@@ -103,11 +103,12 @@ def cases() -> dict[str, Case]:
 
 
 def _set_args(values: dict[str, Any]) -> list[str]:
-    compact = {"separators": (",", ":")}
-    return [
-        f"{k}={json.dumps(list(v) if isinstance(v, tuple) else v, **compact)}"
-        for k, v in values.items()
-    ]
+    def text(v: Any) -> str:
+        if isinstance(v, str):
+            return v
+        return json.dumps(list(v) if isinstance(v, tuple) else v, separators=(",", ":"))
+
+    return [f"{k}={text(v)}" for k, v in values.items()]
 
 
 SB3_PROCESS = """

@@ -260,3 +260,41 @@ def missing_algorithm_modules() -> list[str]:
             if importlib.util.find_spec(e.module) is None
         }
     )
+
+
+def cartpole_expert(obs: np.ndarray) -> np.ndarray:
+    """A hand-written CartPole-v1 expert (push towards where the pole falls: theta + theta'/2),
+    which balances for the full 500 steps: a small expert for the imitation tests."""
+    return (np.asarray(obs)[:, 2] + 0.5 * np.asarray(obs)[:, 3] > 0).astype(np.int64)
+
+
+def random_policy(env_id: str, seed: int = 0):
+    """Uniformly random actions for `env_id`, as a `tidyrl.data.demos.Policy`."""
+    space = gym.make(env_id).action_space
+    space.seed(seed)
+    return lambda obs: np.stack([space.sample() for _ in range(len(obs))])
+
+
+def imitation_overrides(cls: type, env_id: str, root: Path) -> dict[str, str]:
+    """Config values the imitation algorithms cannot run without, made once under `root`:
+    `demos` (3 episodes of a random policy on `env_id`, or of `cartpole_expert` on CartPole)
+    and `expert` (a saved, untrained PPO agent on `env_id`)."""
+    import tidyrl
+    from tidyrl.config import EnvConfig
+    from tidyrl.data.demos import collect
+
+    fields = set(cls.Config.__dataclass_fields__)
+    out: dict[str, str] = {}
+    safe = env_id.replace("/", "-")
+    if "demos" in fields:
+        path = root / f"demos-{safe}.safetensors"
+        if not path.exists():
+            policy = cartpole_expert if env_id == "CartPole-v1" else random_policy(env_id)
+            collect(policy, EnvConfig(env_id), episodes=3, seed=0).save(path)
+        out["demos"] = str(path)
+    if "expert" in fields:
+        path = root / f"expert-{safe}"
+        if not path.exists():
+            tidyrl.make("ppo", env_id, seed=0).save(path)
+        out["expert"] = str(path)
+    return out

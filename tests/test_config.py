@@ -334,3 +334,9 @@ def test_make_rejects_unknown_algorithm_with_suggestion():
         r"'q-learning'\?",
     ):
         tidyrl.make("q-lerning", "FrozenLake-v1")
+
+
+@pytest.mark.parametrize("algo", ["ppo", "a2c", "a3c", "trpo", "reinforce", "actor-critic"])
+def test_an_unknown_activation_is_a_config_error_naming_the_choices(algo):
+    with pytest.raises(ConfigError, match=r"activation: unknown value 'swish'.*relu.*tanh"):
+        tidyrl.make(algo, "CartPole-v1", activation="swish")

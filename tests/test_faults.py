@@ -16,7 +16,7 @@ import pytest
 import torch
 
 import tidyrl
-from tests.helpers import NS, run_tidyrl, subprocess_env
+from tests.helpers import NS, imitation_overrides, run_tidyrl, subprocess_env
 from tests.test_cli import assert_one_line_error
 from tidyrl import cli, registry
 from tidyrl.config import EnvConfig
@@ -29,6 +29,7 @@ ENV_FOR_FAMILY = {
     "value": "CartPole-v1",
     "policy-gradient": "CartPole-v1",
     "actor-critic": "Pendulum-v1",
+    "imitation": "CartPole-v1",
 }
 
 
@@ -44,7 +45,9 @@ def run_main(capsys, *argv: str) -> subprocess.CompletedProcess:
 def test_cuda_without_cuda_is_one_line_for_every_algorithm(tmp_path, capsys, algo):
     env = ENV_FOR_FAMILY[registry.entry(algo).family]
     run_dir = tmp_path / "run"
-    result = run_main(capsys, "train", algo, env, "--set", "device=cuda", "--run-dir", str(run_dir))
+    needs = imitation_overrides(registry.lookup(algo)[0], env, tmp_path)  # demos, expert
+    settings = ["device=cuda", *(f"{k}={v}" for k, v in needs.items())]
+    result = run_main(capsys, "train", algo, env, "--set", *settings, "--run-dir", str(run_dir))
     assert_one_line_error(result, "device=cuda is not available", "device=cpu", "device=auto")
     assert result.returncode == cli.EXIT_USER_ERROR
     assert not run_dir.exists()

@@ -1,7 +1,7 @@
 """The README's examples run as written: the command-line block, pasted top to bottom into bash
 from the repository root, gives only commands that parse, name real algorithms, presets, config
-keys and environments, and read only run directories that an earlier command made; the quick
-start it shows is what `make quickstart` runs.
+keys and environments, and read only run directories (or demonstrations) that an earlier
+command made; the quick start it shows is what `make quickstart` runs.
 
 Nothing is trained: bash runs the block with `tidyrl` replaced by a function that records its
 arguments."""
@@ -70,8 +70,15 @@ def test_readme_command_line_block_runs_in_order(tmp_path):
         reads: list[str] = []
         if args.command == "train":
             check_train(args)
+            demos = dict(item.split("=", 1) for item in args.set or []).get("demos")
+            if demos:
+                reads.append(demos)
             if args.run_dir:
                 made.add(norm(args.run_dir))
+        elif args.command == "demos":
+            reads.append(args.run_dir if args.demos_command == "collect" else args.path)
+            if args.demos_command == "collect":
+                made.add(norm(args.out))
         elif args.command == "eval":
             reads.append(args.path)
             if args.video:

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import tidyrl
+from tests.helpers import imitation_overrides
 from tidyrl import cli, registry
 from tidyrl.logging import read_metrics
 
@@ -49,11 +50,18 @@ def observations(agent, n: int = 8) -> np.ndarray:
     return np.stack([space.sample() for _ in range(n)])
 
 
+@pytest.fixture(scope="module")
+def imitation_root(tmp_path_factory):
+    """Demonstrations and experts for the imitation algorithms, made once per module."""
+    return tmp_path_factory.mktemp("imitation")
+
+
 @pytest.mark.parametrize("algo", registry.names())
-def test_api_smoke(tmp_path, algo):
+def test_api_smoke(tmp_path, algo, imitation_root):
     cls = algorithm_class(algo)
     env_id = env_for(cls)
-    agent = tidyrl.make(algo, env_id, seed=0, eval_episodes=2)
+    needs = imitation_overrides(cls, env_id, imitation_root)
+    agent = tidyrl.make(algo, env_id, seed=0, eval_episodes=2, **needs)
     assert agent.algo == algo
     assert agent.learn(300) is agent
     assert agent.counters["steps"] >= 300 or algo in PLANNERS
@@ -83,9 +91,12 @@ def test_api_smoke(tmp_path, algo):
 
 
 @pytest.mark.parametrize("algo", registry.names())
-def test_cli_smoke(tmp_path, algo, capsys):
+def test_cli_smoke(tmp_path, algo, capsys, imitation_root):
     cls = algorithm_class(algo)
     env_id = env_for(cls)
+    needs = [
+        f"{key}={value}" for key, value in imitation_overrides(cls, env_id, imitation_root).items()
+    ]
     run_dir = tmp_path / "run"
     assert (
         cli.main(
@@ -102,6 +113,7 @@ def test_cli_smoke(tmp_path, algo, capsys):
                 "log_every=100",
                 "eval_episodes=2",
                 "tensorboard=false",
+                *needs,
             ]
         )
         == 0

@@ -297,9 +297,16 @@ class Agent:
         """A zero-argument callable doing one bare gradient update on a fixed, representative
         batch (no sampling, no env stepping), or None for agents without network updates.
 
-        The benchmark harness times it after training to report the update-rate ceiling.
+        The benchmark harness times it after training to report the update-rate ceiling. The
+        default serves every agent with a `replay` and an `update(batch)` (the off-policy
+        methods): one update on a fixed minibatch of its replay, None while the replay is empty.
         """
-        return None
+        replay = getattr(self, "replay", None)
+        if replay is None or len(replay) == 0:
+            return None
+        batch = replay.sample(getattr(self.config, "batch_size", 1), np.random.default_rng(0))
+        update: Callable[[Any], object] = getattr(self, "update")  # noqa: B009
+        return lambda: update(batch)
 
     def extra_state(self) -> dict[str, Any]:
         """JSON-serializable state beyond registered tensors (override when an algorithm has it)."""

@@ -1,4 +1,4 @@
-"""The command line: tidyrl train | eval | resume | export | list | plot | bench.
+"""The command line: tidyrl train | eval | resume | export | list | plot | bench | demos.
 
 Every algorithm has the same surface (DESIGN.md section 6). A user's mistake (unknown algorithm,
 env or config key, invalid value, unsupported space, bad checkpoint) prints one line starting with
@@ -371,6 +371,61 @@ def _benchmarks_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def cmd_demos(args: argparse.Namespace) -> int:
+    return int(args.demos_func(args) or 0)
+
+
+def cmd_demos_collect(args: argparse.Namespace) -> int:
+    from tidyrl.data.demos import agent_policy, collect, load_expert
+
+    if args.episodes < 1:
+        raise TidyError(f"--episodes must be at least 1, got {args.episodes}")
+    out = Path(args.out)
+    if out.exists():
+        raise TidyError(f"'{out}' already exists; choose another --out")
+    expert = load_expert(args.run_dir)
+    deterministic = not args.stochastic
+    demos = collect(
+        agent_policy(expert, deterministic),
+        expert.env_cfg,
+        args.episodes,
+        seed=args.seed,
+        source={
+            "expert": str(args.run_dir),
+            "algo": expert.algo,
+            "expert_steps": expert.counters["steps"],
+            "deterministic": deterministic,
+        },
+    )
+    expert.close()
+    demos.save(out, format=args.format)
+    returns = demos.episode_returns()
+    print(
+        f"wrote {demos.n_episodes} episodes ({len(demos)} steps, return {returns.mean():.3f} "
+        f"± {returns.std():.3f}) of {expert.algo} on {expert.env_cfg.id} to {out}"
+    )
+    return 0
+
+
+def cmd_demos_info(args: argparse.Namespace) -> int:
+    from tidyrl.data.demos import describe_space, load_demos
+
+    demos = load_demos(args.path)
+    info = demos.description()
+    if args.json:
+        print(json.dumps(info))
+        return 0
+    returns = demos.episode_returns()
+    print(
+        f"{args.path}: {demos.n_episodes} episodes, {len(demos)} steps on {demos.env['id']} "
+        f"(observations {describe_space(demos.observation_space)}, actions "
+        f"{describe_space(demos.action_space)}); return {returns.mean():.3f} ± "
+        f"{returns.std():.3f}; {int(demos.terminated.sum())} terminated, "
+        f"{int(demos.truncated.sum())} truncated; source {json.dumps(demos.source)}"
+    )
+    return 0
+
+
 def _train_epilog(algo: str | None) -> str:
     """`train --help`'s closing text: the run settings every algorithm takes, and, when the
     command line names an algorithm before --help, its default step count."""
@@ -501,6 +556,27 @@ def build_parser(help_algo: str | None = None) -> argparse.ArgumentParser:
     b.add_argument("--out", help="Markdown file to write (default: BENCHMARKS/RESULTS.md)")
     _benchmarks_option(b)
     b.set_defaults(bench_func=cmd_bench_report)
+
+    p = sub.add_parser("demos", help="collect and inspect demonstrations for imitation learning")
+    p.set_defaults(func=cmd_demos)
+    demos = p.add_subparsers(dest="demos_command", required=True, metavar="ACTION")
+    d = demos.add_parser("collect", help="roll out a trained agent and write its episodes")
+    d.add_argument("run_dir", metavar="RUN_DIR", help="run directory or saved agent (the expert)")
+    d.add_argument("--episodes", type=int, required=True, help="whole episodes to record")
+    d.add_argument("--out", required=True, help="file to write (a directory for --format minari)")
+    d.add_argument("--seed", type=int, default=0, help="seed of the environment")
+    d.add_argument("--stochastic", action="store_true", help="sample actions instead of the mode")
+    d.add_argument(
+        "--format",
+        choices=("safetensors", "minari"),
+        default="safetensors",
+        help="safetensors + JSON (default), or a Minari dataset directory",
+    )
+    d.set_defaults(demos_func=cmd_demos_collect)
+    d = demos.add_parser("info", help="describe a demonstrations file")
+    d.add_argument("path")
+    d.add_argument("--json", action="store_true", help="print one JSON object")
+    d.set_defaults(demos_func=cmd_demos_info)
     return parser
 
 

@@ -154,7 +154,7 @@ def q_policy(agent: Any) -> nn.Module:
 
 
 def stochastic_policy(agent: Any) -> nn.Module:
-    """REINFORCE, actor-critic, A2C, A3C, TRPO, PPO: the mode of the policy (`act`'s
+    """REINFORCE, actor-critic, A2C, A3C, TRPO, PPO, BC, DAgger: the mode of the policy (`act`'s
     deterministic rule) on the normalized observation, then `PolicyIO.to_env`."""
     io_ = agent.io
     obs_norm = copy.deepcopy(io_.obs_norm) if io_.normalize_obs else None
@@ -196,6 +196,8 @@ EXPORTERS: dict[str, Callable[[Any], nn.Module]] = {
     "a3c": stochastic_policy,
     "trpo": stochastic_policy,
     "ppo": stochastic_policy,
+    "bc": stochastic_policy,
+    "dagger": stochastic_policy,
     "ddpg": deterministic_actor,
     "td3": deterministic_actor,
     "d4pg": deterministic_actor,
@@ -211,8 +213,8 @@ def policy_module(agent: Any) -> nn.Module:
     if build is None:
         raise TidyError(
             f"cannot export {agent.algo}: export covers the deep algorithms "
-            f"({', '.join(sorted(EXPORTERS))}); a tabular agent's policy is its table "
-            "(tidyrl.load(RUN_DIR), its checkpoint/state.safetensors)"
+            f"({', '.join(sorted(EXPORTERS))}); a tabular agent's (and maxent-irl's) policy is "
+            "its table (tidyrl.load(RUN_DIR), its checkpoint/state.safetensors)"
         )
     module = build(agent).to("cpu").eval()
     module.requires_grad_(False)

@@ -157,6 +157,24 @@ ALGORITHMS: dict[str, Entry] = {
         "actor-critic",
         "Sampled DDPG: quantile critic trained with the Wasserstein (quantile Huber) loss",
     ),
+    "bc": Entry(
+        "tidyrl.algos.imitation.bc",
+        "BC",
+        "imitation",
+        "Behaviour cloning: supervised policy from demonstrations (log-likelihood or MSE)",
+    ),
+    "dagger": Entry(
+        "tidyrl.algos.imitation.dagger",
+        "DAgger",
+        "imitation",
+        "DAgger: roll out the learner, label its states with the expert, aggregate, re-clone",
+    ),
+    "maxent-irl": Entry(
+        "tidyrl.algos.imitation.maxent_irl",
+        "MaxEntIRL",
+        "imitation",
+        "Maximum-entropy IRL: reward from demonstrations by visitation matching; deep flag",
+    ),
 }
 
 

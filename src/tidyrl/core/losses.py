@@ -4,12 +4,26 @@
   |x| <= delta and the absolute error beyond, so the gradient is clipped to [-delta, delta].
 - `squared`: 0.5 x^2 (the gradient of the Bellman error itself).
 - `categorical_cross_entropy`: C51's loss -sum_j m_j log p_j (Bellemare et al. 2017, Alg. 1).
+
+Behaviour cloning (supervised learning of a policy from demonstrated pairs (s_i, a_i); Pomerleau
+1989, Bain & Sammut 1995; lecture seed 003, "Supervised Learning of Behaviors"), shared by `bc`
+and the learner of `dagger` (Ross et al. 2011), reduced to one number per minibatch:
+
+- `negative_log_likelihood`: -1/N sum_i log pi_theta(a_i|s_i), maximum likelihood of the
+  demonstrated actions (categorical or diagonal-Gaussian policy).
+- `action_mse`: 1/N sum_i ||mu_theta(s_i) - a_i||^2 on Box actions: the Gaussian negative
+  log-likelihood with a fixed unit variance, times 2 and less its constant.
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+
+from tidyrl.core.distributions import Distribution
+
+BC_LOSSES = ("log-likelihood", "mse")
+"""Behaviour-cloning losses `behaviour_cloning_loss` knows."""
 
 
 def huber(x: torch.Tensor, delta: float = 1.0) -> torch.Tensor:
@@ -56,3 +70,23 @@ def mean_td_loss(
 def categorical_cross_entropy(log_probs: torch.Tensor, target_probs: torch.Tensor) -> torch.Tensor:
     """-sum_j m_j log p_j over the last axis (one value per row)."""
     return -(target_probs * log_probs).sum(dim=-1)
+
+
+def negative_log_likelihood(dist: Distribution, actions: torch.Tensor) -> torch.Tensor:
+    """-1/N sum_i log pi_theta(a_i|s_i) of demonstrated `actions` under the policy `dist`."""
+    return -dist.log_prob(actions).mean()
+
+
+def action_mse(predicted: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+    """1/N sum_i ||predicted_i - a_i||^2 (summed over action dimensions, mean over the batch)."""
+    return ((predicted - actions) ** 2).sum(-1).mean()
+
+
+def behaviour_cloning_loss(dist: Distribution, actions: torch.Tensor, kind: str) -> torch.Tensor:
+    """The behaviour-cloning loss `kind`: "log-likelihood" (any policy) or "mse" (the Gaussian
+    policy's mean against Box actions)."""
+    if kind == "log-likelihood":
+        return negative_log_likelihood(dist, actions)
+    if kind == "mse":
+        return action_mse(dist.mode(), actions)
+    raise ValueError(f"unknown behaviour-cloning loss {kind!r}; choose {' or '.join(BC_LOSSES)}")

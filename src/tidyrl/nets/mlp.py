@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import cast
+from typing import Literal, cast
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+Activation = Literal["relu", "tanh", "elu", "gelu", "silu"]
+"""The activation names a config may choose (the keys of `ACTIVATIONS`)."""
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,

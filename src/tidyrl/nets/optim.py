@@ -36,32 +36,36 @@ def clip_global_norm(params: Iterable[torch.Tensor], max_norm: float) -> torch.T
     return norm
 
 
-def _clipped_step(
-    optimizer: Adam | CenteredRMSprop,
-    closure: Callable[[], float] | None,
-    step: Callable[[], object],
-) -> float | None:
-    """`closure()` (the loss, recomputing the gradients) if given, then the gradients of every
-    parameter group clipped to `optimizer.max_grad_norm`, then torch's `step()`."""
-    loss = None
-    if closure is not None:
-        with torch.enable_grad():
-            loss = closure()
-    params = (p for group in optimizer.param_groups for p in group["params"])
-    optimizer.last_grad_norm = clip_global_norm(params, optimizer.max_grad_norm)
-    step()
-    return loss
+class _ClippedSteps:
+    """`step()` with the global gradient-norm clipping first, and `zero_grad()` dropping the
+    gradients directly (the base method is wrapped as dynamo-disabled, which costs more per call
+    than dropping a small network's gradients). Mixed in before a torch optimizer."""
+
+    param_groups: list[dict[str, Any]]
+    max_grad_norm: float
+    last_grad_norm: torch.Tensor | None
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], float] | None = None) -> float | None:
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        params = (p for group in self.param_groups for p in group["params"])
+        self.last_grad_norm = clip_global_norm(params, self.max_grad_norm)
+        super().step()  # type: ignore[misc]
+        return loss
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        if not set_to_none:
+            super().zero_grad(set_to_none=False)  # type: ignore[misc]
+            return
+        for group in self.param_groups:
+            for p in group["params"]:
+                p.grad = None
 
 
-def _drop_grads(optimizer: torch.optim.Optimizer) -> None:
-    """`zero_grad(set_to_none=True)` without the base method's wrapper: torch marks it
-    dynamo-disabled, which costs more per call than dropping a small network's gradients."""
-    for group in optimizer.param_groups:
-        for p in group["params"]:
-            p.grad = None
-
-
-class Adam(torch.optim.Adam):
+class Adam(_ClippedSteps, torch.optim.Adam):  # type: ignore[misc]
     """Adam (Kingma & Ba 2015) with torch's fused kernel, clipping the global gradient norm to
     `max_grad_norm` (0: off) at the start of each `step()`."""
 
@@ -79,18 +83,8 @@ class Adam(torch.optim.Adam):
         self.last_grad_norm: torch.Tensor | None = None
         """||g|| before clipping at the last step (None when clipping is off)."""
 
-    @torch.no_grad()
-    def step(self, closure: Callable[[], float] | None = None) -> float | None:  # type: ignore[override]
-        return _clipped_step(self, closure, super().step)
 
-    def zero_grad(self, set_to_none: bool = True) -> None:
-        if set_to_none:
-            _drop_grads(self)
-        else:
-            super().zero_grad(set_to_none=False)
-
-
-class CenteredRMSprop(torch.optim.RMSprop):
+class CenteredRMSprop(_ClippedSteps, torch.optim.RMSprop):  # type: ignore[misc]
     """Centered RMSProp with Mnih et al. (2015, Extended Data Table 1)'s constants (squared-
     gradient momentum 0.95, gradient momentum 0.95, min squared gradient 0.01), in torch's form:
 
@@ -117,16 +111,6 @@ class CenteredRMSprop(torch.optim.RMSprop):
         """Clip the global gradient norm of each step to this value (0: no clipping)."""
         self.last_grad_norm: torch.Tensor | None = None
         """||g|| before clipping at the last step (None when clipping is off)."""
-
-    @torch.no_grad()
-    def step(self, closure: Callable[[], float] | None = None) -> float | None:  # type: ignore[override]
-        return _clipped_step(self, closure, super().step)
-
-    def zero_grad(self, set_to_none: bool = True) -> None:
-        if set_to_none:
-            _drop_grads(self)
-        else:
-            super().zero_grad(set_to_none=False)
 
 
 OPTIMIZERS = ("adam", "rmsprop")

@@ -148,3 +148,15 @@ class ActionAdapter:
             a = np.clip(a, self.low, self.high)
         out: np.ndarray = a.reshape(len(a), *self.shape).astype(self.dtype)
         return out
+
+    def from_env(self, actions: np.ndarray) -> torch.Tensor:
+        """Env actions [N, ...] -> policy actions, the inverse of `to_env` inside the bounds
+        (Discrete: -start, int64; bounded Box: rescaled to [-1, 1], float32). Demonstrated
+        actions pass through it before a log-likelihood or MSE is taken against the policy."""
+        a = np.asarray(actions)
+        if self.discrete:
+            return torch.as_tensor(a.astype(np.int64).reshape(len(a)) - self.start)
+        flat = a.reshape(len(a), -1).astype(np.float32)
+        if self.bounded:
+            flat = (2.0 * (flat - self.low) / (self.high - self.low) - 1.0).astype(np.float32)
+        return torch.as_tensor(flat)

@@ -24,7 +24,6 @@ return range; set `v_min`/`v_max` to the discounted returns your environment can
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -264,9 +263,3 @@ class D4PG(Agent):
                         self.counters["updates"] += 1
                 self.tick(step, metrics)
         return self
-
-    def update_probe(self) -> Callable[[], object] | None:
-        if len(self.replay) == 0:
-            return None
-        batch = self.sample()
-        return lambda: self.update(batch)

@@ -22,7 +22,6 @@ seed 000's chart exactly and `--preset seed001` adds OU noise, batch norm and gr
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -243,9 +242,3 @@ class DDPG(Agent):
                         self.counters["updates"] += 1
                 self.tick(step, metrics)
         return self
-
-    def update_probe(self) -> Callable[[], object] | None:
-        if len(self.replay) == 0:
-            return None
-        batch = self.replay.sample(self.config.batch_size, np.random.default_rng(0))
-        return lambda: self.update(batch)

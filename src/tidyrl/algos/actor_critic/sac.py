@@ -34,7 +34,6 @@ Hyper-parameters default to the paper's (and Stable-Baselines3's): lr 3e-4, batc
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -291,9 +290,3 @@ class SAC(Agent):
                         self.counters["updates"] += 1
                 self.tick(step, metrics)
         return self
-
-    def update_probe(self) -> Callable[[], object] | None:
-        if len(self.replay) == 0:
-            return None
-        batch = self.replay.sample(self.config.batch_size, np.random.default_rng(0))
-        return lambda: self.update(batch)

@@ -21,7 +21,6 @@ A truncated episode still bootstraps from its final observation s'.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -231,9 +230,3 @@ class SDDPG(Agent):
                         self.counters["updates"] += 1
                 self.tick(step, metrics)
         return self
-
-    def update_probe(self) -> Callable[[], object] | None:
-        if len(self.replay) == 0:
-            return None
-        batch = self.replay.sample(self.config.batch_size, np.random.default_rng(0))
-        return lambda: self.update(batch)

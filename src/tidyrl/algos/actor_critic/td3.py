@@ -22,7 +22,6 @@ sigma~ 0.2, c 0.5, delay 2); `--preset mujoco` adds their 25k random start steps
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -241,9 +240,3 @@ class TD3(Agent):
                         self.counters["updates"] += 1
                 self.tick(step, metrics)
         return self
-
-    def update_probe(self) -> Callable[[], object] | None:
-        if len(self.replay) == 0:
-            return None
-        batch = self.replay.sample(self.config.batch_size, np.random.default_rng(0))
-        return lambda: self.update(batch)

@@ -47,6 +47,7 @@ from tidyrl.data.rollout import Rollout, RolloutBatch
 from tidyrl.envs.make import Step, VecEnv
 from tidyrl.loops.async_workers import AsyncWorkerPool, WorkerChannel
 from tidyrl.loops.on_policy import collect_rollout
+from tidyrl.nets.mlp import Activation
 from tidyrl.nets.policy import ActorCritic
 
 
@@ -72,7 +73,7 @@ class A3CConfig:
     """Gradient-norm clip applied to each worker's gradient (0: off)."""
     hidden: tuple[int, ...] = (64, 64)
     """Hidden widths of the actor and of the critic."""
-    activation: str = "tanh"
+    activation: Activation = "tanh"
     """Hidden activation."""
     log_std_init: float = 0.0
     """Initial log std of the Gaussian policy (Box actions)."""

@@ -29,6 +29,7 @@ from tidyrl.config import check_range
 from tidyrl.core.distributions import Distribution
 from tidyrl.data.rollout import RolloutBatch
 from tidyrl.loops.on_policy import collect_rollout
+from tidyrl.nets.mlp import Activation
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ class ActorCriticConfig:
     """Running observation normalization."""
     hidden: tuple[int, ...] = (64, 64)
     """Hidden widths of the actor and of the critic."""
-    activation: str = "tanh"
+    activation: Activation = "tanh"
     """Hidden activation."""
     log_std_init: float = 0.0
     """Initial log std of the Gaussian policy (Box actions)."""

@@ -42,6 +42,7 @@ from tidyrl.core.returns import normalize
 from tidyrl.data.rollout import RolloutBatch
 from tidyrl.errors import ConfigError
 from tidyrl.loops.on_policy import collect_rollout
+from tidyrl.nets.mlp import Activation
 from tidyrl.nets.optim import Adam
 
 
@@ -85,7 +86,7 @@ class PPOConfig:
     """Scale rewards by the std of a running discounted return (continuous control)."""
     hidden: tuple[int, ...] = (64, 64)
     """Hidden widths of the actor and of the critic."""
-    activation: str = "tanh"
+    activation: Activation = "tanh"
     """Hidden activation."""
     log_std_init: float = 0.0
     """Initial log std of the Gaussian policy (Box actions)."""

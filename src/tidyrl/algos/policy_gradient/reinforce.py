@@ -36,6 +36,7 @@ from tidyrl.algos.policy_gradient.common import (
 )
 from tidyrl.config import check_choice, check_range
 from tidyrl.core.returns import discounted_return, reward_to_go
+from tidyrl.nets.mlp import Activation
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ class REINFORCEConfig:
     """Exponential averaging of the running-mean baseline."""
     hidden: tuple[int, ...] = (64, 64)
     """Hidden widths of the policy (and of the critic)."""
-    activation: str = "tanh"
+    activation: Activation = "tanh"
     """Hidden activation."""
     log_std_init: float = 0.0
     """Initial log std of the Gaussian policy (Box actions)."""

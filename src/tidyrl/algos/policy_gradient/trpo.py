@@ -45,6 +45,7 @@ from tidyrl.core.normalize import RewardScaler, RunningMeanStd
 from tidyrl.core.returns import normalize
 from tidyrl.data.rollout import RolloutBatch
 from tidyrl.loops.on_policy import collect_rollout
+from tidyrl.nets.mlp import Activation
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,7 @@ class TRPOConfig:
     """Scale rewards by the std of a running discounted return."""
     hidden: tuple[int, ...] = (64, 64)
     """Hidden widths of the actor and of the critic."""
-    activation: str = "tanh"
+    activation: Activation = "tanh"
     """Hidden activation."""
     log_std_init: float = 0.0
     """Initial log std of the Gaussian policy (Box actions)."""

@@ -33,10 +33,7 @@ import numpy as np
 from tidyrl.agent import Agent
 from tidyrl.config import check_range
 from tidyrl.envs.make import make_env
-from tidyrl.errors import EnvError
-
-MODEL_ENVS = ("FrozenLake-v1", "CliffWalking-v1", "Taxi-v4", "tidyrl/GridWorld-v0")
-"""Registered environments that expose a transition model."""
+from tidyrl.envs.model import episodic_model
 
 
 @dataclass(frozen=True)
@@ -79,50 +76,11 @@ class TransitionModel(NamedTuple):
 
 
 def transition_model(env: Any) -> TransitionModel:
-    """Read ``env.unwrapped.P[s][a] = [(prob, next_state, reward, terminated), ...]`` into arrays.
-
-    Terminal states need care because toy-text envs give them outgoing rows too: a FrozenLake
-    hole loops to itself with reward 0, CliffWalking's goal has ordinary moves. A state that is
-    entered only by terminating transitions (self-loops aside) is terminal: its rows are zeroed,
-    so its value is 0 whatever the env lists there. Taxi, whose episodes end on the drop-off
-    action rather than in particular states, has no terminal states in this sense.
-    """
-    unwrapped = getattr(env, "unwrapped", env)
-    table = getattr(unwrapped, "P", None)
-    spec = getattr(unwrapped, "spec", None)
-    name = spec.id if spec is not None else type(unwrapped).__name__
-    if not isinstance(table, dict) or not isinstance(unwrapped.action_space, gym.spaces.Discrete):
-        raise EnvError(
-            f"{name} exposes no transition model (env.unwrapped.P), which dynamic "
-            f"programming needs; environments that have one: {', '.join(MODEL_ENVS)}"
-        )
-    obs_space = unwrapped.observation_space
-    n_states = int(obs_space.n) if isinstance(obs_space, gym.spaces.Discrete) else len(table)
-    n_actions = int(unwrapped.action_space.n)
-    p = np.zeros((n_states, n_actions, n_states))
-    r = np.zeros((n_states, n_actions))
-    ends = np.zeros(n_states, dtype=bool)  # entered by a terminating transition
-    goes_on = np.zeros(n_states, dtype=bool)  # entered from another state without terminating
-    for s, row in table.items():
-        for a, outcomes in row.items():
-            total = 0.0
-            for prob, s_next, reward, terminated in outcomes:
-                total += prob
-                r[s, a] += prob * reward
-                if terminated:
-                    ends[s_next] |= prob > 0
-                else:
-                    p[s, a, s_next] += prob
-                    goes_on[s_next] |= prob > 0 and s_next != s
-            if abs(total - 1.0) > 1e-6:
-                raise EnvError(
-                    f"{name}: transition probabilities of state {s}, action {a} sum "
-                    f"to {total}, not 1"
-                )
-    terminal = ends & ~goes_on
-    p[terminal] = 0.0
-    r[terminal] = 0.0
-    return TransitionModel(p, r, terminal)
+    """Read ``env.unwrapped.P[s][a] = [(prob, next_state, reward, terminated), ...]`` into arrays
+    (`tidyrl.envs.model.episodic_model`, which documents terminal states); planning needs no
+    terminating successors, since nothing is bootstrapped past the end of an episode."""
+    model = episodic_model(env, "dynamic programming")
+    return TransitionModel(model.p, model.r, model.terminal)
 
 
 def q_from_v(p: np.ndarray, r: np.ndarray, v: np.ndarray, gamma: float) -> np.ndarray:

@@ -15,7 +15,6 @@ projected target m.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import gymnasium as gym
@@ -214,9 +213,3 @@ class C51(Agent):
                 metrics["epsilon"] = self.epsilon
                 self.tick(step, metrics)
         return self
-
-    def update_probe(self) -> Callable[[], object] | None:
-        if len(self.replay) == 0:
-            return None
-        batch = self.replay.sample(self.config.batch_size, np.random.default_rng(0))
-        return lambda: self.update(batch)

@@ -21,7 +21,6 @@ Acting is ε-greedy, ε decaying linearly from `epsilon_start` to `epsilon_end` 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -251,9 +250,3 @@ class DQN(Agent):
                 metrics["epsilon"] = self.epsilon
                 self.tick(step, metrics)
         return self
-
-    def update_probe(self) -> Callable[[], object] | None:
-        if len(self.replay) == 0:
-            return None
-        batch = self.replay.sample(self.config.batch_size, np.random.default_rng(0))
-        return lambda: self.update(batch)

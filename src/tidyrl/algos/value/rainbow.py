@@ -21,7 +21,6 @@ uses ε-greedy; n_step=1, prioritized=false, double=false, dueling=false as name
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import gymnasium as gym
@@ -306,9 +305,3 @@ class Rainbow(Agent):
                 metrics["beta"] = self.beta
                 self.tick(step, metrics)
         return self
-
-    def update_probe(self) -> Callable[[], object] | None:
-        if len(self.replay) < self.config.batch_size:
-            return None
-        batch = self.replay.sample(self.config.batch_size, np.random.default_rng(0), self.beta)
-        return lambda: self.update(batch)

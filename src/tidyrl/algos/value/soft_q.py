@@ -16,7 +16,6 @@ follow DQN (see dqn.py); each update computes its own soft target.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -196,9 +195,3 @@ class SoftQ(Agent):
                         update_target(self.q, self.q_target, cfg.tau)
                 self.tick(step, metrics)
         return self
-
-    def update_probe(self) -> Callable[[], object] | None:
-        if len(self.replay) == 0:
-            return None
-        batch = self.replay.sample(self.config.batch_size, np.random.default_rng(0))
-        return lambda: self.update(batch)
