@@ -58,8 +58,7 @@ def run_layers(layers: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
     """`layers(x)`, calling Linear, ReLU and Tanh layers as functions.
 
     RL networks are small and run once per environment step and per update, so nn.Module's
-    per-call machinery (~2 us a layer) is a visible share of the time: a tenth of DQN's acting.
-    Other layers (NoisyLinear, CNNs, normalization) are called as modules. Module hooks
+    per-call machinery is a visible share of the time (docs/performance.md). Other layers (NoisyLinear, CNNs, normalization) are called as modules. Module hooks
     registered on the plain layers inside `layers` do not run."""
     for m in layers:
         kind = type(m)
