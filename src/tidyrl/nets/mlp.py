@@ -58,8 +58,9 @@ def run_layers(layers: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
     """`layers(x)`, calling Linear, ReLU and Tanh layers as functions.
 
     RL networks are small and run once per environment step and per update, so nn.Module's
-    per-call machinery is a visible share of the time (docs/performance.md). Other layers (NoisyLinear, CNNs, normalization) are called as modules. Module hooks
-    registered on the plain layers inside `layers` do not run."""
+    per-call machinery is a visible share of the time (docs/performance.md). Other layers
+    (NoisyLinear, CNNs, normalization) are called as modules. Module hooks registered on the
+    plain layers inside `layers` do not run."""
     for m in layers:
         kind = type(m)
         if kind is nn.Linear:
