@@ -107,15 +107,15 @@ def write_record(path: Path, record: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def load_records(root: Path) -> list[dict[str, Any]]:
-    """Every benchmark record under `root` (other JSON files are ignored)."""
+def load_records(root: Path, fmt: str = FORMAT) -> list[dict[str, Any]]:
+    """Every record of format `fmt` under `root` (other JSON files are ignored)."""
     records = []
     for path in sorted(root.rglob("*.json")):
         try:
             data = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError):
             continue
-        if isinstance(data, dict) and data.get("format") == FORMAT:
+        if isinstance(data, dict) and data.get("format") == fmt:
             data["_path"] = str(path)
             records.append(data)
     return records

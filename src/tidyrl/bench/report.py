@@ -6,7 +6,6 @@ Nothing in RESULTS.md is typed by hand: every number comes from a record under
 
 from __future__ import annotations
 
-import json
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -376,13 +375,8 @@ def whole_process_section(results: Path) -> list[str]:
     """The whole-process side by side (`benchmarks/whole_process.py`): per task, each library's
     process wall time per seed, the ratio of the medians and the greedy returns."""
     runs: dict[str, dict[str, list[Record]]] = defaultdict(lambda: defaultdict(list))
-    for path in sorted(results.rglob("*.json")):
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError):
-            continue
-        if isinstance(data, dict) and data.get("format") == WHOLE_PROCESS_FORMAT:
-            runs[data["task"]][data["library"]].append(data)
+    for data in load_records(results, WHOLE_PROCESS_FORMAT):
+        runs[data["task"]][data["library"]].append(data)
     rows = []
     for task, by_lib in sorted(runs.items()):
         ours = sorted(by_lib.get("tidyrl", []), key=lambda r: r["seed"])
