@@ -10,6 +10,10 @@
   8 envs x 32 steps, minibatch 256, 20 epochs, gamma 0.98, GAE lambda 0.8, entropy 0, learning
   rate 1e-3 -> 0 and clip range 0.2 -> 0 linearly, 64-64 tanh actor and critic (SB3's default
   MlpPolicy), Adam eps 1e-5, value coefficient 0.5, gradient-norm clip 0.5 (SB3 defaults).
+* `a2c-vs-sb3` (issue 27): A2C on CartPole-v1 with SB3's A2C defaults in both libraries (8 envs x
+  5 steps, RMSprop lr 7e-4 alpha 0.99 eps 1e-5, gamma 0.99, lambda 1, value coefficient 0.5,
+  entropy 0, gradient-norm clip 0.5, 64-64 tanh), 10 seeds, with the learning rate constant (SB3)
+  and annealed linearly to 0 (OpenAI Baselines' A2C) -- each beside SB3 with the same schedule.
 """
 
 from __future__ import annotations
@@ -91,6 +95,30 @@ CONTINUOUS = (
     ),
 )
 
+SB3_A2C = {"n_envs": 8, "n_steps": 5, "lr": 7e-4, "optimizer": "rmsprop", "gae_lambda": 1.0}
+A2C_VS_SB3 = (
+    Task(
+        "a2c",
+        "CartPole-v1",
+        100_000,
+        threshold=475,
+        overrides={**SB3_A2C, "anneal_lr": False},
+        label="a2c sb3-defaults",
+        eval_every=10_000,
+        peer=Peer("A2C", {}, n_envs=8),
+    ),
+    Task(
+        "a2c",
+        "CartPole-v1",
+        100_000,
+        threshold=475,
+        overrides={**SB3_A2C, "anneal_lr": True},
+        label="a2c anneal-lr",
+        eval_every=10_000,
+        peer=Peer("A2C", {"learning_rate": "lin_7e-4"}, n_envs=8),
+    ),
+)
+
 SUITES = [
     Suite(
         "pg-cartpole",
@@ -121,5 +149,11 @@ SUITES = [
             ),
         ),
         description="PPO vs Stable-Baselines3 PPO, RL-Zoo CartPole-v1 hyper-parameters.",
+    ),
+    Suite(
+        "a2c-vs-sb3",
+        "policy_gradient",
+        A2C_VS_SB3,
+        description="A2C vs Stable-Baselines3 A2C at SB3's defaults, constant and annealed lr.",
     ),
 ]

@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from tidyrl.core.schedules import linear_schedule
+from tidyrl.core.schedules import linear_schedule, remaining_fraction
 from tidyrl.core.targets import hard_update, polyak_update
 
 
@@ -28,6 +28,13 @@ def test_linear_schedule():
     assert linear_schedule(1.0, 0.1, 100, 50) == pytest.approx(0.55)
     assert linear_schedule(1.0, 0.1, 100, 500) == pytest.approx(0.1)
     assert linear_schedule(0.4, 1.0, 0, 3) == 1.0
+
+
+def test_remaining_fraction():
+    assert remaining_fraction(0, 200) == 1.0
+    assert remaining_fraction(50, 200) == pytest.approx(0.75)
+    assert remaining_fraction(250, 200) == 0.0  # past the target: never negative
+    assert remaining_fraction(0, 0) == 1.0  # an empty run divides by nothing
 
 
 def test_hard_update_copies_parameters_and_buffers():

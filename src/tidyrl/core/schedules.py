@@ -15,6 +15,15 @@ def linear_schedule(start: float, end: float, duration: int, step: int) -> float
     return start + fraction * (end - start)
 
 
+def remaining_fraction(steps: int, target: int) -> float:
+    """1 - steps / target, clipped to [0, 1]: the share of the run still to go.
+
+    Linear annealing to 0 (PPO's learning rate and clip range, Schulman et al. 2017; A2C's and
+    A3C's learning rate in OpenAI Baselines and Mnih et al. 2016) multiplies the initial value by
+    it. The target is the whole run's, so a resumed run continues the schedule."""
+    return min(max(1.0 - steps / max(target, 1), 0.0), 1.0)
+
+
 def crossed(before: int, after: int, every: int) -> bool:
     """True when a multiple of `every` lies in (before, after]: a periodic event is due after
     the step counter moved from `before` to `after` (n_envs steps at a time)."""

@@ -31,6 +31,7 @@ from tidyrl.config import check_choice, check_range
 from tidyrl.core.distributions import Distribution
 from tidyrl.core.normalize import RewardScaler, RunningMeanStd
 from tidyrl.core.returns import normalize
+from tidyrl.core.schedules import remaining_fraction
 from tidyrl.data.rollout import RolloutBatch
 from tidyrl.loops.on_policy import collect_rollout
 from tidyrl.nets.mlp import Activation
@@ -47,7 +48,10 @@ class A2CConfig:
     gae_lambda: float = 1.0
     """GAE lambda (1.0: plain n-step returns)."""
     lr: float = 7e-4
-    """Learning rate."""
+    """Learning rate (annealed linearly to 0 over the run when anneal_lr)."""
+    anneal_lr: bool = False
+    """Anneal the learning rate linearly to 0 (OpenAI Baselines' A2C default; SB3 keeps it
+    constant)."""
     optimizer: str = "rmsprop"
     """rmsprop (the paper's, alpha 0.99, eps 1e-5) or adam."""
     ent_coef: float = 0.0
@@ -153,6 +157,10 @@ class A2C(Agent):
         metrics: dict[str, torch.Tensor] = {}
         with self.training(total_steps):
             while not self.finished:
+                if cfg.anneal_lr:
+                    remaining = remaining_fraction(self.counters["steps"], self.counters["target"])
+                    for group in self.optimizer.param_groups:
+                        group["lr"] = cfg.lr * remaining
                 collect_rollout(
                     self, self.policy, self.rollout, self.io, self.io.obs, reward_fn, metrics
                 )

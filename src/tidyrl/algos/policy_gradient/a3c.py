@@ -43,6 +43,7 @@ from tidyrl.algos.policy_gradient.common import (
 )
 from tidyrl.config import check_range
 from tidyrl.core.distributions import Distribution
+from tidyrl.core.schedules import remaining_fraction
 from tidyrl.data.rollout import Rollout, RolloutBatch
 from tidyrl.envs.make import Step, VecEnv
 from tidyrl.loops.async_workers import AsyncWorkerPool, WorkerChannel
@@ -153,8 +154,8 @@ def a3c_worker(
         for shared_param, local_param in zip(shared_policy.parameters(), local.parameters()):
             shared_param.grad = local_param.grad
         if cfg.anneal_lr:
-            remaining = 1.0 - (spec["start"] + global_steps.item()) / spec["target"]
-            optimizer.param_groups[0]["lr"] = cfg.lr * max(remaining, 0.0)
+            done = spec["start"] + int(global_steps.item())
+            optimizer.param_groups[0]["lr"] = cfg.lr * remaining_fraction(done, spec["target"])
         optimizer.step()  # Hogwild: no lock around the shared update
         global_steps.add_(tally.steps)  # unlocked as well: only the schedule reads it
         channel.report(tally.steps, tally.returns, tally.lengths, metrics)

@@ -39,6 +39,7 @@ from tidyrl.config import check_range
 from tidyrl.core.distributions import Distribution
 from tidyrl.core.normalize import RewardScaler, RunningMeanStd
 from tidyrl.core.returns import normalize
+from tidyrl.core.schedules import remaining_fraction
 from tidyrl.data.rollout import RolloutBatch
 from tidyrl.errors import ConfigError
 from tidyrl.loops.on_policy import collect_rollout
@@ -249,7 +250,7 @@ class PPO(Agent):
         with self.training(total_steps):
             while not self.finished:
                 # the schedules span the whole run (counters["target"]) so a resume continues them
-                remaining = 1.0 - self.counters["steps"] / max(self.counters["target"], 1)
+                remaining = remaining_fraction(self.counters["steps"], self.counters["target"])
                 lr = cfg.lr * remaining if cfg.anneal_lr else cfg.lr
                 clip = cfg.clip_range * remaining if cfg.anneal_clip else cfg.clip_range
                 for group in self.optimizer.param_groups:
