@@ -275,15 +275,19 @@ def random_policy(env_id: str, seed: int = 0):
     return lambda obs: np.stack([space.sample() for _ in range(len(obs))])
 
 
-def imitation_overrides(cls: type, env_id: str, root: Path) -> dict[str, str]:
+def imitation_overrides(algo: str, env_id: str, root: Path) -> dict[str, str]:
     """Config values the imitation algorithms cannot run without, made once under `root`:
     `demos` (3 episodes of a random policy on `env_id`, or of `cartpole_expert` on CartPole)
-    and `expert` (a saved, untrained PPO agent on `env_id`)."""
+    and `expert` (a saved, untrained PPO agent on `env_id`); for an id that fixes a reward
+    plug-in (`gail`), the plug-in's required fields too."""
     import tidyrl
+    from tidyrl import registry
     from tidyrl.config import EnvConfig
     from tidyrl.data.demos import collect
+    from tidyrl.rewards import plugin_fields
 
-    fields = set(cls.Config.__dataclass_fields__)
+    cls, fixed = registry.lookup(algo)
+    fields = set(cls.Config.__dataclass_fields__) | plugin_fields(str(fixed.get("reward", "")))
     out: dict[str, str] = {}
     safe = env_id.replace("/", "-")
     if "demos" in fields:

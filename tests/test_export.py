@@ -46,6 +46,7 @@ CASES = {
     # behaviour cloning from a few demos; DAgger labelling with a saved PPO expert
     "bc": ("CartPole-v1", {"hidden": (32,)}, 200),
     "dagger": ("CartPole-v1", {"hidden": (32,)}, 300),
+    "gail": ("CartPole-v1", {"hidden": (32,), "n_epochs": 2}, 512),
 }
 
 
@@ -72,7 +73,7 @@ def trained(request, tmp_path_factory):
     env, config, steps = CASES[name]
     preset = "pendulum" if name == "ppo-box" else None
     run_dir = tmp_path_factory.mktemp("export") / name
-    needs = imitation_overrides(registry.lookup(algo)[0], env, tmp_path_factory.mktemp("demos"))
+    needs = imitation_overrides(algo, env, tmp_path_factory.mktemp("demos"))
     agent = tidyrl.make(algo, env, seed=0, preset=preset, run_dir=run_dir, **config, **needs)
     if steps:
         agent.learn(steps)
@@ -82,7 +83,6 @@ def trained(request, tmp_path_factory):
 
 
 def test_every_deep_algorithm_is_covered():
-    from tidyrl import registry
 
     tables = {"maxent-irl"}  # a tabular policy, like the tabular family's
     deep = {

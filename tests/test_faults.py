@@ -45,7 +45,7 @@ def run_main(capsys, *argv: str) -> subprocess.CompletedProcess:
 def test_cuda_without_cuda_is_one_line_for_every_algorithm(tmp_path, capsys, algo):
     env = ENV_FOR_FAMILY[registry.entry(algo).family]
     run_dir = tmp_path / "run"
-    needs = imitation_overrides(registry.lookup(algo)[0], env, tmp_path)  # demos, expert
+    needs = imitation_overrides(algo, env, tmp_path)  # demos, expert
     settings = ["device=cuda", *(f"{k}={v}" for k, v in needs.items())]
     result = run_main(capsys, "train", algo, env, "--set", *settings, "--run-dir", str(run_dir))
     assert_one_line_error(result, "device=cuda is not available", "device=cpu", "device=auto")

@@ -60,7 +60,7 @@ def imitation_root(tmp_path_factory):
 def test_api_smoke(tmp_path, algo, imitation_root):
     cls = algorithm_class(algo)
     env_id = env_for(cls)
-    needs = imitation_overrides(cls, env_id, imitation_root)
+    needs = imitation_overrides(algo, env_id, imitation_root)
     agent = tidyrl.make(algo, env_id, seed=0, eval_episodes=2, **needs)
     assert agent.algo == algo
     assert agent.learn(300) is agent
@@ -95,7 +95,7 @@ def test_cli_smoke(tmp_path, algo, capsys, imitation_root):
     cls = algorithm_class(algo)
     env_id = env_for(cls)
     needs = [
-        f"{key}={value}" for key, value in imitation_overrides(cls, env_id, imitation_root).items()
+        f"{key}={value}" for key, value in imitation_overrides(algo, env_id, imitation_root).items()
     ]
     run_dir = tmp_path / "run"
     assert (

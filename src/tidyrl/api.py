@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +35,7 @@ def resolve_config(
     run_fields = {f.name for f in dataclasses.fields(RunConfig)}
     env_fields = {"max_episode_steps", "env_kwargs"}
     algo_values, run_values, env_values = {}, {}, {}
+    plugin_fields, plugin_values = reward_plugin_values(values, fixed, algo_fields | run_fields)
     for key, value in values.items():
         if key in fixed and key in overrides and str(overrides[key]) != str(fixed[key]):
             raise ConfigError(
@@ -47,12 +49,35 @@ def resolve_config(
             env_values[key] = value
         else:
             raise ConfigError(
-                unknown(f"config key for {algo}", key, algo_fields | run_fields | env_fields)
+                unknown(
+                    f"config key for {algo}",
+                    key,
+                    algo_fields | run_fields | env_fields | plugin_fields,
+                )
             )
     algo_values.update(fixed)
+    if plugin_values:
+        explicit = algo_values.get("reward_kwargs", {})
+        explicit = json.loads(explicit) if isinstance(explicit, str) else dict(explicit)
+        algo_values["reward_kwargs"] = {**explicit, **plugin_values}
     config = build(cls.Config, algo_values)
     run = build(RunConfig, run_values)
     return cls, config, run, env_values
+
+
+def reward_plugin_values(
+    values: dict[str, Any], fixed: dict[str, Any], taken: set[str]
+) -> tuple[set[str], dict[str, Any]]:
+    """The field names of the reward plug-in the values (or the id's fixed values) select, and
+    the values given for them by name (``--set reward=gail demos=FILE``), removed from `values`
+    to go into ``reward_kwargs``. Names in `taken` (the learner's and the run's) stay theirs."""
+    reward = fixed.get("reward", values.get("reward"))
+    if reward is None:
+        return set(), {}
+    from tidyrl.rewards import plugin_fields
+
+    names = plugin_fields(str(reward)) - taken
+    return names, {key: values.pop(key) for key in list(values) if key in names}
 
 
 def env_config(env_id: str, env_values: dict[str, Any]) -> EnvConfig:

@@ -196,6 +196,7 @@ EXPORTERS: dict[str, Callable[[Any], nn.Module]] = {
     "a3c": stochastic_policy,
     "trpo": stochastic_policy,
     "ppo": stochastic_policy,
+    "gail": stochastic_policy,
     "bc": stochastic_policy,
     "dagger": stochastic_policy,
     "ddpg": deterministic_actor,

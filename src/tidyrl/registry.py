@@ -169,6 +169,13 @@ ALGORITHMS: dict[str, Entry] = {
         "imitation",
         "DAgger: roll out the learner, label its states with the expert, aggregate, re-clone",
     ),
+    "gail": Entry(
+        "tidyrl.algos.policy_gradient.ppo",
+        "PPO",
+        "imitation",
+        "GAIL: PPO on a discriminator's reward learned from demonstrations (reward=gail)",
+        {"reward": "gail"},
+    ),
     "maxent-irl": Entry(
         "tidyrl.algos.imitation.maxent_irl",
         "MaxEntIRL",

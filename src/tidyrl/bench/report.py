@@ -151,11 +151,49 @@ def suite_section(
                 f"{_fmt(max(r['peak_rss_mb'] for r in ok), 0)} | "
                 f"{declared.get((name, env), task.get('reference')) or ''} |"
             )
-    lines += _side_by_side(groups) + _ceiling_table(groups)
+    lines += _side_by_side(groups) + _ceiling_table(groups) + _expert_table(groups)
     plot = plot_suite(suite, groups, plots)
     if plot is not None:
         lines += ["", f"![{suite} learning curves]({plot.relative_to(md_dir).as_posix()})"]
     return lines + [""]
+
+
+def _expert_table(groups: dict[tuple[str, str], dict[str, list[Record]]]) -> list[str]:
+    """Expert-normalised final scores (R - R_random) / (R_expert - R_random) of the tidyrl runs
+    whose records measured an expert's return (imitation tasks), both returns from each record."""
+    rows = []
+    for (name, env), by_lib in groups.items():
+        runs = [
+            r
+            for r in by_lib.get("tidyrl", [])
+            if "error" not in r and r["ceilings"].get("expert_return") is not None
+        ]
+        if not runs:
+            continue
+        scores, experts, randoms = [], [], []
+        for r in sorted(runs, key=lambda r: r["seed"]):
+            ceiling = r["ceilings"]
+            experts.append(ceiling["expert_return"])
+            randoms.append(ceiling["random_return"])
+            scores.append(
+                normalized_score(r["final_eval"]["mean_return"], randoms[-1], experts[-1])
+            )
+        rows.append(
+            f"| {name} | {env} | {_fmt(_median(experts))} | {_fmt(_median(randoms))} | "
+            f"{', '.join(f'{x:.2f}' for x in scores)} | {statistics.fmean(scores):.2f} |"
+        )
+    if not rows:
+        return []
+    return [
+        "",
+        "Expert-normalised final score (R − R_random) / (R_expert − R_random), per seed; the "
+        "expert's greedy return and the random return are measured in each run's record "
+        "(median over seeds shown):",
+        "",
+        "| task | env | expert return | random return | score per seed | mean score |",
+        "|---|---|---|---|---|---|",
+        *rows,
+    ]
 
 
 def _side_by_side(groups: dict[tuple[str, str], dict[str, list[Record]]]) -> list[str]:

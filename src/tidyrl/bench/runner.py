@@ -36,6 +36,8 @@ RAW_SECONDS = 2.0
 """Seconds of random-action stepping for the env ceiling (longer if no episode has ended)."""
 PROBE_SECONDS = 1.0
 """Seconds of repeated bare updates for the update ceiling."""
+EXPERT_EPISODES = 100
+"""Greedy episodes over which a task's expert return is measured."""
 
 
 @dataclass(frozen=True)
@@ -254,8 +256,22 @@ def run_tidyrl(task: Task, seed: int) -> dict[str, Any]:
     updates = agent.counters["updates"]
     result = finish(task, curve, train_curve, steps, updates, train_wall, total_wall)
     result["ceilings"] = ceilings(agent)
+    if task.expert:
+        result["ceilings"]["expert_return"] = expert_return(task.expert, seed)
+        result["ceilings"]["expert_episodes"] = EXPERT_EPISODES
     agent.close()
     return result
+
+
+def expert_return(path: str, seed: int) -> float:
+    """Mean greedy return of the saved agent at `path` over `EXPERT_EPISODES` episodes."""
+    import tidyrl
+
+    expert = tidyrl.load(path)
+    try:
+        return float(expert.evaluate(episodes=EXPERT_EPISODES, seed=seed)["mean_return"])
+    finally:
+        expert.close()
 
 
 def finish(

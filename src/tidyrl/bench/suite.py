@@ -57,6 +57,9 @@ class Task:
     """Published result at the same budget, quoted in the report (with its source)."""
     min_solved: int | None = None
     """Seeds that must reach `threshold` for the suite to pass (default: a majority)."""
+    expert: str = ""
+    """A saved agent (run directory) whose greedy return each record measures too, beside the
+    random return, for the expert-normalised score (R - R_random) / (R_expert - R_random)."""
 
     @property
     def name(self) -> str:

@@ -57,3 +57,25 @@ class Transition:
 
     def __len__(self) -> int:
         return int(self.rewards.shape[0])
+
+
+@dataclass(frozen=True)
+class Experience:
+    """A batch of transitions (s, a, s', terminated, truncated) *without* rewards: what a reward
+    plug-in (`tidyrl.rewards`) scores and learns from, so that no environment reward can reach
+    a learner whose rewards a plug-in replaces.
+
+    `obs` and `next_obs` are the environment's raw observations flattened to float32 [B, D]
+    (`next_obs` is the true successor: the final observation where an episode ended);
+    `actions` are the actions the environment received (int64 [B] for Discrete, float32
+    [B, A] for Box). `terminated` and `truncated` are float [B] and stay apart. A `Transition`
+    from a replay has the same fields and can be scored too."""
+
+    obs: torch.Tensor
+    actions: torch.Tensor
+    next_obs: torch.Tensor
+    terminated: torch.Tensor
+    truncated: torch.Tensor
+
+    def __len__(self) -> int:
+        return int(self.obs.shape[0])

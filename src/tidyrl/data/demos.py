@@ -253,6 +253,26 @@ def checksum(arrays: dict[str, np.ndarray]) -> str:
     return digest.hexdigest()
 
 
+def require_demos(config: Any) -> None:
+    """ConfigError unless `config.demos` names demonstrations (for configs with a `demos` field:
+    the imitation algorithms and the GAIL reward plug-in)."""
+    if not config.demos:
+        raise ConfigError(
+            f"{type(config).__name__}.demos is required: --set demos=FILE, a file written by "
+            "`tidyrl demos collect RUN_DIR --episodes N --out FILE`"
+        )
+
+
+def demos_for(
+    config: Any, observation_space: gym.Space[Any], action_space: gym.Space[Any], env_id: str
+) -> Demos:
+    """The demonstrations a config names (`config.demos`, its first `config.demo_episodes`
+    episodes), checked against an env's spaces (a one-line error when they do not fit)."""
+    demos = load_demos(config.demos).first(config.demo_episodes)
+    demos.check_spaces(observation_space, action_space, env_id)
+    return demos
+
+
 def load_demos(path: str | Path) -> Demos:
     """Read demonstrations: a tidyrl demos file, or a Minari dataset directory.
 

@@ -5,6 +5,10 @@ log-probabilities under the behaviour policy, rewards, the critic's values, the 
 `truncated` flags kept apart, and for truncated steps the value of the *final* observation
 (`final_values`), so that returns bootstrap across a time-limit cut from the right state.
 `next_values` assembles V(s'_t) for `tidyrl.core.returns.gae`.
+
+With `experience=True` the rollout also keeps what a reward plug-in (`tidyrl.rewards`) scores:
+the raw observation, the action the env received and the true successor observation of every
+step (`store_experience`, `experience`); the plug-in's rewards then replace `rewards` before GAE.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import numpy as np
 import torch
 
 from tidyrl.core.returns import gae
+from tidyrl.data.batch import Experience
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,7 @@ class Rollout:
         obs_shape: tuple[int, ...],
         action_shape: tuple[int, ...],
         discrete: bool,
+        experience: bool = False,
     ) -> None:
         self.n_steps, self.n_envs = n_steps, n_envs
         t, n = n_steps, n_envs
@@ -66,6 +72,16 @@ class Rollout:
         """V(final observation) where the step was truncated, else 0."""
         self.last_values = torch.zeros(n)
         """V(s_T): the value of the observation after the last stored step (bootstrap)."""
+        self.env_obs: torch.Tensor | None = None
+        """Raw observations (before any normalization), with `experience` only."""
+        self.env_actions: torch.Tensor | None = None
+        """Actions as the env received them, with `experience` only."""
+        self.next_obs: torch.Tensor | None = None
+        """Raw true successor observations (final observation at episode ends)."""
+        if experience:
+            self.env_obs = torch.zeros((t, n, *obs_shape))
+            self.env_actions = torch.zeros_like(self.actions)
+            self.next_obs = torch.zeros((t, n, *obs_shape))
         self._rows = [
             t.numpy()
             for t in (
@@ -86,6 +102,30 @@ class Rollout:
         (docs/performance.md, benchmarks/rollout_speed.py)."""
         for view, value in zip(self._rows, step, strict=True):
             view[t] = value.numpy() if isinstance(value, torch.Tensor) else value
+
+    def store_experience(
+        self, t: int, obs: np.ndarray, actions: np.ndarray, next_obs: np.ndarray
+    ) -> None:
+        """Write row t of the raw observations, env actions and successor observations."""
+        assert self.env_obs is not None and self.env_actions is not None
+        assert self.next_obs is not None
+        n = self.n_envs
+        self.env_obs[t] = torch.as_tensor(np.asarray(obs, dtype=np.float32).reshape(n, -1))
+        self.env_actions[t] = torch.as_tensor(np.asarray(actions).reshape(self.actions.shape[1:]))
+        self.next_obs[t] = torch.as_tensor(np.asarray(next_obs, dtype=np.float32).reshape(n, -1))
+
+    def experience(self) -> Experience:
+        """All T * N steps as one flat, reward-free `Experience` (needs `experience=True`)."""
+        assert self.env_obs is not None and self.env_actions is not None
+        assert self.next_obs is not None, "this rollout was built without experience=True"
+        size = self.n_steps * self.n_envs
+        return Experience(
+            self.env_obs.reshape(size, -1),
+            self.env_actions.reshape(size, *self.env_actions.shape[2:]),
+            self.next_obs.reshape(size, -1),
+            self.terminated.reshape(size),
+            self.truncated.reshape(size),
+        )
 
     def next_values(self) -> torch.Tensor:
         """V(s'_t): V(s_{t+1}) inside an episode, V(final obs) at truncation, and V(s_T) after

@@ -6,6 +6,10 @@ critic together without autograd, stores whole-step tensors (no per-env Python l
 and evaluates the critic on the true final observation of truncated episodes only, so returns
 bootstrap correctly across time limits. It reports every vector step to the agent's bookkeeping
 with `agent.tick(step, metrics)`.
+
+`relabel_rollout` is the one place where a reward plug-in (`tidyrl.rewards`) enters an
+on-policy learner: after collection and before GAE it trains the plug-in on the rollout's
+reward-free experience and overwrites every stored reward with the plug-in's.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from tidyrl.core.distributions import Distribution
 from tidyrl.data.rollout import Rollout
 from tidyrl.envs.make import Step, VecEnv
 from tidyrl.nets.inference import fast_policy
+from tidyrl.rewards.base import RewardPlugin
 
 
 class _Agent(Protocol):
@@ -82,9 +87,12 @@ def collect_rollout(
         values = out[:, -1]
         with torch.inference_mode():
             actions, logprobs = policy.head(out[:, :-1]).sample_and_log_prob(agent.rng)
-        step = env.step(adapter.to_env(actions))
+        raw_obs, env_actions = env.obs, adapter.to_env(actions)
+        step = env.step(env_actions)
         rewards = step.rewards if reward_fn is None else reward_fn(step.rewards, step.dones)
         rollout.store(t, obs, actions, logprobs, values, rewards, step.terminated, step.truncated)
+        if rollout.env_obs is not None:  # a reward plug-in will score these steps
+            rollout.store_experience(t, raw_obs, env_actions, step.next_obs)
         if step.truncated.any():
             cut = np.flatnonzero(step.truncated)
             final = forward(obs_fn(step.next_obs[cut], False))[:, -1]
@@ -94,3 +102,31 @@ def collect_rollout(
         agent.tick(step, report)
     rollout.last_values.copy_(forward(obs)[:, -1])
     return rollout
+
+
+def relabel_rollout(
+    plugin: RewardPlugin, rollout: Rollout, reward_fn: RewardFn | None = None
+) -> dict[str, torch.Tensor]:
+    """Train `plugin` on the rollout's experience (`plugin.update`), then replace every reward
+    in the rollout with `plugin.reward` of the updated plug-in, scaled step by step by
+    `reward_fn` (e.g. the running return scaler) when given. Returns the plug-in's metrics and
+    the mean plug-in reward (`<name>_reward`).
+
+    The plug-in sees an `Experience`, which has no reward field. A plug-in that replaces the
+    env's reward (`replaces_env_reward`, e.g. GAIL) overwrites the stored env rewards whole, so
+    none of them reaches GAE or the losses; a bonus is added to them. Collect with
+    ``reward_fn=None``: the scaling happens here, on the rewards that are learned from."""
+    batch = rollout.experience()
+    metrics = dict(plugin.update(batch))
+    with torch.no_grad():
+        rewards = plugin.reward(batch).reshape(rollout.n_steps, rollout.n_envs).float()
+    metrics[f"{plugin.name}_reward"] = rewards.mean()
+    if not plugin.replaces_env_reward:  # a bonus (curiosity) adds to the env's reward
+        rewards = rewards + rollout.rewards
+    if reward_fn is not None:
+        dones = (rollout.terminated + rollout.truncated).bool().numpy()
+        rewards = torch.stack(
+            [torch.as_tensor(reward_fn(rewards[t].numpy(), dones[t])) for t in range(len(dones))]
+        )
+    rollout.rewards.copy_(rewards)
+    return metrics

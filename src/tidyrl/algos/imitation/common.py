@@ -15,27 +15,18 @@ import torch
 
 from tidyrl.algos.policy_gradient.common import PolicyIO, build_policy
 from tidyrl.core.losses import behaviour_cloning_loss
-from tidyrl.data.demos import DemoBatch, Demos, load_demos
+from tidyrl.data.demos import DemoBatch, Demos, demos_for, require_demos
+
+__all__ = ["build_cloner", "cloning_update", "read_demos", "require_demos"]
 from tidyrl.errors import ConfigError
 from tidyrl.nets.optim import Adam
 from tidyrl.nets.policy import ActorCritic
 
 
-def require_demos(config: Any) -> None:
-    """ConfigError unless `config.demos` names demonstrations."""
-    if not config.demos:
-        raise ConfigError(
-            f"{type(config).__name__}.demos is required: --set demos=FILE, a file written by "
-            "`tidyrl demos collect RUN_DIR --episodes N --out FILE`"
-        )
-
-
 def read_demos(agent: Any) -> Demos:
     """The agent's demonstrations (`config.demos`, first `config.demo_episodes` episodes),
     checked against its env's spaces."""
-    demos = load_demos(agent.config.demos).first(agent.config.demo_episodes)
-    demos.check_spaces(agent.observation_space, agent.action_space, agent.env_cfg.id)
-    return demos
+    return demos_for(agent.config, agent.observation_space, agent.action_space, agent.env_cfg.id)
 
 
 def build_cloner(agent: Any) -> tuple[PolicyIO, ActorCritic, Adam]:

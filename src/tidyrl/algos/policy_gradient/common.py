@@ -65,7 +65,10 @@ def build_policy(agent: Any, cfg: Any, critic: bool = True) -> tuple[PolicyIO, A
     return io, policy
 
 
-def new_rollout(agent: Any, n_steps: int, n_envs: int) -> Rollout:
-    """Rollout storage shaped for the agent's (flattened) observations and actions."""
+def new_rollout(agent: Any, n_steps: int, n_envs: int, experience: bool = False) -> Rollout:
+    """Rollout storage shaped for the agent's (flattened) observations and actions (and, with
+    `experience`, the raw experience a reward plug-in scores)."""
     io, space = agent.io, agent.action_space
-    return Rollout(n_steps, n_envs, (io.obs_dim,), action_shape(space), io.adapter.discrete)
+    return Rollout(
+        n_steps, n_envs, (io.obs_dim,), action_shape(space), io.adapter.discrete, experience
+    )

@@ -20,12 +20,18 @@ Defaults are RL-Zoo's CartPole-v1 settings (8 envs x 32 steps, 20 epochs of one 
 whole 256-step rollout, gamma 0.98, lambda 0.8, lr 1e-3 -> 0, clip 0.2 -> 0); the `mujoco`
 preset is the paper's MuJoCo setting (2048 steps, 10 epochs of 64, lr 3e-4, lambda 0.95,
 gamma 0.99).
+
+With `reward=gail` (or any reward plug-in of `tidyrl.rewards`) the rewards the learner sees are
+the plug-in's: `relabel_rollout` trains the plug-in on each rollout and overwrites its rewards
+before GAE, so the env's reward is only reported (episode_return, eval_return), never learned
+from. The registry's `gail` id is this learner with `reward=gail` fixed (Ho & Ermon 2016).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
@@ -42,9 +48,10 @@ from tidyrl.core.returns import normalize
 from tidyrl.core.schedules import remaining_fraction
 from tidyrl.data.rollout import RolloutBatch
 from tidyrl.errors import ConfigError
-from tidyrl.loops.on_policy import collect_rollout
+from tidyrl.loops.on_policy import collect_rollout, relabel_rollout
 from tidyrl.nets.mlp import Activation
 from tidyrl.nets.optim import Adam
+from tidyrl.rewards import attach, check_reward
 
 
 @dataclass(frozen=True)
@@ -91,8 +98,15 @@ class PPOConfig:
     """Hidden activation."""
     log_std_init: float = 0.0
     """Initial log std of the Gaussian policy (Box actions)."""
+    reward: str = "env"
+    """Reward to learn from: env (the environment's), or a reward plug-in that replaces it before
+    GAE: gail (tidyrl.rewards; the env's return is still what episode_return and eval report)."""
+    reward_kwargs: dict[str, Any] = field(default_factory=dict)
+    """The reward plug-in's settings (its config fields; --set accepts them by name too, e.g.
+    --set reward=gail demos=FILE)."""
 
     def __post_init__(self) -> None:
+        check_reward(self)
         check_range(self, "n_envs", 1)
         check_range(self, "n_steps", 1)
         check_range(self, "batch_size", 0)
@@ -105,11 +119,6 @@ class PPOConfig:
                 f"set batch_size to a divisor of {size} (e.g. batch_size={fits}) or batch_size=0 "
                 "(the whole rollout)"
             )
-
-    @property
-    def minibatch_size(self) -> int:
-        """The batch_size in use: the whole rollout when batch_size is 0."""
-        return self.batch_size or self.n_envs * self.n_steps
         check_range(self, "n_epochs", 1)
         check_range(self, "gamma", 0.0, 1.0)
         check_range(self, "gae_lambda", 0.0, 1.0)
@@ -120,6 +129,11 @@ class PPOConfig:
         check_range(self, "vf_coef", 0.0)
         check_range(self, "max_grad_norm", 0.0)
         check_range(self, "target_kl", 0.0)
+
+    @property
+    def minibatch_size(self) -> int:
+        """The batch_size in use: the whole rollout when batch_size is 0."""
+        return self.batch_size or self.n_envs * self.n_steps
 
 
 def clipped_surrogate(
@@ -199,7 +213,8 @@ class PPO(Agent):
         self.obs_norm = self.io.obs_norm
         self.reward_norm = RunningMeanStd(())
         self.reward_scaler = RewardScaler(cfg.n_envs, cfg.gamma, self.reward_norm)
-        self.rollout = new_rollout(self, cfg.n_steps, cfg.n_envs)
+        self.reward_plugin = attach(self)  # None: learn from the env's reward
+        self.rollout = new_rollout(self, cfg.n_steps, cfg.n_envs, self.reward_plugin is not None)
         self.register_state("policy", "optimizer", "obs_norm", "reward_norm")
 
     def act(self, obs, deterministic=False):
@@ -255,9 +270,12 @@ class PPO(Agent):
                 clip = cfg.clip_range * remaining if cfg.anneal_clip else cfg.clip_range
                 for group in self.optimizer.param_groups:
                     group["lr"] = lr
+                plugin = self.reward_plugin  # its rewards replace the env's before GAE
+                env_fn = None if plugin else reward_fn
                 collect_rollout(
-                    self, self.policy, self.rollout, self.io, self.io.obs, reward_fn, metrics
+                    self, self.policy, self.rollout, self.io, self.io.obs, env_fn, metrics
                 )
+                reward_metrics = relabel_rollout(plugin, self.rollout, reward_fn) if plugin else {}
                 advantages, returns = self.rollout.advantages(cfg.gamma, cfg.gae_lambda)
                 batch_size = cfg.minibatch_size
                 whole = batch_size >= size
@@ -285,7 +303,7 @@ class PPO(Agent):
                             break
                     if stop:
                         break
-                metrics = {**out, "lr": lr, "clip_range": clip}
+                metrics = {**out, **reward_metrics, "lr": lr, "clip_range": clip}
         return self
 
     def update_probe(self) -> Callable[[], object]:

@@ -17,12 +17,18 @@ by a linear/quadratic approximation around theta_old (appendix C):
 
 The critic V(s) is fitted separately by Adam on the lambda-returns (GAE, Schulman et al. 2016),
 as in their GAE paper's TRPO experiments.
+
+With `reward=gail` (or any reward plug-in of `tidyrl.rewards`) the rewards the learner sees are
+the plug-in's: `relabel_rollout` trains the plug-in on each rollout and overwrites its rewards
+before GAE, so the env's reward is only reported (episode_return, eval_return), never learned
+from. The registry's `gail` id is this learner with `reward=gail` fixed (Ho & Ermon 2016).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
@@ -44,8 +50,9 @@ from tidyrl.core.distributions import Distribution
 from tidyrl.core.normalize import RewardScaler, RunningMeanStd
 from tidyrl.core.returns import normalize
 from tidyrl.data.rollout import RolloutBatch
-from tidyrl.loops.on_policy import collect_rollout
+from tidyrl.loops.on_policy import collect_rollout, relabel_rollout
 from tidyrl.nets.mlp import Activation
+from tidyrl.rewards import attach, check_reward
 
 
 @dataclass(frozen=True)
@@ -86,8 +93,15 @@ class TRPOConfig:
     """Hidden activation."""
     log_std_init: float = 0.0
     """Initial log std of the Gaussian policy (Box actions)."""
+    reward: str = "env"
+    """Reward to learn from: env (the environment's), or a reward plug-in that replaces it before
+    GAE: gail (tidyrl.rewards; the env's return is still what episode_return and eval report)."""
+    reward_kwargs: dict[str, Any] = field(default_factory=dict)
+    """The reward plug-in's settings (its config fields; --set accepts them by name too, e.g.
+    --set reward=gail demos=FILE)."""
 
     def __post_init__(self) -> None:
+        check_reward(self)
         check_range(self, "n_envs", 1)
         check_range(self, "n_steps", 1)
         check_range(self, "gamma", 0.0, 1.0)
@@ -174,7 +188,8 @@ class TRPO(Agent):
         self.obs_norm = self.io.obs_norm
         self.reward_norm = RunningMeanStd(())
         self.reward_scaler = RewardScaler(cfg.n_envs, cfg.gamma, self.reward_norm)
-        self.rollout = new_rollout(self, cfg.n_steps, cfg.n_envs)
+        self.reward_plugin = attach(self)  # None: learn from the env's reward
+        self.rollout = new_rollout(self, cfg.n_steps, cfg.n_envs, self.reward_plugin is not None)
         self.register_state("policy", "vf_optimizer", "obs_norm", "reward_norm")
 
     def act(self, obs, deterministic=False):
@@ -210,11 +225,17 @@ class TRPO(Agent):
         metrics: dict[str, torch.Tensor] = {}
         with self.training(total_steps):
             while not self.finished:
+                plugin = self.reward_plugin  # its rewards replace the env's before GAE
+                env_fn = None if plugin else reward_fn
                 collect_rollout(
-                    self, self.policy, self.rollout, self.io, self.io.obs, reward_fn, metrics
+                    self, self.policy, self.rollout, self.io, self.io.obs, env_fn, metrics
                 )
+                reward_metrics = relabel_rollout(plugin, self.rollout, reward_fn) if plugin else {}
                 advantages, returns = self.rollout.advantages(cfg.gamma, cfg.gae_lambda)
-                metrics = self.update(self.rollout.flatten(advantages, returns))
+                metrics = {
+                    **self.update(self.rollout.flatten(advantages, returns)),
+                    **reward_metrics,
+                }
                 self.counters["updates"] += 1
         return self
 
