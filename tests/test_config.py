@@ -310,7 +310,28 @@ def test_unknown_preset_lists_choices():
     message = str(info.value)
     assert "unknown preset for q-learning 'clif'" in message
     assert "Did you mean 'cliff'?" in message
-    assert message.endswith("Valid choices: cliff")
+    assert message.endswith("Valid choices: cliff, none")
+
+
+def test_env_preset_is_chosen_without_a_preset_and_none_keeps_the_defaults():
+    # DQN on Acrobot-v1 gets RL-Zoo's Acrobot settings; on CartPole-v1 (no entry) the defaults
+    _, acrobot, _, _ = resolve_config("dqn", None, {}, "Acrobot-v1")
+    _, cartpole, _, _ = resolve_config("dqn", None, {}, "CartPole-v1")
+    _, plain, _, _ = resolve_config("dqn", "none", {}, "Acrobot-v1")
+    _, named, _, _ = resolve_config("dqn", "lecture", {}, "Acrobot-v1")
+    assert (acrobot.lr, acrobot.target_update_every, acrobot.buffer_size) == (6.3e-4, 250, 50_000)
+    assert (cartpole.lr, cartpole.target_update_every) == (2.3e-3, 10)
+    assert plain == cartpole
+    assert named.lr == 1e-4  # a named preset wins over the env's
+    # overrides still win over the env's preset
+    _, tuned, _, _ = resolve_config("dqn", None, {"lr": 1e-3}, "LunarLander-v3")
+    assert (tuned.lr, tuned.batch_size) == (1e-3, 128)
+    # every entry names a preset the algorithm has
+    from tidyrl import registry
+
+    for name in registry.names():
+        cls, _ = registry.lookup(name)
+        assert set(cls.ENV_PRESETS.values()) <= set(cls.PRESETS), name
 
 
 def test_algorithm_id_fixes_its_variant():

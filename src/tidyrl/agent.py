@@ -45,6 +45,10 @@ class Agent:
     observation_spaces: ClassVar[tuple[type[gym.Space[Any]], ...]] = (gym.spaces.Box,)
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {}
     """Named config overrides (e.g. `atari`, `spellchart`), selected with --preset."""
+    ENV_PRESETS: ClassVar[dict[str, str]] = {}
+    """Env id -> the preset `tidyrl.make` and `tidyrl train` choose when no preset is named (the
+    per-env settings RL-Zoo keeps, chosen automatically and printed); --preset none keeps the
+    defaults (`tidyrl.api.choose_preset`)."""
     default_steps: ClassVar[int] = 100_000
     """Training budget of `tidyrl train` when --steps is not given."""
     default_torch_threads: ClassVar[int] = 0

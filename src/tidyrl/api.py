@@ -15,20 +15,38 @@ if TYPE_CHECKING:
     from tidyrl.agent import Agent
 
 
+NO_PRESET = "none"
+"""The --preset value that keeps an algorithm's defaults on an env with a per-env preset."""
+
+
+def choose_preset(algo: str, preset: str | None, env_id: str | None) -> str | None:
+    """The preset a run uses: `preset` when one is named (`none`: the defaults), else the one the
+    algorithm's `ENV_PRESETS` lists for `env_id` (RL-Zoo-style per-env settings), else None."""
+    if preset is not None:
+        return None if preset == NO_PRESET else preset
+    if env_id is None:
+        return None
+    cls, _ = registry.lookup(algo)
+    return cls.ENV_PRESETS.get(env_id)
+
+
 def resolve_config(
     algo: str,
     preset: str | None = None,
     overrides: dict[str, Any] | None = None,
+    env_id: str | None = None,
 ) -> tuple[type[Agent], Any, RunConfig, dict[str, Any]]:
     """Defaults -> preset -> overrides, split between the algorithm config, the run config and
-    the env config. Returns (Agent class, algorithm config, run config, env overrides)."""
+    the env config. Returns (Agent class, algorithm config, run config, env overrides). With
+    `env_id` and no preset named, the algorithm's per-env preset applies (`choose_preset`)."""
     cls, fixed = registry.lookup(algo)
     overrides = dict(overrides or {})
     presets = getattr(cls, "PRESETS", {})
     values: dict[str, Any] = {}
+    preset = choose_preset(algo, preset, env_id)
     if preset is not None:
         if preset not in presets:
-            raise ConfigError(unknown(f"preset for {algo}", preset, presets or ["(none)"]))
+            raise ConfigError(unknown(f"preset for {algo}", preset, [*presets, NO_PRESET]))
         values.update(presets[preset])
     values.update(overrides)
     algo_fields = {f.name for f in dataclasses.fields(cls.Config)}
@@ -106,11 +124,14 @@ def make(
 
     Keyword arguments may name fields of the algorithm's config, of `RunConfig` (log_every,
     eval_every, progress, ...), or `max_episode_steps` / `env_kwargs` for the environment.
+    Without `preset`, an env the algorithm keeps settings for gets them (its `ENV_PRESETS`,
+    e.g. DQN on LunarLander-v3: RL-Zoo's); ``preset="none"`` keeps the defaults.
     """
     overrides["seed"] = seed
     if run_dir is not None:
         overrides["run_dir"] = str(run_dir)
-    cls, config, run, env_values = resolve_config(algo, preset, overrides)
+    env_id = env if isinstance(env, str) else env.id
+    cls, config, run, env_values = resolve_config(algo, preset, overrides, env_id)
     if isinstance(env, str):
         env = env_config(env, env_values)
     runtime.configure_for(cls, run)

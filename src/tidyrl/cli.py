@@ -29,7 +29,7 @@ def _default_run_dir(algo: str, env: str, seed: int) -> str:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from tidyrl import registry
-    from tidyrl.api import make, resolve_config
+    from tidyrl.api import NO_PRESET, choose_preset, make, resolve_config
     from tidyrl.config import parse_assignments
 
     cls, _ = registry.lookup(args.algo)
@@ -43,7 +43,16 @@ def cmd_train(args: argparse.Namespace) -> int:
         overrides["n_envs"] = args.n_envs
     run_dir = Path(args.run_dir or _default_run_dir(args.algo, args.env, args.seed))
     overrides.setdefault("progress", not args.quiet)
-    resolve_config(args.algo, args.preset, {**overrides, "seed": args.seed})  # before deleting
+    # checked before anything in the run directory is deleted
+    resolve_config(args.algo, args.preset, {**overrides, "seed": args.seed}, args.env)
+    chosen = choose_preset(args.algo, args.preset, args.env)
+    if args.preset is None and chosen is not None and not args.quiet:
+        values = " ".join(f"{k}={v}" for k, v in registry.presets(args.algo)[chosen].items())
+        print(
+            f"{args.algo} on {args.env}: preset '{chosen}' ({values}); "
+            f"--preset {NO_PRESET} keeps the defaults",
+            file=sys.stderr,
+        )
     _claim_run_dir(run_dir, args.overwrite)
     agent = make(
         args.algo, args.env, seed=args.seed, preset=args.preset, run_dir=run_dir, **overrides
@@ -220,6 +229,7 @@ def cmd_list(args: argparse.Namespace) -> int:
                 "fields": fields,
                 "run": run,
                 "presets": presets,
+                "env_presets": dict(cls.ENV_PRESETS),
             }
             print(json.dumps(info, default=str))
             return 0
@@ -230,6 +240,8 @@ def cmd_list(args: argparse.Namespace) -> int:
             print(f"  {f['name']} = {f['default']!r}{note}\n      {f['doc']}")
         for name, values in presets.items():
             print(f"preset {name}: " + " ".join(f"{k}={v}" for k, v in values.items()))
+        for env_id, name in cls.ENV_PRESETS.items():
+            print(f"on {env_id} without --preset: preset {name}")
         print("\nrun settings, for every algorithm (--set KEY=VALUE):")
         print(_settings_text(run))
         return 0
@@ -475,7 +487,11 @@ def build_parser(help_algo: str | None = None) -> argparse.ArgumentParser:
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--n-envs", type=int, help="parallel environments (algorithms that vectorize)")
-    p.add_argument("--preset", help="named config of the algorithm (see 'tidyrl list')")
+    p.add_argument(
+        "--preset",
+        help="named config of the algorithm (see 'tidyrl list ALGO'); without one, an env the "
+        "algorithm keeps settings for gets them (printed at start); 'none' keeps the defaults",
+    )
     p.add_argument(
         "--set",
         nargs="+",

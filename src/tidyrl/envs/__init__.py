@@ -11,4 +11,22 @@ if "tidyrl/GridWorld-v0" not in registry:
         max_episode_steps=100,
     )
 
-__all__ = ["Step", "VecEnv", "make_env", "require_space", "space_to_dict"]
+MUJOCO_ENVS = tuple(
+    f"{name}-v5"
+    for name in (
+        "Ant",
+        "HalfCheetah",
+        "Hopper",
+        "Humanoid",
+        "HumanoidStandup",
+        "InvertedDoublePendulum",
+        "InvertedPendulum",
+        "Pusher",
+        "Reacher",
+        "Swimmer",
+        "Walker2d",
+    )
+)
+"""Gymnasium's MuJoCo locomotion and control tasks, for the algorithms' per-env presets."""
+
+__all__ = ["MUJOCO_ENVS", "Step", "VecEnv", "make_env", "require_space", "space_to_dict"]

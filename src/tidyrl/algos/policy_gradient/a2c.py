@@ -100,8 +100,17 @@ class A2C(Agent):
     algo_id = "a2c"
     default_torch_threads = 1
     default_steps = 200_000
+    ENV_PRESETS = {
+        "Acrobot-v1": "acrobot",
+        "MountainCar-v0": "acrobot",  # RL-Zoo's MountainCar-v0 A2C is its Acrobot-v1 one
+        "LunarLander-v3": "lunarlander",
+        "Pendulum-v1": "pendulum",
+    }
     PRESETS = {
         "cartpole": {},
+        # RL-Zoo's classic-control and Box2D settings (hyperparams/a2c.yml)
+        "acrobot": {"n_envs": 16, "normalize_obs": True, "normalize_reward": True},
+        "lunarlander": {"gamma": 0.995, "lr": 8.3e-4, "anneal_lr": True, "ent_coef": 1e-5},
         # RL-Zoo's Pendulum-v1 A2C flavour: GAE, normalization, longer rollouts
         "pendulum": {
             "n_steps": 8,

@@ -47,6 +47,7 @@ from tidyrl.core.normalize import RewardScaler, RunningMeanStd
 from tidyrl.core.returns import normalize
 from tidyrl.core.schedules import remaining_fraction
 from tidyrl.data.rollout import RolloutBatch
+from tidyrl.envs import MUJOCO_ENVS
 from tidyrl.errors import ConfigError
 from tidyrl.loops.on_policy import collect_rollout, relabel_rollout
 from tidyrl.nets.mlp import Activation
@@ -167,13 +168,62 @@ def value_loss(values: torch.Tensor, batch: RolloutBatch, clip_value: float) -> 
     return torch.max(unclipped, (clipped - batch.returns) ** 2).mean()
 
 
+ZOO_PPO = {
+    "batch_size": 64,
+    "n_epochs": 10,
+    "gamma": 0.99,
+    "gae_lambda": 0.95,
+    "lr": 3e-4,
+    "anneal_lr": False,
+    "anneal_clip": False,
+}
+"""Stable-Baselines3's PPO defaults, on which RL-Zoo's per-env settings are written."""
+
+
 class PPO(Agent):
     Config = PPOConfig
     algo_id = "ppo"
     default_torch_threads = 1
     default_steps = 100_000
+    ENV_PRESETS = {
+        "Acrobot-v1": "acrobot",
+        "MountainCar-v0": "mountaincar",
+        "LunarLander-v3": "lunarlander",
+        "LunarLanderContinuous-v3": "lunarlander",
+        "Pendulum-v1": "pendulum",
+        **dict.fromkeys(MUJOCO_ENVS, "mujoco"),
+    }
     PRESETS = {
         "cartpole": {},
+        # RL-Zoo's classic-control and Box2D settings (hyperparams/ppo.yml) over SB3's PPO
+        # defaults (lr 3e-4 and clip 0.2 held constant, minibatch 64, 10 epochs, lambda 0.95)
+        "acrobot": {
+            **ZOO_PPO,
+            "n_envs": 16,
+            "n_steps": 256,
+            "n_epochs": 4,
+            "gae_lambda": 0.94,
+            "normalize_obs": True,
+            "normalize_reward": True,
+        },
+        "mountaincar": {
+            **ZOO_PPO,
+            "n_envs": 16,
+            "n_steps": 16,
+            "n_epochs": 4,
+            "gae_lambda": 0.98,
+            "normalize_obs": True,
+            "normalize_reward": True,
+        },
+        "lunarlander": {
+            **ZOO_PPO,
+            "n_envs": 16,
+            "n_steps": 1024,
+            "n_epochs": 4,
+            "gamma": 0.999,
+            "gae_lambda": 0.98,
+            "ent_coef": 0.01,
+        },
         # Schulman et al. 2017, table 3 (MuJoCo), with the observation/reward normalization of
         # their baselines implementation
         "mujoco": {

@@ -120,6 +120,20 @@ def compute_loss_q(q_taken: torch.Tensor, target: torch.Tensor, kind: str) -> to
     return mean_td_loss(q_taken, target, kind)
 
 
+# RL-Zoo's tuned Acrobot-v1 (and LunarLander-v3) DQN, hyperparams/dqn.yml
+ZOO_ACROBOT = {
+    "lr": 6.3e-4,
+    "batch_size": 128,
+    "buffer_size": 50_000,
+    "learning_starts": 0,
+    "target_update_every": 250,
+    "train_freq": 4,
+    "gradient_steps": 4,
+    "exploration_fraction": 0.12,
+    "epsilon_end": 0.1,
+}
+
+
 class DQN(Agent):
     """DQN with optional Double and Dueling; hard or soft target updates; Huber or MSE."""
 
@@ -128,6 +142,11 @@ class DQN(Agent):
     default_torch_threads = 1
     action_spaces = (gym.spaces.Discrete,)
     default_steps = 50_000
+    ENV_PRESETS = {
+        "Acrobot-v1": "acrobot",
+        "LunarLander-v3": "lunarlander",
+        "MountainCar-v0": "mountaincar",
+    }
     PRESETS = {
         # RL-Zoo's tuned CartPole-v1 DQN (the defaults): 50k steps
         "cartpole": {},
@@ -160,6 +179,22 @@ class DQN(Agent):
             "epsilon_end": 0.1,
             "exploration_fraction": 0.1,
             "max_grad_norm": 0.0,
+        },
+        # RL-Zoo's tuned classic-control and Box2D settings (hyperparams/dqn.yml; SB3's
+        # gradient_steps=-1 is one gradient step per env step: train_freq of them)
+        "acrobot": ZOO_ACROBOT,
+        "lunarlander": ZOO_ACROBOT,  # RL-Zoo tunes LunarLander-v3 to Acrobot's values
+        "mountaincar": {
+            "lr": 4e-3,
+            "batch_size": 128,
+            "buffer_size": 10_000,
+            "learning_starts": 1000,
+            "gamma": 0.98,
+            "target_update_every": 600,
+            "train_freq": 16,
+            "gradient_steps": 8,
+            "exploration_fraction": 0.2,
+            "epsilon_end": 0.07,
         },
         # Young & Tian 2019 (MinAtar DQN): 128 hidden, lr 2.5e-4, batch 32, target every 1000
         "minatar": {
