@@ -11,7 +11,7 @@ as a module-level ``SUITES`` list (found by `tidyrl.bench.folder`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,6 +57,9 @@ class Task:
     """Published result at the same budget, quoted in the report (with its source)."""
     min_solved: int | None = None
     """Seeds that must reach `threshold` for the suite to pass (default: a majority)."""
+    metrics: Callable[[Any], Mapping[str, float]] | None = None
+    """Task-specific measurements of the trained agent (e.g. MPE's landmark distance and
+    collisions), stored in the record under `metrics` and tabled by the report."""
 
     @property
     def name(self) -> str:

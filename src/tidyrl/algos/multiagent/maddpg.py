@@ -235,8 +235,9 @@ class MADDPG(Agent):
         self.act_dims = {
             a: int(s.n) if self.discrete[a] else int(np.prod(s.shape)) for a, s in spaces[1].items()
         }
-        if cfg.share_parameters and (
-            len({spaces[0][a] for a in agents}) > 1 or len({spaces[1][a] for a in agents}) > 1
+        first = agents[0]
+        if cfg.share_parameters and any(
+            spaces[0][a] != spaces[0][first] or spaces[1][a] != spaces[1][first] for a in agents
         ):
             raise EnvError(
                 f"{self.algo}: share_parameters=true needs every agent to have the same "
