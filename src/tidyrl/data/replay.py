@@ -150,9 +150,10 @@ class JointReplay:
     agents at the same moment.
 
     Actions are float vectors (unit-box actions, or one-hot codes of Discrete ones). An agent
-    that did not act in a row (it had left its episode; `MultiStep.acted` False) has zeros there
-    and weight 0 in that row: `sample` returns its rows with ``weights`` = acted (1.0 or 0.0), so
-    a loss averaged with those weights ignores transitions the agent never made."""
+    that did not act in a row (it had left its episode; `MultiStep.acted` False) has zero
+    actions there (as its observations are) and weight 0 in that row: `sample` returns its rows
+    with ``weights`` = acted (1.0 or 0.0), so a loss averaged with those weights ignores
+    transitions the agent never made."""
 
     def __init__(
         self,
@@ -186,7 +187,7 @@ class JointReplay:
         for agent in self.agents:
             rows |= {
                 f"{agent}/obs": obs[agent],
-                f"{agent}/actions": actions[agent],
+                f"{agent}/actions": actions[agent] * step.acted[agent][:, None],
                 f"{agent}/rewards": step.rewards[agent],
                 f"{agent}/next_obs": step.next_obs[agent],
                 f"{agent}/terminated": step.terminated[agent],
