@@ -173,6 +173,11 @@ def test_cli_train_eval_plot_resume(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "team return" in out and "agent_0: return" in out and "agent_1: return" in out
     assert cli.main(["plot", str(run_dir)]) == 0
+    gif = tmp_path / "episode.gif"
+    assert cli.main(["eval", str(run_dir), "--episodes", "1", "--video", str(gif)]) == 0
+    assert gif.stat().st_size > 0
+    assert cli.main(["export", str(run_dir)]) == cli.EXIT_USER_ERROR
+    assert "cannot export maddpg" in capsys.readouterr().err
     assert cli.main(["resume", str(run_dir), "--steps", "150", "--quiet"]) == 0
     assert tidyrl.load(run_dir).counters["steps"] == 150
 
