@@ -159,8 +159,10 @@ def test_cli_train_eval_plot_resume(tmp_path, capsys):
         "--run-dir",
         str(run_dir),
         "--quiet",
+        "--env-kwargs",
+        "N=2",
+        "continuous_actions=true",
         "--set",
-        'env_kwargs={"N": 2}',
         "eval_episodes=2",
         "tensorboard=false",
         "learning_starts=50",
@@ -168,6 +170,7 @@ def test_cli_train_eval_plot_resume(tmp_path, capsys):
         "update_every=10",
     ]
     assert cli.main(argv) == 0
+    assert tidyrl.load(run_dir).env_cfg.kwargs == {"N": 2, "continuous_actions": True}
     assert "eval_return/agent_0" in read_metrics(run_dir)[-1]
     assert cli.main(["eval", str(run_dir), "--episodes", "2"]) == 0
     out = capsys.readouterr().out
