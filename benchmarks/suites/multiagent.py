@@ -8,8 +8,7 @@ shared 2-core machine this suite records 30,000 steps, so it updates every 10 st
 every 100) from 3,000 stored steps (paper: 25,600); every other setting is the paper's (lr 1e-2,
 gamma 0.95, batch 1024, tau 0.01, 64-64 MLPs, clipping 0.5). The 500k run:
 
-    tidyrl train maddpg mpe2:simple_spread_v3 --steps 500000 \\
-        --set 'env_kwargs={"N": 3, "continuous_actions": true}'
+  tidyrl train maddpg mpe2:simple_spread_v3 --steps 500000 --env-kwargs N=3 continuous_actions=true
 
 `spread_metrics` adds the paper's cooperative-navigation measurements (its Table 2 reports the
 average agent distance to landmarks and collisions per episode): over 50 evaluation episodes of
