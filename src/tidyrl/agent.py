@@ -18,7 +18,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
@@ -29,6 +29,9 @@ from tidyrl.core.seeding import resolve_device, seed_everything
 from tidyrl.envs.make import Step, VecEnv, require_space
 from tidyrl.errors import EnvError, RunError, TidyError
 from tidyrl.logging import RunLogger
+
+if TYPE_CHECKING:
+    from tidyrl.envs.multiagent import MultiStep
 
 
 class Agent:
@@ -43,6 +46,10 @@ class Agent:
         gym.spaces.Box,
     )
     observation_spaces: ClassVar[tuple[type[gym.Space[Any]], ...]] = (gym.spaces.Box,)
+    multiagent: ClassVar[bool] = False
+    """True for algorithms over PettingZoo environments (`tidyrl.envs.multiagent`): the env is a
+    `MultiAgentVecEnv`, the spaces are `Dict`s keyed by agent id, and `act` / `predict` take and
+    return per-agent dicts."""
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {}
     """Named config overrides (e.g. `atari`, `spellchart`), selected with --preset."""
     ENV_PRESETS: ClassVar[dict[str, str]] = {}
@@ -71,17 +78,37 @@ class Agent:
         self.device = resolve_device(self.run.device)
         self.rng = seed_everything(self.run.seed)
         n_envs = getattr(self.config, "n_envs", 1)
-        self.env = VecEnv(self.env_cfg, n_envs=n_envs, seed=self.run.seed)
-        self.observation_space = self.env.single_observation_space
-        self.action_space = self.env.single_action_space
-        require_space(self.observation_space, self.observation_spaces, "observation", self.algo)
-        require_space(self.action_space, self.action_spaces, "action", self.algo)
+        self.env: Any
+        self.observation_space: gym.Space[Any]
+        self.action_space: gym.Space[Any]
+        if self.multiagent:
+            self._make_multiagent_env(n_envs)
+        else:
+            self.env = VecEnv(self.env_cfg, n_envs=n_envs, seed=self.run.seed)
+            self.observation_space = self.env.single_observation_space
+            self.action_space = self.env.single_action_space
+            require_space(self.observation_space, self.observation_spaces, "observation", self.algo)
+            require_space(self.action_space, self.action_spaces, "action", self.algo)
         self.counters: dict[str, int] = {"steps": 0, "episodes": 0, "updates": 0, "target": 0}
         self._state_names: list[str] = []
         self._logger: RunLogger | None = None
         self._recent_returns: deque[float] = deque(maxlen=20)
         self._recent_lengths: deque[int] = deque(maxlen=20)
         self._last_metrics: dict[str, Any] = {}
+
+    def _make_multiagent_env(self, n_envs: int) -> None:
+        from tidyrl.envs.multiagent import MultiAgentVecEnv
+
+        self.env = MultiAgentVecEnv(self.env_cfg, n_envs=n_envs, seed=self.run.seed, algo=self.algo)
+        self.agent_ids: list[str] = self.env.agents
+        """Agent ids in the environment's order (`possible_agents`)."""
+        self.observation_space = gym.spaces.Dict(self.env.observation_spaces)
+        self.action_space = gym.spaces.Dict(self.env.action_spaces)
+        for agent in self.agent_ids:
+            who = f"{self.algo} (agent {agent})"
+            obs_space, act_space = self.env.observation_spaces[agent], self.env.action_spaces[agent]
+            require_space(obs_space, self.observation_spaces, "observation", who)
+            require_space(act_space, self.action_spaces, "action", who)
 
     # -- state registration -------------------------------------------------------------------
     def register_state(self, *names: str) -> None:
@@ -101,8 +128,11 @@ class Agent:
         """Actions for a batch of observations (one per env)."""
         raise NotImplementedError
 
-    def predict(self, obs: Any, deterministic: bool = True) -> np.ndarray:
-        """Action for one observation, or actions for a batch, as NumPy."""
+    def predict(self, obs: Any, deterministic: bool = True) -> Any:
+        """Action for one observation, or actions for a batch, as NumPy (multi-agent: a dict
+        ``{agent: observation}`` in, ``{agent: action}`` out, for the agents given)."""
+        if self.multiagent:
+            return self._predict_per_agent(obs, deterministic)
         array = np.asarray(obs)
         single_shape = self.observation_space.shape or ()
         single = array.shape == tuple(single_shape)
@@ -110,6 +140,20 @@ class Agent:
         with torch.no_grad():
             actions = np.asarray(self.act(batch, deterministic=deterministic))
         return actions[0] if single else actions
+
+    def _predict_per_agent(self, obs: Any, deterministic: bool) -> dict[str, np.ndarray]:
+        if not isinstance(obs, dict):
+            raise TypeError(f"{self.algo}.predict takes a dict {{agent: observation}}")
+        unknown = [a for a in obs if a not in self.agent_ids]
+        if unknown:
+            raise KeyError(f"unknown agent(s) {unknown}; this agent has {self.agent_ids}")
+        arrays = {a: np.asarray(o, dtype=np.float32) for a, o in obs.items()}
+        shapes = {a: tuple(self.env.observation_spaces[a].shape or ()) for a in arrays}
+        single = all(arrays[a].shape == shapes[a] for a in arrays)
+        batch = {a: x[None] if single else x for a, x in arrays.items()}
+        with torch.no_grad():
+            actions: Any = self.act(batch, deterministic=deterministic)  # type: ignore[arg-type]
+        return {a: np.asarray(actions[a])[0] if single else np.asarray(actions[a]) for a in obs}
 
     # -- training bookkeeping -----------------------------------------------------------------
     def learn(self, total_steps: int) -> Agent:
@@ -223,7 +267,7 @@ class Agent:
 
     def tick(
         self,
-        step: Step | None = None,
+        step: Step | MultiStep | None = None,
         metrics: dict[str, Any] | None = None,
         n_steps: int | None = None,
     ) -> None:
@@ -279,6 +323,8 @@ class Agent:
             row["eval_return"] = stats["mean_return"]
             row["eval_return_std"] = stats["std_return"]
             row["eval_length"] = stats["mean_length"]
+            for agent_id, value in stats.get("agent_returns", {}).items():
+                row[f"eval_return/{agent_id}"] = value
         self._logger.row(row)
 
     # -- persistence and evaluation -----------------------------------------------------------
@@ -325,7 +371,7 @@ class Agent:
         seed: int | None = None,
         deterministic: bool = True,
         video: str | Path | None = None,
-    ) -> dict[str, float]:
+    ) -> dict[str, Any]:
         """Run `episodes` full episodes on a fresh env; see `tidyrl.loops.evaluate.evaluate`."""
         from tidyrl.loops.evaluate import evaluate
 

@@ -158,6 +158,6 @@ def evaluate(
     seed: int | None = None,
     deterministic: bool = True,
     video: str | Path | None = None,
-) -> dict[str, float]:
+) -> dict[str, Any]:
     """Mean/std return and mean length over `episodes` episodes on a fresh env."""
     return agent.evaluate(episodes=episodes, seed=seed, deterministic=deterministic, video=video)

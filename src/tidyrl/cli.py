@@ -41,6 +41,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         if "n_envs" not in {f for f in cls.Config.__dataclass_fields__}:
             raise TidyError(f"{args.algo} runs a single environment; --n-envs is not supported")
         overrides["n_envs"] = args.n_envs
+    if args.env_kwargs:
+        if "env_kwargs" in overrides:
+            raise TidyError("give the environment's kwargs once: --env-kwargs or --set env_kwargs")
+        overrides["env_kwargs"] = env_kwargs(args.env_kwargs)
     run_dir = Path(args.run_dir or _default_run_dir(args.algo, args.env, args.seed))
     overrides.setdefault("progress", not args.quiet)
     # checked before anything in the run directory is deleted
@@ -61,6 +65,20 @@ def cmd_train(args: argparse.Namespace) -> int:
     agent.learn(steps)
     _summary(agent, run_dir, time.perf_counter() - start, args.quiet)
     return 0
+
+
+def env_kwargs(items: list[str]) -> dict[str, Any]:
+    """`--env-kwargs N=3 continuous_actions=true`: each value read as JSON where it parses
+    (numbers, true/false, null, lists), as a string otherwise."""
+    from tidyrl.config import parse_assignments
+
+    out: dict[str, Any] = {}
+    for key, text in parse_assignments(items).items():
+        try:
+            out[key] = json.loads(text)
+        except json.JSONDecodeError:
+            out[key] = text
+    return out
 
 
 RUN_FILES = ("checkpoint", ".checkpoint.old", "metrics.csv", "config.json", "tb")
@@ -119,11 +137,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(stats))
     else:
+        team = "team " if "agent_returns" in stats else ""
         print(
-            f"{agent.algo} on {agent.env_cfg.id}: return {stats['mean_return']:.3f} ± "
+            f"{agent.algo} on {agent.env_cfg.id}: {team}return {stats['mean_return']:.3f} ± "
             f"{stats['std_return']:.3f}, length {stats['mean_length']:.1f} over "
             f"{stats['episodes']} episodes" + (f"; video: {args.video}" if args.video else "")
         )
+        for agent_id, value in stats.get("agent_returns", {}).items():
+            print(f"  {agent_id}: return {value:.3f}")
     return 0
 
 
@@ -498,6 +519,14 @@ def build_parser(help_algo: str | None = None) -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         action="extend",
         help="override config fields, e.g. --set alpha=0.5 gamma=1",
+    )
+    p.add_argument(
+        "--env-kwargs",
+        nargs="+",
+        metavar="KEY=VALUE",
+        action="extend",
+        help="keyword arguments of the environment, e.g. --env-kwargs N=3 continuous_actions=true "
+        "(values read as JSON where they parse)",
     )
     p.add_argument("--run-dir", help="output directory (default: runs/ALGO_ENV_sSEED_TIME)")
     p.add_argument(

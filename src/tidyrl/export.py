@@ -211,6 +211,12 @@ EXPORTERS: dict[str, Callable[[Any], nn.Module]] = {
 def policy_module(agent: Any) -> nn.Module:
     """The agent's deterministic policy as one module (CPU, eval mode, no gradients)."""
     build = EXPORTERS.get(agent.algo)
+    if getattr(agent, "multiagent", False):
+        raise TidyError(
+            f"cannot export {agent.algo}: export writes one single-agent policy; a multi-agent "
+            "agent's per-agent actors are in its checkpoint (tidyrl.load(RUN_DIR).predict "
+            "takes and returns per-agent dicts)"
+        )
     if build is None:
         raise TidyError(
             f"cannot export {agent.algo}: export covers the deep algorithms "

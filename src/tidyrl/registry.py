@@ -157,6 +157,12 @@ ALGORITHMS: dict[str, Entry] = {
         "actor-critic",
         "Sampled DDPG: quantile critic trained with the Wasserstein (quantile Huber) loss",
     ),
+    "maddpg": Entry(
+        "tidyrl.algos.multiagent.maddpg",
+        "MADDPG",
+        "multi-agent",
+        "Multi-agent DDPG: centralised critics, decentralised actors (PettingZoo parallel envs)",
+    ),
     "bc": Entry(
         "tidyrl.algos.imitation.bc",
         "BC",

@@ -83,3 +83,33 @@ def test_prioritized_replay_samples_by_priority_and_weights_rows():
     batch = replay.sample(32, np.random.default_rng(0), beta=1.0)
     assert (batch.rewards == 3.0).float().mean() > 0.9
     assert batch.weights is not None and float(batch.weights.max()) <= 1.0 + 1e-6
+
+
+def test_joint_replay_rows_hold_every_agents_transition_of_the_same_step():
+    from tidyrl.config import EnvConfig
+    from tidyrl.data.replay import JointReplay
+    from tidyrl.envs.multiagent import MultiAgentVecEnv
+
+    env = MultiAgentVecEnv(EnvConfig(id="tests.multiagent_envs:relay"), n_envs=2, seed=0)
+    replay = JointReplay(100, env.observation_spaces, {"a": 1, "b": 1})
+    obs = env.obs
+    for t in range(4):
+        actions = {a: np.full((2, 1), t, np.float32) for a in env.agents}
+        step = env.step(actions)
+        replay.add(obs, actions, step)
+        obs = step.obs
+    assert len(replay) == 8
+    batch = replay.sample(64, np.random.default_rng(0))
+    a, b = batch["a"], batch["b"]
+    np.testing.assert_array_equal(a.index, b.index)
+    # the step index t is in b's observation and in both agents' stored actions
+    torch.testing.assert_close(b.obs[:, 0], b.actions[:, 0])
+    # "a" acted in steps 0 and 1 only (weight 1; zero actions after), terminated at step 1;
+    # "b" truncated at step 3
+    acted = b.actions[:, 0] < 2
+    torch.testing.assert_close(a.actions[:, 0], b.actions[:, 0] * acted)
+    torch.testing.assert_close(a.weights, acted.float())
+    assert torch.equal(a.terminated, b.actions[:, 0] == 1)
+    assert torch.equal(b.truncated, b.actions[:, 0] == 3) and not b.terminated.any()
+    torch.testing.assert_close(a.rewards, acted.float())
+    torch.testing.assert_close(b.rewards, torch.full_like(b.rewards, 10.0))

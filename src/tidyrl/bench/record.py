@@ -94,6 +94,7 @@ def task_dict(task: Task) -> dict[str, Any]:
     data = asdict(task)
     data["name"] = task.name
     data["overrides"] = dict(task.overrides)
+    data["metrics"] = task.metrics.__name__ if task.metrics is not None else None
     if task.peer is not None:
         data["peer"] = {**asdict(task.peer), "kwargs": dict(task.peer.kwargs)}
     return data

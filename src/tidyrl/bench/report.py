@@ -29,6 +29,7 @@ FAMILIES = {
     "value": "Value-based deep RL (issue 3)",
     "policy_gradient": "Policy gradient (issue 4)",
     "actor_critic": "Continuous control, off-policy (issue 5)",
+    "multiagent": "Multi-agent (issue 21)",
     "quick": "Quick CI suite",
 }
 
@@ -151,7 +152,12 @@ def suite_section(
                 f"{_fmt(max(r['peak_rss_mb'] for r in ok), 0)} | "
                 f"{declared.get((name, env), task.get('reference')) or ''} |"
             )
-    lines += _side_by_side(groups) + _ceiling_table(groups) + _expert_table(groups)
+    lines += (
+        _side_by_side(groups)
+        + _metrics_table(groups)
+        + _ceiling_table(groups)
+        + _expert_table(groups)
+    )
     plot = plot_suite(suite, groups, plots)
     if plot is not None:
         lines += ["", f"![{suite} learning curves]({plot.relative_to(md_dir).as_posix()})"]
@@ -235,6 +241,32 @@ def _side_by_side(groups: dict[tuple[str, str], dict[str, list[Record]]]) -> lis
         "|---|---|---|---|---|---|---|---|",
         *rows,
     ]
+
+
+def _metrics_table(groups: dict[tuple[str, str], dict[str, list[Record]]]) -> list[str]:
+    """The tasks' own measurements (`Task.metrics`): mean ± std over seeds, one row per task."""
+    rows = [
+        (name, env, [r for r in by_lib.get("tidyrl", []) if "metrics" in r])
+        for (name, env), by_lib in groups.items()
+    ]
+    rows = [row for row in rows if row[2]]
+    if not rows:
+        return []
+    keys = list(dict.fromkeys(k for _, _, runs in rows for r in runs for k in r["metrics"]))
+    lines = [
+        "",
+        "Task measurements of the trained agents (mean ± std over seeds):",
+        "",
+        "| task | env | seeds | " + " | ".join(k.replace("_", " ") for k in keys) + " |",
+        "|---|---|---|" + "---|" * len(keys),
+    ]
+    for name, env, runs in rows:
+        cells = []
+        for key in keys:
+            values = [r["metrics"][key] for r in runs if key in r["metrics"]]
+            cells.append(f"{np.mean(values):.3f} ± {np.std(values):.3f}" if values else "—")
+        lines.append(f"| {name} | {env} | {len(runs)} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def _ceiling_table(groups: dict[tuple[str, str], dict[str, list[Record]]]) -> list[str]:

@@ -259,6 +259,8 @@ def run_tidyrl(task: Task, seed: int) -> dict[str, Any]:
     if task.expert:
         result["ceilings"]["expert_return"] = expert_return(task.expert, seed)
         result["ceilings"]["expert_episodes"] = EXPERT_EPISODES
+    if task.metrics is not None:
+        result["metrics"] = {k: float(v) for k, v in task.metrics(agent).items()}
     agent.close()
     return result
 
@@ -316,32 +318,61 @@ def ceilings(agent: Any) -> dict[str, Any]:
     """Raw env stepping (random actions, the agent's vectorization) and the bare update rate."""
     from tidyrl.envs.make import VecEnv
 
+    if getattr(agent, "multiagent", False):
+        return multiagent_ceilings(agent)
     vec = VecEnv(agent.env_cfg, n_envs=agent.env.n_envs, seed=agent.run.seed + 7)
     raw = vec.envs
     raw.action_space.seed(agent.run.seed)
-    n = vec.n_envs
-    returns = np.zeros(n)
+    returns = np.zeros(vec.n_envs)
+
+    def step() -> list[float]:
+        nonlocal returns
+        _, rewards, terminated, truncated, _ = raw.step(raw.action_space.sample())
+        returns += rewards
+        done = np.logical_or(terminated, truncated)
+        finished: list[float] = returns[done].tolist() if done.any() else []
+        returns[done] = 0.0
+        return finished
+
+    result = random_stepping(step, vec.n_envs)
+    vec.close()
+    return result | probe_rate(agent)
+
+
+def multiagent_ceilings(agent: Any) -> dict[str, Any]:
+    """`ceilings` of a multi-agent agent: its adapter stepped with uniformly random actions
+    (the random team return) and the bare update rate."""
+    from tidyrl.envs.multiagent import MultiAgentVecEnv
+
+    vec = MultiAgentVecEnv(agent.env_cfg, n_envs=agent.env.n_envs, seed=agent.run.seed + 7)
+    result = random_stepping(lambda: vec.step(vec.sample_actions()).episode_returns, vec.n_envs)
+    vec.close()
+    return result | probe_rate(agent)
+
+
+def random_stepping(step: Callable[[], list[float]], n_envs: int) -> dict[str, Any]:
+    """Call `step` (one random-action step of `n_envs` copies, returning the returns of the
+    episodes it ended) for RAW_SECONDS, and at least until an episode ended (at most 10 x
+    RAW_SECONDS): the raw steps per second and the random policy's mean return."""
     finished: list[float] = []
     steps = 0
     start = time.perf_counter()
     while True:
-        _, rewards, terminated, truncated, _ = raw.step(raw.action_space.sample())
-        steps += n
-        returns += rewards
-        done = np.logical_or(terminated, truncated)
-        if done.any():
-            finished += returns[done].tolist()
-            returns[done] = 0.0
+        finished += step()
+        steps += n_envs
         elapsed = time.perf_counter() - start
         if elapsed >= RAW_SECONDS and (finished or elapsed >= 10 * RAW_SECONDS):
             break
-    vec.close()
-    result: dict[str, Any] = {
+    return {
         "raw_env_steps_per_s": round(steps / elapsed, 1),
         "random_return": float(np.mean(finished)) if finished else None,
         "random_episodes": len(finished),
-        "update_probe_per_s": None,
     }
+
+
+def probe_rate(agent: Any) -> dict[str, Any]:
+    """Bare updates per second of `agent.update_probe()` (None without one)."""
+    result: dict[str, Any] = {"update_probe_per_s": None}
     probe = agent.update_probe()
     if probe is not None:
         for _ in range(3):  # warm-up (allocator, lazy init)

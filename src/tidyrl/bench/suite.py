@@ -11,7 +11,7 @@ as a module-level ``SUITES`` list (found by `tidyrl.bench.folder`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,6 +60,9 @@ class Task:
     expert: str = ""
     """A saved agent (run directory) whose greedy return each record measures too, beside the
     random return, for the expert-normalised score (R - R_random) / (R_expert - R_random)."""
+    metrics: Callable[[Any], Mapping[str, float]] | None = None
+    """Task-specific measurements of the trained agent (e.g. MPE's landmark distance and
+    collisions), stored in the record under `metrics` and tabled by the report."""
 
     @property
     def name(self) -> str:

@@ -141,3 +141,79 @@ class Replay:
         """Feed |TD errors| (or losses) back to a prioritized sampler (no-op when uniform)."""
         if isinstance(self.sampler, PrioritizedSampler) and index is not None:
             self.sampler.update_priorities(index, td_errors.detach().cpu().numpy())
+
+
+class JointReplay:
+    """Replay of joint multi-agent steps (centralised training, MADDPG): one storage row per
+    environment copy and step holds every agent's (o_i, a_i, r_i, o'_i, terminated_i,
+    truncated_i), so a sampled row gives each agent's critic the observations and actions of all
+    agents at the same moment.
+
+    Actions are float vectors (unit-box actions, or one-hot codes of Discrete ones). An agent
+    that did not act in a row (it had left its episode; `MultiStep.acted` False) has zero
+    actions there (as its observations are) and weight 0 in that row: `sample` returns its rows
+    with ``weights`` = acted (1.0 or 0.0), so a loss averaged with those weights ignores
+    transitions the agent never made."""
+
+    def __init__(
+        self,
+        capacity: int,
+        observation_spaces: dict[str, gym.Space[Any]],
+        action_dims: dict[str, int],
+        device: torch.device | str = "cpu",
+    ) -> None:
+        self.agents = list(observation_spaces)
+        spec: dict[str, tuple[tuple[int, ...], Any]] = {}
+        for agent in self.agents:
+            shape = tuple(observation_spaces[agent].shape or ())
+            spec |= {
+                f"{agent}/obs": (shape, np.float32),
+                f"{agent}/actions": ((action_dims[agent],), np.float32),
+                f"{agent}/rewards": ((), np.float32),
+                f"{agent}/next_obs": (shape, np.float32),
+                f"{agent}/terminated": ((), np.bool_),
+                f"{agent}/truncated": ((), np.bool_),
+                f"{agent}/acted": ((), np.float32),
+            }
+        self.storage = RingStorage(capacity, spec)
+        self.device = torch.device(device)
+
+    def __len__(self) -> int:
+        return len(self.storage)
+
+    def add(self, obs: dict[str, np.ndarray], actions: dict[str, np.ndarray], step: Any) -> None:
+        """Store the joint step (a `tidyrl.envs.multiagent.MultiStep`) taken from `obs`."""
+        rows: dict[str, np.ndarray] = {}
+        for agent in self.agents:
+            rows |= {
+                f"{agent}/obs": obs[agent],
+                f"{agent}/actions": actions[agent] * step.acted[agent][:, None],
+                f"{agent}/rewards": step.rewards[agent],
+                f"{agent}/next_obs": step.next_obs[agent],
+                f"{agent}/terminated": step.terminated[agent],
+                f"{agent}/truncated": step.truncated[agent],
+                f"{agent}/acted": step.acted[agent],
+            }
+        self.storage.add(**rows)
+
+    def sample(self, batch_size: int, rng: np.random.Generator) -> dict[str, Transition]:
+        """`batch_size` joint rows drawn uniformly: one `Transition` per agent, same rows."""
+        index = self.storage.sample_uniform(batch_size, rng)
+        cols = self.storage.columns
+
+        def tensor(name: str) -> torch.Tensor:
+            return torch.from_numpy(cols[name][index]).to(self.device)
+
+        return {
+            agent: Transition(
+                obs=tensor(f"{agent}/obs"),
+                actions=tensor(f"{agent}/actions"),
+                rewards=tensor(f"{agent}/rewards"),
+                next_obs=tensor(f"{agent}/next_obs"),
+                terminated=tensor(f"{agent}/terminated"),
+                truncated=tensor(f"{agent}/truncated"),
+                weights=tensor(f"{agent}/acted"),
+                index=index,
+            )
+            for agent in self.agents
+        }

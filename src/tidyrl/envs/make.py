@@ -84,6 +84,13 @@ def registered_by(module: str) -> list[str]:
 def _unknown_env(cfg_id: str, env_id: str) -> EnvError:
     """The error for an id that is not registered (after its module, if any, was imported)."""
     if ":" in cfg_id:
+        from tidyrl.envs.multiagent import is_pettingzoo
+
+        if is_pettingzoo(cfg_id):
+            return EnvError(
+                f"'{cfg_id}' is a multi-agent (PettingZoo) environment; this algorithm is "
+                f"single-agent: use a multi-agent one ({', '.join(multiagent_algorithms())})"
+            )
         module = cfg_id.split(":", 1)[0]
         ids = registered_by(module)
         hint = did_you_mean(env_id, ids)
@@ -98,6 +105,13 @@ def _unknown_env(cfg_id: str, env_id: str) -> EnvError:
         f"unknown environment '{cfg_id}'.{hint} Use any registered Gymnasium id "
         "(e.g. CartPole-v1, FrozenLake-v1, tidyrl/GridWorld-v0) or the module:EnvId form"
     )
+
+
+def multiagent_algorithms() -> list[str]:
+    """Registered algorithm ids of the multi-agent family (for error messages)."""
+    from tidyrl import registry
+
+    return [n for n in registry.names() if registry.entry(n).family == "multi-agent"]
 
 
 def _ensure_registered(env_id: str) -> None:
@@ -167,6 +181,8 @@ def space_to_dict(space: gym.Space[Any]) -> dict[str, Any]:
         return {"type": "MultiDiscrete", "nvec": space.nvec.tolist()}
     if isinstance(space, gym.spaces.MultiBinary):
         return {"type": "MultiBinary", "n": np.asarray(space.n).tolist()}
+    if isinstance(space, gym.spaces.Dict):  # multi-agent: one space per agent id
+        return {"type": "Dict", "spaces": {k: space_to_dict(v) for k, v in space.spaces.items()}}
     if isinstance(space, gym.spaces.Box):
         return {
             "type": "Box",

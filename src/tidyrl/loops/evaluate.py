@@ -26,7 +26,7 @@ def evaluate(
     seed: int | None = None,
     deterministic: bool = True,
     video: str | Path | None = None,
-) -> dict[str, float]:
+) -> dict[str, Any]:
     """Run `episodes` episodes with `agent.predict` and return
     ``{"episodes", "mean_return", "std_return", "mean_length"}``.
 
@@ -40,6 +40,8 @@ def evaluate(
     if video:  # pygame-rendered envs draw off-screen; no display or sound device is needed
         os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
         os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+    if getattr(agent, "multiagent", False):
+        return evaluate_agents(agent, episodes, base, deterministic, video)
     env = make_env(agent.env_cfg, seed=base, render_mode="rgb_array" if video else None)
     returns: list[float] = []
     lengths: list[int] = []
@@ -77,6 +79,62 @@ def evaluate(
         "mean_return": float(np.mean(returns)),
         "std_return": float(np.std(returns)),
         "mean_length": float(np.mean(lengths)),
+    }
+
+
+def evaluate_agents(
+    agent: Any, episodes: int, base: int, deterministic: bool, video: str | Path | None
+) -> dict[str, Any]:
+    """`evaluate` for a multi-agent agent on a PettingZoo parallel env: each agent acts on its
+    own observation while it is in the game. ``mean_return`` is the team return (the sum of every
+    agent's rewards); ``agent_returns`` holds each agent's mean return."""
+    from tidyrl.envs.multiagent import make_parallel_env
+
+    env_id = agent.env_cfg.id
+    env = make_parallel_env(agent.env_cfg, agent.algo, "rgb_array" if video else None)
+    per_agent: dict[str, list[float]] = {a: [] for a in agent.agent_ids}
+    returns: list[float] = []
+    lengths: list[int] = []
+    frames: list[RenderFrame | list[RenderFrame] | None] = []
+    try:
+        for i in range(episodes):
+            try:
+                obs, _ = env.reset(seed=base + i)
+            except Exception as exc:
+                raise env_failure(env_id, "reset() during evaluation", exc) from exc
+            totals = dict.fromkeys(agent.agent_ids, 0.0)
+            length = 0
+            if video:
+                frames.append(env.render())
+            while env.agents:
+                present = {a: obs[a] for a in env.agents}
+                actions = agent.predict(present, deterministic=deterministic)
+                try:
+                    obs, rewards, _, _, _ = env.step(actions)
+                except Exception as exc:
+                    raise env_failure(env_id, "step() during evaluation", exc) from exc
+                for o in obs.values():
+                    check_finite("observation", np.asarray(o, dtype=np.float32), env_id)
+                for a, r in rewards.items():
+                    check_finite("reward", np.asarray(r, dtype=np.float64), env_id)
+                    totals[a] += float(r)
+                length += 1
+                if video:
+                    frames.append(env.render())
+            for a, total in totals.items():
+                per_agent[a].append(total)
+            returns.append(sum(totals.values()))
+            lengths.append(length)
+    finally:
+        env.close()
+    if video:
+        write_video(frames, video, fps=int(env.metadata.get("render_fps", 30) or 30))
+    return {
+        "episodes": episodes,
+        "mean_return": float(np.mean(returns)),
+        "std_return": float(np.std(returns)),
+        "mean_length": float(np.mean(lengths)),
+        "agent_returns": {a: float(np.mean(v)) for a, v in per_agent.items()},
     }
 
 

@@ -1,0 +1,1 @@
+"""Multi-agent algorithms over PettingZoo parallel environments."""
