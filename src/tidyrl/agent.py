@@ -251,8 +251,6 @@ class Agent:
         """Checkpoint after an environment failure; the sentence that tells the user so."""
         if self.run.run_dir is None:
             return ""
-        if self._boundary_checkpoints:  # mid-rollout: the last boundary's checkpoint stays
-            return f"; {self._kept()}: fix the environment and continue with 'tidyrl resume'"
         try:
             self.checkpoint()
         except TidyError as exc:

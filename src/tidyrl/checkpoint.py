@@ -198,6 +198,9 @@ def _collect(agent: Any) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         elif isinstance(obj, torch.Tensor):
             kinds[name] = {"kind": "tensor"}
             tensors[f"tensor/{name}"] = obj.detach().cpu().contiguous().clone()
+        elif isinstance(obj, torch.Generator):  # an agent's own random stream
+            kinds[name] = {"kind": "generator"}
+            tensors[f"generator/{name}"] = obj.get_state()
         else:
             raise TypeError(f"cannot checkpoint {name!r} of type {type(obj).__name__}")
     tensors["rng/torch"] = torch.get_rng_state()
@@ -343,6 +346,8 @@ def restore(agent: Any, meta: dict[str, Any], tensors: dict[str, torch.Tensor]) 
                 setattr(agent, name, array)
             elif kind == "tensor":
                 obj.data.copy_(tensors[f"tensor/{name}"])
+            elif kind == "generator":
+                obj.set_state(tensors[f"generator/{name}"])
         except (RuntimeError, KeyError, ValueError) as exc:
             raise CheckpointError(
                 f"checkpoint does not fit {agent.algo}'s {name!r}: {str(exc).splitlines()[0]}"
