@@ -160,6 +160,27 @@ def test_resume_in_a_fresh_process_equals_the_uninterrupted_run(tmp_path):
     assert_same_run(whole, resumed)
 
 
+def test_interrupted_on_policy_run_keeps_its_rollout_boundary_checkpoint(tmp_path):
+    """Ctrl-C mid-rollout writes no checkpoint (a partial rollout cannot be saved); the one
+    from the last rollout boundary resumes exactly."""
+    whole, resumed = tmp_path / "whole", tmp_path / "resumed"
+    train("ppo", whole)
+    real_tick = Agent.tick
+
+    def tick(self: Agent, *args: Any, **kwargs: Any) -> None:
+        real_tick(self, *args, **kwargs)
+        if self.counters["steps"] == 900:  # mid-rollout (rollouts of 256 steps)
+            raise KeyboardInterrupt
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Agent, "tick", tick)
+        assert cli.main(train_args("ppo", resumed)) == 130  # interrupted
+    meta, _ = checkpoint.read(resumed)
+    assert meta["counters"]["steps"] == 768  # due at 700, written when the next rollout began
+    assert cli.main(["resume", str(resumed), "--quiet"]) == 0
+    assert_same_run(whole, resumed)
+
+
 def test_resume_without_the_run_state_differs(tmp_path):
     """The same kill and resume with only the learnable state (fresh envs, empty replay):
     the comparison above catches it."""

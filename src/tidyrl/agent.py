@@ -20,7 +20,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import gymnasium as gym
 import numpy as np
@@ -34,6 +34,7 @@ from tidyrl.errors import EnvError, RunError, TidyError
 from tidyrl.logging import RunLogger
 
 
+@runtime_checkable
 class RunState(Protocol):
     """Run-time state a resumed run needs but a saved policy does not (a replay buffer, a
     per-env return accumulator, an exploration process), as named arrays."""
@@ -117,8 +118,10 @@ class Agent:
         returns, an OU process): training checkpoints keep them, so a resumed run continues
         exactly; a saved policy (`save`) leaves them out."""
         for name in names:
-            if not hasattr(getattr(self, name, None), "state_arrays"):
-                raise AttributeError(f"{type(self).__name__}.{name} has no state_arrays()")
+            if not isinstance(getattr(self, name, None), RunState):
+                raise AttributeError(
+                    f"{type(self).__name__}.{name} has no state_arrays() and load_state_arrays()"
+                )
             if name not in self._run_state_names:
                 self._run_state_names.append(name)
 
@@ -226,8 +229,9 @@ class Agent:
             completed = True
         except KeyboardInterrupt:
             steps = self.counters["steps"]
-            if self._boundary_checkpoints:
-                self._logger.message(f"interrupted at step {steps}; {self._kept()}")
+            if self._boundary_checkpoints:  # mid-rollout: the last boundary's checkpoint stays
+                kept = self._kept()
+                self._logger.message(f"interrupted at step {steps}" + (f"; {kept}" if kept else ""))
             else:
                 self._logger.message(f"interrupted at step {steps}; saving checkpoint")
                 self.checkpoint()
