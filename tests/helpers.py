@@ -66,7 +66,7 @@ class CounterEnv(gym.Env):
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
-        if seed is not None:
+        if seed is not None and self.episode < 0:  # VecEnv seeds every reset; the lane stays
             self.lane = int(seed) % 5
         self.t = 0
         self.episode += 1

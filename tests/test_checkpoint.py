@@ -115,6 +115,7 @@ def test_run_directory_checkpoint_is_safetensors_and_json(run_dir):
         "metrics.csv",
         "checkpoint/meta.json",
         "checkpoint/state.safetensors",
+        "checkpoint/resume.safetensors",  # training checkpoints: the envs' episodes
     }
     assert tidyrl.load(run_dir).counters["steps"] == 1200
 

@@ -12,13 +12,15 @@ episodes, updates the progress bar, writes metrics rows, evaluates and checkpoin
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
+import random
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 import gymnasium as gym
 import numpy as np
@@ -26,12 +28,23 @@ import torch
 
 from tidyrl.config import EnvConfig, RunConfig
 from tidyrl.core.seeding import resolve_device, seed_everything
+from tidyrl.data.storage import nest, section
 from tidyrl.envs.make import Step, VecEnv, require_space
 from tidyrl.errors import EnvError, RunError, TidyError
 from tidyrl.logging import RunLogger
 
 if TYPE_CHECKING:
     from tidyrl.envs.multiagent import MultiStep
+
+
+@runtime_checkable
+class RunState(Protocol):
+    """Run-time state a resumed run needs but a saved policy does not (a replay buffer, a
+    per-env return accumulator, an exploration process), as named arrays."""
+
+    def state_arrays(self) -> dict[str, np.ndarray]: ...
+
+    def load_state_arrays(self, arrays: Mapping[str, np.ndarray]) -> None: ...
 
 
 class Agent:
@@ -91,10 +104,18 @@ class Agent:
             require_space(self.action_space, self.action_spaces, "action", self.algo)
         self.counters: dict[str, int] = {"steps": 0, "episodes": 0, "updates": 0, "target": 0}
         self._state_names: list[str] = []
+        self._run_state_names: list[str] = []
         self._logger: RunLogger | None = None
         self._recent_returns: deque[float] = deque(maxlen=20)
         self._recent_lengths: deque[int] = deque(maxlen=20)
         self._last_metrics: dict[str, Any] = {}
+        self._resumed_schedule: _Schedule | None = None
+        """The schedule a resumed checkpoint saved, taken by the next `training()`."""
+        self._collecting = False
+        """Inside an on-policy rollout (`collecting`): checkpoints wait for its end."""
+        self._checkpoint_due = False
+        self._boundary_checkpoints = False
+        """Set once the agent collects rollouts: its state is whole only between them."""
 
     def _make_multiagent_env(self, n_envs: int) -> None:
         from tidyrl.envs.multiagent import MultiAgentVecEnv
@@ -122,6 +143,60 @@ class Agent:
 
     def state_objects(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self._state_names}
+
+    def register_run_state(self, *names: str) -> None:
+        """Declare attributes holding `RunState` (a replay buffer, a reward scaler's running
+        returns, an OU process): training checkpoints keep them, so a resumed run continues
+        exactly; a saved policy (`save`) leaves them out."""
+        for name in names:
+            if not isinstance(getattr(self, name, None), RunState):
+                raise AttributeError(
+                    f"{type(self).__name__}.{name} has no state_arrays() and load_state_arrays()"
+                )
+            if name not in self._run_state_names:
+                self._run_state_names.append(name)
+
+    def resume_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """What a resumed run needs beyond the learnable state, as JSON and arrays: the envs
+        (seeds and the actions of their current episodes, `tidyrl.envs.trace`), the
+        registered run state, the recent episodes and last metrics that feed metrics rows,
+        the log/eval/checkpoint schedule and Python's `random` state."""
+        env_state, env_arrays = self.env.state()
+        schedule = getattr(self, "_schedule", None)
+        state = {
+            "env": env_state,
+            "recent_returns": list(self._recent_returns),
+            "recent_lengths": list(self._recent_lengths),
+            "last_metrics": {k: _to_float(v) for k, v in self._last_metrics.items()},
+            "schedule": dataclasses.asdict(schedule) if schedule is not None else None,
+            "python_random": random.getstate(),
+        }
+        arrays = nest("env", env_arrays)
+        for name in self._run_state_names:
+            arrays.update(nest(name, getattr(self, name).state_arrays()))
+        return state, arrays
+
+    def load_resume_state(self, state: dict[str, Any], arrays: Mapping[str, np.ndarray]) -> None:
+        """Inverse of `resume_state`: replay the envs to where they were and restore the rest."""
+        self.env.restore(state["env"], section(arrays, "env"))
+        for name in self._run_state_names:
+            getattr(self, name).load_state_arrays(section(arrays, name))
+        self._recent_returns.clear()
+        self._recent_returns.extend(float(r) for r in state["recent_returns"])
+        self._recent_lengths.clear()
+        self._recent_lengths.extend(int(n) for n in state["recent_lengths"])
+        self._last_metrics = dict(state["last_metrics"])
+        if state["schedule"] is not None:
+            self._resumed_schedule = _Schedule(**state["schedule"])
+        version, words, gauss = state["python_random"]
+        random.setstate((version, tuple(words), gauss))
+
+    @property
+    def last_metrics(self) -> dict[str, Any]:
+        """The algorithm metrics of the latest `tick` (restored on resume). A loop that
+        rebuilds its metrics dict every step starts it from these, so that its rows after a
+        resume carry the same values as the uninterrupted run's."""
+        return dict(self._last_metrics)
 
     # -- acting -------------------------------------------------------------------------------
     def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
@@ -185,6 +260,9 @@ class Agent:
             checkpoint=start + every,
             checkpoint_every=every,
         )
+        if self._resumed_schedule is not None:  # continue the interrupted run's schedule
+            self._schedule = self._resumed_schedule.after(start, run)
+            self._resumed_schedule = None
         self._t0, self._steps0 = time.perf_counter(), start
         self._logger = RunLogger(
             run.run_dir,
@@ -198,8 +276,13 @@ class Agent:
             yield
             completed = True
         except KeyboardInterrupt:
-            self._logger.message(f"interrupted at step {self.counters['steps']}; saving checkpoint")
-            self.checkpoint()
+            steps = self.counters["steps"]
+            if self._boundary_checkpoints:  # mid-rollout: the last boundary's checkpoint stays
+                kept = self._kept()
+                self._logger.message(f"interrupted at step {steps}" + (f"; {kept}" if kept else ""))
+            else:
+                self._logger.message(f"interrupted at step {steps}; saving checkpoint")
+                self.checkpoint()
             raise
         except EnvError as exc:
             # the environment failed between two ticks: the agent's own state is consistent
@@ -236,15 +319,36 @@ class Agent:
         what = f"{bad} = {row[bad]}" if bad is not None else self._nonfinite_state()
         if what is None:
             return
-        kept = ""
-        if self.run.run_dir is not None:
-            from tidyrl.checkpoint import kept_checkpoint
-
-            kept = f"; {kept_checkpoint(self.run.run_dir)} in '{self.run.run_dir}'"
+        kept = f"; {self._kept()} in '{self.run.run_dir}'" if self.run.run_dir is not None else ""
         raise RunError(
             f"training diverged at step {self.counters['steps']}: {what}{kept} (a lower learning "
             "rate or gradient clipping usually helps)"
         )
+
+    def _kept(self) -> str:
+        """'the checkpoint of step N is kept' (or that none exists) for the run directory."""
+        from tidyrl.checkpoint import kept_checkpoint
+
+        return kept_checkpoint(self.run.run_dir) if self.run.run_dir is not None else ""
+
+    @contextlib.contextmanager
+    def collecting(self, metrics: dict[str, Any] | None = None) -> Iterator[None]:
+        """Wrap the collection of one on-policy rollout whose ticks report `metrics` (those of
+        the last update). A checkpoint that falls due inside is written when the next rollout
+        starts, after the update, where the learner's whole state is in its registered
+        objects (a partial rollout never is); so every checkpoint of an on-policy run is a
+        point a resume continues exactly."""
+        self._boundary_checkpoints = True
+        if metrics:  # what the first tick would set; the checkpoint below must hold it
+            self._last_metrics = metrics
+        if self._checkpoint_due:
+            self._checkpoint_due = False
+            self.checkpoint()
+        self._collecting = True
+        try:
+            yield
+        finally:
+            self._collecting = False
 
     def _nonfinite_state(self) -> str | None:
         """'parameter NAME holds NaN or inf' for the first non-finite registered tensor."""
@@ -295,7 +399,10 @@ class Agent:
         if eval_due and sched.eval is not None:
             sched.eval = _next_multiple(sched.eval, steps, self.run.eval_every)
         if sched.checkpoint <= steps < target:
-            self.checkpoint()
+            if self._collecting:
+                self._checkpoint_due = True
+            else:
+                self.checkpoint()
             sched.checkpoint = _next_multiple(sched.checkpoint, steps, sched.checkpoint_every)
 
     def _write_row(self, final: bool = False, evaluate_now: bool = False) -> None:
@@ -312,7 +419,7 @@ class Agent:
             row["episode_return"] = float(np.mean(self._recent_returns))
             row["episode_length"] = float(np.mean(self._recent_lengths))
         for key, value in self._last_metrics.items():
-            row[key] = float(value.item()) if isinstance(value, torch.Tensor) else float(value)
+            row[key] = _to_float(value)
         try:
             self._stop_if_diverged(row)
         except RunError:
@@ -335,7 +442,7 @@ class Agent:
             from tidyrl.checkpoint import save
 
             self._stop_if_diverged({})
-            save(self, self.run.run_dir)
+            save(self, self.run.run_dir, run_state=True)
 
     def save(self, path: str | Path) -> Path:
         """Write config.json and checkpoint/ (safetensors + JSON) under `path`."""
@@ -392,6 +499,24 @@ class _Schedule:
     """None when periodic evaluation is off (``eval_every=0``)."""
     checkpoint: int
     checkpoint_every: int
+
+    def after(self, start: int, run: RunConfig) -> _Schedule:
+        """This (saved) schedule continued from step `start`: entries already passed move to
+        their next multiple (a finished run resumed with a larger target)."""
+        log = self.log if self.log > start else _next_multiple(self.log, start, run.log_every)
+        eval_ = self.eval
+        if eval_ is not None and eval_ <= start:
+            eval_ = _next_multiple(eval_, start, run.eval_every)
+        every = self.checkpoint_every
+        checkpoint = self.checkpoint
+        if checkpoint <= start:
+            checkpoint = _next_multiple(checkpoint, start, every)
+        return _Schedule(log, eval_, checkpoint, every)
+
+
+def _to_float(value: Any) -> float:
+    """A metric as a Python float (tensors through `.item()`), as metrics rows write it."""
+    return float(value.item()) if isinstance(value, torch.Tensor) else float(value)
 
 
 def _next_multiple(due: int, now: int, every: int) -> int:

@@ -143,11 +143,19 @@ def make(
     return agent
 
 
-def load(path: str | Path, env: str | EnvConfig | None = None, **run_overrides: Any) -> Any:
-    """Load an agent saved with `agent.save(path)` or a run directory written by training."""
+def load(
+    path: str | Path,
+    env: str | EnvConfig | None = None,
+    *,
+    resume: bool = False,
+    **run_overrides: Any,
+) -> Any:
+    """Load an agent saved with `agent.save(path)` or a run directory written by training.
+    With `resume`, a run directory's run state as well (envs, replay, logger, schedule), so
+    that `learn` continues the run exactly (docs/resume.md)."""
     from tidyrl.checkpoint import load as _load
 
-    agent = _load(path, env=env, **run_overrides)
+    agent = _load(path, env=env, resume=resume, **run_overrides)
     runtime.configure_for(type(agent), agent.run)
     return agent
 

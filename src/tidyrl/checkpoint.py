@@ -8,6 +8,14 @@ Layout of a saved agent (`agent.save(path)` or a run directory):
     path/checkpoint/meta.json      config, counters, NumPy RNG state, optimizer hyper-parameters,
                                    observation/action spaces, library versions, SHA-256 of the
                                    tensor file
+    path/checkpoint/resume.safetensors  training checkpoints only: what a resumed run needs beyond
+                                   the learnable state (`Agent.resume_state`): each env copy's
+                                   actions since its reset and its observation, replay buffers,
+                                   other registered run state; its JSON half (seeds, episode
+                                   accumulators, recent returns, schedule) is meta.json's "resume"
+
+`load(path, resume=True)` (what `tidyrl resume` does) restores the run state too, so a resumed
+run continues exactly (docs/resume.md); a plain load restores the policy and leaves it out.
 
 Writing goes to a temporary sibling directory whose files and directory entry are fsynced before
 it is renamed into place; the previous checkpoint is kept as `.checkpoint.old` until the rename
@@ -31,7 +39,8 @@ from typing import Any, cast
 import gymnasium as gym
 import numpy as np
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
+from safetensors.numpy import save_file as save_numpy
 from safetensors.torch import load_file
 from safetensors.torch import save as safetensors_bytes
 
@@ -43,6 +52,7 @@ from tidyrl.errors import CheckpointError, ConfigError, write_error
 FORMAT_VERSION = 1
 CHECKPOINT_DIR = "checkpoint"
 TENSORS_FILE = "state.safetensors"
+RESUME_FILE = "resume.safetensors"
 META_FILE = "meta.json"
 CONFIG_FILE = "config.json"
 
@@ -92,6 +102,38 @@ def run_config_dict(agent: Any) -> dict[str, Any]:
         "config": to_dict(agent.config),
         "target_steps": agent.counters["target"],
     }
+
+
+def _write_arrays(path: Path, arrays: dict[str, np.ndarray]) -> str:
+    """Write `arrays` as safetensors straight to `path` (a replay buffer is not copied into
+    one bytes object first), flush it to the disk; return its SHA-256."""
+    # (np.ascontiguousarray would turn 0-d counters into shape (1,))
+    save_numpy({k: np.require(v, requirements="C") for k, v in arrays.items()}, str(path))
+    with open(path, "rb+") as fh:
+        os.fsync(fh.fileno())
+    return _sha256(path)
+
+
+def _verified(directory: Path, name: str, sha256: str | None) -> Path:
+    """`directory/name`, once it exists and matches its recorded checksum."""
+    file = directory / name
+    if not file.is_file():
+        raise CheckpointError(f"corrupted checkpoint '{directory}': {name} is missing")
+    if _sha256(file) != sha256:
+        raise CheckpointError(
+            f"corrupted checkpoint '{directory}': {name} does not match its recorded checksum"
+        )
+    return file
+
+
+def read_run_state(path: str | Path, meta: dict[str, Any]) -> dict[str, np.ndarray]:
+    """The arrays of a training checkpoint's run state (verified against its checksum)."""
+    file = _verified(locate(path), RESUME_FILE, meta.get("resume_sha256"))
+    try:
+        with safe_open(str(file), framework="np") as fh:
+            return {key: fh.get_tensor(key) for key in fh.keys()}  # noqa: SIM118
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"corrupted checkpoint '{file.parent}': {exc}") from exc
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
@@ -156,14 +198,18 @@ def _collect(agent: Any) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         elif isinstance(obj, torch.Tensor):
             kinds[name] = {"kind": "tensor"}
             tensors[f"tensor/{name}"] = obj.detach().cpu().contiguous().clone()
+        elif isinstance(obj, torch.Generator):  # an agent's own random stream
+            kinds[name] = {"kind": "generator"}
+            tensors[f"generator/{name}"] = obj.get_state()
         else:
             raise TypeError(f"cannot checkpoint {name!r} of type {type(obj).__name__}")
     tensors["rng/torch"] = torch.get_rng_state()
     return tensors, kinds
 
 
-def save(agent: Any, path: str | Path) -> Path:
+def save(agent: Any, path: str | Path, run_state: bool = False) -> Path:
     """Write `path/config.json` and `path/checkpoint/` atomically; return the checkpoint dir.
+    With `run_state` (training checkpoints) it holds the run state a resume needs as well.
 
     On an OSError (a full disk, a read-only directory) the temporary directory is removed, the
     previous checkpoint stays (or is put back) at `path/checkpoint`, and a one-line TidyError
@@ -186,12 +232,17 @@ def save(agent: Any, path: str | Path) -> Path:
         "versions": _versions(),
         "sha256": hashlib.sha256(data).hexdigest(),
     }
+    resume_arrays: dict[str, np.ndarray] = {}
+    if run_state:
+        meta["resume"], resume_arrays = agent.resume_state()
     try:
         root.mkdir(parents=True, exist_ok=True)
         for stale in [*root.glob(f".{CHECKPOINT_DIR}.tmp-*"), *root.glob(f".{CONFIG_FILE}.tmp-*")]:
             _remove(stale)  # leftovers of a process killed mid-save: the complete one is elsewhere
         tmp.mkdir()
         _write_bytes(tmp / TENSORS_FILE, data)
+        if run_state:
+            meta["resume_sha256"] = _write_arrays(tmp / RESUME_FILE, resume_arrays)
         _write_json(tmp / META_FILE, meta)
         _fsync_dir(tmp)
         if target.exists():
@@ -253,14 +304,7 @@ def read(path: str | Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
             f"checkpoint '{directory}' has format {meta['format_version']}; this tidyrl reads "
             f"format {FORMAT_VERSION}"
         )
-    tensor_file = directory / TENSORS_FILE
-    if not tensor_file.is_file():
-        raise CheckpointError(f"corrupted checkpoint '{directory}': {TENSORS_FILE} is missing")
-    if _sha256(tensor_file) != meta.get("sha256"):
-        raise CheckpointError(
-            f"corrupted checkpoint '{directory}': {TENSORS_FILE} does not match its recorded "
-            "checksum"
-        )
+    tensor_file = _verified(directory, TENSORS_FILE, meta.get("sha256"))
     try:
         tensors = load_file(str(tensor_file))
     except (SafetensorError, OSError, ValueError) as exc:
@@ -302,6 +346,8 @@ def restore(agent: Any, meta: dict[str, Any], tensors: dict[str, torch.Tensor]) 
                 setattr(agent, name, array)
             elif kind == "tensor":
                 obj.data.copy_(tensors[f"tensor/{name}"])
+            elif kind == "generator":
+                obj.set_state(tensors[f"generator/{name}"])
         except (RuntimeError, KeyError, ValueError) as exc:
             raise CheckpointError(
                 f"checkpoint does not fit {agent.algo}'s {name!r}: {str(exc).splitlines()[0]}"
@@ -343,8 +389,16 @@ def _describe(space: dict[str, Any]) -> str:
     return cast(str, space.get("repr", space["type"]))
 
 
-def load(path: str | Path, env: str | EnvConfig | None = None, **run_overrides: Any) -> Any:
-    """Rebuild an agent from a checkpoint (optionally on another, space-compatible env)."""
+def load(
+    path: str | Path,
+    env: str | EnvConfig | None = None,
+    *,
+    resume: bool = False,
+    **run_overrides: Any,
+) -> Any:
+    """Rebuild an agent from a checkpoint (optionally on another, space-compatible env). With
+    `resume` (and the checkpoint's own env), a training checkpoint's run state too: the envs
+    replayed to where they were, replay buffers, logger and schedule (docs/resume.md)."""
     from tidyrl import registry
     from tidyrl.config import build
 
@@ -369,7 +423,12 @@ def load(path: str | Path, env: str | EnvConfig | None = None, **run_overrides: 
     try:
         check_spaces(meta, agent.observation_space, agent.action_space, env_cfg.id)
         restore(agent, meta, tensors)
+        if resume and env is None and "resume" in meta:
+            agent.load_resume_state(meta["resume"], read_run_state(path, meta))
     except KeyError as exc:
         agent.close()
         raise CheckpointError(f"corrupted checkpoint '{path}': meta.json lacks {exc}") from exc
+    except ValueError as exc:
+        agent.close()
+        raise CheckpointError(f"checkpoint '{path}' cannot resume this run: {exc}") from exc
     return agent

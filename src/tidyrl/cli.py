@@ -155,7 +155,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     config_file = run_dir / "config.json"
     if not config_file.is_file():
         raise TidyError(f"'{run_dir}' is not a run directory: it has no config.json")
-    agent = load(run_dir, run_dir=str(run_dir), progress=not args.quiet)
+    agent = load(run_dir, resume=True, run_dir=str(run_dir), progress=not args.quiet)
     target = args.steps if args.steps is not None else agent.counters["target"]
     remaining = target - agent.counters["steps"]
     if remaining <= 0:

@@ -295,9 +295,10 @@ def test_cli_errors_are_one_line(
 @pytest.mark.learning
 def test_gail_balances_cartpole_without_its_reward(cartpole_demos):
     """From 3 demonstrated episodes and the discriminator's reward only (the env's is poisoned),
-    PPO goes from a random policy's ~20 to long episodes in 20,000 steps."""
+    PPO goes from a random policy's ~20 to long episodes in 30,000 steps (seeds 0-3 all end at
+    228-380 there; at 20,000 two of them are still near 120)."""
     agent = tidyrl.make("gail", "tidytest/PoisonedCartPole-v0", seed=0, demos=cartpole_demos)
-    agent.learn(20_000)
+    agent.learn(30_000)
     env = tidyrl.make("ppo", "CartPole-v1", seed=0)  # score with CartPole's own reward
     env.act = agent.act
     assert tidyrl.evaluate(env, episodes=5)["mean_return"] >= 200

@@ -1,3 +1,6 @@
+import dataclasses
+from collections.abc import Callable
+
 import gymnasium as gym
 import numpy as np
 import torch
@@ -113,3 +116,56 @@ def test_joint_replay_rows_hold_every_agents_transition_of_the_same_step():
     assert torch.equal(b.truncated, b.actions[:, 0] == 3) and not b.terminated.any()
     torch.testing.assert_close(a.rewards, acted.float())
     torch.testing.assert_close(b.rewards, torch.full_like(b.rewards, 10.0))
+
+
+def replay_state_round_trip(make: Callable[[], Replay], steps: Callable[[Replay, int], None]):
+    """Fill a replay for 13 steps, copy its state into a fresh one, then add and sample the same
+    things in both: rows, priorities and samples must stay identical."""
+    original = make()
+    for i in range(13):
+        steps(original, i)
+    copy = make()
+    copy.load_state_arrays({k: np.array(v) for k, v in original.state_arrays().items()})
+    for i in range(13, 20):  # pending n-step windows and the frame stacks carry over
+        steps(original, i)
+        steps(copy, i)
+    for name, column in original.storage.columns.items():
+        np.testing.assert_array_equal(copy.storage.columns[name], column, err_msg=name)
+    a = original.sample(16, np.random.default_rng(3))
+    b = copy.sample(16, np.random.default_rng(3))
+    for field in dataclasses.fields(a):
+        x, y = getattr(a, field.name), getattr(b, field.name)
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y), err_msg=field.name)
+
+
+def test_prioritized_n_step_replay_state_round_trips():
+    def make() -> Replay:
+        space = gym.spaces.Box(-1, 1, (3,), np.float32)
+        return Replay(8, space, gym.spaces.Discrete(2), gamma=0.9, n_step=3, prioritized=True)
+
+    def steps(replay: Replay, i: int) -> None:
+        add(replay, i, terminated=i % 7 == 6)
+        if len(replay):  # one row's priority per step: the earlier ones must carry over
+            replay.update_priorities(np.array([i % len(replay)]), torch.tensor([0.5 * i]))
+
+    replay_state_round_trip(make, steps)
+    probe = make()
+    for i in range(5):
+        steps(probe, i)
+    assert set(probe.state_arrays()) >= {"sampler/sums", "accumulator/0/obs", "storage/cursor"}
+
+
+def test_frame_replay_state_round_trips():
+    frames = gym.spaces.Box(0, 255, (4, 36, 36), np.uint8)
+
+    def make() -> Replay:
+        return Replay(6, frames, gym.spaces.Discrete(2))
+
+    def steps(replay: Replay, i: int) -> None:
+        obs = np.full((1, 4, 36, 36), i, np.uint8)
+        nxt = np.full((1, 4, 36, 36), i + 1, np.uint8)
+        ended = np.array([i % 5 == 4])
+        rewards, truncated = np.zeros(1, np.float32), np.zeros(1, bool)
+        replay.add(obs, np.array([i % 2]), Step(nxt, nxt, rewards, ended, truncated))
+
+    replay_state_round_trip(make, steps)

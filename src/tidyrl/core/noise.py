@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -100,3 +101,12 @@ class ExplorationNoise:
         """Restart the OU process of the envs whose episode ended."""
         if self.kind == "ou":
             self.ou.reset(mask)
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """The OU process's state (its scale follows from the step; the draws come from the
+        agent's generator, saved with the agent)."""
+        return {"ou_state": self.ou.state}
+
+    def load_state_arrays(self, arrays: Mapping[str, np.ndarray]) -> None:
+        """Inverse of `state_arrays`."""
+        self.ou.state = np.array(arrays["ou_state"], dtype=np.float64)

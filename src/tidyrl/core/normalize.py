@@ -12,6 +12,8 @@ subtracting a mean, which would change the optimal policy.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import torch
 from torch import nn
@@ -69,3 +71,11 @@ class RewardScaler:
         self.returns[dones] = 0.0
         scale = float(np.sqrt(self.stats.var.item() + 1e-8))
         return np.clip(rewards / scale, -10.0, 10.0).astype(np.float32)
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """The per-env discounted returns (the statistics are a registered module)."""
+        return {"returns": self.returns}
+
+    def load_state_arrays(self, arrays: Mapping[str, np.ndarray]) -> None:
+        """Inverse of `state_arrays`."""
+        self.returns = np.array(arrays["returns"], dtype=np.float64)

@@ -15,6 +15,7 @@ With n = 1 the accumulator passes transitions through, with discount gamma.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -86,6 +87,24 @@ class NStepAccumulator:
             name: np.asarray(np.stack(col) if dtype is None else np.array(col, dtype=dtype))
             for name, col, dtype in zip(FIELDS, columns, dtypes)
         }
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """The pending steps of each env (obs, actions, rewards), for a checkpoint."""
+        arrays: dict[str, np.ndarray] = {}
+        for e, queue in enumerate(self.pending):
+            if queue:
+                obs, actions, rewards = zip(*queue)
+                arrays[f"{e}/obs"], arrays[f"{e}/actions"] = np.stack(obs), np.stack(actions)
+                arrays[f"{e}/rewards"] = np.array(rewards, dtype=np.float64)
+        return arrays
+
+    def load_state_arrays(self, arrays: Mapping[str, np.ndarray]) -> None:
+        """Inverse of `state_arrays`."""
+        for e, queue in enumerate(self.pending):
+            queue.clear()
+            if f"{e}/rewards" in arrays:
+                rows = zip(arrays[f"{e}/obs"], arrays[f"{e}/actions"], arrays[f"{e}/rewards"])
+                queue.extend((o, a, float(r)) for o, a, r in rows)
 
     def reset(self) -> None:
         """Drop pending steps (e.g. when the vector env is reset)."""

@@ -16,6 +16,8 @@ stored too (the true final observation, for bootstrapping a truncation), then th
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 
 
@@ -75,6 +77,22 @@ class FrameStore:
         """uint8 stacks (..., k, H, W) for handles (..., k)."""
         stacks: np.ndarray = self.frames[np.asarray(handles) % self.capacity]
         return stacks
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """The frames written so far, the write count and the current stacks, for a
+        checkpoint."""
+        return {
+            "frames": self.frames[: min(self.written, self.capacity)],
+            "written": np.asarray(self.written),
+            "current": self.current,
+        }
+
+    def load_state_arrays(self, arrays: Mapping[str, np.ndarray]) -> None:
+        """Inverse of `state_arrays` (into a store of the same capacity and shapes)."""
+        frames = arrays["frames"]
+        self.frames[: len(frames)] = frames
+        self.written = int(arrays["written"])
+        self.current[:] = arrays["current"]
 
     @property
     def nbytes(self) -> int:

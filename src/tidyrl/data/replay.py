@@ -12,6 +12,7 @@ int64 for Discrete spaces and float32 arrays otherwise (the unit-box actions of 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import gymnasium as gym
@@ -22,7 +23,7 @@ from tidyrl.data.accumulators import NStepAccumulator
 from tidyrl.data.batch import Transition
 from tidyrl.data.frame_replay import FrameStore
 from tidyrl.data.samplers import PrioritizedSampler, UniformSampler
-from tidyrl.data.storage import RingStorage
+from tidyrl.data.storage import RingStorage, nest, section
 from tidyrl.envs.make import Step
 
 
@@ -136,6 +137,30 @@ class Replay:
             weights=tensor(weights),
             index=index,
         )
+
+    def _parts(self) -> dict[str, Any]:
+        parts: dict[str, Any] = {
+            "storage": self.storage,
+            "sampler": self.sampler,
+            "accumulator": self.accumulator,
+        }
+        if self.frames is not None:
+            parts["frames"] = self.frames
+        return parts
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """Everything a resumed run needs (rows, write position, priorities, pending n-step
+        steps, frames), as arrays for a safetensors file: `Replay.nbytes` at most."""
+        arrays = {"started": np.asarray(self._started)}
+        for name, part in self._parts().items():
+            arrays.update(nest(name, part.state_arrays()))
+        return arrays
+
+    def load_state_arrays(self, arrays: Mapping[str, np.ndarray]) -> None:
+        """Inverse of `state_arrays` (into a replay built with the same settings)."""
+        self._started = bool(arrays["started"])
+        for name, part in self._parts().items():
+            part.load_state_arrays(section(arrays, name))
 
     def update_priorities(self, index: np.ndarray | None, td_errors: torch.Tensor) -> None:
         """Feed |TD errors| (or losses) back to a prioritized sampler (no-op when uniform)."""

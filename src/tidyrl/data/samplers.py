@@ -12,6 +12,8 @@ drawn in each (appendix B.2.1). beta is annealed towards 1 by the caller (a sche
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 
 from tidyrl.data.sumtree import SumTree
@@ -33,6 +35,13 @@ class UniformSampler:
 
     def update_priorities(self, index: np.ndarray, td_errors: np.ndarray) -> None:
         """Uniform sampling ignores TD errors."""
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """No state to checkpoint."""
+        return {}
+
+    def load_state_arrays(self, arrays: Mapping[str, np.ndarray]) -> None:
+        """No state to restore."""
 
 
 class PrioritizedSampler:
@@ -73,3 +82,14 @@ class PrioritizedSampler:
         priorities = np.abs(np.asarray(td_errors, dtype=np.float64)) + self.epsilon
         self.max_priority = max(self.max_priority, float(priorities.max(initial=0.0)))
         self.tree.update(index, priorities**self.alpha)
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """The sum- and min-trees and the largest priority, for a checkpoint."""
+        tree = self.tree
+        return {"sums": tree.sums, "mins": tree.mins, "max_priority": np.asarray(self.max_priority)}
+
+    def load_state_arrays(self, arrays: Mapping[str, np.ndarray]) -> None:
+        """Inverse of `state_arrays` (into a sampler of the same capacity)."""
+        self.tree.sums[:] = arrays["sums"]
+        self.tree.mins[:] = arrays["mins"]
+        self.max_priority = float(arrays["max_priority"])

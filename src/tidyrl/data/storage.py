@@ -12,6 +12,17 @@ from collections.abc import Mapping
 import numpy as np
 
 
+def nest(prefix: str, arrays: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """`arrays` renamed `prefix/name`: one part's state inside a checkpoint's flat namespace."""
+    return {f"{prefix}/{name}": value for name, value in arrays.items()}
+
+
+def section(arrays: Mapping[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
+    """The entries of `arrays` named `prefix/...`, without the prefix (inverse of `nest`)."""
+    head = prefix + "/"
+    return {name[len(head) :]: value for name, value in arrays.items() if name.startswith(head)}
+
+
 class RingStorage:
     """Columns of shape (capacity, *field_shape); `add` appends a batch of rows, wrapping around."""
 
@@ -51,6 +62,21 @@ class RingStorage:
         self.cursor = (self.cursor + n) % self.capacity
         self.size = min(self.size + n, self.capacity)
         return index
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """The rows written so far and the write position, for a checkpoint."""
+        arrays = {f"columns/{name}": column[: self.size] for name, column in self.columns.items()}
+        arrays["cursor"], arrays["size"] = np.asarray(self.cursor), np.asarray(self.size)
+        return arrays
+
+    def load_state_arrays(self, arrays: Mapping[str, np.ndarray]) -> None:
+        """Inverse of `state_arrays` (into storage of the same capacity and fields)."""
+        size = int(arrays["size"])
+        if size > self.capacity:
+            raise ValueError(f"{size} stored rows do not fit a capacity of {self.capacity}")
+        for name, column in self.columns.items():
+            column[:size] = arrays[f"columns/{name}"]
+        self.cursor, self.size = int(arrays["cursor"]), size
 
     def get(self, index: np.ndarray) -> dict[str, np.ndarray]:
         """Rows at `index` (fancy indexing: copies)."""

@@ -32,6 +32,7 @@ import numpy.typing as npt
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
 from tidyrl.config import EnvConfig
+from tidyrl.envs.trace import EpisodeTrace, env_state, restore_env
 from tidyrl.errors import EnvError, did_you_mean
 
 DEFAULT_STEP_CAP = 10_000
@@ -267,6 +268,9 @@ class VecEnv:
         self._int_actions = isinstance(self.single_action_space, gym.spaces.Discrete)
         self._returns = np.zeros(n_envs, dtype=np.float64)
         self._lengths = np.zeros(n_envs, dtype=np.int64)
+        self.trace = EpisodeTrace(n_envs, seed, self.single_action_space)
+        """Reset seeds and the actions of the current episodes (`tidyrl.envs.trace`): every
+        reset is seeded, so a checkpoint can rebuild the copies by replay."""
         self.obs = self.reset(seed)
 
     def _factory(self, index: int) -> Callable[[], gym.Env[Any, Any]]:
@@ -283,9 +287,10 @@ class VecEnv:
         return env_failure(self.cfg.id, call + which, exc)
 
     def reset(self, seed: int | None = None) -> np.ndarray:
-        """Reset every copy (copy i gets seed + i) and return the first observations."""
+        """Reset every copy (copy i gets seed + i; without a seed, the seed of its next
+        episode) and return the first observations."""
         try:
-            obs, _ = self.envs.reset(seed=seed)
+            obs, _ = self.envs.reset(seed=self.trace.restart(seed))
         except Exception as exc:
             raise self._failure("reset()", exc) from exc
         check_finite("observation", np.asarray(obs), self.cfg.id)
@@ -323,10 +328,11 @@ class VecEnv:
             if te or tr:
                 finals[i] = o
                 try:
-                    o, _ = env.reset()
+                    o, _ = env.reset(seed=self.trace.next_seed(i))
                 except Exception as exc:
                     raise self._failure("reset()", exc, i) from exc
             observations.append(o)
+        self.trace.record(actions, finals)
         obs = np.stack(observations)
         check_finite("observation", obs, self.cfg.id)
         check_finite("reward", rewards, self.cfg.id)
@@ -346,6 +352,14 @@ class VecEnv:
             check_finite("observation", next_obs, self.cfg.id)
         self.obs = obs
         return Step(obs, next_obs, rewards, terminated, truncated, returns, lengths)
+
+    def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """JSON state and arrays from which `restore` rebuilds these copies exactly."""
+        return env_state(self)
+
+    def restore(self, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        """Replay each copy's current episode from `state` (see `tidyrl.envs.trace`)."""
+        restore_env(self, state, arrays)
 
     def close(self) -> None:
         self.envs.close()

@@ -218,6 +218,14 @@ class MultiAgentVecEnv:
         self.obs = obs
         return obs
 
+    def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """What a checkpoint keeps of these copies: nothing yet. Multi-agent episodes are not
+        replayed on resume (docs/resume.md): a resumed run starts fresh episodes."""
+        return {"replayed": False}, {}
+
+    def restore(self, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        """Counterpart of `state`: the copies keep the fresh episodes they were built with."""
+
     def _check(self, name: str, values: PerAgent) -> None:
         for array in values.values():
             check_finite(name, array, self.cfg.id)

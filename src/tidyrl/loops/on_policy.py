@@ -5,7 +5,8 @@ policy and fills a `tidyrl.data.rollout.Rollout`. Per step it does one forward p
 critic together without autograd, stores whole-step tensors (no per-env Python loop),
 and evaluates the critic on the true final observation of truncated episodes only, so returns
 bootstrap correctly across time limits. It reports every vector step to the agent's bookkeeping
-with `agent.tick(step, metrics)`.
+with `agent.tick(step, metrics)`, inside `agent.collecting()`, so that checkpoints fall
+between rollouts.
 
 `relabel_rollout` is the one place where a reward plug-in (`tidyrl.rewards`) enters an
 on-policy learner: after collection and before GAE it trains the plug-in on the rollout's
@@ -15,6 +16,7 @@ reward-free experience and overwrites every stored reward with the plug-in's.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 import numpy as np
@@ -38,6 +40,8 @@ class _Agent(Protocol):
         metrics: dict[str, Any] | None = None,
         n_steps: int | None = None,
     ) -> None: ...
+
+    def collecting(self, metrics: dict[str, Any] | None = None) -> AbstractContextManager[None]: ...
 
 
 class _Policy(Protocol):
@@ -78,29 +82,34 @@ def collect_rollout(
     their log-probabilities come from the policy's distribution (`policy.head`), drawn with the
     agent's own generator (`agent.rng`)."""
     env = agent.env
-    fused = policy.fused()  # held here: fast_policy keeps no reference to it
-    forward = fast_policy(fused)
-    obs = obs_fn(env.obs, False)
+    # a checkpoint that fell due during the last rollout is written on entry (its update is
+    # done); none is written inside, where the rollout is partial
     report = dict(metrics) if metrics else None
-    for t in range(rollout.n_steps):
-        out = forward(obs)
-        values = out[:, -1]
-        with torch.inference_mode():
-            actions, logprobs = policy.head(out[:, :-1]).sample_and_log_prob(agent.rng)
-        raw_obs, env_actions = env.obs, adapter.to_env(actions)
-        step = env.step(env_actions)
-        rewards = step.rewards if reward_fn is None else reward_fn(step.rewards, step.dones)
-        rollout.store(t, obs, actions, logprobs, values, rewards, step.terminated, step.truncated)
-        if rollout.env_obs is not None:  # a reward plug-in will score these steps
-            rollout.store_experience(t, raw_obs, env_actions, step.next_obs)
-        if step.truncated.any():
-            cut = np.flatnonzero(step.truncated)
-            final = forward(obs_fn(step.next_obs[cut], False))[:, -1]
-            rollout.final_values[t] = 0.0
-            rollout.final_values[t, torch.from_numpy(cut)] = final
-        obs = obs_fn(step.obs, True)
-        agent.tick(step, report)
-    rollout.last_values.copy_(forward(obs)[:, -1])
+    with agent.collecting(report):
+        fused = policy.fused()  # held here: fast_policy keeps no reference to it
+        forward = fast_policy(fused)
+        obs = obs_fn(env.obs, False)
+        for t in range(rollout.n_steps):
+            out = forward(obs)
+            values = out[:, -1]
+            with torch.inference_mode():
+                actions, logprobs = policy.head(out[:, :-1]).sample_and_log_prob(agent.rng)
+            raw_obs, env_actions = env.obs, adapter.to_env(actions)
+            step = env.step(env_actions)
+            rewards = step.rewards if reward_fn is None else reward_fn(step.rewards, step.dones)
+            rollout.store(
+                t, obs, actions, logprobs, values, rewards, step.terminated, step.truncated
+            )
+            if rollout.env_obs is not None:  # a reward plug-in will score these steps
+                rollout.store_experience(t, raw_obs, env_actions, step.next_obs)
+            if step.truncated.any():
+                cut = np.flatnonzero(step.truncated)
+                final = forward(obs_fn(step.next_obs[cut], False))[:, -1]
+                rollout.final_values[t] = 0.0
+                rollout.final_values[t, torch.from_numpy(cut)] = final
+            obs = obs_fn(step.obs, True)
+            agent.tick(step, report)
+        rollout.last_values.copy_(forward(obs)[:, -1])
     return rollout
 
 

@@ -184,6 +184,7 @@ class DDPG(Agent):
         self.register_state(
             "actor", "critic", "actor_target", "critic_target", "actor_opt", "critic_opt"
         )
+        self.register_run_state("replay", "noise")
 
     def policy(self, obs: np.ndarray) -> np.ndarray:
         """mu(s) in the unit box, for a batch of observations."""

@@ -193,6 +193,7 @@ class SAC(Agent):
             cfg.buffer_size, self.observation_space, self.action_space, cfg.n_envs, gamma=cfg.gamma
         )
         self.register_state(*names, "optimizer")
+        self.register_run_state("replay")
 
     def pi(
         self, obs: torch.Tensor, deterministic: bool = False, eps: torch.Tensor | None = None

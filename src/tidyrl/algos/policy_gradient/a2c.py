@@ -138,6 +138,7 @@ class A2C(Agent):
         self.reward_scaler = RewardScaler(cfg.n_envs, cfg.gamma, self.reward_norm)
         self.rollout = new_rollout(self, cfg.n_steps, cfg.n_envs)
         self.register_state("policy", "optimizer", "obs_norm", "reward_norm")
+        self.register_run_state("reward_scaler")
 
     def act(self, obs, deterministic=False):
         return act(self.policy, self.io, obs, deterministic)

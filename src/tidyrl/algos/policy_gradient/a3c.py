@@ -24,6 +24,7 @@ steps, logs, evaluates and checkpoints the shared network; a loaded agent acts i
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -112,6 +113,10 @@ class _Tally:
         self.steps = 0
         self.returns: list[float] = []
         self.lengths: list[int] = []
+
+    def collecting(self, metrics: Any = None) -> contextlib.AbstractContextManager[None]:
+        """Workers write no checkpoints, so none is held back."""
+        return contextlib.nullcontext()
 
     def tick(self, step: Step | None = None, metrics: Any = None, n_steps: int | None = None):
         self.steps += self.env.n_envs

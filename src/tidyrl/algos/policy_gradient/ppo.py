@@ -266,6 +266,7 @@ class PPO(Agent):
         self.reward_plugin = attach(self)  # None: learn from the env's reward
         self.rollout = new_rollout(self, cfg.n_steps, cfg.n_envs, self.reward_plugin is not None)
         self.register_state("policy", "optimizer", "obs_norm", "reward_norm")
+        self.register_run_state("reward_scaler")
 
     def act(self, obs, deterministic=False):
         return act(self.policy, self.io, obs, deterministic)

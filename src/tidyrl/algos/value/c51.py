@@ -167,6 +167,7 @@ class C51(Agent):
         )
         self.epsilon = cfg.epsilon_start
         self.register_state("z", "z_target", "optimizer")
+        self.register_run_state("replay")
 
     def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
         epsilon = 0.0 if deterministic else self.epsilon
@@ -190,7 +191,7 @@ class C51(Agent):
     def learn(self, total_steps: int) -> C51:
         cfg = self.config
         obs = self.env.obs
-        metrics: dict[str, object] = {}
+        metrics: dict[str, object] = self.last_metrics
         with self.training(total_steps):
             decay = int(cfg.exploration_fraction * self.counters["target"])
             while not self.finished:

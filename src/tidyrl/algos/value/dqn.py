@@ -234,6 +234,7 @@ class DQN(Agent):
         )
         self.epsilon = cfg.epsilon_start
         self.register_state("q", "q_target", "optimizer")
+        self.register_run_state("replay")
 
     def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
         epsilon = 0.0 if deterministic else self.epsilon
@@ -262,7 +263,7 @@ class DQN(Agent):
     def learn(self, total_steps: int) -> DQN:
         cfg = self.config
         obs = self.env.obs
-        metrics: dict[str, object] = {}
+        metrics: dict[str, object] = self.last_metrics
         with self.training(total_steps):
             decay = int(cfg.exploration_fraction * self.counters["target"])
             while not self.finished:

@@ -236,6 +236,7 @@ class Rainbow(Agent):
         self.epsilon = 0.0 if cfg.noisy else 1.0
         self.beta = cfg.beta_start
         self.register_state("q", "q_target", "optimizer")
+        self.register_run_state("replay")
 
     def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
         if deterministic:
@@ -276,7 +277,7 @@ class Rainbow(Agent):
     def learn(self, total_steps: int) -> Rainbow:
         cfg = self.config
         obs = self.env.obs
-        metrics: dict[str, object] = {}
+        metrics: dict[str, object] = self.last_metrics
         with self.training(total_steps):
             target_steps = self.counters["target"]
             while not self.finished:

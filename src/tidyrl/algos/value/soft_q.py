@@ -145,7 +145,8 @@ class SoftQ(Agent):
         )
         # acting draws from its own torch generator, seeded from the agent's NumPy generator
         self.generator = torch.Generator().manual_seed(int(self.rng.integers(2**31)))
-        self.register_state("q", "q_target", "optimizer")
+        self.register_state("q", "q_target", "optimizer", "generator")
+        self.register_run_state("replay")
 
     def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
         q = fast_policy(self.q)(obs)
@@ -172,7 +173,7 @@ class SoftQ(Agent):
     def learn(self, total_steps: int) -> SoftQ:
         cfg = self.config
         obs = self.env.obs
-        metrics: dict[str, object] = {}
+        metrics: dict[str, object] = self.last_metrics
         with self.training(total_steps):
             while not self.finished:
                 before = self.counters["steps"]
