@@ -211,6 +211,7 @@ class ExcludedTime:
 
 def run_tidyrl(task: Task, seed: int) -> dict[str, Any]:
     import tidyrl
+    from tidyrl.api import choose_preset
     from tidyrl.logging import read_metrics
 
     with tempfile.TemporaryDirectory(prefix="tidyrl-bench-") as run_dir:
@@ -256,6 +257,7 @@ def run_tidyrl(task: Task, seed: int) -> dict[str, Any]:
     updates = agent.counters["updates"]
     result = finish(task, curve, train_curve, steps, updates, train_wall, total_wall)
     result["ceilings"] = ceilings(agent)
+    result["preset"] = choose_preset(task.algo, task.preset, task.env)  # as `train` chose it
     if task.expert:
         result["ceilings"]["expert_return"] = expert_return(task.expert, seed)
         result["ceilings"]["expert_episodes"] = EXPERT_EPISODES
