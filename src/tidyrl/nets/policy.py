@@ -1,8 +1,11 @@
-"""Actor and critic networks for stochastic policies over Discrete and Box action spaces.
+"""Actor and critic networks for stochastic policies over Discrete, MultiDiscrete, MultiBinary
+and Box action spaces.
 
 `ActorCritic` holds two separate MLPs (no shared trunk, as in PPO's MuJoCo setup and SB3's
-default MlpPolicy): the actor outputs Categorical logits (Discrete) or the mean of a diagonal
-Gaussian with a state-independent learned log-std (Box); the critic outputs V(s). Orthogonal
+default MlpPolicy): the actor outputs Categorical logits (Discrete), one block of logits per
+sub-action (MultiDiscrete: independent categoricals), one logit per bit (MultiBinary: independent
+Bernoullis) or the mean of a diagonal Gaussian with a state-independent learned log-std (Box);
+the critic outputs V(s). Orthogonal
 initialisation with gain sqrt(2) on hidden layers, 0.01 on the policy output and 1 on the value
 output (Engstrom et al. 2020; Andrychowicz et al. 2021, "What matters in on-policy RL").
 
@@ -21,18 +24,33 @@ import numpy as np
 import torch
 from torch import nn
 
-from tidyrl.core.distributions import Categorical, DiagGaussian, Distribution
+from tidyrl.core.distributions import (
+    Bernoulli,
+    Categorical,
+    DiagGaussian,
+    Distribution,
+    MultiCategorical,
+)
 from tidyrl.nets.inference import ArrayLike, fast_policy
 from tidyrl.nets.mlp import mlp, orthogonal_init, run_layers
 
 
 def action_dim(space: gym.Space[Any]) -> int:
-    """Network output size for `space`: n logits, or the Box's flat dimension."""
+    """Network output size for `space`: n logits (Discrete), sum(nvec) logits (MultiDiscrete),
+    one logit per bit (MultiBinary), or the Box's flat dimension."""
     if isinstance(space, gym.spaces.Discrete):
         return int(space.n)
-    if isinstance(space, gym.spaces.Box):
+    if isinstance(space, gym.spaces.MultiDiscrete):
+        return int(space.nvec.sum())
+    if isinstance(space, gym.spaces.MultiBinary | gym.spaces.Box):
         return int(np.prod(space.shape))
     raise TypeError(f"unsupported action space {space}")
+
+
+def integer_actions(space: gym.Space[Any]) -> bool:
+    """Actions are integers (Discrete, MultiDiscrete, MultiBinary), not a Box's floats."""
+    kinds = (gym.spaces.Discrete, gym.spaces.MultiDiscrete, gym.spaces.MultiBinary)
+    return isinstance(space, kinds)
 
 
 class ActorCritic(nn.Module):
@@ -48,7 +66,13 @@ class ActorCritic(nn.Module):
         critic: bool = True,
     ) -> None:
         super().__init__()
-        self.discrete = isinstance(action_space, gym.spaces.Discrete)
+        self.discrete = integer_actions(action_space)
+        """Integer actions (no Gaussian, no log std)."""
+        self.nvec: tuple[int, ...] | None = None
+        """Sub-action sizes of a MultiDiscrete space (None otherwise)."""
+        if isinstance(action_space, gym.spaces.MultiDiscrete):
+            self.nvec = tuple(int(n) for n in action_space.nvec.reshape(-1))
+        self.binary = isinstance(action_space, gym.spaces.MultiBinary)
         out = action_dim(action_space)
         hidden_init = orthogonal_init(2**0.5)
         self.actor = mlp(obs_dim, hidden, out, activation, None, hidden_init, orthogonal_init(0.01))
@@ -61,30 +85,37 @@ class ActorCritic(nn.Module):
         if self.discrete:
             self.log_std.requires_grad_(False)
 
-    def head(self, out: torch.Tensor) -> Distribution:
-        """pi(.|s) from the actor network's output: Categorical logits, or the Gaussian's mean
-        (with the state-independent log std)."""
+    def head(self, out: torch.Tensor, mask: torch.Tensor | None = None) -> Distribution:
+        """pi(.|s) from the actor network's output: Categorical logits (masked by the action
+        mask, when given), one Categorical per sub-action, Bernoulli logits, or the Gaussian's
+        mean (with the state-independent log std)."""
+        if self.nvec is not None:
+            return MultiCategorical(out, self.nvec, mask)
+        if self.binary:
+            return Bernoulli(out)
         if self.discrete:
-            return Categorical(out)
+            return Categorical(out, mask)
         return DiagGaussian(out, self.log_std)
 
-    def distribution(self, obs: torch.Tensor) -> Distribution:
-        return self.head(run_layers(self.actor, obs))
+    def distribution(self, obs: torch.Tensor, mask: torch.Tensor | None = None) -> Distribution:
+        return self.head(run_layers(self.actor, obs), mask)
 
-    def act_distribution(self, obs: ArrayLike) -> Distribution:
+    def act_distribution(self, obs: ArrayLike, mask: torch.Tensor | None = None) -> Distribution:
         """pi(.|s) for acting, without autograd: the actor's forward pass through the inference
         seam (`tidyrl.nets.inference.fast_policy`: in NumPy on the CPU)."""
         out = fast_policy(self.actor)(obs)
         with torch.inference_mode():
-            return self.head(out)
+            return self.head(out, mask)
 
     def value(self, obs: torch.Tensor) -> torch.Tensor:
         assert self.critic is not None, "this network has no critic"
         return run_layers(self.critic, obs).squeeze(-1)
 
-    def forward(self, obs: torch.Tensor) -> tuple[Distribution, torch.Tensor]:
+    def forward(
+        self, obs: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> tuple[Distribution, torch.Tensor]:
         """Both heads in one call (what the losses use)."""
-        return self.distribution(obs), self.value(obs)
+        return self.distribution(obs, mask), self.value(obs)
 
     @torch.no_grad()
     def fused(self) -> nn.Sequential:
@@ -125,23 +156,30 @@ class ActionAdapter:
 
     def __init__(self, space: gym.Space[Any]) -> None:
         self.space = space
-        self.discrete = isinstance(space, gym.spaces.Discrete)
-        if self.discrete:
-            assert isinstance(space, gym.spaces.Discrete)
-            self.start = int(space.start)
+        self.discrete = integer_actions(space)
+        self.shape: tuple[int, ...] = tuple(space.shape or ())
+        self.dtype = space.dtype
+        if isinstance(space, gym.spaces.Discrete):
+            self.start: int | np.ndarray = int(space.start)
+        elif isinstance(space, gym.spaces.MultiDiscrete):
+            self.start = space.start.reshape(-1)
+        elif self.discrete:  # MultiBinary
+            self.start = 0
         else:
             assert isinstance(space, gym.spaces.Box)
             self.low = space.low.astype(np.float32).reshape(-1)
             self.high = space.high.astype(np.float32).reshape(-1)
             self.bounded = bool(np.all(np.isfinite(self.low)) and np.all(np.isfinite(self.high)))
-            self.shape = space.shape
-            self.dtype = space.dtype
 
     def to_env(self, actions: torch.Tensor) -> np.ndarray:
-        """Policy actions [N, ...] -> env actions (Discrete: +start; Box: rescale + clip)."""
+        """Policy actions [N, ...] -> env actions (Discrete, MultiDiscrete: +start; MultiBinary:
+        as they are; Box: rescale + clip)."""
         a: np.ndarray = actions.numpy()
-        if self.discrete:
+        if isinstance(self.space, gym.spaces.Discrete):
             return a.astype(np.int64) + self.start
+        if self.discrete:
+            out_int: np.ndarray = (a + self.start).reshape(len(a), *self.shape).astype(self.dtype)
+            return out_int
         if self.bounded:
             a = self.low + (np.clip(a, -1.0, 1.0) + 1.0) * 0.5 * (self.high - self.low)
         else:
@@ -151,11 +189,14 @@ class ActionAdapter:
 
     def from_env(self, actions: np.ndarray) -> torch.Tensor:
         """Env actions [N, ...] -> policy actions, the inverse of `to_env` inside the bounds
-        (Discrete: -start, int64; bounded Box: rescaled to [-1, 1], float32). Demonstrated
-        actions pass through it before a log-likelihood or MSE is taken against the policy."""
+        (Discrete: -start, int64; MultiDiscrete, MultiBinary: [N, k] int64 minus start; bounded
+        Box: rescaled to [-1, 1], float32). Demonstrated actions pass through it before a
+        log-likelihood or MSE is taken against the policy."""
         a = np.asarray(actions)
-        if self.discrete:
+        if isinstance(self.space, gym.spaces.Discrete):
             return torch.as_tensor(a.astype(np.int64).reshape(len(a)) - self.start)
+        if self.discrete:
+            return torch.as_tensor(a.astype(np.int64).reshape(len(a), -1) - self.start)
         flat = a.reshape(len(a), -1).astype(np.float32)
         if self.bounded:
             flat = (2.0 * (flat - self.low) / (self.high - self.low) - 1.0).astype(np.float32)

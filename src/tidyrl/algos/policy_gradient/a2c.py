@@ -23,6 +23,7 @@ from torch import nn
 
 from tidyrl.agent import Agent
 from tidyrl.algos.policy_gradient.common import (
+    ACTION_SPACES,
     act,
     build_policy,
     new_rollout,
@@ -94,6 +95,7 @@ def actor_critic_loss(
 class A2C(Agent):
     Config = A2CConfig
     algo_id = "a2c"
+    action_spaces = ACTION_SPACES
     default_torch_threads = 1
     default_steps = 200_000
     PRESETS = {

@@ -21,6 +21,7 @@ import torch
 
 from tidyrl.agent import Agent
 from tidyrl.algos.policy_gradient.common import (
+    ACTION_SPACES,
     act,
     build_policy,
     new_rollout,
@@ -76,6 +77,7 @@ def one_step_losses(
 class ActorCritic(Agent):
     Config = ActorCriticConfig
     algo_id = "actor-critic"
+    action_spaces = ACTION_SPACES
     default_torch_threads = 1
     default_steps = 200_000
     # one step of 8 envs per update: 8x fewer (and less noisy) updates per env step, which is

@@ -50,8 +50,18 @@ def act(policy: ActorCritic, io: PolicyIO, obs: np.ndarray, deterministic: bool)
     return io.to_env(actions)
 
 
+ACTION_SPACES: tuple[type[gym.Space[Any]], ...] = (
+    gym.spaces.Discrete,
+    gym.spaces.MultiDiscrete,
+    gym.spaces.MultiBinary,
+    gym.spaces.Box,
+)
+"""The action spaces of the stochastic policies of `tidyrl.nets.policy.ActorCritic`."""
+
+
 def action_shape(space: gym.Space[Any]) -> tuple[int, ...]:
-    """Shape of one stored action: () for Discrete, (dim,) for Box."""
+    """Shape of one stored action: () for Discrete, (k,) for the k sub-actions of a
+    MultiDiscrete or MultiBinary space, (dim,) for Box."""
     return () if isinstance(space, gym.spaces.Discrete) else (int(np.prod(space.shape)),)
 
 

@@ -31,6 +31,7 @@ import torch
 
 from tidyrl.agent import Agent
 from tidyrl.algos.policy_gradient.common import (
+    ACTION_SPACES,
     act,
     build_policy,
     new_rollout,
@@ -155,6 +156,7 @@ def value_loss(values: torch.Tensor, batch: RolloutBatch, clip_value: float) -> 
 class PPO(Agent):
     Config = PPOConfig
     algo_id = "ppo"
+    action_spaces = ACTION_SPACES
     default_torch_threads = 1
     default_steps = 100_000
     PRESETS = {

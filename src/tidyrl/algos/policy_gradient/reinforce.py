@@ -31,6 +31,7 @@ import torch
 
 from tidyrl.agent import Agent
 from tidyrl.algos.policy_gradient.common import (
+    ACTION_SPACES,
     act,
     build_policy,
 )
@@ -108,6 +109,7 @@ def policy_gradient_loss(
 class REINFORCE(Agent):
     Config = REINFORCEConfig
     algo_id = "reinforce"
+    action_spaces = ACTION_SPACES
     default_torch_threads = 1
     default_steps = 300_000
     PRESETS = {"cartpole": {}}

@@ -28,6 +28,7 @@ import torch
 
 from tidyrl.agent import Agent
 from tidyrl.algos.policy_gradient.common import (
+    ACTION_SPACES,
     act,
     build_policy,
     new_rollout,
@@ -147,6 +148,7 @@ def natural_gradient_step(
 class TRPO(Agent):
     Config = TRPOConfig
     algo_id = "trpo"
+    action_spaces = ACTION_SPACES
     default_torch_threads = 1
     default_steps = 200_000
     PRESETS = {
