@@ -27,6 +27,7 @@ import torch
 from tidyrl.config import EnvConfig, RunConfig
 from tidyrl.core.seeding import resolve_device, seed_everything
 from tidyrl.envs.make import Step, VecEnv, require_space
+from tidyrl.envs.spaces import single_observation, split_mask
 from tidyrl.errors import EnvError, RunError, TidyError
 from tidyrl.logging import RunLogger
 
@@ -43,6 +44,10 @@ class Agent:
         gym.spaces.Box,
     )
     observation_spaces: ClassVar[tuple[type[gym.Space[Any]], ...]] = (gym.spaces.Box,)
+    """Dict here means any Dict or Tuple observation (the env owner turns a Tuple into a Dict)."""
+    uses_action_mask: ClassVar[bool] = False
+    """The agent takes the environment's action mask (`act(..., mask=)`) and never chooses a
+    masked action; the others act without it (as on Taxi-v3's optional `info` mask)."""
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {}
     """Named config overrides (e.g. `atari`, `spellchart`), selected with --preset."""
     default_steps: ClassVar[int] = 100_000
@@ -93,18 +98,30 @@ class Agent:
         return {name: getattr(self, name) for name in self._state_names}
 
     # -- acting -------------------------------------------------------------------------------
-    def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
-        """Actions for a batch of observations (one per env)."""
+    def act(self, obs: Any, deterministic: bool = False) -> np.ndarray:
+        """Actions for a batch of observations (one per env); agents that `uses_action_mask`
+        also take ``mask`` (bool [rows, actions], None: every action valid)."""
         raise NotImplementedError
 
-    def predict(self, obs: Any, deterministic: bool = True) -> np.ndarray:
-        """Action for one observation, or actions for a batch, as NumPy."""
-        array = np.asarray(obs)
-        single_shape = self.observation_space.shape or ()
-        single = array.shape == tuple(single_shape)
-        batch = array[None] if single else array
+    def predict(self, obs: Any, deterministic: bool = True, action_mask: Any = None) -> np.ndarray:
+        """Action for one observation, or actions for a batch, as NumPy.
+
+        A Dict or Tuple observation may come as the environment returns it (with its
+        ``action_mask`` key, if any); `action_mask` (e.g. ``info["action_mask"]``) takes
+        precedence over that key."""
+        obs, mask = split_mask(self.observation_space, obs)
+        if action_mask is not None:
+            mask = np.asarray(action_mask, dtype=bool)
+        if not isinstance(obs, dict):
+            obs = np.asarray(obs)
+        single = single_observation(self.observation_space, obs)
+        if single:
+            obs = {k: v[None] for k, v in obs.items()} if isinstance(obs, dict) else obs[None]
+        kwargs: dict[str, Any] = {}
+        if mask is not None and self.uses_action_mask:
+            kwargs["mask"] = mask.reshape(1, -1) if single else mask
         with torch.no_grad():
-            actions = np.asarray(self.act(batch, deterministic=deterministic))
+            actions = np.asarray(self.act(obs, deterministic=deterministic, **kwargs))
         return actions[0] if single else actions
 
     # -- training bookkeeping -----------------------------------------------------------------

@@ -337,6 +337,9 @@ def _describe(space: dict[str, Any]) -> str:
         return f"Discrete({space['n']})"
     if space["type"] == "Box":
         return f"Box(shape={tuple(space['shape'])}, dtype={space['dtype']})"
+    if space["type"] == "Dict":
+        parts = ", ".join(f"{k}: {_describe(v)}" for k, v in space["spaces"].items())
+        return f"Dict({parts})"
     return cast(str, space.get("repr", space["type"]))
 
 

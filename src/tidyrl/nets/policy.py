@@ -5,7 +5,8 @@ and Box action spaces.
 default MlpPolicy): the actor outputs Categorical logits (Discrete), one block of logits per
 sub-action (MultiDiscrete: independent categoricals), one logit per bit (MultiBinary: independent
 Bernoullis) or the mean of a diagonal Gaussian with a state-independent learned log-std (Box);
-the critic outputs V(s). Orthogonal
+the critic outputs V(s). With a Dict observation space each network reads the observation through
+its own `tidyrl.nets.encoders.CombinedEncoder` (actor and critic still share nothing). Orthogonal
 initialisation with gain sqrt(2) on hidden layers, 0.01 on the policy output and 1 on the value
 output (Engstrom et al. 2020; Andrychowicz et al. 2021, "What matters in on-policy RL").
 
@@ -31,6 +32,7 @@ from tidyrl.core.distributions import (
     Distribution,
     MultiCategorical,
 )
+from tidyrl.nets.encoders import CombinedEncoder
 from tidyrl.nets.inference import ArrayLike, fast_policy
 from tidyrl.nets.mlp import mlp, orthogonal_init, run_layers
 
@@ -54,7 +56,9 @@ def integer_actions(space: gym.Space[Any]) -> bool:
 
 
 class ActorCritic(nn.Module):
-    """pi_theta(a|s) and V_phi(s) as two MLPs; `critic=False` builds the actor alone."""
+    """pi_theta(a|s) and V_phi(s) as two MLPs; `critic=False` builds the actor alone.
+    `observation_space`: a Dict space, read by one combined encoder per network (`obs_dim`
+    is then unused)."""
 
     def __init__(
         self,
@@ -64,8 +68,15 @@ class ActorCritic(nn.Module):
         activation: str = "tanh",
         log_std_init: float = 0.0,
         critic: bool = True,
+        observation_space: gym.spaces.Dict | None = None,
     ) -> None:
         super().__init__()
+        self.actor_encoder: CombinedEncoder | None = None
+        self.critic_encoder: CombinedEncoder | None = None
+        if observation_space is not None:
+            self.actor_encoder = CombinedEncoder(observation_space)
+            self.critic_encoder = CombinedEncoder(observation_space) if critic else None
+            obs_dim = self.actor_encoder.out_dim
         self.discrete = integer_actions(action_space)
         """Integer actions (no Gaussian, no log std)."""
         self.nvec: tuple[int, ...] | None = None
@@ -97,35 +108,46 @@ class ActorCritic(nn.Module):
             return Categorical(out, mask)
         return DiagGaussian(out, self.log_std)
 
-    def distribution(self, obs: torch.Tensor, mask: torch.Tensor | None = None) -> Distribution:
+    def distribution(self, obs: Any, mask: torch.Tensor | None = None) -> Distribution:
+        if self.actor_encoder is not None:
+            obs = self.actor_encoder(obs)
         return self.head(run_layers(self.actor, obs), mask)
 
     def act_distribution(self, obs: ArrayLike, mask: torch.Tensor | None = None) -> Distribution:
         """pi(.|s) for acting, without autograd: the actor's forward pass through the inference
-        seam (`tidyrl.nets.inference.fast_policy`: in NumPy on the CPU)."""
+        seam (`tidyrl.nets.inference.fast_policy`: in NumPy on the CPU for an MLP)."""
+        if self.actor_encoder is not None:
+            with torch.inference_mode():
+                return self.distribution(obs, mask)
         out = fast_policy(self.actor)(obs)
         with torch.inference_mode():
             return self.head(out, mask)
 
-    def value(self, obs: torch.Tensor) -> torch.Tensor:
+    def value(self, obs: Any) -> torch.Tensor:
         assert self.critic is not None, "this network has no critic"
+        if self.critic_encoder is not None:
+            obs = self.critic_encoder(obs)
         return run_layers(self.critic, obs).squeeze(-1)
 
     def forward(
-        self, obs: torch.Tensor, mask: torch.Tensor | None = None
+        self, obs: Any, mask: torch.Tensor | None = None
     ) -> tuple[Distribution, torch.Tensor]:
         """Both heads in one call (what the losses use)."""
         return self.distribution(obs, mask), self.value(obs)
 
     @torch.no_grad()
-    def fused(self) -> nn.Sequential:
+    def fused(self) -> nn.Module:
         """A frozen copy of actor and critic as one MLP whose output is [actor output | V(s)],
         for rollout collection (`head` turns the first part into pi(.|s)).
 
         Both networks read the same observation, so layer 1 stacks their weights and deeper
         layers are block-diagonal: one forward is half the ops (and calls) of two. The copy
-        does not follow later updates; collectors make one per rollout."""
+        does not follow later updates; collectors make one per rollout. With combined encoders
+        (Dict observations) there is nothing to fuse: the module runs both networks as they are
+        (their parameters do not change while a rollout is collected)."""
         assert self.critic is not None, "fusing needs a critic"
+        if self.actor_encoder is not None:
+            return _BothHeads(self)
         actor = [m for m in self.actor if isinstance(m, nn.Linear)]
         critic = [m for m in self.critic if isinstance(m, nn.Linear)]
         activation = next(
@@ -146,9 +168,33 @@ class ActorCritic(nn.Module):
             layers += [linear, activation()]
         return nn.Sequential(*layers[:-1]).requires_grad_(False)
 
+    def critic_parameters(self) -> list[nn.Parameter]:
+        """The parameters of V_phi: the critic MLP and its encoder."""
+        assert self.critic is not None, "this network has no critic"
+        params = list(self.critic.parameters())
+        if self.critic_encoder is not None:
+            params += list(self.critic_encoder.parameters())
+        return params
+
     def actor_parameters(self) -> list[nn.Parameter]:
         params = list(self.actor.parameters())
+        if self.actor_encoder is not None:
+            params += list(self.actor_encoder.parameters())
         return params if self.discrete else [*params, self.log_std]
+
+
+class _BothHeads(nn.Module):
+    """[actor output | V(s)] of an `ActorCritic` with encoders, for rollout collection."""
+
+    def __init__(self, policy: ActorCritic) -> None:
+        super().__init__()
+        self.policy = policy
+
+    def forward(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
+        p = self.policy
+        assert p.actor_encoder is not None and p.critic_encoder is not None
+        actor = run_layers(p.actor, p.actor_encoder(obs))
+        return torch.cat([actor, p.value(obs).unsqueeze(-1)], -1)
 
 
 class ActionAdapter:

@@ -93,7 +93,7 @@ class ActorCritic(Agent):
             self.policy.actor_parameters(), lr=cfg.lr_actor, foreach=True
         )
         self.critic_optimizer = torch.optim.Adam(
-            self.policy.critic.parameters(), lr=cfg.lr_critic, foreach=True
+            self.policy.critic_parameters(), lr=cfg.lr_critic, foreach=True
         )
         self.obs_norm = self.io.obs_norm
         self.rollout = new_rollout(self, 1, cfg.n_envs)
@@ -103,7 +103,7 @@ class ActorCritic(Agent):
         return act(self.policy, self.io, obs, deterministic)
 
     def update(self, batch: RolloutBatch) -> dict[str, torch.Tensor]:
-        dist, values = self.policy(batch.obs)
+        dist, values = self.policy(batch.obs, batch.masks)
         actor_loss, critic_loss, entropy = one_step_losses(dist, values, batch)
         loss = actor_loss - self.config.ent_coef * entropy + critic_loss
         self.actor_optimizer.zero_grad(set_to_none=True)

@@ -124,7 +124,7 @@ class REINFORCE(Agent):
         self.register_state("policy", "optimizer", "obs_norm", "baseline_mean")
         if self.policy.critic is not None:
             self.critic_optimizer = torch.optim.Adam(
-                self.policy.critic.parameters(), lr=cfg.lr_critic, foreach=True
+                self.policy.critic_parameters(), lr=cfg.lr_critic, foreach=True
             )
             self.register_state("critic_optimizer")
         n = cfg.n_envs
