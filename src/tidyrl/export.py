@@ -264,6 +264,11 @@ def infer_format(out: str | Path, fmt: str | None) -> str:
 def export(agent: Any, out: str | Path, fmt: str | None = None) -> Path:
     """Write the agent's deterministic policy to `out` as ONNX or TorchScript; return the path."""
     fmt = infer_format(out, fmt)
+    if isinstance(agent.observation_space, gym.spaces.Dict):
+        raise TidyError(
+            "cannot export a policy over Dict observations: export takes Box or Discrete "
+            "observations (one input tensor); load the run with tidyrl.load to act with it"
+        )
     if isinstance(agent.action_space, gym.spaces.Box):
         action_bounds(agent.action_space.low, agent.action_space.high)  # finite where needed
     module = policy_module(agent)

@@ -149,3 +149,12 @@ def test_dict_observations_are_refused_with_the_supported_spaces():
         tidyrl.make("reinforce", "tidyspace/DictObs-v0")
     with pytest.raises(tidyrl.errors.ConfigError, match="normalize_obs=True works on Box"):
         tidyrl.make("ppo", "tidyspace/DictObs-v0", normalize_obs=True)
+
+
+def test_export_of_a_dict_observation_policy_is_a_one_line_error(tmp_path):
+    from tidyrl.errors import TidyError
+    from tidyrl.export import export
+
+    agent = tidyrl.make("ppo", "tidyspace/DictObs-v0", seed=0)
+    with pytest.raises(TidyError, match="^cannot export a policy over Dict observations"):
+        export(agent, tmp_path / "p.pt")

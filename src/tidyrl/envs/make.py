@@ -116,6 +116,8 @@ def _ensure_registered(env_id: str) -> None:
             import minatar.gym
 
             minatar.gym.register_envs()
+        elif name.startswith(("MiniGrid-", "BabyAI-")):  # registered on import
+            import minigrid  # noqa: F401
         elif env_id.startswith("ALE/"):
             import ale_py
 

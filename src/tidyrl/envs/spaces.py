@@ -5,7 +5,8 @@ An environment's Dict or Tuple observation reaches the agents as a Dict of array
 environment returned:
 
 * a Tuple observation becomes a Dict keyed "0", "1", ... (its positions);
-* Text parts (MiniGrid's `mission` string) are dropped: no network reads a string;
+* string parts (a Text space, MiniGrid's `mission` MissionSpace) are dropped: no network reads a
+  string;
 * an ``action_mask`` part is not an observation but the set of valid actions: it moves to
   ``info["action_mask"]``, where environments without a Dict observation put their mask too;
 * a Dict left with one part is that part's space (``{"observation", "action_mask"}``, the
@@ -36,6 +37,13 @@ KEY_SPACES = (gym.spaces.Box, gym.spaces.Discrete, gym.spaces.MultiDiscrete, gym
 """The spaces a part of a Dict observation may have (`tidyrl.nets.encoders.CombinedEncoder`)."""
 
 
+def is_string(space: gym.Space[Any]) -> bool:
+    """A space of strings: Text, or another space (MiniGrid's MissionSpace) that samples str."""
+    if isinstance(space, gym.spaces.Text):
+        return True
+    return not isinstance(space, KEY_SPACES) and isinstance(space.sample(), str)
+
+
 def is_structured(space: gym.Space[Any]) -> bool:
     return isinstance(space, gym.spaces.Dict | gym.spaces.Tuple)
 
@@ -51,17 +59,19 @@ def agent_space(space: gym.Space[Any], env_id: str) -> gym.Space[Any]:
     docstring); an EnvError for parts no encoder reads."""
     kept: dict[str, gym.Space[Any]] = {}
     for key, part in _parts(space).items():
-        if key == MASK_KEY or isinstance(part, gym.spaces.Text):
+        if key == MASK_KEY or is_string(part):
             continue
         if not isinstance(part, KEY_SPACES):
             names = ", ".join(t.__name__ for t in KEY_SPACES)
             raise EnvError(
                 f"environment '{env_id}' has an observation part '{key}' of space {part}; "
-                f"the parts of a Dict or Tuple observation may be {names} (or Text, dropped)"
+                f"the parts of a Dict or Tuple observation may be {names} (or strings, dropped)"
             )
         kept[key] = part
     if not kept:
-        raise EnvError(f"environment '{env_id}' has no observation part besides {MASK_KEY}/Text")
+        raise EnvError(
+            f"environment '{env_id}' has no observation part besides {MASK_KEY} and strings"
+        )
     if len(kept) == 1:
         return next(iter(kept.values()))
     return gym.spaces.Dict(kept)

@@ -55,9 +55,11 @@ def evaluate(
             if video:
                 frames.append(env.render())
             while not done:
-                # the environment's action mask (None: it gives none), which masking agents obey
+                # the environment's action mask, which masking agents obey (passed only where
+                # there is one: peers' and users' `predict` may not take it)
                 mask = info.get(MASK_KEY)
-                action = agent.predict(obs, deterministic=deterministic, action_mask=mask)
+                masked = {} if mask is None else {"action_mask": mask}
+                action = agent.predict(obs, deterministic=deterministic, **masked)
                 try:
                     obs, reward, terminated, truncated, info = env.step(action)
                 except Exception as exc:
