@@ -5,7 +5,8 @@ MiniGrid-Empty-5x5-v0 (pip install 'tidyrl[minigrid]') observes {image (7, 7, 3)
 direction Discrete(4)} (its mission string is dropped); the reward of reaching the goal in L steps
 is 1 - 0.9 L / 100, so the 4-step shortest path is worth 0.964. Hyper-parameters follow the
 rl-starter-files MiniGrid PPO (Willems; 2.5e-4 there with 16 processes, 1e-3 here with 8 envs),
-entropy 0.01, no clip annealing.
+entropy 0.01, no clip annealing. The harness evaluates greedily; a greedy MiniGrid policy can
+loop in place where the sampled one reaches the goal (docs/environments/spaces.md).
 
 MaskedChoice: a uniformly random valid action earns about 10 per episode, the best valid one
 about 16; an invalid action costs -1 and ends the episode.

@@ -30,6 +30,7 @@ FAMILIES = {
     "policy_gradient": "Policy gradient (issue 4)",
     "actor_critic": "Continuous control, off-policy (issue 5)",
     "quick": "Quick CI suite",
+    "spaces": "Spaces and action masking (issue 28)",
 }
 
 Record = dict[str, Any]
