@@ -30,6 +30,7 @@ from tidyrl.config import EnvConfig, RunConfig
 from tidyrl.core.seeding import resolve_device, seed_everything
 from tidyrl.data.storage import nest, section
 from tidyrl.envs.make import Step, VecEnv, require_space
+from tidyrl.envs.spaces import single_observation, split_mask
 from tidyrl.errors import EnvError, RunError, TidyError
 from tidyrl.logging import RunLogger
 
@@ -59,10 +60,14 @@ class Agent:
         gym.spaces.Box,
     )
     observation_spaces: ClassVar[tuple[type[gym.Space[Any]], ...]] = (gym.spaces.Box,)
+    """Dict here means any Dict or Tuple observation (the env owner turns a Tuple into a Dict)."""
     multiagent: ClassVar[bool] = False
     """True for algorithms over PettingZoo environments (`tidyrl.envs.multiagent`): the env is a
     `MultiAgentVecEnv`, the spaces are `Dict`s keyed by agent id, and `act` / `predict` take and
     return per-agent dicts."""
+    uses_action_mask: ClassVar[bool] = False
+    """The agent takes the environment's action mask (`act(..., mask=)`) and never chooses a
+    masked action; the others act without it (as on Taxi-v3's optional `info` mask)."""
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {}
     """Named config overrides (e.g. `atari`, `spellchart`), selected with --preset."""
     ENV_PRESETS: ClassVar[dict[str, str]] = {}
@@ -199,21 +204,33 @@ class Agent:
         return dict(self._last_metrics)
 
     # -- acting -------------------------------------------------------------------------------
-    def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
-        """Actions for a batch of observations (one per env)."""
+    def act(self, obs: Any, deterministic: bool = False) -> np.ndarray:
+        """Actions for a batch of observations (one per env); agents that `uses_action_mask`
+        also take ``mask`` (bool [rows, actions], None: every action valid)."""
         raise NotImplementedError
 
-    def predict(self, obs: Any, deterministic: bool = True) -> Any:
+    def predict(self, obs: Any, deterministic: bool = True, action_mask: Any = None) -> Any:
         """Action for one observation, or actions for a batch, as NumPy (multi-agent: a dict
-        ``{agent: observation}`` in, ``{agent: action}`` out, for the agents given)."""
+        ``{agent: observation}`` in, ``{agent: action}`` out, for the agents given).
+
+        A Dict or Tuple observation may come as the environment returns it (with its
+        ``action_mask`` key, if any); `action_mask` (e.g. ``info["action_mask"]``) takes
+        precedence over that key."""
         if self.multiagent:
             return self._predict_per_agent(obs, deterministic)
-        array = np.asarray(obs)
-        single_shape = self.observation_space.shape or ()
-        single = array.shape == tuple(single_shape)
-        batch = array[None] if single else array
+        obs, mask = split_mask(self.observation_space, obs)
+        if action_mask is not None:
+            mask = np.asarray(action_mask, dtype=bool)
+        if not isinstance(obs, dict):
+            obs = np.asarray(obs)
+        single = single_observation(self.observation_space, obs)
+        if single:
+            obs = {k: v[None] for k, v in obs.items()} if isinstance(obs, dict) else obs[None]
+        kwargs: dict[str, Any] = {}
+        if mask is not None and self.uses_action_mask:
+            kwargs["mask"] = mask.reshape(1, -1) if single else mask
         with torch.no_grad():
-            actions = np.asarray(self.act(batch, deterministic=deterministic))
+            actions = np.asarray(self.act(obs, deterministic=deterministic, **kwargs))
         return actions[0] if single else actions
 
     def _predict_per_agent(self, obs: Any, deterministic: bool) -> dict[str, np.ndarray]:
@@ -227,7 +244,7 @@ class Agent:
         single = all(arrays[a].shape == shapes[a] for a in arrays)
         batch = {a: x[None] if single else x for a, x in arrays.items()}
         with torch.no_grad():
-            actions: Any = self.act(batch, deterministic=deterministic)  # type: ignore[arg-type]
+            actions: Any = self.act(batch, deterministic=deterministic)
         return {a: np.asarray(actions[a])[0] if single else np.asarray(actions[a]) for a in obs}
 
     # -- training bookkeeping -----------------------------------------------------------------

@@ -41,7 +41,7 @@ from tidyrl.core.squashed import action_bounds, squashed_gaussian_action
 from tidyrl.errors import TidyError
 from tidyrl.nets.heads import categorical_q
 from tidyrl.nets.noisy import set_noise
-from tidyrl.nets.policy import ActorCritic
+from tidyrl.nets.policy import ActorCritic, integer_actions
 
 FORMATS = ("onnx", "torchscript")
 SUFFIXES = {".onnx": "onnx", ".pt": "torchscript", ".ts": "torchscript"}
@@ -103,33 +103,35 @@ class SquashedMean(nn.Module):
 
 
 class ToEnvActions(nn.Module):
-    """Network actions -> env actions: Discrete indices + start as int64; a Box's unit-box
-    actions rescaled to [low, high] (`unit`: `scale_action`'s center + half-width form; else
-    `ActionAdapter.to_env`'s low + (a + 1) / 2 (high - low), or a plain clip to unbounded
+    """Network actions -> env actions: Discrete indices + start as int64 (MultiDiscrete: + the
+    per-sub-action start, MultiBinary: as they are, both cast to the space's dtype); a Box's
+    unit-box actions rescaled to [low, high] (`unit`: `scale_action`'s center + half-width form;
+    else `ActionAdapter.to_env`'s low + (a + 1) / 2 (high - low), or a plain clip to unbounded
     limits), clipped and cast to the space's dtype."""
 
     low: torch.Tensor
     high: torch.Tensor
+    start: torch.Tensor
 
-    def __init__(self, space: gym.Space[Any], start: int = 0, unit: bool = False) -> None:
+    def __init__(self, space: gym.Space[Any], start: Any = 0, unit: bool = False) -> None:
         super().__init__()
-        self.discrete = isinstance(space, gym.spaces.Discrete)
-        self.start, self.unit, self.bounded = start, unit, True
-        self.shape: tuple[int, ...] = ()
-        self.dtype = torch.int64
+        self.discrete = integer_actions(space)
+        self.unit, self.bounded = unit, True
+        self.shape: tuple[int, ...] = tuple(space.shape or ())
+        self.dtype = torch.from_numpy(np.zeros(0, dtype=space.dtype or np.int64)).dtype
         low = high = np.zeros(1)
         if isinstance(space, gym.spaces.Box):
             low = space.low.astype(np.float64).reshape(-1)
             high = space.high.astype(np.float64).reshape(-1)
             self.bounded = bool(np.isfinite(low).all() and np.isfinite(high).all())
-            self.shape = tuple(space.shape)
-            self.dtype = torch.from_numpy(np.zeros(0, dtype=space.dtype)).dtype
         self.register_buffer("low", torch.as_tensor(low, dtype=torch.float32))
         self.register_buffer("high", torch.as_tensor(high, dtype=torch.float32))
+        self.register_buffer("start", torch.as_tensor(np.asarray(start, dtype=np.int64)))
 
     def forward(self, a: torch.Tensor) -> torch.Tensor:
         if self.discrete:
-            return a.to(torch.int64) + self.start
+            a = a.to(torch.int64) + self.start
+            return a.reshape(a.shape[0], *self.shape).to(self.dtype)
         if self.unit or self.bounded:
             u = a.clamp(-1.0, 1.0)
             if self.unit:
@@ -269,6 +271,11 @@ def infer_format(out: str | Path, fmt: str | None) -> str:
 def export(agent: Any, out: str | Path, fmt: str | None = None) -> Path:
     """Write the agent's deterministic policy to `out` as ONNX or TorchScript; return the path."""
     fmt = infer_format(out, fmt)
+    if isinstance(agent.observation_space, gym.spaces.Dict) and not agent.multiagent:
+        raise TidyError(
+            "cannot export a policy over Dict observations: export takes Box or Discrete "
+            "observations (one input tensor); load the run with tidyrl.load to act with it"
+        )
     if isinstance(agent.action_space, gym.spaces.Box):
         action_bounds(agent.action_space.low, agent.action_space.high)  # finite where needed
     module = policy_module(agent)

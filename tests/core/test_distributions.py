@@ -111,3 +111,54 @@ def test_acting_draws_come_from_the_given_generator_in_its_order():
     expected_lp = (-0.5 * eps**2 - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
     torch.testing.assert_close(lp, expected_lp, rtol=1e-5, atol=1e-5)
     assert torch.equal(state, torch.get_rng_state())
+
+
+def test_multi_categorical_sums_log_probs_entropies_and_kls_of_its_factors():
+    from tidyrl.core.distributions import MultiCategorical
+
+    # sub-action 0 over 2 actions with p = (0.25, 0.75), sub-action 1 over 3 with (0.5, 0.3, 0.2)
+    logits = torch.log(torch.tensor([[0.25, 0.75, 0.5, 0.3, 0.2]]))
+    d = MultiCategorical(logits, (2, 3))
+    lp = d.log_prob(torch.tensor([[1, 2]]))
+    assert lp.item() == pytest.approx(math.log(0.75) + math.log(0.2), rel=1e-6)
+    h0 = -(0.25 * math.log(0.25) + 0.75 * math.log(0.75))
+    h1 = -(0.5 * math.log(0.5) + 0.3 * math.log(0.3) + 0.2 * math.log(0.2))
+    assert d.entropy().item() == pytest.approx(h0 + h1, rel=1e-6)
+    assert d.mode().tolist() == [[1, 0]]
+    uniform = MultiCategorical(torch.zeros(1, 5), (2, 3))
+    kl = 0.25 * math.log(0.25 / 0.5) + 0.75 * math.log(0.75 / 0.5)
+    kl += 0.5 * math.log(0.5 * 3) + 0.3 * math.log(0.3 * 3) + 0.2 * math.log(0.2 * 3)
+    assert d.kl(uniform).item() == pytest.approx(kl, rel=1e-5)
+    assert d.detach().kl(d).item() == pytest.approx(0.0, abs=1e-7)
+    actions, logprobs = d.sample_and_log_prob(np.random.default_rng(0))
+    assert actions.shape == (1, 2) and logprobs.shape == (1,)
+    torch.testing.assert_close(logprobs, d.log_prob(actions))
+
+
+def test_multi_categorical_draws_each_factor_with_its_own_probabilities():
+    from tidyrl.core.distributions import MultiCategorical
+
+    logits = torch.log(torch.tensor([0.2, 0.8, 0.1, 0.1, 0.8])).expand(20000, 5)
+    draws, _ = MultiCategorical(logits, (2, 3)).sample_and_log_prob(np.random.default_rng(1))
+    assert (draws[:, 0] == 1).float().mean().item() == pytest.approx(0.8, abs=0.01)
+    assert (draws[:, 1] == 2).float().mean().item() == pytest.approx(0.8, abs=0.01)
+
+
+def test_bernoulli_by_hand():
+    from tidyrl.core.distributions import Bernoulli
+
+    p = torch.tensor([[0.2, 0.9]])
+    d = Bernoulli(torch.log(p / (1 - p)))  # logits = log-odds
+    lp = d.log_prob(torch.tensor([[1, 0]]))
+    assert lp.item() == pytest.approx(math.log(0.2) + math.log(0.1), rel=1e-5)
+    h = -(0.2 * math.log(0.2) + 0.8 * math.log(0.8)) - (0.9 * math.log(0.9) + 0.1 * math.log(0.1))
+    assert d.entropy().item() == pytest.approx(h, rel=1e-5)
+    assert d.mode().tolist() == [[0, 1]]
+    q = Bernoulli(torch.zeros(1, 2))  # p = 1/2 per bit
+    kl = sum(x * math.log(x / 0.5) + (1 - x) * math.log((1 - x) / 0.5) for x in (0.2, 0.9))
+    assert d.kl(q).item() == pytest.approx(kl, rel=1e-5)
+    draws, logprobs = Bernoulli(d.logits.expand(20000, 2)).sample_and_log_prob(
+        np.random.default_rng(2)
+    )
+    assert draws.float().mean(0).tolist() == pytest.approx([0.2, 0.9], abs=0.01)
+    torch.testing.assert_close(logprobs, Bernoulli(d.logits.expand(20000, 2)).log_prob(draws))

@@ -31,6 +31,7 @@ FAMILIES = {
     "actor_critic": "Continuous control, off-policy (issue 5)",
     "multiagent": "Multi-agent (issue 21)",
     "quick": "Quick CI suite",
+    "spaces": "Spaces and action masking (issue 28)",
 }
 
 Record = dict[str, Any]

@@ -1,5 +1,6 @@
-"""Policy distributions for on-policy methods: Categorical (Discrete actions) and a diagonal
-Gaussian (Box actions), each with sampling, log-probabilities, entropy, mode and KL divergence.
+"""Policy distributions for on-policy methods: Categorical (Discrete actions), independent
+categoricals (MultiDiscrete), independent Bernoullis (MultiBinary) and a diagonal Gaussian (Box
+actions), each with sampling, log-probabilities, entropy, mode and KL divergence.
 
 These are small hand-written classes rather than `torch.distributions` because the policy-gradient
 hot path calls them every step: no argument validation, no broadcasting machinery, and the KL
@@ -10,6 +11,14 @@ KL divergences (closed forms; e.g. Cover & Thomas 2006, section 8.5 for the Gaus
     Categorical   KL(p || q) = sum_a p_a (log p_a - log q_a)
     Gaussian      KL(N(m1, s1^2) || N(m2, s2^2))
                     = log(s2 / s1) + (s1^2 + (m1 - m2)^2) / (2 s2^2) - 1/2     per dimension
+    Bernoulli     KL(p || q) = p (log p - log q) + (1 - p) (log(1 - p) - log(1 - q))  per dimension
+
+A product of independent factors pi(a|s) = prod_i pi_i(a_i|s) (MultiDiscrete, MultiBinary, the
+Gaussian's dimensions) has log pi = sum_i log pi_i, H = sum_i H_i and KL = sum_i KL_i.
+
+A Categorical (and each factor of a MultiCategorical) takes an optional action mask: invalid
+actions get logit -inf (`tidyrl.core.masking`), so they have probability 0 and add nothing to the
+entropy or the KL divergence.
 
 The tanh-squashed Gaussian of SAC lives in `tidyrl.core.squashed`.
 """
@@ -21,17 +30,27 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
+import torch.nn.functional as F
+
+from tidyrl.core.masking import mask_invalid, valid_rows
 
 LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 
 
 class Categorical:
-    """pi(a|s) = softmax(logits)_a over the last dimension."""
+    """pi(a|s) = softmax(logits)_a over the last dimension (over the valid actions of `mask`)."""
 
-    def __init__(self, logits: torch.Tensor) -> None:
-        self.logits = torch.log_softmax(logits, -1)
+    def __init__(self, logits: torch.Tensor, mask: torch.Tensor | None = None) -> None:
+        self.mask = None if mask is None else valid_rows(mask)
+        """Valid actions (None: all); masked logits are -inf."""
+        self.logits = torch.log_softmax(mask_invalid(logits, mask), -1)
         """Normalized log-probabilities log p_a = logits_a - logsumexp(logits) (one fused op
         each way; the subtraction form costs five)."""
+
+    def _finite(self, x: torch.Tensor) -> torch.Tensor:
+        """`x` with the masked actions' entries (where p_a = 0) set to 0, so that p_a * x_a is
+        0 there and not 0 * inf = NaN (in the value and in the gradient)."""
+        return x if self.mask is None else x.masked_fill(~self.mask, 0.0)
 
     @property
     def probs(self) -> torch.Tensor:
@@ -61,17 +80,113 @@ class Categorical:
 
     def entropy(self) -> torch.Tensor:
         """H = -sum_a p_a log p_a."""
-        return -(self.probs * self.logits).sum(-1)
+        return -(self.probs * self._finite(self.logits)).sum(-1)
 
     def mode(self) -> torch.Tensor:
         return self.logits.argmax(-1)
 
     def kl(self, other: Categorical) -> torch.Tensor:
-        """KL(self || other) = sum_a p_a (log p_a - log q_a), per batch element."""
-        return (self.probs * (self.logits - other.logits)).sum(-1)
+        """KL(self || other) = sum_a p_a (log p_a - log q_a), per batch element (both under the
+        same mask)."""
+        return (self.probs * self._finite(self.logits - other.logits)).sum(-1)
 
     def detach(self) -> Categorical:
-        return Categorical(self.logits.detach())
+        return Categorical(self.logits.detach(), self.mask)
+
+
+class MultiCategorical:
+    """pi(a|s) = prod_i softmax(logits_i)_{a_i}: one independent Categorical per sub-action of a
+    MultiDiscrete space, the logits of sub-action i being the next `nvec[i]` outputs (and the
+    mask, when given, split the same way)."""
+
+    def __init__(
+        self, logits: torch.Tensor, nvec: tuple[int, ...], mask: torch.Tensor | None = None
+    ) -> None:
+        self.nvec = nvec
+        sizes = list(nvec)
+        parts = torch.split(logits, sizes, -1)
+        masks = (None,) * len(nvec) if mask is None else torch.split(mask, sizes, -1)
+        self.factors = [Categorical(x, m) for x, m in zip(parts, masks, strict=True)]
+
+    def log_prob(self, actions: torch.Tensor) -> torch.Tensor:
+        """log pi(a|s) = sum_i log pi_i(a_i|s) for actions [..., k]."""
+        return torch.stack(
+            [f.log_prob(actions[..., i]) for i, f in enumerate(self.factors)], -1
+        ).sum(-1)
+
+    def sample(self) -> torch.Tensor:
+        return torch.stack([f.sample() for f in self.factors], -1)
+
+    def sample_and_log_prob(self, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """Actions [..., k] and their log-probabilities, the draws taken from `rng`."""
+        actions = torch.stack([f.sample_and_log_prob(rng)[0] for f in self.factors], -1)
+        return actions, self.log_prob(actions).detach()
+
+    def entropy(self) -> torch.Tensor:
+        """H = sum_i H_i (independent factors)."""
+        return torch.stack([f.entropy() for f in self.factors], -1).sum(-1)
+
+    def mode(self) -> torch.Tensor:
+        return torch.stack([f.mode() for f in self.factors], -1)
+
+    def kl(self, other: MultiCategorical) -> torch.Tensor:
+        """KL(self || other) = sum_i KL_i."""
+        parts = [f.kl(g) for f, g in zip(self.factors, other.factors, strict=True)]
+        return torch.stack(parts, -1).sum(-1)
+
+    def detach(self) -> MultiCategorical:
+        out = MultiCategorical.__new__(MultiCategorical)
+        out.nvec, out.factors = self.nvec, [f.detach() for f in self.factors]
+        return out
+
+
+class Bernoulli:
+    """pi(a|s) = prod_i p_i^{a_i} (1 - p_i)^{1 - a_i} with p_i = sigmoid(logits_i): independent
+    binary sub-actions of a MultiBinary space."""
+
+    def __init__(self, logits: torch.Tensor) -> None:
+        self.logits = logits
+        self.log_p = F.logsigmoid(logits)
+        """log p_i (stable: logsigmoid, not log(sigmoid))."""
+        self.log_not_p = F.logsigmoid(-logits)
+        """log(1 - p_i) = logsigmoid(-logits_i)."""
+
+    @property
+    def probs(self) -> torch.Tensor:
+        return self.log_p.exp()
+
+    def log_prob(self, actions: torch.Tensor) -> torch.Tensor:
+        """sum_i a_i log p_i + (1 - a_i) log(1 - p_i)."""
+        a = actions.to(self.logits.dtype)
+        return (a * self.log_p + (1.0 - a) * self.log_not_p).sum(-1)
+
+    def sample(self, u: torch.Tensor | None = None) -> torch.Tensor:
+        """a_i = 1 where u_i < p_i for u ~ U[0, 1) (torch's generator unless `u` is given)."""
+        if u is None:
+            u = torch.rand_like(self.logits)
+        return (u < self.probs).long()
+
+    def sample_and_log_prob(self, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        actions = self.sample(_draw(rng.random, self.logits.shape, self.logits.device))
+        return actions, self.log_prob(actions).detach()
+
+    def entropy(self) -> torch.Tensor:
+        """H = -sum_i p_i log p_i + (1 - p_i) log(1 - p_i)."""
+        p = self.probs
+        return -(p * self.log_p + (1.0 - p) * self.log_not_p).sum(-1)
+
+    def mode(self) -> torch.Tensor:
+        return (self.logits > 0).long()
+
+    def kl(self, other: Bernoulli) -> torch.Tensor:
+        """KL(self || other), summed over the sub-actions (closed form in the module doc)."""
+        p = self.probs
+        return (
+            p * (self.log_p - other.log_p) + (1.0 - p) * (self.log_not_p - other.log_not_p)
+        ).sum(-1)
+
+    def detach(self) -> Bernoulli:
+        return Bernoulli(self.logits.detach())
 
 
 class DiagGaussian:
@@ -117,7 +232,7 @@ class DiagGaussian:
         return DiagGaussian(self.mean.detach(), self.log_std.detach())
 
 
-Distribution = Categorical | DiagGaussian
+Distribution = Categorical | MultiCategorical | Bernoulli | DiagGaussian
 
 
 def _draw(

@@ -9,15 +9,19 @@ Across episode ends: when the episode of env e ends at step t+m-1 (terminated *o
 every pending transition of that env is emitted with the shorter horizon m, `next_obs` = the true
 final observation and the end's `terminated`/`truncated` flags, so a truncated episode still
 bootstraps (from its final observation, with discount gamma^m) and a terminated one does not.
-With n = 1 the accumulator passes transitions through, with discount gamma.
+With n = 1 the accumulator passes transitions through, with discount gamma. Observations may be
+dicts of arrays (Dict spaces); the action masks of `next_obs`, when given, travel with it.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
+
+from tidyrl.envs.spaces import stack, take
 
 FIELDS = ("obs", "actions", "rewards", "next_obs", "terminated", "truncated", "discounts")
 
@@ -29,24 +33,26 @@ class NStepAccumulator:
         if n < 1:
             raise ValueError(f"n must be at least 1, got {n}")
         self.n, self.gamma, self.n_envs = int(n), float(gamma), int(n_envs)
-        self.pending: list[deque[tuple[np.ndarray, np.ndarray, float]]] = [
+        self.pending: list[deque[tuple[Any, np.ndarray, float]]] = [
             deque() for _ in range(self.n_envs)
         ]
 
     def push(
         self,
-        obs: np.ndarray,
+        obs: Any,
         actions: np.ndarray,
         rewards: np.ndarray,
-        next_obs: np.ndarray,
+        next_obs: Any,
         terminated: np.ndarray,
         truncated: np.ndarray,
-    ) -> dict[str, np.ndarray] | None:
+        next_masks: np.ndarray | None = None,
+    ) -> dict[str, Any] | None:
         """Add one step of every env; return the completed transitions as arrays keyed by
-        `FIELDS` (rows in env order, oldest first), or None when none completed."""
+        `FIELDS` (and "next_masks" when `next_masks` is given; rows in env order, oldest
+        first), or None when none completed."""
         if self.n == 1:
             n = len(rewards)
-            return {
+            rows = {
                 "obs": obs,
                 "actions": actions,
                 "rewards": np.asarray(rewards, dtype=np.float32),
@@ -55,10 +61,13 @@ class NStepAccumulator:
                 "truncated": np.asarray(truncated, dtype=bool),
                 "discounts": np.full(n, self.gamma, dtype=np.float32),
             }
-        out: list[tuple[np.ndarray, np.ndarray, float, np.ndarray, bool, bool, float]] = []
+            if next_masks is not None:
+                rows["next_masks"] = next_masks
+            return rows
+        out: list[tuple[Any, ...]] = []
         for e in range(self.n_envs):
             queue = self.pending[e]
-            queue.append((obs[e], actions[e], float(rewards[e])))
+            queue.append((take(obs, e), actions[e], float(rewards[e])))
             ended = bool(terminated[e]) or bool(truncated[e])
             if len(queue) == self.n or ended:
                 # emit the oldest (a full window), or flush all of them at an episode end
@@ -71,10 +80,11 @@ class NStepAccumulator:
                             o,
                             a,
                             ret,
-                            next_obs[e],
+                            take(next_obs, e),
                             bool(terminated[e]),
                             bool(truncated[e]),
                             self.gamma**m,
+                            None if next_masks is None else next_masks[e],
                         )
                     )
                     if not ended:
@@ -83,18 +93,26 @@ class NStepAccumulator:
             return None
         columns = list(zip(*out))
         dtypes = (None, None, np.float32, None, bool, bool, np.float32)
-        return {
-            name: np.asarray(np.stack(col) if dtype is None else np.array(col, dtype=dtype))
+        rows = {
+            name: stack(col) if dtype is None else np.array(col, dtype=dtype)
             for name, col, dtype in zip(FIELDS, columns, dtypes)
         }
+        if next_masks is not None:
+            rows["next_masks"] = np.stack(columns[-1])
+        return rows
 
     def state_arrays(self) -> dict[str, np.ndarray]:
-        """The pending steps of each env (obs, actions, rewards), for a checkpoint."""
+        """The pending steps of each env (obs -- per key for dict observations --, actions,
+        rewards), for a checkpoint."""
         arrays: dict[str, np.ndarray] = {}
         for e, queue in enumerate(self.pending):
             if queue:
                 obs, actions, rewards = zip(*queue)
-                arrays[f"{e}/obs"], arrays[f"{e}/actions"] = np.stack(obs), np.stack(actions)
+                stacked = stack(obs)
+                parts = stacked.items() if isinstance(stacked, dict) else [("", stacked)]
+                for key, value in parts:
+                    arrays[f"{e}/obs" + (f".{key}" if key else "")] = value
+                arrays[f"{e}/actions"] = np.stack(actions)
                 arrays[f"{e}/rewards"] = np.array(rewards, dtype=np.float64)
         return arrays
 
@@ -102,9 +120,13 @@ class NStepAccumulator:
         """Inverse of `state_arrays`."""
         for e, queue in enumerate(self.pending):
             queue.clear()
-            if f"{e}/rewards" in arrays:
-                rows = zip(arrays[f"{e}/obs"], arrays[f"{e}/actions"], arrays[f"{e}/rewards"])
-                queue.extend((o, a, float(r)) for o, a, r in rows)
+            if f"{e}/rewards" not in arrays:
+                continue
+            prefix = f"{e}/obs."
+            keyed = {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
+            obs = keyed or arrays[f"{e}/obs"]
+            actions, rewards = arrays[f"{e}/actions"], arrays[f"{e}/rewards"]
+            queue.extend((take(obs, i), actions[i], float(r)) for i, r in enumerate(rewards))
 
     def reset(self) -> None:
         """Drop pending steps (e.g. when the vector env is reset)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -18,13 +19,13 @@ class Transition:
     from `tidyrl.data.replay.Replay` also carry `discounts` (gamma^m of the bootstrap value,
     m <= n steps ahead, so one target formula serves 1-step and n-step rows), `weights`
     (importance-sampling weights, ones under uniform sampling) and `index` (storage rows, for
-    priority updates)."""
+    priority updates). Observations of a Dict space are dicts of tensors, one per key."""
 
-    obs: torch.Tensor
+    obs: Any
     actions: torch.Tensor
     rewards: torch.Tensor
     """The reward, or the n-step discounted reward sum R^(m)."""
-    next_obs: torch.Tensor
+    next_obs: Any
     terminated: torch.Tensor
     truncated: torch.Tensor
     discounts: torch.Tensor | None = None
@@ -33,6 +34,8 @@ class Transition:
     """Importance-sampling weights (None: not recorded)."""
     index: np.ndarray | None = None
     """Storage rows the batch came from (None: not from a replay)."""
+    next_masks: torch.Tensor | None = None
+    """Valid actions in `next_obs` (None: the environment gives no action mask)."""
 
     @property
     def bootstrap_mask(self) -> torch.Tensor:
@@ -40,19 +43,22 @@ class Transition:
         return 1.0 - self.terminated.float()
 
     def to(self, device: torch.device | str) -> Transition:
-        def move(x: torch.Tensor | None) -> torch.Tensor | None:
+        def move(x: Any) -> Any:
+            if isinstance(x, dict):
+                return {k: v.to(device) for k, v in x.items()}
             return None if x is None else x.to(device)
 
         return Transition(
-            self.obs.to(device),
+            move(self.obs),
             self.actions.to(device),
             self.rewards.to(device),
-            self.next_obs.to(device),
+            move(self.next_obs),
             self.terminated.to(device),
             self.truncated.to(device),
             move(self.discounts),
             move(self.weights),
             self.index,
+            move(self.next_masks),
         )
 
     def __len__(self) -> int:

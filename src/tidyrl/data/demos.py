@@ -32,7 +32,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import gymnasium as gym
 import numpy as np
@@ -365,7 +365,7 @@ def collect(
     done_episodes, start = 0, True
     try:
         while done_episodes < episodes:
-            obs = vec.obs
+            obs = cast(np.ndarray, vec.obs)  # demonstrations hold Box or Discrete observations
             actions = np.asarray(policy(obs))
             step = vec.step(actions)
             columns["obs"].append(obs[0])
@@ -376,7 +376,7 @@ def collect(
             columns["episode_starts"].append(start)
             start = bool(step.dones[0])
             if start:
-                columns["last_obs"].append(step.next_obs[0])
+                columns["last_obs"].append(cast(np.ndarray, step.next_obs)[0])
                 done_episodes += 1
     finally:
         vec.close()

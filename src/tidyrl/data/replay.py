@@ -8,12 +8,18 @@ owner (`tidyrl.envs.make.VecEnv`) produced it: `next_obs` is the true final obse
 episode ended, so a truncated transition bootstraps from it. Rows always carry the bootstrap
 discount gamma^m, so one target formula serves 1-step and n-step replay. Actions are stored as
 int64 for Discrete spaces and float32 arrays otherwise (the unit-box actions of DDPG, SAC, ...).
+
+A Dict observation is stored as one preallocated column per key and side ("obs.image",
+"next_obs.image", ...) in the key's own dtype (uint8 images stay uint8, Discrete parts int64,
+floats float32): a row's observation is copied once, into its columns. Environments with action
+masks add a "next_masks" column (the valid actions in `next_obs`, which the target maximises
+over).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import gymnasium as gym
 import numpy as np
@@ -25,6 +31,7 @@ from tidyrl.data.frame_replay import FrameStore
 from tidyrl.data.samplers import PrioritizedSampler, UniformSampler
 from tidyrl.data.storage import RingStorage, nest, section
 from tidyrl.envs.make import Step
+from tidyrl.envs.spaces import columns
 
 
 def uses_frame_store(space: gym.Space[Any]) -> bool:
@@ -55,10 +62,19 @@ class Replay:
         prioritized: bool = False,
         alpha: float = 0.6,
         device: torch.device | str = "cpu",
+        mask_width: int | None = None,
     ) -> None:
         shape = tuple(observation_space.shape or ())
         self.frames: FrameStore | None = None
-        if uses_frame_store(observation_space):
+        self.keys: list[str] | None = None
+        """The keys of a Dict observation (None: one array per observation)."""
+        obs_specs: dict[str, tuple[tuple[int, ...], Any]] = {}
+        if isinstance(observation_space, gym.spaces.Dict):
+            self.keys = list(observation_space.spaces)
+            for key, (key_shape, dtype) in columns(observation_space).items():
+                stored = np.float32 if dtype.kind == "f" else dtype
+                obs_specs[f"obs.{key}"] = obs_specs[f"next_obs.{key}"] = (key_shape, stored)
+        elif uses_frame_store(observation_space):
             k = shape[0]
             slack = capacity // 50 + (k + n_step + 2) * n_envs + 1000
             self.frames = FrameStore(capacity + slack, shape[1:], k, n_envs)
@@ -66,18 +82,20 @@ class Replay:
         else:
             small_ints = observation_space.dtype in (np.uint8, np.bool_)
             obs_spec = (shape, np.uint8 if small_ints else np.float32)
-        self.storage = RingStorage(
-            capacity,
-            {
-                "obs": obs_spec,
-                "actions": action_spec(action_space),
-                "rewards": ((), np.float32),
-                "next_obs": obs_spec,
-                "terminated": ((), np.bool_),
-                "truncated": ((), np.bool_),
-                "discounts": ((), np.float32),
-            },
-        )
+        if self.keys is None:
+            obs_specs = {"obs": obs_spec, "next_obs": obs_spec}
+        spec = {
+            **obs_specs,
+            "actions": action_spec(action_space),
+            "rewards": ((), np.float32),
+            "terminated": ((), np.bool_),
+            "truncated": ((), np.bool_),
+            "discounts": ((), np.float32),
+        }
+        if mask_width is not None:
+            spec["next_masks"] = ((mask_width,), np.bool_)
+        self.masked = mask_width is not None
+        self.storage = RingStorage(capacity, spec)
         self.sampler: UniformSampler | PrioritizedSampler = (
             PrioritizedSampler(capacity, alpha) if prioritized else UniformSampler()
         )
@@ -92,26 +110,38 @@ class Replay:
     def nbytes(self) -> int:
         return self.storage.nbytes + (self.frames.nbytes if self.frames is not None else 0)
 
-    def add(self, obs: np.ndarray, actions: np.ndarray, step: Step) -> None:
+    def add(self, obs: Any, actions: np.ndarray, step: Step) -> None:
         """Store the env step taken from `obs` with `actions` (n-step rows once complete)."""
+        next_obs: Any
         if self.frames is not None:
             if not self._started:
                 self.frames.reset(obs)
-            obs, next_obs = self.frames.step(step.next_obs, step.obs, step.dones)
+            frames = cast(np.ndarray, step.next_obs), cast(np.ndarray, step.obs)
+            obs, next_obs = self.frames.step(*frames, step.dones)
         else:
             next_obs = step.next_obs
         self._started = True
+        next_masks = step.next_masks if self.masked else None
         rows = self.accumulator.push(
-            obs, actions, step.rewards, next_obs, step.terminated, step.truncated
+            obs, actions, step.rewards, next_obs, step.terminated, step.truncated, next_masks
         )
         if rows is not None:
+            if self.keys is not None:  # one column per key and side
+                for side in ("obs", "next_obs"):
+                    rows.update({f"{side}.{k}": v for k, v in rows.pop(side).items()})
             self.sampler.add(self.storage.add(**rows))
 
     def sample(self, batch_size: int, rng: np.random.Generator, beta: float = 0.4) -> Transition:
         """`batch_size` rows from the sampler, as tensors (pixels rebuilt from frames)."""
         index, weights = self.sampler.sample(len(self.storage), batch_size, rng, beta)
         cols = self.storage.columns
-        obs, next_obs = cols["obs"][index], cols["next_obs"][index]
+        obs: Any
+        next_obs: Any
+        if self.keys is not None:
+            obs = {k: cols[f"obs.{k}"][index] for k in self.keys}
+            next_obs = {k: cols[f"next_obs.{k}"][index] for k in self.keys}
+        else:
+            obs, next_obs = cols["obs"][index], cols["next_obs"][index]
         if self.frames is not None:
             # rows whose oldest frames were overwritten (rare: the frame ring has slack) are
             # replaced by uniformly drawn valid rows
@@ -123,7 +153,9 @@ class Replay:
                 obs, next_obs = cols["obs"][index], cols["next_obs"][index]
             obs, next_obs = self.frames.get(obs), self.frames.get(next_obs)
 
-        def tensor(array: np.ndarray) -> torch.Tensor:
+        def tensor(array: Any) -> Any:
+            if isinstance(array, dict):
+                return {k: tensor(v) for k, v in array.items()}
             return torch.from_numpy(array).to(self.device)
 
         return Transition(
@@ -131,6 +163,7 @@ class Replay:
             actions=tensor(cols["actions"][index]),
             rewards=tensor(cols["rewards"][index]),
             next_obs=tensor(next_obs),
+            next_masks=tensor(cols["next_masks"][index]) if self.masked else None,
             terminated=tensor(cols["terminated"][index]),
             truncated=tensor(cols["truncated"][index]),
             discounts=tensor(cols["discounts"][index]),

@@ -6,6 +6,10 @@ log-probabilities under the behaviour policy, rewards, the critic's values, the 
 (`final_values`), so that returns bootstrap across a time-limit cut from the right state.
 `next_values` assembles V(s'_t) for `tidyrl.core.returns.gae`.
 
+Dict observations are stored as one preallocated buffer per key, in the key's own dtype (uint8
+images stay uint8); environments with action masks get a bool buffer of the masks in force at
+each step, so the losses re-evaluate pi under the same mask the behaviour policy acted under.
+
 With `experience=True` the rollout also keeps what a reward plug-in (`tidyrl.rewards`) scores:
 the raw observation, the action the env received and the true successor observation of every
 step (`store_experience`, `experience`); the plug-in's rewards then replace `rewards` before GAE.
@@ -14,6 +18,7 @@ step (`store_experience`, `experience`); the plug-in's rewards then replace `rew
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -21,30 +26,42 @@ import torch
 from tidyrl.core.returns import gae
 from tidyrl.data.batch import Experience
 
+ObsSpec = tuple[int, ...] | dict[str, tuple[tuple[int, ...], np.dtype[Any]]]
+"""The shape of one (flattened, float32) observation, or (shape, dtype) per key of a Dict."""
+
 
 @dataclass(frozen=True)
 class RolloutBatch:
     """A flat minibatch of on-policy samples (leading dimension = samples)."""
 
-    obs: torch.Tensor
+    obs: Any
+    """A tensor, or a dict of tensors (Dict observations)."""
     actions: torch.Tensor
     logprobs: torch.Tensor
     values: torch.Tensor
     advantages: torch.Tensor
     returns: torch.Tensor
+    masks: torch.Tensor | None = None
+    """Valid actions at each sample (None: the environment gives no mask)."""
 
     def __len__(self) -> int:
         return int(self.logprobs.shape[0])
 
     def index(self, idx: torch.Tensor) -> RolloutBatch:
         return RolloutBatch(
-            self.obs[idx],
+            _map(self.obs, lambda x: x[idx]),
             self.actions[idx],
             self.logprobs[idx],
             self.values[idx],
             self.advantages[idx],
             self.returns[idx],
+            None if self.masks is None else self.masks[idx],
         )
+
+
+def _map(obs: Any, fn: Any) -> Any:
+    """`fn` applied to an observation tensor, or to each tensor of a dict of them."""
+    return {k: fn(v) for k, v in obs.items()} if isinstance(obs, dict) else fn(obs)
 
 
 class Rollout:
@@ -54,14 +71,26 @@ class Rollout:
         self,
         n_steps: int,
         n_envs: int,
-        obs_shape: tuple[int, ...],
+        obs_shape: ObsSpec,
         action_shape: tuple[int, ...],
         discrete: bool,
+        mask_width: int | None = None,
         experience: bool = False,
     ) -> None:
         self.n_steps, self.n_envs = n_steps, n_envs
         t, n = n_steps, n_envs
-        self.obs = torch.zeros((t, n, *obs_shape))
+        self.obs: Any
+        if isinstance(obs_shape, dict):
+            self.obs = {
+                k: torch.from_numpy(np.zeros((t, n, *shape), dtype=dtype))
+                for k, (shape, dtype) in obs_shape.items()
+            }
+        else:
+            self.obs = torch.zeros((t, n, *obs_shape))
+        self.masks = (
+            None if mask_width is None else torch.zeros((t, n, mask_width), dtype=torch.bool)
+        )
+        """The action masks in force at each step (None: the environment gives none)."""
         self.actions = torch.zeros((t, n, *action_shape), dtype=torch.long if discrete else None)
         self.logprobs = torch.zeros((t, n))
         self.rewards = torch.zeros((t, n))
@@ -79,11 +108,13 @@ class Rollout:
         self.next_obs: torch.Tensor | None = None
         """Raw true successor observations (final observation at episode ends)."""
         if experience:
+            if isinstance(obs_shape, dict):
+                raise ValueError("reward plug-ins score flat (Box) observations, not Dict ones")
             self.env_obs = torch.zeros((t, n, *obs_shape))
             self.env_actions = torch.zeros_like(self.actions)
             self.next_obs = torch.zeros((t, n, *obs_shape))
-        self._rows = [
-            t.numpy()
+        self._rows: list[Any] = [
+            {k: v.numpy() for k, v in t.items()} if isinstance(t, dict) else t.numpy()
             for t in (
                 self.obs,
                 self.actions,
@@ -95,18 +126,23 @@ class Rollout:
             )
         ]
 
-    def store(self, t: int, *step: torch.Tensor | np.ndarray) -> None:
+    def store(self, t: int, *step: Any) -> None:
         """Write row t: obs, actions, logprobs, values, rewards, terminated, truncated
-        (tensors or arrays, one entry per env). Through NumPy views of the (CPU) buffers: a
-        tensor index-assignment pays torch's per-op dispatch, and a rollout step makes seven
-        (docs/performance.md, benchmarks/rollout_speed.py)."""
+        (tensors or arrays, one entry per env; obs a dict of them for Dict observations).
+        Through NumPy views of the (CPU) buffers: a tensor index-assignment pays torch's
+        per-op dispatch, and a rollout step makes seven (docs/performance.md,
+        benchmarks/rollout_speed.py)."""
         for view, value in zip(self._rows, step, strict=True):
-            view[t] = value.numpy() if isinstance(value, torch.Tensor) else value
+            if isinstance(view, dict):
+                for k, v in view.items():
+                    part = value[k]
+                    v[t] = part.numpy() if isinstance(part, torch.Tensor) else part
+            else:
+                view[t] = value.numpy() if isinstance(value, torch.Tensor) else value
 
-    def store_experience(
-        self, t: int, obs: np.ndarray, actions: np.ndarray, next_obs: np.ndarray
-    ) -> None:
-        """Write row t of the raw observations, env actions and successor observations."""
+    def store_experience(self, t: int, obs: Any, actions: np.ndarray, next_obs: Any) -> None:
+        """Write row t of the raw observations, env actions and successor observations (flat
+        observations: a rollout with Dict ones is refused experience at construction)."""
         assert self.env_obs is not None and self.env_actions is not None
         assert self.next_obs is not None
         n = self.n_envs
@@ -143,11 +179,16 @@ class Rollout:
     def flatten(self, advantages: torch.Tensor, returns: torch.Tensor) -> RolloutBatch:
         """All T * N samples as one flat batch."""
         size = self.n_steps * self.n_envs
+
+        def flat(x: torch.Tensor) -> torch.Tensor:
+            return x.reshape(size, *x.shape[2:])
+
         return RolloutBatch(
-            self.obs.reshape(size, *self.obs.shape[2:]),
-            self.actions.reshape(size, *self.actions.shape[2:]),
+            _map(self.obs, flat),
+            flat(self.actions),
             self.logprobs.reshape(size),
             self.values.reshape(size),
             advantages.reshape(size),
             returns.reshape(size),
+            None if self.masks is None else flat(self.masks),
         )

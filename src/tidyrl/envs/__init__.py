@@ -11,6 +11,16 @@ if "tidyrl/GridWorld-v0" not in registry:
         max_episode_steps=100,
     )
 
+for _name, _expose in (("MaskedChoice-v0", True), ("MaskedChoiceUnmasked-v0", False)):
+    if f"tidyrl/{_name}" not in registry:
+        register(
+            id=f"tidyrl/{_name}",
+            entry_point="tidyrl.envs.masked:MaskedChoiceEnv",
+            max_episode_steps=20,
+            kwargs={"expose_mask": _expose},
+        )
+
+
 MUJOCO_ENVS = tuple(
     f"{name}-v5"
     for name in (

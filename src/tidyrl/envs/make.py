@@ -14,6 +14,9 @@ Everything about Gymnasium's episode boundaries lives here and nowhere else:
 * observations and rewards are checked for NaN/inf; a non-finite value is an `EnvError`.
 * environments without any time limit get a 10,000-step cap (reported as truncation), so that an
   ε-greedy walk on CliffWalking cannot loop forever.
+* Dict and Tuple observations reach agents as dicts of arrays, and action masks (an
+  ``action_mask`` key of a Dict observation, or ``info["action_mask"]``) as ``Step.masks``:
+  `tidyrl.envs.spaces` says how.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ import numpy.typing as npt
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
 from tidyrl.config import EnvConfig
+from tidyrl.envs import spaces
+from tidyrl.envs.spaces import MASK_KEY, Obs
 from tidyrl.envs.trace import EpisodeTrace, env_state, restore_env
 from tidyrl.errors import EnvError, did_you_mean
 
@@ -126,6 +131,8 @@ def _ensure_registered(env_id: str) -> None:
             import minatar.gym
 
             minatar.gym.register_envs()
+        elif name.startswith(("MiniGrid-", "BabyAI-")):  # registered on import
+            import minigrid  # noqa: F401
         elif env_id.startswith("ALE/"):
             import ale_py
 
@@ -166,6 +173,8 @@ def make_env(cfg: EnvConfig, seed: int | None = None, render_mode: str | None = 
         from tidyrl.envs.atari import adapt_pixels
 
         env = adapt_pixels(env_id, env)
+    if spaces.is_structured(env.observation_space):
+        env = spaces.StructuredObservation(env, cfg.id)
     no_limit = env.spec is not None and env.spec.max_episode_steps is None
     if no_limit and cfg.max_episode_steps is None:
         env = gym.wrappers.TimeLimit(env, DEFAULT_STEP_CAP)
@@ -182,7 +191,7 @@ def space_to_dict(space: gym.Space[Any]) -> dict[str, Any]:
         return {"type": "MultiDiscrete", "nvec": space.nvec.tolist()}
     if isinstance(space, gym.spaces.MultiBinary):
         return {"type": "MultiBinary", "n": np.asarray(space.n).tolist()}
-    if isinstance(space, gym.spaces.Dict):  # multi-agent: one space per agent id
+    if isinstance(space, gym.spaces.Dict):  # Dict observations; multi-agent: one per agent
         return {"type": "Dict", "spaces": {k: space_to_dict(v) for k, v in space.spaces.items()}}
     if isinstance(space, gym.spaces.Box):
         return {
@@ -208,13 +217,26 @@ def require_space(space: gym.Space[Any], allowed: tuple[type, ...], role: str, w
         raise EnvError(f"{who} needs a {names} {role} space, but the environment has {space}")
 
 
+def mask_width(space: gym.Space[Any]) -> int:
+    """Entries of an action mask over `space`: n (Discrete), sum(nvec) (MultiDiscrete: the
+    masks of the sub-actions one after the other); an EnvError for other action spaces."""
+    if isinstance(space, gym.spaces.Discrete):
+        return int(space.n)
+    if isinstance(space, gym.spaces.MultiDiscrete):
+        return int(space.nvec.sum())
+    raise EnvError(
+        f"the environment gives an action mask, which needs a Discrete or MultiDiscrete action "
+        f"space, but its action space is {space}"
+    )
+
+
 @dataclass
 class Step:
     """What one vectorized step returns, with episode boundaries already resolved."""
 
-    obs: np.ndarray
+    obs: Obs
     """Observation to act on next (the reset observation where an episode just ended)."""
-    next_obs: np.ndarray
+    next_obs: Obs
     """True successor of the previous observation (the final observation where an episode ended):
     the one to store and bootstrap from."""
     rewards: np.ndarray
@@ -225,6 +247,11 @@ class Step:
     episode_returns: list[float] = field(default_factory=list)
     """Returns of the episodes that ended in this step."""
     episode_lengths: list[int] = field(default_factory=list)
+    masks: npt.NDArray[np.bool_] | None = None
+    """Valid actions in `obs` (None: the environment gives no mask)."""
+    next_masks: npt.NDArray[np.bool_] | None = None
+    """Valid actions in `next_obs` (the final observation's where an episode ended): the ones
+    a target may maximise over."""
 
     @property
     def dones(self) -> npt.NDArray[np.bool_]:
@@ -241,7 +268,14 @@ def env_failure(env_id: str, call: str, exc: Exception) -> EnvError:
     return EnvError(f"environment '{env_id}' raised {type(exc).__name__} in {call}: {detail}")
 
 
-def check_finite(name: str, array: np.ndarray, env_id: str) -> None:
+def check_finite(name: str, array: Any, env_id: str) -> None:
+    """EnvError where `array` (an array, or a dict of them) holds NaN or inf."""
+    if isinstance(array, dict):
+        for part in array.values():
+            check_finite(name, part, env_id)
+        return
+    if not isinstance(array, np.ndarray):
+        array = np.asarray(array)
     if array.dtype.kind == "f" and not np.isfinite(array).all():  # kind: cheaper than issubdtype
         raise EnvError(
             f"environment '{env_id}' returned a non-finite {name} (NaN or inf); "
@@ -259,7 +293,7 @@ class VecEnv:
         self.n_envs = n_envs
         self.seed = seed
         fns = [self._factory(i) for i in range(n_envs)]
-        self.envs: SyncVectorEnv[np.ndarray, np.ndarray] = SyncVectorEnv(
+        self.envs: SyncVectorEnv[Any, np.ndarray] = SyncVectorEnv(
             fns, autoreset_mode=AutoresetMode.SAME_STEP
         )
         self.single_observation_space = self.envs.single_observation_space
@@ -271,6 +305,8 @@ class VecEnv:
         self.trace = EpisodeTrace(n_envs, seed, self.single_action_space)
         """Reset seeds and the actions of the current episodes (`tidyrl.envs.trace`): every
         reset is seeded, so a checkpoint can rebuild the copies by replay."""
+        self.masks: npt.NDArray[np.bool_] | None = None
+        """Valid actions in `obs`, one row per copy (None: the environment gives no mask)."""
         self.obs = self.reset(seed)
 
     def _factory(self, index: int) -> Callable[[], gym.Env[Any, Any]]:
@@ -286,22 +322,50 @@ class VecEnv:
         )
         return env_failure(self.cfg.id, call + which, exc)
 
-    def reset(self, seed: int | None = None) -> np.ndarray:
+    def reset(self, seed: int | None = None) -> Obs:
         """Reset every copy (copy i gets seed + i; without a seed, the seed of its next
         episode) and return the first observations."""
         try:
-            obs, _ = self.envs.reset(seed=self.trace.restart(seed))
+            obs, infos = self.envs.reset(seed=self.trace.restart(seed))
         except Exception as exc:
             raise self._failure("reset()", exc) from exc
-        check_finite("observation", np.asarray(obs), self.cfg.id)
+        check_finite("observation", obs, self.cfg.id)
+        self.masks = None
+        if MASK_KEY in infos:
+            width = mask_width(self.single_action_space)
+            self.masks = self._mask_rows([infos[MASK_KEY][i] for i in range(self.n_envs)], width)
         self._returns[:] = 0.0
         self._lengths[:] = 0
-        self.obs = obs
-        return obs
+        self.obs = cast(Obs, obs)
+        return self.obs
+
+    def _mask_rows(self, masks: list[Any], width: int) -> npt.NDArray[np.bool_]:
+        """The per-copy masks as one bool array [n_envs, width], checked."""
+        try:
+            out = np.stack([np.asarray(m, dtype=bool).reshape(-1) for m in masks])
+        except (TypeError, ValueError) as exc:
+            raise EnvError(
+                f"environment '{self.cfg.id}' gave an unreadable action mask: {exc}"
+            ) from None
+        if out.shape[1] != width:
+            raise EnvError(
+                f"environment '{self.cfg.id}' gave an action mask of {out.shape[1]} entries; "
+                f"its action space {self.single_action_space} needs {width}"
+            )
+        return out
 
     def sample_actions(self) -> np.ndarray:
-        """Uniformly random actions for every copy (from the seeded action space)."""
-        return np.stack([self.single_action_space.sample() for _ in range(self.n_envs)])
+        """Uniformly random actions for every copy (from the seeded action space), among the
+        valid ones where the environment gives an action mask."""
+        space = self.single_action_space
+        if self.masks is None:
+            return np.stack([space.sample() for _ in range(self.n_envs)])
+        if isinstance(space, gym.spaces.MultiDiscrete):
+            cuts = np.cumsum(space.nvec.reshape(-1))[:-1]
+            return np.stack(
+                [space.sample(mask=tuple(np.split(m.astype(np.int8), cuts))) for m in self.masks]
+            )
+        return np.stack([space.sample(mask=m.astype(np.int8)) for m in self.masks])
 
     def step(self, actions: np.ndarray) -> Step:
         """Step every copy once; an ended episode is reset in the same step (SAME_STEP).
@@ -316,42 +380,62 @@ class VecEnv:
         truncated = np.empty(n, dtype=bool)
         observations: list[Any] = []
         finals: dict[int, Any] = {}
+        masked = self.masks is not None
+        masks: list[Any] = []
+        final_masks: dict[int, Any] = {}
         # Discrete actions as Python ints: the env's `action_space.contains` check is several
         # times cheaper for an int than for a NumPy scalar
         per_env = actions.tolist() if self._int_actions else actions
         for i, env in enumerate(self.envs.envs):
             try:  # free where nothing is raised (zero-cost exceptions since Python 3.11)
-                o, r, te, tr, _ = env.step(per_env[i])
+                o, r, te, tr, info = env.step(per_env[i])
             except Exception as exc:
                 raise self._failure("step()", exc, i) from exc
             rewards[i], terminated[i], truncated[i] = r, te, tr
             if te or tr:
                 finals[i] = o
+                if masked:
+                    final_masks[i] = info.get(MASK_KEY, True)
                 try:
-                    o, _ = env.reset(seed=self.trace.next_seed(i))
+                    o, info = env.reset(seed=self.trace.next_seed(i))
                 except Exception as exc:
                     raise self._failure("reset()", exc, i) from exc
             observations.append(o)
+            if masked:
+                masks.append(info.get(MASK_KEY))
         self.trace.record(actions, finals)
-        obs = np.stack(observations)
+        obs = spaces.stack(observations)
         check_finite("observation", obs, self.cfg.id)
         check_finite("reward", rewards, self.cfg.id)
         next_obs = obs
+        step_masks = next_masks = None
+        if masked:
+            width = mask_width(self.single_action_space)
+            if any(m is None for m in masks):
+                raise EnvError(f"environment '{self.cfg.id}' stopped giving its action mask")
+            step_masks = next_masks = self._mask_rows(masks, width)
+            if final_masks:
+                next_masks = step_masks.copy()
+                for i, m in final_masks.items():
+                    next_masks[i] = np.broadcast_to(np.asarray(m, dtype=bool).reshape(-1), width)
+            self.masks = step_masks
         returns: list[float] = []
         lengths: list[int] = []
         self._returns += rewards
         self._lengths += 1
         if finals:
-            next_obs = obs.copy()
+            next_obs = spaces.copy(obs)
             for i, final in finals.items():
-                next_obs[i] = final
+                spaces.put(next_obs, i, final)
                 returns.append(float(self._returns[i]))
                 lengths.append(int(self._lengths[i]))
                 self._returns[i] = 0.0
                 self._lengths[i] = 0
             check_finite("observation", next_obs, self.cfg.id)
         self.obs = obs
-        return Step(obs, next_obs, rewards, terminated, truncated, returns, lengths)
+        return Step(
+            obs, next_obs, rewards, terminated, truncated, returns, lengths, step_masks, next_masks
+        )
 
     def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         """JSON state and arrays from which `restore` rebuilds these copies exactly."""

@@ -32,6 +32,8 @@ from typing import TYPE_CHECKING, Any
 import gymnasium as gym
 import numpy as np
 
+from tidyrl.envs.spaces import stack, take
+
 if TYPE_CHECKING:
     from tidyrl.envs.make import VecEnv
 
@@ -130,7 +132,12 @@ def env_state(venv: VecEnv) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         ],
     }
     arrays = {f"actions/{i}": trace.actions(i) for i in range(venv.n_envs)}
-    arrays["obs"] = np.asarray(venv.obs)
+    if isinstance(venv.obs, dict):  # Dict observations: one array per key
+        arrays.update({f"obs.{key}": np.asarray(value) for key, value in venv.obs.items()})
+    else:
+        arrays["obs"] = np.asarray(venv.obs)
+    if venv.masks is not None:
+        arrays["masks"] = venv.masks
     return state, arrays
 
 
@@ -142,7 +149,8 @@ def restore_env(venv: VecEnv, state: dict[str, Any], arrays: dict[str, np.ndarra
         raise ValueError(f"the checkpoint holds {state['n_envs']} env copies, this run has {n}")
     seed, episodes = int(state["seed"]), [int(k) for k in state["episodes"]]
     actions = [arrays[f"actions/{i}"] for i in range(n)]
-    saved_obs = arrays["obs"]
+    keyed = {k[len("obs.") :]: v for k, v in arrays.items() if k.startswith("obs.")}
+    saved_obs = keyed or arrays["obs"]
     observations = []
     for i, env in enumerate(venv.envs.envs):
         discrete = venv.trace.discrete
@@ -159,7 +167,7 @@ def restore_env(venv: VecEnv, state: dict[str, Any], arrays: dict[str, np.ndarra
             obs, _ = env.reset(seed=episode_seed(seed, i, episodes[i]))
             actions[i] = actions[i][:0]
             state["returns"][i], state["lengths"][i] = 0.0, 0
-        elif not np.array_equal(np.asarray(obs), saved_obs[i]):
+        elif not _same(obs, take(saved_obs, i)):
             warnings.warn(
                 f"environment '{venv.cfg.id}' (copy {i}) replayed its episode to another "
                 "observation than the checkpoint's: it is not deterministic given its reset seed "
@@ -169,12 +177,21 @@ def restore_env(venv: VecEnv, state: dict[str, Any], arrays: dict[str, np.ndarra
             )
         observations.append(obs)
     venv.trace.load(seed, episodes, actions)
-    venv.obs = np.stack(observations)
+    venv.obs = stack(observations)
+    if "masks" in arrays:  # the masks of the observations above (deterministic, as they are)
+        venv.masks = np.array(arrays["masks"], dtype=bool)
     venv._returns[:] = state["returns"]
     venv._lengths[:] = state["lengths"]
     spaces = _spaces(venv.single_action_space)
     for space, rng in zip(spaces, state["action_space_rng"], strict=True):
         space.np_random.bit_generator.state = rng
+
+
+def _same(obs: Any, saved: Any) -> bool:
+    """Whether a replayed observation (an array or a dict of arrays) equals the saved one."""
+    if isinstance(saved, dict):
+        return isinstance(obs, dict) and all(np.array_equal(obs[k], v) for k, v in saved.items())
+    return bool(np.array_equal(np.asarray(obs), saved))
 
 
 def _replay(

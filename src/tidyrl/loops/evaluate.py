@@ -11,6 +11,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from tidyrl.envs.make import check_finite, env_failure, make_env
+from tidyrl.envs.spaces import MASK_KEY
 from tidyrl.errors import TidyError
 
 if TYPE_CHECKING:
@@ -49,19 +50,23 @@ def evaluate(
     try:
         for i in range(episodes):
             try:
-                obs, _ = env.reset(seed=base + i)
+                obs, info = env.reset(seed=base + i)
             except Exception as exc:
                 raise env_failure(agent.env_cfg.id, "reset() during evaluation", exc) from exc
             total, length, done = 0.0, 0, False
             if video:
                 frames.append(env.render())
             while not done:
-                action = agent.predict(obs, deterministic=deterministic)
+                # the environment's action mask, which masking agents obey (passed only where
+                # there is one: peers' and users' `predict` may not take it)
+                mask = info.get(MASK_KEY)
+                masked = {} if mask is None else {"action_mask": mask}
+                action = agent.predict(obs, deterministic=deterministic, **masked)
                 try:
-                    obs, reward, terminated, truncated, _ = env.step(action)
+                    obs, reward, terminated, truncated, info = env.step(action)
                 except Exception as exc:
                     raise env_failure(agent.env_cfg.id, "step() during evaluation", exc) from exc
-                check_finite("observation", np.asarray(obs), agent.env_cfg.id)
+                check_finite("observation", obs, agent.env_cfg.id)
                 check_finite("reward", np.asarray(reward, dtype=np.float64), agent.env_cfg.id)
                 total += float(reward)
                 length += 1

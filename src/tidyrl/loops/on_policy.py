@@ -4,9 +4,10 @@
 policy and fills a `tidyrl.data.rollout.Rollout`. Per step it does one forward pass of actor and
 critic together without autograd, stores whole-step tensors (no per-env Python loop),
 and evaluates the critic on the true final observation of truncated episodes only, so returns
-bootstrap correctly across time limits. It reports every vector step to the agent's bookkeeping
-with `agent.tick(step, metrics)`, inside `agent.collecting()`, so that checkpoints fall
-between rollouts.
+bootstrap correctly across time limits. Where the environment gives action masks, actions are
+drawn under the mask in force (masked logits are -inf) and the masks are stored with the step.
+It reports every vector step to the agent's bookkeeping with `agent.tick(step, metrics)`,
+inside `agent.collecting()`, so that checkpoints fall between rollouts.
 
 `relabel_rollout` is the one place where a reward plug-in (`tidyrl.rewards`) enters an
 on-policy learner: after collection and before GAE it trains the plug-in on the rollout's
@@ -26,6 +27,7 @@ from torch import nn
 from tidyrl.core.distributions import Distribution
 from tidyrl.data.rollout import Rollout
 from tidyrl.envs.make import Step, VecEnv
+from tidyrl.envs.spaces import take
 from tidyrl.nets.inference import fast_policy
 from tidyrl.rewards.base import RewardPlugin
 
@@ -47,15 +49,16 @@ class _Agent(Protocol):
 class _Policy(Protocol):
     def fused(self) -> nn.Module: ...
 
-    def head(self, out: torch.Tensor) -> Distribution: ...
+    def head(self, out: torch.Tensor, mask: torch.Tensor | None = None) -> Distribution: ...
 
 
 class _Adapter(Protocol):
     def to_env(self, actions: torch.Tensor) -> np.ndarray: ...
 
 
-ObsFn = Callable[[np.ndarray, bool], torch.Tensor]
-"""(raw observations [N, ...], update statistics?) -> float tensor [N, obs_dim]."""
+ObsFn = Callable[[Any, bool], Any]
+"""(raw observations [N, ...], update statistics?) -> float tensor [N, obs_dim] (or a dict of
+tensors for Dict observations)."""
 RewardFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 """(rewards [N], dones [N]) -> rewards to learn from (e.g. scaled)."""
 
@@ -92,8 +95,13 @@ def collect_rollout(
         for t in range(rollout.n_steps):
             out = forward(obs)
             values = out[:, -1]
+            masks = None
+            if env.masks is not None and rollout.masks is not None:
+                masks = rollout.masks[t]
+                masks.copy_(torch.from_numpy(env.masks))
             with torch.inference_mode():
-                actions, logprobs = policy.head(out[:, :-1]).sample_and_log_prob(agent.rng)
+                head = policy.head(out[:, :-1], masks)
+                actions, logprobs = head.sample_and_log_prob(agent.rng)
             raw_obs, env_actions = env.obs, adapter.to_env(actions)
             step = env.step(env_actions)
             rewards = step.rewards if reward_fn is None else reward_fn(step.rewards, step.dones)
@@ -104,7 +112,7 @@ def collect_rollout(
                 rollout.store_experience(t, raw_obs, env_actions, step.next_obs)
             if step.truncated.any():
                 cut = np.flatnonzero(step.truncated)
-                final = forward(obs_fn(step.next_obs[cut], False))[:, -1]
+                final = forward(obs_fn(take(step.next_obs, cut), False))[:, -1]
                 rollout.final_values[t] = 0.0
                 rollout.final_values[t, torch.from_numpy(cut)] = final
             obs = obs_fn(step.obs, True)

@@ -7,7 +7,8 @@
   streams are combined on the logits before the softmax (Hessel et al. 2018, eq. 5 of Rainbow);
 - noisy (Fortunato et al. 2018): every linear layer of the head is a `NoisyLinear`.
 
-`QNetwork` = encoder (Nature/MinAtar CNN for (C, H, W) pixels, identity for vectors) + shared
+`QNetwork` = encoder (Nature/MinAtar CNN for (C, H, W) pixels, the combined encoder of
+`tidyrl.nets.encoders` for Dict observations, identity for vectors) + shared
 hidden layers `hidden[:-1]` + one stream per output (V and A when dueling, else Q), each
 `Linear(hidden[-1]) -> ReLU -> Linear(out)`. So hidden=(512,) on pixels is the Nature DQN and
 hidden=(256, 256) on vectors is SB3's `net_arch=[256, 256]`.
@@ -24,6 +25,7 @@ import torch
 from torch import nn
 
 from tidyrl.nets.cnn import pixel_encoder
+from tidyrl.nets.encoders import CombinedEncoder
 from tidyrl.nets.mlp import run_layers
 from tidyrl.nets.noisy import NoisyLinear
 
@@ -57,12 +59,15 @@ class QNetwork(nn.Module):
         self.n_actions, self.n_atoms, self.dueling = n_actions, n_atoms, dueling
         shape = tuple(observation_space.shape or ())
         self.encoder: nn.Module
-        if len(shape) == 3:
+        if isinstance(observation_space, gym.spaces.Dict):
+            combined = CombinedEncoder(observation_space)
+            self.encoder, width = combined, combined.out_dim
+        elif len(shape) == 3:
             cnn = pixel_encoder(observation_space)
             self.encoder, width = cnn, cnn.out_dim
         else:
             self.encoder, width = nn.Flatten(), int(np.prod(shape))
-        self.flat_input = len(shape) != 3
+        self.flat_input = len(shape) != 3 and not isinstance(observation_space, gym.spaces.Dict)
         """Vector observations: the encoder is a plain flatten (done inline in `forward`)."""
 
         def linear(i: int, o: int) -> nn.Module:
@@ -81,9 +86,7 @@ class QNetwork(nn.Module):
         self.advantage = stream(n_actions * n_atoms)
         self.value = stream(n_atoms) if dueling else None
 
-    def with_next(
-        self, obs: torch.Tensor, next_obs: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def with_next(self, obs: Any, next_obs: Any) -> tuple[torch.Tensor, torch.Tensor]:
         """The outputs for `obs` (with gradients) and, detached, for `next_obs` (Double DQN's
         online selector of a*).
 
@@ -97,7 +100,7 @@ class QNetwork(nn.Module):
         with torch.no_grad():
             return out, self(next_obs)
 
-    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+    def forward(self, obs: Any) -> torch.Tensor:
         if self.flat_input:
             obs = obs.reshape(obs.shape[0], -1) if obs.dim() != 2 else obs
             features = run_layers(self.shared, obs)

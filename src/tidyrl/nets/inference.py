@@ -35,11 +35,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from tidyrl.nets.encoders import obs_tensors
 from tidyrl.nets.heads import QNetwork
 from tidyrl.nets.noisy import NoisyLinear
 
-ArrayLike = np.ndarray | torch.Tensor
-"""A batch of observations: a NumPy array or a tensor (float32 on the CPU: no copy)."""
+ArrayLike = np.ndarray | torch.Tensor | dict[str, np.ndarray] | dict[str, torch.Tensor]
+"""A batch of observations: a NumPy array or a tensor (float32 on the CPU: no copy), or one of
+them per key of a Dict observation (run through torch, by the network's combined encoder)."""
 
 HostLayer = tuple[np.ndarray, np.ndarray | None] | Callable[[np.ndarray], np.ndarray]
 """A layer of the NumPy forward: (W^T, b) views of a linear layer's parameters, or an
@@ -204,15 +206,21 @@ class FastPolicy:
         """The network's output for the batch `obs`, without autograd."""
         net = self._check()
         forward = self._numpy
+        if isinstance(obs, dict):
+            return self._torch_forward(net, obs)
         if forward is None or (self._noisy and any(m.use_noise for m in self._noisy)):
             return self._torch_forward(net, obs)
         x = obs.numpy(force=True) if isinstance(obs, torch.Tensor) else obs
         return torch.from_numpy(forward(np.asarray(x, dtype=np.float32)))
 
     def _torch_forward(self, net: nn.Module, obs: ArrayLike) -> torch.Tensor:
-        x = torch.as_tensor(obs, device=self._device)
-        if x.dtype != torch.uint8:  # pixels stay uint8: the encoders scale them
-            x = x.to(self._dtype)
+        x: torch.Tensor | dict[str, torch.Tensor]
+        if isinstance(obs, dict):  # each key in its own dtype: the combined encoder converts
+            x = obs_tensors(obs, self._device)
+        else:
+            x = torch.as_tensor(obs, device=self._device)
+            if x.dtype != torch.uint8:  # pixels stay uint8: the encoders scale them
+                x = x.to(self._dtype)
         with torch.inference_mode():
             if not (self._modal and net.training):
                 return cast(torch.Tensor, net(x))

@@ -1,8 +1,12 @@
-"""Actor and critic networks for stochastic policies over Discrete and Box action spaces.
+"""Actor and critic networks for stochastic policies over Discrete, MultiDiscrete, MultiBinary
+and Box action spaces.
 
 `ActorCritic` holds two separate MLPs (no shared trunk, as in PPO's MuJoCo setup and SB3's
-default MlpPolicy): the actor outputs Categorical logits (Discrete) or the mean of a diagonal
-Gaussian with a state-independent learned log-std (Box); the critic outputs V(s). Orthogonal
+default MlpPolicy): the actor outputs Categorical logits (Discrete), one block of logits per
+sub-action (MultiDiscrete: independent categoricals), one logit per bit (MultiBinary: independent
+Bernoullis) or the mean of a diagonal Gaussian with a state-independent learned log-std (Box);
+the critic outputs V(s). With a Dict observation space each network reads the observation through
+its own `tidyrl.nets.encoders.CombinedEncoder` (actor and critic still share nothing). Orthogonal
 initialisation with gain sqrt(2) on hidden layers, 0.01 on the policy output and 1 on the value
 output (Engstrom et al. 2020; Andrychowicz et al. 2021, "What matters in on-policy RL").
 
@@ -21,22 +25,40 @@ import numpy as np
 import torch
 from torch import nn
 
-from tidyrl.core.distributions import Categorical, DiagGaussian, Distribution
+from tidyrl.core.distributions import (
+    Bernoulli,
+    Categorical,
+    DiagGaussian,
+    Distribution,
+    MultiCategorical,
+)
+from tidyrl.nets.encoders import CombinedEncoder
 from tidyrl.nets.inference import ArrayLike, fast_policy
 from tidyrl.nets.mlp import mlp, orthogonal_init, run_layers
 
 
 def action_dim(space: gym.Space[Any]) -> int:
-    """Network output size for `space`: n logits, or the Box's flat dimension."""
+    """Network output size for `space`: n logits (Discrete), sum(nvec) logits (MultiDiscrete),
+    one logit per bit (MultiBinary), or the Box's flat dimension."""
     if isinstance(space, gym.spaces.Discrete):
         return int(space.n)
-    if isinstance(space, gym.spaces.Box):
+    if isinstance(space, gym.spaces.MultiDiscrete):
+        return int(space.nvec.sum())
+    if isinstance(space, gym.spaces.MultiBinary | gym.spaces.Box):
         return int(np.prod(space.shape))
     raise TypeError(f"unsupported action space {space}")
 
 
+def integer_actions(space: gym.Space[Any]) -> bool:
+    """Actions are integers (Discrete, MultiDiscrete, MultiBinary), not a Box's floats."""
+    kinds = (gym.spaces.Discrete, gym.spaces.MultiDiscrete, gym.spaces.MultiBinary)
+    return isinstance(space, kinds)
+
+
 class ActorCritic(nn.Module):
-    """pi_theta(a|s) and V_phi(s) as two MLPs; `critic=False` builds the actor alone."""
+    """pi_theta(a|s) and V_phi(s) as two MLPs; `critic=False` builds the actor alone.
+    `observation_space`: a Dict space, read by one combined encoder per network (`obs_dim`
+    is then unused)."""
 
     def __init__(
         self,
@@ -46,9 +68,22 @@ class ActorCritic(nn.Module):
         activation: str = "tanh",
         log_std_init: float = 0.0,
         critic: bool = True,
+        observation_space: gym.spaces.Dict | None = None,
     ) -> None:
         super().__init__()
-        self.discrete = isinstance(action_space, gym.spaces.Discrete)
+        self.actor_encoder: CombinedEncoder | None = None
+        self.critic_encoder: CombinedEncoder | None = None
+        if observation_space is not None:
+            self.actor_encoder = CombinedEncoder(observation_space)
+            self.critic_encoder = CombinedEncoder(observation_space) if critic else None
+            obs_dim = self.actor_encoder.out_dim
+        self.discrete = integer_actions(action_space)
+        """Integer actions (no Gaussian, no log std)."""
+        self.nvec: tuple[int, ...] | None = None
+        """Sub-action sizes of a MultiDiscrete space (None otherwise)."""
+        if isinstance(action_space, gym.spaces.MultiDiscrete):
+            self.nvec = tuple(int(n) for n in action_space.nvec.reshape(-1))
+        self.binary = isinstance(action_space, gym.spaces.MultiBinary)
         out = action_dim(action_space)
         hidden_init = orthogonal_init(2**0.5)
         self.actor = mlp(obs_dim, hidden, out, activation, None, hidden_init, orthogonal_init(0.01))
@@ -61,40 +96,58 @@ class ActorCritic(nn.Module):
         if self.discrete:
             self.log_std.requires_grad_(False)
 
-    def head(self, out: torch.Tensor) -> Distribution:
-        """pi(.|s) from the actor network's output: Categorical logits, or the Gaussian's mean
-        (with the state-independent log std)."""
+    def head(self, out: torch.Tensor, mask: torch.Tensor | None = None) -> Distribution:
+        """pi(.|s) from the actor network's output: Categorical logits (masked by the action
+        mask, when given), one Categorical per sub-action, Bernoulli logits, or the Gaussian's
+        mean (with the state-independent log std)."""
+        if self.nvec is not None:
+            return MultiCategorical(out, self.nvec, mask)
+        if self.binary:
+            return Bernoulli(out)
         if self.discrete:
-            return Categorical(out)
+            return Categorical(out, mask)
         return DiagGaussian(out, self.log_std)
 
-    def distribution(self, obs: torch.Tensor) -> Distribution:
-        return self.head(run_layers(self.actor, obs))
+    def distribution(self, obs: Any, mask: torch.Tensor | None = None) -> Distribution:
+        if self.actor_encoder is not None:
+            obs = self.actor_encoder(obs)
+        return self.head(run_layers(self.actor, obs), mask)
 
-    def act_distribution(self, obs: ArrayLike) -> Distribution:
+    def act_distribution(self, obs: ArrayLike, mask: torch.Tensor | None = None) -> Distribution:
         """pi(.|s) for acting, without autograd: the actor's forward pass through the inference
-        seam (`tidyrl.nets.inference.fast_policy`: in NumPy on the CPU)."""
+        seam (`tidyrl.nets.inference.fast_policy`: in NumPy on the CPU for an MLP)."""
+        if self.actor_encoder is not None:
+            with torch.inference_mode():
+                return self.distribution(obs, mask)
         out = fast_policy(self.actor)(obs)
         with torch.inference_mode():
-            return self.head(out)
+            return self.head(out, mask)
 
-    def value(self, obs: torch.Tensor) -> torch.Tensor:
+    def value(self, obs: Any) -> torch.Tensor:
         assert self.critic is not None, "this network has no critic"
+        if self.critic_encoder is not None:
+            obs = self.critic_encoder(obs)
         return run_layers(self.critic, obs).squeeze(-1)
 
-    def forward(self, obs: torch.Tensor) -> tuple[Distribution, torch.Tensor]:
+    def forward(
+        self, obs: Any, mask: torch.Tensor | None = None
+    ) -> tuple[Distribution, torch.Tensor]:
         """Both heads in one call (what the losses use)."""
-        return self.distribution(obs), self.value(obs)
+        return self.distribution(obs, mask), self.value(obs)
 
     @torch.no_grad()
-    def fused(self) -> nn.Sequential:
+    def fused(self) -> nn.Module:
         """A frozen copy of actor and critic as one MLP whose output is [actor output | V(s)],
         for rollout collection (`head` turns the first part into pi(.|s)).
 
         Both networks read the same observation, so layer 1 stacks their weights and deeper
         layers are block-diagonal: one forward is half the ops (and calls) of two. The copy
-        does not follow later updates; collectors make one per rollout."""
+        does not follow later updates; collectors make one per rollout. With combined encoders
+        (Dict observations) there is nothing to fuse: the module runs both networks as they are
+        (their parameters do not change while a rollout is collected)."""
         assert self.critic is not None, "fusing needs a critic"
+        if self.actor_encoder is not None:
+            return _BothHeads(self)
         actor = [m for m in self.actor if isinstance(m, nn.Linear)]
         critic = [m for m in self.critic if isinstance(m, nn.Linear)]
         activation = next(
@@ -115,9 +168,33 @@ class ActorCritic(nn.Module):
             layers += [linear, activation()]
         return nn.Sequential(*layers[:-1]).requires_grad_(False)
 
+    def critic_parameters(self) -> list[nn.Parameter]:
+        """The parameters of V_phi: the critic MLP and its encoder."""
+        assert self.critic is not None, "this network has no critic"
+        params = list(self.critic.parameters())
+        if self.critic_encoder is not None:
+            params += list(self.critic_encoder.parameters())
+        return params
+
     def actor_parameters(self) -> list[nn.Parameter]:
         params = list(self.actor.parameters())
+        if self.actor_encoder is not None:
+            params += list(self.actor_encoder.parameters())
         return params if self.discrete else [*params, self.log_std]
+
+
+class _BothHeads(nn.Module):
+    """[actor output | V(s)] of an `ActorCritic` with encoders, for rollout collection."""
+
+    def __init__(self, policy: ActorCritic) -> None:
+        super().__init__()
+        self.policy = policy
+
+    def forward(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
+        p = self.policy
+        assert p.actor_encoder is not None and p.critic_encoder is not None
+        actor = run_layers(p.actor, p.actor_encoder(obs))
+        return torch.cat([actor, p.value(obs).unsqueeze(-1)], -1)
 
 
 class ActionAdapter:
@@ -125,23 +202,30 @@ class ActionAdapter:
 
     def __init__(self, space: gym.Space[Any]) -> None:
         self.space = space
-        self.discrete = isinstance(space, gym.spaces.Discrete)
-        if self.discrete:
-            assert isinstance(space, gym.spaces.Discrete)
-            self.start = int(space.start)
+        self.discrete = integer_actions(space)
+        self.shape: tuple[int, ...] = tuple(space.shape or ())
+        self.dtype = space.dtype
+        if isinstance(space, gym.spaces.Discrete):
+            self.start: int | np.ndarray = int(space.start)
+        elif isinstance(space, gym.spaces.MultiDiscrete):
+            self.start = space.start.reshape(-1)
+        elif self.discrete:  # MultiBinary
+            self.start = 0
         else:
             assert isinstance(space, gym.spaces.Box)
             self.low = space.low.astype(np.float32).reshape(-1)
             self.high = space.high.astype(np.float32).reshape(-1)
             self.bounded = bool(np.all(np.isfinite(self.low)) and np.all(np.isfinite(self.high)))
-            self.shape = space.shape
-            self.dtype = space.dtype
 
     def to_env(self, actions: torch.Tensor) -> np.ndarray:
-        """Policy actions [N, ...] -> env actions (Discrete: +start; Box: rescale + clip)."""
+        """Policy actions [N, ...] -> env actions (Discrete, MultiDiscrete: +start; MultiBinary:
+        as they are; Box: rescale + clip)."""
         a: np.ndarray = actions.numpy()
-        if self.discrete:
+        if isinstance(self.space, gym.spaces.Discrete):
             return a.astype(np.int64) + self.start
+        if self.discrete:
+            out_int: np.ndarray = (a + self.start).reshape(len(a), *self.shape).astype(self.dtype)
+            return out_int
         if self.bounded:
             a = self.low + (np.clip(a, -1.0, 1.0) + 1.0) * 0.5 * (self.high - self.low)
         else:
@@ -151,11 +235,14 @@ class ActionAdapter:
 
     def from_env(self, actions: np.ndarray) -> torch.Tensor:
         """Env actions [N, ...] -> policy actions, the inverse of `to_env` inside the bounds
-        (Discrete: -start, int64; bounded Box: rescaled to [-1, 1], float32). Demonstrated
-        actions pass through it before a log-likelihood or MSE is taken against the policy."""
+        (Discrete: -start, int64; MultiDiscrete, MultiBinary: [N, k] int64 minus start; bounded
+        Box: rescaled to [-1, 1], float32). Demonstrated actions pass through it before a
+        log-likelihood or MSE is taken against the policy."""
         a = np.asarray(actions)
-        if self.discrete:
+        if isinstance(self.space, gym.spaces.Discrete):
             return torch.as_tensor(a.astype(np.int64).reshape(len(a)) - self.start)
+        if self.discrete:
+            return torch.as_tensor(a.astype(np.int64).reshape(len(a), -1) - self.start)
         flat = a.reshape(len(a), -1).astype(np.float32)
         if self.bounded:
             flat = (2.0 * (flat - self.low) / (self.high - self.low) - 1.0).astype(np.float32)

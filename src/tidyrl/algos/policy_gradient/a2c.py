@@ -23,6 +23,8 @@ from torch import nn
 
 from tidyrl.agent import Agent
 from tidyrl.algos.policy_gradient.common import (
+    ACTION_SPACES,
+    OBSERVATION_SPACES,
     act,
     build_policy,
     new_rollout,
@@ -98,6 +100,9 @@ def actor_critic_loss(
 class A2C(Agent):
     Config = A2CConfig
     algo_id = "a2c"
+    action_spaces = ACTION_SPACES
+    observation_spaces = OBSERVATION_SPACES
+    uses_action_mask = True
     default_torch_threads = 1
     default_steps = 200_000
     ENV_PRESETS = {
@@ -140,12 +145,12 @@ class A2C(Agent):
         self.register_state("policy", "optimizer", "obs_norm", "reward_norm")
         self.register_run_state("reward_scaler")
 
-    def act(self, obs, deterministic=False):
-        return act(self.policy, self.io, obs, deterministic)
+    def act(self, obs, deterministic=False, mask=None):
+        return act(self.policy, self.io, obs, deterministic, mask)
 
     def update(self, batch: RolloutBatch) -> dict[str, torch.Tensor]:
         cfg = self.config
-        dist, values = self.policy(batch.obs)
+        dist, values = self.policy(batch.obs, batch.masks)
         policy_loss, v_loss, entropy = actor_critic_loss(
             dist, values, batch, cfg.normalize_advantages
         )

@@ -37,6 +37,7 @@ from torch import nn
 from tidyrl import runtime
 from tidyrl.agent import Agent
 from tidyrl.algos.policy_gradient.common import (
+    ACTION_SPACES,
     PolicyIO,
     act,
     action_shape,
@@ -171,6 +172,7 @@ def a3c_worker(
 class A3C(Agent):
     Config = A3CConfig
     algo_id = "a3c"
+    action_spaces = ACTION_SPACES
     default_torch_threads = 1
     default_steps = 300_000
     PRESETS = {"cartpole": {}}

@@ -21,6 +21,7 @@ import torch
 
 from tidyrl.agent import Agent
 from tidyrl.algos.policy_gradient.common import (
+    ACTION_SPACES,
     act,
     build_policy,
     new_rollout,
@@ -76,6 +77,7 @@ def one_step_losses(
 class ActorCritic(Agent):
     Config = ActorCriticConfig
     algo_id = "actor-critic"
+    action_spaces = ACTION_SPACES
     default_torch_threads = 1
     default_steps = 200_000
     # one step of 8 envs per update: 8x fewer (and less noisy) updates per env step, which is
@@ -91,7 +93,7 @@ class ActorCritic(Agent):
             self.policy.actor_parameters(), lr=cfg.lr_actor, foreach=True
         )
         self.critic_optimizer = torch.optim.Adam(
-            self.policy.critic.parameters(), lr=cfg.lr_critic, foreach=True
+            self.policy.critic_parameters(), lr=cfg.lr_critic, foreach=True
         )
         self.obs_norm = self.io.obs_norm
         self.rollout = new_rollout(self, 1, cfg.n_envs)
@@ -101,7 +103,7 @@ class ActorCritic(Agent):
         return act(self.policy, self.io, obs, deterministic)
 
     def update(self, batch: RolloutBatch) -> dict[str, torch.Tensor]:
-        dist, values = self.policy(batch.obs)
+        dist, values = self.policy(batch.obs, batch.masks)
         actor_loss, critic_loss, entropy = one_step_losses(dist, values, batch)
         loss = actor_loss - self.config.ent_coef * entropy + critic_loss
         self.actor_optimizer.zero_grad(set_to_none=True)

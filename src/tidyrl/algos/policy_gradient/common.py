@@ -1,10 +1,11 @@
 """Helpers shared by the policy-gradient files (kept apart so they never import each other).
 
 `PolicyIO` turns raw env observations into network inputs (flattening, and optional running
-observation normalization whose statistics are a registrable module) and network actions into env
-actions; `act` is the one acting rule of every stochastic-policy agent: the mode when
-deterministic (drawing no randomness, so evaluation never changes what training does next), a
-sample otherwise.
+observation normalization whose statistics are a registrable module; a Dict observation becomes
+one tensor per key, for the networks' combined encoders) and network actions into env actions;
+`act` is the one acting rule of every stochastic-policy agent: the mode when deterministic
+(drawing no randomness, so evaluation never changes what training does next), a sample otherwise
+(both over the valid actions of an action mask, when given).
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ import torch
 
 from tidyrl.core.normalize import RunningMeanStd
 from tidyrl.data.rollout import Rollout
+from tidyrl.envs.spaces import columns
+from tidyrl.errors import ConfigError
+from tidyrl.nets.encoders import obs_tensors
 from tidyrl.nets.policy import ActionAdapter, ActorCritic
 
 
@@ -26,12 +30,24 @@ class PolicyIO:
     def __init__(
         self, observation_space: gym.Space[Any], action_space: gym.Space[Any], normalize_obs: bool
     ) -> None:
-        self.obs_dim = int(np.prod(observation_space.shape or (1,)))
+        self.structured = isinstance(observation_space, gym.spaces.Dict)
+        """Dict observations: one tensor per key, no flattening and no normalization."""
+        if self.structured and normalize_obs:
+            raise ConfigError(
+                "normalize_obs=True works on Box observations; a Dict observation's keys are "
+                "scaled by the combined encoder (set normalize_obs=False)"
+            )
+        self.space = observation_space
+        self.obs_dim = 0 if self.structured else int(np.prod(observation_space.shape or (1,)))
         self.adapter = ActionAdapter(action_space)
         self.normalize_obs = normalize_obs
         self.obs_norm = RunningMeanStd((self.obs_dim,))
 
-    def obs(self, raw: np.ndarray, update: bool = False) -> torch.Tensor:
+    def obs(self, raw: Any, update: bool = False) -> Any:
+        """Network input for a batch of raw observations: a float32 tensor [N, obs_dim], or a
+        dict of tensors (one per key) for a Dict observation."""
+        if self.structured:
+            return obs_tensors(raw)
         x = torch.as_tensor(np.asarray(raw), dtype=torch.float32).reshape(len(raw), -1)
         if not self.normalize_obs:
             return x
@@ -43,15 +59,37 @@ class PolicyIO:
         return self.adapter.to_env(actions)
 
 
-def act(policy: ActorCritic, io: PolicyIO, obs: np.ndarray, deterministic: bool) -> np.ndarray:
-    dist = policy.act_distribution(io.obs(obs))
+def act(
+    policy: ActorCritic,
+    io: PolicyIO,
+    obs: Any,
+    deterministic: bool,
+    mask: np.ndarray | None = None,
+) -> np.ndarray:
+    """Env actions for a batch of observations: the mode, or a sample, of pi(.|s) (over the
+    valid actions of `mask`, when given)."""
+    masks = None if mask is None else torch.as_tensor(mask, dtype=torch.bool)
+    dist = policy.act_distribution(io.obs(obs), masks)
     with torch.inference_mode():
         actions = dist.mode() if deterministic else dist.sample()
     return io.to_env(actions)
 
 
+ACTION_SPACES: tuple[type[gym.Space[Any]], ...] = (
+    gym.spaces.Discrete,
+    gym.spaces.MultiDiscrete,
+    gym.spaces.MultiBinary,
+    gym.spaces.Box,
+)
+"""The action spaces of the stochastic policies of `tidyrl.nets.policy.ActorCritic`."""
+OBSERVATION_SPACES: tuple[type[gym.Space[Any]], ...] = (gym.spaces.Box, gym.spaces.Dict)
+"""Box observations (flattened), and Dict ones (Tuple ones arrive as Dicts) through the
+combined encoder, for the algorithms whose rollouts store them per key (PPO, A2C, TRPO)."""
+
+
 def action_shape(space: gym.Space[Any]) -> tuple[int, ...]:
-    """Shape of one stored action: () for Discrete, (dim,) for Box."""
+    """Shape of one stored action: () for Discrete, (k,) for the k sub-actions of a
+    MultiDiscrete or MultiBinary space, (dim,) for Box."""
     return () if isinstance(space, gym.spaces.Discrete) else (int(np.prod(space.shape)),)
 
 
@@ -60,15 +98,36 @@ def build_policy(agent: Any, cfg: Any, critic: bool = True) -> tuple[PolicyIO, A
     `hidden`, `activation`, `log_std_init` (and `normalize_obs` when present)."""
     io = PolicyIO(agent.observation_space, agent.action_space, getattr(cfg, "normalize_obs", False))
     policy = ActorCritic(
-        io.obs_dim, agent.action_space, cfg.hidden, cfg.activation, cfg.log_std_init, critic
+        io.obs_dim,
+        agent.action_space,
+        cfg.hidden,
+        cfg.activation,
+        cfg.log_std_init,
+        critic,
+        observation_space=agent.observation_space if io.structured else None,
     )
     return io, policy
 
 
 def new_rollout(agent: Any, n_steps: int, n_envs: int, experience: bool = False) -> Rollout:
-    """Rollout storage shaped for the agent's (flattened) observations and actions (and, with
-    `experience`, the raw experience a reward plug-in scores)."""
+    """Rollout storage shaped for the agent's (flattened, or per-key) observations and actions,
+    with room for action masks when the environment gives them (and, with `experience`, the raw
+    experience a reward plug-in scores)."""
     io, space = agent.io, agent.action_space
+    if experience and io.structured:
+        raise ConfigError(
+            f"{agent.algo}: reward={agent.config.reward} scores flat (Box or Discrete) "
+            f"observations, but the environment's are {agent.observation_space}"
+        )
+    obs = columns(io.space) if io.structured else (io.obs_dim,)
+    masks = agent.env.masks
+    mask_width = None if masks is None else masks.shape[1]
     return Rollout(
-        n_steps, n_envs, (io.obs_dim,), action_shape(space), io.adapter.discrete, experience
+        n_steps,
+        n_envs,
+        obs,
+        action_shape(space),
+        io.adapter.discrete,
+        mask_width=mask_width,
+        experience=experience,
     )

@@ -37,6 +37,8 @@ import torch
 
 from tidyrl.agent import Agent
 from tidyrl.algos.policy_gradient.common import (
+    ACTION_SPACES,
+    OBSERVATION_SPACES,
     act,
     build_policy,
     new_rollout,
@@ -183,6 +185,9 @@ ZOO_PPO = {
 class PPO(Agent):
     Config = PPOConfig
     algo_id = "ppo"
+    action_spaces = ACTION_SPACES
+    observation_spaces = OBSERVATION_SPACES
+    uses_action_mask = True
     default_torch_threads = 1
     default_steps = 100_000
     ENV_PRESETS = {
@@ -268,8 +273,8 @@ class PPO(Agent):
         self.register_state("policy", "optimizer", "obs_norm", "reward_norm")
         self.register_run_state("reward_scaler")
 
-    def act(self, obs, deterministic=False):
-        return act(self.policy, self.io, obs, deterministic)
+    def act(self, obs, deterministic=False, mask=None):
+        return act(self.policy, self.io, obs, deterministic, mask)
 
     def update(
         self,
@@ -287,7 +292,7 @@ class PPO(Agent):
         cfg = self.config
         if normalize_adv is None:
             normalize_adv = cfg.normalize_advantages
-        dist, values = self.policy(batch.obs)
+        dist, values = self.policy(batch.obs, batch.masks)
         pg_loss, log_ratio, ratio = clipped_surrogate(dist, batch, clip, normalize_adv)
         v_loss = value_loss(values, batch, cfg.clip_value)
         loss = pg_loss + cfg.vf_coef * v_loss

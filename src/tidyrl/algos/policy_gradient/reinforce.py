@@ -31,6 +31,7 @@ import torch
 
 from tidyrl.agent import Agent
 from tidyrl.algos.policy_gradient.common import (
+    ACTION_SPACES,
     act,
     build_policy,
 )
@@ -108,6 +109,7 @@ def policy_gradient_loss(
 class REINFORCE(Agent):
     Config = REINFORCEConfig
     algo_id = "reinforce"
+    action_spaces = ACTION_SPACES
     default_torch_threads = 1
     default_steps = 300_000
     PRESETS = {"cartpole": {}}
@@ -122,7 +124,7 @@ class REINFORCE(Agent):
         self.register_state("policy", "optimizer", "obs_norm", "baseline_mean")
         if self.policy.critic is not None:
             self.critic_optimizer = torch.optim.Adam(
-                self.policy.critic.parameters(), lr=cfg.lr_critic, foreach=True
+                self.policy.critic_parameters(), lr=cfg.lr_critic, foreach=True
             )
             self.register_state("critic_optimizer")
         n = cfg.n_envs

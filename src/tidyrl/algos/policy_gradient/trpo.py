@@ -34,6 +34,8 @@ import torch
 
 from tidyrl.agent import Agent
 from tidyrl.algos.policy_gradient.common import (
+    ACTION_SPACES,
+    OBSERVATION_SPACES,
     act,
     build_policy,
     new_rollout,
@@ -161,6 +163,9 @@ def natural_gradient_step(
 class TRPO(Agent):
     Config = TRPOConfig
     algo_id = "trpo"
+    action_spaces = ACTION_SPACES
+    observation_spaces = OBSERVATION_SPACES
+    uses_action_mask = True
     default_torch_threads = 1
     default_steps = 200_000
     PRESETS = {
@@ -183,7 +188,7 @@ class TRPO(Agent):
         self.io, self.policy = build_policy(self, cfg)
         assert self.policy.critic is not None
         self.vf_optimizer = torch.optim.Adam(
-            self.policy.critic.parameters(), lr=cfg.vf_lr, foreach=True
+            self.policy.critic_parameters(), lr=cfg.vf_lr, foreach=True
         )
         self.obs_norm = self.io.obs_norm
         self.reward_norm = RunningMeanStd(())
@@ -193,8 +198,8 @@ class TRPO(Agent):
         self.register_state("policy", "vf_optimizer", "obs_norm", "reward_norm")
         self.register_run_state("reward_scaler")
 
-    def act(self, obs, deterministic=False):
-        return act(self.policy, self.io, obs, deterministic)
+    def act(self, obs, deterministic=False, mask=None):
+        return act(self.policy, self.io, obs, deterministic, mask)
 
     def update_critic(self, batch: RolloutBatch) -> torch.Tensor:
         loss = ((self.policy.value(batch.obs) - batch.returns) ** 2).mean()
@@ -207,7 +212,7 @@ class TRPO(Agent):
         cfg = self.config
         adv = normalize(data.advantages) if cfg.normalize_advantages else data.advantages
         out = natural_gradient_step(
-            lambda: self.policy.distribution(data.obs),
+            lambda: self.policy.distribution(data.obs, data.masks),
             self.policy.actor_parameters(),
             data,
             adv,

@@ -30,6 +30,7 @@ from tidyrl.core.schedules import crossed, linear_schedule
 from tidyrl.core.targets import update_target
 from tidyrl.data.batch import Transition
 from tidyrl.data.replay import Replay
+from tidyrl.envs.spaces import rows
 from tidyrl.errors import ConfigError
 from tidyrl.nets.heads import QNetwork, categorical_q
 from tidyrl.nets.inference import fast_policy
@@ -121,6 +122,7 @@ class C51(Agent):
     algo_id = "c51"
     default_torch_threads = 1
     action_spaces = (gym.spaces.Discrete,)
+    observation_spaces = (gym.spaces.Box, gym.spaces.Dict)
     default_steps = 50_000
     PRESETS = {
         "cartpole": {},
@@ -169,11 +171,13 @@ class C51(Agent):
         self.register_state("z", "z_target", "optimizer")
         self.register_run_state("replay")
 
-    def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
+    def act(self, obs, deterministic: bool = False) -> np.ndarray:
         epsilon = 0.0 if deterministic else self.epsilon
-        return epsilon_greedy(lambda: self.greedy(obs), len(obs), epsilon, self.n_actions, self.rng)
+        return epsilon_greedy(
+            lambda: self.greedy(obs), rows(obs), epsilon, self.n_actions, self.rng
+        )
 
-    def greedy(self, obs: np.ndarray) -> np.ndarray:
+    def greedy(self, obs) -> np.ndarray:
         """argmax_a Q(s, a) = argmax_a sum_j z_j p_j(s, a) per row."""
         logits = fast_policy(self.z)(obs)
         return categorical_q(logits, self.support).argmax(dim=1).cpu().numpy()

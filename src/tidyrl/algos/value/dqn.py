@@ -8,6 +8,7 @@ network), on minibatches drawn uniformly from a replay buffer D:
     y      = r + gamma_m * (1 - terminated) * Q_theta'(s', a*)
     a*     = argmax_a Q_theta'(s', a)                      (DQN)
     a*     = argmax_a Q_theta(s', a)                       (Double DQN: online net selects)
+             (the argmax over the actions valid in s' where the env gives an action mask)
     L      = mean_i huber(y_i - Q_theta(s_i, a_i))         ("error clipping"; or 0.5 * squared)
 
 gamma_m = gamma for one-step rows. A *truncated* transition bootstraps from its true final
@@ -17,6 +18,8 @@ observation s'; only `terminated` zeroes the future value. The target network is
 Acting is ε-greedy, ε decaying linearly from `epsilon_start` to `epsilon_end` over
 `exploration_fraction` of the training budget. Every `train_freq` env steps (after
 `learning_starts`) the agent does `gradient_steps` updates, each on a fresh uniform minibatch.
+Under an action mask (`tidyrl.core.masking`) masked actions have Q = -inf in the greedy choice
+and in the target's argmax, and exploring draws are uniform over the valid actions.
 """
 
 from __future__ import annotations
@@ -32,10 +35,12 @@ from tidyrl.agent import Agent
 from tidyrl.config import check_choice, check_hidden, check_range
 from tidyrl.core.exploration import epsilon_greedy
 from tidyrl.core.losses import mean_td_loss
+from tidyrl.core.masking import mask_invalid
 from tidyrl.core.schedules import crossed, linear_schedule
 from tidyrl.core.targets import update_target
 from tidyrl.data.batch import Transition
 from tidyrl.data.replay import Replay
+from tidyrl.envs.spaces import rows
 from tidyrl.nets.heads import QNetwork
 from tidyrl.nets.inference import fast_policy
 from tidyrl.nets.optim import OPTIMIZERS, make_optimizer
@@ -108,9 +113,10 @@ def dqn_target(
     next_q_target: torch.Tensor,
     next_q_online: torch.Tensor | None,
 ) -> torch.Tensor:
-    """y = r + gamma_m (1 - terminated) Q'(s', a*), a* from the online net when given (Double)."""
+    """y = r + gamma_m (1 - terminated) Q'(s', a*), a* from the online net when given (Double),
+    among the actions valid in s' (`batch.next_masks`) when the env gives a mask."""
     selector = next_q_online if next_q_online is not None else next_q_target
-    best = selector.argmax(dim=1, keepdim=True)
+    best = mask_invalid(selector, batch.next_masks).argmax(dim=1, keepdim=True)
     next_value = next_q_target.gather(1, best).squeeze(1)
     return batch.rewards + batch.discounts * batch.bootstrap_mask * next_value
 
@@ -141,6 +147,8 @@ class DQN(Agent):
     algo_id = "dqn"
     default_torch_threads = 1
     action_spaces = (gym.spaces.Discrete,)
+    observation_spaces = (gym.spaces.Box, gym.spaces.Dict)
+    uses_action_mask = True
     default_steps = 50_000
     ENV_PRESETS = {
         "Acrobot-v1": "acrobot",
@@ -231,18 +239,24 @@ class DQN(Agent):
             cfg.n_envs,
             gamma=cfg.gamma,
             device=self.device,
+            mask_width=None if self.env.masks is None else self.n_actions,
         )
         self.epsilon = cfg.epsilon_start
         self.register_state("q", "q_target", "optimizer")
         self.register_run_state("replay")
 
-    def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
+    def act(self, obs, deterministic: bool = False, mask: np.ndarray | None = None) -> np.ndarray:
         epsilon = 0.0 if deterministic else self.epsilon
-        return epsilon_greedy(lambda: self.greedy(obs), len(obs), epsilon, self.n_actions, self.rng)
+        return epsilon_greedy(
+            lambda: self.greedy(obs, mask), rows(obs), epsilon, self.n_actions, self.rng, mask
+        )
 
-    def greedy(self, obs: np.ndarray) -> np.ndarray:
-        """argmax_a Q(s, a) per row."""
-        return fast_policy(self.q)(obs).argmax(dim=1).cpu().numpy()
+    def greedy(self, obs, mask: np.ndarray | None = None) -> np.ndarray:
+        """argmax_a Q(s, a) per row (over the valid actions of `mask`)."""
+        q = fast_policy(self.q)(obs)
+        if mask is not None:
+            q = mask_invalid(q, torch.as_tensor(mask, dtype=torch.bool))
+        return q.argmax(dim=1).cpu().numpy()
 
     def update(self, batch: Transition) -> dict[str, torch.Tensor]:
         """One gradient step on L(theta) for a minibatch."""
@@ -269,7 +283,7 @@ class DQN(Agent):
             while not self.finished:
                 before = self.counters["steps"]
                 self.epsilon = linear_schedule(cfg.epsilon_start, cfg.epsilon_end, decay, before)
-                actions = self.act(obs)
+                actions = self.act(obs, mask=self.env.masks)
                 step = self.env.step(actions)
                 self.replay.add(obs, actions, step)
                 obs = step.obs

@@ -36,6 +36,7 @@ from tidyrl.core.schedules import crossed, linear_schedule
 from tidyrl.core.targets import update_target
 from tidyrl.data.batch import Transition
 from tidyrl.data.replay import Replay
+from tidyrl.envs.spaces import rows
 from tidyrl.errors import ConfigError
 from tidyrl.nets.heads import QNetwork, categorical_q
 from tidyrl.nets.inference import fast_policy
@@ -157,6 +158,7 @@ class Rainbow(Agent):
     algo_id = "rainbow"
     default_torch_threads = 1
     action_spaces = (gym.spaces.Discrete,)
+    observation_spaces = (gym.spaces.Box, gym.spaces.Dict)
     default_steps = 50_000
     PRESETS = {
         "cartpole": {},
@@ -238,7 +240,7 @@ class Rainbow(Agent):
         self.register_state("q", "q_target", "optimizer")
         self.register_run_state("replay")
 
-    def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
+    def act(self, obs, deterministic: bool = False) -> np.ndarray:
         if deterministic:
             set_noise(self.q, False)  # the mean network
             try:
@@ -246,10 +248,10 @@ class Rainbow(Agent):
             finally:
                 set_noise(self.q, True)
         return epsilon_greedy(
-            lambda: self.greedy(obs), len(obs), self.epsilon, self.n_actions, self.rng
+            lambda: self.greedy(obs), rows(obs), self.epsilon, self.n_actions, self.rng
         )
 
-    def greedy(self, obs: np.ndarray) -> np.ndarray:
+    def greedy(self, obs) -> np.ndarray:
         """argmax_a Q(s, a) per row (the expected return under the distributional head)."""
         out = fast_policy(self.q)(obs)
         q = out if self.support is None else categorical_q(out, self.support)

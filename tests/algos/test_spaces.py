@@ -1,0 +1,165 @@
+"""Observation and action spaces beyond Box/Discrete (docs/spaces.md): shapes, a learning smoke
+per space, save/load round trips and `predict` on one observation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import tests.space_envs  # noqa: F401  (registers tidyspace/*)
+import tidyrl
+import tidyrl.errors
+from tidyrl.errors import EnvError
+
+MULTI = ("tidyspace/MultiAction-v0", "tidyspace/MultiBinary-v0")
+POLICY_GRADIENT = ("ppo", "a2c", "trpo", "reinforce")
+
+
+@pytest.mark.parametrize("env_id", MULTI)
+@pytest.mark.parametrize("algo", POLICY_GRADIENT)
+def test_policy_gradients_learn_multi_discrete_and_multi_binary_actions(algo, env_id):
+    # random play earns 8/3 (MultiDiscrete) or 4 (MultiBinary) of the 8 an exact policy earns
+    agent = tidyrl.make(algo, env_id, seed=0)
+    agent.learn(8_000)
+    assert tidyrl.evaluate(agent, episodes=5)["mean_return"] >= 6.5
+
+
+@pytest.mark.parametrize("env_id", MULTI)
+def test_multi_actions_shapes_save_load_and_predict(tmp_path, env_id):
+    agent = tidyrl.make("ppo", env_id, seed=0, n_envs=2, n_steps=16)
+    agent.learn(64)
+    space = agent.action_space
+    assert agent.rollout.actions.shape == (16, 2, *space.shape)
+    obs = agent.env.obs
+    action = agent.predict(obs[0])
+    assert action.shape == space.shape and space.contains(action)
+    batch = agent.predict(obs, deterministic=False)
+    assert batch.shape == (2, *space.shape) and all(space.contains(a) for a in batch)
+    agent.save(tmp_path / "a")
+    loaded = tidyrl.load(tmp_path / "a")
+    np.testing.assert_array_equal(loaded.predict(obs), agent.predict(obs))
+
+
+def test_an_unsupported_action_space_names_the_supported_ones():
+    with pytest.raises(EnvError, match=r"^dqn needs a Discrete action space.*MultiDiscrete"):
+        tidyrl.make("dqn", "tidyspace/MultiAction-v0")
+    with pytest.raises(EnvError, match="sac needs a Box action space.*MultiBinary"):
+        tidyrl.make("sac", "tidyspace/MultiBinary-v0")
+
+
+@pytest.mark.parametrize("env_id", MULTI)
+def test_exported_multi_action_policy_matches_predict(env_id):
+    import torch
+
+    from tidyrl.export import policy_module
+
+    agent = tidyrl.make("ppo", env_id, seed=0)
+    agent.learn(64)
+    obs = agent.env.obs
+    out = policy_module(agent)(torch.as_tensor(obs)).numpy()
+    assert out.dtype == agent.action_space.dtype
+    np.testing.assert_array_equal(out, agent.predict(obs))
+
+
+STRUCTURED = ("tidyspace/DictObs-v0", "tidyspace/TupleObs-v0")
+
+
+@pytest.mark.parametrize(
+    ("algo", "steps", "settings"),
+    [
+        ("ppo", 2_000, {"n_epochs": 4}),
+        ("a2c", 4_000, {}),
+        ("trpo", 4_000, {}),
+        ("dqn", 2_000, {"learning_starts": 200, "train_freq": 16, "gradient_steps": 8}),
+        (
+            "dqn",
+            2_000,
+            {
+                "learning_starts": 200,
+                "train_freq": 16,
+                "gradient_steps": 8,
+                "double": True,
+                "dueling": True,
+            },
+        ),
+    ],
+)
+def test_dict_observations_learn_through_the_combined_encoder(algo, steps, settings):
+    # the target is only in the Discrete key and the image: random play earns 8/3 of 8. DQN at
+    # this budget solves it on most seeds, not all (seed 0 of plain DQN ends at 5): 2 of 3
+    seeds = (0, 1, 2) if algo == "dqn" else (0,)
+    solved = 0
+    for seed in seeds:
+        agent = tidyrl.make(algo, "tidyspace/DictObs-v0", seed=seed, **settings)
+        agent.learn(steps)
+        solved += tidyrl.evaluate(agent, episodes=5)["mean_return"] >= 7.0
+    assert solved >= len(seeds) // 2 + 1  # a majority
+
+
+def test_replay_and_rollout_store_one_preallocated_array_per_key():
+    dqn = tidyrl.make("dqn", "tidyspace/DictObs-v0", seed=0, buffer_size=50, learning_starts=100)
+    dqn.learn(20)
+    cols = dqn.replay.storage.columns
+    assert cols["obs.image"].shape == (50, 6, 6, 1) and cols["obs.image"].dtype == np.uint8
+    assert cols["obs.which"].shape == (50,) and cols["obs.which"].dtype == np.int64
+    assert cols["next_obs.vector"].shape == (50, 2) and cols["next_obs.vector"].dtype == np.float32
+    # inside an episode row t's successor is row t + 1's observation; at the 8-step time limit
+    # it is the final observation, which the reset observation of row t + 1 replaced
+    inside = ~cols["truncated"][:19]
+    assert inside.sum() == 17
+    np.testing.assert_array_equal(
+        cols["next_obs.which"][:19][inside], cols["obs.which"][1:20][inside]
+    )
+    batch = dqn.replay.sample(4, np.random.default_rng(0))
+    assert set(batch.obs) == {"image", "vector", "which"} and batch.obs["image"].shape[0] == 4
+    ppo = tidyrl.make("ppo", "tidyspace/DictObs-v0", seed=0, n_envs=2, n_steps=8)
+    ppo.learn(16)
+    assert ppo.rollout.obs["image"].shape == (8, 2, 6, 6, 1)
+    assert ppo.rollout.obs["image"].dtype == torch.uint8
+    flat = ppo.rollout.flatten(torch.zeros(8, 2), torch.zeros(8, 2))
+    assert flat.obs["which"].shape == (16,)
+
+
+@pytest.mark.parametrize("env_id", STRUCTURED)
+@pytest.mark.parametrize("algo", ["ppo", "dqn"])
+def test_structured_observations_save_load_and_predict_on_one_raw_observation(
+    tmp_path, algo, env_id
+):
+    import gymnasium as gym
+
+    agent = tidyrl.make(algo, env_id, seed=0)
+    agent.learn(300)
+    raw, _ = gym.make(env_id).reset(seed=3)  # as the environment gives it: a dict or a tuple
+    action = agent.predict(raw)
+    assert np.shape(action) == () and agent.action_space.contains(action)
+    agent.save(tmp_path / "a")
+    loaded = tidyrl.load(tmp_path / "a")
+    assert loaded.predict(raw) == action
+    batch = agent.env.obs
+    np.testing.assert_array_equal(loaded.predict(batch), agent.predict(batch))
+
+
+def test_a_checkpoint_refuses_an_env_with_other_dict_keys(tmp_path):
+    from tidyrl.errors import CheckpointError
+
+    agent = tidyrl.make("ppo", "tidyspace/DictObs-v0", seed=0)
+    agent.save(tmp_path / "a")
+    with pytest.raises(CheckpointError, match=r"Dict\(image: Box.*but environment"):
+        tidyrl.load(tmp_path / "a", env="tidyspace/TupleObs-v0")
+
+
+def test_dict_observations_are_refused_with_the_supported_spaces():
+    with pytest.raises(EnvError, match=r"^reinforce needs a Box observation space.*Dict"):
+        tidyrl.make("reinforce", "tidyspace/DictObs-v0")
+    with pytest.raises(tidyrl.errors.ConfigError, match="normalize_obs=True works on Box"):
+        tidyrl.make("ppo", "tidyspace/DictObs-v0", normalize_obs=True)
+
+
+def test_export_of_a_dict_observation_policy_is_a_one_line_error(tmp_path):
+    from tidyrl.errors import TidyError
+    from tidyrl.export import export
+
+    agent = tidyrl.make("ppo", "tidyspace/DictObs-v0", seed=0)
+    with pytest.raises(TidyError, match="^cannot export a policy over Dict observations"):
+        export(agent, tmp_path / "p.pt")

@@ -1,0 +1,114 @@
+"""Small learnable environments over the spaces of `docs/spaces.md`, registered on import.
+
+Each is a contextual bandit run for 8 steps: a fresh target every step, shown in the observation,
+and reward for matching it, so a policy that reads its observation correctly earns 8 per episode
+and a uniformly random one much less.
+
+- `MultiAction-v0`: Box observation (the one-hot target of each sub-action), MultiDiscrete([3, 3])
+  actions; reward = fraction of sub-actions equal to their target (random: 8/3 per episode).
+- `MultiBinary-v0`: Box observation (the target bits as +-1), MultiBinary(4) actions; reward =
+  fraction of matching bits (random: 4 per episode).
+- `DictObs-v0` / `TupleObs-v0`: the target t in {0, 1, 2} is the Discrete key `which`; an 6x6x1
+  uint8 image (channels last, as MiniGrid's) lights row t; `vector` is noise. Discrete(3)
+  actions, reward 1 for a = t (random: 8/3). `action="box"`: Box(-1, 1) action, reward
+  1 - |a - (t - 1)| (random: about 3).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.envs.registration import register
+
+NS = "tidyspace"
+
+
+class MultiActionEnv(gym.Env):
+    metadata = {"render_modes": []}
+
+    def __init__(self, binary: bool = False) -> None:
+        self.binary = binary
+        if binary:
+            self.action_space = gym.spaces.MultiBinary(4)
+            self.observation_space = gym.spaces.Box(-1.0, 1.0, (4,), np.float32)
+        else:
+            self.action_space = gym.spaces.MultiDiscrete([3, 3])
+            self.observation_space = gym.spaces.Box(0.0, 1.0, (6,), np.float32)
+        self.target = np.zeros(4, dtype=np.int64)
+
+    def _obs(self) -> np.ndarray:
+        if self.binary:
+            self.target = self.np_random.integers(0, 2, 4)
+            return (2.0 * self.target - 1.0).astype(np.float32)
+        self.target = self.np_random.integers(0, 3, 2)
+        obs = np.zeros(6, dtype=np.float32)
+        obs[[self.target[0], 3 + self.target[1]]] = 1.0
+        return obs
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        return self._obs(), {}
+
+    def step(self, action):
+        reward = float(np.mean(np.asarray(action) == self.target))
+        return self._obs(), reward, False, False, {}
+
+
+class StructuredObsEnv(gym.Env):
+    metadata = {"render_modes": []}
+
+    def __init__(self, tuple_obs: bool = False, action: str = "discrete") -> None:
+        parts = {
+            "image": gym.spaces.Box(0, 255, (6, 6, 1), np.uint8),
+            "vector": gym.spaces.Box(-1.0, 1.0, (2,), np.float32),
+            "which": gym.spaces.Discrete(3),
+        }
+        self.tuple_obs = tuple_obs
+        self.observation_space = (
+            gym.spaces.Tuple(tuple(parts.values())) if tuple_obs else gym.spaces.Dict(parts)
+        )
+        self.box = action == "box"
+        self.action_space = (
+            gym.spaces.Box(-1.0, 1.0, (1,), np.float32) if self.box else gym.spaces.Discrete(3)
+        )
+        self.target = 0
+
+    def _obs(self) -> Any:
+        self.target = int(self.np_random.integers(0, 3))
+        image = np.zeros((6, 6, 1), dtype=np.uint8)
+        image[2 * self.target : 2 * self.target + 2] = 255
+        vector = self.np_random.uniform(-1, 1, 2).astype(np.float32)
+        if self.tuple_obs:
+            return (image, vector, self.target)
+        return {"image": image, "vector": vector, "which": self.target}
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        return self._obs(), {}
+
+    def step(self, action):
+        if self.box:
+            reward = 1.0 - abs(float(np.asarray(action).reshape(-1)[0]) - (self.target - 1))
+        else:
+            reward = float(int(action) == self.target)
+        return self._obs(), reward, False, False, {}
+
+
+def _register(name: str, entry_point: str, **kwargs: Any) -> None:
+    env_id = f"{NS}/{name}"
+    if env_id not in gym.registry:
+        register(
+            id=env_id,
+            entry_point=f"tests.space_envs:{entry_point}",
+            max_episode_steps=8,
+            kwargs=kwargs,
+        )
+
+
+_register("MultiAction-v0", "MultiActionEnv")
+_register("MultiBinary-v0", "MultiActionEnv", binary=True)
+_register("DictObs-v0", "StructuredObsEnv")
+_register("TupleObs-v0", "StructuredObsEnv", tuple_obs=True)
+_register("DictObsBox-v0", "StructuredObsEnv", action="box")
