@@ -1,4 +1,4 @@
-"""Multi-agent (issue 21): MADDPG against independent DDPG learners on MPE cooperative
+"""Multi-agent (issue 21): MADDPG, independent DDPG, MAPPO and IPPO on MPE cooperative
 navigation (mpe2's simple_spread_v3, N = 3 agents and landmarks, continuous actions, 25-step
 episodes), 3 seeds; a uniformly random policy is measured in every record (`ceilings` and
 `metrics`).
@@ -6,7 +6,11 @@ episodes), 3 seeds; a uniformly random policy is measured in every record (`ceil
 The issue's budget is 500,000 steps (the paper trains 60,000 episodes = 1.5M steps). On the
 shared 2-core machine this suite records 30,000 steps, so it updates every 10 steps (paper:
 every 100) from 3,000 stored steps (paper: 25,600); every other setting is the paper's (lr 1e-2,
-gamma 0.95, batch 1024, tau 0.01, 64-64 MLPs, clipping 0.5). The 500k run:
+gamma 0.95, batch 1024, tau 0.01, 64-64 MLPs, clipping 0.5). MAPPO and IPPO use the MAPPO
+paper's MPE settings (Yu et al. 2022) except the rollout: 8 environment copies x 25 steps
+(paper: 128 x 25), so the 30,000 steps make 150 rollouts of 10 epochs (the paper's 3,200-step
+rollouts would make 9; the paper trains 20M steps).
+The 500k run:
 
   tidyrl train maddpg mpe2:simple_spread_v3 --steps 500000 --env-kwargs N=3 continuous_actions=true
 
@@ -19,6 +23,7 @@ agent pairs in contact summed over an episode's steps.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
@@ -34,6 +39,9 @@ BUDGET = {
     "learning_starts": 3000,
     "update_every": 10,
 }
+"""MADDPG's and independent DDPG's settings for the 30k budget."""
+PPO_BUDGET = {"env_kwargs": SPREAD_KWARGS, "n_envs": 8}
+"""MAPPO's and IPPO's."""
 EPISODES = 50
 
 
@@ -82,12 +90,12 @@ def spread_metrics(agent: Any) -> dict[str, float]:
     return ours | {f"random_{k}": v for k, v in random.items()}
 
 
-def _task(label: str, **overrides: Any) -> Task:
+def _task(algo: str, label: str, budget: dict[str, Any], **overrides: Any) -> Task:
     return Task(
-        "maddpg",
+        algo,
         SPREAD,
         30_000,
-        overrides={**BUDGET, **overrides},
+        overrides={**budget, **overrides},
         label=label,
         eval_every=10_000,
         eval_episodes=20,
@@ -99,7 +107,94 @@ SUITES = [
     Suite(
         "multiagent-spread",
         "multiagent",
-        (_task("maddpg"), _task("independent ddpg", centralized_critic=False)),
-        description="MADDPG vs independent DDPG on simple_spread N=3 (continuous), 30k steps",
+        (
+            _task("maddpg", "maddpg", BUDGET),
+            _task("maddpg", "independent ddpg", BUDGET, centralized_critic=False),
+            _task("mappo", "mappo", PPO_BUDGET),
+            _task("ippo", "ippo", PPO_BUDGET),
+        ),
+        description="MADDPG, independent DDPG, MAPPO and IPPO on simple_spread N=3 (continuous), "
+        "30k steps",
     )
 ]
+
+
+CROSSPLAY_STEPS = 8_000
+CROSSPLAY_BUDGET = {"learning_starts": 1000, "update_every": 10}
+"""MADDPG's settings for the cross-play budget (every other one is the paper's)."""
+
+
+def _play(env_cfg: EnvConfig, adversaries: Any, good: Any, seed: int) -> tuple[float, float]:
+    """Mean per-agent episode return of the adversary side (agents named adversary_*, acted by
+    `adversaries`) and of the good side (acted by `good`) over `EPISODES` episodes."""
+    env = make_parallel_env(env_cfg)
+    adv_returns, good_returns = [], []
+    for episode in range(EPISODES):
+        obs, _ = env.reset(seed=seed + episode)
+        totals = dict.fromkeys(env.possible_agents, 0.0)
+        while env.agents:
+            actions = {}
+            for side, owner in ((True, adversaries), (False, good)):
+                mine = {a: obs[a] for a in env.agents if a.startswith("adversary") == side}
+                if mine:
+                    actions.update(owner.predict(mine))
+            obs, rewards, _, _, _ = env.step(actions)
+            for a, r in rewards.items():
+                totals[a] += r
+        adv = [v for a, v in totals.items() if a.startswith("adversary")]
+        others = [v for a, v in totals.items() if not a.startswith("adversary")]
+        adv_returns.append(float(np.mean(adv)))
+        good_returns.append(float(np.mean(others)))
+    env.close()
+    return float(np.mean(adv_returns)), float(np.mean(good_returns))
+
+
+def crossplay_metrics(agent: Any) -> dict[str, float]:
+    """The MADDPG paper's cross-play (section 5, Figure 3): an independent-DDPG learner is
+    trained here with the MADDPG agent's settings, seed and budget (`centralized_critic=false`
+    is the only change); then every pairing of the two plays `EPISODES` episodes, MADDPG's or
+    DDPG's agents on the adversary side against MADDPG's or DDPG's on the good side. Reported:
+    the mean per-agent return of each side in each pairing."""
+    ddpg = type(agent)(
+        agent.env_cfg,
+        dataclasses.replace(agent.config, centralized_critic=False),
+        dataclasses.replace(agent.run, run_dir=None, progress=False, eval_every=0),
+        algo=agent.algo,
+    )
+    ddpg.learn(agent.counters["steps"])
+    seed = agent.run.seed + 3_000_017
+    learners = {"maddpg": agent, "ddpg": ddpg}
+    out = {}
+    for adv_name, adv in learners.items():
+        for good_name, good in learners.items():
+            adv_return, good_return = _play(agent.env_cfg, adv, good, seed)
+            pairing = f"adv_{adv_name}_good_{good_name}"
+            out[f"{pairing}_adversary"] = adv_return
+            out[f"{pairing}_good"] = good_return
+    ddpg.close()
+    return out
+
+
+def _crossplay_task(env: str) -> Task:
+    return Task(
+        "maddpg",
+        env,
+        CROSSPLAY_STEPS,
+        overrides=dict(CROSSPLAY_BUDGET),
+        label=f"maddpg vs ddpg {env.split(':')[1].removesuffix('_v3')}",
+        eval_every=0,
+        eval_episodes=20,
+        metrics=crossplay_metrics,
+    )
+
+
+SUITES.append(
+    Suite(
+        "multiagent-crossplay",
+        "multiagent",
+        (_crossplay_task("mpe2:simple_adversary_v3"), _crossplay_task("mpe2:simple_tag_v3")),
+        seeds=(0,),
+        description="Cross-play on simple_adversary and simple_tag (discrete): MADDPG's agents "
+        "against independent DDPG's on either side, 8k training steps each, one seed",
+    )
+)

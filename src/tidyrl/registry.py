@@ -163,6 +163,19 @@ ALGORITHMS: dict[str, Entry] = {
         "multi-agent",
         "Multi-agent DDPG: centralised critics, decentralised actors (PettingZoo parallel envs)",
     ),
+    "mappo": Entry(
+        "tidyrl.algos.multiagent.mappo",
+        "MAPPO",
+        "multi-agent",
+        "Multi-agent PPO: per-agent policies, centralised value on the joint observation",
+    ),
+    "ippo": Entry(
+        "tidyrl.algos.multiagent.mappo",
+        "MAPPO",
+        "multi-agent",
+        "Independent PPO: per-agent policies and values on each agent's own observation",
+        {"centralized_value": False},
+    ),
     "bc": Entry(
         "tidyrl.algos.imitation.bc",
         "BC",

@@ -53,6 +53,13 @@ class RunningMeanStd(nn.Module):
         std = torch.sqrt(self.var + 1e-8).to(x.dtype)
         return torch.clamp((x - mean) / std, -clip, clip)
 
+    def denormalize(self, x: torch.Tensor) -> torch.Tensor:
+        """mean + sqrt(var + 1e-8) * x, in x's dtype: the inverse of `normalize` inside the clip
+        (a critic trained on normalized targets reports values on the return scale)."""
+        mean = self.mean.to(x.dtype)
+        std = torch.sqrt(self.var + 1e-8).to(x.dtype)
+        return mean + std * x
+
 
 class RewardScaler:
     """Divide rewards by the std of the running discounted return of each env.

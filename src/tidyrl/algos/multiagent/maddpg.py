@@ -44,6 +44,7 @@ import torch
 from torch import nn
 
 from tidyrl.agent import Agent
+from tidyrl.algos.multiagent.common import check_shared_spaces, one_hot_ids, with_id
 from tidyrl.config import check_choice, check_hidden, check_range
 from tidyrl.core.estimators import gumbel_softmax, sample_gumbel
 from tidyrl.core.noise import ExplorationNoise
@@ -51,7 +52,7 @@ from tidyrl.core.squashed import scale_action, unscale_action
 from tidyrl.core.targets import polyak_update
 from tidyrl.data.batch import Transition
 from tidyrl.data.replay import JointReplay
-from tidyrl.errors import ConfigError, EnvError
+from tidyrl.errors import ConfigError
 from tidyrl.nets.critics import batchnorm_mlp
 from tidyrl.nets.inference import fast_policy
 from tidyrl.nets.mlp import mlp
@@ -235,15 +236,8 @@ class MADDPG(Agent):
         self.act_dims = {
             a: int(s.n) if self.discrete[a] else int(np.prod(s.shape)) for a, s in spaces[1].items()
         }
-        first = agents[0]
-        if cfg.share_parameters and any(
-            spaces[0][a] != spaces[0][first] or spaces[1][a] != spaces[1][first] for a in agents
-        ):
-            raise EnvError(
-                f"{self.algo}: share_parameters=true needs every agent to have the same "
-                f"observation and action spaces; '{self.env_cfg.id}' has {self.observation_space} "
-                f"and {self.action_space}"
-            )
+        if cfg.share_parameters:
+            check_shared_spaces(self)
         n_nets = 1 if cfg.share_parameters else len(agents)
         self.net_of = {a: 0 if cfg.share_parameters else i for i, a in enumerate(agents)}
         id_dim = len(agents) if cfg.share_parameters else 0
@@ -264,7 +258,7 @@ class MADDPG(Agent):
         self.critic_targets = copy.deepcopy(self.critics).requires_grad_(False)
         self.actor_opt = Adam(self.actors.parameters(), cfg.actor_lr)
         self.critic_opt = Adam(self.critics.parameters(), cfg.critic_lr)
-        self.agent_id = {a: torch.eye(len(agents))[i] for i, a in enumerate(agents)}
+        self.agent_id = one_hot_ids(agents)
         self.replay = JointReplay(cfg.buffer_size, spaces[0], self.act_dims)
         self.noise = {
             a: ExplorationNoise(
@@ -290,9 +284,7 @@ class MADDPG(Agent):
 
     def _with_id(self, agent: str, obs: torch.Tensor) -> torch.Tensor:
         """The agent's network input: its observation, plus its one-hot id when shared."""
-        if not self.config.share_parameters:
-            return obs
-        return torch.cat([obs, self.agent_id[agent].expand(len(obs), -1)], -1)
+        return with_id(obs, self.agent_id[agent] if self.config.share_parameters else None)
 
     # -- acting -------------------------------------------------------------------------------
     def raw_actions(self, agent: str, obs: np.ndarray) -> np.ndarray:

@@ -6,6 +6,10 @@ one tensor per key, for the networks' combined encoders) and network actions int
 `act` is the one acting rule of every stochastic-policy agent: the mode when deterministic
 (drawing no randomness, so evaluation never changes what training does next), a sample otherwise
 (both over the valid actions of an action mask, when given).
+
+PPO's clipped-surrogate and value losses (`clipped_surrogate`, `value_loss`, `ratio_diagnostics`;
+their equations are in `ppo.py`'s docstring) live here because two learners differentiate them
+unchanged: `ppo` and the multi-agent `mappo` / `ippo` (`tidyrl.algos.multiagent.mappo`).
 """
 
 from __future__ import annotations
@@ -16,8 +20,10 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from tidyrl.core.distributions import Distribution
 from tidyrl.core.normalize import RunningMeanStd
-from tidyrl.data.rollout import Rollout
+from tidyrl.core.returns import normalize
+from tidyrl.data.rollout import Rollout, RolloutBatch
 from tidyrl.envs.spaces import columns
 from tidyrl.errors import ConfigError
 from tidyrl.nets.encoders import obs_tensors
@@ -131,3 +137,34 @@ def new_rollout(agent: Any, n_steps: int, n_envs: int, experience: bool = False)
         mask_width=mask_width,
         experience=experience,
     )
+
+
+def clipped_surrogate(
+    dist: Distribution, batch: RolloutBatch, clip: float, normalize_adv: bool
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """-E[min(r A, clip(r) A)], log r (for the diagnostics) and r."""
+    log_ratio = dist.log_prob(batch.actions) - batch.logprobs
+    ratio = log_ratio.exp()
+    adv = normalize(batch.advantages) if normalize_adv else batch.advantages
+    surrogate = torch.min(ratio * adv, ratio.clamp(1.0 - clip, 1.0 + clip) * adv)
+    return -surrogate.mean(), log_ratio.detach(), ratio.detach()
+
+
+@torch.no_grad()
+def ratio_diagnostics(
+    log_ratio: torch.Tensor, ratio: torch.Tensor, clip: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The approximate KL E[(r - 1) - log r] (Schulman's low-variance estimator) and the
+    fraction of samples whose ratio lies outside the clip range."""
+    approx_kl = ((ratio - 1.0) - log_ratio).mean()
+    clip_fraction = ((ratio - 1.0).abs() > clip).float().mean()
+    return approx_kl, clip_fraction
+
+
+def value_loss(values: torch.Tensor, batch: RolloutBatch, clip_value: float) -> torch.Tensor:
+    """E[(V - R)^2], or with clipping E[max((V - R)^2, (V_old + clip(V - V_old) - R)^2)]."""
+    unclipped = (values - batch.returns) ** 2
+    if clip_value <= 0:
+        return unclipped.mean()
+    clipped = batch.values + (values - batch.values).clamp(-clip_value, clip_value)
+    return torch.max(unclipped, (clipped - batch.returns) ** 2).mean()

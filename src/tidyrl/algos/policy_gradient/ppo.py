@@ -9,12 +9,14 @@ minimizes
         + c_v E[(V(s_t) - R_t)^2]                                 value loss (eq. 9)
         - c_e E[H(pi_theta(.|s_t))]                               entropy bonus
 
-R_t = A_t + V_old(s_t) are the lambda-returns. Options, each a documented implementation detail
-(Engstrom et al. 2020; Huang et al. 2022, "The 37 implementation details of PPO"): advantages
-normalized per minibatch; value clipping V_old + clip(V - V_old, -eps_v, eps_v) with the larger
-of the two squared errors; learning rate and clip range annealed linearly to 0; early stop of
-the epochs when the approximate KL E[(r - 1) - log r] exceeds 1.5 * target_kl; global gradient
-norm clipping; running observation normalization and reward scaling for continuous control.
+R_t = A_t + V_old(s_t) are the lambda-returns. The two losses are `clipped_surrogate` and
+`value_loss` of `policy_gradient/common.py` (shared, unchanged, with the multi-agent MAPPO).
+Options, each a documented implementation detail (Engstrom et al. 2020; Huang et al. 2022,
+"The 37 implementation details of PPO"): advantages normalized per minibatch; value clipping
+V_old + clip(V - V_old, -eps_v, eps_v) with the larger of the two squared errors; learning rate
+and clip range annealed linearly to 0; early stop of the epochs when the approximate KL
+E[(r - 1) - log r] exceeds 1.5 * target_kl; global gradient norm clipping; running observation
+normalization and reward scaling for continuous control.
 
 Defaults are RL-Zoo's CartPole-v1 settings (8 envs x 32 steps, 20 epochs of one minibatch: the
 whole 256-step rollout, gamma 0.98, lambda 0.8, lr 1e-3 -> 0, clip 0.2 -> 0); the `mujoco`
@@ -41,10 +43,12 @@ from tidyrl.algos.policy_gradient.common import (
     OBSERVATION_SPACES,
     act,
     build_policy,
+    clipped_surrogate,
     new_rollout,
+    ratio_diagnostics,
+    value_loss,
 )
 from tidyrl.config import check_range
-from tidyrl.core.distributions import Distribution
 from tidyrl.core.normalize import RewardScaler, RunningMeanStd
 from tidyrl.core.returns import normalize
 from tidyrl.core.schedules import remaining_fraction
@@ -137,37 +141,6 @@ class PPOConfig:
     def minibatch_size(self) -> int:
         """The batch_size in use: the whole rollout when batch_size is 0."""
         return self.batch_size or self.n_envs * self.n_steps
-
-
-def clipped_surrogate(
-    dist: Distribution, batch: RolloutBatch, clip: float, normalize_adv: bool
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """-E[min(r A, clip(r) A)], log r (for the diagnostics) and r."""
-    log_ratio = dist.log_prob(batch.actions) - batch.logprobs
-    ratio = log_ratio.exp()
-    adv = normalize(batch.advantages) if normalize_adv else batch.advantages
-    surrogate = torch.min(ratio * adv, ratio.clamp(1.0 - clip, 1.0 + clip) * adv)
-    return -surrogate.mean(), log_ratio.detach(), ratio.detach()
-
-
-@torch.no_grad()
-def ratio_diagnostics(
-    log_ratio: torch.Tensor, ratio: torch.Tensor, clip: float
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The approximate KL E[(r - 1) - log r] (Schulman's low-variance estimator) and the
-    fraction of samples whose ratio lies outside the clip range."""
-    approx_kl = ((ratio - 1.0) - log_ratio).mean()
-    clip_fraction = ((ratio - 1.0).abs() > clip).float().mean()
-    return approx_kl, clip_fraction
-
-
-def value_loss(values: torch.Tensor, batch: RolloutBatch, clip_value: float) -> torch.Tensor:
-    """E[(V - R)^2], or with clipping E[max((V - R)^2, (V_old + clip(V - V_old) - R)^2)]."""
-    unclipped = (values - batch.returns) ** 2
-    if clip_value <= 0:
-        return unclipped.mean()
-    clipped = batch.values + (values - batch.values).clamp(-clip_value, clip_value)
-    return torch.max(unclipped, (clipped - batch.returns) ** 2).mean()
 
 
 ZOO_PPO = {
