@@ -11,6 +11,9 @@ if "tidyrl/GridWorld-v0" not in registry:
         max_episode_steps=100,
     )
 
+if "tidyrl/Chain-v0" not in registry:
+    register(id="tidyrl/Chain-v0", entry_point="tidyrl.envs.chain:ChainEnv", max_episode_steps=20)
+
 MUJOCO_ENVS = tuple(
     f"{name}-v5"
     for name in (
