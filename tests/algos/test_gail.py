@@ -120,6 +120,7 @@ class ConstantPlugin(RewardPlugin):
 
     def __init__(self, replaces: bool) -> None:
         self.replaces_env_reward = replaces
+        self.config = None  # no intrinsic_coef: a bonus is added with beta = 1
         self.updates = 0
 
     def reward(self, batch):
@@ -250,7 +251,7 @@ def test_config_errors(cartpole_demos):
         tidyrl.make("gail", "CartPole-v1")
     with pytest.raises(ConfigError, match="Valid choices: airl, gail, log-d"):
         tidyrl.make("gail", "CartPole-v1", demos=cartpole_demos, form="log")
-    with pytest.raises(ConfigError, match="Valid choices: env, gail"):
+    with pytest.raises(ConfigError, match="Valid choices: count, curiosity, env, gail, icm, rnd"):
         tidyrl.make("ppo", "CartPole-v1", reward="gial")
     with pytest.raises(ConfigError, match="reward=env"):
         tidyrl.make("ppo", "CartPole-v1", reward_kwargs={"demos": cartpole_demos})

@@ -83,5 +83,28 @@ class Experience:
     terminated: torch.Tensor
     truncated: torch.Tensor
 
+    @classmethod
+    def of_step(
+        cls,
+        obs: np.ndarray,
+        actions: np.ndarray,
+        next_obs: np.ndarray,
+        terminated: np.ndarray,
+        truncated: np.ndarray,
+    ) -> Experience:
+        """One vector-env step (N rows) as an Experience: observations flattened to float32."""
+        n = len(obs)
+
+        def flat(x: np.ndarray) -> torch.Tensor:
+            return torch.as_tensor(np.asarray(x, dtype=np.float32).reshape(n, -1))
+
+        return cls(
+            flat(obs),
+            torch.as_tensor(np.asarray(actions)),
+            flat(next_obs),
+            torch.as_tensor(np.asarray(terminated, dtype=np.float32)),
+            torch.as_tensor(np.asarray(truncated, dtype=np.float32)),
+        )
+
     def __len__(self) -> int:
         return int(self.obs.shape[0])

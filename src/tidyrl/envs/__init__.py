@@ -20,6 +20,9 @@ for _name, _expose in (("MaskedChoice-v0", True), ("MaskedChoiceUnmasked-v0", Fa
             kwargs={"expose_mask": _expose},
         )
 
+if "tidyrl/Chain-v0" not in registry:
+    register(id="tidyrl/Chain-v0", entry_point="tidyrl.envs.chain:ChainEnv", max_episode_steps=20)
+
 
 MUJOCO_ENVS = tuple(
     f"{name}-v5"

@@ -11,7 +11,8 @@ inside `agent.collecting()`, so that checkpoints fall between rollouts.
 
 `relabel_rollout` is the one place where a reward plug-in (`tidyrl.rewards`) enters an
 on-policy learner: after collection and before GAE it trains the plug-in on the rollout's
-reward-free experience and overwrites every stored reward with the plug-in's.
+reward-free experience and overwrites every stored reward with the plug-in's (or, for a bonus,
+with r + beta * C).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from tidyrl.data.rollout import Rollout
 from tidyrl.envs.make import Step, VecEnv
 from tidyrl.envs.spaces import take
 from tidyrl.nets.inference import fast_policy
-from tidyrl.rewards.base import RewardPlugin
+from tidyrl.rewards.base import RewardPlugin, learn_and_score
 
 
 class _Agent(Protocol):
@@ -124,22 +125,23 @@ def collect_rollout(
 def relabel_rollout(
     plugin: RewardPlugin, rollout: Rollout, reward_fn: RewardFn | None = None
 ) -> dict[str, torch.Tensor]:
-    """Train `plugin` on the rollout's experience (`plugin.update`), then replace every reward
-    in the rollout with `plugin.reward` of the updated plug-in, scaled step by step by
-    `reward_fn` (e.g. the running return scaler) when given. Returns the plug-in's metrics and
-    the mean plug-in reward (`<name>_reward`).
+    """Hand the rollout's experience to `plugin` (`observe`, then `update`), then replace every
+    reward in the rollout with the updated plug-in's, scaled step by step by `reward_fn` (e.g.
+    the running return scaler) when given. Returns the plug-in's metrics, the mean plug-in
+    reward (`<name>_reward`) and, for a bonus, the mean env reward (`extrinsic_reward`).
 
     The plug-in sees an `Experience`, which has no reward field. A plug-in that replaces the
     env's reward (`replaces_env_reward`, e.g. GAIL) overwrites the stored env rewards whole, so
-    none of them reaches GAE or the losses; a bonus is added to them. Collect with
-    ``reward_fn=None``: the scaling happens here, on the rewards that are learned from."""
+    none of them reaches GAE or the losses; a bonus C is added to them as r + beta * C
+    (beta = `plugin.intrinsic_coef`). Collect with ``reward_fn=None``: the scaling happens
+    here, on the rewards that are learned from."""
     batch = rollout.experience()
-    metrics = dict(plugin.update(batch))
-    with torch.no_grad():
-        rewards = plugin.reward(batch).reshape(rollout.n_steps, rollout.n_envs).float()
-    metrics[f"{plugin.name}_reward"] = rewards.mean()
+    plugin.observe(batch, rollout.n_envs)
+    rewards, metrics = learn_and_score(plugin, batch)
+    rewards = rewards.reshape(rollout.n_steps, rollout.n_envs)
     if not plugin.replaces_env_reward:  # a bonus (curiosity) adds to the env's reward
-        rewards = rewards + rollout.rewards
+        metrics["extrinsic_reward"] = rollout.rewards.mean()
+        rewards = rollout.rewards + plugin.intrinsic_coef * rewards
     if reward_fn is not None:
         dones = (rollout.terminated + rollout.truncated).bool().numpy()
         rewards = torch.stack(

@@ -34,12 +34,24 @@ ENV_REWARD = "env"
 """The `reward` value that keeps the environment's own reward."""
 PLUGINS: dict[str, tuple[str, str]] = {
     "gail": ("tidyrl.rewards.gail", "GAIL"),
+    "curiosity": ("tidyrl.rewards.curiosity", "Curiosity"),
+    "count": ("tidyrl.rewards.count", "Count"),
+    "rnd": ("tidyrl.rewards.rnd", "RND"),
+    "icm": ("tidyrl.rewards.icm", "ICM"),
 }
 """Plug-in name -> (module, class), imported on first use."""
 REWARDS = (ENV_REWARD, *PLUGINS)
 """The values a learner's `reward` field accepts."""
 
-__all__ = ["ENV_REWARD", "PLUGINS", "REWARDS", "attach", "check_reward", "plugin_class"]
+__all__ = [
+    "ENV_REWARD",
+    "PLUGINS",
+    "REWARDS",
+    "attach",
+    "bonus_plugins",
+    "check_reward",
+    "plugin_class",
+]
 
 
 def plugin_class(name: str) -> type[RewardPlugin]:
@@ -70,11 +82,18 @@ def plugin_config(config: Any) -> Any:
     return build(plugin_class(config.reward).Config, config.reward_kwargs)
 
 
-def check_reward(config: Any) -> None:
-    """Validate a learner config's `reward` and `reward_kwargs` (one-line ConfigErrors)."""
-    if config.reward not in REWARDS:
+def bonus_plugins() -> tuple[str, ...]:
+    """The plug-ins that add a bonus to the env's reward (``replaces_env_reward`` False)."""
+    return tuple(n for n in PLUGINS if not plugin_class(n).replaces_env_reward)
+
+
+def check_reward(config: Any, bonus_only: bool = False) -> None:
+    """Validate a learner config's `reward` and `reward_kwargs` (one-line ConfigErrors); with
+    `bonus_only` (a learner that adds plug-in rewards to the env's), only bonus plug-ins."""
+    valid = (ENV_REWARD, *bonus_plugins()) if bonus_only else REWARDS
+    if config.reward not in valid:
         raise ConfigError(
-            f"{type(config).__name__}.reward: " + unknown("value", config.reward, REWARDS)
+            f"{type(config).__name__}.reward: " + unknown("value", config.reward, valid)
         )
     plugin_config(config)
 
@@ -86,7 +105,14 @@ def attach(agent: Any) -> RewardPlugin | None:
     if config is None:
         return None
     cls = plugin_class(agent.config.reward)
-    plugin = cls(config, agent.observation_space, agent.action_space, agent.env_cfg.id, agent.rng)
+    plugin = cls(
+        config,
+        agent.observation_space,
+        agent.action_space,
+        agent.env_cfg.id,
+        agent.rng,
+        getattr(agent.config, "n_envs", 1),
+    )
     for key, obj in plugin.state_objects().items():
         setattr(agent, f"reward_{key}", obj)
         agent.register_state(f"reward_{key}")

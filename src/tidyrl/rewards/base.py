@@ -18,6 +18,19 @@ The plug-in's learnable state (networks, optimizers, running statistics) is retu
 that is not a tensor (e.g. a visitation count table as a dict) belongs in a NumPy array or tensor
 so that it travels the same way.
 
+A plug-in that *adds* a bonus (`replaces_env_reward = False`: curiosity, counts, RND, ICM) also
+has
+
+    observe(batch, n_envs) -> None                 new experience, each transition exactly once,
+                                                   rows time-major [T, n_envs] (visit counts,
+                                                   running statistics)
+
+and an `intrinsic_coef` beta in its config: the learner learns from r + beta * C, C = `reward`.
+An on-policy learner hands each fresh rollout to `observe`, then `update`, then `reward`
+(`tidyrl.loops.on_policy.relabel_rollout`); an off-policy learner hands each env step to
+`observe` as it is collected and each sampled replay minibatch to `update` and `reward` when it
+computes its targets (e.g. DQN's y = r + beta C + gamma max_a' Q'(s', a')).
+
 A plug-in is configured by a frozen dataclass (`Config`), built from the learner's
 ``reward_kwargs`` with the usual one-line errors. Subclasses are one level deep (like agents) and
 are registered by name in `tidyrl.rewards.PLUGINS`.
@@ -65,6 +78,7 @@ class RewardPlugin:
         action_space: gym.Space[Any],
         env_id: str = "",
         rng: np.random.Generator | None = None,
+        n_envs: int = 1,
     ) -> None:
         self.config = config
         self.observation_space = observation_space
@@ -72,6 +86,8 @@ class RewardPlugin:
         self.env_id = env_id
         self.rng = rng if rng is not None else np.random.default_rng(0)
         """The learner's NumPy generator (saved in its checkpoints) for the plug-in's draws."""
+        self.n_envs = n_envs
+        """The learner's parallel envs (the width of the rows `observe` receives)."""
 
     def reward(self, batch: ExperienceLike) -> torch.Tensor:
         """Per-transition rewards [B] for `batch` (called under no_grad)."""
@@ -81,6 +97,45 @@ class RewardPlugin:
         """Learn from `batch` (the learner's latest experience); return metrics as tensors."""
         raise NotImplementedError
 
+    def observe(self, batch: ExperienceLike, n_envs: int) -> None:
+        """Take in freshly collected experience, rows time-major [T, n_envs] (default: nothing)."""
+
     def state_objects(self) -> dict[str, Any]:
         """Modules, optimizers and tensors that make up the plug-in's learnable state."""
         return {}
+
+    @property
+    def intrinsic_coef(self) -> float:
+        """beta of r + beta * C for a bonus (its config's `intrinsic_coef`); 1 otherwise."""
+        return float(getattr(self.config, "intrinsic_coef", 1.0))
+
+    def obs_batch(self, obs: torch.Tensor) -> torch.Tensor:
+        """Observations from an Experience ([B, D] flat) or a replay batch ([B, *shape]) as float
+        [B, *shape] in the space's shape; uint8 images scaled to [0, 1] by their bound (255 for
+        Atari frames, 1 for MinAtar's 0/1 layers)."""
+        space = self.observation_space
+        x = obs.reshape(len(obs), *(space.shape or ())).float()
+        if space.dtype == np.uint8 and isinstance(space, gym.spaces.Box):
+            x = x / float(np.max(space.high))
+        return x
+
+
+def frame_channels(observation_space: gym.Space[Any], env_id: str = "") -> int:
+    """Channels of the newest frame of a (C, H, W) observation: 1 for a frame stack of grayscale
+    frames (Atari), all C for a single multi-channel frame (MinAtar's object layers)."""
+    shape = tuple(observation_space.shape or ())
+    if len(shape) != 3:
+        return 0
+    return shape[0] if env_id.startswith("MinAtar/") else 1
+
+
+def learn_and_score(
+    plugin: RewardPlugin, batch: ExperienceLike
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """`plugin.update(batch)`, then the updated plug-in's rewards C [B] for `batch`; returns
+    (C, metrics), the metrics with the mean plug-in reward as ``<name>_reward``."""
+    metrics = dict(plugin.update(batch))
+    with torch.no_grad():
+        rewards = plugin.reward(batch).float()
+    metrics[f"{plugin.name}_reward"] = rewards.mean()
+    return rewards, metrics

@@ -106,8 +106,8 @@ class PPOConfig:
     log_std_init: float = 0.0
     """Initial log std of the Gaussian policy (Box actions)."""
     reward: str = "env"
-    """Reward to learn from: env (the environment's), or a reward plug-in that replaces it before
-    GAE: gail (tidyrl.rewards; the env's return is still what episode_return and eval report)."""
+    """Reward to learn from: env (the environment's), a plug-in that replaces it before GAE (gail),
+    or a bonus added to it as r + beta C: curiosity, count, rnd, icm (tidyrl.rewards)."""
     reward_kwargs: dict[str, Any] = field(default_factory=dict)
     """The reward plug-in's settings (its config fields; --set accepts them by name too, e.g.
     --set reward=gail demos=FILE)."""
@@ -299,7 +299,7 @@ class PPO(Agent):
                 clip = cfg.clip_range * remaining if cfg.anneal_clip else cfg.clip_range
                 for group in self.optimizer.param_groups:
                     group["lr"] = lr
-                plugin = self.reward_plugin  # its rewards replace the env's before GAE
+                plugin = self.reward_plugin  # replaces or adds to the env's reward
                 env_fn = None if plugin else reward_fn
                 collect_rollout(
                     self, self.policy, self.rollout, self.io, self.io.obs, env_fn, metrics

@@ -96,8 +96,8 @@ class TRPOConfig:
     log_std_init: float = 0.0
     """Initial log std of the Gaussian policy (Box actions)."""
     reward: str = "env"
-    """Reward to learn from: env (the environment's), or a reward plug-in that replaces it before
-    GAE: gail (tidyrl.rewards; the env's return is still what episode_return and eval report)."""
+    """Reward to learn from: env (the environment's), a plug-in that replaces it before GAE (gail),
+    or a bonus added to it as r + beta C: curiosity, count, rnd, icm (tidyrl.rewards)."""
     reward_kwargs: dict[str, Any] = field(default_factory=dict)
     """The reward plug-in's settings (its config fields; --set accepts them by name too, e.g.
     --set reward=gail demos=FILE)."""
@@ -231,7 +231,7 @@ class TRPO(Agent):
         metrics: dict[str, torch.Tensor] = {}
         with self.training(total_steps):
             while not self.finished:
-                plugin = self.reward_plugin  # its rewards replace the env's before GAE
+                plugin = self.reward_plugin  # replaces or adds to the env's reward
                 env_fn = None if plugin else reward_fn
                 collect_rollout(
                     self, self.policy, self.rollout, self.io, self.io.obs, env_fn, metrics

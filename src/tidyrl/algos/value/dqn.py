@@ -11,8 +11,17 @@ network), on minibatches drawn uniformly from a replay buffer D:
              (the argmax over the actions valid in s' where the env gives an action mask)
     L      = mean_i huber(y_i - Q_theta(s_i, a_i))         ("error clipping"; or 0.5 * squared)
 
-gamma_m = gamma for one-step rows. A *truncated* transition bootstraps from its true final
-observation s'; only `terminated` zeroes the future value. The target network is copied every
+gamma_m = gamma for one-step rows. With a bonus reward plug-in (`reward=curiosity|count|rnd|icm`,
+`tidyrl.rewards`), lecture seed 000's curiosity target: each sampled minibatch first trains the
+plug-in (`update`), which then scores it, C = C(s, s', a), and
+
+    y      = r + beta C + gamma_m * (1 - terminated) * Q_theta'(s', a*)
+
+with beta the plug-in's `intrinsic_coef`; every new transition reaches the plug-in's `observe`
+once, as it is collected (visit counts, running statistics).
+
+A *truncated* transition bootstraps from its true final observation s'; only `terminated` zeroes
+the future value. The target network is copied every
 `target_update_every` environment steps (tau = 1), or Polyak-averaged with rate tau.
 
 Acting is ε-greedy, ε decaying linearly from `epsilon_start` to `epsilon_end` over
@@ -24,8 +33,8 @@ and in the target's argmax, and exploring draws are uniform over the valid actio
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import gymnasium as gym
 import numpy as np
@@ -38,12 +47,14 @@ from tidyrl.core.losses import mean_td_loss
 from tidyrl.core.masking import mask_invalid
 from tidyrl.core.schedules import crossed, linear_schedule
 from tidyrl.core.targets import update_target
-from tidyrl.data.batch import Transition
+from tidyrl.data.batch import Experience, Transition
 from tidyrl.data.replay import Replay
 from tidyrl.envs.spaces import rows
 from tidyrl.nets.heads import QNetwork
 from tidyrl.nets.inference import fast_policy
 from tidyrl.nets.optim import OPTIMIZERS, make_optimizer
+from tidyrl.rewards import attach, check_reward
+from tidyrl.rewards.base import learn_and_score
 
 
 @dataclass(frozen=True)
@@ -87,8 +98,15 @@ class DQNConfig:
     """Clip the gradient's global norm (0: no clipping)."""
     n_envs: int = 1
     """Parallel environments."""
+    reward: str = "env"
+    """env (the environment's reward), or a bonus plug-in added in the target as r + beta C:
+    curiosity, count, rnd, icm (tidyrl.rewards)."""
+    reward_kwargs: dict[str, Any] = field(default_factory=dict)
+    """The reward plug-in's settings (its config fields; --set accepts them by name too, e.g.
+    --set reward=curiosity intrinsic_coef=0.5)."""
 
     def __post_init__(self) -> None:
+        check_reward(self, bonus_only=True)
         check_hidden(self)
         check_range(self, "lr", 0.0, low_open=True)
         check_choice(self, "optimizer", OPTIMIZERS)
@@ -112,13 +130,17 @@ def dqn_target(
     batch: Transition,
     next_q_target: torch.Tensor,
     next_q_online: torch.Tensor | None,
+    bonus: torch.Tensor | None = None,
+    beta: float = 0.0,
 ) -> torch.Tensor:
-    """y = r + gamma_m (1 - terminated) Q'(s', a*), a* from the online net when given (Double),
-    among the actions valid in s' (`batch.next_masks`) when the env gives a mask."""
+    """y = r + beta C + gamma_m (1 - terminated) Q'(s', a*), a* from the online net when given
+    (Double), among the actions valid in s' (`batch.next_masks`) when the env gives a mask;
+    C = `bonus` (none: y = r + gamma_m ...)."""
     selector = next_q_online if next_q_online is not None else next_q_target
     best = mask_invalid(selector, batch.next_masks).argmax(dim=1, keepdim=True)
     next_value = next_q_target.gather(1, best).squeeze(1)
-    return batch.rewards + batch.discounts * batch.bootstrap_mask * next_value
+    rewards = batch.rewards if bonus is None else batch.rewards + beta * bonus
+    return rewards + batch.discounts * batch.bootstrap_mask * next_value
 
 
 def compute_loss_q(q_taken: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
@@ -242,6 +264,7 @@ class DQN(Agent):
             mask_width=None if self.env.masks is None else self.n_actions,
         )
         self.epsilon = cfg.epsilon_start
+        self.reward_plugin = attach(self)  # None: learn from the env's reward alone
         self.register_state("q", "q_target", "optimizer")
         self.register_run_state("replay")
 
@@ -260,19 +283,24 @@ class DQN(Agent):
 
     def update(self, batch: Transition) -> dict[str, torch.Tensor]:
         """One gradient step on L(theta) for a minibatch."""
-        cfg = self.config
+        cfg, plugin = self.config, self.reward_plugin
+        bonus, metrics, beta = None, {}, 0.0
+        if plugin is not None:  # trains on the minibatch, then scores it: C [B]
+            bonus, metrics = learn_and_score(plugin, batch)
+            beta = plugin.intrinsic_coef
+            metrics["extrinsic_reward"] = batch.rewards.mean()
         if cfg.double:  # Q(s, .) and the online Q(s', .)
             q_all, next_q_online = self.q.with_next(batch.obs, batch.next_obs)
         else:
             q_all, next_q_online = self.q(batch.obs), None
         with torch.no_grad():
-            target = dqn_target(batch, self.q_target(batch.next_obs), next_q_online)
+            target = dqn_target(batch, self.q_target(batch.next_obs), next_q_online, bonus, beta)
         q_taken = q_all.gather(1, batch.actions.unsqueeze(1)).squeeze(1)
         loss = compute_loss_q(q_taken, target, cfg.loss)
         self.optimizer.zero_grad()
         loss.backward()
         self.optimizer.step()  # clips the gradient norm to max_grad_norm first
-        return {"loss": loss.detach(), "q_mean": q_taken.detach().mean()}
+        return {"loss": loss.detach(), "q_mean": q_taken.detach().mean(), **metrics}
 
     def learn(self, total_steps: int) -> DQN:
         cfg = self.config
@@ -286,6 +314,13 @@ class DQN(Agent):
                 actions = self.act(obs, mask=self.env.masks)
                 step = self.env.step(actions)
                 self.replay.add(obs, actions, step)
+                if self.reward_plugin is not None:  # each new transition, once
+                    self.reward_plugin.observe(
+                        Experience.of_step(
+                            obs, actions, step.next_obs, step.terminated, step.truncated
+                        ),
+                        cfg.n_envs,
+                    )
                 obs = step.obs
                 after = before + cfg.n_envs
                 if after > cfg.learning_starts:

@@ -1,0 +1,40 @@
+"""Exploration (issue 22): reward plug-ins (`tidyrl.rewards`) against the bare learner.
+
+- `exploration-mountaincar`: DQN with lecture seed 000's curiosity bonus (reward=curiosity, the
+  vector environment model's squared prediction error on standardized states, beta = 1) against
+  plain DQN, MountainCar-v0, 100k steps, 3 seeds, the same seeds and budget. Both use DQN's
+  plain defaults (`--preset none`, RL-Zoo's CartPole settings), not the MountainCar preset DQN
+  picks by itself, so that the bonus is the only difference; threshold -150 (the issue's bar:
+  at least 2 of 3 seeds), while epsilon-greedy alone rarely sees the flag and stays near -200.
+"""
+
+from __future__ import annotations
+
+from tidyrl.bench.suite import Suite, Task
+
+
+def _mountaincar(label: str, **overrides: object) -> Task:
+    return Task(
+        "dqn",
+        "MountainCar-v0",
+        100_000,
+        threshold=-150.0,
+        preset="none",
+        overrides=overrides,
+        label=label,
+        eval_every=20_000,
+        eval_episodes=10,
+    )
+
+
+SUITES = [
+    Suite(
+        "exploration-mountaincar",
+        "exploration",
+        (
+            _mountaincar("dqn + curiosity", reward="curiosity", intrinsic_coef=1.0),
+            _mountaincar("dqn"),
+        ),
+        description="DQN + seed 000 curiosity vs plain DQN on MountainCar-v0, 100k steps",
+    )
+]
