@@ -77,14 +77,7 @@ def evaluate(
             lengths.append(length)
     finally:
         env.close()
-    if video:
-        write_video(frames, video, fps=int(env.metadata.get("render_fps", 30) or 30))
-    return {
-        "episodes": episodes,
-        "mean_return": float(np.mean(returns)),
-        "std_return": float(np.std(returns)),
-        "mean_length": float(np.mean(lengths)),
-    }
+    return _finish(env, frames, video, returns, lengths)
 
 
 def evaluate_agents(
@@ -132,15 +125,9 @@ def evaluate_agents(
             lengths.append(length)
     finally:
         env.close()
-    if video:
-        write_video(frames, video, fps=int(env.metadata.get("render_fps", 30) or 30))
-    return {
-        "episodes": episodes,
-        "mean_return": float(np.mean(returns)),
-        "std_return": float(np.std(returns)),
-        "mean_length": float(np.mean(lengths)),
-        "agent_returns": {a: float(np.mean(v)) for a, v in per_agent.items()},
-    }
+    stats: dict[str, Any] = dict(_finish(env, frames, video, returns, lengths))
+    stats["agent_returns"] = {a: float(np.mean(v)) for a, v in per_agent.items()}
+    return stats
 
 
 def write_video(
@@ -173,3 +160,17 @@ def _image_list(images: list[np.ndarray]) -> list[ArrayLike]:
     """The same list, typed as imageio's stub asks (`List[ArrayLike]`, which is invariant, so a
     `list[np.ndarray]` does not match it although every element is array-like)."""
     return cast(list[ArrayLike], images)
+
+
+def _finish(
+    env: Any, frames: list[Any], video: Any, returns: list[float], lengths: list[int]
+) -> dict[str, float]:
+    """Write the video (when asked for) and summarise the episodes' returns and lengths."""
+    if video:
+        write_video(frames, video, fps=int(env.metadata.get("render_fps", 30) or 30))
+    return {
+        "episodes": len(returns),
+        "mean_return": float(np.mean(returns)),
+        "std_return": float(np.std(returns)),
+        "mean_length": float(np.mean(lengths)),
+    }

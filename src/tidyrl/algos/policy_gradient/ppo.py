@@ -23,10 +23,11 @@ whole 256-step rollout, gamma 0.98, lambda 0.8, lr 1e-3 -> 0, clip 0.2 -> 0); th
 preset is the paper's MuJoCo setting (2048 steps, 10 epochs of 64, lr 3e-4, lambda 0.95,
 gamma 0.99).
 
-With `reward=gail` (or any reward plug-in of `tidyrl.rewards`) the rewards the learner sees are
-the plug-in's: `relabel_rollout` trains the plug-in on each rollout and overwrites its rewards
-before GAE, so the env's reward is only reported (episode_return, eval_return), never learned
-from. The registry's `gail` id is this learner with `reward=gail` fixed (Ho & Ermon 2016).
+A reward plug-in (`reward=`, `tidyrl.rewards`) is trained on each rollout and scores it in
+`relabel_rollout`, before GAE: GAIL's discriminator reward replaces the env's (which is then only
+reported, as episode_return and eval_return, never learned from; the registry's `gail` id is this
+learner with `reward=gail` fixed, Ho & Ermon 2016); curiosity, count, RND and ICM add their bonus
+beta C to it.
 """
 
 from __future__ import annotations

@@ -18,10 +18,9 @@ by a linear/quadratic approximation around theta_old (appendix C):
 The critic V(s) is fitted separately by Adam on the lambda-returns (GAE, Schulman et al. 2016),
 as in their GAE paper's TRPO experiments.
 
-With `reward=gail` (or any reward plug-in of `tidyrl.rewards`) the rewards the learner sees are
-the plug-in's: `relabel_rollout` trains the plug-in on each rollout and overwrites its rewards
-before GAE, so the env's reward is only reported (episode_return, eval_return), never learned
-from. The registry's `gail` id is this learner with `reward=gail` fixed (Ho & Ermon 2016).
+Reward plug-ins (`tidyrl.rewards`) enter as in PPO, through `relabel_rollout` before GAE:
+`--set reward=gail demos=FILE` is GAIL as Ho & Ermon (2016) trained it, with TRPO; curiosity,
+count, RND and ICM add their bonus to the env's reward.
 """
 
 from __future__ import annotations
