@@ -115,6 +115,12 @@ class ActorCritic(nn.Module):
             layers += [linear, activation()]
         return nn.Sequential(*layers[:-1]).requires_grad_(False)
 
+    def output_layers(self) -> list[nn.Module]:
+        """The last Linear of the actor and of the critic: the heads `--freeze encoder` keeps
+        trainable (with `log_std`, a parameter of this module itself)."""
+        nets = [self.actor] if self.critic is None else [self.actor, self.critic]
+        return [[m for m in net if isinstance(m, nn.Linear)][-1] for net in nets]
+
     def actor_parameters(self) -> list[nn.Parameter]:
         params = list(self.actor.parameters())
         return params if self.discrete else [*params, self.log_std]
