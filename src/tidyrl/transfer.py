@@ -45,8 +45,8 @@ def init_from(agent: Any, path: str | Path) -> list[str]:
     return notes for the user (differing Box bounds). CheckpointError on any mismatch."""
     meta, tensors = read(path)
     source_algo = meta.get("algo")
-    same_algorithm = _agent_class(source_algo) == type(agent)
-    if not same_algorithm:
+    agent_class: type = type(agent)
+    if _agent_class(source_algo) is not agent_class:
         raise CheckpointError(
             f"--init-from '{path}' holds a {source_algo} run; a {agent.algo} run can start only "
             f"from a {agent.algo} checkpoint (train the source task with {agent.algo} first)"
