@@ -150,6 +150,17 @@ def test_the_encoder_of_each_network_family(algo, env, extra, trainable):
     agent.close()
 
 
+def test_trpo_steps_only_the_heads_of_a_frozen_policy():
+    """TRPO differentiates with autograd.grad over `actor_parameters()`: frozen ones stay out."""
+    agent = tidyrl.make("trpo", "CartPole-v1", freeze="encoder", n_steps=128)
+    before = states(agent.policy)
+    agent.learn(256)
+    after = agent.policy.state_dict()
+    assert torch.equal(after["actor.0.weight"], before["actor.0.weight"])
+    assert not torch.equal(after["actor.4.weight"], before["actor.4.weight"])
+    agent.close()
+
+
 def test_freeze_without_networks_is_one_error():
     with pytest.raises(ConfigError, match="no trainable network encoder"):
         tidyrl.make("q-learning", "FrozenLake-v1", freeze="encoder")

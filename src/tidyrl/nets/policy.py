@@ -122,8 +122,9 @@ class ActorCritic(nn.Module):
         return [[m for m in net if isinstance(m, nn.Linear)][-1] for net in nets]
 
     def actor_parameters(self) -> list[nn.Parameter]:
-        params = list(self.actor.parameters())
-        return params if self.discrete else [*params, self.log_std]
+        """The policy's trainable parameters (without those `--freeze encoder` froze)."""
+        params = [*self.actor.parameters(), self.log_std]
+        return [p for p in params if p.requires_grad]
 
 
 class ActionAdapter:
