@@ -11,8 +11,8 @@
 * ``transfer-pendulum`` (issue 23): SAC (SB3's defaults, float32) on Pendulum-v1 for 12k steps,
   then on ``tidyrl/PendulumHeavy-v1`` (1.5 times the mass) for 10k steps from scratch and
   fine-tuned from the Pendulum agent of the same seed (budgets cut to what the shared 2-core
-  machine ran in about half an hour: some 50 SAC steps a second there). SAC, not PPO's ``pendulum`` preset: it
-  reaches -200 on Pendulum in 6k steps where PPO needs about 40k (RESULTS.md).
+  machine could run). SAC, not PPO's ``pendulum`` preset: it reaches -200 on Pendulum in 6k
+  steps where PPO needs about 40k (RESULTS.md).
 * ``ac-mujoco``: SAC and TD3 on HalfCheetah-v5 and Hopper-v5 at the budget a CPU allows, against
   the published curves at the same step count. SAC runs in float32 here, so that every machine
   runs the same numbers (the records of a former bf16 task stay in RESULTS.md under its name).
