@@ -8,6 +8,11 @@
   gradient step per env step, automatic entropy tuning, 256-256 ReLU); tidyrl with bfloat16
   hidden matmuls (for CPUs that multiply bf16 natively) and in float32 (for the rest, where
   torch emulates bf16 far slower than fp32: docs/performance.md), each beside SB3 in the same run.
+* ``transfer-pendulum`` (issue 23): SAC (SB3's defaults, float32) on Pendulum-v1 for 12k steps,
+  then on ``tidyrl/PendulumHeavy-v1`` (1.5 times the mass) for 10k steps from scratch and
+  fine-tuned from the Pendulum agent of the same seed (budgets cut to what the shared 2-core
+  machine could run). SAC, not PPO's ``pendulum`` preset: it reaches -200 on Pendulum in 6k
+  steps where PPO needs about 40k (RESULTS.md).
 * ``ac-mujoco``: SAC and TD3 on HalfCheetah-v5 and Hopper-v5 at the budget a CPU allows, against
   the published curves at the same step count. SAC runs in float32 here, so that every machine
   runs the same numbers (the records of a former bf16 task stay in RESULTS.md under its name).
@@ -88,6 +93,42 @@ SUITES = [
             ),
         ),
         description="Wall time at equal hyper-parameters against Stable-Baselines3 SAC.",
+    ),
+    Suite(
+        "transfer-pendulum",
+        "transfer",
+        (
+            Task(
+                "sac",
+                "Pendulum-v1",
+                12_000,
+                threshold=-200,
+                overrides={**SAC_SAME, "precision": "fp32"},
+                label="sac source pendulum",
+                eval_every=2000,
+            ),
+            Task(
+                "sac",
+                "tidyrl/PendulumHeavy-v1",
+                10_000,
+                threshold=-200,
+                overrides={**SAC_SAME, "precision": "fp32"},
+                label="sac heavy pendulum from scratch",
+                eval_every=1000,
+            ),
+            Task(
+                "sac",
+                "tidyrl/PendulumHeavy-v1",
+                10_000,
+                threshold=-200,
+                overrides={**SAC_SAME, "precision": "fp32"},
+                label="sac heavy pendulum fine-tuned",
+                eval_every=1000,
+                init_from="sac source pendulum",
+                baseline="sac heavy pendulum from scratch",
+            ),
+        ),
+        description="SAC Pendulum-v1 -> 1.5x the mass: fine-tuned vs from scratch.",
     ),
     Suite(
         "sac-vs-sb3-short",

@@ -14,6 +14,9 @@
   5 steps, RMSprop lr 7e-4 alpha 0.99 eps 1e-5, gamma 0.99, lambda 1, value coefficient 0.5,
   entropy 0, gradient-norm clip 0.5, 64-64 tanh), 10 seeds, with the learning rate constant (SB3)
   and annealed linearly to 0 (OpenAI Baselines' A2C) -- each beside SB3 with the same schedule.
+* `transfer-cartpole` (issue 23): PPO with the RL-Zoo settings on CartPole-v1 (50k steps), then on
+  `tidyrl/CartPoleLongPole-v1` (the pole twice as long) for 40k steps from scratch, fine-tuned
+  from the CartPole agent of the same seed, and fine-tuned with its encoder frozen.
 """
 
 from __future__ import annotations
@@ -119,7 +122,59 @@ A2C_VS_SB3 = (
     ),
 )
 
+TRANSFER_CARTPOLE = (
+    Task(
+        "ppo",
+        "CartPole-v1",
+        50_000,
+        threshold=475,
+        overrides=ZOO_CARTPOLE,
+        label="ppo source cartpole",
+        eval_every=5_000,
+    ),
+    Task(
+        "ppo",
+        "tidyrl/CartPoleLongPole-v1",
+        40_000,
+        threshold=475,
+        overrides=ZOO_CARTPOLE,
+        label="ppo long-pole from scratch",
+        eval_every=2_000,
+    ),
+    Task(
+        "ppo",
+        "tidyrl/CartPoleLongPole-v1",
+        40_000,
+        threshold=475,
+        overrides=ZOO_CARTPOLE,
+        label="ppo long-pole fine-tuned",
+        eval_every=2_000,
+        init_from="ppo source cartpole",
+        baseline="ppo long-pole from scratch",
+    ),
+    Task(
+        "ppo",
+        "tidyrl/CartPoleLongPole-v1",
+        40_000,
+        threshold=475,
+        overrides={**ZOO_CARTPOLE, "freeze": "encoder"},
+        label="ppo long-pole fine-tuned, encoder frozen",
+        eval_every=2_000,
+        init_from="ppo source cartpole",
+        baseline="ppo long-pole from scratch",
+    ),
+)
+"""Issue 23: PPO (RL-Zoo hyper-parameters) on CartPole-v1, then on the pole twice as long from
+scratch, fine-tuned from the CartPole run of the same seed, and fine-tuned with the encoder
+frozen."""
+
 SUITES = [
+    Suite(
+        "transfer-cartpole",
+        "transfer",
+        TRANSFER_CARTPOLE,
+        description="PPO CartPole-v1 -> pole twice as long: fine-tuned vs from scratch.",
+    ),
     Suite(
         "pg-cartpole",
         "policy_gradient",

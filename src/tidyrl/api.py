@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,10 @@ def choose_preset(algo: str, preset: str | None, env_id: str | None) -> str | No
         return None
     cls, _ = registry.lookup(algo)
     return cls.ENV_PRESETS.get(env_id)
+
+
+class TransferNote(UserWarning):
+    """Something `init_from` accepted but the user should know (e.g. other Box bounds)."""
 
 
 def resolve_config(
@@ -123,9 +128,11 @@ def make(
     """Build an agent: `tidyrl.make("q-learning", "FrozenLake-v1", seed=0, alpha=0.1)`.
 
     Keyword arguments may name fields of the algorithm's config, of `RunConfig` (log_every,
-    eval_every, progress, ...), or `max_episode_steps` / `env_kwargs` for the environment.
-    Without `preset`, an env the algorithm keeps settings for gets them (its `ENV_PRESETS`,
-    e.g. DQN on LunarLander-v3: RL-Zoo's); ``preset="none"`` keeps the defaults.
+    eval_every, progress, init_from, freeze, ...), or `max_episode_steps` / `env_kwargs` for the
+    environment. Without `preset`, an env the algorithm keeps settings for gets them (its
+    `ENV_PRESETS`, e.g. DQN on LunarLander-v3: RL-Zoo's); ``preset="none"`` keeps the defaults.
+    With ``init_from=RUN_DIR`` the agent starts from that run's networks (`tidyrl.transfer`); a
+    difference the load tolerates (Box bounds) is a `TransferNote` warning.
     """
     overrides["seed"] = seed
     if run_dir is not None:
@@ -136,6 +143,17 @@ def make(
         env = env_config(env, env_values)
     runtime.configure_for(cls, run)
     agent = cls(env, config, run, algo=algo)
+    if run.init_from is not None or run.freeze != "none":
+        from tidyrl.transfer import init_from, prepare
+
+        try:
+            notes = init_from(agent, run.init_from) if run.init_from is not None else []
+            prepare(agent)
+        except Exception:
+            agent.close()
+            raise
+        for note in notes:
+            warnings.warn(note, TransferNote, stacklevel=2)
     if run.run_dir is not None:
         from tidyrl.checkpoint import write_config
 

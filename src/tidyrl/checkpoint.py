@@ -319,39 +319,7 @@ def restore(agent: Any, meta: dict[str, Any], tensors: dict[str, torch.Tensor]) 
             raise CheckpointError(
                 f"checkpoint has state {name!r} that {agent.algo} does not define"
             )
-        obj = getattr(agent, name)
-        kind = info["kind"]
-        try:
-            if kind == "module":
-                prefix = f"module/{name}/"
-                sd = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
-                obj.load_state_dict(sd)
-            elif kind == "optimizer":
-                prefix = f"optim/{name}/"
-                state: dict[int, dict[str, Any]] = {}
-                for key, value in tensors.items():
-                    if key.startswith(prefix):
-                        pid, slot = key[len(prefix) :].split("/", 1)
-                        state.setdefault(int(pid), {})[slot] = value
-                for pid, scalars in info["scalars"].items():
-                    state.setdefault(int(pid), {}).update(scalars)
-                obj.load_state_dict({"state": state, "param_groups": info["param_groups"]})
-            elif kind == "array":
-                array = tensors[f"array/{name}"].numpy().astype(info["dtype"], copy=True)
-                if isinstance(obj, np.ndarray) and obj.shape != array.shape:
-                    raise CheckpointError(
-                        f"checkpoint table {name!r} has shape {array.shape}, the agent "
-                        f"expects {obj.shape}"
-                    )
-                setattr(agent, name, array)
-            elif kind == "tensor":
-                obj.data.copy_(tensors[f"tensor/{name}"])
-            elif kind == "generator":
-                obj.set_state(tensors[f"generator/{name}"])
-        except (RuntimeError, KeyError, ValueError) as exc:
-            raise CheckpointError(
-                f"checkpoint does not fit {agent.algo}'s {name!r}: {str(exc).splitlines()[0]}"
-            ) from exc
+        restore_entry(agent, name, info, tensors)
     missing = [n for n in agent._state_names if n not in meta["state"]]
     if missing:
         raise CheckpointError(f"checkpoint lacks state {missing} needed by {agent.algo}")
@@ -359,6 +327,45 @@ def restore(agent: Any, meta: dict[str, Any], tensors: dict[str, torch.Tensor]) 
     agent.rng.bit_generator.state = meta["numpy_rng"]
     torch.set_rng_state(tensors["rng/torch"])
     agent.load_extra_state(meta.get("extra", {}))
+
+
+def restore_entry(
+    agent: Any, name: str, info: dict[str, Any], tensors: dict[str, torch.Tensor]
+) -> None:
+    """Load one registered object `name` (of checkpoint kind `info["kind"]`) in place."""
+    obj = getattr(agent, name)
+    kind = info["kind"]
+    try:
+        if kind == "module":
+            prefix = f"module/{name}/"
+            sd = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+            obj.load_state_dict(sd)
+        elif kind == "optimizer":
+            prefix = f"optim/{name}/"
+            state: dict[int, dict[str, Any]] = {}
+            for key, value in tensors.items():
+                if key.startswith(prefix):
+                    pid, slot = key[len(prefix) :].split("/", 1)
+                    state.setdefault(int(pid), {})[slot] = value
+            for pid, scalars in info["scalars"].items():
+                state.setdefault(int(pid), {}).update(scalars)
+            obj.load_state_dict({"state": state, "param_groups": info["param_groups"]})
+        elif kind == "array":
+            array = tensors[f"array/{name}"].numpy().astype(info["dtype"], copy=True)
+            if isinstance(obj, np.ndarray) and obj.shape != array.shape:
+                raise CheckpointError(
+                    f"checkpoint table {name!r} has shape {array.shape}, the agent "
+                    f"expects {obj.shape}"
+                )
+            setattr(agent, name, array)
+        elif kind == "tensor":
+            obj.data.copy_(tensors[f"tensor/{name}"])
+        elif kind == "generator":
+            obj.set_state(tensors[f"generator/{name}"])
+    except (RuntimeError, KeyError, ValueError) as exc:
+        raise CheckpointError(
+            f"checkpoint does not fit {agent.algo}'s {name!r}: {str(exc).splitlines()[0]}"
+        ) from exc
 
 
 def check_spaces(
@@ -373,18 +380,18 @@ def check_spaces(
         now = space_to_dict(space)
         if saved != now:
             raise CheckpointError(
-                f"checkpoint was trained with {role} space {_describe(saved)}, but environment "
-                f"'{env_id}' has {_describe(now)}"
+                f"checkpoint was trained with {role} space {describe_space(saved)}, but "
+                f"environment '{env_id}' has {describe_space(now)}"
             )
 
 
-def _describe(space: dict[str, Any]) -> str:
+def describe_space(space: dict[str, Any]) -> str:
     if space["type"] == "Discrete":
         return f"Discrete({space['n']})"
     if space["type"] == "Box":
         return f"Box(shape={tuple(space['shape'])}, dtype={space['dtype']})"
     if space["type"] == "Dict":
-        inner = ", ".join(f"{k}: {_describe(v)}" for k, v in space["spaces"].items())
+        inner = ", ".join(f"{k}: {describe_space(v)}" for k, v in space["spaces"].items())
         return f"Dict({inner})"
     return cast(str, space.get("repr", space["type"]))
 
@@ -421,6 +428,9 @@ def load(
         env_cfg = EnvConfig(id=env) if isinstance(env, str) else env
     agent = cls(env_cfg, config, run, algo=meta["algo"])
     try:
+        from tidyrl.transfer import prepare
+
+        prepare(agent)  # a frozen encoder leaves the optimizers without those parameters
         check_spaces(meta, agent.observation_space, agent.action_space, env_cfg.id)
         restore(agent, meta, tensors)
         if resume and env is None and "resume" in meta:

@@ -14,6 +14,7 @@ import json
 import re
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ def _default_run_dir(algo: str, env: str, seed: int) -> str:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from tidyrl import registry
-    from tidyrl.api import NO_PRESET, choose_preset, make, resolve_config
+    from tidyrl.api import NO_PRESET, TransferNote, choose_preset, make, resolve_config
     from tidyrl.config import parse_assignments
 
     cls, _ = registry.lookup(args.algo)
@@ -47,8 +48,20 @@ def cmd_train(args: argparse.Namespace) -> int:
         overrides["env_kwargs"] = env_kwargs(args.env_kwargs)
     run_dir = Path(args.run_dir or _default_run_dir(args.algo, args.env, args.seed))
     overrides.setdefault("progress", not args.quiet)
+    if args.init_from is not None:
+        overrides["init_from"] = args.init_from
+    if args.freeze is not None:
+        overrides["freeze"] = args.freeze
     # checked before anything in the run directory is deleted
     resolve_config(args.algo, args.preset, {**overrides, "seed": args.seed}, args.env)
+    if args.init_from is not None:
+        from tidyrl.checkpoint import locate
+        from tidyrl.transfer import check_source
+
+        source = locate(args.init_from)
+        if run_dir.resolve() in (source.resolve(), source.parent.resolve()):
+            raise TidyError(f"--init-from '{args.init_from}' is --run-dir itself; choose another")
+        check_source(args.algo, args.init_from)  # another algorithm's run: refused up front
     chosen = choose_preset(args.algo, args.preset, args.env)
     if args.preset is None and chosen is not None and not args.quiet:
         values = " ".join(f"{k}={v}" for k, v in registry.presets(args.algo)[chosen].items())
@@ -58,9 +71,18 @@ def cmd_train(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     _claim_run_dir(run_dir, args.overwrite)
-    agent = make(
-        args.algo, args.env, seed=args.seed, preset=args.preset, run_dir=run_dir, **overrides
-    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", TransferNote)
+        agent = make(
+            args.algo, args.env, seed=args.seed, preset=args.preset, run_dir=run_dir, **overrides
+        )
+    for warning in caught:
+        if issubclass(warning.category, TransferNote):
+            print(f"tidyrl: note: {warning.message}", file=sys.stderr)
+        else:
+            warnings.warn_explicit(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
     start = time.perf_counter()
     agent.learn(steps)
     _summary(agent, run_dir, time.perf_counter() - start, args.quiet)
@@ -192,7 +214,13 @@ def describe_config(algo: str) -> list[dict[str, Any]]:
     return out
 
 
-FLAG_SETTINGS = {"seed": "--seed", "run_dir": "--run-dir", "progress": "--quiet"}
+FLAG_SETTINGS = {
+    "seed": "--seed",
+    "run_dir": "--run-dir",
+    "progress": "--quiet",
+    "init_from": "--init-from",
+    "freeze": "--freeze",
+}
 """Run settings that `train` sets through their own flags."""
 
 
@@ -534,6 +562,18 @@ def build_parser(help_algo: str | None = None) -> argparse.ArgumentParser:
         action="store_true",
         help="delete the files of an earlier run in --run-dir first (else such a directory is "
         "refused)",
+    )
+    p.add_argument(
+        "--init-from",
+        metavar="RUN_DIR",
+        help="fine-tune: start from the networks (and observation statistics) of this run or "
+        "saved agent of the same algorithm; steps, optimizer state and replay start fresh. Its "
+        "spaces must match the env's (a Box may differ in its bounds only)",
+    )
+    p.add_argument(
+        "--freeze",
+        choices=["encoder"],
+        help="train only the output layer of each network, the rest frozen (docs/transfer.md)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     p.set_defaults(func=cmd_train)

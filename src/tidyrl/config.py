@@ -16,7 +16,7 @@ import math
 import types
 import typing
 from dataclasses import dataclass, field, fields
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 from tidyrl.errors import ConfigError, unknown
 
@@ -103,6 +103,13 @@ class RunConfig:
     torch_threads: int | None = None
     """torch intra-op threads for this process (None: the algorithm's choice, 1 for the small-MLP
     learners; 0: leave torch's setting alone, by default one per core)."""
+    init_from: str | None = None
+    """Run directory or saved agent of the same algorithm whose networks (and observation
+    statistics) this run starts from; counters, optimizer state and storage start fresh
+    (docs/transfer.md)."""
+    freeze: Literal["none", "encoder"] = "none"
+    """"encoder": train only the output layers of each network, every other parameter frozen
+    (docs/transfer.md defines the encoder of each network family)."""
     keep_freed_memory: bool = True
     """Fix glibc's malloc thresholds so the training loop reuses the memory it frees instead of
     faulting fresh pages in every update (`tidyrl.runtime`, docs/performance.md).

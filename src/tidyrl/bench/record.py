@@ -28,6 +28,12 @@ def record_path(root: Path, suite: Suite, task: Task, library: str, seed: int) -
     return root / suite.name / slug(f"{task.name}__{task.env}") / f"{library}-seed{seed}.json"
 
 
+def agent_path(root: Path, suite: Suite, task: Task, seed: int) -> Path:
+    """Where a source task's run keeps its trained agent (beside its record, git-ignored) for
+    the tasks that fine-tune from it."""
+    return record_path(root, suite, task, "tidyrl", seed).with_suffix(".agent")
+
+
 def cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():

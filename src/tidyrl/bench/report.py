@@ -23,6 +23,7 @@ from tidyrl.bench.stats import (
     stratified_bootstrap_ci,
 )
 from tidyrl.bench.suite import Suite
+from tidyrl.bench.transfer import transfer_metrics
 
 FAMILIES = {
     "tabular": "Tabular methods (issue 2)",
@@ -30,6 +31,7 @@ FAMILIES = {
     "policy_gradient": "Policy gradient (issue 4)",
     "actor_critic": "Continuous control, off-policy (issue 5)",
     "multiagent": "Multi-agent (issue 21)",
+    "transfer": "Transfer: fine-tuned vs from scratch (issue 23)",
     "quick": "Quick CI suite",
     "spaces": "Spaces and action masking (issue 28)",
 }
@@ -158,6 +160,7 @@ def suite_section(
         + _metrics_table(groups)
         + _ceiling_table(groups)
         + _expert_table(groups)
+        + _transfer_table(groups)
     )
     plot = plot_suite(suite, groups, plots)
     if plot is not None:
@@ -201,6 +204,84 @@ def _expert_table(groups: dict[tuple[str, str], dict[str, list[Record]]]) -> lis
         "|---|---|---|---|---|---|",
         *rows,
     ]
+
+
+def _transfer_table(groups: dict[tuple[str, str], dict[str, list[Record]]]) -> list[str]:
+    """Taylor & Stone's metrics (`tidyrl.bench.transfer`) of each fine-tuned task against its
+    from-scratch baseline, seed by seed: both eval curves start at step 0, and the threshold is
+    the baseline's final return of that seed (the steps each needs to reach what learning from
+    scratch ends with)."""
+    by_name: dict[str, list[Record]] = defaultdict(list)
+    for (name, _), by_lib in groups.items():
+        by_name[name] += [r for r in by_lib.get("tidyrl", []) if "error" not in r]
+    rows = []
+    for (name, env), by_lib in groups.items():
+        tuned = sorted(
+            (r for r in by_lib.get("tidyrl", []) if "error" not in r), key=lambda r: r["seed"]
+        )
+        baseline = tuned[0]["task"].get("baseline") if tuned else None
+        scratch = {r["seed"]: r for r in by_name.get(baseline or "", [])}
+        pairs = [(r, scratch[r["seed"]]) for r in tuned if r["seed"] in scratch]
+        if not baseline or not pairs:
+            continue
+        metrics = [
+            transfer_metrics(_points(ft["curve"]), _points(base["curve"])) for ft, base in pairs
+        ]
+        ratios = [_step_ratio(m) for m in metrics]
+        met = sum(r is not None and r <= TARGET_STEP_RATIO for r in ratios)
+        source = pairs[0][0].get("transfer", {})
+        rows.append(
+            f"| {name} | {env} | {source.get('source_task', '—')} "
+            f"({_fmt(source.get('source_steps'), 0)} steps) | {baseline} | "
+            f"{', '.join(str(ft['seed']) for ft, _ in pairs)} | "
+            f"{_per_seed(m['jumpstart'] for m in metrics)} | "
+            f"{_per_seed(m['asymptotic_gain'] for m in metrics)} | "
+            f"{_per_seed(m['threshold'] for m in metrics)} | "
+            f"{_per_seed((m['steps_to_threshold_transfer'] for m in metrics), 0)} | "
+            f"{_per_seed((m['steps_to_threshold_scratch'] for m in metrics), 0)} | "
+            f"{' / '.join('never' if r is None else f'{100 * r:.0f}%' for r in ratios)} "
+            f"({met}/{len(ratios)} ≤ {100 * TARGET_STEP_RATIO:.0f}%) | "
+            f"{_per_seed((m['area_ratio'] for m in metrics), 2)} |"
+        )
+    if not rows:
+        return []
+    return [
+        "",
+        "Transfer (Taylor & Stone 2009): each fine-tuned task against the same task learnt from "
+        "scratch, seed by seed (values per seed, separated by /). *Jump-start* is the greedy "
+        "eval return at step 0 minus the scratch learner's, *asymptotic gain* the same at the "
+        "end; the *threshold* is the scratch run's final return, and the steps each learner "
+        "needs to first reach it give the *step ratio* fine-tuned / scratch (the source task's "
+        "own steps not counted); *area ratio* is (A_fine-tuned − A_scratch) / A_scratch of the "
+        "areas under the eval curves above the lowest return of either.",
+        "",
+        "| task | env | source (its steps) | baseline | seeds | jump-start | asymptotic gain | "
+        "threshold | steps to threshold, fine-tuned | steps, scratch | step ratio | "
+        "area ratio |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        *rows,
+    ]
+
+
+TARGET_STEP_RATIO = 0.5
+"""Issue 23's target: a fine-tuned learner reaches the from-scratch final return in at most half
+the steps the scratch learner needs."""
+
+
+def _points(curve: list[dict[str, Any]]) -> list[tuple[float, float]]:
+    return [(float(p["step"]), float(p["mean_return"])) for p in curve]
+
+
+def _step_ratio(metrics: Mapping[str, float | None]) -> float | None:
+    """Steps to threshold, fine-tuned / scratch (0 when both are there at step 0)."""
+    tuned, scratch = metrics["steps_to_threshold_transfer"], metrics["steps_to_threshold_scratch"]
+    if tuned is None or scratch is None:
+        return None
+    return tuned / scratch if scratch > 0 else float(tuned > 0)
+
+
+def _per_seed(values: Iterable[float | None], digits: int = 1) -> str:
+    return " / ".join("never" if v is None else _fmt(v, digits) for v in values)
 
 
 def _side_by_side(groups: dict[tuple[str, str], dict[str, list[Record]]]) -> list[str]:

@@ -28,7 +28,14 @@ import numpy as np
 
 from tidyrl.bench import RESULTS_DIR
 from tidyrl.bench.folder import benchmarks_dir, get_suite, peers
-from tidyrl.bench.record import FORMAT, provenance, record_path, task_dict, write_record
+from tidyrl.bench.record import (
+    FORMAT,
+    agent_path,
+    provenance,
+    record_path,
+    task_dict,
+    write_record,
+)
 from tidyrl.bench.suite import Suite, Task
 from tidyrl.runtime import usable_cores
 
@@ -108,12 +115,16 @@ def run_suite(
     context = get_context("spawn")  # a fresh interpreter per job: clean RSS, no shared state
     # one job per process (3.11+), so each record's peak RSS is its own run's
     fresh: dict[str, Any] = {"max_tasks_per_child": 1} if sys.version_info >= (3, 11) else {}
-    with ProcessPoolExecutor(jobs, mp_context=context, **fresh) as pool:
-        futures = {pool.submit(run_job, job): job for job in planned}
-        for future in as_completed(futures):
-            record = future.result()
-            records.append(record)
-            echo(summary_line(record))
+    # a fine-tuned task starts from its source task's agent: stage by stage, sources first
+    stages = sorted({suite.stage(suite.tasks[j.task_index]) for j in planned})
+    for stage in stages:
+        batch = [j for j in planned if suite.stage(suite.tasks[j.task_index]) == stage]
+        with ProcessPoolExecutor(jobs, mp_context=context, **fresh) as pool:
+            futures = {pool.submit(run_job, job): job for job in batch}
+            for future in as_completed(futures):
+                record = future.result()
+                records.append(record)
+                echo(summary_line(record))
     return records
 
 
@@ -176,7 +187,13 @@ def execute(
     }
     try:
         if which == "tidyrl":
-            record.update(run_tidyrl(task, seed))
+            keep = agent_path(Path(out), suite, task, seed) if task.name in suite.sources else None
+            source = None
+            if task.init_from:
+                source = agent_path(Path(out), suite, suite.task(task.init_from), seed)
+                record["transfer"] = source_info(source, task.init_from)
+            start = task.name in suite.start_evaluated
+            record.update(run_tidyrl(task, seed, init_from=source, keep=keep, eval_at_start=start))
             record["torch_threads"] = torch.get_num_threads()  # an algorithm may set its own
         else:
             record.update(peers(benchmarks).run_peer(task, seed))
@@ -209,11 +226,40 @@ class ExcludedTime:
         return timed
 
 
-def run_tidyrl(task: Task, seed: int) -> dict[str, Any]:
+def source_info(path: Path, name: str) -> dict[str, Any]:
+    """What a fine-tuned record notes of its source: the task, the agent's path and step count
+    and the checksum of its weights (RuntimeError when the source task has not been run)."""
+    import json
+
+    meta = path / "checkpoint" / "meta.json"
+    if not meta.is_file():
+        raise RuntimeError(
+            f"source task {name!r} kept no agent at '{path}': run it first (bench run runs "
+            "sources before the tasks that fine-tune from them)"
+        )
+    data = json.loads(meta.read_text())
+    return {
+        "source_task": name,
+        "source_agent": str(path),
+        "source_steps": int(data["counters"]["steps"]),
+        "source_sha256": data["sha256"],
+    }
+
+
+def run_tidyrl(
+    task: Task,
+    seed: int,
+    init_from: Path | None = None,
+    keep: Path | None = None,
+    eval_at_start: bool = False,
+) -> dict[str, Any]:
+    """Train `task` with tidyrl (from the agent saved at `init_from`, if given), saving the
+    trained agent to `keep` (if given); `eval_at_start` adds a greedy evaluation at step 0."""
     import tidyrl
     from tidyrl.api import choose_preset
     from tidyrl.logging import read_metrics
 
+    transfer = {"init_from": str(init_from)} if init_from is not None else {}
     with tempfile.TemporaryDirectory(prefix="tidyrl-bench-") as run_dir:
         agent = tidyrl.make(
             task.algo,
@@ -227,26 +273,35 @@ def run_tidyrl(task: Task, seed: int) -> dict[str, Any]:
                 "checkpoint_every": task.steps * 100,
                 "progress": False,
                 "tensorboard": False,
+                **transfer,
                 **task.overrides,
             },
         )
         excluded = ExcludedTime()
         agent.evaluate = excluded.wrap(agent.evaluate, mark=True)
         agent.checkpoint = excluded.wrap(agent.checkpoint)
+        curve = []
+        if eval_at_start:
+            stats = agent.evaluate(episodes=task.eval_episodes)
+            point = {"step": 0, "wall_s": 0.0, "mean_return": stats["mean_return"]}
+            curve.append({**point, "std_return": stats["std_return"]})
+        before_learning = excluded.total  # the step-0 evaluation lies outside the timing
         start = time.perf_counter()
         agent.learn(task.steps)
         total_wall = time.perf_counter() - start
         rows = read_metrics(Path(run_dir) / "metrics.csv")
-    train_wall = max(total_wall - excluded.total, 1e-9)
+        if keep is not None:
+            agent.save(keep)
+    train_wall = max(total_wall - (excluded.total - before_learning), 1e-9)
     evals = [r for r in rows if "eval_return" in r]
-    curve = [
+    curve += [
         {
             "step": int(r["step"]),
-            "wall_s": round(r["wall_time"] - before, 3),
+            "wall_s": round(r["wall_time"] - (before - before_learning), 3),
             "mean_return": r["eval_return"],
             "std_return": r.get("eval_return_std", 0.0),
         }
-        for r, before in zip(evals, excluded.at_start, strict=False)
+        for r, before in zip(evals, excluded.at_start[len(curve) :], strict=False)
     ]
     train_curve = [
         {"step": int(r["step"]), "episode_return": r["episode_return"]}

@@ -63,6 +63,12 @@ class Task:
     metrics: Callable[[Any], Mapping[str, float]] | None = None
     """Task-specific measurements of the trained agent (e.g. MPE's landmark distance and
     collisions), stored in the record under `metrics` and tabled by the report."""
+    init_from: str = ""
+    """Name of the suite task (same algorithm) whose run of the same seed this task fine-tunes
+    (`tidyrl.make(init_from=...)`); the harness runs that task first and keeps its agent."""
+    baseline: str = ""
+    """Name of the suite task learning the same target from scratch: the report sets this
+    task's curve against it with Taylor & Stone's transfer metrics (`tidyrl.bench.transfer`)."""
 
     @property
     def name(self) -> str:
@@ -92,3 +98,53 @@ class Suite:
     tasks: tuple[Task, ...]
     seeds: tuple[int, ...] = (0, 1, 2)
     description: str = ""
+
+    def __post_init__(self) -> None:
+        names = [t.name for t in self.tasks]
+        for task in self.tasks:
+            for role in ("init_from", "baseline"):
+                other = getattr(task, role)
+                if other and other not in names:
+                    raise ValueError(
+                        f"suite {self.name!r}: task {task.name!r} has {role}={other!r}, which "
+                        f"is no task of the suite ({', '.join(names)})"
+                    )
+            if task.init_from and self.task(task.init_from).algo != task.algo:
+                raise ValueError(
+                    f"suite {self.name!r}: task {task.name!r} ({task.algo}) cannot start from "
+                    f"{task.init_from!r}, a {self.task(task.init_from).algo} task"
+                )
+            self.stage(task)
+
+    def task(self, name: str) -> Task:
+        """The task called `name` (KeyError if none is)."""
+        for task in self.tasks:
+            if task.name == name:
+                return task
+        raise KeyError(name)
+
+    @property
+    def sources(self) -> set[str]:
+        """Names of the tasks another task fine-tunes from: their runs keep their agents."""
+        return {t.init_from for t in self.tasks if t.init_from}
+
+    @property
+    def start_evaluated(self) -> set[str]:
+        """Names of the tasks whose curve starts with an evaluation at step 0: fine-tuned tasks
+        and their baselines (the jump-start compares the two there)."""
+        return {t.name for t in self.tasks if t.init_from} | {
+            t.baseline for t in self.tasks if t.baseline
+        }
+
+    def stage(self, task: Task) -> int:
+        """0 for a task learning from scratch, 1 + its source's stage for a fine-tuned one."""
+        chain = [task.name]
+        while task.init_from:
+            task = self.task(task.init_from)
+            if task.name in chain:
+                raise ValueError(
+                    f"suite {self.name!r}: init_from goes round in a circle: "
+                    + " -> ".join([*chain, task.name])
+                )
+            chain.append(task.name)
+        return len(chain) - 1

@@ -3,6 +3,7 @@
 from gymnasium.envs.registration import register, registry
 
 from tidyrl.envs.make import Step, VecEnv, make_env, require_space, space_to_dict
+from tidyrl.envs.variants import VARIANTS
 
 if "tidyrl/GridWorld-v0" not in registry:
     register(
@@ -22,6 +23,16 @@ for _name, _expose in (("MaskedChoice-v0", True), ("MaskedChoiceUnmasked-v0", Fa
 
 if "tidyrl/Chain-v0" not in registry:
     register(id="tidyrl/Chain-v0", entry_point="tidyrl.envs.chain:ChainEnv", max_episode_steps=20)
+
+
+for _id, (_cls, _kwargs, _limit) in VARIANTS.items():
+    if _id not in registry:
+        register(
+            id=_id,
+            entry_point=f"tidyrl.envs.variants:{_cls}",
+            kwargs=_kwargs,
+            max_episode_steps=_limit,
+        )
 
 
 MUJOCO_ENVS = tuple(

@@ -183,6 +183,11 @@ class QEnsemble(nn.Module):
         self.compute_dtype: torch.dtype | None = None
         """dtype of the hidden-to-hidden matmuls (None: the parameters' dtype)."""
 
+    def output_layers(self) -> list[nn.Module]:
+        """The output layer of every member (one `EnsembleLinear`): the head `--freeze encoder`
+        keeps trainable."""
+        return [self.layers[-1]]
+
     def forward(
         self, obs: torch.Tensor, actions: torch.Tensor, frozen: bool = False
     ) -> torch.Tensor:

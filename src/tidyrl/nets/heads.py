@@ -86,6 +86,13 @@ class QNetwork(nn.Module):
         self.advantage = stream(n_actions * n_atoms)
         self.value = stream(n_atoms) if dueling else None
 
+    def output_layers(self) -> list[nn.Module]:
+        """The last layer of the advantage stream and of the value stream (dueling): the heads
+        `--freeze encoder` keeps trainable; encoder, shared layers and each stream's hidden
+        layer are the encoder."""
+        streams = [self.advantage] if self.value is None else [self.advantage, self.value]
+        return [stream[-1] for stream in streams]
+
     def with_next(self, obs: Any, next_obs: Any) -> tuple[torch.Tensor, torch.Tensor]:
         """The outputs for `obs` (with gradients) and, detached, for `next_obs` (Double DQN's
         online selector of a*).

@@ -176,11 +176,19 @@ class ActorCritic(nn.Module):
             params += list(self.critic_encoder.parameters())
         return params
 
+    def output_layers(self) -> list[nn.Module]:
+        """The last Linear of the actor and of the critic: the heads `--freeze encoder` keeps
+        trainable (with `log_std`, a parameter of this module itself)."""
+        nets = [self.actor] if self.critic is None else [self.actor, self.critic]
+        return [[m for m in net if isinstance(m, nn.Linear)][-1] for net in nets]
+
     def actor_parameters(self) -> list[nn.Parameter]:
-        params = list(self.actor.parameters())
+        """The policy's trainable parameters: the actor MLP, its encoder and `log_std` (without
+        those `--freeze encoder` froze, and without a Discrete policy's unused `log_std`)."""
+        params = [*self.actor.parameters(), self.log_std]
         if self.actor_encoder is not None:
             params += list(self.actor_encoder.parameters())
-        return params if self.discrete else [*params, self.log_std]
+        return [p for p in params if p.requires_grad]
 
 
 class _BothHeads(nn.Module):
