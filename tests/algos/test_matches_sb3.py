@@ -1,6 +1,7 @@
-"""A2C against Stable-Baselines3's A2C at equal settings (issue 27): the same data gives the same
-advantages, and the same weights and batch give the same update, so any gap in learning curves
-is not tidyrl's maths (benchmarks/RESULTS.md, suite a2c-vs-sb3, holds the 10-seed comparison).
+"""tidyrl against Stable-Baselines3 at equal settings (issue 27): the same data gives the same
+targets, and the same weights and batch give the same update, so any gap in learning curves is
+not tidyrl's maths. A2C: advantages and updates (benchmarks/RESULTS.md, suite a2c-vs-sb3, holds
+the 10-seed comparison); DQN with RL-Zoo's CartPole settings: updates, target network included.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from tidyrl.loops.on_policy import collect_rollout
 
 sb3 = pytest.importorskip("stable_baselines3")
 buffers = pytest.importorskip("stable_baselines3.common.buffers")
+sb3_types = pytest.importorskip("stable_baselines3.common.type_aliases")
 env_util = pytest.importorskip("stable_baselines3.common.env_util")
 
 N_ENVS, N_STEPS, GAMMA = 8, 5, 0.99
@@ -104,3 +106,49 @@ def test_a2c_advantages_equal_sb3s_on_the_same_rollouts_including_time_limits():
             np.testing.assert_allclose(buf.returns, returns.numpy(), rtol=0, atol=1e-5)
             agent.update(r.flatten(advantages, returns))
     assert truncations > 0  # the time-limit path was exercised
+
+
+def test_dqn_update_equals_sb3_update_from_the_same_weights_and_batch():
+    """RL-Zoo's CartPole DQN (tidyrl's defaults): Huber loss on r + gamma (1 - terminated)
+    max Q_target(s'), Adam, gradient-norm clip 10 -- 50 updates on the same minibatches."""
+    kwargs = {"learning_rate": 2.3e-3, "batch_size": 64, "gamma": 0.99, "learning_starts": 0}
+    model = sb3.DQN(
+        "MlpPolicy",
+        "CartPole-v1",
+        seed=0,
+        device="cpu",
+        policy_kwargs={"net_arch": [256, 256]},
+        **kwargs,
+    )
+    agent = tidyrl.make("dqn", "CartPole-v1", seed=0)
+    theirs = _linears(model.q_net) + _linears(model.q_net_target)
+    ours = _linears(agent.q) + _linears(agent.q_target)
+    with torch.no_grad():
+        for src, dst in zip(theirs, ours, strict=True):
+            dst.weight.copy_(src.weight)
+            dst.bias.copy_(src.bias)
+    env, obs = agent.env, agent.env.obs
+    for _ in range(500):
+        actions = env.sample_actions()
+        step = env.step(actions)
+        agent.replay.add(obs, actions, step)
+        obs = step.obs
+    model._setup_learn(1000)
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        batch = agent.replay.sample(64, rng)
+        samples = sb3_types.ReplayBufferSamples(
+            batch.obs,
+            batch.actions.long().reshape(-1, 1),
+            batch.next_obs,
+            batch.terminated.float().reshape(-1, 1),
+            batch.rewards.reshape(-1, 1),
+            None,
+        )
+        model.replay_buffer.sample = lambda *_, s=samples, **__: s
+        model.train(gradient_steps=1, batch_size=64)
+        agent.update(batch)
+    with torch.no_grad():
+        for src, dst in zip(theirs, ours, strict=True):
+            torch.testing.assert_close(dst.weight, src.weight, rtol=0, atol=1e-6)
+    assert model._n_updates == 50
