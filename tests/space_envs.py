@@ -12,6 +12,10 @@ and a uniformly random one much less.
   uint8 image (channels last, as MiniGrid's) lights row t; `vector` is noise. Discrete(3)
   actions, reward 1 for a = t (random: 8/3). `action="box"`: Box(-1, 1) action, reward
   1 - |a - (t - 1)| (random: about 3).
+- `GoalReach-v0`: Dict observation {`position`: Box(2), `goal`: Box(2)} in [-1, 1]^2, Box(-1, 1,
+  (2,)) actions moving the position by 0.5 a; reward -|position - goal| after the move, a goal
+  drawn afresh at reset. Only the goal key says where to go (random play: about -7 per episode;
+  heading straight for the goal: about -1.5).
 """
 
 from __future__ import annotations
@@ -96,6 +100,32 @@ class StructuredObsEnv(gym.Env):
         return self._obs(), reward, False, False, {}
 
 
+class GoalReachEnv(gym.Env):
+    metadata = {"render_modes": []}
+
+    def __init__(self) -> None:
+        box = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+        self.observation_space = gym.spaces.Dict({"position": box, "goal": box})
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+        self.position = np.zeros(2, np.float32)
+        self.goal = np.zeros(2, np.float32)
+
+    def _obs(self) -> dict[str, np.ndarray]:
+        return {"position": self.position.copy(), "goal": self.goal.copy()}
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        self.position = self.np_random.uniform(-1, 1, 2).astype(np.float32)
+        self.goal = self.np_random.uniform(-1, 1, 2).astype(np.float32)
+        return self._obs(), {}
+
+    def step(self, action):
+        move = 0.5 * np.clip(np.asarray(action, np.float32).reshape(2), -1.0, 1.0)
+        self.position = np.clip(self.position + move, -1.0, 1.0).astype(np.float32)
+        reward = -float(np.linalg.norm(self.position - self.goal))
+        return self._obs(), reward, False, False, {}
+
+
 def _register(name: str, entry_point: str, **kwargs: Any) -> None:
     env_id = f"{NS}/{name}"
     if env_id not in gym.registry:
@@ -112,3 +142,4 @@ _register("MultiBinary-v0", "MultiActionEnv", binary=True)
 _register("DictObs-v0", "StructuredObsEnv")
 _register("TupleObs-v0", "StructuredObsEnv", tuple_obs=True)
 _register("DictObsBox-v0", "StructuredObsEnv", action="box")
+_register("GoalReach-v0", "GoalReachEnv")

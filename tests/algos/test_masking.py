@@ -4,12 +4,20 @@ invalid action taken; one ends the episode with reward -1)."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch
 
 import tidyrl
+from tests.algos.test_value import sample
+from tidyrl.algos.value.c51 import c51_target
+from tidyrl.algos.value.rainbow import rainbow_target
+from tidyrl.algos.value.soft_q import boltzmann, soft_q_target, soft_value
 from tidyrl.config import EnvConfig
+from tidyrl.data.batch import Transition
 from tidyrl.envs.make import VecEnv, make_env
 
 
@@ -45,6 +53,10 @@ def _invalid_taken(agent) -> int:
     [
         ("dqn", {"learning_starts": 500, "epsilon_end": 0.3}),
         ("dqn", {"learning_starts": 500, "double": True, "dueling": True}),
+        ("c51", {"learning_starts": 500, "epsilon_end": 0.3, "v_max": 20.0}),
+        ("rainbow", {"learning_starts": 500}),  # noisy exploration, n-step, PER, Double
+        ("rainbow", {"learning_starts": 500, "noisy": False, "distributional": False}),
+        ("soft-q", {"learning_starts": 500, "alpha": 1.0}),  # a broad Boltzmann policy
         ("ppo", {}),
         ("a2c", {}),
         ("trpo", {}),
@@ -92,3 +104,49 @@ def test_rollout_stores_the_masks_the_behaviour_policy_acted_under():
     np.testing.assert_array_equal(masks.numpy(), agent.rollout.obs[..., 8:].numpy() > 0.5)
     taken = masks.gather(-1, agent.rollout.actions.unsqueeze(-1))
     assert taken.all()
+
+
+def _batch(next_masks) -> Transition:
+    n = len(next_masks)
+    row = sample([1.0] * n, [False] * n, [0.5] * n)
+    return dataclasses.replace(row, next_masks=torch.tensor(next_masks))
+
+
+def test_masked_distributional_targets_select_among_valid_next_actions():
+    support = torch.tensor([0.0, 1.0, 2.0])
+    # action 0 certain at z=2 (the best), action 1 certain at z=1, action 2 certain at z=0
+    eye = torch.eye(3).flip(0)  # rows: z=2, z=1, z=0
+    logits = torch.log(eye.clamp_min(1e-9))[None]  # (1, 3 actions, 3 atoms)
+    # action 0 masked in s': a* = 1, m = Phi(1 + 0.5 * 1) = 1.5 -> half on z=1, half on z=2
+    batch = _batch([[False, True, True]])
+    expected = torch.tensor([[0.0, 0.5, 0.5]])
+    torch.testing.assert_close(c51_target(batch, logits, support), expected, atol=1e-6, rtol=0)
+    torch.testing.assert_close(
+        rainbow_target(batch, logits, None, support), expected, atol=1e-6, rtol=0
+    )
+    # scalar Rainbow: Q' = (3, 1, 2) with action 0 masked -> y = 1 + 0.5 * 2
+    q = torch.tensor([[3.0, 1.0, 2.0]])
+    torch.testing.assert_close(rainbow_target(batch, q, None, None), torch.tensor([2.0]))
+    # a row that allows nothing is left unmasked (no NaN): a* = 0, y = 1 + 0.5 * 3
+    nothing = _batch([[False, False, False]])
+    torch.testing.assert_close(rainbow_target(nothing, q, None, None), torch.tensor([2.5]))
+
+
+def test_masked_soft_value_is_the_log_sum_exp_over_valid_actions():
+    q = torch.tensor([[1.0, 2.0, 7.0], [0.5, -1.0, 3.0]])
+    mask = torch.tensor([[True, True, False], [False, True, True]])
+    alpha = 0.5
+    expected = torch.tensor(
+        [
+            alpha * np.log(np.exp(1.0 / alpha) + np.exp(2.0 / alpha)),
+            alpha * np.log(np.exp(-1.0 / alpha) + np.exp(3.0 / alpha)),
+        ],
+        dtype=torch.float32,
+    )
+    torch.testing.assert_close(soft_value(q, alpha, mask), expected)
+    torch.testing.assert_close(soft_q_target(_batch(mask.tolist()), q, alpha), 1 + 0.5 * expected)
+    # the Boltzmann policy gives a masked action probability 0, however large its Q
+    generator = torch.Generator().manual_seed(0)
+    draws = torch.stack([boltzmann(q, 5.0, generator, mask) for _ in range(500)])
+    assert mask.gather(1, draws.T).all()
+    assert set(draws[:, 0].tolist()) == {0, 1} and set(draws[:, 1].tolist()) == {1, 2}

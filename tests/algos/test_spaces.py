@@ -163,3 +163,76 @@ def test_export_of_a_dict_observation_policy_is_a_one_line_error(tmp_path):
     agent = tidyrl.make("ppo", "tidyspace/DictObs-v0", seed=0)
     with pytest.raises(TidyError, match="^cannot export a policy over Dict observations"):
         export(agent, tmp_path / "p.pt")
+
+
+CONTINUOUS = ("ddpg", "td3", "sac", "d4pg", "sddpg")
+SMALL = {"hidden": (64, 64), "learning_starts": 500}
+
+
+def test_continuous_control_on_dict_observations_shapes():
+    from tidyrl.nets.critics import EncodedQEnsemble
+    from tidyrl.nets.encoders import CombinedEncoder
+
+    for algo, k in (("ddpg", 1), ("td3", 2), ("sac", 2), ("d4pg", 1), ("sddpg", 1)):
+        agent = tidyrl.make(algo, "tidyspace/GoalReach-v0", seed=0, **SMALL)
+        critic = agent.critic
+        assert isinstance(critic, EncodedQEnsemble) and len(critic.encoders) == k
+        assert isinstance(agent.actor[0], CombinedEncoder)  # the actor's own encoder
+        encoders = {id(m) for m in agent.actor.modules() if isinstance(m, CombinedEncoder)}
+        assert encoders.isdisjoint(id(e) for e in critic.encoders)
+        obs = {"position": torch.zeros(5, 2), "goal": torch.ones(5, 2)}
+        actions = torch.zeros(5, 2)
+        assert critic(obs, actions).shape == (k, 5, critic.out_dim)
+        assert agent.act(agent.env.obs).shape == (agent.env.n_envs, 2)
+
+
+def test_dict_critics_are_independent_and_frozen_reaches_only_the_actions():
+    agent = tidyrl.make("td3", "tidyspace/GoalReach-v0", seed=0, **SMALL)
+    obs = {"position": torch.rand(4, 2), "goal": torch.rand(4, 2)}
+    actions = torch.rand(4, 2, requires_grad=True)
+    q = agent.critic(obs, actions)
+    q[0].sum().backward()  # critic 0's value moves critic 0's encoder only
+    first, second = agent.critic.encoders
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in first.parameters())
+    assert all(p.grad is None or not p.grad.any() for p in second.parameters())
+    agent.critic.zero_grad(set_to_none=True)
+    actions.grad = None
+    agent.critic(obs, actions, frozen=True).sum().backward()
+    assert actions.grad is not None and actions.grad.abs().sum() > 0
+    assert all(p.grad is None for p in agent.critic.parameters())
+
+
+def test_box_observations_keep_the_plain_networks():
+    from tidyrl.nets.critics import QEnsemble
+
+    agent = tidyrl.make("sac", "Pendulum-v1", seed=0)
+    assert isinstance(agent.critic, QEnsemble) and isinstance(agent.actor[0], torch.nn.Linear)
+    with pytest.raises(tidyrl.errors.ConfigError, match="batch_norm=True takes Box"):
+        tidyrl.make("ddpg", "tidyspace/GoalReach-v0", batch_norm=True)
+
+
+@pytest.mark.parametrize("algo", CONTINUOUS)
+def test_continuous_control_learns_to_reach_a_goal_given_in_a_dict_key(algo):
+    # random play earns about -7 per 8-step episode, heading for the goal about -1.5; only the
+    # goal key says where to go, so a network that ignored it could not beat about -4.5
+    # d4pg's default support is Pendulum's [-1200, 100]: atoms 25 apart cannot resolve [-8, 0]
+    support = {"v_min": -20.0, "v_max": 0.0} if algo == "d4pg" else {}
+    agent = tidyrl.make(algo, "tidyspace/GoalReach-v0", seed=0, **SMALL, **support)
+    agent.learn(2_000)
+    assert tidyrl.evaluate(agent, episodes=10)["mean_return"] >= -3.0
+
+
+@pytest.mark.parametrize("algo", ["td3", "sac"])
+def test_continuous_dict_observations_save_load_and_predict_on_a_raw_dict(tmp_path, algo):
+    import gymnasium as gym
+
+    agent = tidyrl.make(algo, "tidyspace/GoalReach-v0", seed=0, **SMALL)
+    agent.learn(250)
+    raw, _ = gym.make("tidyspace/GoalReach-v0").reset(seed=3)
+    action = agent.predict(raw)
+    assert np.shape(action) == (2,) and agent.action_space.contains(action)
+    agent.save(tmp_path / "a")
+    loaded = tidyrl.load(tmp_path / "a")
+    np.testing.assert_array_equal(loaded.predict(raw), action)
+    batch = agent.env.obs
+    np.testing.assert_array_equal(loaded.predict(batch), agent.predict(batch))

@@ -31,6 +31,15 @@ def mask_invalid(values: torch.Tensor, mask: torch.Tensor | None) -> torch.Tenso
     return values.masked_fill(~valid_rows(mask), float("-inf"))
 
 
+def masked_argmax(values: torch.Tensor, mask: np.ndarray | None) -> np.ndarray:
+    """argmax_a per row of `values` (B, A) over the valid actions of `mask` (bool [B, A], None:
+    every action), as a NumPy array: the greedy action of a value-based agent."""
+    if mask is not None:
+        values = mask_invalid(values, torch.as_tensor(mask, dtype=torch.bool, device=values.device))
+    chosen: np.ndarray = values.argmax(dim=1).cpu().numpy()
+    return chosen
+
+
 def sample_valid(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """One action per row drawn uniformly among the row's valid ones (every action where none
     is valid): the exploring draw of a masked epsilon-greedy policy."""

@@ -34,6 +34,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from tidyrl.nets.encoders import CombinedEncoder
 from tidyrl.nets.mlp import ACTIVATIONS
 
 Init = Callable[[nn.Linear], None]
@@ -191,7 +192,9 @@ class QEnsemble(nn.Module):
     def forward(
         self, obs: torch.Tensor, actions: torch.Tensor, frozen: bool = False
     ) -> torch.Tensor:
-        """Q_k(s, a) for every member k, (k, B, out_dim).
+        """Q_k(s, a) for every member k, (k, B, out_dim). `obs` is (B, obs_dim), or (k, B,
+        obs_dim) with one input per member (`EncodedQEnsemble`'s features; `actions` (k, B,
+        act_dim) then).
 
         With `frozen`, the parameters enter as constants: gradients reach `actions` (the actor's
         loss in DDPG/TD3/SAC) but the critic's weight gradients are neither computed nor
@@ -233,6 +236,52 @@ class QEnsemble(nn.Module):
         return out
 
 
+class EncodedQEnsemble(nn.Module):
+    """k critics over Dict observations: Q_k(s, a) = MLP_k([enc_k(s), a]), each member with its
+    own combined encoder (`tidyrl.nets.encoders`), so that the k critics share nothing, as they
+    do on vectors. Same interface as `QEnsemble` (``forward(obs, actions, frozen)`` -> (k, B,
+    out_dim)); the members' features, (k, B, F), go through the ensemble's first layer as one
+    batched product.
+
+    With `frozen`, the encoders run without autograd as well: the gradient reaches `actions`
+    alone, and no encoder weight gradient is computed."""
+
+    def __init__(self, encoders: Sequence[CombinedEncoder], critics: QEnsemble) -> None:
+        super().__init__()
+        if len(encoders) != critics.n_critics:
+            raise ValueError(f"{critics.n_critics} critics need as many encoders")
+        if critics.norms is not None:
+            raise ValueError("EncodedQEnsemble does not support batch_norm")
+        self.encoders = nn.ModuleList(encoders)
+        self.critics = critics
+        self.n_critics, self.out_dim = critics.n_critics, critics.out_dim
+
+    @property
+    def compute_dtype(self) -> torch.dtype | None:
+        """dtype of the hidden-to-hidden matmuls (`QEnsemble.compute_dtype`)."""
+        return self.critics.compute_dtype
+
+    @compute_dtype.setter
+    def compute_dtype(self, dtype: torch.dtype | None) -> None:
+        self.critics.compute_dtype = dtype
+
+    def features(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """enc_k(s) of every member, stacked: (k, B, F)."""
+        return torch.stack([encoder(obs) for encoder in self.encoders])
+
+    def forward(
+        self, obs: dict[str, torch.Tensor], actions: torch.Tensor, frozen: bool = False
+    ) -> torch.Tensor:
+        if frozen:
+            with torch.no_grad():
+                features = self.features(obs)
+        else:
+            features = self.features(obs)
+        actions = actions.expand(self.n_critics, *actions.shape)
+        out: torch.Tensor = self.critics(features, actions, frozen)
+        return out
+
+
 def batchnorm_mlp(
     in_dim: int,
     hidden: Sequence[int],
@@ -271,7 +320,8 @@ def activate(activation: nn.Module, h: torch.Tensor, dtype: torch.dtype | None) 
 def mlp_forward(net: nn.Sequential, x: torch.Tensor, dtype: torch.dtype | None) -> torch.Tensor:
     """Run a `tidyrl.nets.mlp.mlp` with every Linear layer through `linear` and its
     hidden-to-hidden Linear layers in `dtype` (first and last Linear in the parameters' dtype;
-    all of them when `dtype` is None). Same values as ``net(x)``."""
+    all of them when `dtype` is None). Same values as ``net(x)``. Any other module (an
+    activation, a combined encoder in front of the stack) runs as it is."""
     modules = list(net)
     linears = [m for m in modules if isinstance(m, nn.Linear)]
     inner = {id(m) for m in linears[1:-1]}

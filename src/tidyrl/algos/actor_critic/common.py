@@ -1,9 +1,15 @@
 """Pieces shared by the deterministic-policy methods (DDPG, TD3, D4PG, SDDPG) and SAC: network
 builders from the config's width / init / batch-norm fields, the Box-bounds check, and the
-backward-then-step of one optimizer."""
+backward-then-step of one optimizer.
+
+On a Dict observation space (Tuple ones arrive as Dicts: `tidyrl.envs.spaces`) every network
+reads the observation through its own `tidyrl.nets.encoders.CombinedEncoder`: the actor (and
+SAC's value network) is ``Sequential(encoder, *mlp)``, the critics an `EncodedQEnsemble` with
+one encoder per critic. On a Box the networks are the plain MLP / `QEnsemble` as before."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import gymnasium as gym
@@ -12,8 +18,9 @@ import torch
 from torch import nn
 
 from tidyrl.core.squashed import action_bounds
-from tidyrl.errors import EnvError
-from tidyrl.nets.critics import QEnsemble, batchnorm_mlp
+from tidyrl.errors import ConfigError, EnvError
+from tidyrl.nets.critics import EncodedQEnsemble, QEnsemble, batchnorm_mlp
+from tidyrl.nets.encoders import CombinedEncoder
 from tidyrl.nets.mlp import mlp, uniform_init, xavier_init
 from tidyrl.nets.optim import Adam
 
@@ -36,26 +43,63 @@ def hidden_sizes(obs_dim: int, cfg: Any) -> tuple[int, ...]:
     return tuple(cfg.hidden)
 
 
-def make_actor(obs_dim: int, act_dim: int, cfg: Any) -> nn.Module:
-    """mu(s) = tanh(MLP(s)) in [-1, 1]^act_dim (spell-chart init: Xavier, U(-0.3, 0.3) out)."""
-    hidden = hidden_sizes(obs_dim, cfg)
+def encoded_mlp(space: gym.Space[Any], build: Callable[[int], nn.Sequential]) -> nn.Sequential:
+    """`build(input width)` for a Box observation; for a Dict, a combined encoder of its own in
+    front of it, ``Sequential(encoder, *build(encoder.out_dim))``."""
+    if not isinstance(space, gym.spaces.Dict):
+        return build(int(np.prod(space.shape or ())))
+    encoder = CombinedEncoder(space)
+    return nn.Sequential(encoder, *build(encoder.out_dim))
+
+
+def encoded_critic(
+    space: gym.Space[Any], n_critics: int, build: Callable[[int], QEnsemble]
+) -> QEnsemble | EncodedQEnsemble:
+    """`build(input width)` (`n_critics` critics) for a Box observation; for a Dict, one
+    combined encoder per critic in front of it (`EncodedQEnsemble`)."""
+    if not isinstance(space, gym.spaces.Dict):
+        return build(int(np.prod(space.shape or ())))
+    encoders = [CombinedEncoder(space) for _ in range(n_critics)]
+    return EncodedQEnsemble(encoders, build(encoders[0].out_dim))
+
+
+def _check_batch_norm(space: gym.Space[Any], cfg: Any) -> None:
+    if cfg.batch_norm and isinstance(space, gym.spaces.Dict):
+        raise ConfigError("batch_norm=True takes Box observations only, not Dict/Tuple ones")
+
+
+def make_actor(space: gym.Space[Any], act_dim: int, cfg: Any) -> nn.Module:
+    """mu(s) = tanh(MLP(s)) in [-1, 1]^act_dim (spell-chart init: Xavier, U(-0.3, 0.3) out),
+    behind a combined encoder on a Dict observation space."""
+    _check_batch_norm(space, cfg)
     spell = cfg.init == "spellchart"
     init, out_init = (xavier_init, uniform_init(0.3)) if spell else (None, None)
     build = batchnorm_mlp if cfg.batch_norm else mlp
-    return build(obs_dim, hidden, act_dim, "relu", "tanh", init, out_init)
+    return encoded_mlp(
+        space,
+        lambda width: build(
+            width, hidden_sizes(width, cfg), act_dim, "relu", "tanh", init, out_init
+        ),
+    )
 
 
 def make_critic(
-    obs_dim: int, act_dim: int, cfg: Any, n_critics: int, out_dim: int = 1
-) -> QEnsemble:
-    """`n_critics` critics with `out_dim` outputs each, evaluated together (`QEnsemble`);
-    spell-chart init: Xavier hidden layers, U(-0.003, 0.003) output layer."""
-    hidden = hidden_sizes(obs_dim, cfg)
+    space: gym.Space[Any], act_dim: int, cfg: Any, n_critics: int, out_dim: int = 1
+) -> QEnsemble | EncodedQEnsemble:
+    """`n_critics` critics with `out_dim` outputs each, evaluated together (`QEnsemble`; one
+    combined encoder per critic on a Dict observation space); spell-chart init: Xavier hidden
+    layers, U(-0.003, 0.003) output layer."""
+    _check_batch_norm(space, cfg)
     spell = cfg.init == "spellchart"
     init, out_init = (xavier_init, uniform_init(0.003)) if spell else (None, None)
-    return QEnsemble(
-        obs_dim, act_dim, hidden, n_critics, out_dim, "relu", init, out_init, cfg.batch_norm
-    )
+
+    def build(width: int) -> QEnsemble:
+        hidden = hidden_sizes(width, cfg)
+        return QEnsemble(
+            width, act_dim, hidden, n_critics, out_dim, "relu", init, out_init, cfg.batch_norm
+        )
+
+    return encoded_critic(space, n_critics, build)
 
 
 def backward_step(optimizer: Adam, loss: torch.Tensor) -> None:

@@ -43,7 +43,7 @@ import torch
 from torch import nn
 
 from tidyrl.agent import Agent
-from tidyrl.algos.actor_critic.common import box_bounds
+from tidyrl.algos.actor_critic.common import box_bounds, encoded_critic, encoded_mlp
 from tidyrl.config import check_choice, check_range
 from tidyrl.core.squashed import (
     scale_action,
@@ -150,6 +150,7 @@ class SAC(Agent):
     algo_id = "sac"
     default_torch_threads = 1  # plus a helper thread for the actor step on a spare core
     action_spaces = (gym.spaces.Box,)
+    observation_spaces = (gym.spaces.Box, gym.spaces.Dict)
     default_steps = 20_000
     PRESETS = {
         # Haarnoja et al. 2018a: the state-value network, a fixed temperature, 10k random steps
@@ -162,15 +163,17 @@ class SAC(Agent):
         super().__init__(env, config, run, algo=algo)
         cfg = self.config
         self.low, self.high = box_bounds(self.action_space, self.algo)
-        obs_dim = int(np.prod(self.observation_space.shape))
+        space = self.observation_space
         act_dim = self.act_dim = int(np.prod(self.action_space.shape))
         self.dtype = compute_dtype(cfg.precision, self.device)
         self.target_entropy = (
             float(-act_dim) if cfg.target_entropy is None else float(cfg.target_entropy)
         )
         # the actor outputs (mu, log sigma) of the pre-squash Gaussian
-        self.actor = mlp(obs_dim, cfg.hidden, 2 * act_dim)
-        self.critic = QEnsemble(obs_dim, act_dim, cfg.hidden, n_critics=2)
+        self.actor = encoded_mlp(space, lambda width: mlp(width, cfg.hidden, 2 * act_dim))
+        self.critic = encoded_critic(
+            space, 2, lambda width: QEnsemble(width, act_dim, cfg.hidden, n_critics=2)
+        )
         self.critic.compute_dtype = self.dtype
         # a fixed temperature is a constant: no gradient, and the optimizer skips it
         self.log_alpha = nn.Parameter(
@@ -179,7 +182,7 @@ class SAC(Agent):
         params = [*self.actor.parameters(), *self.critic.parameters(), self.log_alpha]
         names = ["actor", "critic", "log_alpha"]
         if cfg.value_network:
-            self.value = mlp(obs_dim, cfg.hidden, 1)
+            self.value = encoded_mlp(space, lambda width: mlp(width, cfg.hidden, 1))
             self.value_target = copy.deepcopy(self.value).requires_grad_(False)
             params += list(self.value.parameters())
             names += ["value", "value_target"]
@@ -234,8 +237,8 @@ class SAC(Agent):
         cfg = self.config
         alpha = self.log_alpha.detach().exp()
         shape = (len(batch), self.act_dim)
-        eps_next = None if cfg.value_network else torch.randn(shape, device=batch.obs.device)
-        eps_pi = torch.randn(shape, device=batch.obs.device)
+        eps_next = None if cfg.value_network else torch.randn(shape, device=batch.actions.device)
+        eps_pi = torch.randn(shape, device=batch.actions.device)
 
         def critic_step() -> torch.Tensor:
             y = self.target_q(batch, eps_next)

@@ -42,6 +42,7 @@ from tidyrl.core.squashed import scale_action, unscale_action
 from tidyrl.core.targets import polyak_update
 from tidyrl.data.batch import Transition
 from tidyrl.data.replay import Replay
+from tidyrl.envs.spaces import rows
 from tidyrl.nets.inference import fast_policy
 from tidyrl.nets.optim import Adam
 
@@ -138,16 +139,18 @@ class SDDPG(Agent):
     Config = SDDPGConfig
     algo_id = "sddpg"
     action_spaces = (gym.spaces.Box,)
+    observation_spaces = (gym.spaces.Box, gym.spaces.Dict)
     default_steps = 50_000
 
     def __init__(self, env: Any, config: Any = None, run: Any = None, *, algo: Any = None) -> None:
         super().__init__(env, config, run, algo=algo)
         cfg = self.config
         self.low, self.high = box_bounds(self.action_space, self.algo)
-        obs_dim = int(np.prod(self.observation_space.shape))
         act_dim = int(np.prod(self.action_space.shape))
-        self.actor = make_actor(obs_dim, act_dim, cfg)
-        self.critic = make_critic(obs_dim, act_dim, cfg, n_critics=1, out_dim=cfg.n_quantiles)
+        self.actor = make_actor(self.observation_space, act_dim, cfg)
+        self.critic = make_critic(
+            self.observation_space, act_dim, cfg, n_critics=1, out_dim=cfg.n_quantiles
+        )
         self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.actor_opt = Adam(
@@ -180,7 +183,7 @@ class SDDPG(Agent):
 
     def explore(self, obs: np.ndarray) -> np.ndarray:
         """mu(s) plus exploration noise, clipped to the unit box."""
-        noise = self.noise.sample(self.counters["steps"], len(obs))
+        noise = self.noise.sample(self.counters["steps"], rows(obs))
         return np.clip(self.policy(obs) + noise, -1.0, 1.0).astype(np.float32)
 
     def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:

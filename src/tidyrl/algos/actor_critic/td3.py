@@ -42,6 +42,7 @@ from tidyrl.core.squashed import scale_action, unscale_action
 from tidyrl.core.targets import polyak_update
 from tidyrl.data.batch import Transition
 from tidyrl.data.replay import Replay
+from tidyrl.envs.spaces import rows
 from tidyrl.nets.inference import fast_policy
 from tidyrl.nets.optim import Adam
 
@@ -144,6 +145,7 @@ class TD3(Agent):
     Config = TD3Config
     algo_id = "td3"
     action_spaces = (gym.spaces.Box,)
+    observation_spaces = (gym.spaces.Box, gym.spaces.Dict)
     default_steps = 20_000
     PRESETS = {
         # Fujimoto et al. (2018) on MuJoCo: 25k steps of uniformly random actions first
@@ -154,10 +156,9 @@ class TD3(Agent):
         super().__init__(env, config, run, algo=algo)
         cfg = self.config
         self.low, self.high = box_bounds(self.action_space, self.algo)
-        obs_dim = int(np.prod(self.observation_space.shape))
         act_dim = int(np.prod(self.action_space.shape))
-        self.actor = make_actor(obs_dim, act_dim, cfg)
-        self.critic = make_critic(obs_dim, act_dim, cfg, n_critics=2)
+        self.actor = make_actor(self.observation_space, act_dim, cfg)
+        self.critic = make_critic(self.observation_space, act_dim, cfg, n_critics=2)
         self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.actor_opt = Adam(
@@ -189,7 +190,7 @@ class TD3(Agent):
 
     def explore(self, obs: np.ndarray) -> np.ndarray:
         """mu(s) plus exploration noise, clipped to the unit box."""
-        noise = self.noise.sample(self.counters["steps"], len(obs))
+        noise = self.noise.sample(self.counters["steps"], rows(obs))
         return np.clip(self.policy(obs) + noise, -1.0, 1.0).astype(np.float32)
 
     def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:

@@ -5,12 +5,15 @@ Instead of E[Z(s, a)], the network outputs a categorical distribution p_j(s, a) 
 returns z_j = v_min + j dz (j = 0..N-1, N = `n_atoms`), Q(s, a) = sum_j z_j p_j(s, a):
 
     a*      = argmax_a sum_j z_j p'_j(s', a)                    (target network p')
+              (the argmax over the actions valid in s' where the env gives an action mask)
     m       = Phi( r + gamma_m (1 - terminated) z,  p'(s', a*) )  (categorical projection onto z)
     L       = - sum_j m_j log p_j(s, a)                         (cross-entropy = KL up to const.)
 
 Phi is `tidyrl.core.distributional.categorical_projection`. Acting is ε-greedy on Q. Training
 phases, target updates and exploration follow DQN (see dqn.py); each update computes its own
-projected target m.
+projected target m. Under an action mask (`tidyrl.core.masking`) masked actions have Q = -inf in
+the greedy choice and in the target's argmax, and exploring draws are uniform over the valid
+actions.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from tidyrl.config import check_hidden, check_range
 from tidyrl.core.distributional import categorical_projection, make_support
 from tidyrl.core.exploration import epsilon_greedy
 from tidyrl.core.losses import categorical_cross_entropy
+from tidyrl.core.masking import mask_invalid, masked_argmax
 from tidyrl.core.schedules import crossed, linear_schedule
 from tidyrl.core.targets import update_target
 from tidyrl.data.batch import Transition
@@ -98,9 +102,10 @@ class C51Config:
 
 
 def c51_target(batch: Transition, next_logits: torch.Tensor, support: torch.Tensor) -> torch.Tensor:
-    """m = Phi(r + gamma_m (1 - terminated) z, p'(s', a*)), a* greedy under the target net."""
+    """m = Phi(r + gamma_m (1 - terminated) z, p'(s', a*)), a* greedy under the target net
+    (among the actions valid in s', `batch.next_masks`, when the env gives a mask)."""
     next_probs = torch.softmax(next_logits, dim=-1)
-    best = (next_probs * support).sum(-1).argmax(dim=1)
+    best = mask_invalid((next_probs * support).sum(-1), batch.next_masks).argmax(dim=1)
     chosen = next_probs[torch.arange(len(best)), best]
     return categorical_projection(
         chosen, batch.rewards, batch.discounts, batch.bootstrap_mask, support
@@ -123,6 +128,7 @@ class C51(Agent):
     default_torch_threads = 1
     action_spaces = (gym.spaces.Discrete,)
     observation_spaces = (gym.spaces.Box, gym.spaces.Dict)
+    uses_action_mask = True
     default_steps = 50_000
     PRESETS = {
         "cartpole": {},
@@ -166,21 +172,23 @@ class C51(Agent):
             cfg.n_envs,
             gamma=cfg.gamma,
             device=self.device,
+            mask_width=None if self.env.masks is None else self.n_actions,
         )
         self.epsilon = cfg.epsilon_start
         self.register_state("z", "z_target", "optimizer")
         self.register_run_state("replay")
 
-    def act(self, obs, deterministic: bool = False) -> np.ndarray:
+    def act(self, obs, deterministic: bool = False, mask: np.ndarray | None = None) -> np.ndarray:
         epsilon = 0.0 if deterministic else self.epsilon
         return epsilon_greedy(
-            lambda: self.greedy(obs), rows(obs), epsilon, self.n_actions, self.rng
+            lambda: self.greedy(obs, mask), rows(obs), epsilon, self.n_actions, self.rng, mask
         )
 
-    def greedy(self, obs) -> np.ndarray:
-        """argmax_a Q(s, a) = argmax_a sum_j z_j p_j(s, a) per row."""
-        logits = fast_policy(self.z)(obs)
-        return categorical_q(logits, self.support).argmax(dim=1).cpu().numpy()
+    def greedy(self, obs, mask: np.ndarray | None = None) -> np.ndarray:
+        """argmax_a Q(s, a) = argmax_a sum_j z_j p_j(s, a) per row (over the valid actions of
+        `mask`)."""
+        q = categorical_q(fast_policy(self.z)(obs), self.support)
+        return masked_argmax(q, mask)
 
     def update(self, batch: Transition) -> dict[str, torch.Tensor]:
         """One gradient step on the cross-entropy to the projected target m."""
@@ -201,7 +209,7 @@ class C51(Agent):
             while not self.finished:
                 before = self.counters["steps"]
                 self.epsilon = linear_schedule(cfg.epsilon_start, cfg.epsilon_end, decay, before)
-                actions = self.act(obs)
+                actions = self.act(obs, mask=self.env.masks)
                 step = self.env.step(actions)
                 self.replay.add(obs, actions, step)
                 obs = step.obs

@@ -44,7 +44,7 @@ from tidyrl.agent import Agent
 from tidyrl.config import check_choice, check_hidden, check_range
 from tidyrl.core.exploration import epsilon_greedy
 from tidyrl.core.losses import mean_td_loss
-from tidyrl.core.masking import mask_invalid
+from tidyrl.core.masking import mask_invalid, masked_argmax
 from tidyrl.core.schedules import crossed, linear_schedule
 from tidyrl.core.targets import update_target
 from tidyrl.data.batch import Experience, Transition
@@ -276,10 +276,7 @@ class DQN(Agent):
 
     def greedy(self, obs, mask: np.ndarray | None = None) -> np.ndarray:
         """argmax_a Q(s, a) per row (over the valid actions of `mask`)."""
-        q = fast_policy(self.q)(obs)
-        if mask is not None:
-            q = mask_invalid(q, torch.as_tensor(mask, dtype=torch.bool))
-        return q.argmax(dim=1).cpu().numpy()
+        return masked_argmax(fast_policy(self.q)(obs), mask)
 
     def update(self, batch: Transition) -> dict[str, torch.Tensor]:
         """One gradient step on L(theta) for a minibatch."""

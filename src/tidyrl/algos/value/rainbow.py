@@ -17,6 +17,10 @@ Exploration comes from the noisy layers (fresh noise before every update, kept b
 `deterministic` acting uses the mean weights). Switches: distributional=false uses scalar Q with
 y = R^(m) + gamma^m (1 - terminated) Q'(s', a*), Huber loss and p_i = |delta_i|; noisy=false
 uses ε-greedy; n_step=1, prioritized=false, double=false, dueling=false as named.
+
+Under an action mask (`tidyrl.core.masking`) masked actions have Q = -inf in the greedy choice
+and in the selection of a* (the actions valid in s'), and ε-greedy's exploring draws (noisy=false)
+and the random actions before `learning_starts` are uniform over the valid actions.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from tidyrl.config import check_hidden, check_range
 from tidyrl.core.distributional import categorical_projection, make_support
 from tidyrl.core.exploration import epsilon_greedy
 from tidyrl.core.losses import categorical_cross_entropy, huber
+from tidyrl.core.masking import mask_invalid, masked_argmax
 from tidyrl.core.schedules import crossed, linear_schedule
 from tidyrl.core.targets import update_target
 from tidyrl.data.batch import Transition
@@ -127,14 +132,14 @@ def rainbow_target(
     support: torch.Tensor | None,
 ) -> torch.Tensor:
     """Projected distribution m (B, N) when `support` is given (outputs are logits), else the
-    scalar target y (B,). a* from `next_online` (Double) or from `next_target`."""
+    scalar target y (B,). a* from `next_online` (Double) or from `next_target`, among the
+    actions valid in s' (`batch.next_masks`) when the env gives a mask."""
+    selector = next_online if next_online is not None else next_target
     if support is None:
-        selector = next_online if next_online is not None else next_target
-        best = selector.argmax(dim=1, keepdim=True)
+        best = mask_invalid(selector, batch.next_masks).argmax(dim=1, keepdim=True)
         next_value = next_target.gather(1, best).squeeze(1)
         return batch.rewards + batch.discounts * batch.bootstrap_mask * next_value
-    selector = next_online if next_online is not None else next_target
-    best = categorical_q(selector, support).argmax(dim=1)
+    best = mask_invalid(categorical_q(selector, support), batch.next_masks).argmax(dim=1)
     next_probs = torch.softmax(next_target[torch.arange(len(best)), best], dim=-1)
     return categorical_projection(
         next_probs, batch.rewards, batch.discounts, batch.bootstrap_mask, support
@@ -159,6 +164,7 @@ class Rainbow(Agent):
     default_torch_threads = 1
     action_spaces = (gym.spaces.Discrete,)
     observation_spaces = (gym.spaces.Box, gym.spaces.Dict)
+    uses_action_mask = True
     default_steps = 50_000
     PRESETS = {
         "cartpole": {},
@@ -234,28 +240,30 @@ class Rainbow(Agent):
             prioritized=cfg.prioritized,
             alpha=cfg.alpha,
             device=self.device,
+            mask_width=None if self.env.masks is None else self.n_actions,
         )
         self.epsilon = 0.0 if cfg.noisy else 1.0
         self.beta = cfg.beta_start
         self.register_state("q", "q_target", "optimizer")
         self.register_run_state("replay")
 
-    def act(self, obs, deterministic: bool = False) -> np.ndarray:
+    def act(self, obs, deterministic: bool = False, mask: np.ndarray | None = None) -> np.ndarray:
         if deterministic:
             set_noise(self.q, False)  # the mean network
             try:
-                return self.greedy(obs)
+                return self.greedy(obs, mask)
             finally:
                 set_noise(self.q, True)
         return epsilon_greedy(
-            lambda: self.greedy(obs), rows(obs), self.epsilon, self.n_actions, self.rng
+            lambda: self.greedy(obs, mask), rows(obs), self.epsilon, self.n_actions, self.rng, mask
         )
 
-    def greedy(self, obs) -> np.ndarray:
-        """argmax_a Q(s, a) per row (the expected return under the distributional head)."""
+    def greedy(self, obs, mask: np.ndarray | None = None) -> np.ndarray:
+        """argmax_a Q(s, a) per row (the expected return under the distributional head), over
+        the valid actions of `mask`."""
         out = fast_policy(self.q)(obs)
         q = out if self.support is None else categorical_q(out, self.support)
-        return q.argmax(dim=1).cpu().numpy()
+        return masked_argmax(q, mask)
 
     def update(self, batch: Transition) -> dict[str, torch.Tensor]:
         """One gradient step on the weighted loss; returns per-row losses as new priorities."""
@@ -290,7 +298,7 @@ class Rainbow(Agent):
                 if before < cfg.learning_starts:
                     actions = self.env.sample_actions()
                 else:
-                    actions = self.act(obs)
+                    actions = self.act(obs, mask=self.env.masks)
                 step = self.env.step(actions)
                 self.replay.add(obs, actions, step)
                 obs = step.obs

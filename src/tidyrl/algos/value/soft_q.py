@@ -12,6 +12,10 @@ Maximum-entropy RL with temperature alpha replaces the hard max of DQN by a soft
 As alpha -> 0 the backup becomes max_a Q (DQN) and the policy greedy. Acting samples from the
 Boltzmann policy (no ε); deterministic acting is argmax_a Q. Training phases and target updates
 follow DQN (see dqn.py); each update computes its own soft target.
+
+Under an action mask (`tidyrl.core.masking`) the sums over a run over the valid actions only:
+masked Q-values are -inf, so V_soft(s') is the log-sum-exp over the actions valid in s', the
+Boltzmann policy gives a masked action probability 0 and argmax_a Q keeps to the valid ones.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import torch
 from tidyrl.agent import Agent
 from tidyrl.config import check_choice, check_hidden, check_range
 from tidyrl.core.losses import mean_td_loss
+from tidyrl.core.masking import mask_invalid, masked_argmax
 from tidyrl.core.schedules import crossed
 from tidyrl.core.targets import update_target
 from tidyrl.data.batch import Transition
@@ -83,19 +88,27 @@ class SoftQConfig:
         check_choice(self, "loss", ("huber", "mse"))
 
 
-def soft_value(q: torch.Tensor, alpha: float) -> torch.Tensor:
-    """V_soft = alpha * logsumexp(Q / alpha) over actions (dim 1)."""
-    return alpha * torch.logsumexp(q / alpha, dim=1)
+def soft_value(q: torch.Tensor, alpha: float, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """V_soft = alpha * logsumexp(Q / alpha) over actions (dim 1), over the valid ones of `mask`."""
+    return alpha * torch.logsumexp(mask_invalid(q, mask) / alpha, dim=1)
 
 
 def soft_q_target(batch: Transition, next_q_target: torch.Tensor, alpha: float) -> torch.Tensor:
-    """y = r + gamma_m (1 - terminated) V_soft'(s')."""
-    return batch.rewards + batch.discounts * batch.bootstrap_mask * soft_value(next_q_target, alpha)
+    """y = r + gamma_m (1 - terminated) V_soft'(s'), V_soft' over the actions valid in s'
+    (`batch.next_masks`) when the env gives a mask."""
+    next_value = soft_value(next_q_target, alpha, batch.next_masks)
+    return batch.rewards + batch.discounts * batch.bootstrap_mask * next_value
 
 
-def boltzmann(q: torch.Tensor, alpha: float, generator: torch.Generator | None) -> torch.Tensor:
-    """a ~ softmax(Q / alpha) per row."""
-    return torch.multinomial(torch.softmax(q / alpha, dim=1), 1, generator=generator).squeeze(1)
+def boltzmann(
+    q: torch.Tensor,
+    alpha: float,
+    generator: torch.Generator | None,
+    mask: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """a ~ softmax(Q / alpha) per row, over the valid actions of `mask`."""
+    probs = torch.softmax(mask_invalid(q, mask) / alpha, dim=1)
+    return torch.multinomial(probs, 1, generator=generator).squeeze(1)
 
 
 class SoftQ(Agent):
@@ -105,6 +118,7 @@ class SoftQ(Agent):
     algo_id = "soft-q"
     default_torch_threads = 1
     action_spaces = (gym.spaces.Discrete,)
+    uses_action_mask = True
     default_steps = 50_000
     PRESETS = {
         "cartpole": {},
@@ -142,17 +156,21 @@ class SoftQ(Agent):
             cfg.n_envs,
             gamma=cfg.gamma,
             device=self.device,
+            mask_width=None if self.env.masks is None else self.n_actions,
         )
         # acting draws from its own torch generator, seeded from the agent's NumPy generator
         self.generator = torch.Generator().manual_seed(int(self.rng.integers(2**31)))
         self.register_state("q", "q_target", "optimizer", "generator")
         self.register_run_state("replay")
 
-    def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
+    def act(
+        self, obs: np.ndarray, deterministic: bool = False, mask: np.ndarray | None = None
+    ) -> np.ndarray:
         q = fast_policy(self.q)(obs)
         if deterministic:
-            return q.argmax(dim=1).cpu().numpy()
-        return boltzmann(q.cpu(), self.config.alpha, self.generator).numpy()
+            return masked_argmax(q, mask)
+        valid = None if mask is None else torch.as_tensor(mask, dtype=torch.bool)
+        return boltzmann(q.cpu(), self.config.alpha, self.generator, valid).numpy()
 
     def update(self, batch: Transition) -> dict[str, torch.Tensor]:
         """One gradient step towards the soft target."""
@@ -180,7 +198,7 @@ class SoftQ(Agent):
                 if before < cfg.learning_starts:
                     actions = self.env.sample_actions()
                 else:
-                    actions = self.act(obs)
+                    actions = self.act(obs, mask=self.env.masks)
                 step = self.env.step(actions)
                 self.replay.add(obs, actions, step)
                 obs = step.obs
