@@ -211,13 +211,12 @@ def test_box_observations_keep_the_plain_networks():
         tidyrl.make("ddpg", "tidyspace/GoalReach-v0", batch_norm=True)
 
 
-@pytest.mark.parametrize("algo", CONTINUOUS)
+@pytest.mark.parametrize("algo", ["ddpg", "td3", "sac"])  # d4pg, sddpg: DDPG's networks
 def test_continuous_control_learns_to_reach_a_goal_given_in_a_dict_key(algo):
     # random play earns about -7 per 8-step episode, heading for the goal about -1.5; only the
     # goal key says where to go, so a network that ignored it could not beat about -4.5
-    # d4pg's default support is Pendulum's [-1200, 100]: atoms 25 apart cannot resolve [-8, 0]
-    support = {"v_min": -20.0, "v_max": 0.0} if algo == "d4pg" else {}
-    agent = tidyrl.make(algo, "tidyspace/GoalReach-v0", seed=0, **SMALL, **support)
+    # one torch thread: DDPG's and TD3's default (all cores) crawls beside pytest's workers
+    agent = tidyrl.make(algo, "tidyspace/GoalReach-v0", seed=0, torch_threads=1, **SMALL)
     agent.learn(2_000)
     assert tidyrl.evaluate(agent, episodes=10)["mean_return"] >= -3.0
 
