@@ -14,6 +14,10 @@
   5 steps, RMSprop lr 7e-4 alpha 0.99 eps 1e-5, gamma 0.99, lambda 1, value coefficient 0.5,
   entropy 0, gradient-norm clip 0.5, 64-64 tanh), 10 seeds, with the learning rate constant (SB3)
   and annealed linearly to 0 (OpenAI Baselines' A2C) -- each beside SB3 with the same schedule.
+* `memory-cartpole` (issue 28): recurrent PPO (LSTM actor and critic, RL-Zoo's CartPoleNoVel-v1
+  setting for sb3-contrib's RecurrentPPO, its defaults) beside feed-forward PPO (its CartPole
+  defaults, the same 8 x 32 rollout, epochs and schedules) on CartPole with the velocities hidden
+  (`tidyrl/CartPoleNoVel-v1`), 100k steps, 3 seeds: memory is what solves it.
 """
 
 from __future__ import annotations
@@ -119,6 +123,25 @@ A2C_VS_SB3 = (
     ),
 )
 
+MEMORY_CARTPOLE = (
+    Task(
+        "recurrent-ppo",
+        "tidyrl/CartPoleNoVel-v1",
+        100_000,
+        threshold=475,
+        eval_every=10_000,
+        reference="RL-Zoo benchmark (sb3-contrib RecurrentPPO, ppo_lstm): CartPoleNoVel-v1 "
+        "500.0 +- 0.0 at 100k steps",
+    ),
+    Task(
+        "ppo",
+        "tidyrl/CartPoleNoVel-v1",
+        100_000,
+        eval_every=10_000,
+        label="ppo feed-forward",
+    ),
+)
+
 SUITES = [
     Suite(
         "pg-cartpole",
@@ -155,5 +178,11 @@ SUITES = [
         "policy_gradient",
         A2C_VS_SB3,
         description="A2C vs Stable-Baselines3 A2C at SB3's defaults, constant and annealed lr.",
+    ),
+    Suite(
+        "memory-cartpole",
+        "policy_gradient",
+        MEMORY_CARTPOLE,
+        description="Recurrent vs feed-forward PPO on CartPole without velocities, 3 seeds.",
     ),
 ]
