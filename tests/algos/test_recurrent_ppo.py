@@ -184,3 +184,19 @@ def test_cartpole_without_velocity_observes_position_and_angle_only():
         np.testing.assert_array_equal(o_part, o_full[[0, 2]])
         assert (r_part, term_part) == (r_full, term_full)
     assert partial.spec.max_episode_steps == 500
+
+
+@pytest.mark.learning
+def test_recurrent_ppo_solves_cartpole_without_velocity_where_ppo_fails():
+    """CI learning test: on CartPole observing [x, theta] only, 30k steps of recurrent PPO (its
+    defaults) reach eval 400+, while feed-forward PPO with the same rollout, epochs and schedules
+    (its CartPole defaults) stays below 100 (trial runs: recurrent 496-500 at 30k for seeds 1
+    and 2; PPO 40-42 at 30k-40k). About 40 s of CPU."""
+    torch.set_num_threads(1)
+    returns = {}
+    for algo in ("recurrent-ppo", "ppo"):
+        agent = tidyrl.make(algo, ENV, seed=1, progress=False, eval_every=0)
+        agent.learn(30_000)
+        returns[algo] = tidyrl.evaluate(agent, episodes=5)["mean_return"]
+    assert returns["recurrent-ppo"] >= 400, returns
+    assert returns["ppo"] < 100, returns
