@@ -51,7 +51,6 @@ from tidyrl.algos.policy_gradient.common import (
     ppo_schedules,
     ppo_step,
 )
-from tidyrl.algos.policy_gradient.ppo import PPOConfig
 from tidyrl.config import check_range
 from tidyrl.core.distributions import Distribution
 from tidyrl.core.normalize import RewardScaler, RunningMeanStd
@@ -64,41 +63,84 @@ from tidyrl.nets.policy import ActorCritic
 
 
 @dataclass(frozen=True)
-class RecurrentPPOConfig(PPOConfig):
-    """PPO's fields (`ppo.PPOConfig`; `hidden` are the MLP widths after each LSTM, `batch_size`
-    counts steps), with RL-Zoo's CartPoleNoVel-v1 defaults, and the recurrent ones."""
-
+class RecurrentPPOConfig:
+    n_envs: int = 8
+    """Parallel environments."""
+    n_steps: int = 32
+    """Steps per env per rollout (rollout size = n_envs * n_steps)."""
+    bptt_len: int = 0
+    """Sequence length of truncated back-propagation through time, a divisor of n_steps (0: the
+    whole n_steps-step rollout of each env)."""
+    batch_size: int = 0
+    """Minibatch size in steps, a multiple of the sequence length dividing n_envs * n_steps (0:
+    the whole rollout, one minibatch)."""
+    n_epochs: int = 20
+    """Passes over each rollout."""
+    gamma: float = 0.98
+    """Discount factor."""
+    gae_lambda: float = 0.8
+    """GAE lambda."""
+    lr: float = 1e-3
+    """Adam learning rate (annealed linearly to 0 when anneal_lr)."""
+    anneal_lr: bool = True
+    """Decay the learning rate linearly to 0 over the run."""
+    clip_range: float = 0.2
+    """Clip range eps of the probability ratio."""
+    anneal_clip: bool = True
+    """Decay the clip range linearly to 0 over the run."""
+    clip_value: float = 0.0
+    """Clip the value update to +-clip_value around the old value (0: no value clipping)."""
+    ent_coef: float = 0.0
+    """Entropy bonus coefficient c_e."""
+    vf_coef: float = 0.5
+    """Value-loss coefficient c_v."""
+    max_grad_norm: float = 0.5
+    """Global gradient-norm clip (0: off)."""
+    normalize_advantages: bool = True
+    """Normalize advantages per minibatch."""
+    target_kl: float = 0.0
+    """Stop the epochs early when approx. KL > 1.5 * target_kl (0: never)."""
     normalize_obs: bool = True
     """Running mean/std observation normalization (RL-Zoo's `normalize: True`)."""
+    normalize_reward: bool = False
+    """Scale rewards by the std of a running discounted return."""
+    lstm_hidden: int = 64
+    """Units of each LSTM (the actor's and the critic's)."""
     hidden: tuple[int, ...] = (64,)
     """Hidden widths of the MLP after each LSTM."""
     activation: Activation = "relu"
     """Hidden activation of those MLPs."""
-    lstm_hidden: int = 64
-    """Units of each LSTM (actor's and critic's)."""
-    bptt_len: int = 0
-    """Sequence length of truncated back-propagation through time, a divisor of n_steps (0: the
-    whole n_steps-step rollout of each env)."""
+    log_std_init: float = 0.0
+    """Initial log std of the Gaussian policy (Box actions)."""
 
     def __post_init__(self) -> None:
-        if self.reward != "env":
-            raise ConfigError(
-                f"RecurrentPPOConfig.reward={self.reward!r}: recurrent PPO learns from the env's "
-                "reward only (reward=env); the reward plug-ins work with ppo"
-            )
-        super().__post_init__()
-        check_range(self, "lstm_hidden", 1)
+        for name in ("n_envs", "n_steps", "n_epochs", "lstm_hidden"):
+            check_range(self, name, 1)
         check_range(self, "bptt_len", 0, self.n_steps)
         if self.n_steps % self.seq_len:
             raise ConfigError(
                 f"RecurrentPPOConfig.bptt_len={self.bptt_len} must divide n_steps={self.n_steps} "
                 "(or be 0: the whole rollout)"
             )
-        if self.minibatch_size % self.seq_len:
+        check_range(self, "batch_size", 0, self.n_envs * self.n_steps)
+        size = self.n_envs * self.n_steps
+        if self.minibatch_size % self.seq_len or size % self.minibatch_size:
             raise ConfigError(
                 f"RecurrentPPOConfig.batch_size={self.batch_size} must be a multiple of the "
-                f"sequence length {self.seq_len} (bptt_len, or n_steps when it is 0)"
+                f"sequence length {self.seq_len} (bptt_len, or n_steps when it is 0) dividing "
+                f"n_envs * n_steps = {size} (or 0: the whole rollout)"
             )
+        for name in ("gamma", "gae_lambda"):
+            check_range(self, name, 0.0, 1.0)
+        for name in ("lr", "clip_range"):
+            check_range(self, name, 0.0, low_open=True)
+        for name in ("clip_value", "ent_coef", "vf_coef", "max_grad_norm", "target_kl"):
+            check_range(self, name, 0.0)
+
+    @property
+    def minibatch_size(self) -> int:
+        """The batch_size in use: the whole rollout when batch_size is 0."""
+        return self.batch_size or self.n_envs * self.n_steps
 
     @property
     def seq_len(self) -> int:
