@@ -172,6 +172,14 @@ def test_bad_sequence_lengths_are_refused_in_one_line():
         tidyrl.make("recurrent-ppo", ENV, bptt_len=8, batch_size=96)  # 256 % 96 != 0
 
 
+def test_export_refuses_a_policy_with_memory_in_one_line():
+    from tidyrl.errors import TidyError
+    from tidyrl.export import policy_module
+
+    with pytest.raises(TidyError, match="carries LSTM memory"):
+        policy_module(tidyrl.make("recurrent-ppo", ENV))
+
+
 def test_cartpole_without_velocity_observes_position_and_angle_only():
     full, partial = gym.make("CartPole-v1"), gym.make(ENV)
     assert partial.observation_space.shape == (2,)

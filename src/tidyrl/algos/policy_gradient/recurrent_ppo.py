@@ -266,6 +266,8 @@ class RecurrentPPO(Agent):
     observation_spaces = (gym.spaces.Box,)
     default_torch_threads = 1
     default_steps = 100_000
+    recurrent = True
+    """Acting needs the memory of earlier steps (export refuses it; see `act`)."""
 
     def __init__(self, env, config=None, run=None, *, algo=None) -> None:
         super().__init__(env, config, run, algo=algo)
