@@ -39,6 +39,14 @@ CASES: dict[str, tuple[str, int, list[str], int]] = {
         + ["checkpoint_every=700"],  # due mid-rollout at 700, written at the boundary 768
         900,
     ),
+    # the LSTM memory of the envs' current episodes is run state: a resume continues with it
+    "recurrent-ppo": (
+        "tidyrl/CartPoleNoVel-v1",
+        1024,
+        ["n_envs=4", "n_steps=32", "bptt_len=8", "batch_size=64", "n_epochs=2"]
+        + ["lstm_hidden=16", "log_every=128", "checkpoint_every=300"],  # written at 384
+        600,
+    ),
     "dqn": (
         "CartPole-v1",
         2000,

@@ -17,6 +17,10 @@
 * `transfer-cartpole` (issue 23): PPO with the RL-Zoo settings on CartPole-v1 (50k steps), then on
   `tidyrl/CartPoleLongPole-v1` (the pole twice as long) for 40k steps from scratch, fine-tuned
   from the CartPole agent of the same seed, and fine-tuned with its encoder frozen.
+* `memory-cartpole` (issue 28): recurrent PPO (LSTM actor and critic, RL-Zoo's CartPoleNoVel-v1
+  setting for sb3-contrib's RecurrentPPO, its defaults) beside feed-forward PPO (its CartPole
+  defaults, the same 8 x 32 rollout, epochs and schedules) on CartPole with the velocities hidden
+  (`tidyrl/CartPoleNoVel-v1`), 100k steps, 3 seeds: memory is what solves it.
 """
 
 from __future__ import annotations
@@ -167,6 +171,24 @@ TRANSFER_CARTPOLE = (
 """Issue 23: PPO (RL-Zoo hyper-parameters) on CartPole-v1, then on the pole twice as long from
 scratch, fine-tuned from the CartPole run of the same seed, and fine-tuned with the encoder
 frozen."""
+MEMORY_CARTPOLE = (
+    Task(
+        "recurrent-ppo",
+        "tidyrl/CartPoleNoVel-v1",
+        100_000,
+        threshold=475,
+        eval_every=10_000,
+        reference="RL-Zoo benchmark (sb3-contrib RecurrentPPO, ppo_lstm): CartPoleNoVel-v1 "
+        "500.0 +- 0.0 at 100k steps",
+    ),
+    Task(
+        "ppo",
+        "tidyrl/CartPoleNoVel-v1",
+        100_000,
+        eval_every=10_000,
+        label="ppo feed-forward",
+    ),
+)
 
 SUITES = [
     Suite(
@@ -210,5 +232,11 @@ SUITES = [
         "policy_gradient",
         A2C_VS_SB3,
         description="A2C vs Stable-Baselines3 A2C at SB3's defaults, constant and annealed lr.",
+    ),
+    Suite(
+        "memory-cartpole",
+        "policy_gradient",
+        MEMORY_CARTPOLE,
+        description="Recurrent vs feed-forward PPO on CartPole without velocities, 3 seeds.",
     ),
 ]

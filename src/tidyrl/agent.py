@@ -209,6 +209,11 @@ class Agent:
         also take ``mask`` (bool [rows, actions], None: every action valid)."""
         raise NotImplementedError
 
+    def reset_memory(self) -> None:
+        """Start new episodes for `act`/`predict`: an agent with memory (a recurrent policy)
+        forgets what earlier calls saw; feed-forward agents have nothing to forget. Call it
+        before each episode's first `predict` (`tidyrl.loops.evaluate` does)."""
+
     def predict(self, obs: Any, deterministic: bool = True, action_mask: Any = None) -> Any:
         """Action for one observation, or actions for a batch, as NumPy (multi-agent: a dict
         ``{agent: observation}`` in, ``{agent: action}`` out, for the agents given).

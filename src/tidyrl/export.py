@@ -219,6 +219,12 @@ def policy_module(agent: Any) -> nn.Module:
             "agent's per-agent actors are in its checkpoint (tidyrl.load(RUN_DIR).predict "
             "takes and returns per-agent dicts)"
         )
+    if getattr(agent, "recurrent", False):
+        raise TidyError(
+            f"cannot export {agent.algo}: its policy carries LSTM memory from step to step, "
+            "which a one-input exported policy cannot hold; act with tidyrl.load(RUN_DIR)."
+            "predict, calling reset_memory() where episodes start"
+        )
     if build is None:
         raise TidyError(
             f"cannot export {agent.algo}: export covers the deep algorithms "

@@ -127,6 +127,12 @@ ALGORITHMS: dict[str, Entry] = {
         "policy-gradient",
         "Proximal policy optimization: clipped surrogate, GAE, minibatch epochs",
     ),
+    "recurrent-ppo": Entry(
+        "tidyrl.algos.policy_gradient.recurrent_ppo",
+        "RecurrentPPO",
+        "policy-gradient",
+        "PPO with LSTM actor and critic: episode-start resets, truncated-BPTT sequence batches",
+    ),
     "ddpg": Entry(
         "tidyrl.algos.actor_critic.ddpg",
         "DDPG",

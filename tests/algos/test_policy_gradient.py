@@ -192,7 +192,7 @@ def test_ppo_clipped_surrogate_and_diagnostics_by_hand():
     """Two samples, clip 0.2: ratios r = (1.5, 0.5), advantages A = (1, 1) (not normalized).
     min(r A, clip(r) A) = (min(1.5, 1.2), min(0.5, 0.8)) = (1.2, 0.5): loss = -0.85.
     approx KL = mean((r - 1) - log r); both ratios lie outside [0.8, 1.2]."""
-    from tidyrl.algos.policy_gradient.ppo import clipped_surrogate, ratio_diagnostics
+    from tidyrl.algos.policy_gradient.common import clipped_surrogate, ratio_diagnostics
     from tidyrl.core.distributions import Categorical
     from tidyrl.data.rollout import RolloutBatch
 

@@ -24,6 +24,14 @@ for _name, _expose in (("MaskedChoice-v0", True), ("MaskedChoiceUnmasked-v0", Fa
 if "tidyrl/Chain-v0" not in registry:
     register(id="tidyrl/Chain-v0", entry_point="tidyrl.envs.chain:ChainEnv", max_episode_steps=20)
 
+if "tidyrl/CartPoleNoVel-v1" not in registry:
+    register(
+        id="tidyrl/CartPoleNoVel-v1",
+        entry_point="tidyrl.envs.pomdp:CartPoleNoVelEnv",
+        max_episode_steps=500,
+        reward_threshold=475.0,
+    )
+
 
 for _id, (_cls, _kwargs, _limit) in VARIANTS.items():
     if _id not in registry:

@@ -53,6 +53,9 @@ def evaluate(
                 obs, info = env.reset(seed=base + i)
             except Exception as exc:
                 raise env_failure(agent.env_cfg.id, "reset() during evaluation", exc) from exc
+            reset_memory = getattr(agent, "reset_memory", None)  # peers' agents may lack it
+            if reset_memory is not None:  # a recurrent policy starts the episode with no memory
+                reset_memory()
             total, length, done = 0.0, 0, False
             if video:
                 frames.append(env.render())

@@ -8,12 +8,16 @@ one tensor per key, for the networks' combined encoders) and network actions int
 (both over the valid actions of an action mask, when given).
 
 PPO's clipped-surrogate and value losses (`clipped_surrogate`, `value_loss`, `ratio_diagnostics`;
-their equations are in `ppo.py`'s docstring) live here because two learners differentiate them
-unchanged: `ppo` and the multi-agent `mappo` / `ippo` (`tidyrl.algos.multiagent.mappo`).
+their equations are in `ppo.py`'s docstring) live here because several learners differentiate
+them unchanged: `ppo`, `recurrent-ppo` and the multi-agent `mappo` / `ippo`
+(`tidyrl.algos.multiagent.mappo`). `ppo_step`, `ppo_schedules` and `ppo_epochs` are the update
+step, schedules and epoch loop that `ppo` and `recurrent-ppo` share (they differ in how pi and V
+are computed over a minibatch: per step, or over sequences).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import gymnasium as gym
@@ -23,6 +27,7 @@ import torch
 from tidyrl.core.distributions import Distribution
 from tidyrl.core.normalize import RunningMeanStd
 from tidyrl.core.returns import normalize
+from tidyrl.core.schedules import remaining_fraction
 from tidyrl.data.rollout import Rollout, RolloutBatch
 from tidyrl.envs.spaces import columns
 from tidyrl.errors import ConfigError
@@ -168,3 +173,82 @@ def value_loss(values: torch.Tensor, batch: RolloutBatch, clip_value: float) -> 
         return unclipped.mean()
     clipped = batch.values + (values - batch.values).clamp(-clip_value, clip_value)
     return torch.max(unclipped, (clipped - batch.returns) ** 2).mean()
+
+
+def ppo_schedules(agent: Any) -> tuple[float, float]:
+    """PPO's learning rate and clip range for the next rollout, each annealed linearly to 0 over
+    the run when its `anneal_*` field is set (`counters["target"]`, so a resume continues the
+    schedule); the optimizer's learning rate is set to it."""
+    cfg = agent.config
+    remaining = remaining_fraction(agent.counters["steps"], agent.counters["target"])
+    lr = cfg.lr * remaining if cfg.anneal_lr else cfg.lr
+    clip = cfg.clip_range * remaining if cfg.anneal_clip else cfg.clip_range
+    for group in agent.optimizer.param_groups:
+        group["lr"] = lr
+    return lr, clip
+
+
+def ppo_step(
+    agent: Any,
+    dist: Distribution,
+    values: torch.Tensor,
+    batch: RolloutBatch,
+    clip: float,
+    normalize_adv: bool,
+    diagnostics: bool,
+) -> dict[str, torch.Tensor]:
+    """One gradient step of PPO's loss L = clipped surrogate + c_v value loss - c_e entropy
+    (`ppo.py`'s docstring) on the minibatch whose policy and values the caller computed; returns
+    the losses as tensors, and the approximate KL, clip fraction and entropy with
+    `diagnostics`. The entropy is computed only where its coefficient or the diagnostics need it
+    (with c_e = 0 it adds nothing to the gradient)."""
+    cfg = agent.config
+    pg_loss, log_ratio, ratio = clipped_surrogate(dist, batch, clip, normalize_adv)
+    v_loss = value_loss(values, batch, cfg.clip_value)
+    loss = pg_loss + cfg.vf_coef * v_loss
+    entropy = None
+    if cfg.ent_coef > 0:
+        entropy = dist.entropy().mean()
+        loss = loss - cfg.ent_coef * entropy
+    agent.optimizer.zero_grad()
+    loss.backward()
+    agent.optimizer.step()  # clips the global gradient norm to max_grad_norm first
+    metrics = {"policy_loss": pg_loss.detach(), "value_loss": v_loss.detach()}
+    if diagnostics:
+        approx_kl, clip_fraction = ratio_diagnostics(log_ratio, ratio, clip)
+        with torch.no_grad():
+            metrics["entropy"] = (dist.entropy().mean() if entropy is None else entropy).detach()
+        metrics.update(approx_kl=approx_kl, clip_fraction=clip_fraction)
+    return metrics
+
+
+def ppo_epochs(
+    agent: Any,
+    n_items: int,
+    per_batch: int,
+    minibatch: Callable[[torch.Tensor | None], Any],
+    clip: float,
+) -> dict[str, torch.Tensor]:
+    """PPO's `n_epochs` passes over a rollout of `n_items` samples (steps, or sequences) in
+    shuffled minibatches of `per_batch` (`minibatch(indices)` builds one; None: the whole
+    rollout, which needs no shuffling as the loss is a mean), each one `agent.update`; stops
+    early when the approximate KL exceeds 1.5 * target_kl. Returns the last update's metrics
+    (the diagnostics are computed only where they are read)."""
+    cfg = agent.config
+    whole = per_batch >= n_items
+    out: dict[str, torch.Tensor] = {}
+    for epoch in range(cfg.n_epochs):
+        order = None if whole else torch.randperm(n_items)
+        for start in range(0, n_items, per_batch):
+            batch = minibatch(None if order is None else order[start : start + per_batch])
+            last = epoch == cfg.n_epochs - 1 and start + per_batch >= n_items
+            out = agent.update(
+                batch,
+                clip,
+                normalize_adv=cfg.normalize_advantages and not whole,
+                diagnostics=cfg.target_kl > 0 or last,
+            )
+            agent.counters["updates"] += 1
+            if cfg.target_kl > 0 and out["approx_kl"].item() > 1.5 * cfg.target_kl:
+                return out
+    return out

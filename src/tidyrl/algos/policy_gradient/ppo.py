@@ -10,7 +10,8 @@ minimizes
         - c_e E[H(pi_theta(.|s_t))]                               entropy bonus
 
 R_t = A_t + V_old(s_t) are the lambda-returns. The two losses are `clipped_surrogate` and
-`value_loss` of `policy_gradient/common.py` (shared, unchanged, with the multi-agent MAPPO).
+`value_loss` of `policy_gradient/common.py` (shared, unchanged, with the multi-agent MAPPO);
+`ppo_step` there composes L and takes the gradient step (shared with recurrent PPO).
 Options, each a documented implementation detail (Engstrom et al. 2020; Huang et al. 2022,
 "The 37 implementation details of PPO"): advantages normalized per minibatch; value clipping
 V_old + clip(V - V_old, -eps_v, eps_v) with the larger of the two squared errors; learning rate
@@ -44,15 +45,14 @@ from tidyrl.algos.policy_gradient.common import (
     OBSERVATION_SPACES,
     act,
     build_policy,
-    clipped_surrogate,
     new_rollout,
-    ratio_diagnostics,
-    value_loss,
+    ppo_epochs,
+    ppo_schedules,
+    ppo_step,
 )
 from tidyrl.config import check_range
 from tidyrl.core.normalize import RewardScaler, RunningMeanStd
 from tidyrl.core.returns import normalize
-from tidyrl.core.schedules import remaining_fraction
 from tidyrl.data.rollout import RolloutBatch
 from tidyrl.envs import MUJOCO_ENVS
 from tidyrl.errors import ConfigError
@@ -267,25 +267,7 @@ class PPO(Agent):
         if normalize_adv is None:
             normalize_adv = cfg.normalize_advantages
         dist, values = self.policy(batch.obs, batch.masks)
-        pg_loss, log_ratio, ratio = clipped_surrogate(dist, batch, clip, normalize_adv)
-        v_loss = value_loss(values, batch, cfg.clip_value)
-        loss = pg_loss + cfg.vf_coef * v_loss
-        entropy = None
-        if cfg.ent_coef > 0:  # with c_e = 0 the entropy term adds nothing to the gradient
-            entropy = dist.entropy().mean()
-            loss = loss - cfg.ent_coef * entropy
-        self.optimizer.zero_grad()
-        loss.backward()
-        self.optimizer.step()  # clips the global gradient norm to max_grad_norm first
-        metrics = {"policy_loss": pg_loss.detach(), "value_loss": v_loss.detach()}
-        if diagnostics:
-            approx_kl, clip_fraction = ratio_diagnostics(log_ratio, ratio, clip)
-            with torch.no_grad():
-                metrics["entropy"] = (
-                    dist.entropy().mean() if entropy is None else entropy
-                ).detach()
-            metrics.update(approx_kl=approx_kl, clip_fraction=clip_fraction)
-        return metrics
+        return ppo_step(self, dist, values, batch, clip, normalize_adv, diagnostics)
 
     def learn(self, total_steps: int) -> PPO:
         cfg = self.config
@@ -294,12 +276,7 @@ class PPO(Agent):
         metrics: dict[str, torch.Tensor | float] = {}
         with self.training(total_steps):
             while not self.finished:
-                # the schedules span the whole run (counters["target"]) so a resume continues them
-                remaining = remaining_fraction(self.counters["steps"], self.counters["target"])
-                lr = cfg.lr * remaining if cfg.anneal_lr else cfg.lr
-                clip = cfg.clip_range * remaining if cfg.anneal_clip else cfg.clip_range
-                for group in self.optimizer.param_groups:
-                    group["lr"] = lr
+                lr, clip = ppo_schedules(self)
                 plugin = self.reward_plugin  # replaces or adds to the env's reward
                 env_fn = None if plugin else reward_fn
                 collect_rollout(
@@ -307,32 +284,16 @@ class PPO(Agent):
                 )
                 reward_metrics = relabel_rollout(plugin, self.rollout, reward_fn) if plugin else {}
                 advantages, returns = self.rollout.advantages(cfg.gamma, cfg.gae_lambda)
-                batch_size = cfg.minibatch_size
-                whole = batch_size >= size
-                if whole and cfg.normalize_advantages:  # the same minibatch every epoch
-                    advantages = normalize(advantages)
+                if cfg.minibatch_size >= size and cfg.normalize_advantages:
+                    advantages = normalize(advantages)  # the same minibatch every epoch
                 data = self.rollout.flatten(advantages, returns)
-                stop = False
-                for epoch in range(cfg.n_epochs):
-                    # one minibatch covering the rollout needs no shuffling (the loss is a mean)
-                    order = None if whole else torch.randperm(size)
-                    for start in range(0, size, batch_size):
-                        batch = (
-                            data if order is None else data.index(order[start : start + batch_size])
-                        )
-                        last = epoch == cfg.n_epochs - 1 and start + batch_size >= size
-                        out = self.update(
-                            batch,
-                            clip,
-                            normalize_adv=cfg.normalize_advantages and not whole,
-                            diagnostics=cfg.target_kl > 0 or last,
-                        )
-                        self.counters["updates"] += 1
-                        if cfg.target_kl > 0 and out["approx_kl"].item() > 1.5 * cfg.target_kl:
-                            stop = True
-                            break
-                    if stop:
-                        break
+                out = ppo_epochs(
+                    self,
+                    size,
+                    cfg.minibatch_size,
+                    lambda idx, data=data: data if idx is None else data.index(idx),
+                    clip,
+                )
                 metrics = {**out, **reward_metrics, "lr": lr, "clip_range": clip}
         return self
 
