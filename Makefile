@@ -19,7 +19,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install $(PIP_FLAGS) torch==2.13.0
-	$(BIN)/python -m pip install $(PIP_FLAGS) -e '.[dev,bench,atari,mujoco,box2d,export,imitation,multiagent,minigrid,docs]'
+	$(BIN)/python -m pip install $(PIP_FLAGS) -e '.[dev,bench,atari,mujoco,box2d,export,imitation,multiagent,minigrid,docs,ray,dmc,modelbased]'
 	touch $@
 
 # PPO with its defaults (RL-Zoo's CartPole-v1 hyper-parameters); --overwrite makes a rerun start
