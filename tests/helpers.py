@@ -275,6 +275,17 @@ def random_policy(env_id: str, seed: int = 0):
     return lambda obs: np.stack([space.sample() for _ in range(len(obs))])
 
 
+ENV_FOR_FAMILY = {
+    "tabular": "FrozenLake-v1",
+    "value": "CartPole-v1",
+    "policy-gradient": "CartPole-v1",
+    "actor-critic": "Pendulum-v1",
+    "imitation": "CartPole-v1",
+    "multi-agent": "mpe2:simple_spread_v3",
+}
+"""A small env each family of registered algorithms accepts (faults and GPU tests)."""
+
+
 def imitation_overrides(algo: str, env_id: str, root: Path) -> dict[str, str]:
     """Config values the imitation algorithms cannot run without, made once under `root`:
     `demos` (3 episodes of a random policy on `env_id`, or of `cartpole_expert` on CartPole)

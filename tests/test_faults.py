@@ -16,22 +16,13 @@ import pytest
 import torch
 
 import tidyrl
-from tests.helpers import NS, imitation_overrides, run_tidyrl, subprocess_env
+from tests.helpers import ENV_FOR_FAMILY, NS, imitation_overrides, run_tidyrl, subprocess_env
 from tests.test_cli import assert_one_line_error
 from tidyrl import cli, registry
 from tidyrl.config import EnvConfig
 from tidyrl.envs.make import make_env
 from tidyrl.errors import EnvError, RunError, TidyError
 from tidyrl.logging import read_metrics
-
-ENV_FOR_FAMILY = {
-    "tabular": "FrozenLake-v1",
-    "value": "CartPole-v1",
-    "policy-gradient": "CartPole-v1",
-    "actor-critic": "Pendulum-v1",
-    "imitation": "CartPole-v1",
-    "multi-agent": "mpe2:simple_spread_v3",
-}
 
 
 def run_main(capsys, *argv: str) -> subprocess.CompletedProcess:

@@ -1,0 +1,62 @@
+"""GPU layer (issue 28, item 7): every registered algorithm trains, evaluates, saves and loads with
+`device=cuda`, its networks live on the GPU, and `device=auto` picks the GPU.
+
+Skipped where torch sees no CUDA device (the CPU side, a one-line error for `device=cuda`, is in
+tests/test_faults.py). On a GPU machine: `pytest -m gpu`.
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+import tidyrl
+from tests.helpers import ENV_FOR_FAMILY, imitation_overrides
+from tidyrl import registry
+
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device"),
+]
+
+
+def module_devices(agent) -> set[str]:
+    """The device types of every parameter and buffer of the agent's registered modules."""
+    devices = set()
+    for obj in agent.state_objects().values():
+        if isinstance(obj, torch.nn.Module):
+            devices |= {t.device.type for t in (*obj.parameters(), *obj.buffers())}
+    return devices
+
+
+@pytest.mark.parametrize("algo", registry.names())
+def test_every_algorithm_trains_saves_and_loads_on_cuda(tmp_path, algo):
+    env_id = ENV_FOR_FAMILY[registry.entry(algo).family]
+    needs = imitation_overrides(algo, env_id, tmp_path)
+    agent = tidyrl.make(algo, env_id, seed=0, device="cuda", eval_episodes=2, **needs)
+    agent.learn(300)
+    assert agent.device.type == "cuda"
+    assert module_devices(agent) <= {"cuda"}
+    assert np.isfinite(tidyrl.evaluate(agent, episodes=2)["mean_return"])
+
+    agent.save(tmp_path / "saved")
+    loaded = tidyrl.load(tmp_path / "saved")
+    assert loaded.device.type == "cuda"
+    if registry.entry(algo).family != "multi-agent":
+        env = gym.make(env_id)
+        env.observation_space.seed(0)
+        obs = np.stack([env.observation_space.sample() for _ in range(16)])
+        assert np.array_equal(loaded.predict(obs), agent.predict(obs))
+
+
+def test_device_auto_picks_the_gpu_and_a_gpu_checkpoint_loads_on_the_cpu(tmp_path):
+    agent = tidyrl.make("dqn", "CartPole-v1", device="auto", learning_starts=10)
+    assert agent.device.type == "cuda"
+    agent.learn(50)
+    agent.save(tmp_path / "a")
+    on_cpu = tidyrl.load(tmp_path / "a", device="cpu")
+    assert module_devices(on_cpu) == {"cpu"}
+    obs = np.random.default_rng(0).standard_normal((32, 4)).astype(np.float32)
+    assert (on_cpu.predict(obs) == agent.predict(obs)).all()
