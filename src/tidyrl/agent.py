@@ -102,7 +102,12 @@ class Agent:
         if self.multiagent:
             self._make_multiagent_env(n_envs)
         else:
-            self.env = VecEnv(self.env_cfg, n_envs=n_envs, seed=self.run.seed)
+            if self.run.workers:  # env copies on Ray actors (imports Ray; docs/distributed.md)
+                from tidyrl.distributed import worker_env
+
+                self.env = worker_env(self, n_envs)
+            else:
+                self.env = VecEnv(self.env_cfg, n_envs=n_envs, seed=self.run.seed)
             self.observation_space = self.env.single_observation_space
             self.action_space = self.env.single_action_space
             require_space(self.observation_space, self.observation_spaces, "observation", self.algo)
