@@ -7,7 +7,8 @@ network namespace (`tests.distributed.netns`; Ray binds the network address), an
 below read its results (`tests.distributed.scenarios`): the same seed gives the same metrics
 and parameters in-process and on one worker; an env that raises inside a worker stops the run
 with its traceback and checkpoint, and the resumed run ends exactly where the uninterrupted one
-does; a worker killed with SIGKILL is restarted and the run completes; two workers spread over
+does; a worker killed with SIGKILL is restarted and the run completes; a hung worker stops the
+run after its timeout; two workers spread over
 the two nodes of a local `ray.cluster_utils.Cluster`, where the CLI resumes the run.
 """
 
@@ -112,7 +113,7 @@ def ray_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     if reason is not None:
         pytest.skip(f"the Ray tests run in a loopback-only network namespace, which {reason}")
     out: Path = tmp_path_factory.mktemp("ray")
-    names = ["identical", "env_error", "kill", "cluster"]
+    names = ["identical", "env_error", "kill", "hang", "cluster"]
     done = netns.run_module("tests.distributed.scenarios", str(out), *names, timeout=400)
     assert done.returncode == 0, done.stderr[-3000:]
     results: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
@@ -149,6 +150,13 @@ def test_killed_worker_is_restarted_and_the_run_completes(ray_runs: dict[str, An
     assert run["marker_gone"], "the worker never killed itself"
     assert run["restarts"] >= 1 and run["warned"]
     assert run["steps"] == 512 and run["updates"] == 512 // 64  # every rollout, every update
+
+
+def test_hung_worker_stops_the_run_after_its_timeout(ray_runs: dict[str, Any]) -> None:
+    run = ray_runs["hang"]
+    assert "worker 0 sent no rollout within worker_timeout=4 s" in run["message"]
+    assert "no checkpoint could be saved" in run["message"]
+    assert run["seconds"] < 60
 
 
 def test_two_nodes_and_cli_resume_on_a_cluster(ray_runs: dict[str, Any]) -> None:

@@ -6,13 +6,15 @@ creates it, and removes it to let a resumed run through):
 
 - ``faultytest/Raise-v0``: raises ValueError (an environment bug);
 - ``faultytest/Kill-v0``: removes the marker and SIGKILLs its own process (a worker lost to the
-  out-of-memory killer, or a preempted machine).
+  out-of-memory killer, or a preempted machine);
+- ``faultytest/Hang-v0``: sleeps for ten minutes (a deadlocked simulator).
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import time
 from typing import Any
 
 import gymnasium as gym
@@ -21,9 +23,11 @@ from gymnasium.envs.registration import register
 
 
 class FaultyCartPole(CartPoleEnv):
-    def __init__(self, marker: str, at_step: int, kill: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self, marker: str, at_step: int, kill: bool = False, hang: bool = False, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
-        self.marker, self.at_step, self.kill = marker, at_step, kill
+        self.marker, self.at_step, self.kill, self.hang = marker, at_step, kill, hang
         self.steps = 0
 
     def step(self, action: Any) -> Any:
@@ -32,15 +36,17 @@ class FaultyCartPole(CartPoleEnv):
             if self.kill:
                 os.remove(self.marker)
                 os.kill(os.getpid(), signal.SIGKILL)
+            if self.hang:
+                time.sleep(600)
             raise ValueError(f"deliberate failure at step {self.steps}")
         return super().step(action)
 
 
-for _name, _kill in (("Raise", False), ("Kill", True)):
+for _name, _kwargs in (("Raise", {}), ("Kill", {"kill": True}), ("Hang", {"hang": True})):
     if f"faultytest/{_name}-v0" not in gym.registry:
         register(
             id=f"faultytest/{_name}-v0",
             entry_point=FaultyCartPole,
             max_episode_steps=500,
-            kwargs={"kill": _kill},
+            kwargs=_kwargs,
         )

@@ -156,6 +156,32 @@ def kill(out: Path) -> dict[str, Any]:
     return result
 
 
+def hang(out: Path) -> dict[str, Any]:
+    """An env that hangs inside a worker: the run stops after worker_timeout with an EnvError,
+    it does not wait for ever (no checkpoint can hold the hung worker's envs)."""
+    marker = out / "hang.marker"
+    marker.touch()
+    agent = tidyrl.make(
+        "a2c",
+        FAULTY.format("Hang"),
+        seed=3,
+        n_envs=2,
+        workers=1,
+        worker_timeout=4.0,
+        run_dir=out / "run",
+        env_kwargs={"marker": str(marker), "at_step": 12},
+    )
+    start = time.perf_counter()
+    message = ""
+    try:
+        agent.learn(512)
+    except EnvError as exc:
+        message = str(exc)
+    seconds = time.perf_counter() - start
+    agent.close()
+    return {"message": message, "seconds": seconds}
+
+
 def cluster(out: Path) -> dict[str, Any]:
     """A local two-node cluster: two workers land on different nodes, and the CLI resumes the
     run on it to a larger target."""
@@ -195,7 +221,13 @@ def cluster(out: Path) -> dict[str, Any]:
     }
 
 
-SCENARIOS = {"identical": identical, "env_error": env_error, "kill": kill, "cluster": cluster}
+SCENARIOS = {
+    "identical": identical,
+    "env_error": env_error,
+    "kill": kill,
+    "hang": hang,
+    "cluster": cluster,
+}
 
 
 def main(argv: list[str]) -> None:
