@@ -95,6 +95,8 @@ def _worker_settings(args: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if args.workers is not None:
         out["workers"] = args.workers
+        if args.workers == 0:  # back in this process: the run's cluster is not joined
+            out["ray_address"] = None
     if args.ray_address is not None:
         if not out.get("workers", getattr(args, "run_workers", 0)):
             raise TidyError("--ray-address needs --workers N (the Ray actors that collect)")

@@ -8,6 +8,7 @@ Ray binds the machine's network address.
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import time
 import warnings
@@ -112,6 +113,8 @@ def env_error(out: Path) -> dict[str, Any]:
     agent.close()
     marker.unlink()
     traceback = (run_dir / "worker_error.txt").read_text()
+    copy = out / "failed-in-process"
+    shutil.copytree(run_dir, copy)
     resumed = tidyrl.load(run_dir, resume=True)
     resumed.learn(resumed.counters["target"] - resumed.counters["steps"])
     result = {
@@ -122,6 +125,11 @@ def env_error(out: Path) -> dict[str, Any]:
         "same_params": _same(expected, _params(resumed)),
     }
     resumed.close()
+    # the same checkpoint resumed in this process, through the CLI (--workers 0)
+    from tidyrl.cli import main
+
+    result["in_process_status"] = main(["resume", str(copy), "--workers", "0", "--quiet"])
+    result["in_process_steps"] = read_metrics(copy)[-1]["step"]
     return result
 
 

@@ -55,6 +55,7 @@ import numpy as np
 import ray
 import torch
 
+from tidyrl import runtime
 from tidyrl.config import EnvConfig, RunConfig
 from tidyrl.data.rollout import Rollout
 from tidyrl.distributed.cluster import connect
@@ -66,6 +67,9 @@ from tidyrl.loops.on_policy import ObsFn, RewardFn, collect_rollout, flat_obs
 
 MAX_RESTARTS = 3
 """Times Ray restarts a worker whose process died, and times its call is repeated."""
+STARTUP_TIMEOUT = 300.0
+"""Seconds a new worker (a process that imports torch and tidyrl and builds its envs) has to
+answer, whatever `worker_timeout` is: a busy machine starts processes slowly."""
 
 
 def shares(n_envs: int, workers: int) -> list[int]:
@@ -132,7 +136,7 @@ class RolloutWorker:
     """A Ray actor's state: `n_envs` copies of the run's env (copies first..first + n - 1)."""
 
     def __init__(self, env_cfg: EnvConfig, n_envs: int, seed: int, first: int) -> None:
-        torch.set_num_threads(1)  # one core per worker; its forward passes are tiny
+        runtime.configure(1)  # one core per worker: its forward passes are over a few copies
         self.env = VecEnv(env_cfg, n_envs, seed, first)
         self.boundary: tuple[dict[str, Any], dict[str, np.ndarray]] | None = None
         """The envs' state when the last rollout began (what a failed rollout leaves)."""
@@ -212,7 +216,11 @@ class RayVecEnv:
         self._failed = False
         """A rollout failed: the workers' envs are not at the learner's rollout boundary."""
         self._template: tuple[Rollout, list[Any]] | None = None
-        info = self._gather("description", lambda i: self.workers[i].describe.remote())
+        info = self._gather(
+            "description",
+            lambda i: self.workers[i].describe.remote(),
+            max(self.timeout, STARTUP_TIMEOUT),
+        )
         self.single_observation_space = info[0]["observation_space"]
         self.single_action_space = info[0]["action_space"]
         self.obs = stack([o for part in info for o in _rows(part["obs"])])
@@ -283,36 +291,39 @@ class RayVecEnv:
             self._template = (rollout, [by_size[n] for n in self.sizes])
         return self._template[1]
 
-    def _gather(self, what: str, call: Callable[[int], Any]) -> list[Any]:
+    def _gather(
+        self, what: str, call: Callable[[int], Any], timeout: float | None = None
+    ) -> list[Any]:
         """Results of ``call(i)`` (a remote call on worker i) in worker order. A call whose
         worker died is made again once Ray restarted the worker (at most MAX_RESTARTS
-        times); an exception inside a worker is an EnvError; no answer within the
-        timeout is an EnvError too."""
+        times); an exception inside a worker is an EnvError; no answer within `timeout`
+        (default: `worker_timeout`) is an EnvError too."""
+        timeout = self.timeout if timeout is None else timeout
         results: list[Any] = [None] * len(self.workers)
         pending = {call(i): i for i in range(len(self.workers))}
         tries = [0] * len(self.workers)
         lost = [False] * len(self.workers)
-        deadline = time.monotonic() + self.timeout
+        deadline = time.monotonic() + timeout
         while pending:
             left = max(deadline - time.monotonic(), 0.0)
             ready, _ = ray.wait(list(pending), num_returns=1, timeout=left)
             if not ready:
                 late = ", ".join(str(i) for i in sorted(pending.values()))
                 raise EnvError(
-                    f"worker {late} sent no {what} within worker_timeout={self.timeout:g} s "
-                    "(a hung environment or a lost node; raise worker_timeout for slow envs)"
+                    f"worker {late} sent no {what} within {timeout:g} s (worker_timeout) "
+                    "- a hung environment or a lost node; raise worker_timeout for slow envs"
                 )
             ref = ready[0]
             i = pending.pop(ref)
             try:
-                results[i] = ray.get(ref, timeout=self.timeout)
+                results[i] = ray.get(ref, timeout=timeout)
             except ray.exceptions.RayTaskError as exc:
                 raise self._failure(i, what, exc) from exc
             except ray.exceptions.RayActorError as exc:
                 restarting = isinstance(exc, ray.exceptions.ActorUnavailableError)
                 if not restarting:  # the process died (Ray restarts it)
                     tries[i] += 1
-                    deadline = time.monotonic() + self.timeout
+                    deadline = time.monotonic() + max(timeout, STARTUP_TIMEOUT)
                     if tries[i] > MAX_RESTARTS:
                         raise EnvError(
                             f"worker {i} died {tries[i]} times while sending its {what}: "
