@@ -121,7 +121,7 @@ def ray_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 
 def test_one_worker_gives_the_in_process_run(ray_runs: dict[str, Any]) -> None:
-    for algo in ("ppo", "a2c"):
+    for algo in ("ppo", "a2c", "trpo", "actor-critic"):
         run = ray_runs["identical"][algo]
         assert run["rows"] >= 6 and run["has_return"]
         assert run["same_rows"], f"{algo}: metrics differ between in-process and one worker"

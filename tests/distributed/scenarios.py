@@ -38,8 +38,10 @@ def _rows(run_dir: Path) -> list[dict[str, float]]:
 
 
 def identical(out: Path) -> dict[str, Any]:
-    """In-process and one Ray worker, same seed: the same metrics rows and parameters (PPO with
-    observation and reward normalization, whose statistics the learner replays; A2C)."""
+    """In-process and one Ray worker, same seed: the same metrics rows and parameters, for every
+    learner that collects on workers (PPO with observation and reward normalization, whose
+    statistics the learner replays; A2C; TRPO with reward scaling; the one-step actor-critic,
+    a round trip per step)."""
     result: dict[str, Any] = {}
     settings = {
         "ppo": {
@@ -50,6 +52,8 @@ def identical(out: Path) -> dict[str, Any]:
             "normalize_reward": True,
         },
         "a2c": {"n_envs": 4},
+        "trpo": {"n_envs": 2, "n_steps": 64, "normalize_reward": True},
+        "actor-critic": {"n_envs": 2},
     }
     for algo, kwargs in settings.items():
         runs = []
