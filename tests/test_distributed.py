@@ -52,6 +52,9 @@ def test_workers_refused_before_ray_starts() -> None:
         " '--run-dir', sys.argv[1], '--overwrite'])\n"
         "assert status == 2 and 'ray' not in sys.modules\n"
         "assert main(['train', 'ppo', 'CartPole-v1', '--ray-address', 'auto']) == 2\n"
+        "assert main(['train', 'mappo', 'tests.multiagent_envs:relay', '--workers', '2',"
+        " '--quiet', '--run-dir', sys.argv[1], '--overwrite']) == 2\n"
+        "assert 'ray' not in sys.modules\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", code, "/tmp/tidyrl-test-refused"],
@@ -65,6 +68,7 @@ def test_workers_refused_before_ray_starts() -> None:
     assert "dqn cannot collect on Ray workers yet" in lines[0] and "ppo, a2c" in lines[0]
     assert "workers=9 needs at least as many env copies" in lines[1]
     assert "--ray-address needs --workers" in lines[2]
+    assert "mappo cannot collect on Ray workers yet" in lines[3]
 
 
 def test_shares_of_copies_seed_and_step_as_the_whole() -> None:

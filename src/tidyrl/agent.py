@@ -99,6 +99,10 @@ class Agent:
         self.env: Any
         self.observation_space: gym.Space[Any]
         self.action_space: gym.Space[Any]
+        if self.run.workers:  # a learner that cannot collect on Ray workers is refused here
+            from tidyrl.distributed import check_workers
+
+            check_workers(self, n_envs)
         if self.multiagent:
             self._make_multiagent_env(n_envs)
         else:

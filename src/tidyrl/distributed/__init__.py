@@ -26,9 +26,9 @@ SYNCHRONOUS = ("ppo", "a2c", "trpo", "actor-critic")
 `tidyrl.loops.on_policy.collect_rollout`)."""
 
 
-def worker_env(agent: Any, n_envs: int) -> RayVecEnv:
-    """The `RayVecEnv` of an agent built with ``workers > 0``; a ConfigError, before Ray is
-    imported, for a learner it cannot serve or too few env copies."""
+def check_workers(agent: Any, n_envs: int) -> None:
+    """A ConfigError, before Ray is imported, for a learner that cannot collect on workers
+    (multi-agent ones included) or fewer env copies than workers."""
     run = agent.run
     if type(agent).algo_id not in SYNCHRONOUS:
         raise ConfigError(
@@ -41,6 +41,11 @@ def worker_env(agent: Any, n_envs: int) -> RayVecEnv:
             f"more), but n_envs={n_envs}; set n_envs to a multiple of {run.workers} or use fewer "
             "workers"
         )
+
+
+def worker_env(agent: Any, n_envs: int) -> RayVecEnv:
+    """The `RayVecEnv` of an agent built with ``workers > 0`` (`check_workers` first)."""
+    check_workers(agent, n_envs)
     from tidyrl.distributed.collect import RayVecEnv
 
-    return RayVecEnv(agent.env_cfg, n_envs, run)
+    return RayVecEnv(agent.env_cfg, n_envs, agent.run)
