@@ -99,10 +99,19 @@ class Agent:
         self.env: Any
         self.observation_space: gym.Space[Any]
         self.action_space: gym.Space[Any]
+        if self.run.workers:  # a learner that cannot collect on Ray workers is refused here
+            from tidyrl.distributed import check_workers
+
+            check_workers(self, n_envs)
         if self.multiagent:
             self._make_multiagent_env(n_envs)
         else:
-            self.env = VecEnv(self.env_cfg, n_envs=n_envs, seed=self.run.seed)
+            if self.run.workers:  # env copies on Ray actors (imports Ray; docs/distributed.md)
+                from tidyrl.distributed import worker_env
+
+                self.env = worker_env(self, n_envs)
+            else:
+                self.env = VecEnv(self.env_cfg, n_envs=n_envs, seed=self.run.seed)
             self.observation_space = self.env.single_observation_space
             self.action_space = self.env.single_action_space
             require_space(self.observation_space, self.observation_spaces, "observation", self.algo)

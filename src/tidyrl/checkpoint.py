@@ -418,6 +418,8 @@ def load(
         if "device" not in run_overrides and not device_available(str(run_dict.get("device"))):
             # tensors are stored on the CPU: a run trained on a GPU loads on a machine without one
             run_dict["device"] = "cpu"
+        if not resume:  # a loaded agent acts in this process: no Ray workers to start
+            run_dict.update(workers=0, ray_address=None)
         run_dict.update(run_overrides)
         run = build(RunConfig, run_dict)
     except KeyError as exc:

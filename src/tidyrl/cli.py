@@ -52,6 +52,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         overrides["init_from"] = args.init_from
     if args.freeze is not None:
         overrides["freeze"] = args.freeze
+    overrides.update(_worker_settings(args))
     # checked before anything in the run directory is deleted
     resolve_config(args.algo, args.preset, {**overrides, "seed": args.seed}, args.env)
     if args.init_from is not None:
@@ -87,6 +88,20 @@ def cmd_train(args: argparse.Namespace) -> int:
     agent.learn(steps)
     _summary(agent, run_dir, time.perf_counter() - start, args.quiet)
     return 0
+
+
+def _worker_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The run settings of --workers and --ray-address (docs/distributed.md)."""
+    out: dict[str, Any] = {}
+    if args.workers is not None:
+        out["workers"] = args.workers
+        if args.workers == 0:  # back in this process: the run's cluster is not joined
+            out["ray_address"] = None
+    if args.ray_address is not None:
+        if not out.get("workers", getattr(args, "run_workers", 0)):
+            raise TidyError("--ray-address needs --workers N (the Ray actors that collect)")
+        out["ray_address"] = args.ray_address
+    return out
 
 
 def env_kwargs(items: list[str]) -> dict[str, Any]:
@@ -177,7 +192,10 @@ def cmd_resume(args: argparse.Namespace) -> int:
     config_file = run_dir / "config.json"
     if not config_file.is_file():
         raise TidyError(f"'{run_dir}' is not a run directory: it has no config.json")
-    agent = load(run_dir, resume=True, run_dir=str(run_dir), progress=not args.quiet)
+    workers = json.loads(config_file.read_text()).get("run", {}).get("workers", 0)
+    args.run_workers = workers  # --ray-address alone moves a distributed run to a cluster
+    overrides = _worker_settings(args)
+    agent = load(run_dir, resume=True, run_dir=str(run_dir), progress=not args.quiet, **overrides)
     target = args.steps if args.steps is not None else agent.counters["target"]
     remaining = target - agent.counters["steps"]
     if remaining <= 0:
@@ -220,6 +238,8 @@ FLAG_SETTINGS = {
     "progress": "--quiet",
     "init_from": "--init-from",
     "freeze": "--freeze",
+    "workers": "--workers",
+    "ray_address": "--ray-address",
 }
 """Run settings that `train` sets through their own flags."""
 
@@ -575,6 +595,7 @@ def build_parser(help_algo: str | None = None) -> argparse.ArgumentParser:
         choices=["encoder"],
         help="train only the output layer of each network, the rest frozen (docs/transfer.md)",
     )
+    _worker_arguments(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     p.set_defaults(func=cmd_train)
 
@@ -590,6 +611,7 @@ def build_parser(help_algo: str | None = None) -> argparse.ArgumentParser:
     p = sub.add_parser("resume", help="continue an interrupted run from its checkpoint")
     p.add_argument("run_dir")
     p.add_argument("--steps", type=int, help="total step target (default: the run's own)")
+    _worker_arguments(p)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_resume)
 
@@ -663,6 +685,22 @@ def build_parser(help_algo: str | None = None) -> argparse.ArgumentParser:
     d.add_argument("--json", action="store_true", help="print one JSON object")
     d.set_defaults(demos_func=cmd_demos_info)
     return parser
+
+
+def _worker_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="collect on N Ray actors, each with a share of the env copies and a policy copy "
+        "(ppo, a2c, trpo, actor-critic; docs/distributed.md). Without it Ray is not used",
+    )
+    p.add_argument(
+        "--ray-address",
+        metavar="ADDR",
+        help="join the Ray cluster at ADDR (HOST:PORT, or 'auto' for one 'ray start --head' "
+        "runs here) instead of starting Ray on this machine",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

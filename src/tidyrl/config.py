@@ -110,6 +110,14 @@ class RunConfig:
     freeze: Literal["none", "encoder"] = "none"
     """"encoder": train only the output layers of each network, every other parameter frozen
     (docs/transfer.md defines the encoder of each network family)."""
+    workers: int = 0
+    """Ray actors that collect experience, each holding a share of the env copies and a copy
+    of the policy (0: collect in this process, and Ray is never imported; docs/distributed.md)."""
+    ray_address: str | None = None
+    """Address of a running Ray cluster to join with workers > 0 (None: start Ray on this
+    machine, or join the cluster that RAY_ADDRESS names)."""
+    worker_timeout: float = 300.0
+    """Seconds to wait for a worker's answer before the run stops with its checkpoint."""
     keep_freed_memory: bool = True
     """Fix glibc's malloc thresholds so the training loop reuses the memory it frees instead of
     faulting fresh pages in every update (`tidyrl.runtime`, docs/performance.md).
@@ -120,6 +128,10 @@ class RunConfig:
         check_range(self, "eval_every", 0)
         check_range(self, "eval_episodes", 1)
         check_range(self, "checkpoint_every", 0)
+        check_range(self, "workers", 0)
+        check_range(self, "worker_timeout", 0.0, low_open=True)
+        if self.ray_address is not None and self.workers == 0:
+            raise ConfigError("ray_address needs workers > 0 (the Ray actors that collect)")
         if self.torch_threads is not None:
             check_range(self, "torch_threads", 0)
         check_choice(self, "device", ("cpu", "cuda", "auto", "mps"))

@@ -215,3 +215,36 @@ def test_whole_process_records_render_as_one_side_by_side_table(tmp_path):
     assert "**0.55×**" in row  # median 11 / median 20
     assert "480.0 / 481.0 / 482.0" in row
     assert whole_process_section(tmp_path / "none") == []
+
+
+def test_distributed_records_render_as_one_section(tmp_path):
+    from tidyrl.bench.report import DISTRIBUTED_FORMAT, distributed_section
+
+    def record(part: str, **body: object) -> None:
+        data = {"format": DISTRIBUTED_FORMAT, "part": part, "note": "a note", **body}
+        (tmp_path / f"{part}.json").write_text(json.dumps(data))
+
+    assert distributed_section(tmp_path) == []
+    runs = [{"import": 1.0, "ray_init": r, "four_workers_ready": 2 * r} for r in (3.0, 5.0, 4.0)]
+    record("startup", runs=runs)
+    rows = [
+        {
+            "workers": 0,
+            "steps": 8192,
+            "collect_steps_per_second": 1000.4,
+            "train_steps_per_second": 800.0,
+        },
+        {
+            "workers": 2,
+            "steps": 8192,
+            "collect_steps_per_second": 1500.0,
+            "train_steps_per_second": 900.0,
+        },
+    ]
+    record("throughput", algo="ppo", env="HalfCheetah-v5", settings={"n_envs": 4}, rows=rows)
+    curves = [{"seed": 0, "workers": 2, "seconds": 12.0, "eval_return": [[5000, 99.6]]}]
+    record("curve", algo="ppo", env="CartPole-v1", runs=curves)
+    text = "\n".join(distributed_section(tmp_path))
+    assert "`ray.init` of a local Ray 4.0 s, a run's 4 workers ready 8.0 s" in text  # medians
+    assert "| in-process | 8,192 | 1000 | 800 |" in text and "| 2 | 8,192 | 1500 | 900 |" in text
+    assert "| 0 | 2 | 5,000: 100 | 12 |" in text

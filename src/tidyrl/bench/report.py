@@ -570,6 +570,65 @@ def whole_process_section(results: Path) -> list[str]:
     ]
 
 
+DISTRIBUTED_FORMAT = "tidyrl-distributed/1"
+"""Records of `benchmarks/distributed_scaling.py`: Ray start-up, throughput by workers, curves."""
+
+
+def distributed_section(results: Path) -> list[str]:
+    """Scale-out on Ray (`benchmarks/distributed_scaling.py`, docs/distributed.md): Ray's
+    start-up, env steps/s by number of workers, and PPO's curve on workers and in-process."""
+    parts = {r["part"]: r for r in load_records(results, DISTRIBUTED_FORMAT)}
+    if not parts:
+        return []
+    lines = [
+        "## Scale-out on Ray",
+        "",
+        "`benchmarks/distributed_scaling.py`; what the numbers mean for more machines is worked "
+        "out in [docs/distributed.md](../docs/distributed.md).",
+        "",
+    ]
+    if "startup" in parts:
+        runs = parts["startup"]["runs"]
+        lines += [
+            f"Start-up, median of {len(runs)} fresh processes: import tidyrl "
+            f"{_median([r['import'] for r in runs]):.1f} s, `ray.init` of a local Ray "
+            f"{_median([r['ray_init'] for r in runs]):.1f} s, a run's 4 workers ready "
+            f"{_median([r['four_workers_ready'] for r in runs]):.1f} s.",
+            "",
+        ]
+    if "throughput" in parts:
+        record = parts["throughput"]
+        lines += [
+            f"{record['algo'].upper()} on {record['env']}, {record['settings']}: {record['note']}.",
+            "",
+            "| workers | env steps | collection steps/s | training steps/s |",
+            "|---|---|---|---|",
+            *(
+                f"| {'in-process' if r['workers'] == 0 else r['workers']} | {r['steps']:,} | "
+                f"{r['collect_steps_per_second']:.0f} | {r['train_steps_per_second']:.0f} |"
+                for r in record["rows"]
+            ),
+            "",
+        ]
+    if "curve" in parts:
+        record = parts["curve"]
+        lines += [
+            f"{record['algo'].upper()} on {record['env']}, greedy eval return by env step: "
+            f"{record['note']}.",
+            "",
+            "| seed | workers | eval return at steps | seconds |",
+            "|---|---|---|---|",
+            *(
+                f"| {r['seed']} | {'in-process' if r['workers'] == 0 else r['workers']} | "
+                + ", ".join(f"{step:,}: {ret:.0f}" for step, ret in r["eval_return"])
+                + f" | {r['seconds']:.0f} |"
+                for r in record["runs"]
+            ),
+            "",
+        ]
+    return lines
+
+
 def _random_for(records: list[Record], key: tuple[str, str, str]) -> float | None:
     for r in records:
         if task_key(r) == key and r.get("ceilings", {}).get("random_return") is not None:
@@ -621,6 +680,7 @@ def write_report(results: Path, out: Path, suites: Mapping[str, Suite] | None = 
     ]
     lines += iqm_section(records, plots, md_dir)
     lines += whole_process_section(results)
+    lines += distributed_section(results)
     by_family: dict[str, dict[str, list[Record]]] = defaultdict(lambda: defaultdict(list))
     for r in records:
         by_family[r["family"]][r["suite"]].append(r)

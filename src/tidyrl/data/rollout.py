@@ -126,6 +126,39 @@ class Rollout:
             )
         ]
 
+    def resized(self, n_envs: int) -> Rollout:
+        """An empty rollout like this one (steps, shapes, dtypes, masks, experience) for
+        `n_envs` envs: a worker's share of the run's copies (`tidyrl.distributed`)."""
+        obs: ObsSpec
+        if isinstance(self.obs, dict):
+            obs = {k: (tuple(v.shape[2:]), v.numpy().dtype) for k, v in self.obs.items()}
+        else:
+            obs = tuple(self.obs.shape[2:])
+        return Rollout(
+            self.n_steps,
+            n_envs,
+            obs,
+            tuple(self.actions.shape[2:]),
+            not self.actions.is_floating_point(),
+            mask_width=None if self.masks is None else int(self.masks.shape[2]),
+            experience=self.env_obs is not None,
+        )
+
+    def put(self, first: int, part: Rollout) -> None:
+        """Copy `part` (a rollout of the same steps, as `resized` builds) into envs
+        first..first + part.n_envs - 1 of this one."""
+        cols = slice(first, first + part.n_envs)
+        for name, value in vars(self).items():
+            other = getattr(part, name)
+            if isinstance(value, dict):
+                for key, buffer in value.items():
+                    buffer[:, cols] = other[key]
+            elif isinstance(value, torch.Tensor):
+                if name == "last_values":
+                    value[cols] = other
+                else:
+                    value[:, cols] = other
+
     def store(self, t: int, *step: Any) -> None:
         """Write row t: obs, actions, logprobs, values, rewards, terminated, truncated
         (tensors or arrays, one entry per env; obs a dict of them for Dict observations).

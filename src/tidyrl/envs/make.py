@@ -284,14 +284,19 @@ def check_finite(name: str, array: Any, env_id: str) -> None:
 
 
 class VecEnv:
-    """`n` copies of one environment stepped in lock-step, with typed episode boundaries."""
+    """`n` copies of one environment stepped in lock-step, with typed episode boundaries.
 
-    def __init__(self, cfg: EnvConfig, n_envs: int = 1, seed: int = 0) -> None:
+    `first` is the run-wide index of copy 0: a vector env holding copies first..first+n-1 of a
+    larger run (one worker's share, `tidyrl.distributed`) seeds and resets each of them exactly
+    as the one vector env of all the run's copies would."""
+
+    def __init__(self, cfg: EnvConfig, n_envs: int = 1, seed: int = 0, first: int = 0) -> None:
         if n_envs < 1:
             raise EnvError(f"n_envs must be at least 1, got {n_envs}")
         self.cfg = cfg
         self.n_envs = n_envs
         self.seed = seed
+        self.first = first
         fns = [self._factory(i) for i in range(n_envs)]
         self.envs: SyncVectorEnv[Any, np.ndarray] = SyncVectorEnv(
             fns, autoreset_mode=AutoresetMode.SAME_STEP
@@ -302,7 +307,7 @@ class VecEnv:
         self._int_actions = isinstance(self.single_action_space, gym.spaces.Discrete)
         self._returns = np.zeros(n_envs, dtype=np.float64)
         self._lengths = np.zeros(n_envs, dtype=np.int64)
-        self.trace = EpisodeTrace(n_envs, seed, self.single_action_space)
+        self.trace = EpisodeTrace(n_envs, seed, self.single_action_space, first)
         """Reset seeds and the actions of the current episodes (`tidyrl.envs.trace`): every
         reset is seeded, so a checkpoint can rebuild the copies by replay."""
         self.masks: npt.NDArray[np.bool_] | None = None
@@ -311,7 +316,7 @@ class VecEnv:
 
     def _factory(self, index: int) -> Callable[[], gym.Env[Any, Any]]:
         def thunk() -> gym.Env[Any, Any]:
-            return make_env(self.cfg, seed=self.seed + index)
+            return make_env(self.cfg, seed=self.seed + self.first + index)
 
         return thunk
 

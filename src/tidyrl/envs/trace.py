@@ -51,9 +51,13 @@ def episode_seed(seed: int, index: int, episode: int) -> int:
 class EpisodeTrace:
     """Per copy: the index of its current episode and the actions taken since its reset."""
 
-    def __init__(self, n_envs: int, seed: int, action_space: gym.Space[Any]) -> None:
+    def __init__(
+        self, n_envs: int, seed: int, action_space: gym.Space[Any], first: int = 0
+    ) -> None:
         self.n_envs = n_envs
         self.seed = seed
+        self.first = first
+        """Run-wide index of copy 0 (`VecEnv.first`): the index the seeds are drawn for."""
         self.episodes = [0] * n_envs
         """Index of the episode each copy is in (0: the one its first reset began)."""
         self.discrete = isinstance(action_space, gym.spaces.Discrete)
@@ -78,11 +82,11 @@ class EpisodeTrace:
 
     def current_seed(self, index: int) -> int:
         """Reset seed of the episode copy `index` is in."""
-        return episode_seed(self.seed, index, self.episodes[index])
+        return episode_seed(self.seed, self.first + index, self.episodes[index])
 
     def next_seed(self, index: int) -> int:
         """Reset seed of the episode copy `index` begins next."""
-        return episode_seed(self.seed, index, self.episodes[index] + 1)
+        return episode_seed(self.seed, self.first + index, self.episodes[index] + 1)
 
     def record(self, actions: np.ndarray, ended: Iterable[int]) -> None:
         """One vector step: every copy took its row of `actions`; the copies in `ended` were
@@ -141,6 +145,63 @@ def env_state(venv: VecEnv) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     return state, arrays
 
 
+def merge_states(
+    parts: list[tuple[dict[str, Any], dict[str, np.ndarray]]],
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """One state of all the run's copies from the states of consecutive shares of them (the
+    vector envs of `tidyrl.distributed`'s workers, in copy order): the state the one vector env
+    of every copy would save, so a run checkpointed by workers resumes in-process, or on
+    another number of workers. The action space's generator is the first share's (it draws
+    only `sample_actions`, which the on-policy learners never call)."""
+    states = [state for state, _ in parts]
+    state = {
+        "n_envs": sum(int(s["n_envs"]) for s in states),
+        "seed": states[0]["seed"],
+        "episodes": [k for s in states for k in s["episodes"]],
+        "returns": [r for s in states for r in s["returns"]],
+        "lengths": [n for s in states for n in s["lengths"]],
+        "action_space_rng": states[0]["action_space_rng"],
+    }
+    arrays: dict[str, np.ndarray] = {}
+    first = 0
+    for part, part_arrays in parts:
+        for i in range(int(part["n_envs"])):
+            arrays[f"actions/{first + i}"] = part_arrays[f"actions/{i}"]
+        first += int(part["n_envs"])
+    joined = {k for k in parts[0][1] if not k.startswith("actions/")}
+    for key in joined:  # obs (or obs.KEY), masks: one row per copy
+        arrays[key] = np.concatenate([part_arrays[key] for _, part_arrays in parts])
+    return state, arrays
+
+
+def split_state(
+    state: dict[str, Any], arrays: dict[str, np.ndarray], sizes: list[int]
+) -> list[tuple[dict[str, Any], dict[str, np.ndarray]]]:
+    """The inverse of `merge_states`: the states of consecutive shares of `sizes` copies."""
+    if sum(sizes) != int(state["n_envs"]):
+        raise ValueError(
+            f"the checkpoint holds {state['n_envs']} env copies, this run has {sum(sizes)}"
+        )
+    parts = []
+    first = 0
+    for n in sizes:
+        rows = slice(first, first + n)
+        part = {
+            **state,
+            "n_envs": n,
+            "episodes": state["episodes"][rows],
+            "returns": state["returns"][rows],
+            "lengths": state["lengths"][rows],
+        }
+        part_arrays = {f"actions/{i}": arrays[f"actions/{first + i}"] for i in range(n)}
+        for key, value in arrays.items():
+            if not key.startswith("actions/"):
+                part_arrays[key] = value[rows]
+        parts.append((part, part_arrays))
+        first += n
+    return parts
+
+
 def restore_env(venv: VecEnv, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
     """Bring the freshly built `venv` to the saved state: reset each copy with the seed of its
     current episode and replay its actions (see the module docstring for what is exact)."""
@@ -154,7 +215,8 @@ def restore_env(venv: VecEnv, state: dict[str, Any], arrays: dict[str, np.ndarra
     observations = []
     for i, env in enumerate(venv.envs.envs):
         discrete = venv.trace.discrete
-        obs, complete = _replay(env, episode_seed(seed, i, episodes[i]), actions[i], discrete)
+        index = venv.trace.first + i
+        obs, complete = _replay(env, episode_seed(seed, index, episodes[i]), actions[i], discrete)
         if not complete:
             warnings.warn(
                 f"environment '{venv.cfg.id}' (copy {i}) ended its episode while replaying "
@@ -164,7 +226,7 @@ def restore_env(venv: VecEnv, state: dict[str, Any], arrays: dict[str, np.ndarra
                 stacklevel=2,
             )
             episodes[i] += 1
-            obs, _ = env.reset(seed=episode_seed(seed, i, episodes[i]))
+            obs, _ = env.reset(seed=episode_seed(seed, index, episodes[i]))
             actions[i] = actions[i][:0]
             state["returns"][i], state["lengths"][i] = 0.0, 0
         elif not _same(obs, take(saved_obs, i)):

@@ -7,7 +7,8 @@ and evaluates the critic on the true final observation of truncated episodes onl
 bootstrap correctly across time limits. Where the environment gives action masks, actions are
 drawn under the mask in force (masked logits are -inf) and the masks are stored with the step.
 It reports every vector step to the agent's bookkeeping with `agent.tick(step, metrics)`,
-inside `agent.collecting()`, so that checkpoints fall between rollouts.
+inside `agent.collecting()`, so that checkpoints fall between rollouts. With Ray workers
+(`RunConfig.workers`) the agent's env collects the rollout on them (`tidyrl.distributed`).
 
 `relabel_rollout` is the one place where a reward plug-in (`tidyrl.rewards`) enters an
 on-policy learner: after collection and before GAE it trains the plug-in on the rollout's
@@ -84,8 +85,16 @@ def collect_rollout(
     (`nets.policy.ActorCritic.fused`: one network whose output is [actor output | V(s)], half
     the ops of two) run by the inference seam (`tidyrl.nets.inference.fast_policy`). Actions and
     their log-probabilities come from the policy's distribution (`policy.head`), drawn with the
-    agent's own generator (`agent.rng`)."""
+    agent's own generator (`agent.rng`).
+
+    An env that collects rollouts itself (`tidyrl.distributed.RayVecEnv`, the agent's env when
+    it runs with Ray workers) is handed the call: the distribution of collection is this seam,
+    not a change to the learners."""
     env = agent.env
+    remote = getattr(env, "collect_rollout", None)
+    if remote is not None:
+        result: Rollout = remote(agent, policy, rollout, adapter, obs_fn, reward_fn, metrics)
+        return result
     # a checkpoint that fell due during the last rollout is written on entry (its update is
     # done); none is written inside, where the rollout is partial
     report = dict(metrics) if metrics else None

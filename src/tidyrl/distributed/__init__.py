@@ -1,0 +1,51 @@
+"""Scale-out on Ray: the seams through which a run collects experience on many processes or
+machines while its algorithm file stays as it is (docs/distributed.md).
+
+Nothing here imports Ray until a run asks for workers (`RunConfig.workers > 0`, ``tidyrl train
+... --workers N``), and a request this package cannot serve is refused before Ray starts.
+
+* `collect`: synchronous rollout collection for the on-policy learners (PPO, A2C, TRPO, the
+  one-step actor-critic). A `RayVecEnv` stands where the agent's `VecEnv` stands; each Ray actor
+  (`RolloutWorker`) holds a share of the env copies, built by the one env owner
+  (`tidyrl.envs.make.VecEnv`), and receives the policy through the object store each rollout;
+  `tidyrl.loops.on_policy.collect_rollout` hands the rollout to it.
+* `cluster`: joining or starting Ray.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from tidyrl.errors import ConfigError
+
+if TYPE_CHECKING:
+    from tidyrl.distributed.collect import RayVecEnv
+
+SYNCHRONOUS = ("ppo", "a2c", "trpo", "actor-critic")
+"""The learners whose rollouts `RayVecEnv` collects (those that collect through
+`tidyrl.loops.on_policy.collect_rollout`)."""
+
+
+def check_workers(agent: Any, n_envs: int) -> None:
+    """A ConfigError, before Ray is imported, for a learner that cannot collect on workers
+    (multi-agent ones included) or fewer env copies than workers."""
+    run = agent.run
+    if type(agent).algo_id not in SYNCHRONOUS:
+        raise ConfigError(
+            f"workers={run.workers}: {agent.algo} cannot collect on Ray workers yet; workers > 0 "
+            f"works with {', '.join(SYNCHRONOUS)} (workers=0 runs in this process)"
+        )
+    if run.workers > n_envs:
+        raise ConfigError(
+            f"workers={run.workers} needs at least as many env copies (each worker steps one or "
+            f"more), but n_envs={n_envs}; set n_envs to a multiple of {run.workers} or use fewer "
+            "workers"
+        )
+
+
+def worker_env(agent: Any, n_envs: int) -> RayVecEnv:
+    """The `RayVecEnv` of an agent built with ``workers > 0`` (`check_workers` first)."""
+    check_workers(agent, n_envs)
+    from tidyrl.distributed.collect import RayVecEnv
+
+    return RayVecEnv(agent.env_cfg, n_envs, agent.run)

@@ -1,0 +1,170 @@
+"""Scale-out on Ray (`tidyrl.distributed`, docs/distributed.md).
+
+Without workers, nothing imports Ray; the pieces the workers rely on (env copies seeded by their
+run-wide index, env states merged and split, rollouts resized and put together) are checked
+here in-process. The runs that start Ray do so once, in one subprocess inside a loopback-only
+network namespace (`tests.distributed.netns`; Ray binds the network address), and the tests
+below read its results (`tests.distributed.scenarios`): the same seed gives the same metrics
+and parameters in-process and on one worker; an env that raises inside a worker stops the run
+with its traceback and checkpoint, and the resumed run ends exactly where the uninterrupted one
+does; a worker killed with SIGKILL is restarted and the run completes; a hung worker stops the
+run after its timeout; two workers spread over
+the two nodes of a local `ray.cluster_utils.Cluster`, where the CLI resumes the run.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from tests.distributed import netns
+from tidyrl.config import EnvConfig
+from tidyrl.data.rollout import Rollout
+from tidyrl.envs.make import VecEnv
+from tidyrl.envs.trace import merge_states, split_state
+
+
+def test_a_run_without_workers_never_imports_ray() -> None:
+    code = (
+        "import sys, tidyrl\n"
+        "tidyrl.make('ppo', 'CartPole-v1', n_envs=2, n_steps=8, n_epochs=1).learn(32)\n"
+        "import tidyrl.cli\n"
+        "assert 'ray' not in sys.modules, sorted(m for m in sys.modules if 'ray' in m)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=netns.ROOT, timeout=120)
+
+
+def test_workers_refused_before_ray_starts() -> None:
+    code = (
+        "import sys\n"
+        "from tidyrl.cli import main\n"
+        "status = main(['train', 'dqn', 'CartPole-v1', '--workers', '2', '--quiet',"
+        " '--run-dir', sys.argv[1]])\n"
+        "assert status == 2 and 'ray' not in sys.modules\n"
+        "status = main(['train', 'ppo', 'CartPole-v1', '--workers', '9', '--quiet',"
+        " '--run-dir', sys.argv[1], '--overwrite'])\n"
+        "assert status == 2 and 'ray' not in sys.modules\n"
+        "assert main(['train', 'ppo', 'CartPole-v1', '--ray-address', 'auto']) == 2\n"
+        "assert main(['train', 'mappo', 'tests.multiagent_envs:relay', '--workers', '2',"
+        " '--quiet', '--run-dir', sys.argv[1], '--overwrite']) == 2\n"
+        "assert 'ray' not in sys.modules\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, "/tmp/tidyrl-test-refused"],
+        cwd=netns.ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert "dqn cannot collect on Ray workers yet" in lines[0] and "ppo, a2c" in lines[0]
+    assert "workers=9 needs at least as many env copies" in lines[1]
+    assert "--ray-address needs --workers" in lines[2]
+    assert "mappo cannot collect on Ray workers yet" in lines[3]
+
+
+def test_shares_of_copies_seed_and_step_as_the_whole() -> None:
+    cfg = EnvConfig(id="CartPole-v1")
+    whole = VecEnv(cfg, 4, seed=7)
+    parts = [VecEnv(cfg, 3, seed=7, first=0), VecEnv(cfg, 1, seed=7, first=3)]
+    rng = np.random.default_rng(0)
+    for _ in range(60):  # several episodes end: their reset seeds follow the run-wide index
+        actions = rng.integers(0, 2, size=4)
+        step = whole.step(actions)
+        a, b = parts[0].step(actions[:3]), parts[1].step(actions[3:])
+        assert np.array_equal(step.obs, np.concatenate([a.obs, b.obs]))
+        assert step.episode_returns == a.episode_returns + b.episode_returns
+    state, arrays = whole.state()
+    merged, merged_arrays = merge_states([p.state() for p in parts])
+    assert merged["episodes"] == state["episodes"] and merged["returns"] == state["returns"]
+    assert merged_arrays.keys() == arrays.keys()
+    assert all(np.array_equal(merged_arrays[k], arrays[k]) for k in arrays)
+    # split the whole state over two new shares: they replay to the same observations
+    fresh = [VecEnv(cfg, 2, seed=7, first=0), VecEnv(cfg, 2, seed=7, first=2)]
+    for env, (part, part_arrays) in zip(fresh, split_state(state, arrays, [2, 2])):
+        env.restore(part, part_arrays)
+    assert np.array_equal(np.concatenate([e.obs for e in fresh]), whole.obs)
+    with pytest.raises(ValueError, match="holds 4 env copies, this run has 3"):
+        split_state(state, arrays, [2, 1])
+
+
+def test_rollout_resized_and_put_back() -> None:
+    whole = Rollout(3, 4, (2,), (), True, mask_width=2, experience=True)
+    part = whole.resized(2)
+    assert part.obs.shape == (3, 2, 2) and part.masks is not None and part.env_obs is not None
+    assert part.actions.dtype == torch.long and part.masks.shape == (3, 2, 2)
+    part.obs.fill_(1.0)
+    part.actions.fill_(1)
+    part.last_values.fill_(2.0)
+    part.masks.fill_(True)
+    whole.put(2, part)
+    assert whole.obs[:, 2:].eq(1).all() and whole.obs[:, :2].eq(0).all()
+    assert whole.actions[:, 2:].eq(1).all() and whole.masks[:, 2:].all()
+    assert whole.last_values.tolist() == [0.0, 0.0, 2.0, 2.0]
+
+
+@pytest.fixture(scope="module")
+def ray_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    reason = netns.unavailable()
+    if reason is not None:
+        pytest.skip(f"the Ray tests run in a loopback-only network namespace, which {reason}")
+    out: Path = tmp_path_factory.mktemp("ray")
+    names = ["identical", "env_error", "kill", "hang", "cluster"]
+    done = netns.run_module("tests.distributed.scenarios", str(out), *names, timeout=400)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return results
+
+
+def test_one_worker_gives_the_in_process_run(ray_runs: dict[str, Any]) -> None:
+    for algo in ("ppo", "a2c", "trpo", "actor-critic"):
+        run = ray_runs["identical"][algo]
+        assert run["rows"] >= 6 and run["has_return"]
+        assert run["same_rows"], f"{algo}: metrics differ between in-process and one worker"
+        assert run["same_params"], f"{algo}: parameters differ"
+    cli = ray_runs["identical"]["cli"]
+    assert cli["status"] == [0, 0] and cli["same_rows"]
+
+
+def test_env_error_in_a_worker_is_reported_checkpointed_and_resumed(
+    ray_runs: dict[str, Any],
+) -> None:
+    run = ray_runs["env_error"]
+    message = run["message"]
+    assert message.startswith("worker ") and "raised ValueError in step()" in message
+    assert "deliberate failure at step 40" in message and "worker_error.txt" in message
+    assert "its checkpoint is saved" in message and "tidyrl resume" in message
+    assert run["stopped_at"] == 128  # the boundary of the failed (third) rollout
+    assert "Traceback" in run["traceback"] or "File " in run["traceback"]
+    assert "faulty_envs.py" in run["traceback"]
+    assert run["resumed_steps"] == 512
+    assert run["same_params"], "the resumed run did not end where the uninterrupted one did"
+    assert run["in_process_status"] == 0 and run["in_process_steps"] == 512
+
+
+def test_killed_worker_is_restarted_and_the_run_completes(ray_runs: dict[str, Any]) -> None:
+    run = ray_runs["kill"]
+    assert run["marker_gone"], "the worker never killed itself"
+    assert run["restarts"] >= 1 and run["warned"]
+    assert run["steps"] == 512 and run["updates"] == 512 // 64  # every rollout, every update
+
+
+def test_hung_worker_stops_the_run_after_its_timeout(ray_runs: dict[str, Any]) -> None:
+    run = ray_runs["hang"]
+    assert "worker 0 sent no rollout within 4 s (worker_timeout)" in run["message"]
+    assert "no checkpoint could be saved" in run["message"]
+    assert run["seconds"] < 60
+
+
+def test_two_nodes_and_cli_resume_on_a_cluster(ray_runs: dict[str, Any]) -> None:
+    run = ray_runs["cluster"]
+    assert run["nodes"] == 2, "the two workers did not spread over the two nodes"
+    assert run["resume"] == 0 and run["workers"] == 2 and run["last_step"] == 320
