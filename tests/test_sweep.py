@@ -19,7 +19,7 @@ import time
 
 import pytest
 
-from tests.helpers import run_tidyrl, subprocess_env
+from tests.helpers import subprocess_env
 from tidyrl.distributed.sweep import (
     Param,
     SeedRun,
@@ -124,7 +124,7 @@ def test_check_fills_in_the_default_steps():
     assert checked.first_rung == cls.default_steps // 9  # steps / eta**2 with eta 3
 
 
-def test_sweep_cli_errors_are_one_line_and_never_import_ray(tmp_path):
+def test_a_refused_sweep_is_one_line_and_never_imports_ray(tmp_path):
     """Bad input exits 2 with one line; the process never imported Ray (checked before)."""
     code = (
         "import sys\n"
@@ -133,30 +133,52 @@ def test_sweep_cli_errors_are_one_line_and_never_import_ray(tmp_path):
         "assert 'ray' not in sys.modules, 'ray imported'\n"
         "sys.exit(status)\n"
     )
-    cases = [
-        (["lr=loguniform(1e-5)"], "takes two numbers"),
-        (["lr=loguniform(1e-5,1e-3)", "n_steps=uniform(8,64)"], "n_steps is an integer"),
-    ]
-    for params, fragment in cases:
-        result = subprocess.run(
-            [sys.executable, "-c", code, "sweep", "ppo", "CartPole-v1", "--trials", "2"]
-            + ["--param", *params],
-            cwd=tmp_path,
-            env=subprocess_env(),
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert result.returncode == 2, result.stderr
-        lines = result.stderr.splitlines()
-        assert len(lines) == 1 and lines[0].startswith("tidyrl: error: "), result.stderr
-        assert fragment in lines[0]
-    result = run_tidyrl(
-        "sweep", "ppo", "CartPole-v1", "--param", "lr=uniform(0.1,0.2)", "--trials", "1",
-        "--seeds", "3", "--cpus", "2", cwd=tmp_path,
-    )  # fmt: skip
-    assert result.returncode == 2 and "one CPU each, but --cpus is 2" in result.stderr
+    result = subprocess.run(
+        [sys.executable, "-c", code, "sweep", "ppo", "CartPole-v1", "--trials", "2", "--param"]
+        + ["lr=loguniform(1e-5,1e-3)", "n_steps=uniform(8,64)"],
+        cwd=tmp_path,
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("tidyrl: error: "), result.stderr
+    assert "n_steps is an integer" in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("extra", "fragment"),
+    [
+        (["--param", "lr=loguniform(1e-5)"], "takes two numbers"),
+        (["--param", "lr=uniform(0.1,0.2)", "--seeds", "3", "--cpus", "2"], "but --cpus is 2"),
+        (["--param", "lr=uniform(0.1,0.2)", "--set", "seed=3"], "--set seed: a sweep sets it"),
+        (["--param", "lr=uniform(0.1,0.2)", "--cpus", "2", "--ray-address", "auto"], "--cpus"),
+    ],
+)
+def test_sweep_cli_errors_in_process(tmp_path, monkeypatch, capsys, extra, fragment):
+    from tidyrl import cli
+
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["sweep", "ppo", "CartPole-v1", "--trials", "1", *extra]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("tidyrl: error: ") and fragment in lines[0]
     assert not (tmp_path / "sweeps").exists()  # nothing written for a refused sweep
+
+
+def test_a_sweep_directory_holds_one_sweep(tmp_path):
+    from tidyrl.distributed.sweep import claim
+
+    first = spec("lr=loguniform(1e-5,1e-3)")
+    assert claim(tmp_path / "sw", first) is False
+    assert claim(tmp_path / "sw", first) is True  # the same sweep again: it resumes
+    with pytest.raises(TidyError, match="holds another sweep .*differs in params, trials"):
+        claim(tmp_path / "sw", spec("lr=loguniform(1e-5,1e-2)", trials=3))
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("mine")
+    with pytest.raises(TidyError, match="is not empty and holds no sweep.json"):
+        claim(tmp_path / "other", first)
 
 
 def test_seed_means_waits_for_every_seed_and_averages():
@@ -359,3 +381,39 @@ def test_a_real_sweep_on_ray_writes_runs_a_table_and_resumes(tmp_path):
     assert sorted((out / "trials").iterdir()) == sorted(out / r["dir"] for r in rows)
     with open(out / "results.csv") as fh:
         assert [r["trial"] for r in csv.DictReader(fh)] == [r["trial"] for r in rows]
+
+
+@pytest.mark.slow
+def test_an_interrupted_sweep_resumes_with_the_same_command(tmp_path):
+    """Ctrl-C in the middle of a trial (after its run wrote a checkpoint): the command says so
+    and exits 130; the same command again finishes the sweep, the interrupted trial continuing
+    its run directory (its rows before the checkpoint kept) rather than starting another."""
+    import signal
+
+    pytest.importorskip("ray.tune")
+    command = namespace_python() + ["-m", "tidyrl", "sweep", "ppo", "CartPole-v1"]
+    command += ["--param", "lr=loguniform(1e-4,1e-3)", "--trials", "2", "--steps", "3000"]
+    command += ["--cpus", "1", "--set", "eval_episodes=2", "--out", str(tmp_path / "sw")]
+    kwargs = {"cwd": tmp_path, "env": subprocess_env(), "text": True}
+    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)
+    end = time.monotonic() + 240
+    while not list((tmp_path / "sw").glob("trials/*/seed0/checkpoint")):
+        assert first.poll() is None and time.monotonic() < end, first.communicate()
+        time.sleep(0.2)
+    first.send_signal(signal.SIGINT)
+    _, err = first.communicate(timeout=120)
+    assert first.returncode == 130, err[-3000:]
+    assert "sweep interrupted" in err and "the same command resumes it" in err
+    (interrupted,) = (tmp_path / "sw").glob("trials/*/seed0")
+    cut = read_metrics(interrupted)
+    again = subprocess.run(command, capture_output=True, timeout=300, **kwargs)
+    assert again.returncode == 0, again.stderr[-3000:]
+    with open(tmp_path / "sw" / "results.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 2 and interrupted.parent.name in {r["trial"] for r in rows}
+    assert len(list((tmp_path / "sw").glob("trials/*"))) == 2
+    resumed = read_metrics(interrupted)
+    kept = [r["step"] for r in cut if r["step"] <= 1000]
+    assert [r["step"] for r in resumed][: len(kept)] == kept
+    (row,) = [r for r in rows if r["trial"] == interrupted.parent.name]
+    assert row["status"] == "stopped by ASHA" or resumed[-1]["step"] >= 3000
