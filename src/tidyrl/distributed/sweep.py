@@ -417,7 +417,9 @@ class SeedRun:
         return self.rows[since:], done, self.error
 
     def stop(self) -> None:
-        """End the run at its next row (its last periodic checkpoint stays)."""
+        """End the run at its next row, its last periodic checkpoint kept: an interruption
+        between two checkpoints, as a test makes one. (A trial that ends early kills its runs'
+        actors instead, which ends them at once.)"""
         self._stop.set()
 
 
