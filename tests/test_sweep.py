@@ -238,6 +238,17 @@ def test_results_table_ranks_complete_then_stopped_then_the_rest():
     assert table[0].startswith("| rank | trial | lr |") and len(table) == 2 + len(rows)
 
 
+def test_error_line_keeps_the_message_of_a_wrapped_error():
+    from tidyrl.distributed.sweep import error_line
+
+    wrapped = "Traceback (most recent call last):\n  File x\ntidyrl.errors.RunError: seed 0: bad\n"
+    assert error_line(wrapped) == "seed 0: bad"
+    assert error_line("seed 1: PPOConfig.batch_size=256 does not split\n") == (
+        "seed 1: PPOConfig.batch_size=256 does not split"
+    )
+    assert error_line(None) == "None"
+
+
 def test_curve_mean_averages_the_seed_mean_curve_up_to_the_reported_step(tmp_path):
     from tidyrl.distributed.sweep import curve_mean
     from tidyrl.logging import CsvWriter

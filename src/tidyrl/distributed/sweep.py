@@ -61,6 +61,9 @@ SEARCHES = ("optuna", "random")
 MODES = ("max", "min")
 SPEC_FILE = "sweep.json"
 TABLE_FILE = "results.csv"
+ERROR_FILE = "error.txt"
+"""In a failed trial's directory: the error of the run that failed (a traceback where the
+error was not a tidyrl one)."""
 PLOT_FILE = "results.png"
 
 
@@ -476,6 +479,10 @@ def run_trial(config: dict[str, Any], spec: dict[str, Any], out: str) -> None:
     try:
         for result in seed_means(polls, sweep.metric, len(actors)):
             tune.report(result)
+    except RunError as exc:  # a run failed: its message where the sweep's progress line finds it
+        trial_dir.mkdir(parents=True, exist_ok=True)
+        (trial_dir / ERROR_FILE).write_text(f"{exc}\n")
+        raise
     finally:  # a trial ASHA stopped ends here too: its runs stop at their last checkpoint
         for a in actors:
             ray.kill(a)
@@ -568,7 +575,7 @@ def run_sweep(
                 name="tune",
                 storage_path=str(out),
                 verbose=0,
-                callbacks=[_progress(spec, quiet)],
+                callbacks=[_progress(spec, out, quiet)],
             ),
         )
     grid = tuner.fit()
@@ -585,7 +592,7 @@ def run_sweep(
     return rows
 
 
-def _progress(spec: SweepSpec, quiet: bool) -> Any:
+def _progress(spec: SweepSpec, out: Path, quiet: bool) -> Any:
     """A Tune callback printing one line per finished trial (Tune's own output is off)."""
     from ray.tune import Callback
 
@@ -596,7 +603,9 @@ def _progress(spec: SweepSpec, quiet: bool) -> Any:
             self._line(trial, "")
 
         def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **_: Any) -> None:
-            self._line(trial, f"failed: {error_line(trial.get_error())}")
+            path = out / "trials" / trial.trial_id / ERROR_FILE
+            error = path.read_text() if path.is_file() else trial.get_error()
+            self._line(trial, f"failed: {error_line(error)}")
 
         def _line(self, trial: Any, status: str) -> None:
             if quiet:
