@@ -1,11 +1,13 @@
 """`tidyrl sweep` (tidyrl.distributed.sweep): the NAME=DIST parser and the checks made before Ray
 starts, the merge of the seeds' rows into what ASHA compares, the ranking, the seeded searcher,
-the row seam of the Agent base, a trial's runs (resumed exactly from their checkpoints), and one
-real sweep on a local Ray cluster.
+the row seam of the Agent base, a trial's runs (resumed exactly from their checkpoints); and,
+marked slow (`pytest -m slow tests/test_sweep.py`, about a minute each), real sweeps on Ray: a
+local cluster (table, run directories, the seeded proposals, a rerun that restores), an
+interrupted sweep resumed by its own command, and a two-node cluster joined with --ray-address.
 
-Ray binds the machine's network address, so the test that starts Ray runs its sweep in a
-loopback-only network namespace that it makes (`unshare -n`, needs root or user namespaces); it
-is skipped, saying why, where that is not possible. Everything else runs without Ray.
+Ray binds the machine's network address, so the tests that start Ray run their sweeps in a
+loopback-only network namespace that they make (`unshare -n`, needs root or user namespaces);
+they are skipped, saying why, where that is not possible. Everything else runs without Ray.
 """
 
 from __future__ import annotations
@@ -428,3 +430,43 @@ def test_an_interrupted_sweep_resumes_with_the_same_command(tmp_path):
     assert [r["step"] for r in resumed][: len(kept)] == kept
     (row,) = [r for r in rows if r["trial"] == interrupted.parent.name]
     assert row["status"] == "stopped by ASHA" or resumed[-1]["step"] >= 3000
+
+
+TWO_NODES = """
+import sys
+import ray
+from ray.cluster_utils import Cluster
+from tidyrl.cli import main
+
+cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+cluster.add_node(num_cpus=1)
+status = main(sys.argv[1:] + ["--ray-address", cluster.address])
+nodes = [n for n in ray.nodes() if n["Alive"]]
+assert len(nodes) == 2 and all(n["Resources"]["CPU"] == 1 for n in nodes), nodes
+ray.shutdown()
+cluster.shutdown()
+sys.exit(status)
+"""
+
+
+@pytest.mark.slow
+def test_a_sweep_runs_on_a_two_node_cluster(tmp_path):
+    """`--ray-address` joins an existing cluster: a local two-node one (`ray.cluster_utils`),
+    one CPU per node, so a trial's two seeds (one CPU each) can only run on both nodes."""
+    pytest.importorskip("ray.tune")
+    script = tmp_path / "two_nodes.py"
+    script.write_text(TWO_NODES)
+    command = namespace_python() + [str(script), "sweep", "ppo", "CartPole-v1"]
+    command += ["--param", "lr=loguniform(1e-4,1e-3)", "--trials", "2", "--seeds", "2"]
+    command += ["--steps", "600", "--set", "eval_episodes=2", "--out", str(tmp_path / "sw")]
+    result = subprocess.run(
+        command, cwd=tmp_path, env=subprocess_env(), capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    with open(tmp_path / "sw" / "results.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["status"] for r in rows] == ["complete", "complete"]
+    for row in rows:
+        seeds = sorted(p.name for p in (tmp_path / "sw" / row["dir"]).iterdir())
+        assert seeds == ["seed0", "seed1"]
+        assert all((tmp_path / "sw" / row["dir"] / s / "checkpoint").is_dir() for s in seeds)
