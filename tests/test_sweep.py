@@ -329,12 +329,18 @@ def test_a_trial_run_resumes_exactly_from_its_checkpoint(tmp_path):
     config = {"lr": 5e-4}
     whole = wait(SeedRun(s.to_json(), config, 0, str(tmp_path / "whole")))
     assert len(whole) >= 10 and whole[-1][0] >= 2048
-    first = SeedRun(s.to_json(), config, 0, str(tmp_path / "cut"))
-    while len(first.poll(0)[0]) < 6 and not first.done:
-        time.sleep(0.01)
-    first.stop()
-    cut = wait(first)
-    assert len(cut) < len(whole) and (tmp_path / "cut" / "checkpoint").is_dir()
+
+    class CutAfter1200(SeedRun):
+        """Stopped at its first row past step 1,200 (a checkpoint was taken at 1,024)."""
+
+        def _observe(self, row):
+            super()._observe(row)
+            if row["step"] > 1200:
+                self.stop()
+
+    cut = wait(CutAfter1200(s.to_json(), config, 0, str(tmp_path / "cut")))
+    assert cut == [r for r in whole if r[0] <= 1224] and len(cut) < len(whole)
+    assert read_metrics(tmp_path / "cut")[-1]["step"] < 2048  # no final row: interrupted
     resumed = wait(SeedRun(s.to_json(), config, 0, str(tmp_path / "cut")))
     assert resumed == whole
     saved = json.loads((tmp_path / "cut" / "config.json").read_text())
