@@ -130,6 +130,7 @@ class Agent:
         self._checkpoint_due = False
         self._boundary_checkpoints = False
         """Set once the agent collects rollouts: its state is whole only between them."""
+        self._row_observers: list[Callable[[dict[str, Any]], None]] = []
 
     def _make_multiagent_env(self, n_envs: int) -> None:
         from tidyrl.envs.multiagent import MultiAgentVecEnv
@@ -211,6 +212,13 @@ class Agent:
         rebuilds its metrics dict every step starts it from these, so that its rows after a
         resume carry the same values as the uninterrupted run's."""
         return dict(self._last_metrics)
+
+    def observe_rows(self, observer: Callable[[dict[str, Any]], None]) -> None:
+        """Call `observer(row)` with every metrics row once it is written (with its evaluation,
+        when one was due): how a sweep reports a run's progress to its scheduler
+        (`tidyrl.distributed.sweep`). An exception the observer raises ends `learn` there,
+        without the final row; the last periodic checkpoint stays."""
+        self._row_observers.append(observer)
 
     # -- acting -------------------------------------------------------------------------------
     def act(self, obs: Any, deterministic: bool = False) -> np.ndarray:
@@ -464,6 +472,8 @@ class Agent:
             for agent_id, value in stats.get("agent_returns", {}).items():
                 row[f"eval_return/{agent_id}"] = value
         self._logger.row(row)
+        for observer in self._row_observers:
+            observer(row)
 
     # -- persistence and evaluation -----------------------------------------------------------
     def checkpoint(self) -> None:

@@ -1,4 +1,4 @@
-"""The command line: tidyrl train | eval | resume | export | list | plot | bench | demos.
+"""The command line: tidyrl train | eval | resume | export | list | plot | bench | demos | sweep.
 
 Every algorithm has the same surface (DESIGN.md section 6). A user's mistake (unknown algorithm,
 env or config key, invalid value, unsupported space, bad checkpoint) prints one line starting with
@@ -360,6 +360,60 @@ def cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """Everything is checked before Ray starts (and only a sweep imports Ray)."""
+    import os
+
+    from tidyrl.config import parse_assignments
+    from tidyrl.distributed.sweep import SweepSpec, check, markdown, parse_param, run_sweep
+
+    overrides: dict[str, Any] = parse_assignments(args.set or [])
+    for name in ("seed", "run_dir", "progress"):
+        if name in overrides:
+            raise TidyError(f"--set {name}: a sweep sets it for each run; see 'tidyrl sweep -h'")
+    spec = check(
+        SweepSpec(
+            algo=args.algo,
+            env=args.env,
+            params=tuple(parse_param(text) for text in args.param),
+            trials=args.trials,
+            seeds=args.seeds,
+            steps=args.steps if args.steps is not None else 0,
+            metric=args.metric,
+            mode=args.mode,
+            seed=args.seed,
+            search=args.search,
+            preset=args.preset,
+            overrides=overrides,
+            grace=args.grace or 0,
+            eta=args.reduction_factor,
+        )
+    )
+    if args.ray_address is None:
+        cpus = args.cpus if args.cpus is not None else os.cpu_count() or 1
+        if cpus < spec.seeds:
+            raise TidyError(
+                f"each trial runs its {spec.seeds} seeds side by side, one CPU each, but --cpus "
+                f"is {cpus}; raise --cpus or lower --seeds"
+            )
+    elif args.cpus is not None:
+        raise TidyError("--cpus sizes a local Ray cluster; with --ray-address the cluster's own")
+    safe_env = re.sub(r"[^A-Za-z0-9_.-]+", "-", args.env)
+    out = Path(args.out or f"sweeps/{args.algo}_{safe_env}_{spec.digest()}")
+    rows = run_sweep(spec, out, args.ray_address, args.cpus, args.quiet)
+    print(markdown(rows))
+    print(f"table: {out / 'results.csv'}; curves: {out / 'results.png'}")
+    finished = sum(row["status"] != "unfinished" for row in rows)
+    if finished < spec.trials:
+        print(
+            f"tidyrl: sweep interrupted with {finished} of {spec.trials} trials finished; the "
+            "same command resumes it",
+            file=sys.stderr,
+        )
+        return 130
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     return int(args.bench_func(args) or 0)
 
@@ -532,6 +586,20 @@ def _help_algo(argv: list[str]) -> str | None:
     return None
 
 
+def _algo_and_env(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("algo", help="algorithm id (see 'tidyrl list')")
+    parser.add_argument("env", help="Gymnasium id, or module:EnvId to import module first")
+
+
+def _assignments(
+    parser: argparse.ArgumentParser, flag: str, metavar: str, text: str, required: bool = False
+) -> None:
+    """An option taking one or more KEY=VALUE words, repeatable (`--set a=1 b=2 --set c=3`)."""
+    parser.add_argument(
+        flag, nargs="+", metavar=metavar, action="extend", required=required, help=text
+    )
+
+
 def build_parser(help_algo: str | None = None) -> argparse.ArgumentParser:
     from tidyrl import __version__
 
@@ -547,8 +615,7 @@ def build_parser(help_algo: str | None = None) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=_train_epilog(help_algo),
     )
-    p.add_argument("algo", help="algorithm id (see 'tidyrl list')")
-    p.add_argument("env", help="Gymnasium id, or module:EnvId to import module first")
+    _algo_and_env(p)
     p.add_argument(
         "--steps",
         type=int,
@@ -561,19 +628,12 @@ def build_parser(help_algo: str | None = None) -> argparse.ArgumentParser:
         help="named config of the algorithm (see 'tidyrl list ALGO'); without one, an env the "
         "algorithm keeps settings for gets them (printed at start); 'none' keeps the defaults",
     )
-    p.add_argument(
-        "--set",
-        nargs="+",
-        metavar="KEY=VALUE",
-        action="extend",
-        help="override config fields, e.g. --set alpha=0.5 gamma=1",
-    )
-    p.add_argument(
+    _assignments(p, "--set", "KEY=VALUE", "override config fields, e.g. --set alpha=0.5 gamma=1")
+    _assignments(
+        p,
         "--env-kwargs",
-        nargs="+",
-        metavar="KEY=VALUE",
-        action="extend",
-        help="keyword arguments of the environment, e.g. --env-kwargs N=3 continuous_actions=true "
+        "KEY=VALUE",
+        "keyword arguments of the environment, e.g. --env-kwargs N=3 continuous_actions=true "
         "(values read as JSON where they parse)",
     )
     p.add_argument("--run-dir", help="output directory (default: runs/ALGO_ENV_sSEED_TIME)")
@@ -636,6 +696,52 @@ def build_parser(help_algo: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--out", help="PNG file (default: RUN_DIR/learning_curve.png)")
     p.add_argument("--metric", help="metric column (default: eval_return, else episode_return)")
     p.set_defaults(func=cmd_plot)
+
+    p = sub.add_parser(
+        "sweep",
+        help="search hyper-parameters on Ray Tune (ASHA early stopping, Optuna's TPE)",
+        description="Sample configs of ALGO from --param distributions, train each for --seeds "
+        "seeds on Ray Tune, stop weak trials early with ASHA and rank them (docs/sweeps.md). The "
+        "same command with the same --out resumes an interrupted sweep.",
+    )
+    _algo_and_env(p)
+    _assignments(
+        p,
+        "--param",
+        "NAME=DIST",
+        "a config field and its distribution (quote it for the shell): "
+        "uniform(LOW,HIGH), loguniform(LOW,HIGH), randint(LOW,HIGH) and lograndint(LOW,HIGH) "
+        "(both ends included), choice(A,B,...); e.g. 'lr=loguniform(1e-5,1e-3)' "
+        "'n_steps=choice(64,128,256)'",
+        required=True,
+    )
+    p.add_argument("--trials", type=int, required=True, help="configurations to try")
+    p.add_argument("--seeds", type=int, default=1, help="runs per configuration (default: 1)")
+    p.add_argument("--steps", type=int, help="steps per run (default: the algorithm's own)")
+    p.add_argument(
+        "--metric",
+        default="eval_return",
+        help="metrics.csv column to rank by, the mean over seeds (default: eval_return)",
+    )
+    p.add_argument("--mode", choices=["max", "min"], default="max")
+    p.add_argument("--seed", type=int, default=0, help="seeds the search; run k uses seed SEED+k")
+    p.add_argument(
+        "--search",
+        choices=["optuna", "random"],
+        default="optuna",
+        help="optuna: random draws for a third of the trials, then TPE (default); random: all",
+    )
+    p.add_argument("--grace", type=int, help="steps before ASHA's first rung (default: STEPS/9)")
+    p.add_argument(
+        "--reduction-factor", type=int, default=3, help="ASHA keeps 1/N at each rung (default 3)"
+    )
+    p.add_argument("--preset", help="named config of the algorithm, for every run")
+    _assignments(p, "--set", "KEY=VALUE", "fixed values for every run (e.g. eval_episodes=5)")
+    p.add_argument("--out", help="sweep directory (default: sweeps/ALGO_ENV_HASH of the command)")
+    p.add_argument("--ray-address", help="an existing Ray cluster (default: start a local one)")
+    p.add_argument("--cpus", type=int, help="CPUs of the local Ray cluster (default: all)")
+    p.add_argument("--quiet", action="store_true", help="no line per finished trial")
+    p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("bench", help="run benchmark suites and write benchmarks/RESULTS.md")
     p.set_defaults(func=cmd_bench)

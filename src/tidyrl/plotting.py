@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -81,9 +82,15 @@ def aggregate(
 
 
 def plot_runs(
-    run_dirs: list[str | Path], out: str | Path, metric: str | None = None, title: str | None = None
+    run_dirs: list[str | Path],
+    out: str | Path,
+    metric: str | None = None,
+    title: str | None = None,
+    label: Callable[[dict[str, Any]], str] | None = None,
 ) -> Path:
-    """Render the learning curves of `run_dirs` to a PNG at `out`; return its path."""
+    """Render the learning curves of `run_dirs` to a PNG at `out`; return its path. `label`
+    names a group from its runs' config.json (default: "ALGO on ENV"), e.g. by the values a
+    sweep varied."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -101,12 +108,12 @@ def plot_runs(
         curves = [c for c in (curve(rows, name) for _, rows in members) if len(c[0])]
         if not curves:
             continue
-        label = _label(members[0][0])
+        name_of = (label or _label)(members[0][0])
         if len(curves) == 1:
-            ax.plot(*curves[0], label=label, lw=1.6)
+            ax.plot(*curves[0], label=name_of, lw=1.6)
             continue
         grid, mean, std, lo, hi = aggregate(curves)
-        (line,) = ax.plot(grid, mean, lw=1.8, label=f"{label} (mean of {len(curves)} seeds)")
+        (line,) = ax.plot(grid, mean, lw=1.8, label=f"{name_of} (mean of {len(curves)} seeds)")
         ax.fill_between(grid, mean - std, mean + std, color=line.get_color(), alpha=0.25, lw=0)
         ax.fill_between(grid, lo, hi, color=line.get_color(), alpha=0.08, lw=0)
     ax.set_xlabel("environment steps")

@@ -34,6 +34,7 @@ FAMILIES = {
     "transfer": "Transfer: fine-tuned vs from scratch (issue 23)",
     "quick": "Quick CI suite",
     "spaces": "Spaces and action masking (issue 28)",
+    "sweeps": "Hyper-parameter sweeps (issue 26)",
 }
 
 Record = dict[str, Any]

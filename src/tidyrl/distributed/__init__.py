@@ -10,6 +10,8 @@ Nothing here imports Ray until a run asks for workers (`RunConfig.workers > 0`, 
   (`tidyrl.envs.make.VecEnv`), and receives the policy through the object store each rollout;
   `tidyrl.loops.on_policy.collect_rollout` hands the rollout to it.
 * `cluster`: joining or starting Ray.
+* `sweep`: hyper-parameter sweeps on Ray Tune (``tidyrl sweep``, docs/sweeps.md): ASHA early
+  stopping, Optuna's TPE as the searcher, each trial seed an ordinary run directory.
 """
 
 from __future__ import annotations
