@@ -1,0 +1,55 @@
+"""Model-based I (issue 24): DDPG with imagination against plain DDPG.
+
+- `imagination-mountaincar`: `ddpg-imagination` (entropy_in=actor, the slide's loss: the actor
+  also maximises the entropy of its imagined states; 4 rollouts of 8 model steps from every batch
+  state; a 64-64 model) against plain `ddpg`, MountainCarContinuous-v0, the same seeds and
+  budget. Both run seed 000's spell chart (`--preset spellchart`: 10x/5x state-size layers,
+  Xavier init, Gaussian noise of variance 1 -> 0.3 over 1M steps, tau 0.001, actor lr 1e-4,
+  critic lr 2e-4) with the linked code's batch 64, so that the imagination is the only
+  difference. Threshold 90 (the issue's bar, at least 2 of 3 seeds; Gymnasium counts 90 as
+  solved).
+
+  Budget: 30k steps, under a third of the issue's 100k, and a 64-64 model instead of seed 000's
+  256-128: on the 2-core machine shared with other jobs the first attempt (256-128, 50k) ran
+  the imagination at about 16 steps/s, and six 100k runs did not fit the time available.
+"""
+
+from __future__ import annotations
+
+from tidyrl.bench.suite import Suite, Task
+
+STEPS = 30_000
+
+
+def _mountaincar(algo: str, label: str, **overrides: object) -> Task:
+    return Task(
+        algo,
+        "MountainCarContinuous-v0",
+        STEPS,
+        threshold=90.0,
+        preset="spellchart",
+        overrides={"batch_size": 64, **overrides},
+        label=label,
+        eval_every=10_000,
+        eval_episodes=10,
+    )
+
+
+SUITES = [
+    Suite(
+        "imagination-mountaincar",
+        "model-based",
+        (
+            _mountaincar(
+                "ddpg-imagination",
+                "ddpg-imagination actor",
+                entropy_in="actor",
+                rollouts=4,
+                rollout_steps=8,
+                model_hidden=(64, 64),
+            ),
+            _mountaincar("ddpg", "ddpg"),
+        ),
+        description="DDPG + imagined-state entropy vs plain DDPG on MountainCarContinuous-v0",
+    )
+]
