@@ -1,7 +1,8 @@
 """Where the time of `ddpg-imagination` goes, against plain `ddpg` (issue 24, "Speed").
 
-Builds each agent on MountainCarContinuous-v0 at the `imagination-mountaincar` suite's settings
-(seed 000's spell chart, batch 64), fills its replay with random steps, then times single updates
+Builds each agent on MountainCarContinuous-v0 with seed 000's spell chart, batch 64 and seed
+000's 256-128 environment model (the `imagination-mountaincar` records ran a 64-64 one), fills
+its replay with random steps, then times single updates
 (median CPU milliseconds of this thread, `tidyrl.bench.timing.median_ms`) and splits the
 imagination agent's update into its sections by wrapping, not re-writing, its pieces:
 
