@@ -9,7 +9,7 @@
   difference. Threshold 90 (the issue's bar, at least 2 of 3 seeds; Gymnasium counts 90 as
   solved). The linked code's variant (entropy_in=critic: 16 one-step rollouts, tanh bonuses of
   the rollout spread and the model's curiosity in the critic's target, beta = beta_cur = 1) is a
-  third task, run on seeds 0 and 1 only (time).
+  third task.
 
   Budget: 20k steps, a fifth of the issue's 100k, and a 64-64 model instead of seed 000's
   256-128: on the 2-core machine shared with other jobs, attempts at 50k (256-128 model) and
