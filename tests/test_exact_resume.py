@@ -62,6 +62,16 @@ CASES: dict[str, tuple[str, int, list[str], int]] = {
         + ["buffer_size=500", "log_every=100", "checkpoint_every=450"],
         550,
     ),
+    # the environment model, its optimizer and the observation statistics are learned state;
+    # the imagined rollouts draw from torch's generator
+    "ddpg-imagination": (
+        "Pendulum-v1",
+        800,
+        ["learning_starts=200", "hidden=[32,32]", "batch_size=32", "model_hidden=[32,16]"]
+        + ["rollouts=4", "rollout_steps=2", "buffer_size=500", "log_every=100"]
+        + ["checkpoint_every=450"],
+        550,
+    ),
 }
 
 

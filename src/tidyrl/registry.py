@@ -163,6 +163,13 @@ ALGORITHMS: dict[str, Entry] = {
         "actor-critic",
         "Sampled DDPG: quantile critic trained with the Wasserstein (quantile Huber) loss",
     ),
+    "ddpg-imagination": Entry(
+        "tidyrl.algos.actor_critic.ddpg_imagination",
+        "DDPGImagination",
+        "actor-critic",
+        "DDPG with an environment model: entropy of imagined states in the actor loss or the "
+        "critic's target",
+    ),
     "maddpg": Entry(
         "tidyrl.algos.multiagent.maddpg",
         "MADDPG",

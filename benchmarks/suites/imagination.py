@@ -1,0 +1,66 @@
+"""Model-based I (issue 24): DDPG with imagination against plain DDPG.
+
+- `imagination-mountaincar`: `ddpg-imagination` (entropy_in=actor, the slide's loss: the actor
+  also maximises the entropy of its imagined states; 4 rollouts of 8 model steps from every batch
+  state; a 64-64 model) against plain `ddpg`, MountainCarContinuous-v0, the same seeds and
+  budget. Both run seed 000's spell chart (`--preset spellchart`: 10x/5x state-size layers,
+  Xavier init, Gaussian noise of variance 1 -> 0.3 over 1M steps, tau 0.001, actor lr 1e-4,
+  critic lr 2e-4) with the linked code's batch 64, so that the imagination is the only
+  difference. Threshold 90 (the issue's bar, at least 2 of 3 seeds; Gymnasium counts 90 as
+  solved). The linked code's variant (entropy_in=critic: 16 one-step rollouts, tanh bonuses of
+  the rollout spread and the model's curiosity in the critic's target, beta = beta_cur = 1) is a
+  third task.
+
+  Budget: 20k steps, a fifth of the issue's 100k, and a 64-64 model instead of seed 000's
+  256-128: on the 2-core machine shared with other jobs, attempts at 50k (256-128 model) and
+  30k (64-64) ran the imagination at 10-16 steps/s, and six 100k runs did not fit the time
+  available.
+"""
+
+from __future__ import annotations
+
+from tidyrl.bench.suite import Suite, Task
+
+STEPS = 20_000
+
+
+def _mountaincar(algo: str, label: str, **overrides: object) -> Task:
+    return Task(
+        algo,
+        "MountainCarContinuous-v0",
+        STEPS,
+        threshold=90.0,
+        preset="spellchart",
+        overrides={"batch_size": 64, **overrides},
+        label=label,
+        eval_every=10_000,
+        eval_episodes=10,
+    )
+
+
+SUITES = [
+    Suite(
+        "imagination-mountaincar",
+        "model-based",
+        (
+            _mountaincar(
+                "ddpg-imagination",
+                "ddpg-imagination actor",
+                entropy_in="actor",
+                rollouts=4,
+                rollout_steps=8,
+                model_hidden=(64, 64),
+            ),
+            _mountaincar("ddpg", "ddpg"),
+            _mountaincar(
+                "ddpg-imagination",
+                "ddpg-imagination critic",
+                entropy_in="critic",
+                rollouts=16,
+                rollout_steps=1,
+                model_hidden=(64, 64),
+            ),
+        ),
+        description="DDPG + imagined-state entropy vs plain DDPG on MountainCarContinuous-v0",
+    )
+]
