@@ -60,8 +60,9 @@ from tidyrl.errors import ConfigError, EnvError
 from tidyrl.nets.inference import fast_policy
 
 BATCH = 50
-"""Env steps of each copy per batch a worker sends (Ape-X's actors send theirs in batches of
-50 transitions, sec. 4.1; a worker with several copies sends 50 of each)."""
+"""Env steps of each copy per batch a worker sends, which is also how often it pulls the
+learner's network (Ape-X's actors send their experience in batches and pull parameters
+periodically; the size here is this module's choice)."""
 
 
 @dataclass
