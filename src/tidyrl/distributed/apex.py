@@ -39,6 +39,7 @@ DQN are not in it (a resumed run's workers go on from their copies' states).
 
 from __future__ import annotations
 
+import copy
 import time
 import warnings
 from collections import deque
@@ -177,7 +178,8 @@ class ApexEnv(RayVecEnv):
         """Ask worker k for a batch, acting with the learner's current Q network."""
         version = int(agent.counters["updates"])
         if self._weights is None or self._weights[0] != version:
-            self._weights = (version, ray.put(agent.q))
+            q = agent.q if agent.device.type == "cpu" else copy.deepcopy(agent.q).cpu()
+            self._weights = (version, ray.put(q))  # the actors act on CPU
         ref = self.workers[k].transitions.remote(self._weights[1], self.epsilons[k], BATCH)
         self.pending[ref] = k
 
