@@ -2,7 +2,7 @@
 the in-process run, and the learning curve of PPO on workers against in-process PPO at equal env
 steps (docs/distributed.md works the scaling plan out from these numbers).
 
-    .venv/bin/python benchmarks/distributed_scaling.py [--parts startup,throughput,curve]
+    .venv/bin/python benchmarks/distributed_scaling.py [--parts startup,throughput,curve,apex-curve]
 
 Each part writes one record (format `tidyrl-distributed/1`) under
 benchmarks/results/distributed/. Where Ray may not bind the machine's network (a shared or
@@ -18,6 +18,8 @@ sandboxed machine), run it in a loopback-only network namespace:
   the transfer of the rollout and the learner's replay of its ticks) and of the whole run.
 - curve: PPO with its CartPole-v1 defaults (8 copies x 32 steps), in-process and on 2 workers,
   evaluated every 5,000 steps on the same seeds.
+- apex-curve: DQN with its CartPole-v1 defaults on 2 copies, in-process and as Ape-X on 2
+  workers (`tidyrl.distributed.apex`), evaluated every 5,000 steps on the same seeds.
 """
 
 from __future__ import annotations
@@ -136,22 +138,45 @@ def throughput(steps: int) -> None:
     )
 
 
-def curve(steps: int, seeds: list[int]) -> None:
+CURVES = {
+    "curve": (
+        "ppo",
+        {},
+        "PPO with its CartPole-v1 defaults (8 copies x 32 steps); workers 0 is the in-process "
+        "run, workers 2 collects on two Ray workers (4 copies each); greedy evaluation of 10 "
+        "episodes every 5,000 steps. Shared 2-core machine: the seconds are not a speed result",
+    ),
+    "apex-curve": (
+        "dqn",
+        {"n_envs": 2},
+        "DQN with its CartPole-v1 defaults and 2 env copies; workers 0 is the in-process run "
+        "(linear ε schedule), workers 2 is Ape-X: two Ray actors of one copy each with fixed "
+        "ε_i = 0.4^(1 + 7 i / (N - 1)) streaming transitions to the learner's (uniform) replay; "
+        "greedy evaluation of 10 episodes every 5,000 steps. Shared 2-core machine: the "
+        "seconds are not a speed result",
+    ),
+}
+"""Learning-curve parts: record name -> (algorithm, its settings, note)."""
+
+
+def curve(name: str, steps: int, seeds: list[int]) -> None:
     import tidyrl
     from tidyrl.logging import read_metrics
 
+    algo, settings, note = CURVES[name]
     runs = []
     for seed in seeds:
         for workers in (0, 2):
             with tempfile.TemporaryDirectory() as tmp:
                 agent = tidyrl.make(
-                    "ppo",
+                    algo,
                     "CartPole-v1",
                     seed=seed,
                     workers=workers,
                     run_dir=tmp,
                     eval_every=5000,
                     eval_episodes=10,
+                    **settings,
                 )
                 start = time.perf_counter()
                 agent.learn(steps)
@@ -166,18 +191,15 @@ def curve(steps: int, seeds: list[int]) -> None:
                 {"seed": seed, "workers": workers, "seconds": seconds, "eval_return": points}
             )
             print(runs[-1], flush=True)
-    _record(
-        "curve",
-        {"env": "CartPole-v1", "algo": "ppo", "steps": steps, "runs": runs},
-        "PPO with its CartPole-v1 defaults (8 copies x 32 steps); workers 0 is the in-process "
-        "run, workers 2 collects on two Ray workers (4 copies each); greedy evaluation of 10 "
-        "episodes every 5,000 steps. Shared 2-core machine: the seconds are not a speed result",
-    )
+    body = {"env": "CartPole-v1", "algo": algo, "steps": steps, "runs": runs}
+    _record(name, {**body, "settings": settings} if settings else body, note)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--parts", default="startup,throughput,curve")
+    parser.add_argument(
+        "--parts", default="startup,throughput,curve", help="also: apex-curve (Ape-X DQN)"
+    )
     parser.add_argument("--repeats", type=int, default=3, help="start-up measurements")
     parser.add_argument("--throughput-steps", type=int, default=8192)
     parser.add_argument("--curve-steps", type=int, default=40_000)
@@ -188,8 +210,9 @@ def main() -> None:
         startup(args.repeats)
     if "throughput" in parts:
         throughput(args.throughput_steps)
-    if "curve" in parts:
-        curve(args.curve_steps, [int(s) for s in args.seeds.split(",")])
+    for name in CURVES:
+        if name in parts:
+            curve(name, args.curve_steps, [int(s) for s in args.seeds.split(",")])
 
 
 if __name__ == "__main__":

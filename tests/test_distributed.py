@@ -45,7 +45,7 @@ def test_workers_refused_before_ray_starts() -> None:
     code = (
         "import sys\n"
         "from tidyrl.cli import main\n"
-        "status = main(['train', 'dqn', 'CartPole-v1', '--workers', '2', '--quiet',"
+        "status = main(['train', 'sac', 'Pendulum-v1', '--workers', '2', '--quiet',"
         " '--run-dir', sys.argv[1]])\n"
         "assert status == 2 and 'ray' not in sys.modules\n"
         "status = main(['train', 'ppo', 'CartPole-v1', '--workers', '9', '--quiet',"
@@ -54,6 +54,8 @@ def test_workers_refused_before_ray_starts() -> None:
         "assert main(['train', 'ppo', 'CartPole-v1', '--ray-address', 'auto']) == 2\n"
         "assert main(['train', 'mappo', 'tests.multiagent_envs:relay', '--workers', '2',"
         " '--quiet', '--run-dir', sys.argv[1], '--overwrite']) == 2\n"
+        "assert main(['train', 'dqn', 'CartPole-v1', '--workers', '2', '--set', 'n_envs=2',"
+        " 'reward=count', '--quiet', '--run-dir', sys.argv[1], '--overwrite']) == 2\n"
         "assert 'ray' not in sys.modules\n"
     )
     out = subprocess.run(
@@ -65,10 +67,12 @@ def test_workers_refused_before_ray_starts() -> None:
     )
     assert out.returncode == 0, out.stderr
     lines = out.stderr.strip().splitlines()
-    assert "dqn cannot collect on Ray workers yet" in lines[0] and "ppo, a2c" in lines[0]
+    assert "sac cannot collect on Ray workers yet" in lines[0] and "ppo, a2c" in lines[0]
+    assert "dqn" in lines[0]
     assert "workers=9 needs at least as many env copies" in lines[1]
     assert "--ray-address needs --workers" in lines[2]
     assert "mappo cannot collect on Ray workers yet" in lines[3]
+    assert "dqn with reward=count cannot collect on Ray workers yet" in lines[4]
 
 
 def test_shares_of_copies_seed_and_step_as_the_whole() -> None:
@@ -117,7 +121,7 @@ def ray_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     if reason is not None:
         pytest.skip(f"the Ray tests run in a loopback-only network namespace, which {reason}")
     out: Path = tmp_path_factory.mktemp("ray")
-    names = ["identical", "env_error", "kill", "hang", "cluster"]
+    names = ["apex", "identical", "env_error", "kill", "hang", "cluster"]
     done = netns.run_module("tests.distributed.scenarios", str(out), *names, timeout=400)
     assert done.returncode == 0, done.stderr[-3000:]
     results: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
@@ -168,3 +172,22 @@ def test_two_nodes_and_cli_resume_on_a_cluster(ray_runs: dict[str, Any]) -> None
     run = ray_runs["cluster"]
     assert run["nodes"] == 2, "the two workers did not spread over the two nodes"
     assert run["resume"] == 0 and run["workers"] == 2 and run["last_step"] == 320
+
+
+def test_apex_dqn_streams_trains_survives_faults_and_resumes(ray_runs: dict[str, Any]) -> None:
+    run = ray_runs["apex"]
+    assert run["steps"] == 600 and run["replay"] == 600 and run["episodes"] > 0
+    assert run["updates"] == (600 - 100) // 16 * 2  # DQN's schedule, as in-process
+    assert run["epsilons"] == [[0.4], [pytest.approx(0.4**8)]]  # Ape-X's ε_i, N = 2
+    message = run["message"]
+    assert message.startswith("worker ") and "failed in its transitions" in message
+    assert "deliberate failure at step 120" in message and "worker_error.txt" in message
+    assert "its checkpoint is saved" in message
+    assert "faulty_envs.py" in run["traceback"]
+    # the checkpoint holds the learner's replay as it was; the resumed run reaches the target
+    assert run["resumed_from"] == run["stopped_at"] == run["resumed_replay"] > 0
+    assert run["resumed_steps"] == 600
+    kill = run["kill"]
+    assert kill["marker_gone"] and kill["restarts"] >= 1 and kill["warned"]
+    assert kill["steps"] == 600 and kill["updates"] == run["updates"]
+    assert kill["more_steps"] == 800

@@ -233,7 +233,76 @@ def cluster(out: Path) -> dict[str, Any]:
     }
 
 
+APEX = {
+    "n_envs": 2,
+    "workers": 2,
+    "hidden": (32, 32),
+    "learning_starts": 100,
+    "train_freq": 16,
+    "gradient_steps": 2,
+    "target_update_every": 50,
+}
+"""A tiny Ape-X DQN: two workers of one CartPole copy each."""
+
+
+def apex(out: Path) -> dict[str, Any]:
+    """Ape-X DQN on two workers: the learner takes the streamed transitions into its replay and
+    trains on them to the step target; an env that raises inside a worker is an EnvError with
+    the traceback saved and a checkpoint that resumes to the target; a worker that SIGKILLs
+    itself is restarted and the run completes."""
+    agent = tidyrl.make("dqn", "CartPole-v1", seed=0, run_dir=out / "run", **APEX)
+    agent.learn(600)
+    result: dict[str, Any] = {
+        "steps": agent.counters["steps"],
+        "updates": agent.counters["updates"],
+        "episodes": agent.counters["episodes"],
+        "replay": len(agent.replay),
+        "epsilons": [e.tolist() for e in agent.env.epsilons],
+    }
+    agent.close()
+    marker = out / "raise.marker"
+    marker.touch()
+    kwargs = {**APEX, "env_kwargs": {"marker": str(marker), "at_step": 120}}
+    run_dir = out / "failed"
+    agent = tidyrl.make("dqn", FAULTY.format("Raise"), seed=1, run_dir=run_dir, **kwargs)
+    try:
+        agent.learn(600)
+    except EnvError as exc:
+        result["message"] = str(exc)
+    result["stopped_at"] = agent.counters["steps"]
+    agent.close()
+    marker.unlink()
+    result["traceback"] = (run_dir / "worker_error.txt").read_text()
+    resumed = tidyrl.load(run_dir, resume=True)
+    result["resumed_from"] = resumed.counters["steps"]
+    result["resumed_replay"] = len(resumed.replay)
+    resumed.learn(resumed.counters["target"] - resumed.counters["steps"])
+    result["resumed_steps"] = resumed.counters["steps"]
+    resumed.close()
+    marker = out / "kill.marker"
+    marker.touch()
+    kwargs = {**APEX, "env_kwargs": {"marker": str(marker), "at_step": 60}}
+    agent = tidyrl.make("dqn", FAULTY.format("Kill"), seed=2, **kwargs)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        agent.learn(600)  # the other worker's batches keep the learner going meanwhile
+        steps, updates = agent.counters["steps"], agent.counters["updates"]
+        agent.env.state()  # what a checkpoint asks of every worker: the killed one is back
+        agent.learn(200)  # and streams again
+    result["kill"] = {
+        "marker_gone": not marker.exists(),
+        "restarts": agent.env.restarts,
+        "steps": steps,
+        "updates": updates,
+        "more_steps": agent.counters["steps"],
+        "warned": any("died" in str(w.message) for w in caught),
+    }
+    agent.close()
+    return result
+
+
 SCENARIOS = {
+    "apex": apex,
     "identical": identical,
     "env_error": env_error,
     "kill": kill,

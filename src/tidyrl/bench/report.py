@@ -577,7 +577,8 @@ DISTRIBUTED_FORMAT = "tidyrl-distributed/1"
 
 def distributed_section(results: Path) -> list[str]:
     """Scale-out on Ray (`benchmarks/distributed_scaling.py`, docs/distributed.md): Ray's
-    start-up, env steps/s by number of workers, and PPO's curve on workers and in-process."""
+    start-up, env steps/s by number of workers, and the curves of PPO and Ape-X DQN on workers
+    and in-process."""
     parts = {r["part"]: r for r in load_records(results, DISTRIBUTED_FORMAT)}
     if not parts:
         return []
@@ -611,8 +612,10 @@ def distributed_section(results: Path) -> list[str]:
             ),
             "",
         ]
-    if "curve" in parts:
-        record = parts["curve"]
+    for name in ("curve", "apex-curve"):  # PPO; Ape-X DQN
+        if name not in parts:
+            continue
+        record = parts[name]
         lines += [
             f"{record['algo'].upper()} on {record['env']}, greedy eval return by env step: "
             f"{record['note']}.",

@@ -9,6 +9,10 @@ Nothing here imports Ray until a run asks for workers (`RunConfig.workers > 0`, 
   (`RolloutWorker`) holds a share of the env copies, built by the one env owner
   (`tidyrl.envs.make.VecEnv`), and receives the policy through the object store each rollout;
   `tidyrl.loops.on_policy.collect_rollout` hands the rollout to it.
+* `apex`: Ape-X-style asynchronous actors for DQN. An `ApexEnv` stands where the agent's
+  `VecEnv` stands; its Ray actors (`ApexWorker`) step their env copies with a Q network copy
+  and a fixed ε per copy and stream transitions, which `tidyrl.loops.off_policy.collect_step`
+  takes into the replay as they arrive (`ray.wait`).
 * `cluster`: joining or starting Ray.
 * `sweep`: hyper-parameter sweeps on Ray Tune (``tidyrl sweep``, docs/sweeps.md): ASHA early
   stopping, Optuna's TPE as the searcher, each trial seed an ordinary run directory.
@@ -26,16 +30,26 @@ if TYPE_CHECKING:
 SYNCHRONOUS = ("ppo", "a2c", "trpo", "actor-critic")
 """The learners whose rollouts `RayVecEnv` collects (those that collect through
 `tidyrl.loops.on_policy.collect_rollout`)."""
+ASYNCHRONOUS = ("dqn",)
+"""The learners whose transitions Ape-X actors stream (`tidyrl.distributed.apex.ApexEnv`, through
+`tidyrl.loops.off_policy.collect_step`)."""
 
 
 def check_workers(agent: Any, n_envs: int) -> None:
     """A ConfigError, before Ray is imported, for a learner that cannot collect on workers
     (multi-agent ones included) or fewer env copies than workers."""
     run = agent.run
-    if type(agent).algo_id not in SYNCHRONOUS:
+    algo_id = type(agent).algo_id
+    if algo_id not in SYNCHRONOUS + ASYNCHRONOUS:
         raise ConfigError(
             f"workers={run.workers}: {agent.algo} cannot collect on Ray workers yet; workers > 0 "
-            f"works with {', '.join(SYNCHRONOUS)} (workers=0 runs in this process)"
+            f"works with {', '.join(SYNCHRONOUS + ASYNCHRONOUS)} (workers=0 runs in this process)"
+        )
+    if algo_id in ASYNCHRONOUS and getattr(agent.config, "reward", "env") != "env":
+        raise ConfigError(
+            f"workers={run.workers}: {agent.algo} with reward={agent.config.reward} cannot "
+            "collect on Ray workers yet (the plug-in observes each step in the learner); use "
+            "reward=env or workers=0"
         )
     if run.workers > n_envs:
         raise ConfigError(
@@ -46,8 +60,13 @@ def check_workers(agent: Any, n_envs: int) -> None:
 
 
 def worker_env(agent: Any, n_envs: int) -> RayVecEnv:
-    """The `RayVecEnv` of an agent built with ``workers > 0`` (`check_workers` first)."""
+    """The `RayVecEnv` of an agent built with ``workers > 0`` (`check_workers` first): an
+    `ApexEnv` for the asynchronous learners."""
     check_workers(agent, n_envs)
+    if type(agent).algo_id in ASYNCHRONOUS:
+        from tidyrl.distributed.apex import ApexEnv
+
+        return ApexEnv(agent.env_cfg, n_envs, agent.run)
     from tidyrl.distributed.collect import RayVecEnv
 
     return RayVecEnv(agent.env_cfg, n_envs, agent.run)

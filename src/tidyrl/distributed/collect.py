@@ -191,6 +191,9 @@ class RayVecEnv:
     """The agent's env when it collects on Ray workers: what the learner reads of a `VecEnv`
     (spaces, copies, masks, state for checkpoints) and `collect_rollout`."""
 
+    worker_class: type[RolloutWorker] = RolloutWorker
+    """The Ray actor class of the workers (`tidyrl.distributed.apex` streams transitions)."""
+
     def __init__(self, cfg: EnvConfig, n_envs: int, run: RunConfig) -> None:
         self.cfg, self.n_envs, self.seed = cfg, n_envs, run.seed
         self.timeout = run.worker_timeout
@@ -203,7 +206,7 @@ class RayVecEnv:
         # are fewer than workers (a laptop), so that Ray spreads them over the nodes
         cluster_cpus = ray.cluster_resources().get("CPU", 1.0)  # type: ignore[no-untyped-call]
         cpus = min(1.0, float(cluster_cpus) / run.workers)
-        remote = ray.remote(max_restarts=MAX_RESTARTS, max_task_retries=0)(RolloutWorker)
+        remote = ray.remote(max_restarts=MAX_RESTARTS, max_task_retries=0)(self.worker_class)
         # ActorHandles: Ray's annotations do not follow `.remote` through `.options`
         self.workers: list[Any] = [
             remote.options(num_cpus=cpus, scheduling_strategy="SPREAD").remote(

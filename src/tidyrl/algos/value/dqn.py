@@ -27,6 +27,8 @@ the future value. The target network is copied every
 Acting is ε-greedy, ε decaying linearly from `epsilon_start` to `epsilon_end` over
 `exploration_fraction` of the training budget. Every `train_freq` env steps (after
 `learning_starts`) the agent does `gradient_steps` updates, each on a fresh uniform minibatch.
+With Ray workers (`--workers N`) the transitions come from Ape-X actors, each env copy with a
+fixed ε of its own instead of the schedule (`tidyrl.loops.off_policy`, docs/distributed.md).
 Under an action mask (`tidyrl.core.masking`) masked actions have Q = -inf in the greedy choice
 and in the target's argmax, and exploring draws are uniform over the valid actions.
 """
@@ -50,6 +52,7 @@ from tidyrl.core.targets import update_target
 from tidyrl.data.batch import Experience, Transition
 from tidyrl.data.replay import Replay
 from tidyrl.envs.spaces import rows
+from tidyrl.loops.off_policy import collect_step
 from tidyrl.nets.heads import QNetwork
 from tidyrl.nets.inference import fast_policy
 from tidyrl.nets.optim import OPTIMIZERS, make_optimizer
@@ -308,9 +311,7 @@ class DQN(Agent):
             while not self.finished:
                 before = self.counters["steps"]
                 self.epsilon = linear_schedule(cfg.epsilon_start, cfg.epsilon_end, decay, before)
-                actions = self.act(obs, mask=self.env.masks)
-                step = self.env.step(actions)
-                self.replay.add(obs, actions, step)
+                obs, actions, step = collect_step(self, obs, self.act)  # into the replay
                 if self.reward_plugin is not None:  # each new transition, once
                     self.reward_plugin.observe(
                         Experience.of_step(
