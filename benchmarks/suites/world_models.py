@@ -3,8 +3,8 @@
 - `world-models-cartpole`: a controller trained only inside M's dream (`--preset
   cartpole-dream`: 200 random episodes, identity V on standardised states, M = MDN-RNN with 32
   LSTM units and 5 Gaussians predicting the next state, the reward and done; CMA-ES population
-  16, each candidate scored on 16 dream episodes at tau = 1; one real episode of the CMA mean per
-  generation for monitoring; 20 generations, at most 14.4k real steps with the random rollouts)
+  16, each candidate scored on 16 dream episodes at tau = 1; M fitted for 150 epochs; one real episode of the CMA mean per
+  generation for monitoring; 15 generations, at most 11.9k real steps with the random rollouts)
   beside the same V and M with C evolved on real episodes (`--preset cartpole-real`, 4 episodes
   per candidate) given the full 15k real steps, CartPole-v1, 3 seeds. Threshold 475.
 - `world-models-carracing`: the paper's V (conv VAE, 64x64, z = 32), M (256 LSTM units, 5
@@ -41,9 +41,9 @@ def _cartpole(label: str, preset: str, **overrides: object) -> Task:
         preset=preset,
         # in-process scoring: the same scores as worker processes (tests/algos/
         # test_world_models.py), so these runs fit beside the CarRacing run on two shared cores
-        overrides={"n_workers": 0, **overrides},
+        overrides={"n_workers": 0, "mdn_epochs": 150, **overrides},
         label=label,
-        eval_every=5_000,
+        eval_every=15_000,
         eval_episodes=20,
         metrics=phase_seconds,
     )
@@ -54,7 +54,7 @@ SUITES = [
         "world-models-cartpole",
         "model-based",
         (
-            _cartpole("world-models dream", "cartpole-dream", generations=20),
+            _cartpole("world-models dream", "cartpole-dream", generations=15),
             _cartpole("world-models real-env CMA-ES", "cartpole-real"),
         ),
         description="C trained in M's dream vs in the real env, CartPole-v1, <= 15k real steps",
