@@ -2,9 +2,10 @@
 
 - `world-models-cartpole`: a controller trained only inside M's dream (`--preset
   cartpole-dream`: 200 random episodes, identity V on standardised states, M = MDN-RNN with 32
-  LSTM units and 5 Gaussians predicting the next state, the reward and done; CMA-ES population
-  16, each candidate scored on 16 dream episodes at tau = 1; M fitted for 150 epochs; one real episode of the CMA mean per
-  generation for monitoring; 15 generations, at most 11.9k real steps with the random rollouts)
+  LSTM units and 5 Gaussians predicting the next state, the reward and done, fitted for 150
+  epochs; CMA-ES population 16, each candidate scored on 16 dream episodes at tau = 1; one real
+  episode of the CMA mean per generation for monitoring; 15 generations, at most 11.9k real
+  steps with the random rollouts)
   beside the same V and M with C evolved on real episodes (`--preset cartpole-real`, 4 episodes
   per candidate) given the full 15k real steps, CartPole-v1, 3 seeds. Threshold 475.
 - `world-models-carracing`: the paper's V (conv VAE, 64x64, z = 32), M (256 LSTM units, 5
