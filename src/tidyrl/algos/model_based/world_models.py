@@ -299,7 +299,7 @@ def play_real(model: WorldModel, env: gym.Env, seed: int, max_steps: int = 0) ->
     obs, _ = env.reset(seed=seed)
     state = model.mdn.initial_state(1)
     total, length, done = 0.0, 0, False
-    while not done and length != max_steps:
+    while not done and (max_steps == 0 or length < max_steps):
         actions, state = model.step(np.asarray(obs)[None], state)
         obs, reward, terminated, truncated, _ = env.step(actions[0])
         total += float(reward)
