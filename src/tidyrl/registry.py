@@ -214,6 +214,12 @@ ALGORITHMS: dict[str, Entry] = {
         "imitation",
         "Maximum-entropy IRL: reward from demonstrations by visitation matching; deep flag",
     ),
+    "world-models": Entry(
+        "tidyrl.algos.model_based.world_models",
+        "WorldModels",
+        "model-based",
+        "World Models: VAE (V), MDN-RNN (M), linear controller (C) by CMA-ES; dream training",
+    ),
 }
 
 

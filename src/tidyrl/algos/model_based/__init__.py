@@ -1,0 +1,1 @@
+"""Model-based methods: World Models (V-M-C)."""
