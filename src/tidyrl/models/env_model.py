@@ -27,7 +27,8 @@ channels and the predicted frame is appended at the end.
 
 The training loss is the seed's L_em = (s' - EM(s, a))^2 (`model_loss`, mean over elements, plus
 the same for the reward head when rewards are given); curiosity's reward is the squared error
-C(s, s', a) = ||s' - EM(s, a)||^2 (`prediction_error`, summed over a row).
+C(s, s', a) = ||s' - EM(s, a)||^2 (`prediction_error`, summed over a row). `frame_accuracy`
+scores a visual model on binary frames (the share of pixels it gets exactly right).
 """
 
 from __future__ import annotations
@@ -65,6 +66,14 @@ def action_features(actions: torch.Tensor, space: gym.Space[Any]) -> torch.Tenso
 def prediction_error(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """C = ||target - prediction||^2 per row [B], summed over every non-batch dimension."""
     return (target - prediction).square().reshape(len(target), -1).sum(dim=1)
+
+
+def frame_accuracy(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Fraction of pixels predicted exactly, for frames [B, C, H, W] whose channels are 0 or 1
+    (MiniPacman, MinAtar): a pixel counts when every channel of the prediction, rounded at 0.5,
+    equals the target's."""
+    hit = ((prediction > 0.5) == (target > 0.5)).all(dim=1)
+    return hit.float().mean()
 
 
 def model_loss(
