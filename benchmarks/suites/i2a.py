@@ -25,8 +25,8 @@ import torch.nn.functional as F
 
 from tidyrl.bench.suite import Suite, Task
 
-STEPS = 60_000
-PRETRAIN = 20_000
+STEPS = 30_000
+PRETRAIN = 10_000
 HELD_OUT = 2_000
 """Transitions of the trained agent's own play on which the frame accuracy is measured."""
 SMALL = {"model_channels": 32, "encoder_hidden": 64, "hidden": 128}
@@ -142,7 +142,7 @@ def _task(algo: str, label: str, mode: str, preset: str | None = None, **overrid
         overrides={"env_kwargs": {"mode": mode}, **overrides},
         label=label,
         eval_every=STEPS // 3,
-        eval_episodes=10,
+        eval_episodes=5,
         metrics=_i2a_metrics(mode) if algo == "i2a" else None,
     )
 

@@ -174,7 +174,7 @@ class I2ANet(nn.Module):
     ) -> torch.Tensor:
         """[logits | V] [B, A + 1] from obs [B, C, H, W] and the imagined frames [D, B*A, ...]
         and rewards [D, B*A] (rollout a of sample b at column b*A + a)."""
-        c_ia = self.encoder(frames, rewards).reshape(len(obs), -1)  # aggregator: concatenation
+        c_ia = self.encoder(frames, rewards).reshape(obs.shape[0], -1)  # aggregator: concatenation
         c_mf = self.model_free(obs.float())
         h = self.body(torch.cat([c_ia, c_mf], dim=1))
         return torch.cat([self.policy(h), self.value(h)], dim=1)
@@ -192,8 +192,8 @@ def imagine(
     model (the copy control) every imagined frame is obs and every reward 0."""
     x = obs.float().repeat_interleave(n_actions, dim=0)
     if env_model is None:
-        return x.expand(depth, *x.shape), x.new_zeros(depth, len(x))
-    actions = torch.arange(n_actions, device=x.device).repeat(len(obs))
+        return x.expand(depth, *x.shape), x.new_zeros(depth, x.shape[0])
+    actions = torch.arange(n_actions, device=x.device).expand(obs.shape[0], -1).reshape(-1)
     frames, rewards = [], []
     for _ in range(depth):
         x, r = env_model(x, F.one_hot(actions, n_actions).float())
@@ -227,7 +227,7 @@ class ImaginationAugmented(nn.Module):
         self.shape, self.depth = shape, depth
 
     def forward(self, flat_obs: torch.Tensor) -> torch.Tensor:
-        obs = flat_obs.reshape(len(flat_obs), *self.shape)
+        obs = flat_obs.reshape(-1, *self.shape)
         with torch.no_grad():
             frames, rewards = imagine(
                 obs, self.env_model, self.rollout_policy, self.net.n_actions, self.depth
