@@ -172,7 +172,7 @@ class I2ANet(nn.Module):
     def forward(
         self, obs: torch.Tensor, frames: torch.Tensor, rewards: torch.Tensor
     ) -> torch.Tensor:
-        """[logits | V] [B, A + 1] from obs [B, C, H, W] and the imagined frames [D, B*A, ...]
+        """[logits | V], shape [B, A + 1], from obs [B, C, H, W] and the imagined frames [D, B*A, ...]
         and rewards [D, B*A] (rollout a of sample b at column b*A + a)."""
         c_ia = self.encoder(frames, rewards).reshape(obs.shape[0], -1)  # aggregator: concatenation
         c_mf = self.model_free(obs.float())
@@ -210,7 +210,7 @@ def distillation_loss(logits: torch.Tensor, rollout_logits: torch.Tensor) -> tor
 
 
 class ImaginationAugmented(nn.Module):
-    """Flat observations [B, C*H*W] -> [logits | V] [B, A + 1]: the imagination core (without
+    """Flat observations [B, C*H*W] -> [logits | V], shape [B, A + 1]: the imagination core (without
     autograd: neither EM nor pi^ learns from the policy loss) and the trained `I2ANet`. It holds
     the agent's modules, not copies (`tidyrl.export` copies it whole)."""
 
