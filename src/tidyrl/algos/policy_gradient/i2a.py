@@ -172,8 +172,8 @@ class I2ANet(nn.Module):
     def forward(
         self, obs: torch.Tensor, frames: torch.Tensor, rewards: torch.Tensor
     ) -> torch.Tensor:
-        """[logits | V], shape [B, A + 1], from obs [B, C, H, W] and the imagined frames [D, B*A, ...]
-        and rewards [D, B*A] (rollout a of sample b at column b*A + a)."""
+        """[logits | V], shape [B, A + 1], from obs [B, C, H, W] and the imagined frames
+        [D, B*A, ...] and rewards [D, B*A] (rollout a of sample b at column b*A + a)."""
         c_ia = self.encoder(frames, rewards).reshape(obs.shape[0], -1)  # aggregator: concatenation
         c_mf = self.model_free(obs.float())
         h = self.body(torch.cat([c_ia, c_mf], dim=1))
