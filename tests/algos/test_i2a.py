@@ -157,3 +157,13 @@ def test_save_load_acts_identically(tmp_path):
 def test_flat_observations_are_refused_by_name():
     with pytest.raises(ConfigError, match=r"\(C, H, W\)"):
         tidyrl.make("i2a", "CartPole-v1")
+
+
+def test_minatar_frames_through_both_phases():
+    pytest.importorskip("minatar")
+    agent = tidyrl.make("i2a", "MinAtar/Breakout-v1", seed=0, **{**SMALL, "pretrain_steps": 40})
+    assert agent.shape == (4, 10, 10)  # uint8 0/1 planes, read as floats by EM and the CNNs
+    agent.learn(40)
+    assert 0.0 <= float(agent.last_metrics["model_frame_accuracy"]) <= 1.0
+    agent.learn(80)
+    assert "distill_loss" in agent.last_metrics
