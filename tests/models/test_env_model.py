@@ -32,6 +32,8 @@ def test_prediction_error_and_model_loss_by_hand():
     assert model_loss(pred, target).item() == pytest.approx(30.0 / 4)
     loss = model_loss(pred, target, torch.tensor([1.0, 1.0]), torch.tensor([0.0, 3.0]))
     assert loss.item() == pytest.approx(30.0 / 4 + 5.0 / 2)
+    loss = model_loss(pred, target, torch.tensor([1.0, 1.0]), torch.tensor([0.0, 3.0]), 0.1)
+    assert loss.item() == pytest.approx(30.0 / 4 + 0.1 * 5.0 / 2)
 
 
 def test_frame_accuracy_by_hand():

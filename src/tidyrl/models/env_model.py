@@ -81,11 +81,13 @@ def model_loss(
     next_obs: torch.Tensor,
     reward_pred: torch.Tensor | None = None,
     rewards: torch.Tensor | None = None,
+    reward_coef: float = 1.0,
 ) -> torch.Tensor:
-    """L_em = mean (s' - EM(s, a))^2, plus mean (r - r^)^2 when the rewards are given."""
+    """L_em = mean (s' - EM(s, a))^2, plus reward_coef * mean (r - r^)^2 when the rewards are
+    given (a weight below 1 keeps large rewards from swamping a frame's small per-pixel error)."""
     loss = F.mse_loss(next_obs_pred, next_obs)
     if reward_pred is not None and rewards is not None:
-        loss = loss + F.mse_loss(reward_pred, rewards)
+        loss = loss + reward_coef * F.mse_loss(reward_pred, rewards)
     return loss
 
 

@@ -17,10 +17,13 @@ EM is the kernel's visual environment model (`tidyrl.models.env_model.VisualEnvM
 planes, residual conv, deconvolution to a residual frame, reward head). As in the paper it is
 pre-trained and then held fixed: the first `pretrain_steps` env steps of the run are a
 model-free phase in which the rollout policy pi^ (a small CNN actor-critic) learns with A2C and
-EM learns from its transitions (L_em = mean (o_t+1 - EM(o_t, a_t))^2 + mean (r_t - r^)^2,
-`model_loss`); the rest of the run trains the I2A with A2C on the same env, imagining through the
-frozen EM. Its environment steps count towards the run's budget, so "equal steps" comparisons
-include them. The policy loss never reaches EM (imagination runs without autograd); pi^ is then
+EM learns from its transitions
+
+    L_em = mean (o_t+1 - EM(o_t, a_t))^2 + model_reward_coef mean (r_t - r^)^2   (`model_loss`);
+
+the rest of the run trains the I2A with A2C on the same env, imagining through the frozen EM.
+Its environment steps count towards the run's budget, so "equal steps" comparisons include
+them. The policy loss never reaches EM (imagination runs without autograd); pi^ is then
 distilled from the I2A policy (the paper's rollout policy):
 
     L = L_pg + vf_coef L_v - ent_coef H + distill_coef L_dist          (`actor_critic_loss`)
@@ -87,8 +90,12 @@ class I2AConfig:
     """Env steps of the model-free phase that trains pi^ (A2C) and the environment model."""
     model_lr: float = 1e-3
     """Adam learning rate of the environment model."""
-    model_epochs: int = 4
+    model_epochs: int = 8
     """Environment-model gradient steps per pre-training rollout."""
+    model_reward_coef: float = 0.01
+    """Weight of the reward head's squared error in L_em. MiniPacman's rewards reach 20 in
+    magnitude; unweighted, their error swamps the frame's (a few changed pixels in 855) and the
+    model learns nothing but "copy the frame" (docs/algorithms/i2a.md, detail 1)."""
     model_channels: int = 64
     """Conv channels of the environment model."""
 
@@ -108,6 +115,7 @@ class I2AConfig:
         check_range(self, "pretrain_steps", 0)
         check_range(self, "model_lr", 0.0, low_open=True)
         check_range(self, "model_epochs", 1)
+        check_range(self, "model_reward_coef", 0.0)
         check_range(self, "model_channels", 1)
 
 
@@ -339,7 +347,7 @@ class I2A(Agent):
         self.env_model.requires_grad_(True)
         for _ in range(cfg.model_epochs):
             pred, reward_pred = self.env_model(obs, a)
-            m_loss = model_loss(pred, next_obs, reward_pred, rewards)
+            m_loss = model_loss(pred, next_obs, reward_pred, rewards, cfg.model_reward_coef)
             self.model_optimizer.zero_grad(set_to_none=True)
             m_loss.backward()
             self.model_optimizer.step()
