@@ -167,10 +167,4 @@ SUITES = [
             f"(I2A: {PRETRAIN // 1000}k of them model-free pre-training)"
         ),
     ),
-    Suite(
-        "i2a-minipacman-ambush",
-        "model-based",
-        _hunt_tasks("ambush"),
-        description=f"The same three on MiniPacman ambush, {STEPS // 1000}k steps",
-    ),
 ]
