@@ -167,3 +167,16 @@ def test_minatar_frames_through_both_phases():
     assert 0.0 <= float(agent.last_metrics["model_frame_accuracy"]) <= 1.0
     agent.learn(80)
     assert "distill_loss" in agent.last_metrics
+
+
+def test_normalized_advantages_enter_the_policy_loss():
+    from tidyrl.core.distributions import Categorical
+    from tidyrl.core.returns import normalize
+
+    agent = make(normalize_advantages=True)
+    batch = trained_batch(agent)
+    with torch.no_grad():
+        logp = Categorical(agent.acting(batch.obs)[:, :-1]).log_prob(batch.actions)
+    expected = -(logp * normalize(batch.advantages)).mean()
+    assert not torch.allclose(expected, -(logp * batch.advantages).mean())
+    assert torch.allclose(agent.update(batch)["policy_loss"], expected, atol=1e-6)

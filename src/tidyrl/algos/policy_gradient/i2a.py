@@ -75,6 +75,8 @@ class I2AConfig:
     """Value-loss coefficient."""
     max_grad_norm: float = 0.5
     """Global gradient-norm clip (0: off)."""
+    normalize_advantages: bool = False
+    """Normalize advantages over each rollout (both phases)."""
     imagination: str = "model"
     """model: imagine through the pre-trained environment model; copy: the paper's control, a
     core that repeats the current frame with zero reward."""
@@ -311,7 +313,9 @@ class I2A(Agent):
         out = self.acting(batch.obs)
         logits, values = out[:, :-1], out[:, -1]
         dist = Categorical(logits)
-        policy_loss, v_loss, entropy = actor_critic_loss(dist, values, batch, False)
+        policy_loss, v_loss, entropy = actor_critic_loss(
+            dist, values, batch, cfg.normalize_advantages
+        )
         rollout_logits = self.rollout_policy(self.frames(batch.obs))[:, :-1]
         distill = distillation_loss(logits, rollout_logits)
         loss = policy_loss + cfg.vf_coef * v_loss - cfg.ent_coef * entropy
@@ -338,7 +342,7 @@ class I2A(Agent):
         cfg = self.config
         out = self.rollout_policy(self.frames(batch.obs))
         policy_loss, v_loss, entropy = actor_critic_loss(
-            Categorical(out[:, :-1]), out[:, -1], batch, False
+            Categorical(out[:, :-1]), out[:, -1], batch, cfg.normalize_advantages
         )
         self._step(self.optimizer, policy_loss + cfg.vf_coef * v_loss - cfg.ent_coef * entropy)
         a = F.one_hot(actions.long(), self.n_actions).float()
