@@ -47,6 +47,14 @@ CASES: dict[str, tuple[str, int, list[str], int]] = {
         + ["lstm_hidden=16", "log_every=128", "checkpoint_every=300"],  # written at 384
         600,
     ),
+    # the checkpoint falls in I2A's pre-training phase, the kill after the switch to the I2A
+    "i2a": (
+        "tidyrl/MiniPacman-v0",
+        320,
+        ["n_envs=4", "pretrain_steps=160", "encoder_hidden=8", "hidden=16", "model_channels=8"]
+        + ["rollout_depth=2", "log_every=40", "checkpoint_every=130"],  # written at 140
+        250,
+    ),
     "dqn": (
         "CartPole-v1",
         2000,

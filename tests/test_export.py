@@ -36,6 +36,18 @@ CASES = {
     "a3c": ("CartPole-v1", {"hidden": (32,)}, 0),  # the same stochastic_policy path; no workers
     "trpo": ("CartPole-v1", {"hidden": (32,), "n_steps": 128}, 256),
     "ppo": ("CartPole-v1", {"hidden": (32,), "n_epochs": 2}, 512),
+    # imagination (env model, rollout policy, LSTM encoder) inside the exported graph
+    "i2a": (
+        "tidyrl/MiniPacman-v0",
+        {
+            "pretrain_steps": 160,
+            "encoder_hidden": 16,
+            "hidden": 32,
+            "model_channels": 8,
+            "lr": 1e-5,
+        },
+        320,
+    ),
     # Box actions and running observation normalization (the pendulum preset has both)
     "ppo-box": ("Pendulum-v1", {"hidden": (32,), "n_epochs": 2, "n_steps": 64}, 512),
     "ddpg": ("Pendulum-v1", SMALL_AC, 200),

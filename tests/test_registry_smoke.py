@@ -14,9 +14,10 @@ from tests.helpers import imitation_overrides
 from tidyrl import cli, registry
 from tidyrl.logging import read_metrics
 
-CANDIDATE_ENVS = ["FrozenLake-v1", "CartPole-v1", "Pendulum-v1"]
+CANDIDATE_ENVS = ["FrozenLake-v1", "CartPole-v1", "Pendulum-v1", "tidyrl/MiniPacman-v0"]
 """Small envs in order of preference: tabular methods get FrozenLake, the rest the first whose
-spaces they accept."""
+spaces they accept (and, for an algorithm that declares `observation_rank`, e.g. I2A's (C, H, W)
+frames, whose observations have that many dimensions)."""
 
 SINGLE_AGENT = [n for n in registry.names() if registry.entry(n).family != "multi-agent"]
 """Multi-agent algorithms run on PettingZoo envs; tests/algos/test_multiagent.py smoke-tests
@@ -40,6 +41,8 @@ def env_for(cls: type) -> str:
         ok = isinstance(env.observation_space, cls.observation_spaces) and isinstance(
             env.action_space, cls.action_spaces
         )
+        rank = getattr(cls, "observation_rank", None)
+        ok = ok and (rank is None or len(env.observation_space.shape or ()) == rank)
         env.close()
         if ok:
             return env_id

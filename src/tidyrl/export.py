@@ -169,6 +169,27 @@ def stochastic_policy(agent: Any) -> nn.Module:
     )
 
 
+class LogitsArgmax(nn.Module):
+    """argmax over the logits of a network whose output is [logits | V] (I2A's)."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.net(obs)
+        return out[:, :-1].argmax(dim=-1)
+
+
+def imagination_policy(agent: Any) -> nn.Module:
+    """I2A: the mode of pi(.|s) of its imagination-augmented network (imagination included)."""
+    return nn.Sequential(
+        ObsInput(flatten=True, keep_uint8=False),
+        LogitsArgmax(copy.deepcopy(agent.acting)),
+        ToEnvActions(agent.action_space, start=agent.io.adapter.start),
+    )
+
+
 def deterministic_actor(agent: Any) -> nn.Module:
     """DDPG, TD3, D4PG, SDDPG: mu(s) in the unit box, rescaled to the bounds."""
     return nn.Sequential(
@@ -198,6 +219,7 @@ EXPORTERS: dict[str, Callable[[Any], nn.Module]] = {
     "a3c": stochastic_policy,
     "trpo": stochastic_policy,
     "ppo": stochastic_policy,
+    "i2a": imagination_policy,
     "gail": stochastic_policy,
     "bc": stochastic_policy,
     "dagger": stochastic_policy,

@@ -109,6 +109,12 @@ ALGORITHMS: dict[str, Entry] = {
         "policy-gradient",
         "Advantage actor-critic, synchronous: n-step returns over several envs, optional GAE",
     ),
+    "i2a": Entry(
+        "tidyrl.algos.policy_gradient.i2a",
+        "I2A",
+        "policy-gradient",
+        "Imagination-augmented agent: rollouts of a pre-trained env model, encoded, with A2C",
+    ),
     "a3c": Entry(
         "tidyrl.algos.policy_gradient.a3c",
         "A3C",

@@ -11,6 +11,7 @@ from tidyrl.models.env_model import (
     VisualEnvModel,
     action_features,
     env_model,
+    frame_accuracy,
     model_loss,
     prediction_error,
 )
@@ -31,6 +32,18 @@ def test_prediction_error_and_model_loss_by_hand():
     assert model_loss(pred, target).item() == pytest.approx(30.0 / 4)
     loss = model_loss(pred, target, torch.tensor([1.0, 1.0]), torch.tensor([0.0, 3.0]))
     assert loss.item() == pytest.approx(30.0 / 4 + 5.0 / 2)
+    loss = model_loss(pred, target, torch.tensor([1.0, 1.0]), torch.tensor([0.0, 3.0]), 0.1)
+    assert loss.item() == pytest.approx(30.0 / 4 + 0.1 * 5.0 / 2)
+
+
+def test_frame_accuracy_by_hand():
+    # two 1x2 frames of 2 channels: a pixel counts when both rounded channels match
+    target = torch.tensor([[[[1.0, 0.0]], [[0.0, 1.0]]], [[[0.0, 0.0]], [[1.0, 1.0]]]])
+    pred = torch.tensor([[[[0.9, 0.2]], [[0.1, 0.4]]], [[[0.0, 0.6]], [[0.7, 0.8]]]])
+    # frame 0: pixel 0 right, pixel 1 wrong (channel 1: 0.4 -> 0); frame 1: pixel 0 right,
+    # pixel 1 wrong (channel 0: 0.6 -> 1)
+    assert frame_accuracy(pred, target).item() == pytest.approx(0.5)
+    assert frame_accuracy(target, target).item() == 1.0
 
 
 def test_vector_model_shapes_and_identity_at_init():

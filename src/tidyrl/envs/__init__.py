@@ -32,6 +32,14 @@ if "tidyrl/CartPoleNoVel-v1" not in registry:
         reward_threshold=475.0,
     )
 
+if "tidyrl/MiniPacman-v0" not in registry:
+    register(
+        id="tidyrl/MiniPacman-v0",
+        entry_point="tidyrl.envs.minipacman:MiniPacmanEnv",
+        max_episode_steps=1000,
+        kwargs={"mode": "regular"},
+    )
+
 
 for _id, (_cls, _kwargs, _limit) in VARIANTS.items():
     if _id not in registry:

@@ -27,7 +27,8 @@ channels and the predicted frame is appended at the end.
 
 The training loss is the seed's L_em = (s' - EM(s, a))^2 (`model_loss`, mean over elements, plus
 the same for the reward head when rewards are given); curiosity's reward is the squared error
-C(s, s', a) = ||s' - EM(s, a)||^2 (`prediction_error`, summed over a row).
+C(s, s', a) = ||s' - EM(s, a)||^2 (`prediction_error`, summed over a row). `frame_accuracy`
+scores a visual model on binary frames (the share of pixels it gets exactly right).
 """
 
 from __future__ import annotations
@@ -67,16 +68,26 @@ def prediction_error(prediction: torch.Tensor, target: torch.Tensor) -> torch.Te
     return (target - prediction).square().reshape(len(target), -1).sum(dim=1)
 
 
+def frame_accuracy(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Fraction of pixels predicted exactly, for frames [B, C, H, W] whose channels are 0 or 1
+    (MiniPacman, MinAtar): a pixel counts when every channel of the prediction, rounded at 0.5,
+    equals the target's."""
+    hit = ((prediction > 0.5) == (target > 0.5)).all(dim=1)
+    return hit.float().mean()
+
+
 def model_loss(
     next_obs_pred: torch.Tensor,
     next_obs: torch.Tensor,
     reward_pred: torch.Tensor | None = None,
     rewards: torch.Tensor | None = None,
+    reward_coef: float = 1.0,
 ) -> torch.Tensor:
-    """L_em = mean (s' - EM(s, a))^2, plus mean (r - r^)^2 when the rewards are given."""
+    """L_em = mean (s' - EM(s, a))^2, plus reward_coef * mean (r - r^)^2 when the rewards are
+    given (a weight below 1 keeps large rewards from swamping a frame's small per-pixel error)."""
     loss = F.mse_loss(next_obs_pred, next_obs)
     if reward_pred is not None and rewards is not None:
-        loss = loss + F.mse_loss(reward_pred, rewards)
+        loss = loss + reward_coef * F.mse_loss(reward_pred, rewards)
     return loss
 
 

@@ -26,13 +26,12 @@ from tidyrl.algos.policy_gradient.common import (
     ACTION_SPACES,
     OBSERVATION_SPACES,
     act,
+    actor_critic_loss,
     build_policy,
     new_rollout,
 )
 from tidyrl.config import check_choice, check_range
-from tidyrl.core.distributions import Distribution
 from tidyrl.core.normalize import RewardScaler, RunningMeanStd
-from tidyrl.core.returns import normalize
 from tidyrl.core.schedules import remaining_fraction
 from tidyrl.data.rollout import RolloutBatch
 from tidyrl.loops.on_policy import collect_rollout
@@ -85,16 +84,6 @@ class A2CConfig:
         check_range(self, "ent_coef", 0.0)
         check_range(self, "vf_coef", 0.0)
         check_range(self, "max_grad_norm", 0.0)
-
-
-def actor_critic_loss(
-    dist: Distribution, values: torch.Tensor, batch: RolloutBatch, normalize_adv: bool
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(-E[log pi(a|s) A], E[(V - R)^2], E[H]) with A treated as a constant."""
-    adv = normalize(batch.advantages) if normalize_adv else batch.advantages
-    policy_loss = -(dist.log_prob(batch.actions) * adv).mean()
-    v_loss = ((values - batch.returns) ** 2).mean()
-    return policy_loss, v_loss, dist.entropy().mean()
 
 
 class A2C(Agent):

@@ -7,6 +7,9 @@ one tensor per key, for the networks' combined encoders) and network actions int
 (drawing no randomness, so evaluation never changes what training does next), a sample otherwise
 (both over the valid actions of an action mask, when given).
 
+A2C's actor-critic loss (`actor_critic_loss`, equations in `a2c.py`'s docstring) lives here
+because `a2c` and `i2a` (A2C over the imagination-augmented network) both differentiate it.
+
 PPO's clipped-surrogate and value losses (`clipped_surrogate`, `value_loss`, `ratio_diagnostics`;
 their equations are in `ppo.py`'s docstring) live here because several learners differentiate
 them unchanged: `ppo`, `recurrent-ppo` and the multi-agent `mappo` / `ippo`
@@ -142,6 +145,16 @@ def new_rollout(agent: Any, n_steps: int, n_envs: int, experience: bool = False)
         mask_width=mask_width,
         experience=experience,
     )
+
+
+def actor_critic_loss(
+    dist: Distribution, values: torch.Tensor, batch: RolloutBatch, normalize_adv: bool
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(-E[log pi(a|s) A], E[(V - R)^2], E[H]) with A treated as a constant."""
+    adv = normalize(batch.advantages) if normalize_adv else batch.advantages
+    policy_loss = -(dist.log_prob(batch.actions) * adv).mean()
+    v_loss = ((values - batch.returns) ** 2).mean()
+    return policy_loss, v_loss, dist.entropy().mean()
 
 
 def clipped_surrogate(
