@@ -14,6 +14,7 @@ import torch
 
 import tidyrl
 from tests.helpers import ENV_FOR_FAMILY, imitation_overrides
+from tests.test_registry_smoke import algorithm_class, env_for
 from tidyrl import registry
 
 pytestmark = [
@@ -33,7 +34,8 @@ def module_devices(agent) -> set[str]:
 
 @pytest.mark.parametrize("algo", registry.names())
 def test_every_algorithm_trains_saves_and_loads_on_cuda(tmp_path, algo):
-    env_id = ENV_FOR_FAMILY[registry.entry(algo).family]
+    family = registry.entry(algo).family
+    env_id = ENV_FOR_FAMILY[family] if family == "multi-agent" else env_for(algorithm_class(algo))
     needs = imitation_overrides(algo, env_id, tmp_path)
     agent = tidyrl.make(algo, env_id, seed=0, device="cuda", eval_episodes=2, **needs)
     agent.learn(300)
@@ -44,7 +46,7 @@ def test_every_algorithm_trains_saves_and_loads_on_cuda(tmp_path, algo):
     agent.save(tmp_path / "saved")
     loaded = tidyrl.load(tmp_path / "saved")
     assert loaded.device.type == "cuda"
-    if registry.entry(algo).family != "multi-agent":
+    if family != "multi-agent":
         env = gym.make(env_id)
         env.observation_space.seed(0)
         obs = np.stack([env.observation_space.sample() for _ in range(16)])
