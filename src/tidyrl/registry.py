@@ -207,6 +207,12 @@ ALGORITHMS: dict[str, Entry] = {
         "imitation",
         "Maximum-entropy IRL: reward from demonstrations by visitation matching; deep flag",
     ),
+    "dreamer": Entry(
+        "tidyrl.algos.model_based.dreamer",
+        "Dreamer",
+        "model-based",
+        "DreamerV3: RSSM world model, actor-critic in imagination (symlog, two-hot, KL balance)",
+    ),
 }
 
 

@@ -1,0 +1,1 @@
+"""Model-based methods: a learned world model, behaviour learned inside it."""
