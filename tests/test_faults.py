@@ -31,6 +31,7 @@ ENV_FOR_FAMILY = {
     "actor-critic": "Pendulum-v1",
     "imitation": "CartPole-v1",
     "multi-agent": "mpe2:simple_spread_v3",
+    "model-based": "CartPole-v1",
 }
 
 

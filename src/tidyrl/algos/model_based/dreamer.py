@@ -430,7 +430,6 @@ class Dreamer(Agent):
             "critic_lr": 1e-4,
         },
     }
-    ENV_PRESETS = {"CartPole-v1": "cpu"}
 
     def __init__(self, env: Any, config: Any = None, run: Any = None, *, algo: Any = None) -> None:
         super().__init__(env, config, run, algo=algo)
