@@ -545,10 +545,11 @@ class Dreamer(Agent):
 
         start = post.detach().flatten(0, 1)
         feats, actions = self.imagine(start)
+        critic_logits = self.critic(feats)  # the values of the returns, and the critic's loss
         with torch.no_grad():
             rewards = twohot_decode(wm.reward(feats[1:]), self.bins)
             continues = torch.sigmoid(wm.cont(feats[1:])[..., 0])
-            values = twohot_decode(self.critic(feats), self.bins)
+            values = twohot_decode(critic_logits.detach(), self.bins)
             slow_values = twohot_decode(self.slow_critic(feats[:-1]), self.bins)
             returns = lambda_returns(rewards, values, continues, cfg.gamma, cfg.lam)
             first_cont = 1.0 - batch.is_terminal.transpose(0, 1).flatten()
@@ -557,7 +558,7 @@ class Dreamer(Agent):
         logp, entropy = self.actor.log_prob_entropy(feats[:-1], actions)
         loss_pi = actor_loss(logp, entropy, returns, values[:-1], scale, weights, cfg.entropy)
         loss_v = critic_loss(
-            self.critic(feats[:-1]), returns, slow_values, weights, self.bins, cfg.slow_critic_reg
+            critic_logits[:-1], returns, slow_values, weights, self.bins, cfg.slow_critic_reg
         )
         self.actor_opt.zero_grad(set_to_none=True)
         self.critic_opt.zero_grad(set_to_none=True)
