@@ -10,6 +10,11 @@
   its defaults otherwise) and PPO (its defaults) at the same steps. DreamerV3's published score
   at 100k simulator steps is 517 (5 seeds; PPO there: 117).
 
+* ``dreamer-speed``: env steps/s and updates/s (and the bare update rate of `update_probe`) of
+  the ``xs`` preset (the paper's hyper-parameters: batch 16 x 64, train ratio 512, one update
+  every 2 env steps) and of the ``cpu`` preset, on CartPole-v1: 1000 prefill steps, then 200
+  steps of training. Speed only; 1,200 steps learn nothing.
+
 The budgets (steps, seeds, batch 8 instead of 16) are what a 2-core machine shared with about
 six other jobs could run in the hour available: each Dreamer run had about a tenth of a core.
 """
@@ -66,5 +71,23 @@ SUITES = [
             Task("ppo", "dmc/cartpole-swingup-v0", 12_000, eval_every=3_000, eval_episodes=3),
         ),
         description="dm_control cartpole-swingup (proprio, action repeat 2) at 12k agent steps.",
+    ),
+    Suite(
+        "dreamer-speed",
+        "dreamer",
+        (
+            Task(
+                "dreamer",
+                "CartPole-v1",
+                1_200,
+                preset="xs",
+                overrides={"learning_starts": 1000},
+                eval_every=1_200,
+                eval_episodes=2,
+            ),
+            Task("dreamer", "CartPole-v1", 1_200, preset="cpu", eval_every=1_200, eval_episodes=2),
+        ),
+        seeds=(0,),
+        description="Dreamer xs and cpu presets: env steps/s and updates/s on CartPole-v1.",
     ),
 ]
