@@ -320,7 +320,7 @@ class Actor(nn.Module):
         self.net = dense(feat, cfg.hidden, cfg.layers, act_dim if discrete else 2 * act_dim)
 
     def dist(self, feat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(log-probabilities [.., A]) for Discrete; (mean, std) for Box."""
+        """(unimixed log-probabilities, raw logits) [.., A] for Discrete; (mean, std) for Box."""
         out = self.net(feat)
         if self.discrete:
             return unimix_logits(out, self.unimix), out
