@@ -13,7 +13,8 @@
 * ``dreamer-speed``: env steps/s and updates/s (and the bare update rate of `update_probe`) of
   the ``xs`` preset (the paper's hyper-parameters: batch 16 x 64, train ratio 512, one update
   every 2 env steps) on CartPole-v1: 1000 prefill steps, then 40 steps (20 updates) of
-  training. Speed only; 1,040 steps learn nothing. The ``cpu`` preset's rates are in the two learning suites.
+  training. Speed only; 1,040 steps learn nothing. The ``cpu`` preset's rates are in the two
+  learning suites.
 
 The budgets (steps, seeds, batch 8 instead of 16) are what a 2-core machine shared with about
 six other jobs could run in the hour available: each Dreamer run had about a tenth of a core.
