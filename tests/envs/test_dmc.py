@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 import pytest
 
@@ -9,8 +11,12 @@ from tidyrl.config import EnvConfig
 from tidyrl.envs.make import VecEnv, make_env
 from tidyrl.errors import EnvError
 
-pytest.importorskip("dm_control")
-pytest.importorskip("shimmy")
+# find_spec, not importorskip: importing shimmy loads dm_control's renderer, which must happen
+# after `tidyrl.envs.dmc` chose the headless MUJOCO_GL backend
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("dm_control") is None or importlib.util.find_spec("shimmy") is None,
+    reason="the dmc extra is not installed",
+)
 
 
 def test_proprio_obs_is_a_flat_float32_vector():
