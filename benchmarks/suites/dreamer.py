@@ -12,8 +12,8 @@
 
 * ``dreamer-speed``: env steps/s and updates/s (and the bare update rate of `update_probe`) of
   the ``xs`` preset (the paper's hyper-parameters: batch 16 x 64, train ratio 512, one update
-  every 2 env steps) on CartPole-v1: 1000 prefill steps, then 40 steps (20 updates) of
-  training. Speed only; 1,040 steps learn nothing. The ``cpu`` preset's rates are in the two
+  every 2 env steps) on CartPole-v1: 1000 prefill steps, then 200 steps (100 updates) of
+  training. Speed only; 1,200 steps learn nothing. The ``cpu`` preset's rates are in the two
   learning suites.
 
 The budgets (steps, seeds, batch 8 instead of 16) are what a 2-core machine shared with about
@@ -80,10 +80,10 @@ SUITES = [
             Task(
                 "dreamer",
                 "CartPole-v1",
-                1_040,
+                1_200,
                 preset="xs",
                 overrides={"learning_starts": 1000},
-                eval_every=1_040,
+                eval_every=1_200,
                 eval_episodes=2,
             ),
         ),
