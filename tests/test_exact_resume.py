@@ -80,6 +80,15 @@ CASES: dict[str, tuple[str, int, list[str], int]] = {
         + ["checkpoint_every=450"],
         550,
     ),
+    # the latent state of the envs' episodes and the train ratio's update debt carry over too
+    "dreamer": (
+        "CartPole-v1",
+        300,
+        ["deter=16", "hidden=16", "layers=1", "groups=4", "classes=4", "batch_size=4"]
+        + ["seq_len=8", "horizon=3", "learning_starts=100", "train_ratio=12", "log_every=50"]
+        + ["eval_episodes=2", "checkpoint_every=180"],
+        220,
+    ),
 }
 
 

@@ -226,6 +226,12 @@ ALGORITHMS: dict[str, Entry] = {
         "model-based",
         "World Models: VAE (V), MDN-RNN (M), linear controller (C) by CMA-ES; dream training",
     ),
+    "dreamer": Entry(
+        "tidyrl.algos.model_based.dreamer",
+        "Dreamer",
+        "model-based",
+        "DreamerV3: RSSM world model, actor-critic in imagination (symlog, two-hot, KL balance)",
+    ),
 }
 
 

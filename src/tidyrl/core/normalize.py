@@ -8,6 +8,16 @@ Statistics are merged batch by batch with the parallel variance formula (Chan, G
 1979). Reward scaling divides each reward by the standard deviation of a running discounted return
 (Engstrom et al. 2020, "Implementation matters in deep policy gradients", section 3), without
 subtracting a mean, which would change the optimal policy.
+
+Return normalisation of DreamerV3 (Hafner et al. 2023, arXiv:2301.04104, eq. 11): the actor's
+advantages are divided by max(1, S), S an exponential moving average (decay 0.99) of the range
+between the 5th and 95th percentiles of the lambda-returns in a batch,
+
+    S <- decay S + (1 - decay) (Per(R, 95) - Per(R, 5)),     A~ = (R - v) / max(1, S),
+
+so large returns are scaled down (a steady exploration pressure from the entropy bonus across
+reward scales) while small, noisy returns are never scaled up. `ReturnScale` keeps S as a
+buffer, so a registered one is checkpointed like `RunningMeanStd`.
 """
 
 from __future__ import annotations
@@ -86,3 +96,33 @@ class RewardScaler:
     def load_state_arrays(self, arrays: Mapping[str, np.ndarray]) -> None:
         """Inverse of `state_arrays`."""
         self.returns = np.array(arrays["returns"], dtype=np.float64)
+
+
+def percentile_range(x: torch.Tensor, low: float = 0.05, high: float = 0.95) -> torch.Tensor:
+    """Per(x, 95) - Per(x, 5) over all entries (linear interpolation between order statistics)."""
+    flat = x.detach().reshape(-1).float()
+    q = torch.tensor([low, high], dtype=flat.dtype, device=flat.device)
+    bounds = torch.quantile(flat, q)
+    return bounds[1] - bounds[0]
+
+
+def ema_update(average: torch.Tensor, value: torch.Tensor, decay: float) -> torch.Tensor:
+    """decay * average + (1 - decay) * value."""
+    return decay * average + (1.0 - decay) * value
+
+
+class ReturnScale(nn.Module):
+    """S of the module docstring: an EMA of the returns' 5th-95th percentile range."""
+
+    scale: torch.Tensor
+
+    def __init__(self, decay: float = 0.99, low: float = 0.05, high: float = 0.95) -> None:
+        super().__init__()
+        self.decay, self.low, self.high = decay, low, high
+        self.register_buffer("scale", torch.zeros(()))
+
+    def update(self, returns: torch.Tensor) -> torch.Tensor:
+        """Fold one batch of returns into S; returns max(1, S), the advantages' divisor."""
+        spread = percentile_range(returns, self.low, self.high)
+        self.scale.copy_(ema_update(self.scale, spread, self.decay))
+        return self.scale.clamp(min=1.0)

@@ -14,6 +14,15 @@ it terminated, nothing is bootstrapped. `data.rollout.Rollout.next_values` build
                            generalized advantage estimation", eq. 16)
     lambda-return          R_t = A_t + V(s_t)   (the critic's regression target)
 
+Dreamer's lambda-return over an imagined trajectory s_0 .. s_H (Hafner et al. 2020, "Dream to
+Control", eq. 6; DreamerV3, Hafner et al. 2023, eq. 7) is the same recursion with a predicted
+continue probability c_t (1 - P(s_{t+1} terminal)) in place of both masks:
+
+    R_t = r_t + gamma c_t ((1 - lambda) v(s_{t+1}) + lambda R_{t+1}),   R_H = v(s_H),
+
+where r_t and c_t are predicted for the step s_t -> s_{t+1}; `lambda_returns` computes it as GAE
+with terminated = dones = 1 - c_t (the two are the same recursion: R_t = A_t + v(s_t)).
+
 GAE with lambda = 1 is the n-step return of A2C/A3C minus V(s_t) (bootstrapped at the rollout's
 end); lambda = 0 is the one-step TD error of the online actor-critic.
 """
@@ -73,6 +82,21 @@ def gae(
         running = deltas[t] + carry[t] * running
         advantages[t] = running
     return advantages, advantages + values
+
+
+def lambda_returns(
+    rewards: torch.Tensor,
+    values: torch.Tensor,
+    continues: torch.Tensor,
+    gamma: float,
+    lam: float,
+) -> torch.Tensor:
+    """R_0 .. R_{H-1} of the module docstring, time-major: `rewards` and `continues` [H, ...] for
+    the steps s_t -> s_{t+1}, `values` [H + 1, ...] = v(s_0) .. v(s_H). v(s_0) does not enter the
+    returns (it cancels), only the baseline of GAE's form."""
+    stops = 1.0 - continues
+    _, returns = gae(rewards, values[:-1], values[1:], stops, stops, gamma, lam)
+    return returns
 
 
 def normalize(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:

@@ -141,6 +141,14 @@ def _ensure_registered(env_id: str) -> None:
             from tidyrl.envs.atari import register_atari
 
             register_atari(env_id)
+        elif env_id.startswith("dmc/"):  # DeepMind Control Suite tasks (tidyrl.envs.dmc)
+            from tidyrl.envs.dmc import register_dmc
+
+            register_dmc(env_id)
+        elif env_id.startswith("dm_control/"):  # shimmy's own ids, dict observations
+            import shimmy
+
+            gym.register_envs(shimmy)
     except ImportError:
         pass
 

@@ -1,1 +1,2 @@
-"""Model-based methods: World Models (V-M-C)."""
+"""Model-based methods: a learned world model, behaviour learned inside it (World Models,
+Dreamer)."""

@@ -1,0 +1,93 @@
+"""Model-based II (issue 25): Dreamer (DreamerV3) learning records on a CPU.
+
+* ``dreamer-cartpole``: Dreamer's ``cpu`` preset (a 128-unit RSSM with 16 x 16 latents, 1000
+  random prefill steps) with batches of 8 x 32 and train ratio 64 (one update every 4 env
+  steps) on CartPole-v1, 8k steps, threshold 475; tidyrl's PPO reaches 475 at 25k steps and DQN
+  at 20k-40k (RESULTS.md: pg-cartpole, value-cartpole, defaults-dqn).
+* ``dreamer-dmc``: dm_control cartpole-swingup from proprioception (``dmc/cartpole-swingup-v0``,
+  action repeat 2, so 12k agent steps are 24k simulator steps), Dreamer's ``cpu`` preset with
+  batches of 8 x 32 and train ratio 32 (one update every 8 env steps) beside tidyrl's SAC (64-64,
+  its defaults otherwise) and PPO (its defaults) at the same steps. DreamerV3's published score
+  at 100k simulator steps is 517 (5 seeds; PPO there: 117).
+
+* ``dreamer-speed``: env steps/s and updates/s (and the bare update rate of `update_probe`) of
+  the ``xs`` preset (the paper's hyper-parameters: batch 16 x 64, train ratio 512, one update
+  every 2 env steps) on CartPole-v1: 1000 prefill steps, then 200 steps (100 updates) of
+  training. Speed only; 1,200 steps learn nothing. The ``cpu`` preset's rates are in the two
+  learning suites.
+
+The budgets (steps, seeds, batch 8 instead of 16) are what a 2-core machine shared with about
+six other jobs could run in the hour available: each Dreamer run had about a tenth of a core.
+"""
+
+from __future__ import annotations
+
+from tidyrl.bench.suite import Suite, Task
+
+DMC_REFERENCE = (
+    "DreamerV3 (Hafner et al. 2023, scores/dmc_proprio-dreamerv3.json.gz of its repository, "
+    "5 seeds): 517 at 100k simulator steps (50k agent steps with action repeat 2); PPO there 117"
+)
+
+SUITES = [
+    Suite(
+        "dreamer-cartpole",
+        "dreamer",
+        (
+            Task(
+                "dreamer",
+                "CartPole-v1",
+                8_000,
+                threshold=475,
+                preset="cpu",
+                overrides={"batch_size": 8},
+                eval_every=2_000,
+                reference="tidyrl PPO reaches 475 at 25k steps, DQN at 20k-40k (RESULTS.md)",
+            ),
+        ),
+        description="Dreamer (cpu preset, batch 8) on CartPole-v1 at 8k steps; solved at 475.",
+    ),
+    Suite(
+        "dreamer-dmc",
+        "dreamer",
+        (
+            Task(
+                "dreamer",
+                "dmc/cartpole-swingup-v0",
+                12_000,
+                preset="cpu",
+                overrides={"batch_size": 8, "train_ratio": 32.0},
+                eval_every=3_000,
+                eval_episodes=3,
+                reference=DMC_REFERENCE,
+            ),
+            Task(
+                "sac",
+                "dmc/cartpole-swingup-v0",
+                12_000,
+                overrides={"hidden": (64, 64)},
+                eval_every=3_000,
+                eval_episodes=3,
+            ),
+            Task("ppo", "dmc/cartpole-swingup-v0", 12_000, eval_every=3_000, eval_episodes=3),
+        ),
+        description="dm_control cartpole-swingup (proprio, action repeat 2) at 12k agent steps.",
+    ),
+    Suite(
+        "dreamer-speed",
+        "dreamer",
+        (
+            Task(
+                "dreamer",
+                "CartPole-v1",
+                1_200,
+                preset="xs",
+                overrides={"learning_starts": 1000},
+                eval_every=1_200,
+                eval_episodes=2,
+            ),
+        ),
+        seeds=(0,),
+        description="Dreamer xs preset: env steps/s and updates/s on CartPole-v1.",
+    ),
+]
