@@ -35,6 +35,10 @@ FAMILIES = {
     "quick": "Quick CI suite",
     "spaces": "Spaces and action masking (issue 28)",
     "sweeps": "Hyper-parameter sweeps (issue 26)",
+    "exploration": "Exploration bonuses and Go-Explore (issue 22)",
+    "imitation": "Imitation and inverse RL (issue 23)",
+    "model-based": "Model-based I: imagination DDPG, World Models, I2A (issue 24)",
+    "dreamer": "Model-based II: Dreamer (issue 25)",
 }
 
 Record = dict[str, Any]
