@@ -94,7 +94,6 @@ class DemoStartEnv(gym.Env[Any, Any]):
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[Any, dict[str, Any]]:
         if self.start > 0 and self.snapshots:
-            self.inner.reset(seed=self.demo_seed)
             state, obs = self.snapshots[self.start]
             self.adapter.set_state(self.inner, state, self.start)
             info: dict[str, Any] = {}

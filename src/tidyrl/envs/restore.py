@@ -8,9 +8,10 @@ this order by `state_adapter(env)`:
 
 * ``user``: the environment's unwrapped class defines ``get_state() -> object`` and
   ``set_state(state) -> None``: the documented protocol for your own environments
-  (`tidyrl/Maze-v0` is an example). `set_state` is called right after a ``reset(seed=...)`` and
-  must bring the simulator to the state `get_state` saw; the observation is kept beside the
-  state. The state may be any Python object; it lives in memory only, never in a file.
+  (`tidyrl/Maze-v0` is an example). `set_state` is called in any state after the env's first
+  reset (mid-episode, or after its episode ended; no reset in between, which costs ALE a ROM
+  reload) and must bring the simulator to the state `get_state` saw; the observation is kept
+  beside the state. The state may be any Python object; it lives in memory only, never in a file.
 * ``ale``: Atari through ale-py: ``ale.cloneState(include_rng=True)`` / ``ale.restoreState``
   (the emulator's RAM, registers and, with the flag, its random generator; Ecoffet et al.
   restore the emulator the same way).
@@ -68,7 +69,8 @@ class StateAdapter:
         return None
 
     def set_state(self, env: gym.Env[Any, Any], state: Any, steps: int) -> None:
-        """Bring `env` (already reset) to `state`, reached `steps` steps into its episode."""
+        """Bring `env` (reset at least once, in any state since) to `state`, reached `steps`
+        steps into its episode."""
         inner: Any = env.unwrapped
         if self.name == "user":
             inner.set_state(state)

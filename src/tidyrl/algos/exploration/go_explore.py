@@ -118,13 +118,17 @@ class GoExploreConfig:
 def downscale_cell(frame: np.ndarray, width: int, height: int, levels: int) -> Cell:
     """A frame [H, W] or [H, W, C] (0..255) in grey, averaged over `height` x `width` nearly
     equal blocks and quantized to `levels` intensities: floor(mean * levels / 256)."""
-    grey = frame.astype(np.float64)
-    if grey.ndim == 3:
-        grey = grey.mean(axis=2)
-    rows = np.linspace(0, grey.shape[0], height + 1).astype(int)
-    cols = np.linspace(0, grey.shape[1], width + 1).astype(int)
-    sums = np.add.reduceat(np.add.reduceat(grey, rows[:-1], axis=0), cols[:-1], axis=1)
-    means = sums / np.outer(np.diff(rows), np.diff(cols))
+    channels = frame.shape[2] if frame.ndim == 3 else 1
+    # integer channel sums, one slice at a time (a mean over the short last axis is slow)
+    total = (
+        sum(frame[:, :, k].astype(np.int64) for k in range(channels))
+        if frame.ndim == 3
+        else frame.astype(np.int64)
+    )
+    rows = np.linspace(0, frame.shape[0], height + 1).astype(int)
+    cols = np.linspace(0, frame.shape[1], width + 1).astype(int)
+    sums = np.add.reduceat(np.add.reduceat(total, rows[:-1], axis=0), cols[:-1], axis=1)
+    means = sums / (np.outer(np.diff(rows), np.diff(cols)) * channels)
     return tuple(int(v) for v in np.floor(means * levels / 256.0).ravel())
 
 
@@ -222,9 +226,8 @@ class GoExplore(Agent):
         return cost: 0 with a state adapter, the trajectory's length by replay)."""
         env, actions = self.explore_env, self.archive.trajectories[row]
         snapshot = self.archive.snapshots[row]
-        if snapshot is not None:
+        if snapshot is not None:  # no reset: ALE's reset with a seed reloads the ROM
             state, obs = snapshot
-            env.reset(seed=self.reset_seed)
             self.adapter.set_state(env, state, len(actions))
             return obs, 0
         obs, _ = replay(env, self.reset_seed, actions)
@@ -300,7 +303,14 @@ class GoExplore(Agent):
             self.start = max(self.start - cfg.backward_step, 0)
             for e in envs:
                 e.outcomes = []
-        metrics = {**self.ppo.last_metrics, "start": self.start, "start_success": success}
+        best = self.archive.best()
+        metrics = {
+            **self.ppo.last_metrics,
+            "best_score": self.archive.scores[best],
+            "best_length": len(self.archive.trajectories[best]),
+            "start": self.start,
+            "start_success": success,
+        }
         self.tick(None, metrics, n_steps=self.ppo.counters["steps"] - before)
 
     def learn(self, total_steps: int) -> GoExplore:
