@@ -28,9 +28,9 @@ from tidyrl.envs.make import make_env
 
 LAKE = {"is_slippery": False, "map_name": "8x8"}
 MAZE = {"size": 8}
-MAZE_SETTINGS = {"explore_steps": 50_000, "repeat_prob": 0.5, "backward_step": 20}
+MAZE_SETTINGS = {"explore_steps": 100_000, "repeat_prob": 0.5, "backward_step": 10}
 """In a maze, 95 % repetition mostly pushes into walls: half the actions repeat instead; the
-demonstration (a few hundred steps, loops included) moves back 20 steps at a time."""
+demonstration (100-200 steps, loops included) moves back 10 steps at a time."""
 WALKS = {"FrozenLake-v1": 20, "tidyrl/Maze-v0": 3}
 CAP = {"FrozenLake-v1": 1_000_000, "tidyrl/Maze-v0": 200_000}
 SUCCESS_EPISODES = 100
@@ -118,13 +118,8 @@ SUITES = [
                 "tidyrl/Maze-v0",
                 600_000,
                 threshold=1.0,
-                overrides={
-                    "env_kwargs": MAZE,
-                    "explore_steps": 100_000,
-                    "backward_step": 10,
-                    "repeat_prob": 0.5,
-                },
-                label="go-explore maze10",
+                overrides={"env_kwargs": MAZE, **MAZE_SETTINGS},
+                label="go-explore maze8",
                 eval_every=100_000,
                 metrics=go_explore_metrics,
                 min_solved=3,
@@ -135,7 +130,7 @@ SUITES = [
 ]
 
 
-MONTEZUMA_STEPS = 60_000
+MONTEZUMA_STEPS = 20_000
 """Phase 1's budget on Montezuma's Revenge: what the shared 2-core machine allows, far below the
 2019 paper's billions of frames; phase 2 is not run (explore_steps = the whole budget)."""
 ROOM_RAM = 3
@@ -201,6 +196,7 @@ SUITES.append(
                 overrides={
                     # phase 1 needs a deterministic emulator: no sticky actions
                     "env_kwargs": {"repeat_action_probability": 0.0},
+                    "max_episode_steps": 5_000,  # bounds the final evaluation's episode
                     "explore_steps": MONTEZUMA_STEPS,
                     "ppo": {"n_envs": 1, "batch_size": 0},  # built, not trained
                 },
