@@ -130,7 +130,7 @@ SUITES = [
 ]
 
 
-MONTEZUMA_STEPS = 20_000
+MONTEZUMA_STEPS = 200_000
 """Phase 1's budget on Montezuma's Revenge: what the shared 2-core machine allows, far below the
 2019 paper's billions of frames; phase 2 is not run (explore_steps = the whole budget)."""
 ROOM_RAM = 3
