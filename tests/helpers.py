@@ -281,6 +281,7 @@ ENV_FOR_FAMILY = {
     "policy-gradient": "CartPole-v1",
     "actor-critic": "Pendulum-v1",
     "imitation": "CartPole-v1",
+    "exploration": "FrozenLake-v1",
     "model-based": "CartPole-v1",
     "multi-agent": "mpe2:simple_spread_v3",
 }

@@ -195,6 +195,12 @@ ALGORITHMS: dict[str, Entry] = {
         "Independent PPO: per-agent policies and values on each agent's own observation",
         {"centralized_value": False},
     ),
+    "go-explore": Entry(
+        "tidyrl.algos.exploration.go_explore",
+        "GoExplore",
+        "exploration",
+        "Go-Explore: archive of cells, return by restoring state, explore; backward-algorithm PPO",
+    ),
     "bc": Entry(
         "tidyrl.algos.imitation.bc",
         "BC",

@@ -24,6 +24,12 @@ for _name, _expose in (("MaskedChoice-v0", True), ("MaskedChoiceUnmasked-v0", Fa
 if "tidyrl/Chain-v0" not in registry:
     register(id="tidyrl/Chain-v0", entry_point="tidyrl.envs.chain:ChainEnv", max_episode_steps=20)
 
+if "tidyrl/Maze-v0" not in registry:
+    register(id="tidyrl/Maze-v0", entry_point="tidyrl.envs.maze:MazeEnv", max_episode_steps=1000)
+
+if "tidyrl/DemoStart-v0" not in registry:  # Go-Explore's phase 2 (the backward algorithm)
+    register(id="tidyrl/DemoStart-v0", entry_point="tidyrl.envs.demo_start:DemoStartEnv")
+
 if "tidyrl/CartPoleNoVel-v1" not in registry:
     register(
         id="tidyrl/CartPoleNoVel-v1",

@@ -1,0 +1,1 @@
+"""Exploration algorithms (Go-Explore); reward plug-ins live in `tidyrl.rewards`."""
