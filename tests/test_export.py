@@ -51,6 +51,7 @@ CASES = {
     # Box actions and running observation normalization (the pendulum preset has both)
     "ppo-box": ("Pendulum-v1", {"hidden": (32,), "n_epochs": 2, "n_steps": 64}, 512),
     "ddpg": ("Pendulum-v1", SMALL_AC, 200),
+    "ddpg-imagination": ("Pendulum-v1", {**SMALL_AC, "model_hidden": (16,)}, 200),
     "td3": ("Pendulum-v1", SMALL_AC, 200),
     "sac": ("Pendulum-v1", SMALL_AC, 200),
     "d4pg": ("Pendulum-v1", SMALL_AC, 200),

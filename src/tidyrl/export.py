@@ -191,7 +191,8 @@ def imagination_policy(agent: Any) -> nn.Module:
 
 
 def deterministic_actor(agent: Any) -> nn.Module:
-    """DDPG, TD3, D4PG, SDDPG: mu(s) in the unit box, rescaled to the bounds."""
+    """DDPG (and DDPG with imagination), TD3, D4PG, SDDPG: mu(s) in the unit box, rescaled to
+    the bounds."""
     return nn.Sequential(
         ObsInput(flatten=True, keep_uint8=False),
         copy.deepcopy(agent.actor),
@@ -224,6 +225,7 @@ EXPORTERS: dict[str, Callable[[Any], nn.Module]] = {
     "bc": stochastic_policy,
     "dagger": stochastic_policy,
     "ddpg": deterministic_actor,
+    "ddpg-imagination": deterministic_actor,
     "td3": deterministic_actor,
     "d4pg": deterministic_actor,
     "sddpg": deterministic_actor,
