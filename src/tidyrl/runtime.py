@@ -15,6 +15,8 @@ What each setting buys is measured in docs/performance.md (scripts in benchmarks
   and trim thresholds lets the loop reuse its pages instead of faulting fresh ones in.
 - `run_side_by_side(first, second)`: two independent steps of an update (SAC's critic and actor
   steps) on two cores, each with its own autograd graph; torch releases the GIL in its kernels.
+- `headless_rendering()`: MuJoCo's offscreen EGL backend unless the user chose one (MUJOCO_GL),
+  set before dm_control first loads its renderer (which reads the variable once, at import).
 """
 
 from __future__ import annotations
@@ -97,6 +99,11 @@ def keep_freed_memory_in_process() -> bool:
     ok = bool(libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD)) and ok
     _malloc_done = ok
     return ok
+
+
+def headless_rendering() -> None:
+    """MUJOCO_GL=egl unless already set: renders pixels without a display."""
+    os.environ.setdefault("MUJOCO_GL", "egl")
 
 
 def usable_cores() -> int:

@@ -19,12 +19,13 @@ The raw shimmy ids (``dm_control/cartpole-swingup-v0``) work too, with their dic
 
 from __future__ import annotations
 
-import os
 import re
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
+
+from tidyrl.runtime import headless_rendering
 
 DMC_ID = re.compile(r"^dmc/(?P<domain>[a-z_]+)-(?P<task>[a-z_]+?)(?P<pixels>-pixels)?-v0$")
 """dmc/DOMAIN-TASK-v0 and dmc/DOMAIN-TASK-pixels-v0."""
@@ -94,7 +95,7 @@ def make_dmc(
     render_mode: str | None = None,
 ) -> gym.Env[np.ndarray, np.ndarray]:
     """The adapted dm_control task DOMAIN-TASK (see the module docstring)."""
-    os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering, before dm_control loads
+    headless_rendering()  # before dm_control loads its renderer
     import shimmy
 
     gym.register_envs(shimmy)
