@@ -24,10 +24,37 @@ from __future__ import annotations
 
 from tidyrl.bench.suite import Suite, Task
 
-DMC_REFERENCE = (
-    "DreamerV3 (Hafner et al. 2023, scores/dmc_proprio-dreamerv3.json.gz of its repository, "
-    "5 seeds): 517 at 100k simulator steps (50k agent steps with action repeat 2); PPO there 117"
-)
+
+def published(score: int, ppo: int) -> str:
+    """DreamerV3's published score at 100k simulator steps, and PPO's there."""
+    return (
+        "DreamerV3 (Hafner et al. 2023, scores/dmc_proprio-dreamerv3.json.gz of its repository, "
+        f"5 seeds): {score} at 100k simulator steps (50k agent steps with action repeat 2); PPO "
+        f"there {ppo}"
+    )
+
+
+def _dmc(env: str, reference: str) -> tuple[Task, ...]:
+    """Dreamer's cpu preset (batch 8, train ratio 32) beside SAC (64-64) and PPO, 12k agent
+    steps, 3 greedy episodes every 3k."""
+    return (
+        Task(
+            "dreamer",
+            env,
+            12_000,
+            preset="cpu",
+            overrides={"batch_size": 8, "train_ratio": 32.0},
+            eval_every=3_000,
+            eval_episodes=3,
+            reference=reference,
+        ),
+        Task("sac", env, 12_000, overrides={"hidden": (64, 64)}, eval_every=3_000, eval_episodes=3),
+        Task("ppo", env, 12_000, eval_every=3_000, eval_episodes=3),
+    )
+
+
+DMC_REFERENCE = published(517, 117)
+
 
 SUITES = [
     Suite(
@@ -50,28 +77,18 @@ SUITES = [
     Suite(
         "dreamer-dmc",
         "dreamer",
-        (
-            Task(
-                "dreamer",
-                "dmc/cartpole-swingup-v0",
-                12_000,
-                preset="cpu",
-                overrides={"batch_size": 8, "train_ratio": 32.0},
-                eval_every=3_000,
-                eval_episodes=3,
-                reference=DMC_REFERENCE,
-            ),
-            Task(
-                "sac",
-                "dmc/cartpole-swingup-v0",
-                12_000,
-                overrides={"hidden": (64, 64)},
-                eval_every=3_000,
-                eval_episodes=3,
-            ),
-            Task("ppo", "dmc/cartpole-swingup-v0", 12_000, eval_every=3_000, eval_episodes=3),
-        ),
+        _dmc("dmc/cartpole-swingup-v0", DMC_REFERENCE),
         description="dm_control cartpole-swingup (proprio, action repeat 2) at 12k agent steps.",
+    ),
+    Suite(
+        "dreamer-dmc-more",
+        "dreamer",
+        (
+            *_dmc("dmc/reacher-easy-v0", published(781, 109)),
+            *_dmc("dmc/pendulum-swingup-v0", published(744, 0)),
+        ),
+        description="dm_control reacher-easy and pendulum-swingup (proprio, action repeat 2) at "
+        "12k agent steps.",
     ),
     Suite(
         "dreamer-speed",
