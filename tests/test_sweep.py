@@ -1,9 +1,10 @@
 """`tidyrl sweep` (tidyrl.distributed.sweep): the NAME=DIST parser and the checks made before Ray
 starts, the merge of the seeds' rows into what ASHA compares, the ranking, the seeded searcher,
-the row seam of the Agent base, a trial's runs (resumed exactly from their checkpoints); and,
-marked slow (`pytest -m slow tests/test_sweep.py`, about a minute each), real sweeps on Ray: a
-local cluster (table, run directories, the seeded proposals, a rerun that restores), an
-interrupted sweep resumed by its own command, and a two-node cluster joined with --ray-address.
+the row seam of the Agent base, a trial's runs (resumed exactly from their checkpoints); and real
+sweeps on Ray (in the default run, as the issue asks of CI: about 70 s together on a quiet
+2-core machine): a local cluster (table, run directories, the seeded proposals, a rerun that
+restores), an interrupted sweep resumed by its own command, and a two-node cluster joined with
+--ray-address.
 
 Ray binds the machine's network address, so the tests that start Ray run their sweeps in a
 loopback-only network namespace that they make (`unshare -n`, needs root or user namespaces);
@@ -359,7 +360,6 @@ def namespace_python() -> list[str]:
     return ["unshare", "-n", "sh", "-c", 'ip link set lo up && exec "$0" "$@"', sys.executable]
 
 
-@pytest.mark.slow
 def test_a_real_sweep_on_ray_writes_runs_a_table_and_resumes(tmp_path):
     """Three trials of PPO on CartPole on a local Ray cluster in a network namespace: every
     trial an ordinary run directory per seed, the configs the seeded searcher proposes, the
@@ -402,7 +402,6 @@ def test_a_real_sweep_on_ray_writes_runs_a_table_and_resumes(tmp_path):
         assert [r["trial"] for r in csv.DictReader(fh)] == [r["trial"] for r in rows]
 
 
-@pytest.mark.slow
 def test_an_interrupted_sweep_resumes_with_the_same_command(tmp_path):
     """Ctrl-C in the middle of a trial (after its run wrote a checkpoint): the command says so
     and exits 130; the same command again finishes the sweep, the interrupted trial continuing
@@ -455,7 +454,6 @@ sys.exit(status)
 """
 
 
-@pytest.mark.slow
 def test_a_sweep_runs_on_a_two_node_cluster(tmp_path):
     """`--ray-address` joins an existing cluster: a local two-node one (`ray.cluster_utils`),
     one CPU per node, so a trial's two seeds (one CPU each) can only run on both nodes."""
