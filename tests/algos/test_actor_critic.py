@@ -12,7 +12,7 @@ import torch
 
 import tidyrl
 from tidyrl.algos.actor_critic import sac
-from tidyrl.algos.actor_critic.common import backward_step
+from tidyrl.algos.actor_critic.common import actor_loss, backward_step, critic_loss, td_target
 from tidyrl.core.squashed import squashed_gaussian_action
 from tidyrl.data.batch import Transition
 from tidyrl.errors import EnvError
@@ -138,6 +138,18 @@ def test_update_moves_online_networks_and_targets_only_by_polyak(algo):
     for n, p in target.named_parameters():
         expected = before_target[n] + tau * (after[n].detach() - before_target[n])
         torch.testing.assert_close(p, expected, atol=1e-6, rtol=1e-5)
+
+
+def test_deterministic_policy_gradient_losses_by_hand():
+    """DDPG's, TD3's and ddpg-imagination's shared losses on numbers worked out by hand."""
+    rewards = torch.tensor([1.0, -1.0, 0.5])
+    mask = torch.tensor([1.0, 0.0, 1.0])  # the second row terminated: no bootstrap
+    y = td_target(rewards, mask, 0.5, torch.tensor([4.0, 10.0, -2.0]))
+    torch.testing.assert_close(y, torch.tensor([3.0, -1.0, -0.5]))
+    q = torch.tensor([[3.0, 0.0, 0.5], [1.0, -1.0, -0.5]])  # two critics (TD3's rows)
+    # critic 1: errors 0, 1, 1 -> mean 2/3; critic 2: errors 2, 0, 0 -> mean 4/3; summed: 2
+    torch.testing.assert_close(critic_loss(q, y), torch.tensor(2.0))
+    torch.testing.assert_close(actor_loss(torch.tensor([2.0, -4.0, 5.0])), torch.tensor(-1.0))
 
 
 def test_actor_loss_does_not_touch_critic_gradients():

@@ -1,6 +1,8 @@
-"""Pieces shared by the deterministic-policy methods (DDPG, TD3, D4PG, SDDPG) and SAC: network
-builders from the config's width / init / batch-norm fields, the Box-bounds check, and the
-backward-then-step of one optimizer.
+"""Pieces shared by the deterministic-policy methods (DDPG, TD3, D4PG, SDDPG) and SAC: the
+losses of the deterministic policy gradient that DDPG, TD3 and ddpg-imagination differentiate
+unchanged (`td_target`, `critic_loss`, `actor_loss`), network builders from the config's
+width / init / batch-norm fields, the Box-bounds check, and the backward-then-step of one
+optimizer.
 
 On a Dict observation space (Tuple ones arrive as Dicts: `tidyrl.envs.spaces`) every network
 reads the observation through its own `tidyrl.nets.encoders.CombinedEncoder`: the actor (and
@@ -23,6 +25,23 @@ from tidyrl.nets.critics import EncodedQEnsemble, QEnsemble, batchnorm_mlp
 from tidyrl.nets.encoders import CombinedEncoder
 from tidyrl.nets.mlp import mlp, uniform_init, xavier_init
 from tidyrl.nets.optim import Adam
+
+
+def td_target(
+    rewards: torch.Tensor, bootstrap_mask: torch.Tensor, gamma: float, q_next: torch.Tensor
+) -> torch.Tensor:
+    """y = r + gamma * (1 - terminated) * Q'(s', a'); truncation keeps the bootstrap."""
+    return rewards + gamma * bootstrap_mask * q_next
+
+
+def critic_loss(q: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Mean squared TD error of each critic (rows of `q`), summed over critics."""
+    return (q - y).pow(2).mean(-1).sum()
+
+
+def actor_loss(q_pi: torch.Tensor) -> torch.Tensor:
+    """-Q(s, mu(s)): ascend the critic along the actor's actions (TD3: its first critic)."""
+    return -q_pi.mean()
 
 
 def box_bounds(space: gym.Space[Any], algo: str) -> tuple[np.ndarray, np.ndarray]:

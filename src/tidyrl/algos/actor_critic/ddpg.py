@@ -10,6 +10,9 @@ Q(s, a), each with a slowly tracking target copy (mu', Q'):
     actor loss   = -Q(s, mu(s))          (the deterministic policy gradient through the critic)
     targets      theta' <- tau * theta + (1 - tau) * theta'
 
+`td_target`, `critic_loss` and `actor_loss` are these three lines as functions; they live in
+`algos/actor_critic/common.py` because TD3 and ddpg-imagination differentiate them unchanged.
+
 Exploration adds Gaussian noise whose variance decays linearly (the spell chart: 1 -> 0.3 over 1M
 steps) or an Ornstein-Uhlenbeck process (the paper: theta 0.15, sigma 0.2) to mu(s). A truncated
 episode (time limit) still bootstraps from its final observation s'.
@@ -31,10 +34,13 @@ import torch
 
 from tidyrl.agent import Agent
 from tidyrl.algos.actor_critic.common import (
+    actor_loss,
     backward_step,
     box_bounds,
+    critic_loss,
     make_actor,
     make_critic,
+    td_target,
 )
 from tidyrl.config import check_range
 from tidyrl.core.noise import ExplorationNoise
@@ -105,23 +111,6 @@ class DDPGConfig:
         check_range(self, "ou_theta", 0.0, low_open=True)
         check_range(self, "max_grad_norm", 0.0)
         check_range(self, "gradient_steps", 1)
-
-
-def td_target(
-    rewards: torch.Tensor, bootstrap_mask: torch.Tensor, gamma: float, q_next: torch.Tensor
-) -> torch.Tensor:
-    """y = r + gamma * (1 - terminated) * Q'(s', a'); truncation keeps the bootstrap."""
-    return rewards + gamma * bootstrap_mask * q_next
-
-
-def critic_loss(q: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Mean squared TD error of each critic (rows of `q`), summed over critics."""
-    return (q - y).pow(2).mean(-1).sum()
-
-
-def actor_loss(q_pi: torch.Tensor) -> torch.Tensor:
-    """-Q(s, mu(s)): ascend the critic along the actor's actions."""
-    return -q_pi.mean()
 
 
 class DDPG(Agent):

@@ -33,7 +33,8 @@ and one of two uses of the imagined states (`entropy_in`):
                        + gamma * (1 - terminated) * Q'(s', mu'(s'))        `intrinsic_bonus`
       actor loss   = -Q(s, mu(s))                                          as DDPG
 
-A truncated episode (time limit) still bootstraps from its final observation s'.
+A truncated episode (time limit) still bootstraps from its final observation s'. DDPG's
+`td_target`, `critic_loss` and `actor_loss` come from `algos/actor_critic/common.py`, unchanged.
 
 Defaults are DDPG's (the "OurDDPG" re-tuning of Fujimoto et al. 2018) with the linked code's 16
 imagined rollouts of one step and beta = beta_cur = 1; `--preset spellchart` is seed 000's DDPG
@@ -53,10 +54,13 @@ import torch
 
 from tidyrl.agent import Agent
 from tidyrl.algos.actor_critic.common import (
+    actor_loss,
     backward_step,
     box_bounds,
+    critic_loss,
     make_actor,
     make_critic,
+    td_target,
 )
 from tidyrl.config import check_hidden, check_range
 from tidyrl.core.noise import ExplorationNoise, decayed_std
@@ -158,23 +162,6 @@ class DDPGImaginationConfig:
 
 ENTROPY_EPS = 1e-6
 """Added to each variance inside the log, so that a set of identical states has finite entropy."""
-
-
-def td_target(
-    rewards: torch.Tensor, bootstrap_mask: torch.Tensor, gamma: float, q_next: torch.Tensor
-) -> torch.Tensor:
-    """y = r + gamma * (1 - terminated) * Q'(s', a'); truncation keeps the bootstrap."""
-    return rewards + gamma * bootstrap_mask * q_next
-
-
-def critic_loss(q: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Mean squared TD error of each critic (rows of `q`), summed over critics."""
-    return (q - y).pow(2).mean(-1).sum()
-
-
-def actor_loss(q_pi: torch.Tensor) -> torch.Tensor:
-    """-Q(s, mu(s)): ascend the critic along the actor's actions."""
-    return -q_pi.mean()
 
 
 def imagination_step(model: torch.nn.Module, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:

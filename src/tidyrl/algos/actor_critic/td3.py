@@ -13,6 +13,9 @@ DDPG (see ddpg.py, this file's sibling: `diff ddpg.py td3.py` shows exactly the 
     actor loss   = -Q_1(s, mu(s))
     targets      theta' <- tau * theta + (1 - tau) * theta'
 
+with DDPG's `td_target`, `critic_loss` and `actor_loss` (`algos/actor_critic/common.py`) and this
+file's `smoothed_actions` and the minimum over the critics in the target.
+
 Exploration adds Gaussian noise N(0, 0.1^2) (or, as in DDPG, a decaying-variance Gaussian or an
 Ornstein-Uhlenbeck process) to mu(s). A truncated episode still bootstraps from its final
 observation s'. Defaults are the authors' repository (256-256 ReLU, lr 3e-4, batch 256, tau 0.005,
@@ -31,10 +34,13 @@ import torch
 
 from tidyrl.agent import Agent
 from tidyrl.algos.actor_critic.common import (
+    actor_loss,
     backward_step,
     box_bounds,
+    critic_loss,
     make_actor,
     make_critic,
+    td_target,
 )
 from tidyrl.config import check_range
 from tidyrl.core.noise import ExplorationNoise
@@ -116,27 +122,10 @@ class TD3Config:
         check_range(self, "gradient_steps", 1)
 
 
-def td_target(
-    rewards: torch.Tensor, bootstrap_mask: torch.Tensor, gamma: float, q_next: torch.Tensor
-) -> torch.Tensor:
-    """y = r + gamma * (1 - terminated) * Q'(s', a'); truncation keeps the bootstrap."""
-    return rewards + gamma * bootstrap_mask * q_next
-
-
 def smoothed_actions(actions: torch.Tensor, std: float, clip: float) -> torch.Tensor:
     """a' = clip(mu'(s') + clip(eps, -c, c), -1, 1), eps ~ N(0, std^2): target policy smoothing."""
     noise = (torch.randn_like(actions) * std).clamp(-clip, clip)
     return (actions + noise).clamp(-1.0, 1.0)
-
-
-def critic_loss(q: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Mean squared TD error of each critic (rows of `q`), summed over critics."""
-    return (q - y).pow(2).mean(-1).sum()
-
-
-def actor_loss(q_pi: torch.Tensor) -> torch.Tensor:
-    """-Q_1(s, mu(s)): ascend the first critic along the actor's actions."""
-    return -q_pi.mean()
 
 
 class TD3(Agent):
