@@ -372,7 +372,7 @@ def apex_priorities(out: Path) -> dict[str, Any]:
 
 RAINBOW = {
     "n_envs": 2,
-    "workers": 2,
+    "workers": 1,
     "hidden": (32, 32),
     "n_atoms": 11,
     "v_max": 50.0,
@@ -381,10 +381,11 @@ RAINBOW = {
     "gradient_steps": 2,
     "target_update_every": 50,
 }
-"""A tiny Ape-X Rainbow (3-step rows, prioritised replay)."""
+"""A tiny Ape-X Rainbow (3-step rows, prioritised replay): one worker of two copies (streaming
+from several workers is `apex`'s)."""
 D4PG = {
     "n_envs": 2,
-    "workers": 2,
+    "workers": 1,
     "hidden": (32, 32),
     "learning_starts": 50,
     "batch_size": 32,
@@ -412,10 +413,10 @@ def apex_n_step(out: Path) -> dict[str, Any]:
 
 
 def a3c(out: Path) -> dict[str, Any]:
-    """A3C on two Ray workers: an env that raises inside one is an EnvError with its traceback
-    and a checkpoint that resumes to the step target; a worker that SIGKILLs itself is
+    """A3C on Ray workers: an env that raises inside one is an EnvError with its traceback and a
+    checkpoint that resumes to the step target; one of two workers SIGKILLs itself, is
     restarted and the run completes."""
-    result = fail_and_resume(out, "failed", "a3c", "Raise", 400, 100, workers=2)
+    result = fail_and_resume(out, "failed", "a3c", "Raise", 400, 100, workers=1)
     agent, died = killed(out, "a3c", 100, lambda agent: agent.learn(400), workers=2)
     counts = {k: agent.counters[k] for k in ("steps", "updates", "episodes")}
     result["kill"] = {**died, **counts}
