@@ -20,6 +20,11 @@ sandboxed machine), run it in a loopback-only network namespace:
   evaluated every 5,000 steps on the same seeds.
 - apex-curve: DQN with its CartPole-v1 defaults on 2 copies, in-process and as Ape-X on 2
   workers (`tidyrl.distributed.apex`), evaluated every 5,000 steps on the same seeds.
+- apex-per-curve: Ape-X DQN on 2 workers, uniform replay against prioritised replay with the
+  actors' first priorities.
+- a3c-curve: A3C in-process (2 Hogwild processes) against A3C on 2 Ray workers
+  (`tidyrl.distributed.a3c`).
+- apex-rainbow-curve: Rainbow in-process against Ape-X Rainbow on 2 workers.
 """
 
 from __future__ import annotations
@@ -138,13 +143,17 @@ def throughput(steps: int) -> None:
     )
 
 
-CURVES = {
+BASELINE = ((0, {}), (2, {}))
+"""In-process against two workers, with the algorithm's CartPole-v1 settings."""
+
+CURVES: dict[str, tuple[str, dict[str, Any], str, tuple[tuple[int, dict[str, Any]], ...]]] = {
     "curve": (
         "ppo",
         {},
         "PPO with its CartPole-v1 defaults (8 copies x 32 steps); workers 0 is the in-process "
         "run, workers 2 collects on two Ray workers (4 copies each); greedy evaluation of 10 "
         "episodes every 5,000 steps. Shared 2-core machine: the seconds are not a speed result",
+        BASELINE,
     ),
     "apex-curve": (
         "dqn",
@@ -154,19 +163,52 @@ CURVES = {
         "ε_i = 0.4^(1 + 7 i / (N - 1)) streaming transitions to the learner's (uniform) replay; "
         "greedy evaluation of 10 episodes every 5,000 steps. Shared 2-core machine: the "
         "seconds are not a speed result",
+        BASELINE,
+    ),
+    "apex-per-curve": (
+        "dqn",
+        {"n_envs": 2},
+        "Ape-X DQN on two Ray workers (one CartPole-v1 copy each, fixed ε_i) with DQN's "
+        "CartPole-v1 defaults, the learner's replay uniform (prioritized false) or "
+        "prioritised (prioritized true: alpha 0.6, beta 0.4 -> 1, each row's first priority "
+        "|delta| computed by the actor with dqn.td_errors); greedy evaluation of 10 episodes "
+        "every 5,000 steps. Shared 2-core machine: the seconds are not a speed result",
+        ((2, {"prioritized": False}), (2, {"prioritized": True})),
+    ),
+    "a3c-curve": (
+        "a3c",
+        {},
+        "A3C with its CartPole-v1 defaults (t_max 20, shared Adam 1e-3 annealed over the "
+        "budget); workers 0 is the in-process run (n_workers 2 Hogwild processes), workers 2 "
+        "runs the two actor-learners as Ray actors whose gradients the learner applies as they "
+        "arrive (tidyrl.distributed.a3c); greedy evaluation of 10 episodes every 5,000 steps. "
+        "Shared 2-core machine: the seconds are not a speed result",
+        BASELINE,
+    ),
+    "apex-rainbow-curve": (
+        "rainbow",
+        {"n_envs": 2},
+        "Rainbow with its CartPole-v1 defaults (n-step 3, prioritised replay, C51, noisy, "
+        "dueling, double) and 2 env copies; workers 0 is the in-process run, workers 2 is "
+        "Ape-X: two Ray actors, each building its n-step rows and their first priorities "
+        "(rainbow.row_losses) itself, with fixed ε_i on top of the noisy layers; greedy "
+        "evaluation of 10 episodes every 5,000 steps. Shared 2-core machine: the seconds are "
+        "not a speed result",
+        BASELINE,
     ),
 }
-"""Learning-curve parts: record name -> (algorithm, its settings, note)."""
+"""Learning-curve parts: record name -> (algorithm, its settings, note, the variants compared:
+(workers, settings of the variant))."""
 
 
 def curve(name: str, steps: int, seeds: list[int]) -> None:
     import tidyrl
     from tidyrl.logging import read_metrics
 
-    algo, settings, note = CURVES[name]
+    algo, settings, note, variants = CURVES[name]
     runs = []
     for seed in seeds:
-        for workers in (0, 2):
+        for workers, variant in variants:
             with tempfile.TemporaryDirectory() as tmp:
                 agent = tidyrl.make(
                     algo,
@@ -177,6 +219,7 @@ def curve(name: str, steps: int, seeds: list[int]) -> None:
                     eval_every=5000,
                     eval_episodes=10,
                     **settings,
+                    **variant,
                 )
                 start = time.perf_counter()
                 agent.learn(steps)
@@ -187,9 +230,8 @@ def curve(name: str, steps: int, seeds: list[int]) -> None:
                     for r in read_metrics(tmp)
                     if "eval_return" in r
                 ]
-            runs.append(
-                {"seed": seed, "workers": workers, "seconds": seconds, "eval_return": points}
-            )
+            run = {"seed": seed, "workers": workers, **variant}
+            runs.append({**run, "seconds": seconds, "eval_return": points})
             print(runs[-1], flush=True)
     body = {"env": "CartPole-v1", "algo": algo, "steps": steps, "runs": runs}
     _record(name, {**body, "settings": settings} if settings else body, note)
@@ -198,7 +240,9 @@ def curve(name: str, steps: int, seeds: list[int]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--parts", default="startup,throughput,curve", help="also: apex-curve (Ape-X DQN)"
+        "--parts",
+        default="startup,throughput,curve",
+        help="also: apex-curve, apex-per-curve, a3c-curve, apex-rainbow-curve",
     )
     parser.add_argument("--repeats", type=int, default=3, help="start-up measurements")
     parser.add_argument("--throughput-steps", type=int, default=8192)

@@ -9,7 +9,9 @@ and parameters in-process and on one worker; an env that raises inside a worker 
 with its traceback and checkpoint, and the resumed run ends exactly where the uninterrupted one
 does; a worker killed with SIGKILL is restarted and the run completes; a hung worker stops the
 run after its timeout; two workers spread over
-the two nodes of a local `ray.cluster_utils.Cluster`, where the CLI resumes the run.
+the two nodes of a local `ray.cluster_utils.Cluster`, where the CLI resumes the run. Ape-X's
+learner stores the rows with the priorities its actors computed with the algorithm's own loss
+(DQN, and Rainbow's and D4PG's n-step rows); A3C's gradients on Ray survive the same faults.
 """
 
 from __future__ import annotations
@@ -115,14 +117,82 @@ def test_rollout_resized_and_put_back() -> None:
     assert whole.last_values.tolist() == [0.0, 0.0, 2.0, 2.0]
 
 
+def test_apex_actors_build_rows_and_score_them_with_the_algorithms_losses() -> None:
+    """An Ape-X worker (its class, without Ray) on the learner's networks: DQN's first
+    priorities are |delta| computed by hand; Rainbow's n-step rows are built on the worker and
+    scored by `rainbow.row_losses`, D4PG's by `d4pg.critic_row_losses`."""
+    import tidyrl
+    from tidyrl.algos.actor_critic.d4pg import critic_row_losses
+    from tidyrl.algos.value.rainbow import row_losses
+    from tidyrl.distributed.apex import ApexWorker, as_transition, make_actor
+
+    threads = torch.get_num_threads()  # a worker sets one thread for its process
+    try:
+        dqn = tidyrl.make("dqn", "CartPole-v1", seed=0, hidden=(8,), prioritized=True)
+        with torch.no_grad():  # a target network unlike the online one
+            for p in dqn.q_target.parameters():
+                p.add_(0.1)
+        worker = ApexWorker(EnvConfig(id="CartPole-v1"), 2, 0, 0)
+        batch = worker.transitions(make_actor(dqn), np.array([0.5, 0.1]), 30)
+        rows, priorities = batch.rows, batch.priorities
+        assert rows is not None and priorities is not None
+        assert len(batch.steps) == 60 and len(rows["rewards"]) == 60  # n = 1: a row a step
+        with torch.no_grad():  # |r + gamma (1 - terminated) max_a Q'(s', a) - Q(s, a)|
+            q_sa = dqn.q(torch.as_tensor(rows["obs"]))[np.arange(60), rows["actions"]]
+            best = dqn.q_target(torch.as_tensor(rows["next_obs"])).max(1).values
+            live = 1.0 - torch.as_tensor(rows["terminated"]).float()
+            y = torch.as_tensor(rows["rewards"]) + 0.99 * live * best
+        assert np.allclose(priorities, (y - q_sa).abs().numpy(), atol=1e-6)
+
+        rainbow = tidyrl.make("rainbow", "CartPole-v1", seed=0, hidden=(8,))
+        worker = ApexWorker(EnvConfig(id="CartPole-v1"), 1, 0, 0)
+        batch = worker.transitions(make_actor(rainbow), np.array([0.3]), 30)
+        rows = batch.rows
+        assert rows is not None and batch.priorities is not None
+        assert 28 <= len(rows["rewards"]) <= 30 and sum(s.n_rows for s in batch.steps) == len(
+            rows["rewards"]
+        )
+        m = np.rint(np.log(rows["discounts"]) / np.log(0.99))  # CartPole: reward 1 a step
+        assert set(m.tolist()) <= {1.0, 2.0, 3.0} and 3.0 in m
+        assert np.allclose(rows["rewards"], (1 - 0.99**m) / (1 - 0.99), atol=1e-5)
+        with torch.no_grad():
+            mine = row_losses(
+                rainbow.q, rainbow.q_target, as_transition(rows), rainbow.support, True
+            )
+        assert np.allclose(batch.priorities, mine.numpy(), atol=1e-6)
+
+        d4pg = tidyrl.make("d4pg", "Pendulum-v1", seed=0, hidden=(8,), n_envs=1, prioritized=True)
+        worker = ApexWorker(EnvConfig(id="Pendulum-v1"), 1, 0, 0)
+        batch = worker.transitions(make_actor(d4pg), np.zeros(1), 12)
+        rows = batch.rows
+        assert rows is not None and batch.priorities is not None
+        assert np.abs(rows["actions"]).max() <= 1.0  # the replay keeps unit-box actions
+        networks = (d4pg.critic, d4pg.actor_target, d4pg.critic_target)
+        with torch.no_grad():
+            mine = critic_row_losses(*networks, as_transition(rows), d4pg.support)[1]
+        assert np.allclose(batch.priorities, mine.numpy(), atol=1e-6)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def failed_cleanly(run: dict[str, Any], what: str, step: int) -> None:
+    """The one-line error of an env that raised inside a worker, its traceback file and the
+    checkpoint it announces."""
+    message = run["message"]
+    assert message.startswith("worker ") and f"failed in its {what}" in message, message
+    assert f"deliberate failure at step {step}" in message and "worker_error.txt" in message
+    assert "its checkpoint is saved" in message and "faulty_envs.py" in run["traceback"]
+
+
 @pytest.fixture(scope="module")
 def ray_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     reason = netns.unavailable()
     if reason is not None:
         pytest.skip(f"the Ray tests run in a loopback-only network namespace, which {reason}")
     out: Path = tmp_path_factory.mktemp("ray")
-    names = ["apex", "identical", "env_error", "kill", "hang", "cluster"]
-    done = netns.run_module("tests.distributed.scenarios", str(out), *names, timeout=400)
+    names = ["apex", "apex_priorities", "apex_n_step", "a3c", "identical", "env_error", "kill"]
+    names += ["hang", "cluster"]
+    done = netns.run_module("tests.distributed.scenarios", str(out), *names, timeout=520)
     assert done.returncode == 0, done.stderr[-3000:]
     results: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return results
@@ -179,11 +249,7 @@ def test_apex_dqn_streams_trains_survives_faults_and_resumes(ray_runs: dict[str,
     assert run["steps"] == 600 and run["replay"] == 600 and run["episodes"] > 0
     assert run["updates"] == (600 - 100) // 16 * 2  # DQN's schedule, as in-process
     assert run["epsilons"] == [[0.4], [pytest.approx(0.4**8)]]  # Ape-X's ε_i, N = 2
-    message = run["message"]
-    assert message.startswith("worker ") and "failed in its transitions" in message
-    assert "deliberate failure at step 120" in message and "worker_error.txt" in message
-    assert "its checkpoint is saved" in message
-    assert "faulty_envs.py" in run["traceback"]
+    failed_cleanly(run, "transitions", 120)
     # the checkpoint holds the learner's replay as it was; the resumed run reaches the target
     assert run["resumed_from"] == run["stopped_at"] == run["resumed_replay"] > 0
     assert run["resumed_steps"] == 600
@@ -191,3 +257,38 @@ def test_apex_dqn_streams_trains_survives_faults_and_resumes(ray_runs: dict[str,
     assert kill["marker_gone"] and kill["restarts"] >= 1 and kill["warned"]
     assert kill["steps"] == 600 and kill["updates"] == run["updates"]
     assert kill["more_steps"] == 800
+
+
+def test_apex_learner_takes_the_actors_priorities_then_updates_them(
+    ray_runs: dict[str, Any],
+) -> None:
+    run = ray_runs["apex_priorities"]
+    assert run["rows"] == 300 and run["updates_before"] == 0
+    # each row entered with (|delta| + eps)^alpha from the actor, not the maximum so far
+    assert run["largest_error"] < 1e-5 and run["distinct"] > 250
+    # 19 training phases (multiples of 16 in (300, 600]) of 2 gradient steps each
+    assert run["updates"] == 19 * 2 and run["changed"] > 0
+
+
+def test_apex_rainbow_and_d4pg_stream_n_step_rows_fail_cleanly_and_resume(
+    ray_runs: dict[str, Any],
+) -> None:
+    for algo in ("rainbow", "d4pg"):
+        run = ray_runs["apex_n_step"][algo]
+        failed_cleanly(run, "transitions", 150)
+        assert run["updates_at_stop"] > 0 and run["mass"] > 0
+        assert 3 in run["horizons"]  # rows of n = 3 steps, built on the actors
+        assert run["resumed_from"] == run["stopped_at"] and run["resumed_replay"] == run["replay"]
+        assert run["resumed_steps"] == 300
+
+
+def test_a3c_on_ray_fails_cleanly_resumes_and_survives_a_killed_worker(
+    ray_runs: dict[str, Any],
+) -> None:
+    run = ray_runs["a3c"]
+    failed_cleanly(run, "gradients", 100)
+    assert run["resumed_from"] == run["stopped_at"] > 0
+    assert run["resumed_steps"] >= 400 and run["resumed_updates"] >= 400 // 20
+    kill = run["kill"]
+    assert kill["marker_gone"] and kill["warned"]
+    assert kill["steps"] >= 400 and kill["updates"] >= 400 // 20 and kill["episodes"] > 0

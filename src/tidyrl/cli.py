@@ -799,7 +799,8 @@ def _worker_arguments(p: argparse.ArgumentParser) -> None:
         type=int,
         metavar="N",
         help="collect on N Ray actors, each with a share of the env copies and a policy copy "
-        "(ppo, a2c, trpo, actor-critic; docs/distributed.md). Without it Ray is not used",
+        "(ppo, a2c, trpo, actor-critic: synchronous rollouts; dqn, rainbow, d4pg: Ape-X actors; "
+        "a3c: asynchronous gradients; docs/distributed.md). Without it Ray is not used",
     )
     p.add_argument(
         "--ray-address",

@@ -112,7 +112,8 @@ class RunConfig:
     (docs/transfer.md defines the encoder of each network family)."""
     workers: int = 0
     """Ray actors that collect experience, each holding a share of the env copies and a copy
-    of the policy (0: collect in this process, and Ray is never imported; docs/distributed.md)."""
+    of the policy (A3C: an env copy each, sending gradients) (0: collect in this process, and Ray
+    is never imported; docs/distributed.md)."""
     ray_address: str | None = None
     """Address of a running Ray cluster to join with workers > 0 (None: start Ray on this
     machine, or join the cluster that RAY_ADDRESS names)."""

@@ -196,3 +196,25 @@ def test_dqn_rmsprop_option_trains_saves_and_rejects_unknown_optimizers(tmp_path
             torch.testing.assert_close(before[pid][key], state[key])
     with pytest.raises(ConfigError, match="adam.*rmsprop"):
         tidyrl.make("dqn", "CartPole-v1", optimizer="sgd")
+
+
+def test_prioritized_dqn_weights_its_loss_and_sets_priorities_to_abs_td_errors():
+    agent = tidyrl.make("dqn", "CartPole-v1", seed=0, hidden=(8,), prioritized=True, alpha=0.5)
+    agent.learn(40)  # rows in the replay, no update yet (learning_starts 1000)
+    n = len(agent.replay)
+    agent.replay.update_priorities(np.arange(n), torch.linspace(0.1, 2.0, n))  # unequal weights
+    batch = agent.replay.sample(8, np.random.default_rng(0), beta=1.0)
+    assert batch.weights is not None and float(batch.weights.min()) < 0.9
+    with torch.no_grad():  # delta_i = r + gamma (1 - terminated) max_a Q'(s', a) - Q(s, a)
+        q_sa = agent.q(batch.obs)[torch.arange(8), batch.actions]
+        y = (
+            batch.rewards
+            + 0.99 * batch.bootstrap_mask * agent.q_target(batch.next_obs).max(1).values
+        )
+        delta = y - q_sa
+        a = delta.abs()  # Huber: 0.5 d^2 inside |d| <= 1, |d| - 0.5 outside
+        expected_loss = (batch.weights * torch.where(a <= 1, 0.5 * a**2, a - 0.5)).mean()
+    out = agent.update(batch)
+    torch.testing.assert_close(out["loss"], expected_loss)
+    tree = agent.replay.sampler.tree  # p_i <- |delta_i| + epsilon, to the power alpha
+    np.testing.assert_allclose(tree[batch.index], (a.numpy() + 1e-6) ** 0.5, rtol=1e-5)

@@ -3,9 +3,11 @@ from collections.abc import Callable
 
 import gymnasium as gym
 import numpy as np
+import pytest
 import torch
 
 from tidyrl.data.replay import Replay
+from tidyrl.data.samplers import PrioritizedSampler
 from tidyrl.envs.make import Step
 
 
@@ -169,3 +171,27 @@ def test_frame_replay_state_round_trips():
         replay.add(obs, np.array([i % 2]), Step(nxt, nxt, rewards, ended, truncated))
 
     replay_state_round_trip(make, steps)
+
+
+def test_rows_built_elsewhere_are_stored_with_their_priorities():
+    box, actions = gym.spaces.Box(-1, 1, (3,), np.float32), gym.spaces.Discrete(2)
+    replay = Replay(8, box, actions, prioritized=True, alpha=1.0)
+    rows = {
+        "obs": np.zeros((2, 3), np.float32),
+        "actions": np.array([0, 1]),
+        "rewards": np.array([1.0, 2.0], np.float32),
+        "next_obs": np.ones((2, 3), np.float32),
+        "terminated": np.array([False, True]),
+        "truncated": np.array([True, False]),
+        "discounts": np.array([0.9, 0.81], np.float32),
+    }
+    index = replay.add_rows(rows, np.array([0.5, 3.0]))
+    assert index.tolist() == [0, 1] and len(replay) == 2
+    sampler = replay.sampler
+    assert isinstance(sampler, PrioritizedSampler)
+    assert sampler.tree[index].tolist() == pytest.approx([0.5 + 1e-6, 3.0 + 1e-6])
+    batch = replay.sample(64, np.random.default_rng(0), beta=1.0)
+    assert (
+        batch.truncated[batch.rewards == 1.0].all() and batch.terminated[batch.rewards == 2.0].all()
+    )
+    assert batch.discounts[batch.rewards == 2.0].eq(0.81).all()

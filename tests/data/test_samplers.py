@@ -60,3 +60,14 @@ def test_zero_alpha_is_uniform():
     index, weights = sampler.sample(3, 3000, np.random.default_rng(0), beta=1.0)
     np.testing.assert_allclose(np.bincount(index) / 3000, 1 / 3, atol=0.03)
     np.testing.assert_allclose(weights, 1.0)
+
+
+def test_rows_added_with_their_own_priorities_hand_checked():
+    # Ape-X: p_i = |delta_i| + epsilon from the actor, not the maximum so far
+    sampler = PrioritizedSampler(4, alpha=0.5, epsilon=0.0)
+    sampler.add(np.array([0, 1]), np.array([-0.25, 4.0]))
+    assert sampler.tree[np.array([0, 1])].tolist() == pytest.approx([0.5, 2.0])
+    assert sampler.max_priority == 4.0
+    sampler.add(np.array([2]))  # no priority of its own: the maximum so far, 4 ** 0.5
+    assert sampler.tree.total == pytest.approx(0.5 + 2.0 + 2.0)
+    UniformSampler().add(np.array([0]), np.array([1.0]))  # ignored

@@ -7,7 +7,9 @@ creates it, and removes it to let a resumed run through):
 - ``faultytest/Raise-v0``: raises ValueError (an environment bug);
 - ``faultytest/Kill-v0``: removes the marker and SIGKILLs its own process (a worker lost to the
   out-of-memory killer, or a preempted machine);
-- ``faultytest/Hang-v0``: sleeps for ten minutes (a deadlocked simulator).
+- ``faultytest/Hang-v0``: sleeps for ten minutes (a deadlocked simulator);
+- ``faultytest/PendulumRaise-v0``: Pendulum that raises ValueError (for continuous-action
+  learners).
 """
 
 from __future__ import annotations
@@ -18,11 +20,13 @@ import time
 from typing import Any
 
 import gymnasium as gym
-from gymnasium.envs.classic_control import CartPoleEnv
+from gymnasium.envs.classic_control import CartPoleEnv, PendulumEnv
 from gymnasium.envs.registration import register
 
 
-class FaultyCartPole(CartPoleEnv):
+class Faulty:
+    """Fails once at step `at_step` while `marker` exists (see the module docstring)."""
+
     def __init__(
         self, marker: str, at_step: int, kill: bool = False, hang: bool = False, **kwargs: Any
     ) -> None:
@@ -39,7 +43,15 @@ class FaultyCartPole(CartPoleEnv):
             if self.hang:
                 time.sleep(600)
             raise ValueError(f"deliberate failure at step {self.steps}")
-        return super().step(action)
+        return super().step(action)  # type: ignore[misc]
+
+
+class FaultyCartPole(Faulty, CartPoleEnv):
+    pass
+
+
+class FaultyPendulum(Faulty, PendulumEnv):
+    pass
 
 
 for _name, _kwargs in (("Raise", {}), ("Kill", {"kill": True}), ("Hang", {"hang": True})):
@@ -50,3 +62,5 @@ for _name, _kwargs in (("Raise", {}), ("Kill", {"kill": True}), ("Hang", {"hang"
             max_episode_steps=500,
             kwargs=_kwargs,
         )
+if "faultytest/PendulumRaise-v0" not in gym.registry:
+    register(id="faultytest/PendulumRaise-v0", entry_point=FaultyPendulum, max_episode_steps=200)

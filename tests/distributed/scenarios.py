@@ -12,9 +12,11 @@ import shutil
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 import tidyrl
@@ -233,6 +235,65 @@ def cluster(out: Path) -> dict[str, Any]:
     }
 
 
+def fail_and_resume(
+    out: Path,
+    name: str,
+    algo: str,
+    env: str,
+    steps: int,
+    at_step: int,
+    read: Callable[[Any], dict[str, Any]] | None = None,
+    **settings: Any,
+) -> dict[str, Any]:
+    """A run of `steps` whose env (faultytest/`env`) raises inside a worker at its `at_step`-th
+    step: the EnvError's message, where the run stopped, what `read` takes of the failed agent,
+    the worker's traceback file; then the run resumed from its checkpoint to its target."""
+    marker = out / f"{name}.marker"
+    marker.touch()
+    run_dir = out / name
+    kwargs = {**settings, "env_kwargs": {"marker": str(marker), "at_step": at_step}}
+    agent = tidyrl.make(algo, FAULTY.format(env), seed=1, run_dir=run_dir, **kwargs)
+    run: dict[str, Any] = {"message": ""}
+    try:
+        agent.learn(steps)
+    except EnvError as exc:
+        run["message"] = str(exc)
+    run["stopped_at"] = agent.counters["steps"]
+    run["updates_at_stop"] = agent.counters["updates"]
+    run.update(read(agent) if read is not None else {})
+    agent.close()
+    marker.unlink()
+    run["traceback"] = (run_dir / "worker_error.txt").read_text()
+    resumed = tidyrl.load(run_dir, resume=True)
+    run["resumed_from"] = resumed.counters["steps"]
+    if hasattr(resumed, "replay"):
+        run["resumed_replay"] = len(resumed.replay)
+    resumed.learn(resumed.counters["target"] - resumed.counters["steps"])
+    run["resumed_steps"] = resumed.counters["steps"]
+    run["resumed_updates"] = resumed.counters["updates"]
+    resumed.close()
+    return run
+
+
+def killed(
+    out: Path, algo: str, at_step: int, then: Callable[[Any], None], **settings: Any
+) -> tuple[Any, dict[str, Any]]:
+    """A run on workers whose env SIGKILLs its worker's process at its `at_step`-th step, through
+    `then(agent)`: the agent, and whether the worker died and the learner warned of it."""
+    marker = out / f"{algo}-kill.marker"
+    marker.touch()
+    kwargs = {**settings, "env_kwargs": {"marker": str(marker), "at_step": at_step}}
+    agent = tidyrl.make(algo, FAULTY.format("Kill"), seed=2, **kwargs)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        then(agent)
+    died = {
+        "marker_gone": not marker.exists(),
+        "warned": any("died" in str(w.message) for w in caught),
+    }
+    return agent, died
+
+
 APEX = {
     "n_envs": 2,
     "workers": 2,
@@ -260,49 +321,114 @@ def apex(out: Path) -> dict[str, Any]:
         "epsilons": [e.tolist() for e in agent.env.epsilons],
     }
     agent.close()
-    marker = out / "raise.marker"
-    marker.touch()
-    kwargs = {**APEX, "env_kwargs": {"marker": str(marker), "at_step": 120}}
-    run_dir = out / "failed"
-    agent = tidyrl.make("dqn", FAULTY.format("Raise"), seed=1, run_dir=run_dir, **kwargs)
-    try:
-        agent.learn(600)
-    except EnvError as exc:
-        result["message"] = str(exc)
-    result["stopped_at"] = agent.counters["steps"]
-    agent.close()
-    marker.unlink()
-    result["traceback"] = (run_dir / "worker_error.txt").read_text()
-    resumed = tidyrl.load(run_dir, resume=True)
-    result["resumed_from"] = resumed.counters["steps"]
-    result["resumed_replay"] = len(resumed.replay)
-    resumed.learn(resumed.counters["target"] - resumed.counters["steps"])
-    result["resumed_steps"] = resumed.counters["steps"]
-    resumed.close()
-    marker = out / "kill.marker"
-    marker.touch()
-    kwargs = {**APEX, "env_kwargs": {"marker": str(marker), "at_step": 60}}
-    agent = tidyrl.make("dqn", FAULTY.format("Kill"), seed=2, **kwargs)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    result.update(fail_and_resume(out, "failed", "dqn", "Raise", 600, 120, **APEX))
+    counts: dict[str, int] = {}
+
+    def then(agent: Any) -> None:
         agent.learn(600)  # the other worker's batches keep the learner going meanwhile
-        steps, updates = agent.counters["steps"], agent.counters["updates"]
+        counts.update(steps=agent.counters["steps"], updates=agent.counters["updates"])
         agent.env.state()  # what a checkpoint asks of every worker: the killed one is back
         agent.learn(200)  # and streams again
-    result["kill"] = {
-        "marker_gone": not marker.exists(),
-        "restarts": agent.env.restarts,
-        "steps": steps,
-        "updates": updates,
-        "more_steps": agent.counters["steps"],
-        "warned": any("died" in str(w.message) for w in caught),
+
+    agent, died = killed(out, "dqn", 60, then, **APEX)
+    more = {"restarts": agent.env.restarts, "more_steps": agent.counters["steps"]}
+    result["kill"] = {**died, **counts, **more}
+    agent.close()
+    return result
+
+
+def apex_priorities(out: Path) -> dict[str, Any]:
+    """Ape-X DQN with a prioritised replay: before the first update, the learner's sum-tree holds
+    exactly the actors' first priorities, (|delta| + epsilon)^alpha with delta from
+    `dqn.td_errors` on the stored rows and the learner's (still initial) networks; after
+    learning, the sampled rows' priorities have been replaced."""
+    from tidyrl.algos.value.dqn import td_errors
+    from tidyrl.data.accumulators import FIELDS
+    from tidyrl.distributed.apex import as_transition
+
+    settings = {**APEX, "prioritized": True, "learning_starts": 300}
+    agent = tidyrl.make("dqn", "CartPole-v1", seed=3, **settings)
+    agent.learn(300)
+    replay = agent.replay
+    n = len(replay)
+    rows = {name: replay.storage.columns[name][:n] for name in FIELDS}
+    with torch.no_grad():
+        q_taken, target = td_errors(agent.q, agent.q_target, as_transition(rows), False)
+    expected = ((target - q_taken).abs().numpy().astype(np.float64) + 1e-6) ** 0.6
+    index = np.arange(n)
+    first = replay.sampler.tree[index].copy()
+    result: dict[str, Any] = {
+        "rows": n,
+        "updates_before": agent.counters["updates"],
+        "largest_error": float(np.max(np.abs(first - expected) / expected)),
+        "distinct": len(np.unique(np.round(first, 6))),
     }
+    agent.learn(300)
+    result["updates"] = agent.counters["updates"]
+    result["changed"] = int(np.sum(~np.isclose(replay.sampler.tree[index], first)))
+    agent.close()
+    return result
+
+
+RAINBOW = {
+    "n_envs": 2,
+    "workers": 1,
+    "hidden": (32, 32),
+    "n_atoms": 11,
+    "v_max": 50.0,
+    "learning_starts": 50,
+    "train_freq": 16,
+    "gradient_steps": 2,
+    "target_update_every": 50,
+}
+"""A tiny Ape-X Rainbow (3-step rows, prioritised replay): one worker of two copies (streaming
+from several workers is `apex`'s)."""
+D4PG = {
+    "n_envs": 2,
+    "workers": 1,
+    "hidden": (32, 32),
+    "learning_starts": 50,
+    "batch_size": 32,
+    "n_step": 3,
+    "prioritized": True,
+}
+"""A tiny Ape-X D4PG (3-step rows, prioritised replay)."""
+
+
+def apex_n_step(out: Path) -> dict[str, Any]:
+    """Ape-X Rainbow (CartPole) and D4PG (Pendulum), whose n-step rows and first priorities the
+    actors build: an env that raises inside a worker is an EnvError with its traceback and a
+    checkpoint (the replay with its rows and priorities) that resumes to the step target."""
+
+    def read(agent: Any) -> dict[str, Any]:
+        n = len(agent.replay)
+        discounts = agent.replay.storage.columns["discounts"][:n]
+        horizons = sorted({int(round(np.log(d) / np.log(0.99))) for d in discounts})
+        return {"replay": n, "horizons": horizons, "mass": float(agent.replay.sampler.tree.total)}
+
+    return {
+        algo: fail_and_resume(out, algo, algo, env, 300, 150, read, **settings)
+        for algo, env, settings in (("rainbow", "Raise", RAINBOW), ("d4pg", "PendulumRaise", D4PG))
+    }
+
+
+def a3c(out: Path) -> dict[str, Any]:
+    """A3C on Ray workers: an env that raises inside one is an EnvError with its traceback and a
+    checkpoint that resumes to the step target; one of two workers SIGKILLs itself, is
+    restarted and the run completes."""
+    result = fail_and_resume(out, "failed", "a3c", "Raise", 400, 100, workers=1)
+    agent, died = killed(out, "a3c", 100, lambda agent: agent.learn(400), workers=2)
+    counts = {k: agent.counters[k] for k in ("steps", "updates", "episodes")}
+    result["kill"] = {**died, **counts}
     agent.close()
     return result
 
 
 SCENARIOS = {
     "apex": apex,
+    "apex_priorities": apex_priorities,
+    "apex_n_step": apex_n_step,
+    "a3c": a3c,
     "identical": identical,
     "env_error": env_error,
     "kill": kill,

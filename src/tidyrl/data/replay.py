@@ -126,10 +126,25 @@ class Replay:
             obs, actions, step.rewards, next_obs, step.terminated, step.truncated, next_masks
         )
         if rows is not None:
-            if self.keys is not None:  # one column per key and side
-                for side in ("obs", "next_obs"):
-                    rows.update({f"{side}.{k}": v for k, v in rows.pop(side).items()})
-            self.sampler.add(self.storage.add(**rows))
+            self._store(rows, None)
+
+    def add_rows(self, rows: dict[str, Any], priorities: np.ndarray | None = None) -> np.ndarray:
+        """Store completed rows (the `NStepAccumulator.push` layout: built where they were
+        collected, e.g. on an Ape-X actor), with their initial priorities |delta| when given
+        (a uniform sampler ignores them); return their storage indices."""
+        if self.frames is not None:
+            raise ValueError("rows of stacked frames go through add (the frame store)")
+        return self._store(dict(rows), priorities)
+
+    def _store(self, rows: dict[str, Any], priorities: np.ndarray | None) -> np.ndarray:
+        if self.keys is not None:  # one column per key and side
+            for side in ("obs", "next_obs"):
+                rows.update({f"{side}.{k}": v for k, v in rows.pop(side).items()})
+        if not self.masked:
+            rows.pop("next_masks", None)
+        index: np.ndarray = self.storage.add(**rows)
+        self.sampler.add(index, priorities)
+        return index
 
     def sample(self, batch_size: int, rng: np.random.Generator, beta: float = 0.4) -> Transition:
         """`batch_size` rows from the sampler, as tensors (pixels rebuilt from frames)."""

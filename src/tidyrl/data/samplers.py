@@ -5,7 +5,9 @@ Prioritized experience replay (Schaul et al. 2016), proportional variant:
     P(i) = p_i^alpha / sum_k p_k^alpha            p_i = |delta_i| + epsilon
     w_i  = (N * P(i))^(-beta) / max_j w_j          importance-sampling weights (eq. 1, sec. 3.4)
 
-New rows get the largest priority seen so far, so each is replayed at least once soon. Sampling is
+New rows get the largest priority seen so far, so each is replayed at least once soon, unless
+they come with a priority of their own (Ape-X: Horgan et al. 2018 compute |delta| on the actor
+that collected the row, so that new rows need not all wait at the maximum). Sampling is
 stratified: the range [0, sum p^alpha) is cut into `batch_size` equal segments and one value is
 drawn in each (appendix B.2.1). beta is annealed towards 1 by the caller (a schedule).
 """
@@ -22,8 +24,8 @@ from tidyrl.data.sumtree import SumTree
 class UniformSampler:
     """Rows drawn uniformly with replacement; every importance weight is 1."""
 
-    def add(self, index: np.ndarray) -> None:
-        """Uniform sampling keeps no per-row state."""
+    def add(self, index: np.ndarray, priorities: np.ndarray | None = None) -> None:
+        """Uniform sampling keeps no per-row state (and ignores given priorities)."""
 
     def sample(
         self, size: int, batch_size: int, rng: np.random.Generator, beta: float = 0.0
@@ -56,10 +58,15 @@ class PrioritizedSampler:
         self.max_priority = 1.0
         """Largest p_i (before the alpha power) seen so far; new rows get it."""
 
-    def add(self, index: np.ndarray) -> None:
-        """Give freshly written rows the maximal priority."""
+    def add(self, index: np.ndarray, priorities: np.ndarray | None = None) -> None:
+        """Give freshly written rows the maximal priority, or `priorities` (|delta_i| computed
+        where the rows were collected: Ape-X's actors, Horgan et al. 2018, sec. 3) as
+        p_i = |delta_i| + epsilon."""
         index = np.asarray(index)
-        self.tree.update(index, np.full(index.shape, self.max_priority**self.alpha))
+        if priorities is None:
+            self.tree.update(index, np.full(index.shape, self.max_priority**self.alpha))
+        else:
+            self.update_priorities(index, priorities)
 
     def sample(
         self, size: int, batch_size: int, rng: np.random.Generator, beta: float = 0.4

@@ -349,16 +349,9 @@ class RayVecEnv:
     def _failure(self, i: int, what: str, exc: ray.exceptions.RayTaskError) -> EnvError:
         """The one-line error for an exception raised inside worker i; its traceback goes to
         RUN_DIR/worker_error.txt."""
-        cause = exc.cause if exc.cause is not None else exc
+        self._failed = True  # the checkpoint keeps each worker's last good envs
         copies = f"env copies {self.firsts[i]}..{self.firsts[i] + self.sizes[i] - 1}"
-        where = ""
-        if self.run_dir is not None:
-            path = Path(self.run_dir) / "worker_error.txt"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(str(exc))
-            where = f" (traceback in {path})"
-        detail = " ".join(str(cause).split())
-        return EnvError(f"worker {i} ({copies}) failed in its {what}: {detail}{where}")
+        return worker_failure(self.run_dir, f"worker {i} ({copies})", what, exc)
 
     def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         """The state of every copy as one `VecEnv` of them would save it; after a failed
@@ -376,6 +369,82 @@ class RayVecEnv:
         for worker in self.workers:
             ray.kill(worker, no_restart=True)
         self.workers = []
+
+
+def worker_failure(run_dir: Any, who: str, what: str, exc: ray.exceptions.RayTaskError) -> EnvError:
+    """The one-line error for an exception raised inside a worker (`who`); its traceback goes
+    to RUN_DIR/worker_error.txt."""
+    cause = exc.cause if exc.cause is not None else exc
+    where = ""
+    if run_dir is not None:
+        path = Path(run_dir) / "worker_error.txt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(str(exc))
+        where = f" (traceback in {path})"
+    detail = " ".join(str(cause).split())
+    return EnvError(f"{who} failed in its {what}: {detail}{where}")
+
+
+class Stream:
+    """Calls in flight to asynchronous workers, one per worker, taken in the order they
+    complete (`ray.wait`): Ape-X's batches of transitions, A3C's gradients.
+
+    `receive` gives (worker, result); the result is None when the worker's process died, and
+    the caller asks it again (Ray restarts it, up to MAX_RESTARTS times: more deaths are an
+    EnvError). An exception inside a worker is `owner._failure`'s EnvError; no answer within
+    the owner's timeout (STARTUP_TIMEOUT while a worker restarts) is an EnvError too. The
+    owner counts the restarts (`owner.restarts`)."""
+
+    def __init__(self, n_workers: int, what: str, timeout: float, owner: Any) -> None:
+        self.what, self.timeout, self.owner = what, timeout, owner
+        self.pending: dict[Any, int] = {}
+        """In-flight calls: object ref -> worker."""
+        self.tries = [0] * n_workers
+        """Deaths of each worker's process since its last answer."""
+        self.lost = [False] * n_workers
+        """Worker k's process died and its call is made again."""
+
+    def send(self, k: int, ref: Any) -> None:
+        self.pending[ref] = k
+
+    def receive(self) -> tuple[int, Any]:
+        """The first call to complete: (its worker, its result or None when the worker died)."""
+        timeout = max(self.timeout, STARTUP_TIMEOUT) if any(self.lost) else self.timeout
+        ready, _ = ray.wait(list(self.pending), num_returns=1, timeout=timeout)
+        if not ready:
+            late = ", ".join(str(k) for k in sorted(self.pending.values()))
+            raise EnvError(
+                f"worker {late} sent no {self.what} within {timeout:g} s (worker_timeout) - a "
+                "hung environment or a lost node; raise worker_timeout for slow envs"
+            )
+        k = self.pending.pop(ready[0])
+        try:
+            result = ray.get(ready[0], timeout=timeout)
+        except ray.exceptions.RayTaskError as exc:
+            raise self.owner._failure(k, self.what, exc) from exc
+        except ray.exceptions.RayActorError as exc:
+            restarting = isinstance(exc, ray.exceptions.ActorUnavailableError)
+            if not restarting:  # the process died (Ray restarts it)
+                self.tries[k] += 1
+                if self.tries[k] > MAX_RESTARTS:
+                    raise EnvError(
+                        f"worker {k} died {self.tries[k]} times while sending its {self.what}: "
+                        f"{' '.join(str(exc).split())[:200]}"
+                    ) from exc
+            if not self.lost[k]:
+                self.lost[k] = True
+                self.owner.restarts += 1
+                warnings.warn(
+                    f"worker {k}'s process died; Ray restarts it and it is asked for its "
+                    f"{self.what} again (its env copies begin new episodes)",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
+            if restarting:
+                time.sleep(0.2)  # ask again shortly
+            return k, None
+        self.tries[k], self.lost[k] = 0, False
+        return k, result
 
 
 def _rows(obs: Obs) -> list[Obs]:

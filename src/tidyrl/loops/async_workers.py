@@ -17,10 +17,10 @@ agents keep torch at one intra-op thread, which makes forking safe), hands them 
 their reports in the main process, which keeps all bookkeeping (step counting, logging,
 evaluation, checkpoints).
 
-The same contract maps onto Ray unchanged: the body runs in a Ray actor, `shared` becomes a
-parameter-server actor handle (pull parameters, push gradients), and `WorkerChannel` is backed by
-a `ray.util.queue.Queue` and a stop flag on that server -- the worker body and the main loop that
-polls `reports()` do not change.
+On Ray (`tidyrl.distributed.a3c`, ``--workers N``) the workers are Ray actors that return their
+gradients instead of applying them, and the main process, which holds the global network,
+applies each as it arrives and sends fresh parameters back to that worker alone: the worker's
+story (A3C's `Segment`) is the same, the process management is Ray's.
 """
 
 from __future__ import annotations

@@ -16,6 +16,12 @@ DDPG (see ddpg.py) with four changes:
 4. optional prioritized replay (Schaul et al. 2016, priority = the per-sample critic loss) and
    several actor environments (`n_envs`, stepped together; the paper's K distributed actors).
 
+With Ray workers (`--workers N`) the rows come from Ape-X-style actors (Horgan et al. 2018;
+Barth-Maron et al. 2018 collect with K actors and a prioritised replay): each acts with its copy
+of mu plus Gaussian noise of its own, builds its n-step rows with an accumulator of its own and
+sends each row with its first priority, the critic loss `critic_row_losses` computes on its
+copy of the networks (docs/distributed.md).
+
 Targets track by Polyak averaging (the paper copies every 100 steps; both are standard). A
 truncated episode still bootstraps from its final observation. The support defaults to Pendulum's
 return range; set `v_min`/`v_max` to the discounted returns your environment can reach.
@@ -30,6 +36,7 @@ from typing import Any, Literal
 import gymnasium as gym
 import numpy as np
 import torch
+from torch import nn
 
 from tidyrl.agent import Agent
 from tidyrl.algos.actor_critic.common import (
@@ -48,6 +55,7 @@ from tidyrl.data.batch import Transition
 from tidyrl.data.replay import Replay
 from tidyrl.envs.spaces import rows
 from tidyrl.errors import ConfigError
+from tidyrl.loops.off_policy import collect_step
 from tidyrl.nets.inference import fast_policy
 from tidyrl.nets.optim import Adam
 
@@ -138,6 +146,31 @@ def critic_loss(logits: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
     return -(m * torch.log_softmax(logits, -1)).sum(-1)
 
 
+@torch.no_grad()
+def d4pg_target(
+    actor_target: nn.Module, critic_target: nn.Module, batch: Transition, support: torch.Tensor
+) -> torch.Tensor:
+    """m = Phi(R^(n) + gamma^m (1 - terminated) z, p'(s', mu'(s'))), (B, n_atoms)."""
+    next_probs = torch.softmax(critic_target(batch.next_obs, actor_target(batch.next_obs))[0], -1)
+    return categorical_projection(
+        next_probs, batch.rewards, batch.discounts, batch.bootstrap_mask, support
+    )
+
+
+def critic_row_losses(
+    critic: nn.Module,
+    actor_target: nn.Module,
+    critic_target: nn.Module,
+    batch: Transition,
+    support: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(critic logits of (s, a), -sum_j m_j log p_j(s, a) per row): `update` weights and
+    averages the losses; they are the rows' new priorities under PER, and an Ape-X actor's
+    first priorities of the rows it sends."""
+    logits = critic(batch.obs, batch.actions)[0]
+    return logits, critic_loss(logits, d4pg_target(actor_target, critic_target, batch, support))
+
+
 def actor_loss(logits_pi: torch.Tensor, support: torch.Tensor) -> torch.Tensor:
     """-E[Z(s, mu(s))] = -sum_j p_j z_j: ascend the mean of the return distribution."""
     return -(torch.softmax(logits_pi, -1) * support).sum(-1).mean()
@@ -198,23 +231,25 @@ class D4PG(Agent):
         """mu(s) in the unit box, for a batch of observations."""
         return fast_policy(self.actor)(obs).cpu().numpy()
 
-    def explore(self, obs: np.ndarray) -> np.ndarray:
+    def random_unit(self, obs: np.ndarray, mask: Any = None) -> np.ndarray:
+        """Uniformly random actions of every env copy, in the unit box."""
+        return unscale_action(self.env.sample_actions(), self.low, self.high)
+
+    def to_env(self, unit: np.ndarray) -> np.ndarray:
+        """A unit-box action in the env's bounds."""
+        return scale_action(unit, self.low, self.high)
+
+    def explore(self, obs: np.ndarray, mask: Any = None) -> np.ndarray:
         """mu(s) plus exploration noise, clipped to the unit box."""
         noise = self.noise.sample(self.counters["steps"], rows(obs))
         return np.clip(self.policy(obs) + noise, -1.0, 1.0).astype(np.float32)
 
     def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
-        unit = self.policy(obs) if deterministic else self.explore(obs)
-        return scale_action(unit, self.low, self.high)
+        return self.to_env(self.policy(obs) if deterministic else self.explore(obs))
 
-    @torch.no_grad()
     def target_q(self, batch: Transition) -> torch.Tensor:
         """m = Phi(R^(n) + gamma^m (1 - terminated) z, p'(s', mu'(s'))), (B, n_atoms)."""
-        next_actions = self.actor_target(batch.next_obs)
-        next_probs = torch.softmax(self.critic_target(batch.next_obs, next_actions)[0], -1)
-        return categorical_projection(
-            next_probs, batch.rewards, batch.discounts, batch.bootstrap_mask, self.support
-        )
+        return d4pg_target(self.actor_target, self.critic_target, batch, self.support)
 
     def sample(self) -> Transition:
         """A minibatch with its n-step discounts, importance weights and row indices."""
@@ -228,9 +263,9 @@ class D4PG(Agent):
         """One critic step and one actor step on `batch`; then the targets track. Returns the
         per-sample critic losses too (the new priorities under PER)."""
         cfg = self.config
-        m = self.target_q(batch)
-        logits = self.critic(batch.obs, batch.actions)[0]
-        per_sample = critic_loss(logits, m)
+        logits, per_sample = critic_row_losses(
+            self.critic, self.actor_target, self.critic_target, batch, self.support
+        )
         loss_q = (batch.weights * per_sample).mean()
         backward_step(self.critic_opt, loss_q)
         loss_pi = actor_loss(self.critic(batch.obs, self.actor(batch.obs))[0], self.support)
@@ -250,12 +285,10 @@ class D4PG(Agent):
         obs = self.env.obs
         with self.training(total_steps):
             while not self.finished:
-                if self.counters["steps"] < cfg.learning_starts:
-                    unit = unscale_action(self.env.sample_actions(), self.low, self.high)
-                else:
-                    unit = self.explore(obs)
-                step = self.env.step(scale_action(unit, self.low, self.high))
-                self.replay.add(obs, unit, step)
+                early = self.counters["steps"] < cfg.learning_starts
+                behave = self.random_unit if early else self.explore
+                # the replay keeps unit-box actions; the env is stepped with them scaled
+                obs, _, step = collect_step(self, obs, behave, self.to_env)
                 self.noise.reset(step.dones)
                 obs = step.obs
                 metrics = None

@@ -20,6 +20,12 @@ variant. Process management is `tidyrl.loops.async_workers`; this file is the wo
 Runs are not bit-reproducible: the interleaving of asynchronous updates depends on the OS
 scheduler, as in the paper. Everything else behaves as for every agent: the main process counts
 steps, logs, evaluates and checkpoints the shared network; a loaded agent acts identically.
+
+With Ray workers (`--workers N`, docs/distributed.md) the N workers are Ray actors, each with its
+own `Segment` (env and local network): a worker sends the gradient of its segment instead of
+applying it, and the main process -- the global network -- applies each gradient as it arrives
+(`apply_gradients`, step 5) and sends the new parameters back to that worker alone
+(`tidyrl.distributed.a3c`). The worker's story is the same `Segment.gradients`.
 """
 
 from __future__ import annotations
@@ -126,29 +132,25 @@ class _Tally:
             self.lengths += step.episode_lengths
 
 
-def a3c_worker(
-    worker: int, spec: dict[str, Any], shared: Mapping[str, Any], channel: WorkerChannel
-) -> None:
-    """One actor-learner (runs in its own process): steps 1-5 of the module docstring."""
-    runtime.configure(1)  # one thread per worker process: the workers share the cores
-    cfg: A3CConfig = spec["config"]
-    seed = spec["seed"] + 10_007 * (worker + 1)
-    torch.manual_seed(seed)
-    env = VecEnv(spec["env"], n_envs=1, seed=seed)
-    shared_policy: ActorCritic = shared["policy"]
-    local = copy.deepcopy(shared_policy)
-    io = PolicyIO(env.single_observation_space, env.single_action_space, False)
-    optimizer = torch.optim.Adam(shared_policy.parameters(), lr=cfg.lr)
-    global_steps: torch.Tensor = shared["global_steps"]  # the paper's shared counter T
-    for param, state in zip(shared_policy.parameters(), shared["optimizer_state"]):
-        optimizer.state[param] = state
-    rollout = Rollout(
-        cfg.t_max, 1, (io.obs_dim,), action_shape(env.single_action_space), local.discrete
-    )
-    tally = _Tally(env, seed)
-    while not channel.stopped:
-        local.load_state_dict(shared_policy.state_dict())
-        collect_rollout(tally, local, rollout, io, io.obs)
+class Segment:
+    """A worker's own state: its environment, its local copy of the network, the rollout it
+    fills and its tally; `gradients` is steps 2-4 of the module docstring."""
+
+    def __init__(self, env_cfg: Any, policy: ActorCritic, cfg: A3CConfig, seed: int) -> None:
+        torch.manual_seed(seed)
+        self.cfg = cfg
+        self.env = VecEnv(env_cfg, n_envs=1, seed=seed)
+        self.local = copy.deepcopy(policy)
+        self.io = PolicyIO(self.env.single_observation_space, self.env.single_action_space, False)
+        shape = action_shape(self.env.single_action_space)
+        self.rollout = Rollout(cfg.t_max, 1, (self.io.obs_dim,), shape, self.local.discrete)
+        self.tally = _Tally(self.env, seed)
+
+    def gradients(self) -> dict[str, float]:
+        """Act t_max steps with the local network, then leave in its `.grad` the (clipped)
+        gradient of `a3c_loss` on the segment; return the loss's metrics."""
+        cfg, local, rollout = self.cfg, self.local, self.rollout
+        collect_rollout(self.tally, local, rollout, self.io, self.io.obs)
         advantages, returns = rollout.advantages(cfg.gamma, cfg.gae_lambda)
         batch = rollout.flatten(advantages, returns)
         dist, values = local(batch.obs)
@@ -157,16 +159,56 @@ def a3c_worker(
         loss.backward()
         if cfg.max_grad_norm > 0:
             nn.utils.clip_grad_norm_(local.parameters(), cfg.max_grad_norm)
-        for shared_param, local_param in zip(shared_policy.parameters(), local.parameters()):
-            shared_param.grad = local_param.grad
-        if cfg.anneal_lr:
-            done = spec["start"] + int(global_steps.item())
-            optimizer.param_groups[0]["lr"] = cfg.lr * remaining_fraction(done, spec["target"])
-        optimizer.step()  # Hogwild: no lock around the shared update
-        global_steps.add_(tally.steps)  # unlocked as well: only the schedule reads it
-        channel.report(tally.steps, tally.returns, tally.lengths, metrics)
+        return metrics
+
+    def drain(self) -> tuple[int, list[float], list[int]]:
+        """The steps and the finished episodes since the last call."""
+        tally = self.tally
+        out = tally.steps, tally.returns, tally.lengths
         tally.steps, tally.returns, tally.lengths = 0, [], []
-    env.close()
+        return out
+
+
+def worker_seed(seed: int, worker: int) -> int:
+    """Worker `worker`'s seed for a `learn` call whose workers start from `seed`."""
+    return seed + 10_007 * (worker + 1)
+
+
+def apply_gradients(
+    optimizer: torch.optim.Optimizer, cfg: A3CConfig, done: int, target: int
+) -> None:
+    """Step 5: the shared optimizer's step on the gradients in place, its learning rate
+    annealed over the whole run (`done` of `target` steps)."""
+    if cfg.anneal_lr:
+        optimizer.param_groups[0]["lr"] = cfg.lr * remaining_fraction(done, target)
+    optimizer.step()
+
+
+def a3c_worker(
+    worker: int, spec: dict[str, Any], shared: Mapping[str, Any], channel: WorkerChannel
+) -> None:
+    """One actor-learner (runs in its own process): steps 1-5 of the module docstring."""
+    runtime.configure(1)  # one thread per worker process: the workers share the cores
+    cfg: A3CConfig = spec["config"]
+    shared_policy: ActorCritic = shared["policy"]
+    segment = Segment(spec["env"], shared_policy, cfg, worker_seed(spec["seed"], worker))
+    optimizer = torch.optim.Adam(shared_policy.parameters(), lr=cfg.lr)
+    global_steps: torch.Tensor = shared["global_steps"]  # the paper's shared counter T
+    for param, state in zip(shared_policy.parameters(), shared["optimizer_state"]):
+        optimizer.state[param] = state
+    while not channel.stopped:
+        segment.local.load_state_dict(shared_policy.state_dict())
+        metrics = segment.gradients()
+        for shared_param, local_param in zip(
+            shared_policy.parameters(), segment.local.parameters()
+        ):
+            shared_param.grad = local_param.grad
+        done = spec["start"] + int(global_steps.item())
+        apply_gradients(optimizer, cfg, done, spec["target"])  # Hogwild: no lock around it
+        steps, returns, lengths = segment.drain()
+        global_steps.add_(steps)  # unlocked as well: only the schedule reads it
+        channel.report(steps, returns, lengths, metrics)
+    segment.env.close()
 
 
 class A3C(Agent):
@@ -204,6 +246,12 @@ class A3C(Agent):
         return states
 
     def learn(self, total_steps: int) -> A3C:
+        if self.run.workers:  # the workers are Ray actors (tidyrl.distributed.a3c)
+            from tidyrl.distributed.a3c import learn_on_workers
+
+            with self.training(total_steps):
+                learn_on_workers(self, self._spec())
+            return self
         self.policy.share_memory()
         shared = {
             "policy": self.policy,
@@ -211,24 +259,29 @@ class A3C(Agent):
             "global_steps": torch.zeros((), dtype=torch.int64).share_memory_(),
         }
         with self.training(total_steps):
-            spec = {
-                "config": self.config,
-                "env": self.env_cfg,
-                # each learn() call gets fresh worker seeds, so it does not replay the last one
-                "seed": self.run.seed + self.counters["steps"],
-                # the schedule spans the whole run (counters["target"]), so a resume continues it
-                "start": self.counters["steps"],
-                "target": max(self.counters["target"], 1),
-            }
+            spec = self._spec()
             with AsyncWorkerPool(a3c_worker, self.config.n_workers, spec, shared) as pool:
                 while not self.finished:
                     for report in pool.reports(timeout=1.0):
-                        self._count(report)
+                        self.count(report)
                 for report in pool.stop():  # updates already applied: count their steps too
-                    self._count(report)
+                    self.count(report)
         return self
 
-    def _count(self, report) -> None:
+    def _spec(self) -> dict[str, Any]:
+        """What every worker of a `learn` call needs besides the network."""
+        return {
+            "config": self.config,
+            "env": self.env_cfg,
+            # each learn() call gets fresh worker seeds, so it does not replay the last one
+            "seed": self.run.seed + self.counters["steps"],
+            # the schedule spans the whole run (counters["target"]), so a resume continues it
+            "start": self.counters["steps"],
+            "target": max(self.counters["target"], 1),
+        }
+
+    def count(self, report: Any) -> None:
+        """Count a worker's report: one update, its steps and finished episodes."""
         self.counters["updates"] += 1
         empty = np.empty(0)
         step = Step(

@@ -11,9 +11,15 @@ network), on minibatches drawn uniformly from a replay buffer D:
              (the argmax over the actions valid in s' where the env gives an action mask)
     L      = mean_i huber(y_i - Q_theta(s_i, a_i))         ("error clipping"; or 0.5 * squared)
 
-gamma_m = gamma for one-step rows. With a bonus reward plug-in (`reward=curiosity|count|rnd|icm`,
-`tidyrl.rewards`), lecture seed 000's curiosity target: each sampled minibatch first trains the
-plug-in (`update`), which then scores it, C = C(s, s', a), and
+gamma_m = gamma for one-step rows. With `prioritized=true` the minibatch is drawn by proportional
+prioritized replay (Schaul et al. 2016, `tidyrl.data.samplers`) and
+
+    L      = mean_i w_i huber(delta_i),   delta_i = y_i - Q_theta(s_i, a_i),   p_i <- |delta_i|
+
+(w_i the importance weights, beta annealed from `beta_start` to 1 over the budget). With a bonus
+reward plug-in (`reward=curiosity|count|rnd|icm`, `tidyrl.rewards`), lecture seed 000's
+curiosity target: each sampled minibatch first trains the plug-in (`update`), which then scores
+it, C = C(s, s', a), and
 
     y      = r + beta C + gamma_m * (1 - terminated) * Q_theta'(s', a*)
 
@@ -26,9 +32,11 @@ the future value. The target network is copied every
 
 Acting is ε-greedy, ε decaying linearly from `epsilon_start` to `epsilon_end` over
 `exploration_fraction` of the training budget. Every `train_freq` env steps (after
-`learning_starts`) the agent does `gradient_steps` updates, each on a fresh uniform minibatch.
+`learning_starts`) the agent does `gradient_steps` updates, each on a fresh minibatch.
 With Ray workers (`--workers N`) the transitions come from Ape-X actors, each env copy with a
-fixed ε of its own instead of the schedule (`tidyrl.loops.off_policy`, docs/distributed.md).
+fixed ε of its own instead of the schedule (`tidyrl.loops.off_policy`, docs/distributed.md);
+with `prioritized=true` each actor gives its transitions their first priority |delta_i|, computed
+by `td_errors` below on its copy of the networks (Horgan et al. 2018).
 Under an action mask (`tidyrl.core.masking`) masked actions have Q = -inf in the greedy choice
 and in the target's argmax, and exploring draws are uniform over the valid actions.
 """
@@ -41,6 +49,7 @@ from typing import Any, Literal
 import gymnasium as gym
 import numpy as np
 import torch
+from torch import nn
 
 from tidyrl.agent import Agent
 from tidyrl.config import check_choice, check_hidden, check_range
@@ -99,6 +108,12 @@ class DQNConfig:
     """Fraction of the training budget over which ε decays."""
     max_grad_norm: float = 10.0
     """Clip the gradient's global norm (0: no clipping)."""
+    prioritized: bool = False
+    """Proportional prioritized replay (Schaul et al. 2016), p_i = |delta_i| (else uniform)."""
+    alpha: float = 0.6
+    """Priority exponent of prioritized replay (Schaul et al. 2016, Table 3; Ape-X's too)."""
+    beta_start: float = 0.4
+    """Initial importance-sampling exponent beta, annealed linearly to 1 over the budget."""
     n_envs: int = 1
     """Parallel environments."""
     reward: str = "env"
@@ -126,6 +141,8 @@ class DQNConfig:
         check_range(self, "epsilon_end", 0.0, 1.0)
         check_range(self, "exploration_fraction", 0.0, 1.0)
         check_range(self, "max_grad_norm", 0.0)
+        check_range(self, "alpha", 0.0)
+        check_range(self, "beta_start", 0.0, 1.0)
         check_range(self, "n_envs", 1)
 
 
@@ -146,9 +163,31 @@ def dqn_target(
     return rewards + batch.discounts * batch.bootstrap_mask * next_value
 
 
-def compute_loss_q(q_taken: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
-    """mean_i loss(y_i - Q(s_i, a_i)) over the uniformly sampled minibatch."""
-    return mean_td_loss(q_taken, target, kind)
+def td_errors(
+    q: nn.Module,
+    q_target: nn.Module,
+    batch: Transition,
+    double: bool,
+    bonus: torch.Tensor | None = None,
+    beta: float = 0.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(Q_theta(s_i, a_i), y_i) for a minibatch: the two sides of delta_i = y_i - Q(s_i, a_i),
+    the target without gradient. `update` regresses on them; an Ape-X actor takes |delta_i| as
+    the first priority of the rows it sends."""
+    if double:  # Q(s, .) and the online Q(s', .)
+        q_all, next_q_online = q.with_next(batch.obs, batch.next_obs)
+    else:
+        q_all, next_q_online = q(batch.obs), None
+    with torch.no_grad():
+        target = dqn_target(batch, q_target(batch.next_obs), next_q_online, bonus, beta)
+    return q_all.gather(1, batch.actions.unsqueeze(1)).squeeze(1), target
+
+
+def compute_loss_q(
+    q_taken: torch.Tensor, target: torch.Tensor, kind: str, weights: torch.Tensor | None = None
+) -> torch.Tensor:
+    """mean_i w_i loss(y_i - Q(s_i, a_i)) over the minibatch (w = 1: uniformly sampled)."""
+    return mean_td_loss(q_taken, target, kind, weights)
 
 
 # RL-Zoo's tuned Acrobot-v1 (and LunarLander-v3) DQN, hyperparams/dqn.yml
@@ -263,10 +302,13 @@ class DQN(Agent):
             self.action_space,
             cfg.n_envs,
             gamma=cfg.gamma,
+            prioritized=cfg.prioritized,
+            alpha=cfg.alpha,
             device=self.device,
             mask_width=None if self.env.masks is None else self.n_actions,
         )
         self.epsilon = cfg.epsilon_start
+        self.beta = cfg.beta_start
         self.reward_plugin = attach(self)  # None: learn from the env's reward alone
         self.register_state("q", "q_target", "optimizer")
         self.register_run_state("replay")
@@ -289,17 +331,14 @@ class DQN(Agent):
             bonus, metrics = learn_and_score(plugin, batch)
             beta = plugin.intrinsic_coef
             metrics["extrinsic_reward"] = batch.rewards.mean()
-        if cfg.double:  # Q(s, .) and the online Q(s', .)
-            q_all, next_q_online = self.q.with_next(batch.obs, batch.next_obs)
-        else:
-            q_all, next_q_online = self.q(batch.obs), None
-        with torch.no_grad():
-            target = dqn_target(batch, self.q_target(batch.next_obs), next_q_online, bonus, beta)
-        q_taken = q_all.gather(1, batch.actions.unsqueeze(1)).squeeze(1)
-        loss = compute_loss_q(q_taken, target, cfg.loss)
+        q_taken, target = td_errors(self.q, self.q_target, batch, cfg.double, bonus, beta)
+        weights = batch.weights if cfg.prioritized else None
+        loss = compute_loss_q(q_taken, target, cfg.loss, weights)
         self.optimizer.zero_grad()
         loss.backward()
         self.optimizer.step()  # clips the gradient norm to max_grad_norm first
+        if cfg.prioritized:  # p_i <- |delta_i|
+            self.replay.update_priorities(batch.index, target - q_taken.detach())
         return {"loss": loss.detach(), "q_mean": q_taken.detach().mean(), **metrics}
 
     def learn(self, total_steps: int) -> DQN:
@@ -311,6 +350,7 @@ class DQN(Agent):
             while not self.finished:
                 before = self.counters["steps"]
                 self.epsilon = linear_schedule(cfg.epsilon_start, cfg.epsilon_end, decay, before)
+                self.beta = linear_schedule(cfg.beta_start, 1.0, self.counters["target"], before)
                 obs, actions, step = collect_step(self, obs, self.act)  # into the replay
                 if self.reward_plugin is not None:  # each new transition, once
                     self.reward_plugin.observe(
@@ -325,7 +365,7 @@ class DQN(Agent):
                     if crossed(before, after, cfg.train_freq):
                         for _ in range(cfg.gradient_steps):
                             metrics = dict(
-                                self.update(self.replay.sample(cfg.batch_size, self.rng))
+                                self.update(self.replay.sample(cfg.batch_size, self.rng, self.beta))
                             )
                         self.counters["updates"] += cfg.gradient_steps
                     if crossed(before, after, cfg.target_update_every):

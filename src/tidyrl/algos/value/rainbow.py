@@ -21,6 +21,12 @@ uses ε-greedy; n_step=1, prioritized=false, double=false, dueling=false as name
 Under an action mask (`tidyrl.core.masking`) masked actions have Q = -inf in the greedy choice
 and in the selection of a* (the actions valid in s'), and ε-greedy's exploring draws (noisy=false)
 and the random actions before `learning_starts` are uniform over the valid actions.
+
+With Ray workers (`--workers N`) the rows come from Ape-X actors (Horgan et al. 2018,
+docs/distributed.md): each builds its n-step rows with an accumulator of its own, acts
+ε-greedily on its network copy with Ape-X's fixed ε per env copy (on top of the noisy layers),
+and sends each row with its first priority L_i, computed by `row_losses` below on its copy of
+the networks.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from dataclasses import dataclass
 import gymnasium as gym
 import numpy as np
 import torch
+from torch import nn
 
 from tidyrl.agent import Agent
 from tidyrl.config import check_hidden, check_range
@@ -43,6 +50,7 @@ from tidyrl.data.batch import Transition
 from tidyrl.data.replay import Replay
 from tidyrl.envs.spaces import rows
 from tidyrl.errors import ConfigError
+from tidyrl.loops.off_policy import collect_step
 from tidyrl.nets.heads import QNetwork, categorical_q
 from tidyrl.nets.inference import fast_policy
 from tidyrl.nets.noisy import reset_noise, set_noise
@@ -156,6 +164,30 @@ def compute_loss(
     return huber(target - taken)
 
 
+def row_losses(
+    q: nn.Module,
+    q_target: nn.Module,
+    batch: Transition,
+    support: torch.Tensor | None,
+    double: bool,
+) -> torch.Tensor:
+    """L_i of every row of a minibatch (the target without gradient): `update` weights and
+    averages them; they are also the rows' new priorities p_i, and an Ape-X actor's first
+    priorities of the rows it sends."""
+    if double:  # s and s' through the online network
+        out, next_online = q.with_next(batch.obs, batch.next_obs)
+    else:
+        out, next_online = q(batch.obs), None
+    with torch.no_grad():
+        target = rainbow_target(batch, q_target(batch.next_obs), next_online, support)
+    return compute_loss(out, batch.actions, target, support is not None)
+
+
+def expected_q(out: torch.Tensor, support: torch.Tensor | None) -> torch.Tensor:
+    """Q(s, a) from the network's output: itself (scalar head) or sum_j z_j p_j (atoms)."""
+    return out if support is None else categorical_q(out, support)
+
+
 class Rainbow(Agent):
     """Rainbow DQN; every component is a config flag (see the module docstring)."""
 
@@ -258,12 +290,14 @@ class Rainbow(Agent):
             lambda: self.greedy(obs, mask), rows(obs), self.epsilon, self.n_actions, self.rng, mask
         )
 
+    def random_actions(self, obs, mask: np.ndarray | None = None) -> np.ndarray:
+        """Uniform (valid) actions of every env copy, before `learning_starts`."""
+        return self.env.sample_actions()
+
     def greedy(self, obs, mask: np.ndarray | None = None) -> np.ndarray:
         """argmax_a Q(s, a) per row (the expected return under the distributional head), over
         the valid actions of `mask`."""
-        out = fast_policy(self.q)(obs)
-        q = out if self.support is None else categorical_q(out, self.support)
-        return masked_argmax(q, mask)
+        return masked_argmax(expected_q(fast_policy(self.q)(obs), self.support), mask)
 
     def update(self, batch: Transition) -> dict[str, torch.Tensor]:
         """One gradient step on the weighted loss; returns per-row losses as new priorities."""
@@ -271,13 +305,7 @@ class Rainbow(Agent):
         if cfg.noisy:
             reset_noise(self.q)
             reset_noise(self.q_target)
-        if cfg.double:  # s and s' through the online network
-            out, next_online = self.q.with_next(batch.obs, batch.next_obs)
-        else:
-            out, next_online = self.q(batch.obs), None
-        with torch.no_grad():
-            target = rainbow_target(batch, self.q_target(batch.next_obs), next_online, self.support)
-        losses = compute_loss(out, batch.actions, target, cfg.distributional)
+        losses = row_losses(self.q, self.q_target, batch, self.support, cfg.double)
         loss = (batch.weights * losses).mean()
         self.optimizer.zero_grad()
         loss.backward()
@@ -295,12 +323,8 @@ class Rainbow(Agent):
                 self.beta = linear_schedule(cfg.beta_start, 1.0, target_steps, before)
                 if not cfg.noisy:
                     self.epsilon = linear_schedule(1.0, cfg.epsilon_end, target_steps // 6, before)
-                if before < cfg.learning_starts:
-                    actions = self.env.sample_actions()
-                else:
-                    actions = self.act(obs, mask=self.env.masks)
-                step = self.env.step(actions)
-                self.replay.add(obs, actions, step)
+                act = self.random_actions if before < cfg.learning_starts else self.act
+                obs, actions, step = collect_step(self, obs, act)  # into the replay
                 obs = step.obs
                 after = before + cfg.n_envs
                 if after > cfg.learning_starts and len(self.replay) >= cfg.batch_size:
