@@ -36,11 +36,11 @@ SUITES = [
             Task(
                 "ppo",
                 "MiniGrid-Empty-5x5-v0",
-                60_000,
+                150_000,
                 threshold=0.9,
                 overrides=MINIGRID_PPO,
                 label="ppo minigrid dict-obs",
-                eval_every=10_000,
+                eval_every=25_000,
                 reference="optimum 0.964 (4-step shortest path); not a published run",
             ),
             Task(
