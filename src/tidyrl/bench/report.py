@@ -616,7 +616,8 @@ def distributed_section(results: Path) -> list[str]:
             ),
             "",
         ]
-    for name in ("curve", "apex-curve"):  # PPO; Ape-X DQN
+    # PPO; Ape-X DQN uniform, then with actor priorities; A3C; Ape-X Rainbow
+    for name in ("curve", "apex-curve", "apex-per-curve", "a3c-curve", "apex-rainbow-curve"):
         if name not in parts:
             continue
         record = parts[name]
@@ -627,10 +628,53 @@ def distributed_section(results: Path) -> list[str]:
             "| seed | workers | eval return at steps | seconds |",
             "|---|---|---|---|",
             *(
-                f"| {r['seed']} | {'in-process' if r['workers'] == 0 else r['workers']} | "
+                f"| {r['seed']} | {_workers(r)} | "
                 + ", ".join(f"{step:,}: {ret:.0f}" for step, ret in r["eval_return"])
                 + f" | {r['seconds']:.0f} |"
                 for r in record["runs"]
+            ),
+            "",
+        ]
+    return lines
+
+
+def _workers(run: Mapping[str, Any]) -> str:
+    """'in-process' or the worker count, and the replay kind where a record compares them."""
+    where = "in-process" if run["workers"] == 0 else str(run["workers"])
+    if "prioritized" in run:
+        where += ", prioritised" if run["prioritized"] else ", uniform"
+    return where
+
+
+VISUAL_MODEL_FORMAT = "tidyrl-visual-model/1"
+
+
+def visual_model_section(results: Path) -> list[str]:
+    """Seed 000's visual environment model on MinAtar frames
+    (`benchmarks/visual_model_minatar.py`): held-out one-step losses against copying the last
+    frame, pixel and changed-pixel accuracy, and the reward head's accuracy."""
+    lines: list[str] = []
+    for record in load_records(results, VISUAL_MODEL_FORMAT):
+        runs = record["runs"]
+        lines += [
+            "## Environment model on MinAtar frames (issue 22)",
+            "",
+            f"Command: `{record['command']}`; {record['env']}, uniformly random play, "
+            f"{record['transitions']:,} transitions per seed (the last sixth held out), "
+            f"{record['updates']:,} Adam updates of {record['batch_size']}; held-out numbers.",
+            "",
+            "| seed | frame loss | copy-last-frame loss | ratio | pixel acc. | copy pixel acc. "
+            "| changed-pixel acc. | reward acc. | on scoring steps | on other steps "
+            "| scoring share | seconds |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|",
+            *(
+                f"| {r['seed']} | {r['model_loss']:.5f} | {r['copy_loss']:.5f} | "
+                f"{r['model_loss'] / r['copy_loss']:.3f} | {r['pixel_accuracy']:.4f} | "
+                f"{r['copy_pixel_accuracy']:.4f} | {r['changed_pixel_accuracy']:.3f} | "
+                f"{r['reward_accuracy']:.4f} | {r['reward_accuracy_scoring']:.3f} | "
+                f"{r['reward_accuracy_non_scoring']:.4f} | {r['scoring_share']:.3f} | "
+                f"{r['seconds']:.0f} |"
+                for r in runs
             ),
             "",
         ]
@@ -689,6 +733,7 @@ def write_report(results: Path, out: Path, suites: Mapping[str, Suite] | None = 
     lines += iqm_section(records, plots, md_dir)
     lines += whole_process_section(results)
     lines += distributed_section(results)
+    lines += visual_model_section(results)
     by_family: dict[str, dict[str, list[Record]]] = defaultdict(lambda: defaultdict(list))
     for r in records:
         by_family[r["family"]][r["suite"]].append(r)
