@@ -40,11 +40,12 @@ env's rewards r and the bonus C stay apart, each with its own discount and GAE,
     value loss = E[(V_E - R_E)^2] + E[(V_I - R_I)^2]
 
 (the paper: gamma_E = 0.999, gamma_I = 0.99, c_E = 2, c_I = 1); the clipped surrogate takes
-A. The intrinsic return runs on across episode ends because a novel state is worth seeking
-whether or not reaching it ends the episode (the paper's argument: otherwise the agent learns
-to avoid ending episodes, which resets it to familiar states). The env-reward scaling of
-`normalize_reward` applies to r only. `value_loss` and `clipped_surrogate` are the same shared
-functions (the value loss sums over heads); the default, one-head path is unchanged.
+A. The intrinsic return runs on across episode ends: novel states count whether they lie in this
+episode or the next, and an episode end costs only the novelty lost by going back to the start,
+so the bonus does not make the agent averse to ending episodes (the paper's argument). The
+env-reward scaling of `normalize_reward` applies to r only. `value_loss` and
+`clipped_surrogate` are the same shared functions (the value loss sums over heads); the
+default, one-head path is unchanged.
 """
 
 from __future__ import annotations
