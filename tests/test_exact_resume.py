@@ -70,6 +70,16 @@ CASES: dict[str, tuple[str, int, list[str], int]] = {
         + ["buffer_size=500", "log_every=100", "checkpoint_every=450"],
         550,
     ),
+    # a reward plug-in's state is learned state too (RND: predictor, its optimizer, observation
+    # and return statistics, each env's running intrinsic return; its row draws use agent.rng)
+    "ddpg": (
+        "Pendulum-v1",
+        800,
+        ["learning_starts=200", "hidden=[32,32]", "batch_size=32", "buffer_size=500"]
+        + ["reward=rnd", "rnd_hidden=[16]", "rnd_embedding=8", "update_proportion=0.5"]
+        + ["log_every=100", "checkpoint_every=450"],
+        550,
+    ),
     # the environment model, its optimizer and the observation statistics are learned state;
     # the imagined rollouts draw from torch's generator
     "ddpg-imagination": (

@@ -23,6 +23,10 @@ continue probability c_t (1 - P(s_{t+1} terminal)) in place of both masks:
 where r_t and c_t are predicted for the step s_t -> s_{t+1}; `lambda_returns` computes it as GAE
 with terminated = dones = 1 - c_t (the two are the same recursion: R_t = A_t + v(s_t)).
 
+A non-episodic stream (RND's intrinsic return, Burda et al. 2018, section 2.3) is GAE with
+terminated = done = 0 everywhere and V(s'_t) the next row's value, reset observation or not
+(`non_episodic_gae`).
+
 GAE with lambda = 1 is the n-step return of A2C/A3C minus V(s_t) (bootstrapped at the rollout's
 end); lambda = 0 is the one-step TD error of the online actor-critic.
 """
@@ -82,6 +86,23 @@ def gae(
         running = deltas[t] + carry[t] * running
         advantages[t] = running
     return advantages, advantages + values
+
+
+def non_episodic_gae(
+    rewards: torch.Tensor,
+    values: torch.Tensor,
+    last_values: torch.Tensor,
+    gamma: float,
+    lam: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """GAE(gamma, lambda) and lambda-returns of a reward stream that never ends, over a
+    time-major rollout [T, N]: Burda et al. (2018), section 2.3, treat the intrinsic return as
+    non-episodic, so no step is terminal and no episode end cuts the recursion. V(s_{t+1}) is
+    the next row's value (after an episode end, the new episode's first state) and
+    `last_values` [N] = V(s_T) bootstraps the last row. Returns (advantages, returns)."""
+    next_values = torch.cat([values[1:], last_values.unsqueeze(0)])
+    never = torch.zeros_like(rewards)
+    return gae(rewards, values, next_values, never, never, gamma, lam)
 
 
 def lambda_returns(

@@ -13,6 +13,10 @@ each step, so the losses re-evaluate pi under the same mask the behaviour policy
 With `experience=True` the rollout also keeps what a reward plug-in (`tidyrl.rewards`) scores:
 the raw observation, the action the env received and the true successor observation of every
 step (`store_experience`, `experience`); the plug-in's rewards then replace `rewards` before GAE.
+
+With `intrinsic=True` (PPO's two value heads, Burda et al. 2018) the values are [T, N, 2]
+(extrinsic, intrinsic; likewise `final_values` and `last_values`) and `intrinsic_rewards` keeps
+a bonus plug-in's rewards apart from the env's: `stream_advantages` computes one GAE per stream.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from tidyrl.core.returns import gae
+from tidyrl.core.returns import gae, non_episodic_gae
 from tidyrl.data.batch import Experience
 
 ObsSpec = tuple[int, ...] | dict[str, tuple[tuple[int, ...], np.dtype[Any]]]
@@ -76,9 +80,11 @@ class Rollout:
         discrete: bool,
         mask_width: int | None = None,
         experience: bool = False,
+        intrinsic: bool = False,
     ) -> None:
         self.n_steps, self.n_envs = n_steps, n_envs
         t, n = n_steps, n_envs
+        heads = (2,) if intrinsic else ()  # values per step: (V_E, V_I), or V
         self.obs: Any
         if isinstance(obs_shape, dict):
             self.obs = {
@@ -94,13 +100,15 @@ class Rollout:
         self.actions = torch.zeros((t, n, *action_shape), dtype=torch.long if discrete else None)
         self.logprobs = torch.zeros((t, n))
         self.rewards = torch.zeros((t, n))
-        self.values = torch.zeros((t, n))
+        self.values = torch.zeros((t, n, *heads))
         self.terminated = torch.zeros((t, n))
         self.truncated = torch.zeros((t, n))
-        self.final_values = torch.zeros((t, n))
+        self.final_values = torch.zeros((t, n, *heads))
         """V(final observation) where the step was truncated, else 0."""
-        self.last_values = torch.zeros(n)
+        self.last_values = torch.zeros((n, *heads))
         """V(s_T): the value of the observation after the last stored step (bootstrap)."""
+        self.intrinsic_rewards = torch.zeros((t, n)) if intrinsic else None
+        """A bonus plug-in's rewards C, with `intrinsic` only (None: one reward stream)."""
         self.env_obs: torch.Tensor | None = None
         """Raw observations (before any normalization), with `experience` only."""
         self.env_actions: torch.Tensor | None = None
@@ -142,6 +150,7 @@ class Rollout:
             not self.actions.is_floating_point(),
             mask_width=None if self.masks is None else int(self.masks.shape[2]),
             experience=self.env_obs is not None,
+            intrinsic=self.intrinsic_rewards is not None,
         )
 
     def put(self, first: int, part: Rollout) -> None:
@@ -196,11 +205,15 @@ class Rollout:
             self.truncated.reshape(size),
         )
 
-    def next_values(self) -> torch.Tensor:
+    def next_values(self, head: int | None = None) -> torch.Tensor:
         """V(s'_t): V(s_{t+1}) inside an episode, V(final obs) at truncation, and V(s_T) after
-        the last row. At terminated steps the value is irrelevant (GAE masks it)."""
-        nxt = torch.cat([self.values[1:], self.last_values.unsqueeze(0)])
-        return torch.where(self.truncated.bool(), self.final_values, nxt)
+        the last row (of value head `head` of an intrinsic rollout). At terminated steps the
+        value is irrelevant (GAE masks it)."""
+        values, final, last = self.values, self.final_values, self.last_values
+        if head is not None:
+            values, final, last = values[..., head], final[..., head], last[..., head]
+        nxt = torch.cat([values[1:], last.unsqueeze(0)])
+        return torch.where(self.truncated.bool(), final, nxt)
 
     def advantages(self, gamma: float, lam: float) -> tuple[torch.Tensor, torch.Tensor]:
         """(advantages, returns) by GAE(gamma, lambda) over this rollout."""
@@ -208,6 +221,29 @@ class Rollout:
         return gae(
             self.rewards, self.values, self.next_values(), self.terminated, dones, gamma, lam
         )
+
+    def stream_advantages(
+        self, gamma: float, gamma_int: float, lam: float
+    ) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+        """((A_E, R_E), (A_I, R_I)) of an intrinsic rollout (Burda et al. 2018, section 2.3):
+        the env's rewards by GAE(gamma, lambda) on value head 0 with the episodic masks (as
+        `advantages`), the intrinsic rewards by GAE(gamma_int, lambda) on head 1 with none:
+        the intrinsic return runs on across episode ends (`non_episodic_gae`)."""
+        assert self.intrinsic_rewards is not None, "this rollout was built without intrinsic"
+        dones = torch.clamp(self.terminated + self.truncated, max=1.0)
+        extrinsic = gae(
+            self.rewards,
+            self.values[..., 0],
+            self.next_values(0),
+            self.terminated,
+            dones,
+            gamma,
+            lam,
+        )
+        intrinsic = non_episodic_gae(
+            self.intrinsic_rewards, self.values[..., 1], self.last_values[..., 1], gamma_int, lam
+        )
+        return extrinsic, intrinsic
 
     def flatten(self, advantages: torch.Tensor, returns: torch.Tensor) -> RolloutBatch:
         """All T * N samples as one flat batch."""
@@ -220,8 +256,8 @@ class Rollout:
             _map(self.obs, flat),
             flat(self.actions),
             self.logprobs.reshape(size),
-            self.values.reshape(size),
+            flat(self.values),
             advantages.reshape(size),
-            returns.reshape(size),
+            flat(returns),
             None if self.masks is None else flat(self.masks),
         )

@@ -13,7 +13,7 @@ inside `agent.collecting()`, so that checkpoints fall between rollouts. With Ray
 `relabel_rollout` is the one place where a reward plug-in (`tidyrl.rewards`) enters an
 on-policy learner: after collection and before GAE it trains the plug-in on the rollout's
 reward-free experience and overwrites every stored reward with the plug-in's (or, for a bonus,
-with r + beta * C).
+with r + beta * C, or keeps C apart for a second value head).
 """
 
 from __future__ import annotations
@@ -91,6 +91,7 @@ def collect_rollout(
     it runs with Ray workers) is handed the call: the distribution of collection is this seam,
     not a change to the learners."""
     env = agent.env
+    heads = getattr(policy, "n_values", 1)  # V(s) is the fused output's last `heads` columns
     remote = getattr(env, "collect_rollout", None)
     if remote is not None:
         result: Rollout = remote(agent, policy, rollout, adapter, obs_fn, reward_fn, metrics)
@@ -104,13 +105,13 @@ def collect_rollout(
         obs = obs_fn(env.obs, False)
         for t in range(rollout.n_steps):
             out = forward(obs)
-            values = out[:, -1]
+            values = _values(out, heads)
             masks = None
             if env.masks is not None and rollout.masks is not None:
                 masks = rollout.masks[t]
                 masks.copy_(torch.from_numpy(env.masks))
             with torch.inference_mode():
-                head = policy.head(out[:, :-1], masks)
+                head = policy.head(out[:, :-heads], masks)
                 actions, logprobs = head.sample_and_log_prob(agent.rng)
             raw_obs, env_actions = env.obs, adapter.to_env(actions)
             step = env.step(env_actions)
@@ -122,13 +123,19 @@ def collect_rollout(
                 rollout.store_experience(t, raw_obs, env_actions, step.next_obs)
             if step.truncated.any():
                 cut = np.flatnonzero(step.truncated)
-                final = forward(obs_fn(take(step.next_obs, cut), False))[:, -1]
+                final = _values(forward(obs_fn(take(step.next_obs, cut), False)), heads)
                 rollout.final_values[t] = 0.0
                 rollout.final_values[t, torch.from_numpy(cut)] = final
             obs = obs_fn(step.obs, True)
             agent.tick(step, report)
-        rollout.last_values.copy_(forward(obs)[:, -1])
+        rollout.last_values.copy_(_values(forward(obs), heads))
     return rollout
+
+
+def _values(out: torch.Tensor, heads: int) -> torch.Tensor:
+    """V(s) from the fused network's output: its last column [N], or last `heads` columns
+    [N, heads] for a critic with several value heads."""
+    return out[:, -1] if heads == 1 else out[:, -heads:]
 
 
 def relabel_rollout(
@@ -138,6 +145,10 @@ def relabel_rollout(
     reward in the rollout with the updated plug-in's, scaled step by step by `reward_fn` (e.g.
     the running return scaler) when given. Returns the plug-in's metrics, the mean plug-in
     reward (`<name>_reward`) and, for a bonus, the mean env reward (`extrinsic_reward`).
+
+    A rollout with an intrinsic stream (`Rollout.intrinsic_rewards`: PPO's two value heads)
+    keeps the bonus apart instead: C goes to `intrinsic_rewards` unweighted (beta weighs the
+    intrinsic advantage there), and `rewards` keep the env's, scaled by `reward_fn`.
 
     The plug-in sees an `Experience`, which has no reward field. A plug-in that replaces the
     env's reward (`replaces_env_reward`, e.g. GAIL) overwrites the stored env rewards whole, so
@@ -150,7 +161,11 @@ def relabel_rollout(
     rewards = rewards.reshape(rollout.n_steps, rollout.n_envs)
     if not plugin.replaces_env_reward:  # a bonus (curiosity) adds to the env's reward
         metrics["extrinsic_reward"] = rollout.rewards.mean()
-        rewards = rollout.rewards + plugin.intrinsic_coef * rewards
+        if rollout.intrinsic_rewards is not None:  # a stream and value head of its own
+            rollout.intrinsic_rewards.copy_(rewards)
+            rewards = rollout.rewards.clone()
+        else:
+            rewards = rollout.rewards + plugin.intrinsic_coef * rewards
     if reward_fn is not None:
         dones = (rollout.terminated + rollout.truncated).bool().numpy()
         rewards = torch.stack(

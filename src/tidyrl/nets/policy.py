@@ -58,7 +58,9 @@ def integer_actions(space: gym.Space[Any]) -> bool:
 class ActorCritic(nn.Module):
     """pi_theta(a|s) and V_phi(s) as two MLPs; `critic=False` builds the actor alone.
     `observation_space`: a Dict space, read by one combined encoder per network (`obs_dim`
-    is then unused)."""
+    is then unused). `n_values` > 1: the critic has that many value heads, one output unit
+    each on its shared hidden layers (PPO's extrinsic and intrinsic values, Burda et al. 2018),
+    and `value` returns [B, n_values] instead of [B]."""
 
     def __init__(
         self,
@@ -69,8 +71,11 @@ class ActorCritic(nn.Module):
         log_std_init: float = 0.0,
         critic: bool = True,
         observation_space: gym.spaces.Dict | None = None,
+        n_values: int = 1,
     ) -> None:
         super().__init__()
+        self.n_values = n_values
+        """Value heads of the critic: the last `n_values` columns of `fused`'s output."""
         self.actor_encoder: CombinedEncoder | None = None
         self.critic_encoder: CombinedEncoder | None = None
         if observation_space is not None:
@@ -88,7 +93,7 @@ class ActorCritic(nn.Module):
         hidden_init = orthogonal_init(2**0.5)
         self.actor = mlp(obs_dim, hidden, out, activation, None, hidden_init, orthogonal_init(0.01))
         self.critic = (
-            mlp(obs_dim, hidden, 1, activation, None, hidden_init, orthogonal_init(1.0))
+            mlp(obs_dim, hidden, n_values, activation, None, hidden_init, orthogonal_init(1.0))
             if critic
             else None
         )
@@ -138,7 +143,8 @@ class ActorCritic(nn.Module):
     @torch.no_grad()
     def fused(self) -> nn.Module:
         """A frozen copy of actor and critic as one MLP whose output is [actor output | V(s)],
-        for rollout collection (`head` turns the first part into pi(.|s)).
+        for rollout collection (`head` turns the first part into pi(.|s); V(s) is the last
+        `n_values` columns).
 
         Both networks read the same observation, so layer 1 stacks their weights and deeper
         layers are block-diagonal: one forward is half the ops (and calls) of two. The copy
@@ -202,7 +208,7 @@ class _BothHeads(nn.Module):
         p = self.policy
         assert p.actor_encoder is not None and p.critic_encoder is not None
         actor = run_layers(p.actor, p.actor_encoder(obs))
-        return torch.cat([actor, p.value(obs).unsqueeze(-1)], -1)
+        return torch.cat([actor, p.value(obs).reshape(len(actor), -1)], -1)
 
 
 class ActionAdapter:

@@ -98,17 +98,28 @@ def check_reward(config: Any, bonus_only: bool = False) -> None:
     plugin_config(config)
 
 
-def attach(agent: Any) -> RewardPlugin | None:
+def attach(agent: Any, action_space: Any = None) -> RewardPlugin | None:
     """Build the plug-in `agent.config.reward` names for the agent's spaces (None for the env
-    reward) and register its state with the agent as ``reward_<key>`` attributes."""
+    reward) and register its state with the agent as ``reward_<key>`` attributes.
+
+    `action_space` is the space of the actions the plug-in will see, when the learner stores
+    them in another scale than the env's: DDPG, TD3 and SAC store the policy's [-1, 1] actions
+    in their replay and pass a [-1, 1] Box of the same shape (None: the agent's own space)."""
+    import gymnasium as gym  # here: the CLI's config resolution stays light
+
     config = plugin_config(agent.config)
     if config is None:
         return None
+    if isinstance(agent.observation_space, gym.spaces.Dict):
+        raise ConfigError(
+            f"{agent.algo}: reward={agent.config.reward} scores flat (Box or Discrete) "
+            f"observations, but the environment's are {agent.observation_space}; use reward=env"
+        )
     cls = plugin_class(agent.config.reward)
     plugin = cls(
         config,
         agent.observation_space,
-        agent.action_space,
+        agent.action_space if action_space is None else action_space,
         agent.env_cfg.id,
         agent.rng,
         getattr(agent.config, "n_envs", 1),

@@ -29,7 +29,8 @@ and an `intrinsic_coef` beta in its config: the learner learns from r + beta * C
 An on-policy learner hands each fresh rollout to `observe`, then `update`, then `reward`
 (`tidyrl.loops.on_policy.relabel_rollout`); an off-policy learner hands each env step to
 `observe` as it is collected and each sampled replay minibatch to `update` and `reward` when it
-computes its targets (e.g. DQN's y = r + beta C + gamma max_a' Q'(s', a')).
+computes its targets (e.g. DQN's y = r + beta C + gamma max_a' Q'(s', a')): `observe_step` and
+`bonus_rewards` below are those two seams, one line each in DQN, DDPG, TD3 and SAC.
 
 A plug-in is configured by a frozen dataclass (`Config`), built from the learner's
 ``reward_kwargs`` with the usual one-line errors. Subclasses are one level deep (like agents) and
@@ -43,6 +44,8 @@ from typing import Any, ClassVar, Protocol
 import gymnasium as gym
 import numpy as np
 import torch
+
+from tidyrl.data.batch import Experience
 
 
 class ExperienceLike(Protocol):
@@ -139,3 +142,38 @@ def learn_and_score(
         rewards = plugin.reward(batch).float()
     metrics[f"{plugin.name}_reward"] = rewards.mean()
     return rewards, metrics
+
+
+class StepLike(Protocol):
+    """What `observe_step` reads from a vector-env step (`tidyrl.envs.make.Step`)."""
+
+    @property
+    def next_obs(self) -> Any: ...
+    @property
+    def terminated(self) -> np.ndarray: ...
+    @property
+    def truncated(self) -> np.ndarray: ...
+
+
+def observe_step(
+    plugin: RewardPlugin | None, obs: np.ndarray, actions: np.ndarray, step: StepLike
+) -> None:
+    """Hand one vector-env step (one row per env copy, in the scale of the actions the learner
+    stores) to `plugin.observe`, each new transition exactly once; nothing without a plug-in."""
+    if plugin is not None:
+        batch = Experience.of_step(obs, actions, step.next_obs, step.terminated, step.truncated)
+        plugin.observe(batch, len(batch))
+
+
+def bonus_rewards(
+    plugin: RewardPlugin | None, batch: Any
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """The rewards an off-policy target learns from on a sampled minibatch: r + beta C after the
+    plug-in learned from the batch and scored it (`learn_and_score`), with its metrics and the
+    mean env reward as ``extrinsic_reward``; without a plug-in, `batch.rewards` itself and no
+    metrics. C carries no gradient, so no critic loss reaches the plug-in's networks."""
+    if plugin is None:
+        return batch.rewards, {}
+    bonus, metrics = learn_and_score(plugin, batch)
+    metrics["extrinsic_reward"] = batch.rewards.mean()
+    return batch.rewards + plugin.intrinsic_coef * bonus, metrics

@@ -1,8 +1,8 @@
 """Pieces shared by the deterministic-policy methods (DDPG, TD3, D4PG, SDDPG) and SAC: the
 losses of the deterministic policy gradient that DDPG, TD3 and ddpg-imagination differentiate
 unchanged (`td_target`, `critic_loss`, `actor_loss`), network builders from the config's
-width / init / batch-norm fields, the Box-bounds check, and the backward-then-step of one
-optimizer.
+width / init / batch-norm fields, the Box-bounds check, the unit Box of the stored actions, and
+the backward-then-step of one optimizer.
 
 On a Dict observation space (Tuple ones arrive as Dicts: `tidyrl.envs.spaces`) every network
 reads the observation through its own `tidyrl.nets.encoders.CombinedEncoder`: the actor (and
@@ -52,6 +52,12 @@ def box_bounds(space: gym.Space[Any], algo: str) -> tuple[np.ndarray, np.ndarray
     except ValueError as exc:
         raise EnvError(f"{algo}: {exc}") from exc
     return space.low, space.high
+
+
+def unit_box(space: gym.Space[Any]) -> gym.spaces.Box:
+    """The [-1, 1] Box of `space`'s shape: the scale of the actions the replay stores (what a
+    reward plug-in sees, `tidyrl.rewards.attach`)."""
+    return gym.spaces.Box(-1.0, 1.0, tuple(space.shape or ()), np.float32)
 
 
 def hidden_sizes(obs_dim: int, cfg: Any) -> tuple[int, ...]:

@@ -17,6 +17,12 @@ Exploration adds Gaussian noise whose variance decays linearly (the spell chart:
 steps) or an Ornstein-Uhlenbeck process (the paper: theta 0.15, sigma 0.2) to mu(s). A truncated
 episode (time limit) still bootstraps from its final observation s'.
 
+With a bonus reward plug-in (`reward=curiosity|count|rnd|icm`, `tidyrl.rewards`), as in DQN, each
+sampled minibatch first trains the plug-in, which then scores it, C [B], and the target learns
+from r + beta C in place of r (beta the plug-in's `intrinsic_coef`; C carries no gradient); every
+new transition reaches the plug-in's `observe` once, as it is collected. The plug-in sees the
+actions as the replay stores them, in [-1, 1].
+
 Defaults are the "OurDDPG" re-tuning of Fujimoto et al. (2018) (256-256 ReLU, lr 3e-4, batch 256,
 tau 0.005, N(0, 0.1^2) noise), which learns Pendulum-v1 out of the box; `--preset spellchart` is
 seed 000's chart exactly and `--preset seed001` adds OU noise, batch norm and gradient clipping.
@@ -25,7 +31,7 @@ seed 000's chart exactly and `--preset seed001` adds OU noise, batch norm and gr
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import gymnasium as gym
@@ -41,6 +47,7 @@ from tidyrl.algos.actor_critic.common import (
     make_actor,
     make_critic,
     td_target,
+    unit_box,
 )
 from tidyrl.config import check_range
 from tidyrl.core.noise import ExplorationNoise
@@ -51,6 +58,8 @@ from tidyrl.data.replay import Replay
 from tidyrl.envs.spaces import rows
 from tidyrl.nets.inference import fast_policy
 from tidyrl.nets.optim import Adam
+from tidyrl.rewards import attach, check_reward
+from tidyrl.rewards.base import bonus_rewards, observe_step
 
 
 @dataclass(frozen=True)
@@ -94,8 +103,15 @@ class DDPGConfig:
     """Clip actor and critic gradients to this global norm (0: no clipping)."""
     gradient_steps: int = 1
     """Gradient updates per environment step."""
+    reward: str = "env"
+    """env (the environment's reward), or a bonus plug-in added in the critic's target as
+    r + beta C: curiosity, count, rnd, icm (tidyrl.rewards)."""
+    reward_kwargs: dict[str, Any] = field(default_factory=dict)
+    """The reward plug-in's settings (its config fields; --set accepts them by name too, e.g.
+    --set reward=rnd intrinsic_coef=0.5)."""
 
     def __post_init__(self) -> None:
+        check_reward(self, bonus_only=True)
         check_range(self, "n_envs", 1)
         check_range(self, "buffer_size", 1)
         check_range(self, "batch_size", 1)
@@ -171,6 +187,7 @@ class DDPG(Agent):
             cfg.noise_decay_steps,
             cfg.ou_theta,
         )
+        self.reward_plugin = attach(self, unit_box(self.action_space))  # None: env reward only
         self.register_state(
             "actor", "critic", "actor_target", "critic_target", "actor_opt", "critic_opt"
         )
@@ -190,16 +207,22 @@ class DDPG(Agent):
         return scale_action(unit, self.low, self.high)
 
     @torch.no_grad()
-    def target_q(self, batch: Transition) -> torch.Tensor:
+    def target_q(self, batch: Transition, rewards: torch.Tensor | None = None) -> torch.Tensor:
         """y = r + gamma * (1 - terminated) * Q'(s', mu'(s'))."""
         next_actions = self.actor_target(batch.next_obs)
         q_next = self.critic_target(batch.next_obs, next_actions)[0, :, 0]
-        return td_target(batch.rewards, batch.bootstrap_mask, self.config.gamma, q_next)
+        return td_target(
+            batch.rewards if rewards is None else rewards,
+            batch.bootstrap_mask,
+            self.config.gamma,
+            q_next,
+        )
 
     def update(self, batch: Transition) -> dict[str, torch.Tensor]:
         """One critic step and one actor step on `batch`; then the targets track."""
         cfg = self.config
-        y = self.target_q(batch)
+        rewards, reward_metrics = bonus_rewards(self.reward_plugin, batch)  # r (+ beta C)
+        y = self.target_q(batch, rewards)
         q = self.critic(batch.obs, batch.actions)[..., 0]
         loss_q = critic_loss(q, y)
         backward_step(self.critic_opt, loss_q)
@@ -211,6 +234,7 @@ class DDPG(Agent):
             "critic_loss": loss_q.detach(),
             "actor_loss": loss_pi.detach(),
             "q": q.mean().detach(),
+            **reward_metrics,
         }
 
     def learn(self, total_steps: int) -> DDPG:
@@ -224,6 +248,7 @@ class DDPG(Agent):
                     unit = self.explore(obs)
                 step = self.env.step(scale_action(unit, self.low, self.high))
                 self.replay.add(obs, unit, step)
+                observe_step(self.reward_plugin, obs, unit, step)  # each new transition, once
                 self.noise.reset(step.dones)
                 obs = step.obs
                 metrics = None

@@ -20,6 +20,12 @@ network V_psi with a Polyak target V'_psi replaces the target critics,
 
 A truncated episode still bootstraps from its final observation s'.
 
+With a bonus reward plug-in (`reward=curiosity|count|rnd|icm`, `tidyrl.rewards`), as in DQN, each
+sampled minibatch first trains the plug-in, which then scores it, C [B], and the target learns
+from r + beta C in place of r (beta the plug-in's `intrinsic_coef`; C carries no gradient); every
+new transition reaches the plug-in's `observe` once, as it is collected. The plug-in sees the
+actions as the replay stores them, in [-1, 1].
+
 `update` computes exactly these losses and lets autograd differentiate them. Speed comes from
 seams around them: both critics run as one batched ensemble (`tidyrl.nets.critics.QEnsemble`),
 the actor's loss reads the critics with their weights as constants (``frozen=True``, so it
@@ -34,7 +40,7 @@ Hyper-parameters default to the paper's (and Stable-Baselines3's): lr 3e-4, batc
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import gymnasium as gym
@@ -43,7 +49,7 @@ import torch
 from torch import nn
 
 from tidyrl.agent import Agent
-from tidyrl.algos.actor_critic.common import box_bounds, encoded_critic, encoded_mlp
+from tidyrl.algos.actor_critic.common import box_bounds, encoded_critic, encoded_mlp, unit_box
 from tidyrl.config import check_choice, check_range
 from tidyrl.core.squashed import (
     scale_action,
@@ -59,6 +65,8 @@ from tidyrl.nets.inference import fast_policy
 from tidyrl.nets.mlp import mlp
 from tidyrl.nets.optim import Adam
 from tidyrl.nets.precision import PRECISIONS, Precision, compute_dtype
+from tidyrl.rewards import attach, check_reward
+from tidyrl.rewards.base import bonus_rewards, observe_step
 from tidyrl.runtime import run_side_by_side
 
 
@@ -95,8 +103,15 @@ class SACConfig:
     float32."""
     gradient_steps: int = 1
     """Gradient updates per environment step."""
+    reward: str = "env"
+    """env (the environment's reward), or a bonus plug-in added in the critic's target as
+    r + beta C: curiosity, count, rnd, icm (tidyrl.rewards)."""
+    reward_kwargs: dict[str, Any] = field(default_factory=dict)
+    """The reward plug-in's settings (its config fields; --set accepts them by name too, e.g.
+    --set reward=rnd intrinsic_coef=0.5)."""
 
     def __post_init__(self) -> None:
+        check_reward(self, bonus_only=True)
         check_range(self, "n_envs", 1)
         check_range(self, "buffer_size", 1)
         check_range(self, "batch_size", 1)
@@ -195,6 +210,7 @@ class SAC(Agent):
         self.replay = Replay(
             cfg.buffer_size, self.observation_space, self.action_space, cfg.n_envs, gamma=cfg.gamma
         )
+        self.reward_plugin = attach(self, unit_box(self.action_space))  # None: env reward only
         self.register_state(*names, "optimizer")
         self.register_run_state("replay")
 
@@ -216,7 +232,12 @@ class SAC(Agent):
         return scale_action(self.policy(obs, deterministic), self.low, self.high)
 
     @torch.no_grad()
-    def target_q(self, batch: Transition, eps: torch.Tensor | None = None) -> torch.Tensor:
+    def target_q(
+        self,
+        batch: Transition,
+        eps: torch.Tensor | None = None,
+        rewards: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """y = r + gamma * (1 - terminated) * V(s'), with the soft value
         V(s') = min_k Q'_k(s', a') - alpha * log pi(a'|s'), a' ~ pi(.|s') drawn with noise
         `eps` (drawn here if None); or V'(s') with the value network."""
@@ -226,7 +247,12 @@ class SAC(Agent):
             next_actions, logp_next = self.pi(batch.next_obs, eps=eps)
             q_next = self.critic_target(batch.next_obs, next_actions)[..., 0].min(0).values
             v_next = q_next - self.log_alpha.exp() * logp_next
-        return soft_td_target(batch.rewards, batch.bootstrap_mask, self.config.gamma, v_next)
+        return soft_td_target(
+            batch.rewards if rewards is None else rewards,
+            batch.bootstrap_mask,
+            self.config.gamma,
+            v_next,
+        )
 
     def update(self, batch: Transition) -> dict[str, torch.Tensor]:
         """One step on every loss of the module docstring, all from the same parameters (as in
@@ -239,9 +265,10 @@ class SAC(Agent):
         shape = (len(batch), self.act_dim)
         eps_next = None if cfg.value_network else torch.randn(shape, device=batch.actions.device)
         eps_pi = torch.randn(shape, device=batch.actions.device)
+        rewards, reward_metrics = bonus_rewards(self.reward_plugin, batch)  # r (+ beta C)
 
         def critic_step() -> torch.Tensor:
-            y = self.target_q(batch, eps_next)
+            y = self.target_q(batch, eps_next, rewards)
             q = self.critic(batch.obs, batch.actions)[..., 0]  # (2, B)
             loss = critic_loss(q, y)
             loss.backward()
@@ -273,6 +300,7 @@ class SAC(Agent):
             "actor_loss": loss_pi,
             "alpha": alpha,
             "entropy": -logp_pi.mean(),
+            **reward_metrics,
         }
 
     def learn(self, total_steps: int) -> SAC:
@@ -286,6 +314,7 @@ class SAC(Agent):
                     unit = self.policy(obs)
                 step = self.env.step(scale_action(unit, self.low, self.high))
                 self.replay.add(obs, unit, step)
+                observe_step(self.reward_plugin, obs, unit, step)  # each new transition, once
                 obs = step.obs
                 metrics = None
                 if self.counters["steps"] >= cfg.learning_starts:

@@ -20,12 +20,18 @@ Exploration adds Gaussian noise N(0, 0.1^2) (or, as in DDPG, a decaying-variance
 Ornstein-Uhlenbeck process) to mu(s). A truncated episode still bootstraps from its final
 observation s'. Defaults are the authors' repository (256-256 ReLU, lr 3e-4, batch 256, tau 0.005,
 sigma~ 0.2, c 0.5, delay 2); `--preset mujoco` adds their 25k random start steps.
+
+With a bonus reward plug-in (`reward=curiosity|count|rnd|icm`, `tidyrl.rewards`), as in DQN, each
+sampled minibatch first trains the plug-in, which then scores it, C [B], and the target learns
+from r + beta C in place of r (beta the plug-in's `intrinsic_coef`; C carries no gradient); every
+new transition reaches the plug-in's `observe` once, as it is collected. The plug-in sees the
+actions as the replay stores them, in [-1, 1].
 """
 
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import gymnasium as gym
@@ -41,6 +47,7 @@ from tidyrl.algos.actor_critic.common import (
     make_actor,
     make_critic,
     td_target,
+    unit_box,
 )
 from tidyrl.config import check_range
 from tidyrl.core.noise import ExplorationNoise
@@ -51,6 +58,8 @@ from tidyrl.data.replay import Replay
 from tidyrl.envs.spaces import rows
 from tidyrl.nets.inference import fast_policy
 from tidyrl.nets.optim import Adam
+from tidyrl.rewards import attach, check_reward
+from tidyrl.rewards.base import bonus_rewards, observe_step
 
 
 @dataclass(frozen=True)
@@ -100,8 +109,15 @@ class TD3Config:
     """Clip actor and critic gradients to this global norm (0: no clipping)."""
     gradient_steps: int = 1
     """Gradient updates per environment step."""
+    reward: str = "env"
+    """env (the environment's reward), or a bonus plug-in added in the critic's target as
+    r + beta C: curiosity, count, rnd, icm (tidyrl.rewards)."""
+    reward_kwargs: dict[str, Any] = field(default_factory=dict)
+    """The reward plug-in's settings (its config fields; --set accepts them by name too, e.g.
+    --set reward=rnd intrinsic_coef=0.5)."""
 
     def __post_init__(self) -> None:
+        check_reward(self, bonus_only=True)
         check_range(self, "n_envs", 1)
         check_range(self, "buffer_size", 1)
         check_range(self, "batch_size", 1)
@@ -168,6 +184,7 @@ class TD3(Agent):
             cfg.noise_decay_steps,
             cfg.ou_theta,
         )
+        self.reward_plugin = attach(self, unit_box(self.action_space))  # None: env reward only
         self.register_state(
             "actor", "critic", "actor_target", "critic_target", "actor_opt", "critic_opt"
         )
@@ -187,22 +204,28 @@ class TD3(Agent):
         return scale_action(unit, self.low, self.high)
 
     @torch.no_grad()
-    def target_q(self, batch: Transition) -> torch.Tensor:
+    def target_q(self, batch: Transition, rewards: torch.Tensor | None = None) -> torch.Tensor:
         """y = r + gamma * (1 - terminated) * min_k Q'_k(s', a'), a' the smoothed mu'(s')."""
         cfg = self.config
         next_actions = self.actor_target(batch.next_obs)
         next_actions = smoothed_actions(next_actions, cfg.target_noise, cfg.target_noise_clip)
         q_next = self.critic_target(batch.next_obs, next_actions)[..., 0].min(0).values
-        return td_target(batch.rewards, batch.bootstrap_mask, self.config.gamma, q_next)
+        return td_target(
+            batch.rewards if rewards is None else rewards,
+            batch.bootstrap_mask,
+            self.config.gamma,
+            q_next,
+        )
 
     def update(self, batch: Transition) -> dict[str, torch.Tensor]:
         """One critic step; every `policy_delay` updates, one actor step and the targets track."""
         cfg = self.config
-        y = self.target_q(batch)
+        rewards, reward_metrics = bonus_rewards(self.reward_plugin, batch)  # r (+ beta C)
+        y = self.target_q(batch, rewards)
         q = self.critic(batch.obs, batch.actions)[..., 0]
         loss_q = critic_loss(q, y)
         backward_step(self.critic_opt, loss_q)
-        metrics = {"critic_loss": loss_q.detach(), "q": q.mean().detach()}
+        metrics = {"critic_loss": loss_q.detach(), "q": q.mean().detach(), **reward_metrics}
         if self.counters["updates"] % cfg.policy_delay == 0:
             loss_pi = actor_loss(self.critic(batch.obs, self.actor(batch.obs))[0, :, 0])
             backward_step(self.actor_opt, loss_pi)
@@ -222,6 +245,7 @@ class TD3(Agent):
                     unit = self.explore(obs)
                 step = self.env.step(scale_action(unit, self.low, self.high))
                 self.replay.add(obs, unit, step)
+                observe_step(self.reward_plugin, obs, unit, step)  # each new transition, once
                 self.noise.reset(step.dones)
                 obs = step.obs
                 metrics = None

@@ -109,7 +109,8 @@ def action_shape(space: gym.Space[Any]) -> tuple[int, ...]:
 
 def build_policy(agent: Any, cfg: Any, critic: bool = True) -> tuple[PolicyIO, ActorCritic]:
     """The agent's observation/action I/O and its actor(-critic) network from the config fields
-    `hidden`, `activation`, `log_std_init` (and `normalize_obs` when present)."""
+    `hidden`, `activation`, `log_std_init` (and `normalize_obs`, and PPO's `two_value_heads`:
+    extrinsic and intrinsic value heads, when present)."""
     io = PolicyIO(agent.observation_space, agent.action_space, getattr(cfg, "normalize_obs", False))
     policy = ActorCritic(
         io.obs_dim,
@@ -119,14 +120,18 @@ def build_policy(agent: Any, cfg: Any, critic: bool = True) -> tuple[PolicyIO, A
         cfg.log_std_init,
         critic,
         observation_space=agent.observation_space if io.structured else None,
+        n_values=2 if getattr(cfg, "two_value_heads", False) else 1,
     )
     return io, policy
 
 
-def new_rollout(agent: Any, n_steps: int, n_envs: int, experience: bool = False) -> Rollout:
+def new_rollout(
+    agent: Any, n_steps: int, n_envs: int, experience: bool = False, intrinsic: bool = False
+) -> Rollout:
     """Rollout storage shaped for the agent's (flattened, or per-key) observations and actions,
     with room for action masks when the environment gives them (and, with `experience`, the raw
-    experience a reward plug-in scores)."""
+    experience a reward plug-in scores; with `intrinsic`, a second value stream for its
+    rewards)."""
     io, space = agent.io, agent.action_space
     if experience and io.structured:
         raise ConfigError(
@@ -144,6 +149,7 @@ def new_rollout(agent: Any, n_steps: int, n_envs: int, experience: bool = False)
         io.adapter.discrete,
         mask_width=mask_width,
         experience=experience,
+        intrinsic=intrinsic,
     )
 
 
@@ -180,12 +186,16 @@ def ratio_diagnostics(
 
 
 def value_loss(values: torch.Tensor, batch: RolloutBatch, clip_value: float) -> torch.Tensor:
-    """E[(V - R)^2], or with clipping E[max((V - R)^2, (V_old + clip(V - V_old) - R)^2)]."""
-    unclipped = (values - batch.returns) ** 2
-    if clip_value <= 0:
-        return unclipped.mean()
-    clipped = batch.values + (values - batch.values).clamp(-clip_value, clip_value)
-    return torch.max(unclipped, (clipped - batch.returns) ** 2).mean()
+    """E[(V - R)^2], or with clipping E[max((V - R)^2, (V_old + clip(V - V_old) - R)^2)].
+
+    With K value heads (values, returns [B, K]: PPO's extrinsic and intrinsic heads) the sum
+    over heads of each head's loss, sum_k E[(V_k - R_k)^2] (Burda et al. 2018's RND code sums
+    the two heads' value losses); one head's [B] is the one-term sum."""
+    squared = (values - batch.returns) ** 2
+    if clip_value > 0:
+        clipped = batch.values + (values - batch.values).clamp(-clip_value, clip_value)
+        squared = torch.max(squared, (clipped - batch.returns) ** 2)
+    return squared.mean(dim=0).sum()
 
 
 def ppo_schedules(agent: Any) -> tuple[float, float]:

@@ -29,6 +29,23 @@ A reward plug-in (`reward=`, `tidyrl.rewards`) is trained on each rollout and sc
 reported, as episode_return and eval_return, never learned from; the registry's `gail` id is this
 learner with `reward=gail` fixed, Ho & Ermon 2016); curiosity, count, RND and ICM add their bonus
 beta C to it.
+
+With `two_value_heads` (and a bonus plug-in) the critic has an extrinsic and an intrinsic value
+head, as in random network distillation (Burda et al. 2018, section 2.3 and appendix A.2). The
+env's rewards r and the bonus C stay apart, each with its own discount and GAE,
+
+    A_E, R_E = GAE(r, V_E; gamma, lambda)        episodic: termination and episode ends cut it
+    A_I, R_I = GAE(C, V_I; intrinsic_gamma, lambda)   non-episodic: no termination, no cut
+    A        = c_E A_E + c_I A_I                 c_E = extrinsic_coef, c_I = the plug-in's beta
+    value loss = E[(V_E - R_E)^2] + E[(V_I - R_I)^2]
+
+(the paper: gamma_E = 0.999, gamma_I = 0.99, c_E = 2, c_I = 1); the clipped surrogate takes
+A. The intrinsic return runs on across episode ends: novel states count whether they lie in this
+episode or the next, and an episode end costs only the novelty lost by going back to the start,
+so the bonus does not make the agent averse to ending episodes (the paper's argument). The
+env-reward scaling of `normalize_reward` applies to r only. `value_loss` and
+`clipped_surrogate` are the same shared functions (the value loss sums over heads); the
+default, one-head path is unchanged.
 """
 
 from __future__ import annotations
@@ -59,7 +76,7 @@ from tidyrl.errors import ConfigError
 from tidyrl.loops.on_policy import collect_rollout, relabel_rollout
 from tidyrl.nets.mlp import Activation
 from tidyrl.nets.optim import Adam
-from tidyrl.rewards import attach, check_reward
+from tidyrl.rewards import attach, bonus_plugins, check_reward
 
 
 @dataclass(frozen=True)
@@ -112,9 +129,25 @@ class PPOConfig:
     reward_kwargs: dict[str, Any] = field(default_factory=dict)
     """The reward plug-in's settings (its config fields; --set accepts them by name too, e.g.
     --set reward=gail demos=FILE)."""
+    two_value_heads: bool = False
+    """Separate extrinsic and intrinsic value heads and GAEs for a bonus plug-in (Burda et al.
+    2018); off: one head learns r + beta C."""
+    intrinsic_gamma: float = 0.99
+    """Discount gamma_I of the intrinsic stream (two_value_heads; the paper: 0.99)."""
+    extrinsic_coef: float = 2.0
+    """Weight c_E of the extrinsic advantage, A = c_E A_E + beta A_I (two_value_heads; the
+    paper: 2, beside beta = 1)."""
 
     def __post_init__(self) -> None:
         check_reward(self)
+        if self.two_value_heads and self.reward not in bonus_plugins():
+            raise ConfigError(
+                f"PPOConfig.two_value_heads=True needs a bonus reward plug-in for its intrinsic "
+                f"head, got reward={self.reward}; set reward to one of: "
+                f"{', '.join(bonus_plugins())} (or two_value_heads=false)"
+            )
+        check_range(self, "intrinsic_gamma", 0.0, 1.0)
+        check_range(self, "extrinsic_coef", 0.0)
         check_range(self, "n_envs", 1)
         check_range(self, "n_steps", 1)
         check_range(self, "batch_size", 0)
@@ -142,6 +175,14 @@ class PPOConfig:
     def minibatch_size(self) -> int:
         """The batch_size in use: the whole rollout when batch_size is 0."""
         return self.batch_size or self.n_envs * self.n_steps
+
+
+def combined_advantage(
+    adv_ext: torch.Tensor, adv_int: torch.Tensor, ext_coef: float, int_coef: float
+) -> torch.Tensor:
+    """A = c_E A_E + c_I A_I: the policy's advantage with two value heads (Burda et al. 2018,
+    section 2.3)."""
+    return ext_coef * adv_ext + int_coef * adv_int
 
 
 ZOO_PPO = {
@@ -243,7 +284,9 @@ class PPO(Agent):
         self.reward_norm = RunningMeanStd(())
         self.reward_scaler = RewardScaler(cfg.n_envs, cfg.gamma, self.reward_norm)
         self.reward_plugin = attach(self)  # None: learn from the env's reward
-        self.rollout = new_rollout(self, cfg.n_steps, cfg.n_envs, self.reward_plugin is not None)
+        self.rollout = new_rollout(
+            self, cfg.n_steps, cfg.n_envs, self.reward_plugin is not None, cfg.two_value_heads
+        )
         self.register_state("policy", "optimizer", "obs_norm", "reward_norm")
         self.register_run_state("reward_scaler")
 
@@ -283,7 +326,7 @@ class PPO(Agent):
                     self, self.policy, self.rollout, self.io, self.io.obs, env_fn, metrics
                 )
                 reward_metrics = relabel_rollout(plugin, self.rollout, reward_fn) if plugin else {}
-                advantages, returns = self.rollout.advantages(cfg.gamma, cfg.gae_lambda)
+                advantages, returns, return_metrics = self.advantages()
                 if cfg.minibatch_size >= size and cfg.normalize_advantages:
                     advantages = normalize(advantages)  # the same minibatch every epoch
                 data = self.rollout.flatten(advantages, returns)
@@ -294,11 +337,29 @@ class PPO(Agent):
                     lambda idx, data=data: data if idx is None else data.index(idx),
                     clip,
                 )
-                metrics = {**out, **reward_metrics, "lr": lr, "clip_range": clip}
+                metrics = {**out, **reward_metrics, **return_metrics, "lr": lr, "clip_range": clip}
         return self
 
+    def advantages(self) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        """(A, R, metrics) of the rollout: GAE over one stream; or with two value heads, A =
+        c_E A_E + beta A_I and R = (R_E, R_I) [T, N, 2], logging each stream's mean
+        lambda-return (`extrinsic_return`, `intrinsic_return`)."""
+        cfg = self.config
+        if not cfg.two_value_heads:
+            advantages, returns = self.rollout.advantages(cfg.gamma, cfg.gae_lambda)
+            return advantages, returns, {}
+        assert self.reward_plugin is not None
+        (adv_e, ret_e), (adv_i, ret_i) = self.rollout.stream_advantages(
+            cfg.gamma, cfg.intrinsic_gamma, cfg.gae_lambda
+        )
+        advantages = combined_advantage(
+            adv_e, adv_i, cfg.extrinsic_coef, self.reward_plugin.intrinsic_coef
+        )
+        metrics = {"extrinsic_return": ret_e.mean(), "intrinsic_return": ret_i.mean()}
+        return advantages, torch.stack([ret_e, ret_i], dim=-1), metrics
+
     def update_probe(self) -> Callable[[], object]:
-        advantages, returns = self.rollout.advantages(self.config.gamma, self.config.gae_lambda)
+        advantages, returns, _ = self.advantages()
         data = self.rollout.flatten(advantages, returns)
         batch = data.index(torch.arange(self.config.minibatch_size))
         return lambda: self.update(batch, self.config.clip_range)

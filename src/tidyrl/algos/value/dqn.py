@@ -58,7 +58,7 @@ from tidyrl.core.losses import mean_td_loss
 from tidyrl.core.masking import mask_invalid, masked_argmax
 from tidyrl.core.schedules import crossed, linear_schedule
 from tidyrl.core.targets import update_target
-from tidyrl.data.batch import Experience, Transition
+from tidyrl.data.batch import Transition
 from tidyrl.data.replay import Replay
 from tidyrl.envs.spaces import rows
 from tidyrl.loops.off_policy import collect_step
@@ -66,7 +66,7 @@ from tidyrl.nets.heads import QNetwork
 from tidyrl.nets.inference import fast_policy
 from tidyrl.nets.optim import OPTIMIZERS, make_optimizer
 from tidyrl.rewards import attach, check_reward
-from tidyrl.rewards.base import learn_and_score
+from tidyrl.rewards.base import learn_and_score, observe_step
 
 
 @dataclass(frozen=True)
@@ -352,13 +352,7 @@ class DQN(Agent):
                 self.epsilon = linear_schedule(cfg.epsilon_start, cfg.epsilon_end, decay, before)
                 self.beta = linear_schedule(cfg.beta_start, 1.0, self.counters["target"], before)
                 obs, actions, step = collect_step(self, obs, self.act)  # into the replay
-                if self.reward_plugin is not None:  # each new transition, once
-                    self.reward_plugin.observe(
-                        Experience.of_step(
-                            obs, actions, step.next_obs, step.terminated, step.truncated
-                        ),
-                        cfg.n_envs,
-                    )
+                observe_step(self.reward_plugin, obs, actions, step)  # each new one, once
                 obs = step.obs
                 after = before + cfg.n_envs
                 if after > cfg.learning_starts:
