@@ -6,7 +6,8 @@ Trains each expert that `benchmarks/imitation/experts/` lacks (the commands belo
 collects each demonstrations file that `benchmarks/imitation/demos/` lacks (mode actions,
 env seed 0), then prints every expert's return and a uniformly random policy's return over
 100 evaluation episodes (the normalisers of `benchmarks/imitation_scores.py`) as JSON.
-The committed experts were trained exactly so (`tidyrl train ALGO ENV --steps N --seed 0`).
+The committed experts were trained exactly so (`tidyrl train ALGO ENV --steps N --seed 0`, with
+the config values listed: SAC on HalfCheetah-v5 with `--preset mujoco`, learning_starts 10,000).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ EXPERTS = {
     # name: (algorithm, env, steps, config values)
     "ppo-cartpole": ("ppo", "CartPole-v1", 60_000, {}),
     "sac-pendulum": ("sac", "Pendulum-v1", 15_000, {}),
+    # SAC's `mujoco` preset (learning_starts 10,000), as the ac-mujoco suite runs it
+    "sac-halfcheetah": ("sac", "HalfCheetah-v5", 100_000, {"learning_starts": 10_000}),
     "vi-gridworld4": ("value-iteration", "tidyrl/GridWorld-v0", 1000, {"gamma": 0.95}),
     "vi-gridworld8": (
         "value-iteration",
@@ -37,6 +40,7 @@ DEMOS = {
     # file: (expert, episodes)
     "cartpole-10.safetensors": ("ppo-cartpole", 10),
     "pendulum-10.safetensors": ("sac-pendulum", 10),
+    "halfcheetah-10.safetensors": ("sac-halfcheetah", 10),
     "gridworld4-10.safetensors": ("vi-gridworld4", 10),
     "gridworld8-10.safetensors": ("vi-gridworld8", 10),
 }

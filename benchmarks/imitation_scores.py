@@ -21,8 +21,12 @@ import numpy as np
 import tidyrl
 
 HERE = Path(__file__).resolve().parent
-EXPERTS = {"CartPole-v1": "ppo-cartpole", "Pendulum-v1": "sac-pendulum"}
-STEPS_PER_EPISODE = {"CartPole-v1": 500, "Pendulum-v1": 200}
+EXPERTS = {
+    "CartPole-v1": "ppo-cartpole",
+    "Pendulum-v1": "sac-pendulum",
+    "HalfCheetah-v5": "sac-halfcheetah",
+}
+STEPS_PER_EPISODE = {"CartPole-v1": 500, "Pendulum-v1": 200, "HalfCheetah-v5": 1000}
 
 
 def main() -> None:

@@ -37,6 +37,15 @@ DAGGER_PENDULUM = {
     "updates_per_iteration": 1000,
 }
 GRID8 = {"env_kwargs": {"size": 8}}
+HALFCHEETAH_REF = (
+    "expert (SAC) 5236.3, random -282.5 over 100 episodes; imitation library (expert-normalised): "
+    "BC 0.923, DAgger 1.017"
+)
+# A 256-256 ReLU policy (the SAC expert's own size), MSE on the expert's deterministic actions
+# 0.85 and 0.95 of the way from random to expert (issue 23's bars), from the references' returns
+BC_THRESHOLD = -282.5 + 0.85 * (5236.3 + 282.5)
+DAGGER_THRESHOLD = -282.5 + 0.95 * (5236.3 + 282.5)
+HALFCHEETAH_NET = {"hidden": (256, 256), "activation": "relu", "loss": "mse", "batch_size": 256}
 
 
 def _gail(env, steps, threshold, demos, expert, reference, preset=None):
@@ -127,6 +136,33 @@ TASKS = (
         )
         for labels in (1000, 2000)
     ],
+    Task(
+        "bc",
+        "HalfCheetah-v5",
+        20_000,
+        threshold=BC_THRESHOLD,
+        overrides={"demos": f"{DEMOS}/halfcheetah-10.safetensors", **HALFCHEETAH_NET},
+        label="bc 10 episodes",
+        eval_every=5000,
+        reference=HALFCHEETAH_REF,
+        expert=f"{EXPERTS}/sac-halfcheetah",
+    ),
+    Task(
+        "dagger",
+        "HalfCheetah-v5",
+        10_000,
+        threshold=DAGGER_THRESHOLD,
+        overrides={
+            "expert": f"{EXPERTS}/sac-halfcheetah",
+            "steps_per_iteration": 1000,
+            "updates_per_iteration": 2000,
+            **HALFCHEETAH_NET,
+        },
+        label="dagger 10000 labels",
+        eval_every=2000,
+        reference=HALFCHEETAH_REF,
+        expert=f"{EXPERTS}/sac-halfcheetah",
+    ),
     _gail("CartPole-v1", 200_000, 450, "cartpole-10", "ppo-cartpole", CARTPOLE_REF),
     _gail("Pendulum-v1", 300_000, -364, "pendulum-10", "sac-pendulum", PENDULUM_REF, "pendulum"),
     _irl("maxent-irl 4x4", {"demos": f"{DEMOS}/gridworld4-10.safetensors"}, GRID4_REF),
