@@ -152,6 +152,53 @@ def test_minari_round_trip(tmp_path, grid_demos):
     assert dataset.total_steps == len(grid_demos)
 
 
+@pytest.mark.skipif(importlib.util.find_spec("minari") is None, reason="needs tidyrl[imitation]")
+@pytest.mark.filterwarnings("ignore::UserWarning")  # Minari asks for an author and description
+def test_reads_a_dataset_that_minari_itself_wrote(tmp_path, monkeypatch):
+    """A user's own Minari dataset (written by `minari.create_dataset_from_buffers`, in Minari's
+    DATASET/data layout under its root) loads by its directory and by its dataset id."""
+    import minari
+    from minari.data_collector import EpisodeBuffer
+
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "root"))
+    env = gym.make("CartPole-v1")
+    buffers, lengths = [], []
+    for episode in range(2):
+        obs, _ = env.reset(seed=episode)
+        observations, actions = [obs], []
+        done = terminated = False
+        while not done:
+            action = int(env.action_space.sample())
+            obs, _, terminated, truncated, _ = env.step(action)
+            observations.append(obs)
+            actions.append(action)
+            done = terminated or truncated
+        lengths.append(len(actions))
+        buffers.append(
+            EpisodeBuffer(
+                id=episode,
+                observations=np.array(observations),
+                actions=np.array(actions),
+                rewards=np.ones(len(actions)),
+                terminations=np.eye(len(actions), dtype=bool)[-1] & terminated,
+                truncations=np.zeros(len(actions), dtype=bool),
+                infos={},
+            )
+        )
+    minari.create_dataset_from_buffers(
+        dataset_id="cartpole/user-v0", buffer=buffers, env=env, algorithm_name="random"
+    )
+    by_dir = load_demos(tmp_path / "root" / "cartpole" / "user-v0")
+    by_id = load_demos("cartpole/user-v0")
+    for demos in (by_dir, by_id):
+        assert demos.n_episodes == 2 and len(demos) == sum(lengths)
+        assert demos.env["id"] == "CartPole-v1"
+        np.testing.assert_array_equal(demos.actions[: lengths[0]], buffers[0].actions)
+        np.testing.assert_array_equal(demos.last_obs[0], buffers[0].observations[-1])
+    with pytest.raises(ConfigError, match="no demonstrations at"):
+        load_demos("cartpole/missing-v0")  # neither a file nor a dataset in Minari's root
+
+
 def test_cli_collect_and_info(tmp_path, capsys):
     expert = tmp_path / "expert"
     tidyrl.make("value-iteration", "tidyrl/GridWorld-v0", seed=0).learn(100).save(expert)

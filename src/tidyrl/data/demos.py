@@ -281,12 +281,16 @@ def load_demos(path: str | Path) -> Demos:
     """
     path = Path(path)
     if path.is_dir():
-        if (path / "metadata.json").is_file():
-            return load_minari(path)
+        for data in (path, path / "data"):  # a data directory, or Minari's DATASET/data layout
+            if (data / "metadata.json").is_file():
+                return load_minari(data)
         raise ConfigError(
             f"'{path}' is a directory but not a Minari dataset (no metadata.json); demos are "
             "written by `tidyrl demos collect RUN_DIR --episodes N --out FILE`"
         )
+    local = minari_local_path(str(path)) if not path.exists() else None
+    if local is not None:  # a Minari dataset id, e.g. "cartpole/expert-v0", in Minari's root
+        return load_minari(local)
     if not path.is_file():
         raise ConfigError(
             f"no demonstrations at '{path}': write them with "
@@ -404,6 +408,15 @@ def _minari() -> Any:
             "the minari format needs the minari package: pip install 'tidyrl[imitation]'"
         ) from exc
     return minari
+
+
+def minari_local_path(dataset_id: str) -> Path | None:
+    """The data directory of the Minari dataset `dataset_id` under Minari's local root
+    ($MINARI_DATASETS_PATH, else ~/.minari/datasets, as Minari resolves it), or None when there
+    is none there. Nothing is downloaded or created."""
+    root = os.environ.get("MINARI_DATASETS_PATH") or Path.home() / ".minari" / "datasets"
+    data = Path(root) / dataset_id / "data"
+    return data if (data / "metadata.json").is_file() else None
 
 
 def save_minari(demos: Demos, path: str | Path) -> Path:
