@@ -143,6 +143,15 @@ MEMORY_DQN = (
         label="r2d2 cartpole-novel",
     ),
     Task(
+        "r2d2",
+        "tidyrl/CartPoleNoVel-v1",
+        MEMORY_CARTPOLE_STEPS,
+        threshold=475,
+        eval_every=3_000,
+        overrides={"lr": 5e-4},
+        label="r2d2 lr=5e-4 cartpole-novel",
+    ),
+    Task(
         "dqn",
         "tidyrl/CartPoleNoVel-v1",
         MEMORY_CARTPOLE_STEPS,
@@ -153,7 +162,8 @@ MEMORY_DQN = (
 )
 """Issue 28: memory tasks for the value-based family. On the T-maze the best memoryless policy
 returns 0 (it guesses at the junction), the remembering one 1 (threshold 0.9: 19 of 20 right
-turns); CartPole without velocities is solved at 475."""
+turns); CartPole without velocities is solved at 475. R2D2 at half its learning rate is an
+investigation of its evaluations' oscillation on CartPole at the default rate."""
 
 SUITES = [
     Suite(
