@@ -145,7 +145,8 @@ class R2D2Config:
         check_range(self, "adam_eps", 0.0, low_open=True)
         check_range(self, "max_grad_norm", 0.0)
         check_range(self, "buffer_size", 1)
-        if self.buffer_size // self.n_envs < self.seq_len:
+        per_env = self.buffer_size // self.n_envs
+        if per_env - per_env % self.period < self.seq_len:  # the ring holds whole slots
             raise ConfigError(
                 f"R2D2Config.buffer_size={self.buffer_size} must hold at least one sequence "
                 f"(burn_in + unroll = {self.seq_len} rows) per env copy"
