@@ -106,59 +106,31 @@ def _cartpole(algo: str, label: str, **overrides: object) -> Task:
 
 MEMORY_TMAZE_STEPS = 10_000
 MEMORY_CARTPOLE_STEPS = 30_000
+
+
+def _memory(algo: str, env: str, label: str, **overrides: object) -> Task:
+    """One `memory-dqn` task: the T-maze (threshold 0.9, 10k steps, 20 evaluation episodes every
+    1k) or CartPoleNoVel (475, 30k steps, 10 episodes every 3k)."""
+    maze = env == "tidyrl/TMaze-v0"
+    return Task(
+        algo,
+        env,
+        MEMORY_TMAZE_STEPS if maze else MEMORY_CARTPOLE_STEPS,
+        threshold=0.9 if maze else 475,
+        eval_every=1_000 if maze else 3_000,
+        eval_episodes=20 if maze else 10,
+        overrides=overrides,
+        label=label,
+    )
+
+
 MEMORY_DQN = (
-    Task(
-        "r2d2",
-        "tidyrl/TMaze-v0",
-        MEMORY_TMAZE_STEPS,
-        threshold=0.9,
-        eval_every=1_000,
-        eval_episodes=20,
-        label="r2d2 t-maze",
-    ),
-    Task(
-        "dqn",
-        "tidyrl/TMaze-v0",
-        MEMORY_TMAZE_STEPS,
-        threshold=0.9,
-        eval_every=1_000,
-        eval_episodes=20,
-        label="dqn feed-forward t-maze",
-    ),
-    Task(
-        "recurrent-ppo",
-        "tidyrl/TMaze-v0",
-        MEMORY_TMAZE_STEPS,
-        threshold=0.9,
-        eval_every=1_000,
-        eval_episodes=20,
-        label="recurrent-ppo t-maze",
-    ),
-    Task(
-        "r2d2",
-        "tidyrl/CartPoleNoVel-v1",
-        MEMORY_CARTPOLE_STEPS,
-        threshold=475,
-        eval_every=3_000,
-        label="r2d2 cartpole-novel",
-    ),
-    Task(
-        "r2d2",
-        "tidyrl/CartPoleNoVel-v1",
-        MEMORY_CARTPOLE_STEPS,
-        threshold=475,
-        eval_every=3_000,
-        overrides={"lr": 5e-4},
-        label="r2d2 lr=5e-4 cartpole-novel",
-    ),
-    Task(
-        "dqn",
-        "tidyrl/CartPoleNoVel-v1",
-        MEMORY_CARTPOLE_STEPS,
-        threshold=475,
-        eval_every=3_000,
-        label="dqn feed-forward cartpole-novel",
-    ),
+    _memory("r2d2", "tidyrl/TMaze-v0", "r2d2 t-maze"),
+    _memory("dqn", "tidyrl/TMaze-v0", "dqn feed-forward t-maze"),
+    _memory("recurrent-ppo", "tidyrl/TMaze-v0", "recurrent-ppo t-maze"),
+    _memory("r2d2", "tidyrl/CartPoleNoVel-v1", "r2d2 cartpole-novel"),
+    _memory("r2d2", "tidyrl/CartPoleNoVel-v1", "r2d2 lr=5e-4 cartpole-novel", lr=5e-4),
+    _memory("dqn", "tidyrl/CartPoleNoVel-v1", "dqn feed-forward cartpole-novel"),
 )
 """Issue 28: memory tasks for the value-based family. On the T-maze the best memoryless policy
 returns 0 (it guesses at the junction), the remembering one 1 (threshold 0.9: 19 of 20 right
