@@ -55,6 +55,15 @@ CASES: dict[str, tuple[str, int, list[str], int]] = {
         + ["rollout_depth=2", "log_every=40", "checkpoint_every=130"],  # written at 140
         250,
     ),
+    # the replay's stored states and sequence priorities and the envs' LSTM memory carry over
+    "r2d2": (
+        "tidyrl/CartPoleNoVel-v1",
+        600,
+        ["lstm_hidden=8", "hidden=8", "burn_in=2", "unroll=6", "period=4", "batch_size=4"]
+        + ["learning_starts=150", "target_update_every=10", "log_every=100"]
+        + ["checkpoint_every=320"],
+        400,
+    ),
     "dqn": (
         "CartPole-v1",
         2000,

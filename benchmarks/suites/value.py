@@ -10,6 +10,10 @@
   ablation tasks give tidyrl's DQN the script's action set and epsilon schedule, those plus its
   optimizer, and its optimizer alone.
 - `value-pong`: a short Atari Pong run through the full preprocessing pipeline.
+- `memory-dqn` (issue 28): recurrent DQN (`r2d2`, its defaults) beside feed-forward DQN (its
+  CartPole defaults) on the cue-recall T-maze (`tidyrl/TMaze-v0`, corridor of 10; recurrent
+  PPO too) and on CartPole with the velocities hidden (`tidyrl/CartPoleNoVel-v1`), 3 seeds:
+  memory is what solves them.
 """
 
 from __future__ import annotations
@@ -99,6 +103,39 @@ def _cartpole(algo: str, label: str, **overrides: object) -> Task:
         eval_every=5_000,
     )
 
+
+MEMORY_TMAZE_STEPS = 10_000
+MEMORY_CARTPOLE_STEPS = 30_000
+
+
+def _memory(algo: str, env: str, label: str, **overrides: object) -> Task:
+    """One `memory-dqn` task: the T-maze (threshold 0.9, 10k steps, 20 evaluation episodes every
+    1k) or CartPoleNoVel (475, 30k steps, 10 episodes every 3k)."""
+    maze = env == "tidyrl/TMaze-v0"
+    return Task(
+        algo,
+        env,
+        MEMORY_TMAZE_STEPS if maze else MEMORY_CARTPOLE_STEPS,
+        threshold=0.9 if maze else 475,
+        eval_every=1_000 if maze else 3_000,
+        eval_episodes=20 if maze else 10,
+        overrides=overrides,
+        label=label,
+    )
+
+
+MEMORY_DQN = (
+    _memory("r2d2", "tidyrl/TMaze-v0", "r2d2 t-maze"),
+    _memory("dqn", "tidyrl/TMaze-v0", "dqn feed-forward t-maze"),
+    _memory("recurrent-ppo", "tidyrl/TMaze-v0", "recurrent-ppo t-maze"),
+    _memory("r2d2", "tidyrl/CartPoleNoVel-v1", "r2d2 cartpole-novel"),
+    _memory("r2d2", "tidyrl/CartPoleNoVel-v1", "r2d2 lr=5e-4 cartpole-novel", lr=5e-4),
+    _memory("dqn", "tidyrl/CartPoleNoVel-v1", "dqn feed-forward cartpole-novel"),
+)
+"""Issue 28: memory tasks for the value-based family. On the T-maze the best memoryless policy
+returns 0 (it guesses at the junction), the remembering one 1 (threshold 0.9: 19 of 20 right
+turns); CartPole without velocities is solved at 475. R2D2 at half its learning rate is an
+investigation of its evaluations' oscillation on CartPole at the default rate."""
 
 SUITES = [
     Suite(
@@ -214,5 +251,12 @@ SUITES = [
         ),
         seeds=(0,),
         description="A short Pong run: the pixel pipeline end to end (random play scores -20.7).",
+    ),
+    Suite(
+        "memory-dqn",
+        "value",
+        MEMORY_DQN,
+        description="R2D2 vs feed-forward DQN (and recurrent PPO) on the T-maze and "
+        "CartPole without velocities, 3 seeds.",
     ),
 ]

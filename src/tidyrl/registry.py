@@ -85,6 +85,12 @@ ALGORITHMS: dict[str, Entry] = {
         "value",
         "Rainbow: dueling + noisy + n-step + PER + double + C51, each switchable",
     ),
+    "r2d2": Entry(
+        "tidyrl.algos.value.r2d2",
+        "R2D2",
+        "value",
+        "Recurrent DQN (R2D2): LSTM Q, stored-state sequence replay with burn-in, rescaled n-step",
+    ),
     "soft-q": Entry(
         "tidyrl.algos.value.soft_q",
         "SoftQ",

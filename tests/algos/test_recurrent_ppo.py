@@ -1,7 +1,7 @@
 """Recurrent PPO: episode-start resets of the LSTM state, chunking of the rollout into BPTT
 sequences, recomputed log-probabilities equal to the rollout's (ratio 1 before any update),
-acting memory and its reset in evaluation, save/load, determinism, the CartPole-without-velocity
-environment, and the CI learning test against feed-forward PPO on it."""
+save/load, determinism, the CartPole-without-velocity environment, and the CI learning test
+against feed-forward PPO on it (acting memory: tests/algos/test_recurrent_memory.py)."""
 
 from __future__ import annotations
 
@@ -123,21 +123,6 @@ def test_stored_chunk_states_matter_until_the_first_episode_start():
     after = starts.cumsum(0) > 0  # at or after an episode start inside the chunk
     torch.testing.assert_close(v[after], w[after], atol=1e-6, rtol=0)
     assert (v[~after] - w[~after]).abs().min() > 1e-6
-
-
-def test_acting_memory_persists_and_evaluation_resets_it(monkeypatch):
-    agent = tidyrl.make("recurrent-ppo", ENV, seed=0)
-    obs = np.array([[0.01, -0.02]], dtype=np.float32)
-    agent.predict(np.array([[1.0, 0.1]], dtype=np.float32))
-    remembered = agent._act_state.clone()
-    agent.predict(obs)
-    assert not torch.equal(agent._act_state, remembered)
-    agent.reset_memory()
-    assert agent._act_state is None
-    calls = []
-    monkeypatch.setattr(agent, "reset_memory", lambda: calls.append(1))
-    agent.evaluate(episodes=3)
-    assert len(calls) == 3  # one reset per episode
 
 
 def test_same_seed_same_run_and_save_load_round_trip(tmp_path):

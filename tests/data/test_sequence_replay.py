@@ -114,3 +114,65 @@ def test_memory_stays_flat_once_full():
     full = rss_bytes()
     fill(3 * capacity)
     assert rss_bytes() - full < 8 * 2**20
+
+
+def stored(capacity=12, seq_len=4, period=2):
+    """A replay of prioritized stored sequences with a stored state per row."""
+    return SequenceReplay(
+        capacity, BOX, action_dim=1, state_shape=(2,), seq_len=seq_len, period=period
+    )
+
+
+def test_stored_state_rides_with_each_row_and_is_zero_at_episode_starts():
+    replay = stored()
+    replay.start(np.array([[0.0]], np.float32))
+    a = np.zeros((1, 1), np.float32)
+    replay.add(a, step(1.0), states=np.array([[1.0, -1.0]]))
+    replay.add(a, step(2.0, terminated=True, reset_value=10.0), states=np.array([[2.0, -2.0]]))
+    replay.add(a, step(11.0), states=np.array([[3.0, -3.0]]))
+    # rows 0, 1, 2, 10, 11: sequences start at rows 0 and 2
+    column = replay.streams[0].columns["state"][:5]
+    np.testing.assert_array_equal(column[:, 0], [0, 1, 2, 0, 3])  # row 10 starts an episode
+    batch = replay.sample_sequences(8, np.random.default_rng(0))
+    assert batch.states is not None and batch.index is not None
+    for b in range(8):  # each sequence's state is its first row's
+        first = int(batch.obs[b, 0, 0])
+        np.testing.assert_array_equal(batch.states[b, 0].numpy(), {0: 0, 2: 2}[first])
+
+
+def test_sequences_become_sampleable_when_complete_and_leave_when_overwritten():
+    replay = stored(capacity=12, seq_len=4, period=2)
+    replay.start(np.array([[0.0]], np.float32))
+    a = np.zeros((1, 1), np.float32)
+    assert not replay.can_sample_sequences()
+    for t in range(1, 3):
+        replay.add(a, step(float(t)))
+    assert not replay.can_sample_sequences()  # 3 rows: no sequence of 4 yet
+    replay.add(a, step(3.0))
+    assert replay.can_sample_sequences()
+    for t in range(4, 30):
+        replay.add(a, step(float(t)))
+        batch = replay.sample_sequences(64, np.random.default_rng(t))
+        obs = batch.obs[..., 0].numpy()
+        # rows in write order, never across the write position, all still stored
+        np.testing.assert_array_equal(np.diff(obs, axis=1), 1.0)
+        assert obs.min() >= max(0, t - 11) and obs.max() <= t
+        assert (obs[:, 0] % 2 == 0).all()  # sequences start every `period` rows
+    # rows 18 .. 29 are stored: the whole sequences start at 18, 20, 22, 24, 26
+    tree = replay.sampler.tree
+    assert np.count_nonzero(tree[np.arange(6)]) == 5
+
+
+def test_sequence_priorities_steer_sampling_and_survive_a_round_trip():
+    replay = stored(capacity=40, seq_len=4, period=4)
+    replay.start(np.array([[0.0]], np.float32))
+    for t in range(1, 40):
+        replay.add(np.zeros((1, 1), np.float32), step(float(t)))
+    replay.update_priorities(np.arange(10), np.where(np.arange(10) == 3, 10.0, 1e-3))
+    batch = replay.sample_sequences(100, np.random.default_rng(0))
+    assert (batch.obs[:, 0, 0] == 12.0).float().mean() > 0.9  # sequence 3 starts at row 12
+    copy = stored(capacity=40, seq_len=4, period=4)
+    copy.load_state_arrays(replay.state_arrays())
+    again = copy.sample_sequences(100, np.random.default_rng(0))
+    np.testing.assert_array_equal(again.obs, batch.obs)
+    np.testing.assert_array_equal(again.index, batch.index)

@@ -52,3 +52,14 @@ def test_find_never_returns_an_empty_leaf():
     tree.update(np.array([0, 1, 2]), np.array([0.1, 0.2, 0.3]))
     found = tree.find(np.array([tree.total, tree.total * (1 + 1e-12), 0.6 - 1e-17]))
     assert (tree[found] > 0).all()
+
+
+def test_clear_takes_leaves_out_of_the_sum_and_the_min():
+    tree = SumTree(4)
+    tree.update(np.arange(4), np.array([1.0, 2.0, 3.0, 4.0]))
+    tree.clear(np.array([0, 2]))
+    assert tree.total == 6.0 and tree.min == 2.0
+    assert tree[np.arange(4)].tolist() == [0.0, 2.0, 0.0, 4.0]
+    assert set(tree.find(np.linspace(0, 5.99, 50)).tolist()) == {1, 3}  # never a cleared leaf
+    tree.clear(np.array([1, 3]))
+    assert tree.total == 0.0 and tree.min == np.inf

@@ -29,6 +29,17 @@ terminated = done = 0 everywhere and V(s'_t) the next row's value, reset observa
 
 GAE with lambda = 1 is the n-step return of A2C/A3C minus V(s_t) (bootstrapped at the rollout's
 end); lambda = 0 is the one-step TD error of the online actor-critic.
+
+n-step returns inside stored sequences (R2D2, Kapturowski et al. 2019, sec. 2.3; the rows of
+`tidyrl.data.sequence_replay`: row i holds x_i, the reward r_i received on arriving there, and
+is_first_i / is_terminal_i), for the action taken at row i:
+
+    G_i = sum_{k=1}^{j} gamma^(k-1) r_{i+k} + gamma^j (1 - is_terminal_{i+j}) V(x_{i+j})
+    j   = min(n, rows left in the sequence, steps to the end of x_i's episode)
+
+An episode ends at a terminal row (nothing is bootstrapped) or at the row before an is_first row
+(a truncated episode: its last row is the true final observation, and G bootstraps from it).
+The row before an is_first row took no action, so it has no target (`mask` 0).
 """
 
 from __future__ import annotations
@@ -118,6 +129,38 @@ def lambda_returns(
     stops = 1.0 - continues
     _, returns = gae(rewards, values[:-1], values[1:], stops, stops, gamma, lam)
     return returns
+
+
+def sequence_n_step_returns(
+    rewards: torch.Tensor,
+    values: torch.Tensor,
+    is_first: torch.Tensor,
+    is_terminal: torch.Tensor,
+    gamma: float,
+    n: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """G_i and its mask for rows i = 0 .. T - 2 of time-major sequences [T, ...] (the module
+    docstring's n-step returns): `rewards[i]` = r_i, `values[i]` = V(x_i), 0/1 float flags.
+    Returns (G [T - 1, ...], mask [T - 1, ...]); mask_i = 1 - is_first_{i+1}."""
+    if n < 1:
+        raise ValueError(f"n must be at least 1, got {n}")
+    length = rewards.shape[0]
+    last = length - 1
+    ends = is_terminal.clone()
+    ends[:-1] = torch.maximum(ends[:-1], is_first[1:])
+    ends[-1] = 1.0  # the sequence's last row: bootstrap there at the latest
+    rows = torch.arange(last, device=rewards.device)
+    returns = torch.zeros_like(rewards[:-1])
+    discount = torch.ones_like(returns)
+    open_ = torch.ones_like(returns)  # still summing rewards
+    for k in range(1, n + 1):
+        idx = (rows + k).clamp(max=last)  # an open row never passes `last`: ends[last] = 1
+        returns = returns + open_ * discount * rewards[idx]
+        discount = discount * gamma
+        stop = open_ * (ends[idx] if k < n else torch.ones_like(open_))
+        returns = returns + stop * discount * (1.0 - is_terminal[idx]) * values[idx]
+        open_ = open_ * (1.0 - stop)
+    return returns, 1.0 - is_first[1:]
 
 
 def normalize(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:

@@ -10,6 +10,13 @@ they come with a priority of their own (Ape-X: Horgan et al. 2018 compute |delta
 that collected the row, so that new rows need not all wait at the maximum). Sampling is
 stratified: the range [0, sum p^alpha) is cut into `batch_size` equal segments and one value is
 drawn in each (appendix B.2.1). beta is annealed towards 1 by the caller (a schedule).
+
+Prioritized *sequence* replay (R2D2, Kapturowski et al. 2019, sec. 2.3) gives a stored sequence
+the mixture of the max and the mean of its absolute n-step TD errors over its valid steps,
+
+    p = eta max_t |delta_t| + (1 - eta) mean_t |delta_t|        eta = 0.9
+
+(`sequence_priority`): the mean alone washes out a large error in a long sequence.
 """
 
 from __future__ import annotations
@@ -19,6 +26,21 @@ from collections.abc import Mapping
 import numpy as np
 
 from tidyrl.data.sumtree import SumTree
+
+
+def sequence_priority(
+    td_errors: np.ndarray, mask: np.ndarray, eta: float = 0.9, axis: int = 0
+) -> np.ndarray:
+    """p = eta max_t |delta_t| + (1 - eta) mean_t |delta_t| over the steps where `mask` is 1,
+    along `axis` (time); 0 for a sequence without valid steps."""
+    if not 0.0 <= eta <= 1.0:
+        raise ValueError(f"eta must lie in [0, 1], got {eta}")
+    valid = np.asarray(mask, dtype=np.float64)
+    magnitude = np.abs(np.asarray(td_errors, dtype=np.float64)) * valid
+    count = valid.sum(axis=axis)
+    mean = magnitude.sum(axis=axis) / np.maximum(count, 1.0)
+    result: np.ndarray = eta * magnitude.max(axis=axis) + (1.0 - eta) * mean
+    return result
 
 
 class UniformSampler:
@@ -67,6 +89,10 @@ class PrioritizedSampler:
             self.tree.update(index, np.full(index.shape, self.max_priority**self.alpha))
         else:
             self.update_priorities(index, priorities)
+
+    def clear(self, index: np.ndarray) -> None:
+        """Rows that can no longer be sampled (e.g. a stored sequence partly overwritten)."""
+        self.tree.clear(index)
 
     def sample(
         self, size: int, batch_size: int, rng: np.random.Generator, beta: float = 0.4

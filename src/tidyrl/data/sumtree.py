@@ -43,17 +43,26 @@ class SumTree:
 
         Duplicate indices are allowed: the last value wins, as with NumPy assignment.
         """
-        index = np.asarray(index, dtype=np.int64).ravel()
         values = np.asarray(priorities, dtype=np.float64).ravel()
+        if not np.isfinite(values).all() or (values < 0).any():
+            raise ValueError("priorities must be finite and non-negative")
+        self._set(index, values, values)
+
+    def clear(self, index: np.ndarray) -> None:
+        """Take leaves `index` out of the distribution (priority 0, and out of the min too,
+        as leaves never set are): rows that can no longer be sampled."""
+        index = np.asarray(index, dtype=np.int64).ravel()
+        self._set(index, np.zeros(index.shape), np.full(index.shape, np.inf))
+
+    def _set(self, index: np.ndarray, sums: np.ndarray, mins: np.ndarray) -> None:
+        index = np.asarray(index, dtype=np.int64).ravel()
         if index.size == 0:
             return
         if (index < 0).any() or (index >= self.capacity).any():
             raise IndexError(f"sum-tree index out of range [0, {self.capacity})")
-        if not np.isfinite(values).all() or (values < 0).any():
-            raise ValueError("priorities must be finite and non-negative")
         nodes = index + self.leaves
-        self.sums[nodes] = values
-        self.mins[nodes] = values
+        self.sums[nodes] = sums
+        self.mins[nodes] = mins
         for _ in range(self.depth):
             nodes = np.unique(nodes >> 1)
             left, right = 2 * nodes, 2 * nodes + 1

@@ -38,6 +38,9 @@ if "tidyrl/CartPoleNoVel-v1" not in registry:
         reward_threshold=475.0,
     )
 
+if "tidyrl/TMaze-v0" not in registry:  # episodes end after length + 1 steps
+    register(id="tidyrl/TMaze-v0", entry_point="tidyrl.envs.pomdp:TMazeEnv", kwargs={"length": 10})
+
 if "tidyrl/MiniPacman-v0" not in registry:
     register(
         id="tidyrl/MiniPacman-v0",

@@ -33,7 +33,7 @@ library default. Here a rollout chunk is one env's whole 32-step rollout (bptt_l
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,6 +60,7 @@ from tidyrl.errors import ConfigError
 from tidyrl.nets.mlp import Activation, run_layers
 from tidyrl.nets.optim import Adam
 from tidyrl.nets.policy import ActorCritic
+from tidyrl.nets.recurrent import LSTMMemory, unroll
 
 
 @dataclass(frozen=True)
@@ -183,22 +184,11 @@ class LSTMActorCritic(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Both LSTMs over sequences: obs [L, B, D], starts [L, B] (1 where o_t is an episode's
         first observation: the state is zeroed before reading it), initial state [4, B, H].
-        Returns the actor's and the critic's outputs [L, B, H] and the final state.
-
-        The time axis is cut where any sequence has an episode start, and each piece runs as
-        one LSTM call from the masked state (the maths of a step-by-step loop, in fewer calls).
-        """
-        cuts = torch.nonzero(starts[1:].any(dim=1)).flatten() + 1
-        bounds = [0, *cuts.tolist(), obs.shape[0]]
-        actor, critic = [], []
-        for begin, end in zip(bounds[:-1], bounds[1:], strict=True):
-            state = state * (1.0 - starts[begin]).view(1, -1, 1)
-            a, (ah, ac) = self.actor_lstm(obs[begin:end], (state[0:1], state[1:2]))
-            v, (vh, vc) = self.critic_lstm(obs[begin:end], (state[2:3], state[3:4]))
-            actor.append(a)
-            critic.append(v)
-            state = torch.cat([ah, ac, vh, vc])
-        return torch.cat(actor), torch.cat(critic), state
+        Returns the actor's and the critic's outputs [L, B, H] and the final state
+        (`tidyrl.nets.recurrent.unroll` for each LSTM)."""
+        actor, actor_state = unroll(self.actor_lstm, obs, starts, state[0:2])
+        critic, critic_state = unroll(self.critic_lstm, obs, starts, state[2:4])
+        return actor, critic, torch.cat([actor_state, critic_state])
 
     def heads(self, actor: torch.Tensor, critic: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The actor MLP's output and V from LSTM outputs [..., H]."""
@@ -241,24 +231,6 @@ def chunks(x: torch.Tensor, seq_len: int) -> torch.Tensor:
     return x.reshape(t // seq_len, seq_len, n, *rest).transpose(0, 1).reshape(seq_len, -1, *rest)
 
 
-class _Memory:
-    """The training envs' recurrent state between steps, a run state (a resumed run continues
-    with the memory its envs' current episodes built)."""
-
-    def __init__(self, state: torch.Tensor, n_envs: int) -> None:
-        self.state = state
-        """(h, c) of actor and critic after the last step [4, N, H]."""
-        self.starts = torch.ones(n_envs)
-        """1 where the next observation starts an episode (all, before the first step)."""
-
-    def state_arrays(self) -> dict[str, np.ndarray]:
-        return {"state": self.state.numpy(), "starts": self.starts.numpy()}
-
-    def load_state_arrays(self, arrays: Mapping[str, np.ndarray]) -> None:
-        self.state = torch.as_tensor(np.array(arrays["state"], dtype=np.float32))
-        self.starts = torch.as_tensor(np.array(arrays["starts"], dtype=np.float32))
-
-
 class RecurrentPPO(Agent):
     Config = RecurrentPPOConfig
     algo_id = "recurrent-ppo"
@@ -298,7 +270,7 @@ class RecurrentPPO(Agent):
         """e_t of each rollout step: 1 at an episode's first observation."""
         self.chunk_states = torch.zeros(cfg.n_steps // cfg.seq_len, 4, cfg.n_envs, cfg.lstm_hidden)
         """The state (before the reset mask) at the first step of each chunk [K, 4, N, H]."""
-        self.memory = _Memory(self.policy.initial_state(cfg.n_envs), cfg.n_envs)
+        self.memory = LSTMMemory(self.policy.initial_state(cfg.n_envs), cfg.n_envs)
         self._act_state: torch.Tensor | None = None
         self.register_state("policy", "optimizer", "obs_norm", "reward_norm")
         self.register_run_state("reward_scaler", "memory")
