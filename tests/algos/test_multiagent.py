@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import tidyrl
-from tidyrl import cli
+from tidyrl import checkpoint, cli
 from tidyrl.algos.multiagent import maddpg
 from tidyrl.envs.multiagent import MultiAgentVecEnv
 from tidyrl.logging import read_metrics
@@ -146,6 +146,23 @@ def test_every_agents_networks_live_in_one_checkpoint_and_act_identically_after_
             assert torch.equal(p, q)
     np.testing.assert_array_equal(loaded.predict(obs)["a"], agent.predict(obs)["a"])
     assert loaded.counters == agent.counters
+
+
+def test_a_training_checkpoint_keeps_the_joint_replay_and_every_agents_noise(tmp_path):
+    """A resumed MADDPG run continues with its replay and each agent's OU process, not with an
+    empty replay (its env copies still start fresh episodes: docs/resume.md)."""
+    agent = make(noise="ou")
+    agent.learn(120)
+    checkpoint.save(agent, tmp_path / "ckpt", run_state=True)
+    resumed = checkpoint.load(tmp_path / "ckpt", resume=True)
+    assert len(resumed.replay) == len(agent.replay) > 0
+    for name in ("replay", "noise"):
+        expected, got = getattr(agent, name).state_arrays(), getattr(resumed, name).state_arrays()
+        assert expected and expected.keys() == got.keys()
+        for key in expected:
+            np.testing.assert_array_equal(got[key], expected[key])
+    fresh = make(noise="ou")
+    assert len(fresh.replay) == 0  # what a resume without the run state started from
 
 
 def test_cli_train_eval_plot_resume(tmp_path, capsys):

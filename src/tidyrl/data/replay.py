@@ -254,6 +254,14 @@ class JointReplay:
     def __len__(self) -> int:
         return len(self.storage)
 
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """The rows written so far and the write position, for a training checkpoint."""
+        return self.storage.state_arrays()
+
+    def load_state_arrays(self, arrays: Mapping[str, np.ndarray]) -> None:
+        """Inverse of `state_arrays` (into a replay of the same capacity and agents)."""
+        self.storage.load_state_arrays(arrays)
+
     def add(self, obs: dict[str, np.ndarray], actions: dict[str, np.ndarray], step: Any) -> None:
         """Store the joint step (a `tidyrl.envs.multiagent.MultiStep`) taken from `obs`."""
         rows: dict[str, np.ndarray] = {}

@@ -1,13 +1,33 @@
 """Helpers shared by the multi-agent learners (kept apart so they never import each other):
-the parameter-sharing check and the one-hot agent ids that shared networks read."""
+the parameter-sharing check, the one-hot agent ids that shared networks read, and the per-agent
+run state of a training checkpoint."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import torch
 
+from tidyrl.agent import RunState
+from tidyrl.data.storage import nest, section
 from tidyrl.errors import EnvError
+
+
+class PerAgentRunState(dict[str, RunState]):
+    """Agent id -> its run state (e.g. each agent's exploration noise), saved and restored as
+    one `RunState` with every agent's arrays under its id."""
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        arrays: dict[str, np.ndarray] = {}
+        for agent, state in self.items():
+            arrays.update(nest(agent, state.state_arrays()))
+        return arrays
+
+    def load_state_arrays(self, arrays: Mapping[str, np.ndarray]) -> None:
+        for agent, state in self.items():
+            state.load_state_arrays(section(arrays, agent))
 
 
 def check_shared_spaces(agent: Any) -> None:

@@ -44,7 +44,12 @@ import torch
 from torch import nn
 
 from tidyrl.agent import Agent
-from tidyrl.algos.multiagent.common import check_shared_spaces, one_hot_ids, with_id
+from tidyrl.algos.multiagent.common import (
+    PerAgentRunState,
+    check_shared_spaces,
+    one_hot_ids,
+    with_id,
+)
 from tidyrl.config import check_choice, check_hidden, check_range
 from tidyrl.core.estimators import gumbel_softmax, sample_gumbel
 from tidyrl.core.noise import ExplorationNoise
@@ -260,22 +265,25 @@ class MADDPG(Agent):
         self.critic_opt = Adam(self.critics.parameters(), cfg.critic_lr)
         self.agent_id = one_hot_ids(agents)
         self.replay = JointReplay(cfg.buffer_size, spaces[0], self.act_dims)
-        self.noise = {
-            a: ExplorationNoise(
-                cfg.noise,
-                (cfg.n_envs, self.act_dims[a]),
-                self.rng,
-                cfg.noise_variance_start,
-                cfg.noise_variance_end,
-                cfg.noise_decay_steps,
-                cfg.ou_theta,
-            )
-            for a in agents
-            if not self.discrete[a]
-        }
+        self.noise = PerAgentRunState(
+            {
+                a: ExplorationNoise(
+                    cfg.noise,
+                    (cfg.n_envs, self.act_dims[a]),
+                    self.rng,
+                    cfg.noise_variance_start,
+                    cfg.noise_variance_end,
+                    cfg.noise_decay_steps,
+                    cfg.ou_theta,
+                )
+                for a in agents
+                if not self.discrete[a]
+            }
+        )
         self.register_state(
             "actors", "critics", "actor_targets", "critic_targets", "actor_opt", "critic_opt"
         )
+        self.register_run_state("replay", "noise")
 
     def _actor(self, obs_dim: int, act_dim: int) -> nn.Sequential:
         """u = MLP(o): raw actions (pre-tanh) or logits."""
