@@ -24,10 +24,11 @@ pytestmark = [
 
 
 def module_devices(agent) -> set[str]:
-    """The device types of every parameter and buffer of the agent's registered modules."""
+    """The device types of every parameter and buffer of the agent's registered modules,
+    reward plug-ins aside (they keep their networks on the CPU: `rewards.base.learn_and_score`)."""
     devices = set()
-    for obj in agent.state_objects().values():
-        if isinstance(obj, torch.nn.Module):
+    for name, obj in agent.state_objects().items():
+        if isinstance(obj, torch.nn.Module) and not name.startswith("reward_"):
             devices |= {t.device.type for t in (*obj.parameters(), *obj.buffers())}
     return devices
 
@@ -62,3 +63,20 @@ def test_device_auto_picks_the_gpu_and_a_gpu_checkpoint_loads_on_the_cpu(tmp_pat
     assert module_devices(on_cpu) == {"cpu"}
     obs = np.random.default_rng(0).standard_normal((32, 4)).astype(np.float32)
     assert (on_cpu.predict(obs) == agent.predict(obs)).all()
+
+
+@pytest.mark.parametrize(
+    ("algo", "env_id", "overrides"),
+    [
+        ("dqn", "CartPole-v1", {"reward": "count", "learning_starts": 50}),
+        ("sac", "Pendulum-v1", {"reward": "rnd", "learning_starts": 50}),
+        ("ppo", "CartPole-v1", {"reward": "icm", "n_steps": 64}),
+    ],
+)
+def test_reward_plugins_score_a_learner_on_cuda(algo, env_id, overrides):
+    """A learner on the GPU with a bonus plug-in: the plug-in scores CPU copies of the
+    minibatches and its bonus joins the learner's target on the GPU."""
+    agent = tidyrl.make(algo, env_id, seed=0, device="cuda", **overrides)
+    agent.learn(300)
+    assert module_devices(agent) <= {"cuda"}
+    assert np.isfinite(tidyrl.evaluate(agent, episodes=2)["mean_return"])

@@ -136,12 +136,18 @@ def learn_and_score(
     plugin: RewardPlugin, batch: ExperienceLike
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """`plugin.update(batch)`, then the updated plug-in's rewards C [B] for `batch`; returns
-    (C, metrics), the metrics with the mean plug-in reward as ``<name>_reward``."""
+    (C, metrics), the metrics with the mean plug-in reward as ``<name>_reward``.
+
+    Plug-ins keep their networks on the CPU: a minibatch sampled on another device (a learner
+    with device=cuda) is scored on a CPU copy and C comes back on the batch's device."""
+    device = batch.obs.device if isinstance(batch.obs, torch.Tensor) else torch.device("cpu")
+    if device.type != "cpu":
+        batch = batch.to("cpu")  # type: ignore[attr-defined]
     metrics = dict(plugin.update(batch))
     with torch.no_grad():
         rewards = plugin.reward(batch).float()
     metrics[f"{plugin.name}_reward"] = rewards.mean()
-    return rewards, metrics
+    return rewards.to(device), {name: value.to(device) for name, value in metrics.items()}
 
 
 class StepLike(Protocol):
