@@ -10,6 +10,9 @@
   its defaults otherwise) and PPO (its defaults) at the same steps. DreamerV3's published score
   at 100k simulator steps is 517 (5 seeds; PPO there: 117).
 
+* ``dreamer-dmc-100k``: the same three learners on cartpole-swingup at the budget of the
+  published score and of issue 25's target (>= 400): 50k agent steps = 100k simulator steps.
+
 * ``dreamer-speed``: env steps/s and updates/s (and the bare update rate of `update_probe`) of
   the ``xs`` preset (the paper's hyper-parameters: batch 16 x 64, train ratio 512, one update
   every 2 env steps) on CartPole-v1: 1000 prefill steps, then 200 steps (100 updates) of
@@ -34,22 +37,23 @@ def published(score: int, ppo: int) -> str:
     )
 
 
-def _dmc(env: str, reference: str) -> tuple[Task, ...]:
-    """Dreamer's cpu preset (batch 8, train ratio 32) beside SAC (64-64) and PPO, 12k agent
-    steps, 3 greedy episodes every 3k."""
+def _dmc(env: str, reference: str, steps: int = 12_000) -> tuple[Task, ...]:
+    """Dreamer's cpu preset (batch 8, train ratio 32) beside SAC (64-64) and PPO, `steps` agent
+    steps, 3 greedy episodes at each quarter of the budget."""
+    every = steps // 4
     return (
         Task(
             "dreamer",
             env,
-            12_000,
+            steps,
             preset="cpu",
             overrides={"batch_size": 8, "train_ratio": 32.0},
-            eval_every=3_000,
+            eval_every=every,
             eval_episodes=3,
             reference=reference,
         ),
-        Task("sac", env, 12_000, overrides={"hidden": (64, 64)}, eval_every=3_000, eval_episodes=3),
-        Task("ppo", env, 12_000, eval_every=3_000, eval_episodes=3),
+        Task("sac", env, steps, overrides={"hidden": (64, 64)}, eval_every=every, eval_episodes=3),
+        Task("ppo", env, steps, eval_every=every, eval_episodes=3),
     )
 
 
@@ -89,6 +93,14 @@ SUITES = [
         ),
         description="dm_control reacher-easy and pendulum-swingup (proprio, action repeat 2) at "
         "12k agent steps.",
+    ),
+    Suite(
+        "dreamer-dmc-100k",
+        "dreamer",
+        _dmc("dmc/cartpole-swingup-v0", DMC_REFERENCE, steps=50_000),
+        seeds=(0,),
+        description="dm_control cartpole-swingup at the published budget: 50k agent steps = 100k "
+        "simulator steps (action repeat 2); seed 0 first.",
     ),
     Suite(
         "dreamer-speed",
