@@ -85,6 +85,7 @@ def go_explore_metrics(agent: Any) -> Mapping[str, float]:
         "ge_steps": ge_steps,
         "cells": float(len(archive)),
         "best_length": float(len(archive.trajectories[best])),
+        "demo_length": float(len(agent.demo_envs()[0].demo_actions)),
         "random_walk_steps": random_mean,
         "random_walk_capped": float(random_capped),
         "random_walk_ratio": random_mean / ge_steps,

@@ -51,6 +51,7 @@ import numpy as np
 from tidyrl.agent import Agent
 from tidyrl.config import EnvConfig, check_range
 from tidyrl.data.archive import Archive, Cell
+from tidyrl.data.backward import cut_loops
 from tidyrl.envs.demo_start import DemoStartEnv, encode
 from tidyrl.envs.make import make_env
 from tidyrl.envs.restore import ADAPTERS, replay, state_adapter
@@ -90,6 +91,15 @@ class GoExploreConfig:
     """Success fraction from the current start that moves it back (phase 2)."""
     backward_episodes: int = 16
     """Finished episodes from the current start needed before it may move (phase 2)."""
+    backward_window: int = 0
+    """Episodes start uniformly on the window of this many states before the current start and
+    the start itself (phase 2; atari-reset spreads its workers' starts this way)."""
+    backward_later: float = 0.2
+    """Probability that an episode starts at a uniformly drawn later demonstration state
+    (phase 2; atari-reset's frac_sample, 0.2)."""
+    cut_loops: bool = True
+    """Cut the best trajectory's reward-free loops (returns to an observation met before)
+    before phase 2, if the cut trajectory replays to the same return (`tidyrl.data.backward`)."""
     ppo: dict[str, Any] = field(default_factory=dict)
     """Config of phase 2's PPO (ppo's fields, over the defaults of GoExplore.PPO)."""
 
@@ -107,6 +117,8 @@ class GoExploreConfig:
         check_range(self, "backward_step", 1)
         check_range(self, "backward_success", 0.0, 1.0, low_open=True)
         check_range(self, "backward_episodes", 1)
+        check_range(self, "backward_window", 0)
+        check_range(self, "backward_later", 0.0, 1.0)
         if self.restore not in ADAPTERS:
             raise ConfigError(unknown("GoExploreConfig.restore", self.restore, ADAPTERS))
         if self.cell_fn != "auto" and ":" not in self.cell_fn:
@@ -275,12 +287,33 @@ class GoExplore(Agent):
     def demo_envs(self) -> list[DemoStartEnv]:
         return [e.unwrapped for e in self.ppo.env.envs.envs]
 
+    def rollout(self, actions: np.ndarray) -> tuple[list[bytes], np.ndarray, bool]:
+        """Replay `actions` from the reset: the observations met (as bytes, s_0..s_T), the
+        per-step rewards, and whether the episode ran through them without ending early."""
+        env = self.explore_env
+        obs, _ = env.reset(seed=self.reset_seed)
+        keys, rewards, complete = [np.asarray(obs).tobytes()], [], True
+        steps = actions.tolist() if actions.dtype.kind in "iu" else list(actions)
+        for i, action in enumerate(steps):
+            obs, reward, terminated, truncated, _ = env.step(action)
+            keys.append(np.asarray(obs).tobytes())
+            rewards.append(float(reward))
+            complete = complete and not ((terminated or truncated) and i < len(steps) - 1)
+        return keys, np.array(rewards), complete
+
     def demonstration(self) -> tuple[np.ndarray, np.ndarray]:
-        """The best trajectory's actions and per-step rewards (replayed from the reset)."""
+        """The best trajectory's actions and per-step rewards (replayed from the reset), its
+        reward-free loops cut when `cut_loops` (kept only if the cut actions replay through
+        the episode to the same return)."""
         actions = self.archive.trajectories[self.archive.best()]
-        self.explore_env.reset(seed=self.reset_seed)
-        rewards = [float(self.explore_env.step(a)[1]) for a in actions.tolist()]
-        return actions, np.array(rewards)
+        keys, rewards, _ = self.rollout(actions)
+        if not self.config.cut_loops:
+            return actions, rewards
+        cut = actions[cut_loops(keys, rewards.tolist())]
+        _, cut_rewards, complete = self.rollout(cut)
+        if complete and float(cut_rewards.sum()) == float(rewards.sum()):
+            return cut, cut_rewards
+        return actions, rewards
 
     def robustify(self) -> None:
         """One PPO rollout-and-update from the current start; move the start back on success."""
@@ -291,13 +324,14 @@ class GoExplore(Agent):
                 self.start = max(len(actions) - cfg.backward_step, 0)
             for e in envs:
                 e.set_demo(self.reset_seed, actions, rewards)
+        low = self.start - cfg.backward_window  # episodes from [low, start] judge the start
         for e in envs:
-            e.start = max(self.start, 0)
+            e.start, e.window, e.later = max(self.start, 0), cfg.backward_window, cfg.backward_later
         before = self.ppo.counters["steps"]
         self.ppo.learn(self.ppo.config.n_envs * self.ppo.config.n_steps)
-        outcomes = [ok for e in envs for s, ok in e.outcomes if s == self.start]
+        outcomes = [ok for e in envs for s, ok in e.outcomes if low <= s <= self.start]
         for e in envs:
-            e.outcomes = [(s, ok) for s, ok in e.outcomes if s == self.start]
+            e.outcomes = [(s, ok) for s, ok in e.outcomes if low <= s <= self.start]
         success = float(np.mean(outcomes)) if outcomes else 0.0
         ready = self.start > 0 and len(outcomes) >= cfg.backward_episodes
         if ready and success >= cfg.backward_success:
@@ -309,6 +343,7 @@ class GoExplore(Agent):
             **self.ppo.last_metrics,
             "best_score": self.archive.scores[best],
             "best_length": len(self.archive.trajectories[best]),
+            "demo_length": len(envs[0].demo_actions),
             "start": self.start,
             "start_success": success,
         }
