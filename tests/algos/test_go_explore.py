@@ -234,6 +234,19 @@ def test_demo_start_env_draws_starts_in_the_window():
     assert squares == {7 + 8 * 1, 7 + 8 * 2, 7 + 8 * 3}  # demonstration states 8, 9 and 10
 
 
+def test_demo_start_env_truncates_an_episode_behind_the_demonstration():
+    env = DemoStartEnv("FrozenLake-v1", LAKE8)
+    path = np.array([2] * 7 + [1] * 7)
+    env.set_demo(0, path, np.array([0.0] * 13 + [1.0]))
+    env.start, env.lag = 10, 3
+    env.reset(seed=0)
+    # the demo earned its 1 on action 13 (state 14); bumping the right wall, the episode is
+    # behind once t - 3 >= 14, at its seventh step (t = 17), truncated, not terminated
+    ends = [env.step(2)[2:4] for _ in range(7)]
+    assert ends[:6] == [(False, False)] * 6 and ends[6] == (False, True)
+    assert env.outcomes == [(10, False)]
+
+
 @pytest.mark.slow
 def test_phase2_robustifies_the_4x4_lake():
     agent = tidyrl.make("go-explore", "FrozenLake-v1", seed=0,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tidyrl.data.backward import cut_loops, draw_start
+from tidyrl.data.backward import behind, cut_loops, draw_start
 
 
 def test_cut_loops_by_hand():
@@ -46,3 +46,15 @@ def test_draw_start_bounds():
     assert abs(float(np.mean(mixed > 5)) - 0.16) < 0.03
     with pytest.raises(ValueError, match="outside"):
         draw_start(rng, 10, 10)
+
+
+def test_behind_by_hand():
+    # rewards [0, 0, 1, 0]: to_go = [1, 1, 1, 0, 0] (return from state i to the end)
+    to_go = np.array([1.0, 1.0, 1.0, 0.0, 0.0])
+    assert not behind(to_go, 0, 3, 0.0, lag=2)  # the demo had 0 by state 1: not behind
+    assert behind(to_go, 0, 5, 0.0, lag=2)  # by state 3 the demo had 1, the episode 0
+    assert not behind(to_go, 0, 5, 1.0, lag=2)  # the episode has it too
+    assert not behind(to_go, 2, 5, 0.0, lag=3)  # t - lag = 2 is the start itself
+    assert behind(to_go, 2, 6, 0.0, lag=3)  # state 3: the demo earned 1 from state 2
+    assert behind(to_go, 0, 100, 0.0, lag=2)  # clipped at the demonstration's end
+    assert not behind(to_go, 0, 100, 0.0, lag=0)  # off

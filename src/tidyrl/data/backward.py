@@ -22,6 +22,12 @@ best trajectory this way (Ecoffet et al. 2019, section 2.2).
   `frac_sample` = 0.2 of episodes at a uniformly drawn later point of the demonstration; the
   window and `later` are these two mechanisms in one draw. (The paper's text was not checked
   for these details here; the source is the released code.)
+* **Lag limit** (`behind`). The same code ends an episode once its score falls below the
+  demonstration's score 50 steps earlier in the demonstration's time (its `returns[action_nr -
+  50]`): an episode that lost the way stops early instead of using the whole time limit, so a
+  rollout holds many short attempts from the start rather than a few long failures. Here the
+  episode is truncated (a time limit, not a terminal state) once it has earned less than the
+  demonstration earned from the same start state to `lag` steps before its current step.
 """
 
 from __future__ import annotations
@@ -72,3 +78,14 @@ def draw_start(
     if later > 0.0 and rng.random() < later:
         return int(rng.integers(start, max(length, start + 1)))
     return int(rng.integers(max(start - window, 0), start + 1))
+
+
+def behind(to_go: np.ndarray, start: int, t: int, episode_return: float, lag: int) -> bool:
+    """True when an episode that started at demonstration state `start` and stands at
+    demonstration time t (start + its steps) has earned less than the demonstration did from
+    `start` to state t - lag: to_go[start] - to_go[t - lag], with `to_go[i]` the demonstration's
+    return from state i to its end (t - lag clipped at the end). Never with lag = 0 (off)."""
+    i = min(t - lag, len(to_go) - 1)
+    if lag <= 0 or i <= start:
+        return False
+    return episode_return < float(to_go[start] - to_go[i]) - 1e-9
