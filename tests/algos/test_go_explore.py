@@ -206,6 +206,47 @@ def test_demo_start_env_starts_in_the_demonstration():
     assert env.outcomes == [(10, True), (10, False)]
 
 
+def test_cut_demonstration_replays_to_the_goal():
+    # a bump into the top wall, a step left and back, then the straight path to the goal
+    loopy = [3] + [2] * 3 + [0, 2] + [2] * 4 + [1] * 7
+    agent = tidyrl.make("go-explore", "FrozenLake-v1", seed=0, env_kwargs=LAKE8)
+    agent.archive.offer((63,), 1.0, loopy, True)
+    actions, rewards = agent.demonstration()
+    assert actions.tolist() == [2] * 7 + [1] * 7  # the three reward-free loops are cut
+    env = gym.make("FrozenLake-v1", **LAKE8)
+    env.reset(seed=0)
+    outcome = [env.step(a) for a in actions.tolist()]
+    assert outcome[-1][0] == 63 and outcome[-1][1] == 1.0 and outcome[-1][2]  # goal, terminated
+    np.testing.assert_array_equal(rewards, [0.0] * 13 + [1.0])
+    kept = tidyrl.make("go-explore", "FrozenLake-v1", seed=0, env_kwargs=LAKE8, cut_loops=False)
+    kept.archive.offer((63,), 1.0, loopy, True)
+    assert kept.demonstration()[0].tolist() == loopy
+
+
+def test_demo_start_env_draws_starts_in_the_window():
+    env = DemoStartEnv("FrozenLake-v1", LAKE8)
+    path = np.array([2] * 7 + [1] * 7)
+    env.set_demo(0, path, np.array([0.0] * 13 + [1.0]))
+    env.start, env.window = 10, 2
+    squares = set()
+    for seed in range(40):
+        squares.add(int(np.argmax(env.reset(seed=seed)[0])))
+    assert squares == {7 + 8 * 1, 7 + 8 * 2, 7 + 8 * 3}  # demonstration states 8, 9 and 10
+
+
+def test_demo_start_env_truncates_an_episode_behind_the_demonstration():
+    env = DemoStartEnv("FrozenLake-v1", LAKE8)
+    path = np.array([2] * 7 + [1] * 7)
+    env.set_demo(0, path, np.array([0.0] * 13 + [1.0]))
+    env.start, env.lag = 10, 3
+    env.reset(seed=0)
+    # the demo earned its 1 on action 13 (state 14); bumping the right wall, the episode is
+    # behind once t - 3 >= 14, at its seventh step (t = 17), truncated, not terminated
+    ends = [env.step(2)[2:4] for _ in range(7)]
+    assert ends[:6] == [(False, False)] * 6 and ends[6] == (False, True)
+    assert env.outcomes == [(10, False)]
+
+
 @pytest.mark.slow
 def test_phase2_robustifies_the_4x4_lake():
     agent = tidyrl.make("go-explore", "FrozenLake-v1", seed=0,

@@ -7,14 +7,18 @@ few steps away, and then, as the learner succeeds from there, from earlier and e
 until it starts from the reset itself. Go-Explore's phase 2 robustifies its best trajectory this
 way (Ecoffet et al. 2019, section 2.2; 2021).
 
-`DemoStartEnv` wraps the environment `env` (made by `tidyrl.envs.make_env`, with its time limit):
-with ``start = k > 0`` its reset brings the inner env to the demonstration's state k: it restores
-a snapshot taken when the demonstration was set (through `tidyrl.envs.restore`'s adapters), or,
-for an env no adapter fits, resets with the demonstration's seed and replays its first k actions
-(exact for environments deterministic given the seed and actions, which Go-Explore's phase 1
-needs anyway); the episode has the time its limit leaves after k steps. With ``start = 0`` it
-is a plain reset (with the seed the vector env gives). Each finished episode appends
-(start, success) to `outcomes`, success meaning that the episode's return reached the
+`DemoStartEnv` wraps the environment `env` (made by `tidyrl.envs.make_env`, with its time limit).
+Each reset draws a start state j from the current start ``start = k``
+(`tidyrl.data.backward.draw_start`: uniform on the `window` states up to k, or with probability
+`later` on the states after it; with the defaults 0 and 0, j = k). With j > 0 the reset brings
+the inner env to the demonstration's state j: it restores a snapshot taken when the
+demonstration was set (through `tidyrl.envs.restore`'s adapters), or, for an env no adapter
+fits, resets with the demonstration's seed and replays its first j actions (exact for
+environments deterministic given the seed and actions, which Go-Explore's phase 1 needs anyway).
+The episode has the time its limit leaves after j steps, and with ``lag > 0`` it is truncated
+once it falls `lag` steps behind the demonstration's score (`tidyrl.data.backward.behind`).
+With j = 0 it is a plain reset (with the seed the vector env gives). Each finished episode
+appends (j, success) to `outcomes`, success meaning that the episode's return reached the
 demonstration's return from the same state on: the signal the curriculum that moves `start`
 reads.
 
@@ -30,6 +34,7 @@ import gymnasium as gym
 import numpy as np
 
 from tidyrl.config import EnvConfig
+from tidyrl.data.backward import behind, draw_start
 from tidyrl.envs.make import make_env
 from tidyrl.envs.restore import replay, state_adapter
 
@@ -69,6 +74,12 @@ class DemoStartEnv(gym.Env[Any, Any]):
         self.to_go = np.zeros(1)
         """to_go[k]: the demonstration's return from its state k to its end."""
         self.start = 0
+        self.window = 0
+        """Draw the start uniformly from the `window` states before `start` too."""
+        self.later = 0.0
+        """Probability of drawing the start from the states after `start` instead."""
+        self.lag = 0
+        """Truncate an episode that falls this many steps behind the demonstration (0: off)."""
         self.inner.reset(seed=0)  # some envs hold their state only after a reset
         self.adapter = state_adapter(self.inner)
         self.snapshots: list[tuple[Any, Any]] = []
@@ -76,6 +87,7 @@ class DemoStartEnv(gym.Env[Any, Any]):
         self.outcomes: list[tuple[int, bool]] = []
         self._episode_start = 0
         self._return = 0.0
+        self._t = 0
 
     def set_demo(self, seed: int, actions: np.ndarray, rewards: np.ndarray) -> None:
         """The demonstration: its reset seed, actions and per-step rewards."""
@@ -93,26 +105,35 @@ class DemoStartEnv(gym.Env[Any, Any]):
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[Any, dict[str, Any]]:
-        if self.start > 0 and self.snapshots:
-            state, obs = self.snapshots[self.start]
-            self.adapter.set_state(self.inner, state, self.start)
+        super().reset(seed=seed)  # seeds np_random, which draws the start
+        start = self.start
+        if start > 0 or self.later > 0.0:
+            start = draw_start(
+                self.np_random, self.start, len(self.demo_actions), self.window, self.later
+            )
+        if start > 0 and self.snapshots:
+            state, obs = self.snapshots[start]
+            self.adapter.set_state(self.inner, state, start)
             info: dict[str, Any] = {}
-        elif self.start > 0:
-            obs, complete = replay(self.inner, self.demo_seed, self.demo_actions[: self.start])
+        elif start > 0:
+            obs, complete = replay(self.inner, self.demo_seed, self.demo_actions[:start])
             if not complete:
                 raise RuntimeError(
                     "the demonstration ended its episode before its state "
-                    f"{self.start} on replay: the environment is not deterministic"
+                    f"{start} on replay: the environment is not deterministic"
                 )
             info = {}
         else:
             obs, info = self.inner.reset(seed=seed)
-        self._episode_start, self._return = self.start, 0.0
+        self._episode_start, self._return, self._t = start, 0.0, start
         return encode(self.base_space, obs), info
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
         obs, reward, terminated, truncated, info = self.inner.step(action)
         self._return += float(reward)
+        self._t += 1
+        if not (terminated or truncated) and self.lag > 0:
+            truncated = behind(self.to_go, self._episode_start, self._t, self._return, self.lag)
         if terminated or truncated:
             target = float(self.to_go[min(self._episode_start, len(self.to_go) - 1)])
             self.outcomes.append((self._episode_start, self._return >= target - 1e-9))

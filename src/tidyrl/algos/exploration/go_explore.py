@@ -25,11 +25,19 @@ Phase 1 needs an environment deterministic given its reset seed and actions (the
 
 Phase 2 (robustify) turns the archive's best trajectory into a policy that reaches its score
 from the reset: the backward algorithm (Salimans & Chen 2018; Go-Explore 2019, section 2.2),
-with tidyrl's PPO, unchanged, as the learner (`ppo` holds its config). PPO's episodes start at
-state k of the demonstration (`tidyrl.envs.demo_start`), k = T - `backward_step` at first;
-once at least `backward_episodes` episodes from k have finished and a fraction
-`backward_success` of them matched the demonstration's return from k, k moves back by
-`backward_step`, down to 0 (the plain reset). The agent's policy is that PPO's.
+with tidyrl's PPO, unchanged, as the learner (`ppo` holds its config). First, with `cut_loops`,
+the demonstration loses its reward-free loops (a return to an observation met before: wall
+bumps, steps back and forth, dead ends entered and left), kept only if the cut actions replay
+through the episode to the same return (`tidyrl.data.backward.cut_loops`). PPO's episodes then
+start at state k of the demonstration (`tidyrl.envs.demo_start`), k = T - `backward_step` at
+first; with probability `backward_later` an episode starts instead at a state drawn uniformly
+from [k, T - 1] (the released code of Salimans & Chen does this for a fifth of its episodes),
+and with `backward_window` > 0 the start is drawn from the window [k - backward_window, k]. Once at
+least `backward_episodes` episodes from [k - backward_window, k] have finished and a fraction
+`backward_success` of them matched the demonstration's return from their start, k moves back
+by `backward_step`, down to 0 (the plain reset). With `backward_lag` > 0 an episode that falls
+that many steps behind the demonstration's score is truncated (the released code: 50). The
+agent's policy is that PPO's.
 
 Why the backward algorithm rather than behaviour cloning then PPO: the best trajectory of a
 random exploration revisits states with different actions, which a cloned policy cannot follow
@@ -51,6 +59,7 @@ import numpy as np
 from tidyrl.agent import Agent
 from tidyrl.config import EnvConfig, check_range
 from tidyrl.data.archive import Archive, Cell
+from tidyrl.data.backward import cut_loops
 from tidyrl.envs.demo_start import DemoStartEnv, encode
 from tidyrl.envs.make import make_env
 from tidyrl.envs.restore import ADAPTERS, replay, state_adapter
@@ -90,6 +99,18 @@ class GoExploreConfig:
     """Success fraction from the current start that moves it back (phase 2)."""
     backward_episodes: int = 16
     """Finished episodes from the current start needed before it may move (phase 2)."""
+    backward_window: int = 0
+    """Episodes start uniformly on the window of this many states before the current start and
+    the start itself (phase 2; atari-reset spreads its workers' starts this way)."""
+    backward_later: float = 0.2
+    """Probability that an episode starts at a uniformly drawn later demonstration state
+    (phase 2; atari-reset's frac_sample, 0.2)."""
+    backward_lag: int = 0
+    """Truncate a phase-2 episode once it falls this many steps behind the demonstration's
+    score (atari-reset uses 50); 0, the default, leaves episodes their time limit."""
+    cut_loops: bool = True
+    """Cut the best trajectory's reward-free loops (returns to an observation met before)
+    before phase 2, if the cut trajectory replays to the same return (`tidyrl.data.backward`)."""
     ppo: dict[str, Any] = field(default_factory=dict)
     """Config of phase 2's PPO (ppo's fields, over the defaults of GoExplore.PPO)."""
 
@@ -107,6 +128,9 @@ class GoExploreConfig:
         check_range(self, "backward_step", 1)
         check_range(self, "backward_success", 0.0, 1.0, low_open=True)
         check_range(self, "backward_episodes", 1)
+        check_range(self, "backward_window", 0)
+        check_range(self, "backward_later", 0.0, 1.0)
+        check_range(self, "backward_lag", 0)
         if self.restore not in ADAPTERS:
             raise ConfigError(unknown("GoExploreConfig.restore", self.restore, ADAPTERS))
         if self.cell_fn != "auto" and ":" not in self.cell_fn:
@@ -164,8 +188,10 @@ class GoExplore(Agent):
     default_steps = 200_000
     PPO: dict[str, Any] = {
         # 1,024-step rollouts in 4 minibatches, SB3's lr 3e-4 held constant (the budget of a
-        # curriculum stage is unknown in advance), a little entropy. With 8 x 32 steps and lr
-        # 1e-3 one maze seed's policy reached the goal, then lost it (docs/algorithms/go-explore.md)
+        # curriculum stage is unknown in advance). With 8 x 32 steps and lr 1e-3 one maze seed's
+        # policy reached the goal, then lost it; with entropy 0.01 one maze seed's policy turned
+        # near-deterministic in states off the demonstration and the curriculum stalled
+        # (docs/algorithms/go-explore.md)
         "n_envs": 8,
         "n_steps": 128,
         "batch_size": 256,
@@ -175,7 +201,7 @@ class GoExplore(Agent):
         "lr": 3e-4,
         "anneal_lr": False,
         "anneal_clip": False,
-        "ent_coef": 0.01,
+        "ent_coef": 0.05,
     }
     """Phase 2's PPO settings (`ppo` overrides them)."""
 
@@ -275,12 +301,33 @@ class GoExplore(Agent):
     def demo_envs(self) -> list[DemoStartEnv]:
         return [e.unwrapped for e in self.ppo.env.envs.envs]
 
+    def rollout(self, actions: np.ndarray) -> tuple[list[bytes], np.ndarray, bool]:
+        """Replay `actions` from the reset: the observations met (as bytes, s_0..s_T), the
+        per-step rewards, and whether the episode ran through them without ending early."""
+        env = self.explore_env
+        obs, _ = env.reset(seed=self.reset_seed)
+        keys, rewards, complete = [np.asarray(obs).tobytes()], [], True
+        steps = actions.tolist() if actions.dtype.kind in "iu" else list(actions)
+        for i, action in enumerate(steps):
+            obs, reward, terminated, truncated, _ = env.step(action)
+            keys.append(np.asarray(obs).tobytes())
+            rewards.append(float(reward))
+            complete = complete and not ((terminated or truncated) and i < len(steps) - 1)
+        return keys, np.array(rewards), complete
+
     def demonstration(self) -> tuple[np.ndarray, np.ndarray]:
-        """The best trajectory's actions and per-step rewards (replayed from the reset)."""
+        """The best trajectory's actions and per-step rewards (replayed from the reset), its
+        reward-free loops cut when `cut_loops` (kept only if the cut actions replay through
+        the episode to the same return)."""
         actions = self.archive.trajectories[self.archive.best()]
-        self.explore_env.reset(seed=self.reset_seed)
-        rewards = [float(self.explore_env.step(a)[1]) for a in actions.tolist()]
-        return actions, np.array(rewards)
+        keys, rewards, _ = self.rollout(actions)
+        if not self.config.cut_loops:
+            return actions, rewards
+        cut = actions[cut_loops(keys, rewards.tolist())]
+        _, cut_rewards, complete = self.rollout(cut)
+        if complete and float(cut_rewards.sum()) == float(rewards.sum()):
+            return cut, cut_rewards
+        return actions, rewards
 
     def robustify(self) -> None:
         """One PPO rollout-and-update from the current start; move the start back on success."""
@@ -291,13 +338,15 @@ class GoExplore(Agent):
                 self.start = max(len(actions) - cfg.backward_step, 0)
             for e in envs:
                 e.set_demo(self.reset_seed, actions, rewards)
+        low = self.start - cfg.backward_window  # episodes from [low, start] judge the start
         for e in envs:
-            e.start = max(self.start, 0)
+            e.start, e.window, e.later = max(self.start, 0), cfg.backward_window, cfg.backward_later
+            e.lag = cfg.backward_lag
         before = self.ppo.counters["steps"]
         self.ppo.learn(self.ppo.config.n_envs * self.ppo.config.n_steps)
-        outcomes = [ok for e in envs for s, ok in e.outcomes if s == self.start]
+        outcomes = [ok for e in envs for s, ok in e.outcomes if low <= s <= self.start]
         for e in envs:
-            e.outcomes = [(s, ok) for s, ok in e.outcomes if s == self.start]
+            e.outcomes = [(s, ok) for s, ok in e.outcomes if low <= s <= self.start]
         success = float(np.mean(outcomes)) if outcomes else 0.0
         ready = self.start > 0 and len(outcomes) >= cfg.backward_episodes
         if ready and success >= cfg.backward_success:
@@ -309,6 +358,7 @@ class GoExplore(Agent):
             **self.ppo.last_metrics,
             "best_score": self.archive.scores[best],
             "best_length": len(self.archive.trajectories[best]),
+            "demo_length": len(envs[0].demo_actions),
             "start": self.start,
             "start_success": success,
         }
