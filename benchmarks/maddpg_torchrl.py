@@ -238,6 +238,31 @@ def run_torchrl(seed: int, steps: int, episodes: int) -> dict[str, Any]:
     }
 
 
+def ceilings(steps: int = 2000) -> dict[str, float]:
+    """Random-action env steps/s: mpe2's parallel env bare, and behind TorchRL's wrapper (its
+    `rollout`, auto-resetting), so the side-by-side can be read against the env's own cost."""
+    from torchrl.envs import PettingZooWrapper
+
+    env = make_spread()
+    env.reset(seed=0)
+    start = time.perf_counter()
+    for _ in range(steps):
+        if not env.agents:
+            env.reset()
+        env.step({a: env.action_space(a).sample() for a in env.agents})
+    bare = steps / (time.perf_counter() - start)
+    env.close()
+    wrapped = PettingZooWrapper(env=make_spread(), categorical_actions=False, seed=0)
+    start = time.perf_counter()
+    wrapped.rollout(steps, break_when_any_done=False)
+    through = steps / (time.perf_counter() - start)
+    wrapped.close()
+    return {
+        "bare_env_steps_per_s": round(bare, 1),
+        "torchrl_wrapper_steps_per_s": round(through, 1),
+    }
+
+
 def versions() -> dict[str, str]:
     names = ("tidyrl", "torch", "torchrl", "tensordict", "pettingzoo", "mpe2", "numpy")
     out = {}
@@ -281,6 +306,7 @@ def main() -> None:
             "tidyrl": run_tidyrl(seed, args.steps, args.eval_episodes),
             "torchrl": run_torchrl(seed, args.steps, args.eval_episodes),
         }
+        random_actions = ceilings()
         load_after = os.getloadavg()
         t, p = runs["tidyrl"], runs["torchrl"]
         record = {
@@ -295,6 +321,7 @@ def main() -> None:
                 "updates_per_s": round(t["updates_per_s"] / p["updates_per_s"], 3),
                 "train_wall_s": round(t["train_wall_s"] / p["train_wall_s"], 3),
             },
+            "ceilings": random_actions,
             "load_average_1_5_15": {"before": load_before, "after": load_after},
             "command": " ".join(
                 ["PYTHONPATH=/tmp/trl:src", "OMP_NUM_THREADS=1", "python", *sys.argv]
