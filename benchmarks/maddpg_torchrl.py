@@ -33,11 +33,8 @@ without touching its torch, then run:
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import json
 import os
-import platform
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -50,6 +47,7 @@ from torch import nn
 
 import tidyrl
 from tidyrl.algos.multiagent.maddpg import MADDPGConfig
+from tidyrl.bench.record import provenance, write_record
 
 ENV_ID = "mpe2:simple_spread_v3"
 ENV_KWARGS = {"N": 3, "continuous_actions": True, "max_cycles": 25}
@@ -263,34 +261,6 @@ def ceilings(steps: int = 2000) -> dict[str, float]:
     }
 
 
-def versions() -> dict[str, str]:
-    names = ("tidyrl", "torch", "torchrl", "tensordict", "pettingzoo", "mpe2", "numpy")
-    out = {}
-    for name in names:
-        try:
-            out[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            out[name] = "absent"
-    return out
-
-
-def commit() -> str:
-    root = Path(__file__).resolve().parent.parent
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-    except OSError:
-        return "unknown"
-    return head + ("+dirty" if dirty else "")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=20_000)
@@ -326,17 +296,9 @@ def main() -> None:
             "command": " ".join(
                 ["PYTHONPATH=/tmp/trl:src", "OMP_NUM_THREADS=1", "python", *sys.argv]
             ),
-            "provenance": {
-                "commit": commit(),
-                "versions": versions(),
-                "python": platform.python_version(),
-                "cpu": platform.processor() or platform.machine(),
-                "cores": os.cpu_count(),
-                "date": time.strftime("%Y-%m-%d %H:%M:%S +0000", time.gmtime()),
-            },
+            "provenance": provenance(("torchrl", "tensordict", "pettingzoo", "mpe2")),
         }
-        path = args.out / f"seed{seed}.json"
-        path.write_text(json.dumps(record, indent=2) + "\n")
+        write_record(args.out / f"seed{seed}.json", record)
         print(json.dumps({"seed": seed, **record["ratio_tidyrl_over_torchrl"]}), flush=True)
         for name, run in runs.items():
             print(name, {k: v for k, v in run.items() if k != "final_eval"}, run["final_eval"])
