@@ -100,6 +100,18 @@ def evaluate(policy: Policy, seed: int, episodes: int) -> dict[str, float]:
     return {"episodes": episodes, "mean": float(np.mean(returns)), "std": float(np.std(returns))}
 
 
+def measured(steps: int, updates: int, wall: float, final_eval: dict[str, float]) -> dict[str, Any]:
+    """One learner's record: counts, training wall time (evaluation excluded) and rates."""
+    return {
+        "steps": steps,
+        "updates": updates,
+        "train_wall_s": round(wall, 3),
+        "env_steps_per_s": round(steps / wall, 1),
+        "updates_per_s": round(updates / wall, 2),
+        "final_eval": final_eval,
+    }
+
+
 def run_tidyrl(seed: int, steps: int, episodes: int) -> dict[str, Any]:
     env_kwargs = {k: v for k, v in ENV_KWARGS.items() if k != "max_cycles"}
     agent = tidyrl.make("maddpg", ENV_ID, seed=seed, env_kwargs=env_kwargs, **BUDGET)
@@ -107,14 +119,7 @@ def run_tidyrl(seed: int, steps: int, episodes: int) -> dict[str, Any]:
     agent.learn(steps)
     wall = time.perf_counter() - start
     done, updates = int(agent.counters["steps"]), int(agent.counters["updates"])
-    return {
-        "steps": done,
-        "updates": updates,
-        "train_wall_s": round(wall, 3),
-        "env_steps_per_s": round(done / wall, 1),
-        "updates_per_s": round(updates / wall, 2),
-        "final_eval": evaluate(lambda obs: agent.predict(obs), seed, episodes),
-    }
+    return measured(done, updates, wall, evaluate(lambda obs: agent.predict(obs), seed, episodes))
 
 
 class Cat(nn.Module):
@@ -226,14 +231,7 @@ def run_torchrl(seed: int, steps: int, episodes: int) -> dict[str, Any]:
         out = policy(TensorDict({obs_key: x}, batch_size=[]))[act_key].numpy()
         return {a: out[i] for i, a in enumerate(agents)}
 
-    return {
-        "steps": collected,
-        "updates": updates,
-        "train_wall_s": round(wall, 3),
-        "env_steps_per_s": round(collected / wall, 1),
-        "updates_per_s": round(updates / wall, 2),
-        "final_eval": evaluate(act, seed, episodes),
-    }
+    return measured(collected, updates, wall, evaluate(act, seed, episodes))
 
 
 def ceilings(steps: int = 2000) -> dict[str, float]:
