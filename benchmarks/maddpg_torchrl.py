@@ -14,7 +14,11 @@ three agents stacked in one group), `MultiAgentMLP` (decentralised actors, centr
 no parameter sharing), `TanhModule`, `AdditiveGaussianModule`, `Collector`,
 `TensorDictReplayBuffer` on a `LazyTensorStorage`, `DDPGLoss` with target actor and critic,
 the TD(0) estimator and `SoftUpdate`. One collector batch is `update_every` env steps, followed
-by one critic step, one actor step and the soft target update, as in tidyrl's loop.
+by one critic step, one actor step and the soft target update, as in tidyrl's loop;
+`--frames-per-batch` makes the batches longer (the same number of updates, done in bursts), the
+way TorchRL's own examples collect. After training, each learner's bare update rate (one update
+on a fixed batch, `tidyrl.bench.runner.probe_rate`) and random-action stepping rates are
+recorded too.
 
 Differences that remain (the docs page lists them): TorchRL's actor loss puts every agent's
 current policy action into the critic (tidyrl, as the paper, takes the other agents' actions
@@ -39,6 +43,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -48,6 +53,7 @@ from torch import nn
 import tidyrl
 from tidyrl.algos.multiagent.maddpg import MADDPGConfig
 from tidyrl.bench.record import provenance, write_record
+from tidyrl.bench.runner import multiagent_ceilings, probe_rate
 
 ENV_ID = "mpe2:simple_spread_v3"
 ENV_KWARGS = {"N": 3, "continuous_actions": True, "max_cycles": 25}
@@ -119,7 +125,11 @@ def run_tidyrl(seed: int, steps: int, episodes: int) -> dict[str, Any]:
     agent.learn(steps)
     wall = time.perf_counter() - start
     done, updates = int(agent.counters["steps"]), int(agent.counters["updates"])
-    return measured(done, updates, wall, evaluate(lambda obs: agent.predict(obs), seed, episodes))
+    result = measured(done, updates, wall, evaluate(lambda obs: agent.predict(obs), seed, episodes))
+    probe = multiagent_ceilings(agent)
+    result["raw_env_steps_per_s"] = probe["raw_env_steps_per_s"]
+    result["bare_updates_per_s"] = probe["update_probe_per_s"]
+    return result
 
 
 class Cat(nn.Module):
@@ -130,7 +140,7 @@ class Cat(nn.Module):
         return torch.cat([obs, action], -1)
 
 
-def run_torchrl(seed: int, steps: int, episodes: int) -> dict[str, Any]:
+def run_torchrl(seed: int, steps: int, episodes: int, frames_per_batch: int) -> dict[str, Any]:
     from tensordict import TensorDict
     from tensordict.nn import TensorDictModule, TensorDictSequential
     from torchrl.collectors import Collector
@@ -197,7 +207,7 @@ def run_torchrl(seed: int, steps: int, episodes: int) -> dict[str, Any]:
     collector = Collector(
         env,
         explore,
-        frames_per_batch=s["update_every"],
+        frames_per_batch=frames_per_batch,
         total_frames=steps,
         init_random_frames=s["learning_starts"],
         auto_register_policy_transforms=False,
@@ -209,21 +219,28 @@ def run_torchrl(seed: int, steps: int, episodes: int) -> dict[str, Any]:
         nn.utils.clip_grad_norm_(params, s["max_grad_norm"])
         opt.step()
 
+    def update(sample: Any) -> None:
+        loss_value, _ = loss.loss_value(sample)
+        step(critic_opt, critic_params, loss_value)
+        loss_actor, _ = loss.loss_actor(sample)
+        step(actor_opt, actor_params, loss_actor)
+        targets.step()
+
     collected = updates = 0
     start = time.perf_counter()
     for batch in collector:
         replay.extend(batch.reshape(-1))
-        collected += batch.numel()
+        before, collected = collected, collected + batch.numel()
         if collected >= s["learning_starts"]:
-            sample = replay.sample()
-            loss_value, _ = loss.loss_value(sample)
-            step(critic_opt, critic_params, loss_value)
-            loss_actor, _ = loss.loss_actor(sample)
-            step(actor_opt, actor_params, loss_actor)
-            targets.step()
-            updates += 1
+            # tidyrl's count: one update per update_every steps, from learning_starts on
+            first = max(before, s["learning_starts"] - 1)
+            for _ in range(collected // s["update_every"] - first // s["update_every"]):
+                update(replay.sample())
+                updates += 1
     wall = time.perf_counter() - start
     collector.shutdown()
+    fixed = replay.sample()
+    bare = probe_rate(SimpleNamespace(update_probe=lambda: lambda: update(fixed)))
 
     @torch.no_grad()
     def act(obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -231,7 +248,10 @@ def run_torchrl(seed: int, steps: int, episodes: int) -> dict[str, Any]:
         out = policy(TensorDict({obs_key: x}, batch_size=[]))[act_key].numpy()
         return {a: out[i] for i, a in enumerate(agents)}
 
-    return measured(collected, updates, wall, evaluate(act, seed, episodes))
+    result = measured(collected, updates, wall, evaluate(act, seed, episodes))
+    result["frames_per_batch"] = frames_per_batch
+    result["bare_updates_per_s"] = bare["update_probe_per_s"]
+    return result
 
 
 def ceilings(steps: int = 2000) -> dict[str, float]:
@@ -265,6 +285,13 @@ def main() -> None:
     parser.add_argument("--seeds", default="0", help="comma-separated seeds")
     parser.add_argument("--eval-episodes", type=int, default=10)
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument(
+        "--frames-per-batch",
+        type=int,
+        default=BUDGET["update_every"],
+        help="TorchRL collector batch (default: update_every, so acting and updating "
+        "interleave as in tidyrl); a larger one does its updates in bursts",
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -272,7 +299,7 @@ def main() -> None:
         load_before = os.getloadavg()
         runs = {
             "tidyrl": run_tidyrl(seed, args.steps, args.eval_episodes),
-            "torchrl": run_torchrl(seed, args.steps, args.eval_episodes),
+            "torchrl": run_torchrl(seed, args.steps, args.eval_episodes, args.frames_per_batch),
         }
         random_actions = ceilings()
         load_after = os.getloadavg()
@@ -288,6 +315,7 @@ def main() -> None:
                 "env_steps_per_s": round(t["env_steps_per_s"] / p["env_steps_per_s"], 3),
                 "updates_per_s": round(t["updates_per_s"] / p["updates_per_s"], 3),
                 "train_wall_s": round(t["train_wall_s"] / p["train_wall_s"], 3),
+                "bare_updates_per_s": round(t["bare_updates_per_s"] / p["bare_updates_per_s"], 3),
             },
             "ceilings": random_actions,
             "load_average_1_5_15": {"before": load_before, "after": load_after},
@@ -296,7 +324,12 @@ def main() -> None:
             ),
             "provenance": provenance(("torchrl", "tensordict", "pettingzoo", "mpe2")),
         }
-        write_record(args.out / f"seed{seed}.json", record)
+        tag = (
+            ""
+            if args.frames_per_batch == BUDGET["update_every"]
+            else f"-fpb{args.frames_per_batch}"
+        )
+        write_record(args.out / f"seed{seed}{tag}.json", record)
         print(json.dumps({"seed": seed, **record["ratio_tidyrl_over_torchrl"]}), flush=True)
         for name, run in runs.items():
             print(name, {k: v for k, v in run.items() if k != "final_eval"}, run["final_eval"])
