@@ -42,6 +42,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -292,15 +293,24 @@ def main() -> None:
         help="TorchRL collector batch (default: update_every, so acting and updating "
         "interleave as in tidyrl); a larger one does its updates in bursts",
     )
+    parser.add_argument(
+        "--torchrl-first",
+        action="store_true",
+        help="train TorchRL's learner before tidyrl's (a check of order effects)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     args.out.mkdir(parents=True, exist_ok=True)
     for seed in (int(s) for s in args.seeds.split(",")):
         load_before = os.getloadavg()
-        runs = {
-            "tidyrl": run_tidyrl(seed, args.steps, args.eval_episodes),
-            "torchrl": run_torchrl(seed, args.steps, args.eval_episodes, args.frames_per_batch),
+        learners = {
+            "tidyrl": partial(run_tidyrl, seed, args.steps, args.eval_episodes),
+            "torchrl": partial(
+                run_torchrl, seed, args.steps, args.eval_episodes, args.frames_per_batch
+            ),
         }
+        order = ["torchrl", "tidyrl"] if args.torchrl_first else ["tidyrl", "torchrl"]
+        runs = {name: learners[name]() for name in order}
         random_actions = ceilings()
         load_after = os.getloadavg()
         t, p = runs["tidyrl"], runs["torchrl"]
@@ -310,6 +320,7 @@ def main() -> None:
             "seed": seed,
             "settings": settings(),
             "torch_threads": torch.get_num_threads(),
+            "order": order,
             "runs": runs,
             "ratio_tidyrl_over_torchrl": {
                 "env_steps_per_s": round(t["env_steps_per_s"] / p["env_steps_per_s"], 3),
@@ -329,6 +340,7 @@ def main() -> None:
             if args.frames_per_batch == BUDGET["update_every"]
             else f"-fpb{args.frames_per_batch}"
         )
+        tag += "-torchrl-first" if args.torchrl_first else ""
         write_record(args.out / f"seed{seed}{tag}.json", record)
         print(json.dumps({"seed": seed, **record["ratio_tidyrl_over_torchrl"]}), flush=True)
         for name, run in runs.items():
