@@ -647,6 +647,38 @@ def _workers(run: Mapping[str, Any]) -> str:
 
 
 VISUAL_MODEL_FORMAT = "tidyrl-visual-model/1"
+SIDE_BY_SIDE_FORMAT = "tidyrl-peer-side-by-side/1"
+
+
+def side_by_side_section(results: Path) -> list[str]:
+    """Speed against another library's implementation of the same algorithm, trained in one
+    process with the same settings (`benchmarks/maddpg_torchrl.py`): one row per record."""
+    records = load_records(results, SIDE_BY_SIDE_FORMAT)
+    if not records:
+        return []
+    lines = [
+        "## Side by side with another implementation",
+        "",
+        "Each row trains tidyrl and the peer one after the other in one process, same settings, "
+        "same env steps and updates, one torch thread (the records hold the settings, the "
+        "command, the load average and the peer's versions).",
+        "",
+        "| env | seed | peer | variant | steps | updates | tidyrl wall s | peer wall s "
+        "| env steps/s ratio | bare updates/s ratio | final eval tidyrl / peer |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in records:
+        (peer,) = (name for name in r["runs"] if name != "tidyrl")
+        ours, theirs, ratio = r["runs"]["tidyrl"], r["runs"][peer], r["ratio_tidyrl_over_" + peer]
+        variant = Path(r["_path"]).stem.partition("-")[2] or "default"
+        lines.append(
+            f"| {r['task']['env']} | {r['seed']} | {peer} {r['provenance']['versions'][peer]} | "
+            f"{variant} | {ours['steps']:,} | {ours['updates']:,} | {ours['train_wall_s']:.1f} | "
+            f"{theirs['train_wall_s']:.1f} | {ratio['env_steps_per_s']:.2f} | "
+            f"{ratio['bare_updates_per_s']:.2f} | {ours['final_eval']['mean']:.1f} / "
+            f"{theirs['final_eval']['mean']:.1f} |"
+        )
+    return [*lines, ""]
 
 
 def visual_model_section(results: Path) -> list[str]:
@@ -734,6 +766,7 @@ def write_report(results: Path, out: Path, suites: Mapping[str, Suite] | None = 
     lines += whole_process_section(results)
     lines += distributed_section(results)
     lines += visual_model_section(results)
+    lines += side_by_side_section(results)
     by_family: dict[str, dict[str, list[Record]]] = defaultdict(lambda: defaultdict(list))
     for r in records:
         by_family[r["family"]][r["suite"]].append(r)
