@@ -14,6 +14,12 @@
   record) every evaluation of seed 0 stayed at -200 over 100k steps; on seed 0 at 50k steps
   beta = 1e3 and 1e4 also stayed at -200 by 30k steps, beta = 1e5 reached -154.6 at 20k and
   -114.4 at 30k (exploratory runs, not records).
+
+- `exploration-chain`: PPO on the 20-state chain with a 0.1 distractor (`tidyrl/Chain-v0`, the
+  CI test's task for DQN), plain against the SimHash count bonus (beta 0.1) with one value head
+  and with the RND paper's two heads (`two_value_heads`: extrinsic and non-episodic intrinsic
+  streams), 30k steps, 3 seeds, PPO's plain defaults. Leaving at once earns 0.1; walking the
+  chain earns 1 (threshold 0.9).
 """
 
 from __future__ import annotations
@@ -35,6 +41,23 @@ def _mountaincar(label: str, **overrides: object) -> Task:
     )
 
 
+CHAIN_ENV = {"env_kwargs": {"n": 20, "distractor": 0.1}}
+
+
+def _chain(label: str, **overrides: object) -> Task:
+    return Task(
+        "ppo",
+        "tidyrl/Chain-v0",
+        30_000,
+        threshold=0.9,
+        preset="none",
+        overrides={**CHAIN_ENV, **overrides},
+        label=label,
+        eval_every=5_000,
+        eval_episodes=2,
+    )
+
+
 SUITES = [
     Suite(
         "exploration-mountaincar",
@@ -44,5 +67,20 @@ SUITES = [
             _mountaincar("dqn"),
         ),
         description="DQN + seed 000 curiosity vs plain DQN on MountainCar-v0, 100k steps",
-    )
+    ),
+    Suite(
+        "exploration-chain",
+        "exploration",
+        (
+            _chain("ppo"),
+            _chain("ppo + count", reward="count", intrinsic_coef=0.1),
+            _chain(
+                "ppo + count, two value heads",
+                reward="count",
+                intrinsic_coef=0.1,
+                two_value_heads=True,
+            ),
+        ),
+        description="PPO, PPO + count bonus, and PPO + count with two value heads on a chain",
+    ),
 ]
