@@ -335,8 +335,10 @@ def test_sacs_joint_update_order_is_not_sb3s():
 
 def test_sacs_exact_log_prob_is_not_sb3s():
     """The default exact tanh correction (jacobian_eps=0) against SB3's guarded one: a real,
-    if small, difference in the actor after 12 updates."""
-    model, agent = _sac_pair("Pendulum-v1", 40, update_order="sequential")
+    if small, difference in the actor after 12 updates (on Hopper, where some of the random
+    start's actions come close to saturating)."""
+    pytest.importorskip("mujoco")
+    model, agent = _sac_pair("Hopper-v5", 30, update_order="sequential")
     _run_updates(model, agent)
     largest, off, total = _gaps(_sac_actor_pairs(model, agent))
     assert off > total // 10_000 and largest > 3e-5

@@ -34,7 +34,10 @@ native bf16) runs the hidden-to-hidden products in bfloat16, and the critic step
 step, which touch disjoint parameters, run side by side on two cores where one is spare
 (`tidyrl.runtime.run_side_by_side`). See docs/algorithms/sac.md and docs/performance.md.
 Hyper-parameters default to the paper's (and Stable-Baselines3's): lr 3e-4, batch 256, tau 0.005,
-256-256 ReLU.
+256-256 ReLU. Two details where implementations differ are options: `update_order` (all losses
+from the same parameters, or SB3's and Tianshou's critic-then-actor) and `jacobian_eps` (the
+exact tanh correction of log pi, or the guarded log(1 - a^2 + eps) of SB3 and the original code);
+``--preset sb3-mujoco`` is SB3's update exactly (tests/algos/test_matches_sb3.py).
 """
 
 from __future__ import annotations
@@ -189,6 +192,16 @@ class SAC(Agent):
             "learning_starts": 10_000,
             "update_order": "sequential",
             "jacobian_eps": 1e-6,
+        },
+        # Tianshou's examples/mujoco/mujoco_sac.py (the source of its MuJoCo benchmark curves):
+        # lr 1e-3, a fixed alpha 0.2, its update order and its guard (float32's epsilon)
+        "tianshou-mujoco": {
+            "learning_starts": 10_000,
+            "lr": 1e-3,
+            "autotune": False,
+            "alpha": 0.2,
+            "update_order": "sequential",
+            "jacobian_eps": float(np.finfo(np.float32).eps),
         },
         "fast": {"precision": "auto"},
     }
