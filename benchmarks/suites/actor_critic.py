@@ -44,6 +44,14 @@ SB3_SAC_MUJOCO = {**SB3_SAC, "learning_starts": 10_000}
 """RL-Zoo's SAC on the MuJoCo tasks (hyperparams/sac.yml: SB3's defaults, learning_starts 10000),
 which tidyrl's ``--preset sb3-mujoco`` equals."""
 
+SB3_MUJOCO = {
+    "preset": "sb3-mujoco",
+    "eval_every": 10_000,
+    "eval_episodes": 5,
+    "peer": Peer("SAC", SB3_SAC_MUJOCO),
+}
+"""tidyrl's SAC as SB3's beside SB3's, evaluated as in ac-mujoco."""
+
 SMALL = {"hidden": (64, 64)}
 """64-64 networks for the Pendulum learning suite: the shared 2-core machine could not run 15
 runs of 256-256 networks in the time available; the defaults (256-256) run in sac-vs-sb3."""
@@ -205,16 +213,7 @@ SUITES = [
         "sac-mujoco-settings",
         "actor_critic",
         (
-            Task(
-                "sac",
-                "Hopper-v5",
-                100_000,
-                preset="sb3-mujoco",
-                eval_every=10_000,
-                eval_episodes=5,
-                reference=TIANSHOU_HOPPER_SAC,
-                peer=Peer("SAC", SB3_SAC_MUJOCO),
-            ),
+            Task("sac", "Hopper-v5", 100_000, **SB3_MUJOCO, reference=TIANSHOU_HOPPER_SAC),
             Task(
                 "sac",
                 "Hopper-v5",
@@ -224,16 +223,7 @@ SUITES = [
                 eval_episodes=5,
                 reference=TIANSHOU_HOPPER_SAC,
             ),
-            Task(
-                "sac",
-                "HalfCheetah-v5",
-                100_000,
-                preset="sb3-mujoco",
-                eval_every=10_000,
-                eval_episodes=5,
-                reference=TIANSHOU_CHEETAH_SAC,
-                peer=Peer("SAC", SB3_SAC_MUJOCO),
-            ),
+            Task("sac", "HalfCheetah-v5", 100_000, **SB3_MUJOCO, reference=TIANSHOU_CHEETAH_SAC),
         ),
         seeds=(0, 1, 2),
         description="SAC on MuJoCo: SB3's update beside SB3, and Tianshou's settings (issue 27).",
