@@ -16,6 +16,10 @@
 * ``ac-mujoco``: SAC and TD3 on HalfCheetah-v5 and Hopper-v5 at the budget a CPU allows, against
   the published curves at the same step count. SAC runs in float32 here, so that every machine
   runs the same numbers (the records of a former bf16 task stay in RESULTS.md under its name).
+* ``sac-mujoco-settings`` (issue 27): implementation or settings? SAC with ``--preset
+  sb3-mujoco`` (SB3's update, weight for weight: tests/algos/test_matches_sb3.py) beside SB3's SAC
+  at RL-Zoo's MuJoCo settings on Hopper-v5 and HalfCheetah-v5, and SAC with ``--preset
+  tianshou-mujoco`` (Tianshou's lr 1e-3 and fixed alpha 0.2) on Hopper-v5, at ac-mujoco's budget.
 """
 
 from __future__ import annotations
@@ -35,6 +39,18 @@ SB3_SAC = {
     "policy_kwargs": {"net_arch": [256, 256], "activation_fn": "ReLU"},
 }
 """SB3 SAC kwargs equal to tidyrl's SAC defaults (SACConfig)."""
+
+SB3_SAC_MUJOCO = {**SB3_SAC, "learning_starts": 10_000}
+"""RL-Zoo's SAC on the MuJoCo tasks (hyperparams/sac.yml: SB3's defaults, learning_starts 10000),
+which tidyrl's ``--preset sb3-mujoco`` equals."""
+
+SB3_MUJOCO = {
+    "preset": "sb3-mujoco",
+    "eval_every": 10_000,
+    "eval_episodes": 5,
+    "peer": Peer("SAC", SB3_SAC_MUJOCO),
+}
+"""tidyrl's SAC as SB3's beside SB3's, evaluated as in ac-mujoco."""
 
 SMALL = {"hidden": (64, 64)}
 """64-64 networks for the Pendulum learning suite: the shared 2-core machine could not run 15
@@ -192,5 +208,24 @@ SUITES = [
         ),
         seeds=(0, 1, 2),
         description="MuJoCo at a CPU budget, against published curves (one core per run).",
+    ),
+    Suite(
+        "sac-mujoco-settings",
+        "actor_critic",
+        (
+            Task("sac", "Hopper-v5", 100_000, **SB3_MUJOCO, reference=TIANSHOU_HOPPER_SAC),
+            Task(
+                "sac",
+                "Hopper-v5",
+                100_000,
+                preset="tianshou-mujoco",
+                eval_every=10_000,
+                eval_episodes=5,
+                reference=TIANSHOU_HOPPER_SAC,
+            ),
+            Task("sac", "HalfCheetah-v5", 100_000, **SB3_MUJOCO, reference=TIANSHOU_CHEETAH_SAC),
+        ),
+        seeds=(0, 1, 2),
+        description="SAC on MuJoCo: SB3's update beside SB3, and Tianshou's settings (issue 27).",
     ),
 ]

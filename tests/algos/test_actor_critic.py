@@ -127,11 +127,11 @@ def test_update_moves_online_networks_and_targets_only_by_polyak(algo):
     assert all(not p.requires_grad for p in target.parameters())
     before = {n: p.detach().clone() for n, p in agent.critic.named_parameters()}
     before_target = {n: p.detach().clone() for n, p in target.named_parameters()}
+    if algo == "td3" and (agent.counters["updates"] + 1) % 2 == 1:
+        agent.counters["updates"] += 1  # the actor (and targets) move on every 2nd update only
     probe = agent.update_probe()
     assert probe is not None
     probe()
-    if algo == "td3" and agent.counters["updates"] % 2 == 1:
-        probe()  # the actor (and targets) move on even update counts only
     after = dict(agent.critic.named_parameters())
     assert any(not torch.equal(before[n], after[n]) for n in before)
     tau = agent.config.tau
@@ -216,9 +216,9 @@ def test_sac_update_differentiates_exactly_its_named_losses(monkeypatch, overrid
     )
     agent.learn(60)
     cfg, batch = agent.config, agent.replay.sample(32, np.random.default_rng(0))
-    torch.manual_seed(1)  # the noise of the target's a' first, then the actor's: as update()
-    eps_next = None if cfg.value_network else torch.randn(32, agent.act_dim)
+    torch.manual_seed(1)  # the noise of the actor's a~ first, then the target's a': as update()
     eps_pi = torch.randn(32, agent.act_dim)
+    eps_next = None if cfg.value_network else torch.randn(32, agent.act_dim)
     params = [p for g in agent.optimizer.param_groups for p in g["params"] if p.requires_grad]
     expected = torch.autograd.grad(sac_losses(agent, batch, eps_next, eps_pi), params)
     _, got = sac_gradients(agent, batch, monkeypatch)

@@ -138,3 +138,22 @@ def test_action_alone_is_the_same_draw_as_the_sample():
     torch.testing.assert_close(
         squashed_gaussian_action(mean, log_std, deterministic=True), torch.tanh(mean)
     )
+
+
+def test_guarded_log_prob_caps_the_squashing_term_at_log_eps():
+    """jacobian_eps > 0: log pi = -eps^2/2 - log std - log(2 pi)/2 - log(1 - a^2 + jacobian_eps)
+    per dimension (the original SAC code's and Stable-Baselines3's form). Unsaturated, it is
+    the exact value to within the guard; saturated (tanh(20) rounds to 1), the term is
+    log(1e-6), where the exact one is 2 (log 2 - 20 - softplus(-40)) = -38.61."""
+    mean, log_std = torch.tensor([[0.0, 0.0]]), torch.tensor([[0.0, 0.0]])
+    eps = torch.tensor([[0.5, 20.0]])
+    _, exact = squashed_gaussian_sample(mean, log_std, eps=eps)
+    action, guarded = squashed_gaussian_sample(mean, log_std, eps=eps, jacobian_eps=1e-6)
+    half_log_2pi = 0.5 * math.log(2 * math.pi)
+    first = -0.125 - half_log_2pi - math.log(1 - math.tanh(0.5) ** 2 + 1e-6)
+    second = -200.0 - half_log_2pi - math.log(1e-6)
+    assert action[0, 1].item() == 1.0
+    assert guarded.item() == pytest.approx(first + second, rel=1e-6)
+    exact_first = -0.125 - half_log_2pi - math.log(1 - math.tanh(0.5) ** 2)
+    exact_second = -200.0 - half_log_2pi - 2 * (math.log(2) - 20.0)  # softplus(-40) ~ 4e-18
+    assert exact.item() == pytest.approx(exact_first + exact_second, rel=1e-6)

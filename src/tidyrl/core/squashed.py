@@ -51,6 +51,7 @@ def squashed_gaussian_sample(
     log_std: torch.Tensor,
     deterministic: bool = False,
     eps: torch.Tensor | None = None,
+    jacobian_eps: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Reparameterised sample a = tanh(mean + std * eps) in (-1, 1) and its log-probability;
     eps ~ N(0, I) is drawn here unless given (drawn by the caller, to fix the order of draws).
@@ -67,6 +68,12 @@ def squashed_gaussian_sample(
 
     is the same value and the same gradient in about half the operations (SAC evaluates it
     twice per update).
+
+    With `jacobian_eps` > 0 the squashing term is the guarded form log(1 - a^2 + jacobian_eps)
+    of the original SAC code and Stable-Baselines3 (1e-6; Tianshou: float32's machine epsilon)
+    in place of the exact one: it caps the term at log(jacobian_eps), so a saturated action
+    (|u| beyond ~7 for 1e-6) is no longer rated more probable the deeper it saturates, and
+    its gradient towards |u| -> 0 vanishes there.
     """
     log_std = log_std.clamp(LOG_STD_MIN, LOG_STD_MAX)
     if deterministic:
@@ -76,6 +83,10 @@ def squashed_gaussian_sample(
         eps = torch.randn_like(mean) if eps is None else eps
         u = mean + torch.exp(log_std) * eps
         per_dim = -0.5 * eps.square() - log_std
+    if jacobian_eps > 0:
+        action = torch.tanh(u)
+        guarded = per_dim - torch.log(1.0 - action.square() + jacobian_eps)
+        return action, guarded.sum(-1) - mean.shape[-1] * _HALF_LOG_2PI
     log_prob = (per_dim + 2.0 * (u + F.softplus(-2.0 * u))).sum(-1)
     return torch.tanh(u), log_prob - mean.shape[-1] * (_HALF_LOG_2PI + 2.0 * _LOG_2)
 

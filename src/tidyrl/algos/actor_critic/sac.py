@@ -34,14 +34,17 @@ native bf16) runs the hidden-to-hidden products in bfloat16, and the critic step
 step, which touch disjoint parameters, run side by side on two cores where one is spare
 (`tidyrl.runtime.run_side_by_side`). See docs/algorithms/sac.md and docs/performance.md.
 Hyper-parameters default to the paper's (and Stable-Baselines3's): lr 3e-4, batch 256, tau 0.005,
-256-256 ReLU.
+256-256 ReLU. Two details where implementations differ are options: `update_order` (all losses
+from the same parameters, or SB3's and Tianshou's critic-then-actor) and `jacobian_eps` (the
+exact tanh correction of log pi, or the guarded log(1 - a^2 + eps) of SB3 and the original code);
+``--preset sb3-mujoco`` is SB3's update exactly (tests/algos/test_matches_sb3.py).
 """
 
 from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import gymnasium as gym
 import numpy as np
@@ -68,6 +71,9 @@ from tidyrl.nets.precision import PRECISIONS, Precision, compute_dtype
 from tidyrl.rewards import attach, check_reward
 from tidyrl.rewards.base import bonus_rewards, observe_step
 from tidyrl.runtime import run_side_by_side
+
+UPDATE_ORDERS = ("joint", "sequential")
+"""`SACConfig.update_order` choices."""
 
 
 @dataclass(frozen=True)
@@ -103,6 +109,13 @@ class SACConfig:
     float32."""
     gradient_steps: int = 1
     """Gradient updates per environment step."""
+    update_order: Literal["joint", "sequential"] = "joint"
+    """joint: every loss from the same parameters, then one optimizer step (the authors' code
+    steps all networks together); sequential: Stable-Baselines3's order -- the critic step first,
+    then the actor and temperature step, whose actor loss reads the just-updated critics."""
+    jacobian_eps: float = 0.0
+    """0: the exact tanh correction of log pi; > 0: the guarded log(1 - a^2 + jacobian_eps) of
+    the original SAC code and Stable-Baselines3 (1e-6), which caps it for saturated actions."""
     reward: str = "env"
     """env (the environment's reward), or a bonus plug-in added in the critic's target as
     r + beta C: curiosity, count, rnd, icm (tidyrl.rewards)."""
@@ -121,7 +134,9 @@ class SACConfig:
         check_range(self, "lr", 0.0, low_open=True)
         check_range(self, "alpha", 0.0, low_open=True)
         check_range(self, "gradient_steps", 1)
+        check_range(self, "jacobian_eps", 0.0)
         check_choice(self, "precision", PRECISIONS)
+        check_choice(self, "update_order", UPDATE_ORDERS)
 
 
 def soft_td_target(
@@ -171,6 +186,23 @@ class SAC(Agent):
         # Haarnoja et al. 2018a: the state-value network, a fixed temperature, 10k random steps
         "v2018": {"value_network": True, "autotune": False, "alpha": 0.2},
         "mujoco": {"learning_starts": 10_000},
+        # Stable-Baselines3's SAC at RL-Zoo's MuJoCo settings, detail for detail
+        # (tests/algos/test_matches_sb3.py): its update order and its guarded log-probability
+        "sb3-mujoco": {
+            "learning_starts": 10_000,
+            "update_order": "sequential",
+            "jacobian_eps": 1e-6,
+        },
+        # Tianshou's examples/mujoco/mujoco_sac.py (the source of its MuJoCo benchmark curves):
+        # lr 1e-3, a fixed alpha 0.2, its update order and its guard (float32's epsilon)
+        "tianshou-mujoco": {
+            "learning_starts": 10_000,
+            "lr": 1e-3,
+            "autotune": False,
+            "alpha": 0.2,
+            "update_order": "sequential",
+            "jacobian_eps": float(np.finfo(np.float32).eps),
+        },
         "fast": {"precision": "auto"},
     }
 
@@ -220,7 +252,7 @@ class SAC(Agent):
         """A squashed-Gaussian action in the unit box and its log-probability (noise `eps`
         drawn here unless given)."""
         mean, log_std = mlp_forward(self.actor, obs, self.dtype).float().chunk(2, -1)
-        return squashed_gaussian_sample(mean, log_std, deterministic, eps)
+        return squashed_gaussian_sample(mean, log_std, deterministic, eps, self.config.jacobian_eps)
 
     def policy(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
         """Actions in the unit box for a batch of observations: the actor's forward through the
@@ -255,16 +287,20 @@ class SAC(Agent):
         )
 
     def update(self, batch: Transition) -> dict[str, torch.Tensor]:
-        """One step on every loss of the module docstring, all from the same parameters (as in
-        the authors' implementation, which steps all networks together), then the targets
-        track. The critic step and the actor step backpropagate into disjoint parameters, so
-        they may run side by side; their noise is drawn first, in a fixed order, so the random
-        stream does not depend on which thread runs what."""
+        """One step on every loss of the module docstring, then the targets track.
+
+        With ``update_order="joint"`` all losses come from the same parameters (as in the
+        authors' implementation, which steps all networks together); the critic step and the
+        actor step backpropagate into disjoint parameters, so they may run side by side. With
+        "sequential" (Stable-Baselines3's order) the critics step first and the actor's loss
+        then reads the updated critics. Either way alpha is the value before this update, and
+        the noise is drawn first, in Stable-Baselines3's order (eps for a~, then for a'), so
+        the random stream does not depend on which thread runs what."""
         cfg = self.config
         alpha = self.log_alpha.detach().exp()
         shape = (len(batch), self.act_dim)
-        eps_next = None if cfg.value_network else torch.randn(shape, device=batch.actions.device)
         eps_pi = torch.randn(shape, device=batch.actions.device)
+        eps_next = None if cfg.value_network else torch.randn(shape, device=batch.actions.device)
         rewards, reward_metrics = bonus_rewards(self.reward_plugin, batch)  # r (+ beta C)
 
         def critic_step() -> torch.Tensor:
@@ -289,7 +325,13 @@ class SAC(Agent):
             return loss_pi.detach(), logp_pi.detach()
 
         self.optimizer.zero_grad()
-        loss_q, (loss_pi, logp_pi) = run_side_by_side(critic_step, actor_step)
+        if cfg.update_order == "joint":
+            loss_q, (loss_pi, logp_pi) = run_side_by_side(critic_step, actor_step)
+        else:  # the critics' step, then the actor's (and alpha's) through the new critics
+            loss_q = critic_step()
+            self.optimizer.step()  # parameters without a gradient (all but the critics) stay
+            self.optimizer.zero_grad()
+            loss_pi, logp_pi = actor_step()
         self.optimizer.step()
         if cfg.value_network:
             polyak_update(self.value, self.value_target, cfg.tau)

@@ -218,7 +218,9 @@ class TD3(Agent):
         )
 
     def update(self, batch: Transition) -> dict[str, torch.Tensor]:
-        """One critic step; every `policy_delay` updates, one actor step and the targets track."""
+        """One critic step; on every `policy_delay`-th update (the 2nd, 4th, ... with delay 2,
+        as the authors' `total_it % policy_freq == 0` after counting this update, and
+        Stable-Baselines3), one actor step and the targets track."""
         cfg = self.config
         rewards, reward_metrics = bonus_rewards(self.reward_plugin, batch)  # r (+ beta C)
         y = self.target_q(batch, rewards)
@@ -226,7 +228,7 @@ class TD3(Agent):
         loss_q = critic_loss(q, y)
         backward_step(self.critic_opt, loss_q)
         metrics = {"critic_loss": loss_q.detach(), "q": q.mean().detach(), **reward_metrics}
-        if self.counters["updates"] % cfg.policy_delay == 0:
+        if (self.counters["updates"] + 1) % cfg.policy_delay == 0:  # this update's number
             loss_pi = actor_loss(self.critic(batch.obs, self.actor(batch.obs))[0, :, 0])
             backward_step(self.actor_opt, loss_pi)
             polyak_update(self.actor, self.actor_target, cfg.tau)
