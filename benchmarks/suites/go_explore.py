@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -173,6 +174,7 @@ def montezuma_metrics(agent: Any) -> Mapping[str, float]:
     """Rooms and score phase 1 reached (rooms read from its cells' saved emulator states),
     beside uniform and repeated-action random exploration of as many steps, at most
     `RANDOM_STEPS`."""
+    cpu_seconds = time.process_time()  # the run's process so far: phase 1 and its evaluations
     archive, env = agent.archive, agent.explore_env
     ale = env.unwrapped.ale
     rooms = set()
@@ -192,6 +194,7 @@ def montezuma_metrics(agent: Any) -> Mapping[str, float]:
         "repeat_random_rooms": float(repeated["rooms"]),
         "repeat_random_score": repeated["score"],
         "random_steps": float(steps),
+        "cpu_seconds": cpu_seconds,
     }
 
 
