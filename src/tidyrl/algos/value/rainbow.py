@@ -82,9 +82,12 @@ class RainbowConfig:
     alpha: float = 0.5
     """Priority exponent omega of PER."""
     beta_start: float = 0.4
-    """Initial importance-sampling exponent beta (annealed to 1 over the budget)."""
+    """Initial importance-sampling exponent beta (annealed to `beta_end` over the budget)."""
+    beta_end: float = 1.0
+    """Final importance-sampling exponent beta (= beta_start: a constant exponent)."""
     hidden: tuple[int, ...] = (256, 256)
-    """Hidden layer widths (the last one is the per-stream layer)."""
+    """Hidden layer widths (the last one is the per-stream layer; none: the output layers
+    straight on the encoder's features)."""
     lr: float = 1e-3
     """Adam learning rate."""
     adam_eps: float = 1.5e-4
@@ -118,7 +121,8 @@ class RainbowConfig:
         check_range(self, "sigma0", 0.0)
         check_range(self, "alpha", 0.0)
         check_range(self, "beta_start", 0.0, 1.0)
-        check_hidden(self)
+        check_range(self, "beta_end", 0.0, 1.0)
+        check_hidden(self, allow_empty=True)
         check_range(self, "lr", 0.0, low_open=True)
         check_range(self, "gamma", 0.0, 1.0)
         check_range(self, "buffer_size", 1)
@@ -218,19 +222,29 @@ class Rainbow(Agent):
             "target_update_every": 8_000,
             "max_grad_norm": 10.0,
         },
-        # MinAtar (Obando-Ceron & Castro 2021, "Revisiting Rainbow"): 128 hidden units
+        # MinAtar: Revisiting Rainbow (Obando-Ceron & Castro 2021), its code's
+        # Configs/rainbow_breakout.gin and networks_new.py (github.com/JohanSamir/
+        # revisiting_rainbow): the conv layer, then the noisy dueling output layers (no hidden
+        # layer), 51 atoms on [-100, 100], n = 3, Adam lr 1e-4 / eps 3.125e-4, batch 32, one
+        # update every 4 steps after 1,000, target copied every 1,000 steps, 100k replay,
+        # noise scale 0.1 / sqrt(fan_in), a constant IS exponent 0.5 (Dopamine's), no gradient
+        # clipping; docs/algorithms/rainbow.md lists what still differs
         "minatar": {
-            "v_min": -10.0,
-            "v_max": 10.0,
-            "hidden": (128,),
+            "v_min": -100.0,
+            "v_max": 100.0,
+            "hidden": (),
+            "sigma0": 0.1,
+            "beta_start": 0.5,
+            "beta_end": 0.5,
             "lr": 1e-4,
             "adam_eps": 3.125e-4,
             "buffer_size": 100_000,
             "batch_size": 32,
-            "learning_starts": 5_000,
-            "train_freq": 1,
+            "learning_starts": 1_000,
+            "train_freq": 4,
             "gradient_steps": 1,
             "target_update_every": 1_000,
+            "max_grad_norm": 0.0,
         },
     }
 
@@ -303,8 +317,7 @@ class Rainbow(Agent):
         """One gradient step on the weighted loss; returns per-row losses as new priorities."""
         cfg = self.config
         if cfg.noisy:
-            reset_noise(self.q)
-            reset_noise(self.q_target)
+            reset_noise(self.q, self.q_target)
         losses = row_losses(self.q, self.q_target, batch, self.support, cfg.double)
         loss = (batch.weights * losses).mean()
         self.optimizer.zero_grad()
@@ -320,7 +333,7 @@ class Rainbow(Agent):
             target_steps = self.counters["target"]
             while not self.finished:
                 before = self.counters["steps"]
-                self.beta = linear_schedule(cfg.beta_start, 1.0, target_steps, before)
+                self.beta = linear_schedule(cfg.beta_start, cfg.beta_end, target_steps, before)
                 if not cfg.noisy:
                     self.epsilon = linear_schedule(1.0, cfg.epsilon_end, target_steps // 6, before)
                 act = self.random_actions if before < cfg.learning_starts else self.act
