@@ -163,6 +163,7 @@ def test_rainbow_minatar_preset_is_revisiting_rainbows_network_and_schedule():
     assert [m.out_features for m in agent.q.modules() if hasattr(m, "eps_out")] == [3 * 51, 51]
     assert agent.counters["updates"] == 25  # one every 4 steps after 100: steps 104, ..., 200
     assert agent.beta == 0.5  # a constant IS exponent (beta_start = beta_end)
+    assert agent.epsilon == 0.01  # Dopamine's epsilon_train on top of the noisy layers
     assert float(agent.support[0]) == -100.0 and float(agent.support[-1]) == 100.0
     with pytest.raises(ConfigError, match="zero or more layer widths"):
         tidyrl.make("rainbow", "CartPole-v1", hidden=(0,))

@@ -14,7 +14,8 @@ With every component on (eq. 2-4 of the paper), for an n-step row (s, a, R^(m), 
     p_i <- L_i                                             (the KL as the new priority)
 
 Exploration comes from the noisy layers (fresh noise before every update, kept between updates;
-`deterministic` acting uses the mean weights). Switches: distributional=false uses scalar Q with
+`deterministic` acting uses the mean weights), with a constant ε-greedy on top when
+`noisy_epsilon` > 0. Switches: distributional=false uses scalar Q with
 y = R^(m) + gamma^m (1 - terminated) Q'(s', a*), Huber loss and p_i = |delta_i|; noisy=false
 uses ε-greedy; n_step=1, prioritized=false, double=false, dueling=false as named.
 
@@ -108,6 +109,9 @@ class RainbowConfig:
     """Env steps between hard target-network copies."""
     epsilon_end: float = 0.04
     """ε after the decay (only with noisy=false; decays from 1 over 16% of the budget)."""
+    noisy_epsilon: float = 0.0
+    """Constant ε of ε-greedy acting on top of the noisy layers (noisy=true; Dopamine's Rainbow
+    keeps its epsilon_train, 0.01, there)."""
     max_grad_norm: float = 10.0
     """Clip the gradient's global norm (0: no clipping)."""
     n_envs: int = 1
@@ -135,6 +139,7 @@ class RainbowConfig:
         check_range(self, "n_envs", 1)
         check_range(self, "adam_eps", 0.0, low_open=True)
         check_range(self, "epsilon_end", 0.0, 1.0)
+        check_range(self, "noisy_epsilon", 0.0, 1.0)
 
 
 def rainbow_target(
@@ -227,13 +232,15 @@ class Rainbow(Agent):
         # revisiting_rainbow): the conv layer, then the noisy dueling output layers (no hidden
         # layer), 51 atoms on [-100, 100], n = 3, Adam lr 1e-4 / eps 3.125e-4, batch 32, one
         # update every 4 steps after 1,000, target copied every 1,000 steps, 100k replay,
-        # noise scale 0.1 / sqrt(fan_in), a constant IS exponent 0.5 (Dopamine's), no gradient
-        # clipping; docs/algorithms/rainbow.md lists what still differs
+        # noise scale 0.1 / sqrt(fan_in), ε = 0.01 on top of the noise (Dopamine's
+        # epsilon_train), a constant IS exponent 0.5 (Dopamine's), no gradient clipping;
+        # docs/algorithms/rainbow.md lists what still differs
         "minatar": {
             "v_min": -100.0,
             "v_max": 100.0,
             "hidden": (),
             "sigma0": 0.1,
+            "noisy_epsilon": 0.01,
             "beta_start": 0.5,
             "beta_end": 0.5,
             "lr": 1e-4,
@@ -288,7 +295,7 @@ class Rainbow(Agent):
             device=self.device,
             mask_width=None if self.env.masks is None else self.n_actions,
         )
-        self.epsilon = 0.0 if cfg.noisy else 1.0
+        self.epsilon = cfg.noisy_epsilon if cfg.noisy else 1.0
         self.beta = cfg.beta_start
         self.register_state("q", "q_target", "optimizer")
         self.register_run_state("replay")
