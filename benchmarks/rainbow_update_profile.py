@@ -21,6 +21,7 @@ same settings.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from typing import Any
 
@@ -28,6 +29,7 @@ import numpy as np
 import torch
 
 import tidyrl
+from tidyrl import registry
 from tidyrl.bench.timing import median_ms
 from tidyrl.nets.noisy import reset_noise
 
@@ -36,13 +38,15 @@ EARLIER = {
     "v_max": 10.0,
     "hidden": (128,),
     "sigma0": 0.5,
+    "noisy_epsilon": 0.0,
     "beta_start": 0.4,
     "learning_starts": 5_000,
     "train_freq": 1,
     "max_grad_norm": 10.0,
 }
-"""value-minatar's RAINBOW_MINATAR_EARLIER less `beta_end` (its default, 1.0, and not a field
-before issue 27), so that the same settings build on the older code."""
+"""value-minatar's RAINBOW_MINATAR_EARLIER less `beta_end` (its default, 1.0); fields the
+older code lacks (`noisy_epsilon`, 0 there) are dropped in `measure`, so that the same settings
+build on it."""
 
 ENV = "MinAtar/Breakout-v1"
 
@@ -55,6 +59,9 @@ def per_step_ms(agent: Any, steps: int) -> float:
 
 
 def measure(algo: str, overrides: dict[str, Any], steps: int, repeats: int) -> dict[str, float]:
+    config = registry.lookup(algo)[0].Config
+    known = {f.name for f in dataclasses.fields(config)}  # older code lacks noisy_epsilon
+    overrides = {k: v for k, v in overrides.items() if k in known}
     agent = tidyrl.make(algo, ENV, seed=0, preset="minatar", progress=False, **overrides)
     agent.learn(agent.config.learning_starts + 500)
     probe = agent.update_probe()

@@ -99,6 +99,7 @@ RAINBOW_MINATAR_EARLIER = {
     "v_max": 10.0,
     "hidden": (128,),
     "sigma0": 0.5,
+    "noisy_epsilon": 0.0,
     "beta_start": 0.4,
     "beta_end": 1.0,
     "learning_starts": 5_000,
@@ -106,9 +107,10 @@ RAINBOW_MINATAR_EARLIER = {
     "max_grad_norm": 10.0,
 }
 """What `rainbow --preset minatar` was before it took Revisiting Rainbow's settings (issue 27):
-128-unit noisy streams, V in [-10, 10], an update every step after 5k, sigma_0 0.5, beta
-0.4 -> 1, gradient norm clipped at 10 (lr, Adam eps, batch, replay and target period were
-already theirs). Kept so that the `rainbow minatar-breakout` records stay reproducible."""
+128-unit noisy streams, V in [-10, 10], an update every step after 5k, sigma_0 0.5, no ε on
+top of the noise, beta 0.4 -> 1, gradient norm clipped at 10 (lr, Adam eps, batch, replay
+and target period were already theirs). Kept so that the `rainbow minatar-breakout` records
+stay reproducible."""
 
 RAINBOW_ABLATION = {
     "n-step": {"n_step": 1},
