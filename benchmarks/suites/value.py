@@ -10,8 +10,9 @@
   ablation tasks give tidyrl's DQN the script's action set and epsilon schedule, those plus its
   optimizer, and its optimizer alone. Rainbow runs at Revisiting Rainbow's MinAtar settings
   (`rainbow --preset minatar`, issue 27), at the earlier preset (whose records predate them),
-  and with each of its six components off in turn (`RAINBOW_ABLATION`); Asterix is the second
-  game for DQN and Rainbow.
+  with each of its six components off in turn (`RAINBOW_ABLATION`), and with one update per
+  step (DQN's rate: at 200k frames their update every 4 steps gives it a quarter of DQN's
+  updates); Asterix is the second game for DQN and Rainbow.
 - `value-pong`: a short Atari Pong run through the full preprocessing pipeline.
 - `memory-dqn` (issue 28): recurrent DQN (`r2d2`, its defaults) beside feed-forward DQN (its
   CartPole defaults) on the cue-recall T-maze (`tidyrl/TMaze-v0`, corridor of 10; recurrent
@@ -149,6 +150,12 @@ RAINBOW_MINATAR = (
         **RAINBOW_MINATAR_EARLIER,
     ),
     _minatar_rainbow("Breakout", "rainbow minatar-breakout revisiting", REVISITING),
+    _minatar_rainbow(
+        "Breakout",
+        "rainbow minatar-breakout every-step",
+        "Revisiting Rainbow's settings with DQN's update rate (one update per step)",
+        train_freq=1,
+    ),
     *(
         _minatar_rainbow(
             "Breakout",
