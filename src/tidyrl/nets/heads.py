@@ -113,12 +113,9 @@ class QNetwork(nn.Module):
     def forward(self, obs: Any) -> torch.Tensor:
         if self.flat_input:
             obs = obs.reshape(obs.shape[0], -1) if obs.dim() != 2 else obs
-            return self.head(obs)
-        return self.head(self.encoder(obs))
-
-    def head(self, encoded: torch.Tensor) -> torch.Tensor:
-        """Everything after the encoder: shared layers, streams, dueling combine."""
-        features = run_layers(self.shared, encoded)
+            features = run_layers(self.shared, obs)
+        else:
+            features = run_layers(self.shared, self.encoder(obs))
         out: torch.Tensor = run_layers(self.advantage, features)
         if self.n_atoms > 1:
             out = out.view(-1, self.n_actions, self.n_atoms)
