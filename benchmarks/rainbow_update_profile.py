@@ -16,13 +16,19 @@ the seams of issue 27 (`PYTHONPATH=<old>/src`), which gives the before/after of 
 same settings.
 
     PYTHONPATH=src .venv/bin/python benchmarks/rainbow_update_profile.py [--settings ...]
+        [--code after --out benchmarks/results/rainbow-speed/after.json]
+
+`--out` writes the numbers as a JSON record (format tidyrl-rainbow-speed/1) with `--code` naming
+the code measured (the provenance's commit is the checkout the script runs from).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -100,6 +106,8 @@ def main() -> None:
     parser.add_argument("--settings", default="earlier,revisiting")
     parser.add_argument("--steps", type=int, default=2_000, help="timed env steps of learn")
     parser.add_argument("--repeats", type=int, default=300)
+    parser.add_argument("--out", default="", help="JSON record to write (none: print only)")
+    parser.add_argument("--code", default="", help="which code was measured, for the record")
     args = parser.parse_args()
     torch.set_num_threads(1)
     rows = {"dqn": measure("dqn", {}, args.steps, args.repeats)}
@@ -121,6 +129,21 @@ def main() -> None:
         parts = {k: v for k, v in r.items() if k not in ("update_ms", "step_ms")}
         if parts:
             print(f"{name}: " + ", ".join(f"{k} {v:.3f}" for k, v in parts.items()))
+    if args.out:
+        from tidyrl.bench.record import provenance, write_record
+
+        record = {
+            "format": "tidyrl-rainbow-speed/1",
+            "env": ENV,
+            "code": args.code,
+            "clock": "CPU time of the one torch thread, ms",
+            "steps_timed": args.steps,
+            "repeats": args.repeats,
+            "rows": rows,
+            "load_average": os.getloadavg(),  # 1, 5, 15 min at the end: how busy the machine was
+            "provenance": provenance(),
+        }
+        write_record(Path(args.out), record)
 
 
 if __name__ == "__main__":
