@@ -72,6 +72,16 @@ CASES: dict[str, tuple[str, int, list[str], int]] = {
         + ["eval_every=500", "eval_episodes=2", "checkpoint_every=1050"],
         1200,
     ),
+    # PER's sum- and min-trees, the n-step accumulator's pending steps and the noisy layers'
+    # current noise (drawn in one call per update from torch's generator) carry over
+    "rainbow": (
+        "CartPole-v1",
+        2000,
+        ["learning_starts=300", "train_freq=32", "gradient_steps=4", "buffer_size=1000"]
+        + ["hidden=[32,32]", "batch_size=32", "target_update_every=50", "log_every=100"]
+        + ["n_atoms=11", "eval_every=500", "eval_episodes=2", "checkpoint_every=1050"],
+        1200,
+    ),
     "sac": (
         "Pendulum-v1",
         800,

@@ -8,7 +8,11 @@
   peer is the authors' own `examples/dqn.py`, the code behind Young & Tian's (2019) Fig. 2. It
   is trained and evaluated at the same frames (the paper's curves exist only as images). Three
   ablation tasks give tidyrl's DQN the script's action set and epsilon schedule, those plus its
-  optimizer, and its optimizer alone.
+  optimizer, and its optimizer alone. Rainbow runs at Revisiting Rainbow's MinAtar settings
+  (`rainbow --preset minatar`, issue 27), at the earlier preset (whose records predate them),
+  with each of its six components off in turn (`RAINBOW_ABLATION`), and with one update per
+  step (DQN's rate: at 200k frames their update every 4 steps gives it a quarter of DQN's
+  updates); Asterix is the second game for DQN and Rainbow.
 - `value-pong`: a short Atari Pong run through the full preprocessing pipeline.
 - `memory-dqn` (issue 28): recurrent DQN (`r2d2`, its defaults) beside feed-forward DQN (its
   CartPole defaults) on the cue-recall T-maze (`tidyrl/TMaze-v0`, corridor of 10; recurrent
@@ -89,6 +93,80 @@ rather than 1 at 5k), and the task's `-v0` id has all 6 actions, as the script a
 A second task also swaps Adam for the script's centered RMSProp
 (`optimizer="rmsprop"`), which leaves the two agents differing only in code, not settings; a
 third swaps the optimizer alone."""
+
+
+RAINBOW_MINATAR_EARLIER = {
+    "v_min": -10.0,
+    "v_max": 10.0,
+    "hidden": (128,),
+    "sigma0": 0.5,
+    "noisy_epsilon": 0.0,
+    "beta_start": 0.4,
+    "beta_end": 1.0,
+    "learning_starts": 5_000,
+    "train_freq": 1,
+    "max_grad_norm": 10.0,
+}
+"""What `rainbow --preset minatar` was before it took Revisiting Rainbow's settings (issue 27):
+128-unit noisy streams, V in [-10, 10], an update every step after 5k, sigma_0 0.5, no ε on
+top of the noise, beta 0.4 -> 1, gradient norm clipped at 10 (lr, Adam eps, batch, replay
+and target period were already theirs). Kept so that the `rainbow minatar-breakout` records
+stay reproducible."""
+
+RAINBOW_ABLATION = {
+    "n-step": {"n_step": 1},
+    "per": {"prioritized": False},
+    "c51": {"distributional": False},
+    "noisy": {"noisy": False},
+    "dueling": {"dueling": False},
+    "double": {"double": False},
+}
+"""Rainbow minus one component (Hessel et al. 2018, Fig. 3; Obando-Ceron & Castro 2021, Fig. 3
+on MinAtar): 1-step returns, uniform replay, a scalar Q with a Huber loss, ε-greedy (1 -> 0.04
+over the first sixth of the budget) with plain layers, one Q stream, the target network
+selecting a* itself."""
+
+
+def _minatar_rainbow(game: str, label: str, reference: str, **overrides: object) -> Task:
+    return Task(
+        "rainbow",
+        f"MinAtar/{game}-v1",
+        200_000,
+        preset="minatar",
+        overrides=overrides,
+        label=label,
+        eval_every=20_000,
+        reference=reference,
+    )
+
+
+REVISITING = "Obando-Ceron & Castro 2021 (Revisiting Rainbow), Fig. 3"
+
+RAINBOW_MINATAR = (
+    _minatar_rainbow(
+        "Breakout",
+        "rainbow minatar-breakout",
+        "the earlier preset (RAINBOW_MINATAR_EARLIER)",
+        **RAINBOW_MINATAR_EARLIER,
+    ),
+    _minatar_rainbow("Breakout", "rainbow minatar-breakout revisiting", REVISITING),
+    _minatar_rainbow(
+        "Breakout",
+        "rainbow minatar-breakout every-step",
+        "Revisiting Rainbow's settings with DQN's update rate (one update per step)",
+        train_freq=1,
+    ),
+    *(
+        _minatar_rainbow(
+            "Breakout",
+            f"rainbow minatar-breakout minus {part}",
+            f"ablation: Rainbow without {part}",
+            **off,
+        )
+        for part, off in RAINBOW_ABLATION.items()
+    ),
+    _minatar_rainbow("Asterix", "rainbow minatar-asterix revisiting", REVISITING),
+)
 
 
 def _cartpole(algo: str, label: str, **overrides: object) -> Task:
@@ -212,14 +290,15 @@ SUITES = [
                 reference="ablation: the authors' optimizer alone",
             ),
             Task(
-                "rainbow",
-                "MinAtar/Breakout-v1",
+                "dqn",
+                "MinAtar/Asterix-v1",
                 200_000,
                 preset="minatar",
-                label="rainbow minatar-breakout",
+                label="dqn minatar-asterix",
                 eval_every=20_000,
-                reference="Obando-Ceron & Castro 2021 (Revisiting Rainbow), Fig. 3",
+                reference="Young & Tian 2019 (MinAtar), Fig. 2: DQN on Asterix",
             ),
+            *RAINBOW_MINATAR,
         ),
         seeds=(0, 1, 2),
         description="MinAtar Breakout with the MinAtar presets, as many steps as CPU allows.",

@@ -44,13 +44,13 @@ def check_range(
         )
 
 
-def check_hidden(obj: Any, name: str = "hidden") -> None:
-    """Raise ConfigError unless `obj.name` is one or more layer widths >= 1."""
+def check_hidden(obj: Any, name: str = "hidden", allow_empty: bool = False) -> None:
+    """Raise ConfigError unless `obj.name` is one or more layer widths >= 1 (or none at all,
+    with `allow_empty`: output layers straight on the encoder)."""
     hidden = getattr(obj, name)
-    if not hidden or min(hidden) < 1:
-        raise ConfigError(
-            f"{type(obj).__name__}.{name}={hidden!r}: need one or more layer widths >= 1"
-        )
+    if (not hidden and not allow_empty) or (hidden and min(hidden) < 1):
+        need = "zero or more" if allow_empty else "one or more"
+        raise ConfigError(f"{type(obj).__name__}.{name}={hidden!r}: need {need} layer widths >= 1")
 
 
 def check_choice(obj: Any, name: str, choices: typing.Sequence[str]) -> None:

@@ -153,6 +153,22 @@ def test_pixels_minatar_dqn_and_atari_rainbow():
     assert agent.replay.storage.columns["obs"].shape == (500, 4)  # handles, not pixels
 
 
+def test_rainbow_minatar_preset_is_revisiting_rainbows_network_and_schedule():
+    pytest.importorskip("minatar")
+    agent = tidyrl.make(
+        "rainbow", "MinAtar/Breakout-v1", seed=0, preset="minatar", learning_starts=100
+    )
+    agent.learn(200)
+    # no hidden layer: the conv features feed the two noisy output layers (advantage, value)
+    assert [m.out_features for m in agent.q.modules() if hasattr(m, "eps_out")] == [3 * 51, 51]
+    assert agent.counters["updates"] == 25  # one every 4 steps after 100: steps 104, ..., 200
+    assert agent.beta == 0.5  # a constant IS exponent (beta_start = beta_end)
+    assert agent.epsilon == 0.01  # Dopamine's epsilon_train on top of the noisy layers
+    assert float(agent.support[0]) == -100.0 and float(agent.support[-1]) == 100.0
+    with pytest.raises(ConfigError, match="zero or more layer widths"):
+        tidyrl.make("rainbow", "CartPole-v1", hidden=(0,))
+
+
 @pytest.mark.learning
 def test_dqn_learns_cartpole_quickly():
     """Regression gate: DQN's greedy policy reaches a mean return >= 200 on CartPole (5 episodes)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import gymnasium as gym
 import numpy as np
 import torch
@@ -57,8 +59,8 @@ def test_with_next_matches_two_plain_passes_and_only_s_carries_gradients():
             lambda n: torch.randint(0, 256, (n, 4, 40, 40), dtype=torch.uint8),
         ),
     }
-    for space, draw in spaces.values():
-        net = QNetwork(space, 3, (16,), dueling=True)
+    for (space, draw), noisy in itertools.product(spaces.values(), (False, True)):
+        net = QNetwork(space, 3, (16,), dueling=True, noisy=noisy)  # noisy: one 2B head pass
         obs, next_obs = draw(5), draw(5)
         out, next_out = net.with_next(obs, next_obs)
         assert not next_out.requires_grad
@@ -70,3 +72,15 @@ def test_with_next_matches_two_plain_passes_and_only_s_carries_gradients():
         net(obs).sum().backward()
         for g, p in zip(grads, net.parameters()):
             torch.testing.assert_close(g, p.grad)
+
+
+def test_empty_hidden_puts_the_output_layers_on_the_encoder():
+    """hidden=(): Revisiting Rainbow's MinAtar network, conv features -> output layers."""
+    space = gym.spaces.Box(0, 1, (4, 10, 10), np.float32)
+    net = QNetwork(space, 3, (), dueling=True, noisy=True, n_atoms=51)
+    assert len(net.shared) == 0
+    noisy = [m for m in net.modules() if isinstance(m, NoisyLinear)]
+    width = net.encoder.out_dim
+    assert [(m.in_features, m.out_features) for m in noisy] == [(width, 153), (width, 51)]
+    assert net(torch.zeros(2, 4, 10, 10)).shape == (2, 3, 51)
+    assert net.output_layers() == noisy

@@ -10,8 +10,10 @@
 `QNetwork` = encoder (Nature/MinAtar CNN for (C, H, W) pixels, the combined encoder of
 `tidyrl.nets.encoders` for Dict observations, identity for vectors) + shared
 hidden layers `hidden[:-1]` + one stream per output (V and A when dueling, else Q), each
-`Linear(hidden[-1]) -> ReLU -> Linear(out)`. So hidden=(512,) on pixels is the Nature DQN and
-hidden=(256, 256) on vectors is SB3's `net_arch=[256, 256]`.
+`Linear(hidden[-1]) -> ReLU -> Linear(out)`, or the output layer alone when `hidden` is empty.
+So hidden=(512,) on pixels is the Nature DQN, hidden=(256, 256) on vectors is SB3's
+`net_arch=[256, 256]`, and hidden=() on MinAtar is Revisiting Rainbow's network (conv, then the
+output layers).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from torch import nn
 from tidyrl.nets.cnn import pixel_encoder
 from tidyrl.nets.encoders import CombinedEncoder
 from tidyrl.nets.mlp import run_layers
-from tidyrl.nets.noisy import NoisyLinear
+from tidyrl.nets.noisy import NoisyLinear, composed_once
 
 
 def dueling_combine(value: torch.Tensor, advantage: torch.Tensor) -> torch.Tensor:
@@ -54,8 +56,6 @@ class QNetwork(nn.Module):
         sigma0: float = 0.5,
     ) -> None:
         super().__init__()
-        if not hidden:
-            raise ValueError("hidden needs at least one layer width")
         self.n_actions, self.n_atoms, self.dueling = n_actions, n_atoms, dueling
         shape = tuple(observation_space.shape or ())
         self.encoder: nn.Module
@@ -78,10 +78,11 @@ class QNetwork(nn.Module):
             layers += [linear(width, h), nn.ReLU()]
             width = h
         self.shared = nn.Sequential(*layers)
-        last = hidden[-1]
 
         def stream(out: int) -> nn.Sequential:
-            return nn.Sequential(linear(width, last), nn.ReLU(), linear(last, out))
+            if not hidden:  # the output layer straight on the encoder's features
+                return nn.Sequential(linear(width, out))
+            return nn.Sequential(linear(width, hidden[-1]), nn.ReLU(), linear(hidden[-1], out))
 
         self.advantage = stream(n_actions * n_atoms)
         self.value = stream(n_atoms) if dueling else None
@@ -98,14 +99,16 @@ class QNetwork(nn.Module):
         online selector of a*).
 
         Vector inputs go through in one pass of 2B rows: for small MLPs one call costs less
-        than two. Pixels take a separate no-grad pass for `next_obs`, so that the conv backward
-        does not run over the B rows of s', whose gradient is zero (docs/performance.md)."""
+        than two. Pixels take a separate no-grad pass for `next_obs`, so that the backward does
+        not run over the B rows of s', whose gradient is zero (docs/performance.md); noisy
+        layers compose their weights once for both passes (`composed_once`)."""
         if self.flat_input:
             both = self(torch.cat([obs, next_obs]))
             return both[: len(obs)], both[len(obs) :].detach()
-        out = self(obs)
-        with torch.no_grad():
-            return out, self(next_obs)
+        with composed_once(self):
+            out = self(obs)
+            with torch.no_grad():
+                return out, self(next_obs)
 
     def forward(self, obs: Any) -> torch.Tensor:
         if self.flat_input:

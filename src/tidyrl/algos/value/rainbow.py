@@ -14,7 +14,8 @@ With every component on (eq. 2-4 of the paper), for an n-step row (s, a, R^(m), 
     p_i <- L_i                                             (the KL as the new priority)
 
 Exploration comes from the noisy layers (fresh noise before every update, kept between updates;
-`deterministic` acting uses the mean weights). Switches: distributional=false uses scalar Q with
+`deterministic` acting uses the mean weights), with a constant ε-greedy on top when
+`noisy_epsilon` > 0. Switches: distributional=false uses scalar Q with
 y = R^(m) + gamma^m (1 - terminated) Q'(s', a*), Huber loss and p_i = |delta_i|; noisy=false
 uses ε-greedy; n_step=1, prioritized=false, double=false, dueling=false as named.
 
@@ -82,9 +83,12 @@ class RainbowConfig:
     alpha: float = 0.5
     """Priority exponent omega of PER."""
     beta_start: float = 0.4
-    """Initial importance-sampling exponent beta (annealed to 1 over the budget)."""
+    """Initial importance-sampling exponent beta (annealed to `beta_end` over the budget)."""
+    beta_end: float = 1.0
+    """Final importance-sampling exponent beta (= beta_start: a constant exponent)."""
     hidden: tuple[int, ...] = (256, 256)
-    """Hidden layer widths (the last one is the per-stream layer)."""
+    """Hidden layer widths (the last one is the per-stream layer; none: the output layers
+    straight on the encoder's features)."""
     lr: float = 1e-3
     """Adam learning rate."""
     adam_eps: float = 1.5e-4
@@ -105,6 +109,9 @@ class RainbowConfig:
     """Env steps between hard target-network copies."""
     epsilon_end: float = 0.04
     """ε after the decay (only with noisy=false; decays from 1 over 16% of the budget)."""
+    noisy_epsilon: float = 0.0
+    """Constant ε of ε-greedy acting on top of the noisy layers (noisy=true; Dopamine's Rainbow
+    keeps its epsilon_train, 0.01, there)."""
     max_grad_norm: float = 10.0
     """Clip the gradient's global norm (0: no clipping)."""
     n_envs: int = 1
@@ -118,7 +125,8 @@ class RainbowConfig:
         check_range(self, "sigma0", 0.0)
         check_range(self, "alpha", 0.0)
         check_range(self, "beta_start", 0.0, 1.0)
-        check_hidden(self)
+        check_range(self, "beta_end", 0.0, 1.0)
+        check_hidden(self, allow_empty=True)
         check_range(self, "lr", 0.0, low_open=True)
         check_range(self, "gamma", 0.0, 1.0)
         check_range(self, "buffer_size", 1)
@@ -131,6 +139,7 @@ class RainbowConfig:
         check_range(self, "n_envs", 1)
         check_range(self, "adam_eps", 0.0, low_open=True)
         check_range(self, "epsilon_end", 0.0, 1.0)
+        check_range(self, "noisy_epsilon", 0.0, 1.0)
 
 
 def rainbow_target(
@@ -218,19 +227,31 @@ class Rainbow(Agent):
             "target_update_every": 8_000,
             "max_grad_norm": 10.0,
         },
-        # MinAtar (Obando-Ceron & Castro 2021, "Revisiting Rainbow"): 128 hidden units
+        # MinAtar: Revisiting Rainbow (Obando-Ceron & Castro 2021), its code's
+        # Configs/rainbow_breakout.gin and networks_new.py (github.com/JohanSamir/
+        # revisiting_rainbow): the conv layer, then the noisy dueling output layers (no hidden
+        # layer), 51 atoms on [-100, 100], n = 3, Adam lr 1e-4 / eps 3.125e-4, batch 32, one
+        # update every 4 steps after 1,000, target copied every 1,000 steps, 100k replay,
+        # noise scale 0.1 / sqrt(fan_in), ε = 0.01 on top of the noise (Dopamine's
+        # epsilon_train), a constant IS exponent 0.5 (Dopamine's), no gradient clipping;
+        # docs/algorithms/rainbow.md lists what still differs
         "minatar": {
-            "v_min": -10.0,
-            "v_max": 10.0,
-            "hidden": (128,),
+            "v_min": -100.0,
+            "v_max": 100.0,
+            "hidden": (),
+            "sigma0": 0.1,
+            "noisy_epsilon": 0.01,
+            "beta_start": 0.5,
+            "beta_end": 0.5,
             "lr": 1e-4,
             "adam_eps": 3.125e-4,
             "buffer_size": 100_000,
             "batch_size": 32,
-            "learning_starts": 5_000,
-            "train_freq": 1,
+            "learning_starts": 1_000,
+            "train_freq": 4,
             "gradient_steps": 1,
             "target_update_every": 1_000,
+            "max_grad_norm": 0.0,
         },
     }
 
@@ -274,7 +295,7 @@ class Rainbow(Agent):
             device=self.device,
             mask_width=None if self.env.masks is None else self.n_actions,
         )
-        self.epsilon = 0.0 if cfg.noisy else 1.0
+        self.epsilon = cfg.noisy_epsilon if cfg.noisy else 1.0
         self.beta = cfg.beta_start
         self.register_state("q", "q_target", "optimizer")
         self.register_run_state("replay")
@@ -303,8 +324,7 @@ class Rainbow(Agent):
         """One gradient step on the weighted loss; returns per-row losses as new priorities."""
         cfg = self.config
         if cfg.noisy:
-            reset_noise(self.q)
-            reset_noise(self.q_target)
+            reset_noise(self.q, self.q_target)
         losses = row_losses(self.q, self.q_target, batch, self.support, cfg.double)
         loss = (batch.weights * losses).mean()
         self.optimizer.zero_grad()
@@ -320,7 +340,7 @@ class Rainbow(Agent):
             target_steps = self.counters["target"]
             while not self.finished:
                 before = self.counters["steps"]
-                self.beta = linear_schedule(cfg.beta_start, 1.0, target_steps, before)
+                self.beta = linear_schedule(cfg.beta_start, cfg.beta_end, target_steps, before)
                 if not cfg.noisy:
                     self.epsilon = linear_schedule(1.0, cfg.epsilon_end, target_steps // 6, before)
                 act = self.random_actions if before < cfg.learning_starts else self.act
