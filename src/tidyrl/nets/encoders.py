@@ -69,10 +69,9 @@ class ImageBranch(nn.Module):
             self.out_dim = int(self.net(torch.zeros(1, c, h, w)).shape[1])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.float() * self.scale
-        if self.channels_last:
-            x = x.permute(0, 3, 1, 2)
-        out: torch.Tensor = self.net(x)
+        if self.channels_last:  # NCHW in memory too: convolutions on a permuted view run slower
+            x = x.permute(0, 3, 1, 2).contiguous()
+        out: torch.Tensor = self.net(x.float() * self.scale)
         return out
 
 
