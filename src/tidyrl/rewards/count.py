@@ -20,9 +20,9 @@ Dict observations (`tidyrl.rewards.base.DictView`) are counted per key: Discrete
 MultiDiscrete keys exactly (their values index the table in mixed radix), the other keys by one
 SimHash code of their concatenation, each key mapped as above and then scaled to unit norm.
 SimHash's code depends on the direction of g only, so without the rescaling the key of largest
-norm would set nearly every sign: MiniGrid's image, declared uint8 in [0, 255] but holding object
-indices below 11, is scaled to [0, 0.04], and its 147 columns would weigh less than a one-hot
-direction. The cell is (exact index) * 2^k + code, a table of (prod n) * 2^k counts.
+norm would set nearly every sign (a 147-column image against a 3-column speed, say), and how
+much each key weighs would hang on its declared bounds. The cell is (exact index) * 2^k + code,
+a table of (prod n) * 2^k counts.
 
 Counts are of the successor state s' of every new transition, each counted exactly once in
 `observe` (a replay batch is sampled many times, so counting there would count samples, not
