@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gymnasium as gym
 import numpy as np
+import pytest
 import torch
 
 from tidyrl.nets.encoders import (
@@ -34,6 +35,28 @@ def test_image_keys_are_scaled_and_channels_last_images_transposed():
     # the conv stack sees x / 255
     manual = b.net(x.float() / 255.0)
     torch.testing.assert_close(b(x), manual)
+    # a uint8 image with a tighter declared bound (MiniGrid's symbolic grid: 10) is scaled by it
+    symbolic = ImageBranch(gym.spaces.Box(0, 10, (3, 7, 7), np.uint8))
+    symbolic.load_state_dict(b.state_dict())
+    small = torch.randint(0, 11, (2, 3, 7, 7), dtype=torch.uint8)
+    torch.testing.assert_close(symbolic(small), b.net(small.float() / 10.0))
+
+
+def test_minigrid_image_is_declared_with_its_symbolic_bound():
+    pytest.importorskip("minigrid")
+    from tidyrl.envs.spaces import agent_space
+
+    env = gym.make("MiniGrid-Empty-5x5-v0")
+    space = agent_space(env.observation_space, "MiniGrid-Empty-5x5-v0")
+    assert float(env.observation_space["image"].high.max()) == 255.0
+    assert space["image"].high.max() == 10 and space["image"].dtype == np.uint8
+    assert "mission" not in space.spaces
+    obs, _ = env.reset(seed=0)
+    assert space["image"].contains(obs["image"])
+    env.close()
+    # other environments' images keep their declared bound
+    other = gym.spaces.Dict({"image": gym.spaces.Box(0, 255, (7, 7, 3), np.uint8)})
+    assert agent_space(other, "tidyspace/DictObs-v0").high.max() == 255  # one part: its Box
 
 
 def test_combined_encoder_concatenates_its_branches_in_key_order():

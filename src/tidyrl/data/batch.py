@@ -9,6 +9,26 @@ import numpy as np
 import torch
 
 
+def flat_observations(obs: Any, n: int) -> np.ndarray:
+    """A batch of n observations as float32 [n, D]: an array flattened row by row, or a Dict
+    observation's keys each flattened and concatenated in sorted key order (the raw flat form of
+    `Experience`; `tidyrl.rewards.base.DictView` reads it back key by key)."""
+    if isinstance(obs, dict):
+        parts = [np.asarray(obs[k], dtype=np.float32).reshape(n, -1) for k in sorted(obs)]
+        return np.concatenate(parts, axis=1)
+    return np.asarray(obs, dtype=np.float32).reshape(n, -1)
+
+
+def flat_observation_tensor(obs: Any) -> torch.Tensor:
+    """`flat_observations` for tensors (a replay batch: a tensor, or a dict of tensors), kept on
+    their device: float32 [B, D]."""
+    if isinstance(obs, dict):
+        keys = sorted(obs)
+        n = len(obs[keys[0]])
+        return torch.cat([obs[k].float().reshape(n, -1) for k in keys], dim=1)
+    return torch.as_tensor(obs).float().reshape(len(obs), -1)
+
+
 @dataclass(frozen=True)
 class Transition:
     """A batch of (n-step) transitions (s, a, r, s', terminated, truncated) as tensors, the one
@@ -72,7 +92,8 @@ class Experience:
     a learner whose rewards a plug-in replaces.
 
     `obs` and `next_obs` are the environment's raw observations flattened to float32 [B, D]
-    (`next_obs` is the true successor: the final observation where an episode ended);
+    (`flat_observations`: a Dict observation's keys flattened and concatenated in sorted key
+    order; `next_obs` is the true successor: the final observation where an episode ended);
     `actions` are the actions the environment received (int64 [B] for Discrete, float32
     [B, A] for Box). `terminated` and `truncated` are float [B] and stay apart. A `Transition`
     from a replay has the same fields and can be scored too."""
@@ -86,17 +107,17 @@ class Experience:
     @classmethod
     def of_step(
         cls,
-        obs: np.ndarray,
+        obs: Any,
         actions: np.ndarray,
-        next_obs: np.ndarray,
+        next_obs: Any,
         terminated: np.ndarray,
         truncated: np.ndarray,
     ) -> Experience:
         """One vector-env step (N rows) as an Experience: observations flattened to float32."""
-        n = len(obs)
+        n = len(terminated)
 
-        def flat(x: np.ndarray) -> torch.Tensor:
-            return torch.as_tensor(np.asarray(x, dtype=np.float32).reshape(n, -1))
+        def flat(x: Any) -> torch.Tensor:
+            return torch.as_tensor(flat_observations(x, n))
 
         return cls(
             flat(obs),

@@ -11,8 +11,9 @@ images stay uint8); environments with action masks get a bool buffer of the mask
 each step, so the losses re-evaluate pi under the same mask the behaviour policy acted under.
 
 With `experience=True` the rollout also keeps what a reward plug-in (`tidyrl.rewards`) scores:
-the raw observation, the action the env received and the true successor observation of every
-step (`store_experience`, `experience`); the plug-in's rewards then replace `rewards` before GAE.
+the raw observation (flattened; a Dict's keys concatenated in sorted order), the action the env
+received and the true successor observation of every step (`store_experience`, `experience`);
+the plug-in's rewards then replace `rewards` before GAE.
 
 With `intrinsic=True` (PPO's two value heads, Burda et al. 2018) the values are [T, N, 2]
 (extrinsic, intrinsic; likewise `final_values` and `last_values`) and `intrinsic_rewards` keeps
@@ -28,7 +29,7 @@ import numpy as np
 import torch
 
 from tidyrl.core.returns import gae, non_episodic_gae
-from tidyrl.data.batch import Experience
+from tidyrl.data.batch import Experience, flat_observations
 
 ObsSpec = tuple[int, ...] | dict[str, tuple[tuple[int, ...], np.dtype[Any]]]
 """The shape of one (flattened, float32) observation, or (shape, dtype) per key of a Dict."""
@@ -115,12 +116,14 @@ class Rollout:
         """Actions as the env received them, with `experience` only."""
         self.next_obs: torch.Tensor | None = None
         """Raw true successor observations (final observation at episode ends)."""
-        if experience:
+        if experience:  # raw flat observations (`flat_observations`): D floats per step
             if isinstance(obs_shape, dict):
-                raise ValueError("reward plug-ins score flat (Box) observations, not Dict ones")
-            self.env_obs = torch.zeros((t, n, *obs_shape))
+                width = sum(int(np.prod(shape)) for shape, _ in obs_shape.values())
+            else:
+                width = int(np.prod(obs_shape))
+            self.env_obs = torch.zeros((t, n, width))
             self.env_actions = torch.zeros_like(self.actions)
-            self.next_obs = torch.zeros((t, n, *obs_shape))
+            self.next_obs = torch.zeros((t, n, width))
         self._rows: list[Any] = [
             {k: v.numpy() for k, v in t.items()} if isinstance(t, dict) else t.numpy()
             for t in (
@@ -183,14 +186,14 @@ class Rollout:
                 view[t] = value.numpy() if isinstance(value, torch.Tensor) else value
 
     def store_experience(self, t: int, obs: Any, actions: np.ndarray, next_obs: Any) -> None:
-        """Write row t of the raw observations, env actions and successor observations (flat
-        observations: a rollout with Dict ones is refused experience at construction)."""
+        """Write row t of the raw observations, env actions and successor observations, the
+        observations flattened (`flat_observations`: a Dict's keys in sorted order)."""
         assert self.env_obs is not None and self.env_actions is not None
         assert self.next_obs is not None
         n = self.n_envs
-        self.env_obs[t] = torch.as_tensor(np.asarray(obs, dtype=np.float32).reshape(n, -1))
+        self.env_obs[t] = torch.from_numpy(flat_observations(obs, n))
         self.env_actions[t] = torch.as_tensor(np.asarray(actions).reshape(self.actions.shape[1:]))
-        self.next_obs[t] = torch.as_tensor(np.asarray(next_obs, dtype=np.float32).reshape(n, -1))
+        self.next_obs[t] = torch.from_numpy(flat_observations(next_obs, n))
 
     def experience(self) -> Experience:
         """All T * N steps as one flat, reward-free `Experience` (needs `experience=True`)."""

@@ -10,7 +10,12 @@ environment returned:
 * an ``action_mask`` part is not an observation but the set of valid actions: it moves to
   ``info["action_mask"]``, where environments without a Dict observation put their mask too;
 * a Dict left with one part is that part's space (``{"observation", "action_mask"}``, the
-  PettingZoo classic layout, becomes its Box).
+  PettingZoo classic layout, becomes its Box);
+* MiniGrid's (and BabyAI's) ``image`` is a grid of symbolic (object, colour, state) indices that
+  the package declares as uint8 in [0, 255]; it is declared with its true bound, the largest
+  index of `minigrid.core.constants` (10), so that encoders scaling a uint8 image by its bound
+  feed the indices in [0, 1] rather than in [0, 0.04] as if they were pixels. rl-starter-files
+  (Willems), whose PPO settings the MiniGrid benchmarks use, feeds the raw indices.
 
 A batch of such observations is a ``dict[str, np.ndarray]`` (one array per key, leading
 dimension = rows), a plain observation batch an ``np.ndarray``; the helpers below (`stack`,
@@ -67,7 +72,7 @@ def agent_space(space: gym.Space[Any], env_id: str) -> gym.Space[Any]:
                 f"environment '{env_id}' has an observation part '{key}' of space {part}; "
                 f"the parts of a Dict or Tuple observation may be {names} (or strings, dropped)"
             )
-        kept[key] = part
+        kept[key] = symbolic_image(part, env_id) if key == "image" else part
     if not kept:
         raise EnvError(
             f"environment '{env_id}' has no observation part besides {MASK_KEY} and strings"
@@ -75,6 +80,22 @@ def agent_space(space: gym.Space[Any], env_id: str) -> gym.Space[Any]:
     if len(kept) == 1:
         return next(iter(kept.values()))
     return gym.spaces.Dict(kept)
+
+
+MINIGRID_PREFIXES = ("MiniGrid-", "BabyAI-")
+"""Environment ids of the `minigrid` package, whose ``image`` is symbolic (module docstring)."""
+
+
+def symbolic_image(part: gym.Space[Any], env_id: str) -> gym.Space[Any]:
+    """A MiniGrid ``image`` Box re-declared with the largest index of MiniGrid's encoding as its
+    bound; any other part unchanged."""
+    name = env_id.split(":")[-1].split("/")[-1]
+    if not name.startswith(MINIGRID_PREFIXES) or not isinstance(part, gym.spaces.Box):
+        return part
+    from minigrid.core.constants import COLOR_TO_IDX, OBJECT_TO_IDX, STATE_TO_IDX
+
+    bound = max(*OBJECT_TO_IDX.values(), *COLOR_TO_IDX.values(), *STATE_TO_IDX.values())
+    return gym.spaces.Box(0, bound, part.shape, part.dtype)
 
 
 def split_mask(space: gym.Space[Any], obs: Any) -> tuple[Any, np.ndarray | None]:

@@ -7,8 +7,10 @@ issue asked for rather than a plain flatten):
 - an image key -- a Box of shape (C, H, W) or (H, W, C) with C <= 4 and both sides >= 4 -- through
   a CNN: the Nature DQN's three conv layers (`tidyrl.nets.cnn.NatureCNN`) from 36x36 up, else
   three 2x2 conv layers of 16, 32, 64 filters (the MiniGrid encoder of Willems' rl-starter-files /
-  torch-ac, without its max-pool so that 5x5 views still fit); uint8 images are scaled by 1/255
-  and channels-last images transposed first;
+  torch-ac, without its max-pool so that 5x5 views still fit); uint8 images are scaled by one
+  over their declared bound (1/255 for pixels; MiniGrid's symbolic grid of object, colour and
+  state indices is declared with its true bound by `tidyrl.envs.spaces.agent_space`) and
+  channels-last images transposed first;
 - a Discrete or MultiDiscrete key as one-hot vectors (MultiDiscrete: one per sub-value,
   concatenated), with the space's `start` subtracted;
 - every other key (a vector Box, MultiBinary) flattened as float32 through Linear -> ReLU.
@@ -45,14 +47,15 @@ def image_layout(space: gym.Space[Any]) -> str | None:
 
 
 class ImageBranch(nn.Module):
-    """Scale (uint8: 1/255), transpose channels-last images, then a CNN."""
+    """Scale (uint8: by one over the declared bound), transpose channels-last images, then a
+    CNN."""
 
     def __init__(self, space: gym.spaces.Box) -> None:
         super().__init__()
         self.channels_last = image_layout(space) == "hwc"
         shape = tuple(space.shape)
         c, h, w = (shape[2], shape[0], shape[1]) if self.channels_last else shape
-        self.scale = 1.0 / 255.0 if space.dtype == np.uint8 else 1.0
+        self.scale = 1.0 / float(np.max(space.high)) if space.dtype == np.uint8 else 1.0
         if min(h, w) >= 36:
             self.net = NatureCNN(c, h, w).net
         else:
@@ -69,10 +72,9 @@ class ImageBranch(nn.Module):
             self.out_dim = int(self.net(torch.zeros(1, c, h, w)).shape[1])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.float() * self.scale
-        if self.channels_last:
-            x = x.permute(0, 3, 1, 2)
-        out: torch.Tensor = self.net(x)
+        if self.channels_last:  # NCHW in memory too: convolutions on a permuted view run slower
+            x = x.permute(0, 3, 1, 2).contiguous()
+        out: torch.Tensor = self.net(x.float() * self.scale)
         return out
 
 

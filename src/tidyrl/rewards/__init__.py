@@ -110,12 +110,23 @@ def attach(agent: Any, action_space: Any = None) -> RewardPlugin | None:
     config = plugin_config(agent.config)
     if config is None:
         return None
-    if isinstance(agent.observation_space, gym.spaces.Dict):
-        raise ConfigError(
-            f"{agent.algo}: reward={agent.config.reward} scores flat (Box or Discrete) "
-            f"observations, but the environment's are {agent.observation_space}; use reward=env"
-        )
     cls = plugin_class(agent.config.reward)
+    space = agent.observation_space
+    if isinstance(space, gym.spaces.Dict):  # scored through its flat view (rewards.base.DictView)
+        from tidyrl.rewards.base import DictView
+
+        dict_plugins = [n for n in PLUGINS if plugin_class(n).dict_observations]
+        if not cls.dict_observations:
+            raise ConfigError(
+                f"{agent.algo}: reward={agent.config.reward} cannot score Dict observations "
+                f"({space}); valid with Dict observations: {', '.join(dict_plugins)}"
+            )
+        if bad := DictView.unsupported(space):
+            raise ConfigError(
+                f"{agent.algo}: reward={agent.config.reward} cannot encode Dict key(s) "
+                f"{', '.join(bad)} of {space}; valid key spaces: Box, Discrete, MultiDiscrete, "
+                "MultiBinary"
+            )
     plugin = cls(
         config,
         agent.observation_space,

@@ -32,6 +32,26 @@ An on-policy learner hands each fresh rollout to `observe`, then `update`, then 
 computes its targets (e.g. DQN's y = r + beta C + gamma max_a' Q'(s', a')): `observe_step` and
 `bonus_rewards` below are those two seams, one line each in DQN, DDPG, TD3 and SAC.
 
+Dict observations (MiniGrid's {image, direction}) reach a plug-in through one seam, `DictView`:
+the batch carries them raw and flat (each key flattened, keys concatenated in sorted order), and
+`obs_batch` hands the plug-in their *encoded* flat view, which is also the plug-in's
+`observation_space` (a float32 Box), so its networks and statistics are built as for a vector:
+
+    uint8 image key      flattened, scaled to [0, 1] by its bound (as `obs_batch` scales frames)
+    Discrete key         one-hot over its n values (`start` subtracted); MultiDiscrete: one
+                         one-hot per sub-value, concatenated
+    other Box, MultiBinary  flattened as floats
+
+This is gymnasium's `spaces.flatten` layout (one-hot for Discrete) with images scaled. One-hot,
+not the raw index: an index would impose an order on unordered values (direction 3 is not
+"more" than 1) on RND's and ICM's networks. RND whitens every column of the view by its running
+statistics, so the keys' scales do not matter to it; ICM's encoder learns its own features of
+the view. SimHash counts (`tidyrl.rewards.count`) are the one consumer for which scale matters
+(the sign of A g follows the largest key), so the count plug-in counts Discrete keys exactly and
+hashes each continuous key at unit norm (`DictView.parts` tells them apart). A plug-in that
+cannot read the view (GAIL: its demonstrations are flat vectors) sets `dict_observations =
+False` and `tidyrl.rewards.attach` refuses Dict observations for it in one line.
+
 A plug-in is configured by a frozen dataclass (`Config`), built from the learner's
 ``reward_kwargs`` with the usual one-line errors. Subclasses are one level deep (like agents) and
 are registered by name in `tidyrl.rewards.PLUGINS`.
@@ -44,8 +64,84 @@ from typing import Any, ClassVar, Protocol
 import gymnasium as gym
 import numpy as np
 import torch
+import torch.nn.functional as F
 
-from tidyrl.data.batch import Experience
+from tidyrl.data.batch import Experience, flat_observation_tensor
+
+DICT_KEY_SPACES = (gym.spaces.Box, gym.spaces.Discrete, gym.spaces.MultiDiscrete)
+"""The spaces a Dict observation's keys may have for a reward plug-in (MultiBinary is a Box
+here: gymnasium's MultiBinary is not, so it is listed in `DictView.supported`)."""
+
+
+class DictPart:
+    """One key of a Dict observation in the raw flat batch and in the encoded view."""
+
+    def __init__(self, key: str, space: gym.Space[Any], raw: int, enc: int) -> None:
+        self.key = key
+        self.discrete = isinstance(space, gym.spaces.Discrete | gym.spaces.MultiDiscrete)
+        """True: one-hot in the view (counted exactly); False: floats (hashed)."""
+        if isinstance(space, gym.spaces.Discrete):
+            nvec, start = np.array([int(space.n)]), np.array([int(space.start)])
+        elif isinstance(space, gym.spaces.MultiDiscrete):
+            nvec, start = space.nvec.reshape(-1), space.start.reshape(-1)
+        else:
+            nvec = start = np.zeros(0, dtype=np.int64)
+        self.nvec = torch.as_tensor(nvec, dtype=torch.long)
+        """Values of each one-hot sub-value (Discrete: [n])."""
+        self.start = torch.as_tensor(start, dtype=torch.long)
+        width = int(np.prod(space.shape or (1,)))
+        self.raw = slice(raw, raw + width)
+        """Columns of this key in the raw flat batch."""
+        self.scale = 1.0
+        """Divisor of a uint8 Box (its largest bound), else 1."""
+        if isinstance(space, gym.spaces.Box) and space.dtype == np.uint8:
+            self.scale = float(np.max(space.high))
+        if self.discrete:
+            low, high = np.zeros(int(nvec.sum())), np.ones(int(nvec.sum()))
+        elif isinstance(space, gym.spaces.Box):
+            low, high = space.low.reshape(-1) / self.scale, space.high.reshape(-1) / self.scale
+        else:  # MultiBinary
+            low, high = np.zeros(width), np.ones(width)
+        self.low, self.high = low.astype(np.float32), high.astype(np.float32)
+        self.enc = slice(enc, enc + len(low))
+        """Columns of this key in the encoded view."""
+
+    def encode(self, raw: torch.Tensor) -> torch.Tensor:
+        """This key's columns of a raw flat batch [B, D_raw] -> its encoded columns [B, d]."""
+        x = raw[:, self.raw]
+        if not self.discrete:
+            return x / self.scale if self.scale != 1.0 else x
+        index = x.long() - self.start
+        hot = [F.one_hot(index[:, i], int(n)) for i, n in enumerate(self.nvec.tolist())]
+        return torch.cat(hot, dim=1).float()
+
+
+class DictView:
+    """The encoded flat view of a Dict observation space (module docstring): keys in sorted
+    order, each a `DictPart`; `space` is the view's float32 Box."""
+
+    def __init__(self, space: gym.spaces.Dict) -> None:
+        self.parts: list[DictPart] = []
+        raw = enc = 0
+        for key in sorted(space.spaces):
+            part = DictPart(key, space.spaces[key], raw, enc)
+            self.parts.append(part)
+            raw, enc = part.raw.stop, part.enc.stop
+        self.raw_width = raw
+        low = np.concatenate([p.low for p in self.parts])
+        high = np.concatenate([p.high for p in self.parts])
+        self.space = gym.spaces.Box(low, high, dtype=np.float32)
+
+    @staticmethod
+    def unsupported(space: gym.spaces.Dict) -> list[str]:
+        """The keys whose spaces the view cannot encode (nested spaces, text, graphs)."""
+        ok = (*DICT_KEY_SPACES, gym.spaces.MultiBinary)
+        return [k for k, s in space.spaces.items() if not isinstance(s, ok)]
+
+    def encode(self, obs: Any) -> torch.Tensor:
+        """A raw flat batch [B, D_raw] (or a dict of tensors per key) -> the view [B, D]."""
+        raw = flat_observation_tensor(obs)
+        return torch.cat([part.encode(raw) for part in self.parts], dim=1)
 
 
 class ExperienceLike(Protocol):
@@ -73,6 +169,8 @@ class RewardPlugin:
     replaces_env_reward: ClassVar[bool] = True
     """True when the learner optimizes the plug-in's reward instead of the env's (imitation);
     False when it adds to it (curiosity bonuses)."""
+    dict_observations: ClassVar[bool] = True
+    """False for a plug-in that cannot score Dict observations through `DictView`."""
 
     def __init__(
         self,
@@ -84,7 +182,12 @@ class RewardPlugin:
         n_envs: int = 1,
     ) -> None:
         self.config = config
-        self.observation_space = observation_space
+        self.view = (
+            DictView(observation_space) if isinstance(observation_space, gym.spaces.Dict) else None
+        )
+        """The encoded flat view of Dict observations (None: a flat space)."""
+        self.observation_space = observation_space if self.view is None else self.view.space
+        """The space of what `obs_batch` returns: the env's, or the view's Box for a Dict."""
         self.action_space = action_space
         self.env_id = env_id
         self.rng = rng if rng is not None else np.random.default_rng(0)
@@ -112,12 +215,15 @@ class RewardPlugin:
         """beta of r + beta * C for a bonus (its config's `intrinsic_coef`); 1 otherwise."""
         return float(getattr(self.config, "intrinsic_coef", 1.0))
 
-    def obs_batch(self, obs: torch.Tensor) -> torch.Tensor:
+    def obs_batch(self, obs: Any) -> torch.Tensor:
         """Observations from an Experience ([B, D] flat) or a replay batch ([B, *shape]) as float
         [B, *shape] in the space's shape; uint8 images scaled to [0, 1] by their bound (255 for
-        Atari frames, 1 for MinAtar's 0/1 layers)."""
+        Atari frames, 1 for MinAtar's 0/1 layers). Dict observations (flat, or a replay's dict
+        of tensors) come back as their encoded view [B, D] (`DictView`)."""
+        if self.view is not None:
+            return self.view.encode(obs)
         space = self.observation_space
-        x = obs.reshape(len(obs), *(space.shape or ())).float()
+        x: torch.Tensor = obs.reshape(len(obs), *(space.shape or ())).float()
         if space.dtype == np.uint8 and isinstance(space, gym.spaces.Box):
             x = x / float(np.max(space.high))
         return x
@@ -140,7 +246,8 @@ def learn_and_score(
 
     Plug-ins keep their networks on the CPU: a minibatch sampled on another device (a learner
     with device=cuda) is scored on a CPU copy and C comes back on the batch's device."""
-    device = batch.obs.device if isinstance(batch.obs, torch.Tensor) else torch.device("cpu")
+    first = next(iter(batch.obs.values())) if isinstance(batch.obs, dict) else batch.obs
+    device = first.device if isinstance(first, torch.Tensor) else torch.device("cpu")
     if device.type != "cpu":
         batch = batch.to("cpu")  # type: ignore[attr-defined]
     metrics = dict(plugin.update(batch))
@@ -162,7 +269,7 @@ class StepLike(Protocol):
 
 
 def observe_step(
-    plugin: RewardPlugin | None, obs: np.ndarray, actions: np.ndarray, step: StepLike
+    plugin: RewardPlugin | None, obs: Any, actions: np.ndarray, step: StepLike
 ) -> None:
     """Hand one vector-env step (one row per env copy, in the scale of the actions the learner
     stores) to `plugin.observe`, each new transition exactly once; nothing without a plug-in."""

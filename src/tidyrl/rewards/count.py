@@ -16,6 +16,14 @@ through the origin, so an uncentred state, such as MountainCar's position in [-1
 would otherwise land on few distinct codes); pixel frames are scaled to [0, 1], as Tang et al.
 do before hashing.
 
+Dict observations (`tidyrl.rewards.base.DictView`) are counted per key: Discrete and
+MultiDiscrete keys exactly (their values index the table in mixed radix), the other keys by one
+SimHash code of their concatenation, each key mapped as above and then scaled to unit norm.
+SimHash's code depends on the direction of g only, so without the rescaling the key of largest
+norm would set nearly every sign (a 147-column image against a 3-column speed, say), and how
+much each key weighs would hang on its declared bounds. The cell is (exact index) * 2^k + code,
+a table of (prod n) * 2^k counts.
+
 Counts are of the successor state s' of every new transition, each counted exactly once in
 `observe` (a replay batch is sampled many times, so counting there would count samples, not
 visits); `reward` reads the counts, n < 1 read as 1. The k-bit code indexes a dense table of 2^k
@@ -33,9 +41,12 @@ import numpy as np
 import torch
 
 from tidyrl.config import check_choice, check_range
+from tidyrl.data.batch import flat_observation_tensor
 from tidyrl.errors import ConfigError
-from tidyrl.rewards.base import ExperienceLike, RewardPlugin
+from tidyrl.rewards.base import DictPart, ExperienceLike, RewardPlugin
 
+MAX_CELLS = 2**24
+"""Largest count table (Dict observations: exact values times SimHash codes)."""
 METHODS = ("auto", "exact", "simhash")
 """auto: exact for a Discrete observation space, SimHash otherwise."""
 
@@ -90,13 +101,33 @@ class Count(RewardPlugin):
             self.start = int(space.start)
             self.counts = torch.zeros(int(space.n), dtype=torch.long)
         else:
-            dim = int(np.prod(space.shape or (1,)))
+            self.exact_parts = (
+                [] if self.view is None else [p for p in self.view.parts if p.discrete]
+            )
+            self.hashed_parts = (
+                [] if self.view is None else [p for p in self.view.parts if not p.discrete]
+            )
+            radix = int(np.prod([int(p.nvec.prod()) for p in self.exact_parts]))
+            if self.view is None:
+                dim = int(np.prod(space.shape or (1,)))
+            else:
+                dim = sum(p.enc.stop - p.enc.start for p in self.hashed_parts)
+            self.codes = 2**cfg.hash_bits if dim else 1
+            """Cells per exact index: the 2^k SimHash codes (1 with nothing to hash)."""
+            if radix * self.codes > MAX_CELLS:
+                raise ConfigError(
+                    f"count table of {radix} exact values x {self.codes} codes exceeds "
+                    f"{MAX_CELLS} cells for {space}; lower hash_bits"
+                )
             a = self.rng.standard_normal((cfg.hash_bits, dim))
             self.projection = torch.as_tensor(a, dtype=torch.float32)
-            self.counts = torch.zeros(2**cfg.hash_bits, dtype=torch.long)
+            self.counts = torch.zeros(radix * self.codes, dtype=torch.long)
             self.low: torch.Tensor | None
             self.high: torch.Tensor | None
-            self.low, self.high = self.bounds(space)
+            if self.view is None:
+                self.low, self.high = self.bounds(space)
+            else:
+                self.low, self.high = self.part_bounds(self.hashed_parts)
 
     @staticmethod
     def bounds(space: gym.Space[Any]) -> tuple[torch.Tensor, torch.Tensor] | tuple[None, None]:
@@ -108,6 +139,19 @@ class Count(RewardPlugin):
             return None, None
         return torch.as_tensor(low, dtype=torch.float32), torch.as_tensor(high, dtype=torch.float32)
 
+    @staticmethod
+    def part_bounds(parts: list[DictPart]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Flat bounds of the hashed keys of a Dict view: a key's finite bounds, or (-1, 1) (the
+        identity map) for a scaled image or an unbounded key."""
+        lows, highs = [], []
+        for part in parts:
+            low, high = part.low, part.high
+            if part.scale != 1.0 or not (np.all(np.isfinite(low)) and np.all(np.isfinite(high))):
+                low, high = -np.ones_like(low), np.ones_like(high)
+            lows.append(low)
+            highs.append(high)
+        return torch.as_tensor(np.concatenate(lows)), torch.as_tensor(np.concatenate(highs))
+
     def state_objects(self) -> dict[str, Any]:
         objects: dict[str, Any] = {"counts": self.counts}
         if not self.exact:
@@ -118,10 +162,33 @@ class Count(RewardPlugin):
         """The count cell of each state [B]: its index (exact) or its SimHash code."""
         if self.exact:
             return obs.reshape(len(obs)).long() - self.start
+        if self.view is not None:
+            return self.dict_cells(flat_observation_tensor(obs))
         g = self.obs_batch(obs).reshape(len(obs), -1)
         if self.low is not None and self.high is not None:
             g = 2.0 * (g - self.low) / (self.high - self.low) - 1.0
         return simhash_codes(g, self.projection)
+
+    def dict_cells(self, raw: torch.Tensor) -> torch.Tensor:
+        """Cells of a raw flat batch of Dict observations: the exact keys' values in mixed radix
+        times 2^k, plus the SimHash code of the other keys, each at unit norm."""
+        index = torch.zeros(len(raw), dtype=torch.long)
+        for part in self.exact_parts:
+            values = raw[:, part.raw].long() - part.start
+            for i, n in enumerate(part.nvec.tolist()):
+                index = index * n + values[:, i]
+        if not self.hashed_parts:
+            return index
+        assert self.low is not None and self.high is not None
+        g = torch.cat([part.encode(raw) for part in self.hashed_parts], dim=1)
+        g = 2.0 * (g - self.low) / (self.high - self.low) - 1.0
+        units, first = [], 0
+        for part in self.hashed_parts:
+            width = part.enc.stop - part.enc.start
+            piece = g[:, first : first + width]
+            units.append(piece / piece.norm(dim=1, keepdim=True).clamp(min=1e-12))
+            first += width
+        return index * self.codes + simhash_codes(torch.cat(units, dim=1), self.projection)
 
     def observe(self, batch: ExperienceLike, n_envs: int) -> None:
         cells = self.cells(batch.next_obs)

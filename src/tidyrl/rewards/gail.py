@@ -156,6 +156,7 @@ class GAIL(RewardPlugin):
 
     Config = GAILConfig
     name = "gail"
+    dict_observations = False  # demonstrations are flat vectors (tidyrl.demos)
 
     config: GAILConfig
 

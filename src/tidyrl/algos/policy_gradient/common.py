@@ -133,11 +133,6 @@ def new_rollout(
     experience a reward plug-in scores; with `intrinsic`, a second value stream for its
     rewards)."""
     io, space = agent.io, agent.action_space
-    if experience and io.structured:
-        raise ConfigError(
-            f"{agent.algo}: reward={agent.config.reward} scores flat (Box or Discrete) "
-            f"observations, but the environment's are {agent.observation_space}"
-        )
     obs = columns(io.space) if io.structured else (io.obs_dim,)
     masks = agent.env.masks
     mask_width = None if masks is None else masks.shape[1]
