@@ -40,6 +40,17 @@
   records' `train_curve` is the fairer read of progress on 8x8. The beta probe above ran while
   MiniGrid's image was scaled by 1/255 (before it was declared with its bound, 10): the count
   bonus (unit norm per key) and RND (whitened) do not depend on that scale, ICM's C may.
+
+- `exploration-doorkey-two-heads`: the same DoorKey-8x8 variants, 500k frames, two changes
+  after `exploration-doorkey`'s seed 0, where every bonus variant's extrinsic training return
+  stayed at 0.0 for 500k frames while plain PPO's rose to about 0.4. (1) The bonus variants use
+  the RND paper's two value heads (Burda et al. 2018, section 2.3): with one head, r + beta * C
+  is discounted and cut at episode ends, so a positive per-step bonus pays the agent to keep the
+  episode going and reaching the goal (which ends it) costs it the bonus it would have earned;
+  the intrinsic stream of `two_value_heads` runs on across episode ends, and the extrinsic
+  stream is the plain task. (2) Every variant is evaluated by sampling its policy
+  (`eval_deterministic=false`, as rl-starter-files evaluates MiniGrid agents), so a greedy
+  policy's loops do not hide what it learned; plain PPO is evaluated the same way.
 """
 
 from __future__ import annotations
@@ -134,5 +145,25 @@ SUITES = [
             _doorkey("ppo + icm", reward="icm", intrinsic_coef=0.1),
         ),
         description="PPO vs PPO + count / RND / ICM on MiniGrid-DoorKey-8x8, 500k frames",
+    ),
+    Suite(
+        "exploration-doorkey-two-heads",
+        "exploration",
+        (
+            _doorkey("ppo, sampled eval", eval_deterministic=False),
+            *(
+                _doorkey(
+                    f"ppo + {reward}, two value heads, sampled eval",
+                    reward=reward,
+                    intrinsic_coef=coef,
+                    two_value_heads=True,
+                    eval_deterministic=False,
+                )
+                for reward, coef in (("count", 0.01), ("rnd", 0.1), ("icm", 0.1))
+            ),
+        ),
+        description="PPO vs PPO + count / RND / ICM with the RND paper's two value heads "
+        "(non-episodic intrinsic stream) on MiniGrid-DoorKey-8x8, 500k frames, sampled "
+        "evaluation",
     ),
 ]

@@ -199,13 +199,16 @@ def crossplay_metrics(agent: Any) -> dict[str, float]:
     return out
 
 
-def _crossplay_task(env: str) -> Task:
+def _crossplay_task(
+    env: str, steps: int = CROSSPLAY_STEPS, budget: dict[str, Any] | None = None
+) -> Task:
+    name = env.split(":")[1].removesuffix("_v3")
     return Task(
         "maddpg",
         env,
-        CROSSPLAY_STEPS,
-        overrides=dict(CROSSPLAY_BUDGET),
-        label=f"maddpg vs ddpg {env.split(':')[1].removesuffix('_v3')}",
+        steps,
+        overrides=dict(CROSSPLAY_BUDGET if budget is None else budget),
+        label=f"maddpg vs ddpg {name}" + ("" if steps == CROSSPLAY_STEPS else f" {steps // 1000}k"),
         eval_every=0,
         eval_episodes=20,
         metrics=crossplay_metrics,
@@ -220,5 +223,24 @@ SUITES.append(
         seeds=(0,),
         description="Cross-play on simple_adversary and simple_tag (discrete): MADDPG's agents "
         "against independent DDPG's on either side, 8k training steps each, one seed",
+    )
+)
+
+
+CROSSPLAY_LONG_STEPS = 250_000
+"""The real-budget cross-play: every MADDPG setting is the paper's (learning from 25,600 stored
+steps, an update every 100), 10,000 episodes of 25 steps per learner."""
+
+SUITES.append(
+    Suite(
+        "multiagent-crossplay-250k",
+        "multiagent",
+        tuple(
+            _crossplay_task(env, CROSSPLAY_LONG_STEPS, {})
+            for env in ("mpe2:simple_adversary_v3", "mpe2:simple_tag_v3")
+        ),
+        description="Cross-play on simple_adversary and simple_tag (discrete) at the paper's "
+        "settings: MADDPG's agents against independent DDPG's (each trained 250k steps, same "
+        "seed) on either side, 3 seeds",
     )
 )

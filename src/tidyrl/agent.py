@@ -465,7 +465,9 @@ class Agent:
             self._logger.row(row)  # the evidence, in metrics.csv
             raise
         if evaluate_now or (final and (self.run.run_dir is not None or self.run.eval_every)):
-            stats = self.evaluate(episodes=self.run.eval_episodes)
+            stats = self.evaluate(
+                episodes=self.run.eval_episodes, deterministic=self.run.eval_deterministic
+            )
             row["eval_return"] = stats["mean_return"]
             row["eval_return_std"] = stats["std_return"]
             row["eval_length"] = stats["mean_length"]

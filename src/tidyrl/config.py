@@ -91,6 +91,10 @@ class RunConfig:
     """Environment steps between evaluations during training (0: only at the end)."""
     eval_episodes: int = 10
     """Episodes per evaluation."""
+    eval_deterministic: bool = True
+    """Evaluate the policy's mode (greedy action, mean action). False: sample actions as in
+    training, for tasks where the mode can loop in place (a greedy MiniGrid policy turning until
+    the time limit; rl-starter-files evaluates MiniGrid agents by sampling)."""
     checkpoint_every: int = 0
     """Environment steps between periodic checkpoints (0: about 10 per run, at least 1,000
     apart)."""

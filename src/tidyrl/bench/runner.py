@@ -282,7 +282,9 @@ def run_tidyrl(
         agent.checkpoint = excluded.wrap(agent.checkpoint)
         curve = []
         if eval_at_start:
-            stats = agent.evaluate(episodes=task.eval_episodes)
+            stats = agent.evaluate(
+                episodes=task.eval_episodes, deterministic=agent.run.eval_deterministic
+            )
             point = {"step": 0, "wall_s": 0.0, "mean_return": stats["mean_return"]}
             curve.append({**point, "std_return": stats["std_return"]})
         before_learning = excluded.total  # the step-0 evaluation lies outside the timing
