@@ -200,15 +200,23 @@ def crossplay_metrics(agent: Any) -> dict[str, float]:
 
 
 def _crossplay_task(
-    env: str, steps: int = CROSSPLAY_STEPS, budget: dict[str, Any] | None = None
+    env: str,
+    steps: int = CROSSPLAY_STEPS,
+    budget: dict[str, Any] | None = None,
+    continuous: bool = False,
 ) -> Task:
     name = env.split(":")[1].removesuffix("_v3")
+    overrides = dict(CROSSPLAY_BUDGET if budget is None else budget)
+    if continuous:
+        overrides["env_kwargs"] = {"continuous_actions": True}
     return Task(
         "maddpg",
         env,
         steps,
-        overrides=dict(CROSSPLAY_BUDGET if budget is None else budget),
-        label=f"maddpg vs ddpg {name}" + ("" if steps == CROSSPLAY_STEPS else f" {steps // 1000}k"),
+        overrides=overrides,
+        label=f"maddpg vs ddpg {name}"
+        + ("" if steps == CROSSPLAY_STEPS else f" {steps // 1000}k")
+        + (" continuous" if continuous else ""),
         eval_every=0,
         eval_episodes=20,
         metrics=crossplay_metrics,
@@ -229,18 +237,22 @@ SUITES.append(
 
 CROSSPLAY_LONG_STEPS = 250_000
 """The real-budget cross-play: every MADDPG setting is the paper's (learning from 25,600 stored
-steps, an update every 100), 10,000 episodes of 25 steps per learner."""
+steps, an update every 100), 10,000 episodes of 25 steps per learner. Each scenario runs twice:
+with discrete actions (MADDPG's Gumbel-softmax actors, the env given an action index) and with
+mpe2's continuous actions (a 5-vector in [0, 1] whose differences are the forces, which is what
+the paper's code gives the original MPE: its Gumbel-softmax sample itself, not an index)."""
 
 SUITES.append(
     Suite(
         "multiagent-crossplay-250k",
         "multiagent",
         tuple(
-            _crossplay_task(env, CROSSPLAY_LONG_STEPS, {})
+            _crossplay_task(env, CROSSPLAY_LONG_STEPS, {}, continuous)
+            for continuous in (False, True)
             for env in ("mpe2:simple_adversary_v3", "mpe2:simple_tag_v3")
         ),
-        description="Cross-play on simple_adversary and simple_tag (discrete) at the paper's "
-        "settings: MADDPG's agents against independent DDPG's (each trained 250k steps, same "
-        "seed) on either side, 3 seeds",
+        description="Cross-play on simple_adversary and simple_tag (discrete actions, and "
+        "mpe2's continuous ones) at the paper's settings: MADDPG's agents against independent "
+        "DDPG's (each trained 250k steps, same seed) on either side, 3 seeds",
     )
 )
