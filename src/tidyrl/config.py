@@ -94,7 +94,9 @@ class RunConfig:
     eval_deterministic: bool = True
     """Evaluate the policy's mode (greedy action, mean action). False: sample actions as in
     training, for tasks where the mode can loop in place (a greedy MiniGrid policy turning until
-    the time limit; rl-starter-files evaluates MiniGrid agents by sampling)."""
+    the time limit; rl-starter-files evaluates MiniGrid agents by sampling). Either way an
+    evaluation leaves the training's random generators as they were, so evaluating never
+    changes what a run learns."""
     checkpoint_every: int = 0
     """Environment steps between periodic checkpoints (0: about 10 per run, at least 1,000
     apart)."""

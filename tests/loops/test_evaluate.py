@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 import tidyrl
 
@@ -40,3 +41,30 @@ def test_sampled_evaluation_differs_from_the_greedy_one():
     sampled = agent.evaluate(episodes=5, seed=7, deterministic=False)["mean_length"]
     assert greedy[0] == greedy[1]
     assert sampled != greedy[0]
+
+
+@pytest.mark.parametrize(
+    "algo, overrides",
+    [
+        ("ppo", {"n_envs": 1, "n_steps": 64, "batch_size": 32}),
+        ("sac", {"learning_starts": 64, "batch_size": 32, "hidden": (32,)}),
+    ],
+)
+def test_a_sampled_evaluation_does_not_change_the_training(algo, overrides):
+    """Evaluating draws from the generators the training draws from; it must not shift them,
+    so a run with evaluations learns exactly what the same run without them learns."""
+
+    def trained(**run):
+        agent = tidyrl.make(algo, "Pendulum-v1", seed=3, **overrides, **run)
+        agent.learn(256)
+        return {
+            name: tensor
+            for key, module in agent.state_objects().items()
+            if isinstance(module, torch.nn.Module)
+            for name, tensor in module.state_dict(prefix=f"{key}.").items()
+        }
+
+    plain = trained()
+    evaluated = trained(eval_every=64, eval_episodes=1, eval_deterministic=False)
+    assert plain.keys() == evaluated.keys()
+    assert all(torch.equal(plain[k], evaluated[k]) for k in plain)

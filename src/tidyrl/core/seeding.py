@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import numpy as np
 import torch
@@ -45,3 +48,22 @@ def resolve_device(name: str) -> torch.device:
             "use device=cpu, or device=auto to take CUDA where there is one"
         )
     return torch.device(name)
+
+
+@contextmanager
+def preserved_rng(agent: Any) -> Iterator[None]:
+    """Leave torch's generators (CPU, and CUDA once in use), Python's `random` and the agent's
+    NumPy Generator (`agent.rng`, where it has one) as they were: what runs inside (an
+    evaluation sampling its policy) draws from them but does not shift the draws of the
+    training that continues after."""
+    rng = getattr(agent, "rng", None)
+    numpy_state = rng.bit_generator.state if isinstance(rng, np.random.Generator) else None
+    python_state = random.getstate()
+    gpus = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
+    with torch.random.fork_rng(devices=gpus):
+        try:
+            yield
+        finally:
+            random.setstate(python_state)
+            if numpy_state is not None:
+                rng.bit_generator.state = numpy_state

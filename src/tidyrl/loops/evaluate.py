@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 from numpy.typing import ArrayLike
 
+from tidyrl.core.seeding import preserved_rng
 from tidyrl.envs.make import check_finite, env_failure, make_env
 from tidyrl.envs.spaces import MASK_KEY
 from tidyrl.errors import TidyError
@@ -41,8 +42,16 @@ def evaluate(
     if video:  # pygame-rendered envs draw off-screen; no display or sound device is needed
         os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
         os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
-    if getattr(agent, "multiagent", False):
-        return evaluate_agents(agent, episodes, base, deterministic, video)
+    with preserved_rng(agent):  # evaluating never shifts the training's random draws
+        if getattr(agent, "multiagent", False):
+            return evaluate_agents(agent, episodes, base, deterministic, video)
+        return _evaluate(agent, episodes, base, deterministic, video)
+
+
+def _evaluate(
+    agent: Any, episodes: int, base: int, deterministic: bool, video: str | Path | None
+) -> dict[str, Any]:
+    """`evaluate` for a single-agent agent on a fresh Gymnasium env."""
     env = make_env(agent.env_cfg, seed=base, render_mode="rgb_array" if video else None)
     returns: list[float] = []
     lengths: list[int] = []
