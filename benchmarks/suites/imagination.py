@@ -118,7 +118,7 @@ SUITES = [
                 rollout_steps=8,
                 model_hidden=(64, 64),
             ),
-            _lunarlander("ddpg", "ddpg"),
+            _lunarlander("ddpg", "plain ddpg"),
         ),
         description="DDPG + imagined-state entropy (the slide's variant) vs plain DDPG on "
         "LunarLanderContinuous-v3, 300k steps",
