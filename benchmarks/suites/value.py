@@ -127,6 +127,14 @@ over the first sixth of the budget) with plain layers, one Q stream, the target 
 selecting a* itself."""
 
 
+DQN_MATCHED = {"hidden": (128,), "lr": 2.5e-4, "train_freq": 1, "learning_starts": 5_000}
+"""The four settings in which Revisiting Rainbow's MinAtar agent differs from `dqn --preset
+minatar` outside the six components: a 128-unit layer after the conv (theirs: none), Adam's lr
+2.5e-4 (theirs: 1e-4), an update every step (theirs: every 4) and learning from 5,000 stored
+steps (theirs: 1,000). With all six components on, this run tells whether the settings or the
+components keep Rainbow below DQN at 200k frames."""
+
+
 def _minatar_rainbow(game: str, label: str, reference: str, **overrides: object) -> Task:
     return Task(
         "rainbow",
@@ -164,6 +172,12 @@ RAINBOW_MINATAR = (
             **off,
         )
         for part, off in RAINBOW_ABLATION.items()
+    ),
+    _minatar_rainbow(
+        "Breakout",
+        "rainbow minatar-breakout dqn-matched",
+        "Revisiting Rainbow's settings with DQN's network, lr, update rate and replay start",
+        **DQN_MATCHED,
     ),
     _minatar_rainbow("Asterix", "rainbow minatar-asterix revisiting", REVISITING),
 )
