@@ -35,32 +35,35 @@ STEPS = 20_000
 LONG_STEPS = 100_000
 
 
-def _lunarlander(algo: str, label: str, **overrides: object) -> Task:
+def _task(
+    algo: str,
+    env: str,
+    steps: int,
+    threshold: float,
+    eval_every: int,
+    label: str,
+    **overrides: object,
+) -> Task:
+    """Seed 000's spell chart with the linked code's batch 64, greedy evaluation of 10 episodes."""
     return Task(
         algo,
-        "LunarLanderContinuous-v3",
-        300_000,
-        threshold=200.0,
+        env,
+        steps,
+        threshold=threshold,
         preset="spellchart",
         overrides={"batch_size": 64, **overrides},
         label=label,
-        eval_every=30_000,
+        eval_every=eval_every,
         eval_episodes=10,
     )
+
+
+def _lunarlander(algo: str, label: str, **overrides: object) -> Task:
+    return _task(algo, "LunarLanderContinuous-v3", 300_000, 200.0, 30_000, label, **overrides)
 
 
 def _mountaincar(algo: str, label: str, steps: int = STEPS, **overrides: object) -> Task:
-    return Task(
-        algo,
-        "MountainCarContinuous-v0",
-        steps,
-        threshold=90.0,
-        preset="spellchart",
-        overrides={"batch_size": 64, **overrides},
-        label=label,
-        eval_every=10_000,
-        eval_episodes=10,
-    )
+    return _task(algo, "MountainCarContinuous-v0", steps, 90.0, 10_000, label, **overrides)
 
 
 SUITES = [

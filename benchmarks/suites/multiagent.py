@@ -205,6 +205,7 @@ def _crossplay_task(
     budget: dict[str, Any] | None = None,
     continuous: bool = False,
 ) -> Task:
+    """A cross-play task; `budget` replaces `CROSSPLAY_BUDGET` ({}: every setting the paper's)."""
     name = env.split(":")[1].removesuffix("_v3")
     overrides = dict(CROSSPLAY_BUDGET if budget is None else budget)
     if continuous:
@@ -247,7 +248,7 @@ SUITES.append(
         "multiagent-crossplay-250k",
         "multiagent",
         tuple(
-            _crossplay_task(env, CROSSPLAY_LONG_STEPS, {}, continuous)
+            _crossplay_task(env, CROSSPLAY_LONG_STEPS, budget={}, continuous=continuous)
             for continuous in (False, True)
             for env in ("mpe2:simple_adversary_v3", "mpe2:simple_tag_v3")
         ),

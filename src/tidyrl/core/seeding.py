@@ -57,8 +57,7 @@ def preserved_rng(agent: Any) -> Iterator[None]:
     evaluation sampling its policy) draws from them but does not shift the draws of the
     training that continues after."""
     rng = getattr(agent, "rng", None)
-    generators = [rng] if isinstance(rng, np.random.Generator) else []
-    numpy_states = [g.bit_generator.state for g in generators]
+    numpy_state = rng.bit_generator.state if isinstance(rng, np.random.Generator) else None
     python_state = random.getstate()
     in_use = torch.cuda.is_initialized()  # type: ignore[no-untyped-call]
     gpus = list(range(torch.cuda.device_count())) if in_use else []
@@ -67,5 +66,5 @@ def preserved_rng(agent: Any) -> Iterator[None]:
             yield
         finally:
             random.setstate(python_state)
-            for generator, state in zip(generators, numpy_states, strict=True):
-                generator.bit_generator.state = state
+            if isinstance(rng, np.random.Generator) and numpy_state is not None:
+                rng.bit_generator.state = numpy_state
