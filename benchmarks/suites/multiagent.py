@@ -173,19 +173,24 @@ def _play(env_cfg: EnvConfig, adversaries: Any, good: Any, seed: int) -> tuple[f
     return float(np.mean(adv_returns)), float(np.mean(good_returns))
 
 
+def _trained_like(agent: Any, **changes: Any) -> Any:
+    """A learner with `agent`'s settings, seed and budget but for `changes`, trained here."""
+    other = type(agent)(
+        agent.env_cfg,
+        dataclasses.replace(agent.config, **changes),
+        dataclasses.replace(agent.run, run_dir=None, progress=False, eval_every=0),
+        algo=agent.algo,
+    )
+    return other.learn(agent.counters["steps"])
+
+
 def crossplay_metrics(agent: Any) -> dict[str, float]:
     """The MADDPG paper's cross-play (section 5, Figure 3): an independent-DDPG learner is
     trained here with the MADDPG agent's settings, seed and budget (`centralized_critic=false`
     is the only change); then every pairing of the two plays `EPISODES` episodes, MADDPG's or
     DDPG's agents on the adversary side against MADDPG's or DDPG's on the good side. Reported:
     the mean per-agent return of each side in each pairing."""
-    ddpg = type(agent)(
-        agent.env_cfg,
-        dataclasses.replace(agent.config, centralized_critic=False),
-        dataclasses.replace(agent.run, run_dir=None, progress=False, eval_every=0),
-        algo=agent.algo,
-    )
-    ddpg.learn(agent.counters["steps"])
+    ddpg = _trained_like(agent, centralized_critic=False)
     seed = agent.run.seed + 3_000_017
     learners = {"maddpg": agent, "ddpg": ddpg}
     out = {}
@@ -255,5 +260,63 @@ SUITES.append(
         description="Cross-play on simple_adversary and simple_tag (discrete actions, and "
         "mpe2's continuous ones) at the paper's settings: MADDPG's agents against independent "
         "DDPG's (each trained 250k steps, same seed) on either side, 3 seeds",
+    )
+)
+
+
+MIXED_TEAMS = {
+    ("maddpg", "ddpg"): {"local_critic_agents": ("agent",)},
+    ("ddpg", "maddpg"): {"local_critic_agents": ("adversary",)},
+    ("ddpg", "ddpg"): {"centralized_critic": False},
+}
+"""(adversary side, good side) -> the settings that make that side learn as DDPG (a local
+critic); the task's own agent is the (maddpg, maddpg) run. mpe2 names the good agents agent_*."""
+
+
+def mixed_training_metrics(agent: Any) -> dict[str, float]:
+    """The MADDPG paper's competitive comparison as its code trains it (openai/maddpg
+    experiments/train.py, `--adv-policy` / `--good-policy`): both teams learn in the same run, one
+    as MADDPG and the other as DDPG, so each side meets the opponent it trained against. Three
+    more runs with the task's settings, seed and budget give the other team pairings; each run's
+    teams then play `EPISODES` episodes. Reported: the mean per-agent return of each side."""
+    runs = {("maddpg", "maddpg"): agent}
+    runs |= {teams: _trained_like(agent, **changes) for teams, changes in MIXED_TEAMS.items()}
+    seed = agent.run.seed + 3_000_017
+    out = {}
+    for (adv_name, good_name), run in runs.items():
+        adv_return, good_return = _play(agent.env_cfg, run, run, seed)
+        out[f"adv_{adv_name}_good_{good_name}_adversary"] = adv_return
+        out[f"adv_{adv_name}_good_{good_name}_good"] = good_return
+        if run is not agent:
+            run.close()
+    return out
+
+
+def _mixed_task(env: str, continuous: bool) -> Task:
+    name = env.split(":")[1].removesuffix("_v3")
+    return Task(
+        "maddpg",
+        env,
+        CROSSPLAY_LONG_STEPS,
+        overrides={"env_kwargs": {"continuous_actions": True}} if continuous else {},
+        label=f"mixed teams {name}" + (" continuous" if continuous else ""),
+        eval_every=0,
+        eval_episodes=20,
+        metrics=mixed_training_metrics,
+    )
+
+
+SUITES.append(
+    Suite(
+        "multiagent-mixed-250k",
+        "multiagent",
+        tuple(
+            _mixed_task(env, continuous)
+            for continuous in (False, True)
+            for env in ("mpe2:simple_adversary_v3", "mpe2:simple_tag_v3")
+        ),
+        description="MADDPG against DDPG trained together, as the paper's code does (one team "
+        "with local critics): simple_adversary and simple_tag, discrete and continuous actions, "
+        "the paper's settings, 250k steps per run, every pairing of the two, 3 seeds",
     )
 )

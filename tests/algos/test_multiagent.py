@@ -5,6 +5,8 @@ and a small learning test."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -13,6 +15,7 @@ import tidyrl
 from tidyrl import checkpoint, cli
 from tidyrl.algos.multiagent import maddpg
 from tidyrl.envs.multiagent import MultiAgentVecEnv
+from tidyrl.errors import ConfigError
 from tidyrl.logging import read_metrics
 
 RELAY = "tests.multiagent_envs:relay"
@@ -43,6 +46,42 @@ def test_critics_see_every_agent_or_only_their_own():
     assert independent.critics[0].head[0].in_features == 3 + 1
     shared = make(share_parameters=True)
     assert len(shared.actors) == 1 and shared.actors[0][0].in_features == 3 + 2  # + one-hot id
+
+
+def test_local_critic_agents_learn_as_ddpg_beside_maddpg_agents():
+    """The paper's mixed teams: "b" gets a local critic Q_b(o_b, a_b), "a" keeps Q_a(x, a_a, a_b);
+    the local critic's value ignores what the other agent saw and did."""
+    mixed = make(local_critic_agents=("b",))
+    assert mixed.critics[0].head[0].in_features == 2 * 3 + 2 * 1
+    assert mixed.critics[1].head[0].in_features == 3 + 1
+    batch = filled(mixed)
+    obs = {a: b.obs for a, b in batch.items()}
+    actions = {a: b.actions for a, b in batch.items()}
+    other_obs = {**obs, "a": obs["a"] + 5.0}
+    other_actions = {**actions, "a": -actions["a"]}
+    with torch.no_grad():
+        q_b = mixed.critic_value(mixed.critics, "b", obs, actions)
+        q_a = mixed.critic_value(mixed.critics, "a", obs, actions)
+        torch.testing.assert_close(
+            mixed.critic_value(mixed.critics, "b", other_obs, other_actions), q_b
+        )
+        moved = mixed.critic_value(mixed.critics, "a", {**obs, "b": obs["b"] + 5.0}, actions)
+    assert not torch.allclose(moved, q_a)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"local_critic_agents": ("adv",)}, "'adv' names no agent of this env (its agents: a, b)"),
+        (
+            {"local_critic_agents": ("a",), "share_parameters": True},
+            "share_parameters=true needs one critic layout",
+        ),
+    ],
+)
+def test_bad_local_critic_agents_are_config_errors(overrides, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        make(**overrides)
 
 
 def filled(agent):
@@ -112,6 +151,24 @@ def test_discrete_actions_use_gumbel_softmax_and_give_env_indices():
     assert set(stored.sum(-1)) <= {0.0, 1.0} and stored.max() == 1.0  # one-hot (0: a had left)
     actions = agent.predict({"a": np.zeros(3, np.float32), "b": np.ones(3, np.float32)})
     assert set(actions) == {"a", "b"} and all(0 <= int(x) < 3 for x in actions.values())
+
+
+def test_soft_actions_store_the_gumbel_softmax_sample_whose_argmax_the_env_gets():
+    agent = make(env_kwargs={"discrete": True}, soft_actions=True, learning_starts=0)
+    obs = {a: np.stack([np.zeros(3, np.float32), np.ones(3, np.float32)]) for a in ("a", "b")}
+    torch.manual_seed(3)
+    stored = agent.explore(obs)
+    torch.manual_seed(3)
+    raw = agent.raw_actions("a", obs["a"])
+    g = maddpg.sample_gumbel(raw.shape)
+    expected = torch.softmax(torch.as_tensor(raw) + g, dim=-1).numpy()  # temperature 1
+    np.testing.assert_allclose(stored["a"], expected, rtol=1e-6)
+    assert np.all((stored["a"] > 0) & (stored["a"] < 1))  # soft, not one-hot
+    np.testing.assert_array_equal(agent.to_env("a", stored["a"]), expected.argmax(-1))
+    agent.learn(40)
+    rows = agent.replay.storage.columns["b/actions"][:40]
+    np.testing.assert_allclose(rows.sum(-1), 1.0, rtol=1e-5)
+    assert ((rows > 0) & (rows < 1)).any()
 
 
 def test_predict_takes_and_returns_per_agent_dicts_for_the_agents_given():

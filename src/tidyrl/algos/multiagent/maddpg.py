@@ -15,14 +15,18 @@ The actor loss moves only mu_i (the other actions come from the replay); u_i is 
 output (pre-tanh, or the logits), whose square the reference code penalises with c = 1e-3.
 Discrete actions use the Gumbel-softmax relaxation (paper section 4.2): the actor's one-hot
 action a_i = softmax((u_i + g) / temperature) is differentiable in u_i; the environment receives
-the argmax. Continuous actions are tanh(u_i), rescaled to the env's bounds, plus Gaussian or
-Ornstein-Uhlenbeck exploration noise.
+the argmax, and the replay its one-hot (`soft_actions=true`: the soft sample itself, as the
+reference code stores it). Continuous actions are tanh(u_i), rescaled to the env's bounds,
+plus Gaussian or Ornstein-Uhlenbeck exploration noise.
 
 `centralized_critic=false` gives each critic only Q_i(o_i, a_i): independent DDPG learners, the
-paper's baseline. `share_parameters=true` makes one actor and one critic serve every agent (each
-input gets the agent's one-hot id). An agent that left its episode early contributes zeros and
-no transition of its own (`tidyrl.envs.multiagent`); a next action a_j' is zero where agent j
-terminated.
+paper's baseline. `local_critic_agents` does that for some agents only (names or name prefixes,
+e.g. `adversary`): one team learns as DDPG while the other learns as MADDPG in the same run, as
+the paper's competitive comparisons were trained (the reference code's `--adv-policy ddpg` and
+`--good-policy ddpg`). `share_parameters=true` makes one actor and one critic serve every
+agent (each input gets the agent's one-hot id). An agent that left its episode early
+contributes zeros and no transition of its own (`tidyrl.envs.multiagent`); a next action a_j' is
+zero where agent j terminated.
 
 Defaults are the paper's MPE settings and its reference code's (openai/maddpg,
 experiments/train.py and maddpg/trainer/maddpg.py): Adam at lr 1e-2, gamma 0.95, batch 1024,
@@ -96,12 +100,19 @@ class MADDPGConfig:
     """Clip each agent's actor and critic gradients to this norm (0: no clipping)."""
     centralized_critic: bool = True
     """Critics see every agent's observation and action (MADDPG); false: independent DDPG."""
+    local_critic_agents: tuple[str, ...] = ()
+    """Agents (names, or prefixes such as `adversary`) whose critic sees only their own
+    observation and action, Q_i(o_i, a_i): those agents learn as DDPG, the rest as MADDPG."""
     share_parameters: bool = False
     """One actor and one critic for all agents (identical spaces), with a one-hot agent id."""
     action_reg: float = 1e-3
     """Weight c of the actor's penalty on its squared raw outputs."""
     gumbel_temperature: float = 1.0
     """Temperature of the Gumbel-softmax relaxation (Discrete action spaces)."""
+    soft_actions: bool = False
+    """Discrete actions: store the Gumbel-softmax sample whose argmax the env receives (the
+    reference code's replay holds the soft sample), so the critic learns on the relaxed actions
+    the actor's loss feeds it; false stores the one-hot of that argmax."""
     noise: Literal["gaussian", "ou"] = "gaussian"
     """Exploration noise of continuous actions: Gaussian, or an Ornstein-Uhlenbeck process."""
     noise_variance_start: float = 0.01
@@ -138,6 +149,21 @@ class MADDPGConfig:
         check_range(self, "noise_variance_end", 0.0)
         check_range(self, "noise_decay_steps", 0)
         check_range(self, "ou_theta", 0.0, low_open=True)
+
+
+def local_critics(
+    agents: list[str], centralized: bool, local_agents: tuple[str, ...]
+) -> dict[str, bool]:
+    """Which agents learn with a local critic Q_i(o_i, a_i): all of them without a centralised
+    critic, else those named (or prefixed) in `local_agents`; a name that matches no agent is
+    an error that lists the agents."""
+    for name in local_agents:
+        if not any(a.startswith(name) for a in agents):
+            raise ConfigError(
+                f"MADDPGConfig.local_critic_agents: {name!r} names no agent of this env "
+                f"(its agents: {', '.join(agents)})"
+            )
+    return {a: not centralized or any(a.startswith(name) for name in local_agents) for a in agents}
 
 
 class Critic(nn.Module):
@@ -241,20 +267,23 @@ class MADDPG(Agent):
         self.act_dims = {
             a: int(s.n) if self.discrete[a] else int(np.prod(s.shape)) for a, s in spaces[1].items()
         }
+        self.local = local_critics(agents, cfg.centralized_critic, cfg.local_critic_agents)
         if cfg.share_parameters:
             check_shared_spaces(self)
+            if len(set(self.local.values())) > 1:
+                raise ConfigError(
+                    "MADDPGConfig: share_parameters=true needs one critic layout for every "
+                    "agent; drop local_critic_agents or set share_parameters=false"
+                )
         n_nets = 1 if cfg.share_parameters else len(agents)
         self.net_of = {a: 0 if cfg.share_parameters else i for i, a in enumerate(agents)}
         id_dim = len(agents) if cfg.share_parameters else 0
         self.actors = nn.ModuleList(
             self._actor(self.obs_dims[a] + id_dim, self.act_dims[a]) for a in agents[:n_nets]
         )
-        if cfg.centralized_critic:
-            obs_in = {a: sum(self.obs_dims.values()) + id_dim for a in agents}
-            act_in = {a: sum(self.act_dims.values()) for a in agents}
-        else:
-            obs_in = {a: self.obs_dims[a] + id_dim for a in agents}
-            act_in = dict(self.act_dims)
+        every_obs, every_act = sum(self.obs_dims.values()), sum(self.act_dims.values())
+        obs_in = {a: (self.obs_dims[a] if self.local[a] else every_obs) + id_dim for a in agents}
+        act_in = {a: self.act_dims[a] if self.local[a] else every_act for a in agents}
         self.critics = nn.ModuleList(
             Critic(obs_in[a], act_in[a], cfg.hidden, cfg.action_join, cfg.batch_norm)
             for a in agents[:n_nets]
@@ -318,13 +347,19 @@ class MADDPG(Agent):
 
     def explore(self, obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Stored actions with exploration: a categorical sample of softmax(u) (the argmax of
-        u + Gumbel noise), or tanh(u) plus noise clipped to the unit box."""
+        u + Gumbel noise; its one-hot, or with `soft_actions` the Gumbel-softmax sample), or
+        tanh(u) plus noise clipped to the unit box."""
         stored = {}
         for agent, o in obs.items():
             raw = self.raw_actions(agent, o)
             if self.discrete[agent]:
-                choice = (raw + sample_gumbel(raw.shape).numpy()).argmax(-1)
-                stored[agent] = np.eye(self.act_dims[agent], dtype=np.float32)[choice]
+                perturbed = torch.as_tensor(raw) + sample_gumbel(raw.shape)
+                if self.config.soft_actions:  # softmax((u + g) / T): its argmax is the choice
+                    soft = torch.softmax(perturbed / self.config.gumbel_temperature, dim=-1)
+                    stored[agent] = soft.numpy().astype(np.float32)
+                else:
+                    choice = perturbed.argmax(-1).numpy()
+                    stored[agent] = np.eye(self.act_dims[agent], dtype=np.float32)[choice]
             else:
                 noise = self.noise[agent].sample(self.counters["steps"], len(raw))
                 stored[agent] = np.clip(np.tanh(raw) + noise, -1.0, 1.0).astype(np.float32)
@@ -347,12 +382,12 @@ class MADDPG(Agent):
     def critic_value(
         self, critics: nn.ModuleList, agent: str, obs: dict[str, Any], actions: dict[str, Any]
     ) -> torch.Tensor:
-        """Q_i(x, a_1..a_N) (centralised) or Q_i(o_i, a_i) (independent)."""
-        if self.config.centralized_critic:
+        """Q_i(x, a_1..a_N) (centralised) or Q_i(o_i, a_i) (a local critic)."""
+        if self.local[agent]:
+            x, a_all = obs[agent], actions[agent]
+        else:
             x = torch.cat([obs[a] for a in self.agent_ids], -1)
             a_all = torch.cat([actions[a] for a in self.agent_ids], -1)
-        else:
-            x, a_all = obs[agent], actions[agent]
         critic: Critic = critics[self.net_of[agent]]  # type: ignore[assignment]
         return critic(self._with_id(agent, x), a_all)
 
