@@ -292,14 +292,20 @@ def mixed_training_metrics(agent: Any) -> dict[str, float]:
     return out
 
 
-def _mixed_task(env: str, continuous: bool) -> Task:
+def _mixed_task(env: str, continuous: bool = False, soft: bool = False) -> Task:
+    """A mixed-teams task; `soft` stores the Gumbel-softmax samples (`soft_actions`)."""
     name = env.split(":")[1].removesuffix("_v3")
+    overrides: dict[str, Any] = {"env_kwargs": {"continuous_actions": True}} if continuous else {}
+    if soft:
+        overrides["soft_actions"] = True
     return Task(
         "maddpg",
         env,
         CROSSPLAY_LONG_STEPS,
-        overrides={"env_kwargs": {"continuous_actions": True}} if continuous else {},
-        label=f"mixed teams {name}" + (" continuous" if continuous else ""),
+        overrides=overrides,
+        label=f"mixed teams {name}"
+        + (" continuous" if continuous else "")
+        + (" soft-actions" if soft else ""),
         eval_every=0,
         eval_episodes=20,
         metrics=mixed_training_metrics,
@@ -310,13 +316,17 @@ SUITES.append(
     Suite(
         "multiagent-mixed-250k",
         "multiagent",
-        tuple(
-            _mixed_task(env, continuous)
-            for continuous in (False, True)
-            for env in ("mpe2:simple_adversary_v3", "mpe2:simple_tag_v3")
+        (
+            *(
+                _mixed_task(env, continuous)
+                for continuous in (False, True)
+                for env in ("mpe2:simple_adversary_v3", "mpe2:simple_tag_v3")
+            ),
+            _mixed_task("mpe2:simple_tag_v3", soft=True),
         ),
         description="MADDPG against DDPG trained together, as the paper's code does (one team "
         "with local critics): simple_adversary and simple_tag, discrete and continuous actions, "
-        "the paper's settings, 250k steps per run, every pairing of the two, 3 seeds",
+        "and simple_tag with the soft Gumbel-softmax samples stored (the reference code's "
+        "replay); the paper's settings, 250k steps per run, every pairing of the two, 3 seeds",
     )
 )
