@@ -35,7 +35,7 @@ DQN = (
 )
 
 
-def _discrete(algo: str, zoo: str, cells: tuple[tuple[int, float, str], ...]) -> tuple:
+def _discrete(algo: str, zoo: str, cells: tuple[tuple[int, float, str], ...]) -> tuple[Task, ...]:
     """One algorithm on the four discrete tasks: (RL-Zoo's budget, threshold, RL-Zoo's score)."""
     envs = ("CartPole-v1", "Acrobot-v1", "MountainCar-v0", "LunarLander-v3")
     return tuple(

@@ -213,19 +213,33 @@ def _crossplay_task(
     """A cross-play task; `budget` replaces `CROSSPLAY_BUDGET` ({}: every setting the paper's)."""
     name = env.split(":")[1].removesuffix("_v3")
     overrides = dict(CROSSPLAY_BUDGET if budget is None else budget)
+    suffix = "" if steps == CROSSPLAY_STEPS else f" {steps // 1000}k"
+    return _competitive_task(
+        env, steps, overrides, f"maddpg vs ddpg {name}{suffix}", continuous, crossplay_metrics
+    )
+
+
+def _competitive_task(
+    env: str,
+    steps: int,
+    overrides: dict[str, Any],
+    label: str,
+    continuous: bool,
+    metrics: Any,
+) -> Task:
+    """A MADDPG task on a competitive scenario whose `metrics` pit MADDPG against DDPG; with
+    `continuous`, mpe2's continuous actions (label suffix " continuous")."""
     if continuous:
-        overrides["env_kwargs"] = {"continuous_actions": True}
+        overrides = {**overrides, "env_kwargs": {"continuous_actions": True}}
     return Task(
         "maddpg",
         env,
         steps,
         overrides=overrides,
-        label=f"maddpg vs ddpg {name}"
-        + ("" if steps == CROSSPLAY_STEPS else f" {steps // 1000}k")
-        + (" continuous" if continuous else ""),
+        label=label + (" continuous" if continuous else ""),
         eval_every=0,
         eval_episodes=20,
-        metrics=crossplay_metrics,
+        metrics=metrics,
     )
 
 
@@ -295,20 +309,10 @@ def mixed_training_metrics(agent: Any) -> dict[str, float]:
 def _mixed_task(env: str, continuous: bool = False, soft: bool = False) -> Task:
     """A mixed-teams task; `soft` stores the Gumbel-softmax samples (`soft_actions`)."""
     name = env.split(":")[1].removesuffix("_v3")
-    overrides: dict[str, Any] = {"env_kwargs": {"continuous_actions": True}} if continuous else {}
-    if soft:
-        overrides["soft_actions"] = True
-    return Task(
-        "maddpg",
-        env,
-        CROSSPLAY_LONG_STEPS,
-        overrides=overrides,
-        label=f"mixed teams {name}"
-        + (" continuous" if continuous else "")
-        + (" soft-actions" if soft else ""),
-        eval_every=0,
-        eval_episodes=20,
-        metrics=mixed_training_metrics,
+    overrides: dict[str, Any] = {"soft_actions": True} if soft else {}
+    label = f"mixed teams {name}" + (" soft-actions" if soft else "")
+    return _competitive_task(
+        env, CROSSPLAY_LONG_STEPS, overrides, label, continuous, mixed_training_metrics
     )
 
 
