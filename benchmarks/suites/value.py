@@ -70,6 +70,15 @@ no sticky actions as in Mnih et al.). 300k steps are the start of Pong's curve, 
 whether the pixel pipeline learns at all and still fits a CPU session; the Nature schedule needs
 millions of steps and is for a GPU. What the recorded runs learned: docs/algorithms/dqn.md."""
 
+PONG_GPU_STEPS = 2_500_000
+"""10M frames: where the published DQN curve has left random play on 4 of 5 seeds (Dopamine's
+baseline data, benchmarks/reference/dopamine-pong-dqn.json). The Nature settings' epsilon reaches
+its floor at 4M frames. What a run of it costs on a CPU: docs/algorithms/dqn.md."""
+PONG_PUBLISHED = (
+    "Dopamine DQN (5 seeds, training episodes of the 9M-10M-frame iteration): "
+    "-9.8 / 6.9 / 2.4 / -19.1 / -5.0; random play -20.7 (Mnih et al. 2015)"
+)
+
 PONG_RAINBOW_SHORT = {
     **{k: v for k, v in PONG_SHORT.items() if k != "exploration_fraction"},
     "distributional": False,
@@ -344,6 +353,25 @@ SUITES = [
         ),
         seeds=(0,),
         description="A short Pong run: the pixel pipeline end to end (random play scores -20.7).",
+    ),
+    Suite(
+        "value-pong-gpu",
+        "value",
+        (
+            Task(
+                "dqn",
+                "Atari/Pong-v5",
+                PONG_GPU_STEPS,
+                threshold=-19.7,
+                preset="atari",
+                overrides={"device": "auto"},
+                label="dqn atari-pong nature 10M frames",
+                eval_every=250_000,
+                reference=PONG_PUBLISHED,
+            ),
+        ),
+        description="DQN at the Nature settings on Pong for 10M frames, 3 seeds: the long run "
+        "planned for a GPU (docs/algorithms/dqn.md); threshold: one point above random play.",
     ),
     Suite(
         "memory-dqn",
