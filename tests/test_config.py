@@ -334,6 +334,34 @@ def test_env_preset_is_chosen_without_a_preset_and_none_keeps_the_defaults():
         assert set(cls.ENV_PRESETS.values()) <= set(cls.PRESETS), name
 
 
+def test_continuous_control_algorithms_pick_rl_zoo_settings_per_env():
+    # TD3 and DDPG on MountainCarContinuous: the zoo's slow OU noise (common.py); on the Box2D
+    # tasks its 400-300 networks and gamma 0.98; on Pendulum (no entry) the defaults
+    for algo in ("td3", "ddpg"):
+        _, car, _, _ = resolve_config(algo, None, {}, "MountainCarContinuous-v0")
+        assert (car.noise, car.ou_theta, car.noise_variance_start) == ("ou", 0.0015, 0.0025)
+        assert (car.actor_lr, car.critic_lr, car.hidden, car.learning_starts) == (
+            1e-3,
+            1e-3,
+            (400, 300),
+            100,
+        )
+        for env in ("LunarLanderContinuous-v3", "BipedalWalker-v3"):
+            _, box2d, _, _ = resolve_config(algo, None, {}, env)
+            assert (box2d.gamma, box2d.buffer_size, box2d.hidden) == (0.98, 200_000, (400, 300))
+        _, pendulum, _, _ = resolve_config(algo, None, {}, "Pendulum-v1")
+        assert pendulum == resolve_config(algo, "none", {}, "Pendulum-v1")[1]
+    _, lander, _, _ = resolve_config("sac", None, {}, "LunarLanderContinuous-v3")
+    _, walker, _, _ = resolve_config("sac", None, {}, "BipedalWalker-v3")
+    assert (lander.lr, lander.tau, lander.gamma, lander.learning_starts) == (
+        7.3e-4,
+        0.01,
+        0.99,
+        10_000,
+    )
+    assert (walker.tau, walker.gamma, walker.buffer_size) == (0.02, 0.98, 300_000)
+
+
 def test_algorithm_id_fixes_its_variant():
     for algo in ("sarsa", "q-learning", "expected-sarsa"):
         _, config, _, _ = resolve_config(algo)

@@ -9,6 +9,11 @@ evaluation steps; LunarLander's reference is for v2, the zoo's table has no v3 r
 - `defaults-dqn`: DQN on CartPole-v1, Acrobot-v1, MountainCar-v0 and LunarLander-v3.
 - `defaults-ppo`, `defaults-a2c`: PPO and A2C on the same four tasks, at RL-Zoo's budgets for
   each (its benchmark.md's `n_timesteps` column).
+- `defaults-continuous`: SAC, TD3, DDPG and PPO on the four continuous-action classic-control
+  and Box2D tasks (Pendulum-v1, MountainCarContinuous-v0, LunarLanderContinuous-v3,
+  BipedalWalker-v3), at RL-Zoo's budgets. The zoo solves MountainCarContinuous with SAC and PPO
+  through gSDE (state-dependent exploration, `use_sde`), which tidyrl does not have; the
+  settings tidyrl picks there instead are in docs/usage.md.
 """
 
 from __future__ import annotations
@@ -18,6 +23,9 @@ from tidyrl.bench.suite import Suite, Task
 ZOO = "RL-Zoo benchmark.md (SB3 DQN, tuned hyper-parameters)"
 ZOO_PPO = "RL-Zoo benchmark.md (SB3 PPO, tuned hyper-parameters)"
 ZOO_A2C = "RL-Zoo benchmark.md (SB3 A2C, tuned hyper-parameters)"
+ZOO_SAC = "RL-Zoo benchmark.md (SB3 SAC, tuned hyper-parameters)"
+ZOO_TD3 = "RL-Zoo benchmark.md (SB3 TD3, tuned hyper-parameters)"
+ZOO_DDPG = "RL-Zoo benchmark.md (SB3 DDPG, tuned hyper-parameters)"
 
 DQN = (
     Task("dqn", "CartPole-v1", 50_000, threshold=475, reference=f"{ZOO}: 500.0 ± 0.0 at 50k"),
@@ -35,16 +43,29 @@ DQN = (
 )
 
 
-def _discrete(algo: str, zoo: str, cells: tuple[tuple[int, float, str], ...]) -> tuple[Task, ...]:
-    """One algorithm on the four discrete tasks: (RL-Zoo's budget, threshold, RL-Zoo's score)."""
-    envs = ("CartPole-v1", "Acrobot-v1", "MountainCar-v0", "LunarLander-v3")
+DISCRETE = ("CartPole-v1", "Acrobot-v1", "MountainCar-v0", "LunarLander-v3")
+CONTINUOUS = (
+    "Pendulum-v1",
+    "MountainCarContinuous-v0",
+    "LunarLanderContinuous-v3",
+    "BipedalWalker-v3",
+)
+
+
+def _four(
+    algo: str,
+    zoo: str,
+    cells: tuple[tuple[int, float, str], ...],
+    envs: tuple[str, ...] = DISCRETE,
+) -> tuple[Task, ...]:
+    """One algorithm on four tasks: (RL-Zoo's budget, threshold, RL-Zoo's score) per env."""
     return tuple(
         Task(algo, env, steps, threshold=threshold, reference=f"{zoo}: {score}")
         for env, (steps, threshold, score) in zip(envs, cells, strict=True)
     )
 
 
-PPO = _discrete(
+PPO = _four(
     "ppo",
     ZOO_PPO,
     (
@@ -54,7 +75,7 @@ PPO = _discrete(
         (1_000_000, 200, "242.1 ± 31.8 at 1M (LunarLander-v2)"),
     ),
 )
-A2C = _discrete(
+A2C = _four(
     "a2c",
     ZOO_A2C,
     (
@@ -62,6 +83,52 @@ A2C = _discrete(
         (500_000, -100, "-83.4 ± 17.2 at 500k"),
         (1_000_000, -120, "-111.3 ± 24.1 at 1M"),
         (200_000, 100, "155.8 ± 80.4 at 200k (LunarLander-v2)"),
+    ),
+)
+CONTINUOUS_TASKS = (
+    *_four(
+        "sac",
+        ZOO_SAC,
+        (
+            (20_000, -200, "-157.0 ± 88.7 at 20k"),
+            (50_000, 90, "94.7 ± 1.1 at 50k (gSDE)"),
+            (500_000, 200, "260.4 ± 65.5 at 500k (LunarLanderContinuous-v2)"),
+            (500_000, 250, "297.7 ± 33.1 at 500k (gSDE)"),
+        ),
+        CONTINUOUS,
+    ),
+    *_four(
+        "td3",
+        ZOO_TD3,
+        (
+            (20_000, -200, "-151.9 ± 90.2 at 20k"),
+            (300_000, 90, "93.5 ± 0.1 at 300k"),
+            (300_000, 200, "207.5 ± 67.6 at 300k (LunarLanderContinuous-v2)"),
+            (1_000_000, 250, "306.0 ± 56.9 at 1M"),
+        ),
+        CONTINUOUS,
+    ),
+    *_four(
+        "ddpg",
+        ZOO_DDPG,
+        (
+            (20_000, -200, "-152.1 ± 94.3 at 20k"),
+            (300_000, 90, "93.5 ± 0.0 at 300k"),
+            (300_000, 200, "230.2 ± 92.4 at 300k (LunarLanderContinuous-v2)"),
+            (1_000_000, 250, "197.5 ± 141.6 at 1M"),
+        ),
+        CONTINUOUS,
+    ),
+    *_four(
+        "ppo",
+        ZOO_PPO,
+        (
+            (100_000, -200, "-172.2 ± 104.2 at 100k (gSDE)"),
+            (20_000, 90, "88.3 ± 2.6 at 20k (gSDE)"),
+            (1_000_000, 200, "270.9 ± 32.1 at 1M (LunarLanderContinuous-v2)"),
+            (5_000_000, 250, "287.9 ± 2.4 at 5M"),
+        ),
+        CONTINUOUS,
     ),
 )
 
@@ -83,5 +150,12 @@ SUITES = [
         "policy_gradient",
         A2C,
         description="A2C with the settings `tidyrl train a2c ENV` chooses, four classic tasks.",
+    ),
+    Suite(
+        "defaults-continuous",
+        "actor_critic",
+        CONTINUOUS_TASKS,
+        description="SAC, TD3, DDPG and PPO with the settings `tidyrl train ALGO ENV` chooses, "
+        "four continuous-action classic-control and Box2D tasks.",
     ),
 ]

@@ -59,3 +59,17 @@ def test_exploration_noise_gaussian_scale_and_ou_batches():
     assert ou.sample(0, 7).shape == (7, 1)  # other batch sizes (predict) get Gaussian noise
     with pytest.raises(ValueError, match="noise kind"):
         ExplorationNoise("pink", (1, 1), np.random.default_rng(0), 1.0, 1.0, 1)
+
+
+def test_sb3_ou_time_step_is_tidyrl_unit_step_with_scaled_theta_and_sigma():
+    # RL-Zoo's MountainCarContinuous noise: SB3's OU with theta 0.15, sigma 0.5, dt 0.01. The
+    # `mountaincar` preset of TD3 and DDPG writes it as tidyrl's unit step with theta dt and
+    # sigma sqrt(dt) (variance 0.0025): the same draws give the same path.
+    sb3 = OrnsteinUhlenbeck((1, 2), np.random.default_rng(3), theta=0.15, sigma=0.5, dt=0.01)
+    unit = OrnsteinUhlenbeck((1, 2), np.random.default_rng(3), theta=0.0015, sigma=0.05)
+    for _ in range(200):
+        np.testing.assert_allclose(sb3.sample(), unit.sample(), rtol=1e-12, atol=1e-15)
+    # by hand: one step from x = 1 without diffusion moves 0.15 * 0.01 of the way to 0
+    sb3.state[...] = 1.0
+    sb3.sigma = 0.0
+    np.testing.assert_allclose(sb3.sample(), 1.0 - 0.0015)

@@ -26,6 +26,38 @@ from tidyrl.nets.encoders import CombinedEncoder
 from tidyrl.nets.mlp import mlp, uniform_init, xavier_init
 from tidyrl.nets.optim import Adam
 
+ZOO_DETERMINISTIC_BOX2D: dict[str, Any] = {
+    "gamma": 0.98,
+    "buffer_size": 200_000,
+    "learning_starts": 10_000,
+    "noise": "gaussian",
+    "noise_variance_start": 0.01,
+    "noise_variance_end": 0.01,
+    "actor_lr": 1e-3,
+    "critic_lr": 1e-3,
+    "hidden": (400, 300),
+}
+"""RL-Zoo's TD3 and DDPG settings for LunarLanderContinuous and BipedalWalker (hyperparams/td3.yml
+and ddpg.yml, the same for both algorithms): gamma 0.98, a 200k replay, 10k random steps,
+Gaussian noise of std 0.1, lr 1e-3, 400-300 networks; every other value SB3's default."""
+
+ZOO_DETERMINISTIC_MOUNTAINCAR: dict[str, Any] = {
+    "learning_starts": 100,
+    "noise": "ou",
+    "noise_variance_start": 0.0025,
+    "noise_variance_end": 0.0025,
+    "ou_theta": 0.0015,
+    "actor_lr": 1e-3,
+    "critic_lr": 1e-3,
+    "hidden": (400, 300),
+}
+"""RL-Zoo's TD3 and DDPG settings for MountainCarContinuous: Ornstein-Uhlenbeck noise of sigma 0.5,
+lr 1e-3, batch 256, 400-300 networks, SB3's 100 random steps. SB3's OU process steps with
+dt = 0.01 (theta 0.15): x += theta (mu - x) dt + sigma sqrt(dt) N(0, 1), which is tidyrl's
+dt = 1 recursion with theta dt = 0.0015 and (sigma sqrt(dt))^2 = 0.0025. Its mean reversion
+takes hundreds of steps, so the noise acts as a slowly drifting push that carries the car up
+the hill before the critic has seen the goal."""
+
 
 def td_target(
     rewards: torch.Tensor, bootstrap_mask: torch.Tensor, gamma: float, q_next: torch.Tensor

@@ -182,7 +182,28 @@ class SAC(Agent):
     action_spaces = (gym.spaces.Box,)
     observation_spaces = (gym.spaces.Box, gym.spaces.Dict)
     default_steps = 20_000
+    ENV_PRESETS = {
+        "LunarLanderContinuous-v3": "lunarlander",
+        "BipedalWalker-v3": "bipedalwalker",
+    }
     PRESETS = {
+        # RL-Zoo's per-env settings (hyperparams/sac.yml) over SB3's SAC defaults, which are
+        # tidyrl's but for 100 random steps; the zoo's linear decay of LunarLander's lr is not
+        # kept (constant 7.3e-4), nor BipedalWalker's gSDE exploration, which tidyrl does not have
+        "lunarlander": {
+            "learning_starts": 10_000,
+            "lr": 7.3e-4,
+            "tau": 0.01,
+            "hidden": (400, 300),
+        },
+        "bipedalwalker": {
+            "learning_starts": 10_000,
+            "lr": 7.3e-4,
+            "buffer_size": 300_000,
+            "gamma": 0.98,
+            "tau": 0.02,
+            "hidden": (400, 300),
+        },
         # Haarnoja et al. 2018a: the state-value network, a fixed temperature, 10k random steps
         "v2018": {"value_network": True, "autotune": False, "alpha": 0.2},
         "mujoco": {"learning_starts": 10_000},

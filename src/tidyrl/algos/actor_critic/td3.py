@@ -40,6 +40,8 @@ import torch
 
 from tidyrl.agent import Agent
 from tidyrl.algos.actor_critic.common import (
+    ZOO_DETERMINISTIC_BOX2D,
+    ZOO_DETERMINISTIC_MOUNTAINCAR,
     actor_loss,
     backward_step,
     box_bounds,
@@ -152,7 +154,15 @@ class TD3(Agent):
     action_spaces = (gym.spaces.Box,)
     observation_spaces = (gym.spaces.Box, gym.spaces.Dict)
     default_steps = 20_000
+    ENV_PRESETS = {
+        "MountainCarContinuous-v0": "mountaincar",
+        "LunarLanderContinuous-v3": "box2d",
+        "BipedalWalker-v3": "box2d",
+    }
     PRESETS = {
+        # RL-Zoo's per-env settings (hyperparams/td3.yml; common.py says what each holds)
+        "mountaincar": ZOO_DETERMINISTIC_MOUNTAINCAR,
+        "box2d": ZOO_DETERMINISTIC_BOX2D,
         # Fujimoto et al. (2018) on MuJoCo: 25k steps of uniformly random actions first
         "mujoco": {"learning_starts": 25_000},
     }
