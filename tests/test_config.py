@@ -360,6 +360,8 @@ def test_continuous_control_algorithms_pick_rl_zoo_settings_per_env():
         10_000,
     )
     assert (walker.tau, walker.gamma, walker.buffer_size) == (0.02, 0.98, 300_000)
+    _, ppo_walker, _, _ = resolve_config("ppo", None, {}, "BipedalWalker-v3")
+    assert (ppo_walker.n_envs, ppo_walker.n_steps, ppo_walker.clip_range) == (32, 2048, 0.18)
 
 
 def test_algorithm_id_fixes_its_variant():

@@ -210,6 +210,7 @@ class PPO(Agent):
         "MountainCar-v0": "mountaincar",
         "LunarLander-v3": "lunarlander",
         "LunarLanderContinuous-v3": "lunarlander",
+        "BipedalWalker-v3": "bipedalwalker",
         "Pendulum-v1": "pendulum",
         **dict.fromkeys(MUJOCO_ENVS, "mujoco"),
     }
@@ -243,6 +244,15 @@ class PPO(Agent):
             "gamma": 0.999,
             "gae_lambda": 0.98,
             "ent_coef": 0.01,
+        },
+        "bipedalwalker": {
+            **ZOO_PPO,
+            "n_envs": 32,
+            "n_steps": 2048,
+            "gamma": 0.999,
+            "clip_range": 0.18,
+            "normalize_obs": True,
+            "normalize_reward": True,
         },
         # Schulman et al. 2017, table 3 (MuJoCo), with the observation/reward normalization of
         # their baselines implementation
