@@ -148,9 +148,12 @@ CROSSPLAY_BUDGET = {"learning_starts": 1000, "update_every": 10}
 """MADDPG's settings for the cross-play budget (every other one is the paper's)."""
 
 
-def _play(env_cfg: EnvConfig, adversaries: Any, good: Any, seed: int) -> tuple[float, float]:
+def _play(
+    env_cfg: EnvConfig, adversaries: Any, good: Any, seed: int, deterministic: bool = True
+) -> tuple[float, float]:
     """Mean per-agent episode return of the adversary side (agents named adversary_*, acted by
-    `adversaries`) and of the good side (acted by `good`) over `EPISODES` episodes."""
+    `adversaries`) and of the good side (acted by `good`) over `EPISODES` episodes; greedy
+    actions, or with `deterministic=False` each side's sampled (training) policy."""
     env = make_parallel_env(env_cfg)
     adv_returns, good_returns = [], []
     for episode in range(EPISODES):
@@ -161,7 +164,7 @@ def _play(env_cfg: EnvConfig, adversaries: Any, good: Any, seed: int) -> tuple[f
             for side, owner in ((True, adversaries), (False, good)):
                 mine = {a: obs[a] for a in env.agents if a.startswith("adversary") == side}
                 if mine:
-                    actions.update(owner.predict(mine))
+                    actions.update(owner.predict(mine, deterministic=deterministic))
             obs, rewards, _, _, _ = env.step(actions)
             for a, r in rewards.items():
                 totals[a] += r
@@ -287,18 +290,19 @@ MIXED_TEAMS = {
 critic); the task's own agent is the (maddpg, maddpg) run. mpe2 names the good agents agent_*."""
 
 
-def mixed_training_metrics(agent: Any) -> dict[str, float]:
+def mixed_training_metrics(agent: Any, deterministic: bool = True) -> dict[str, float]:
     """The MADDPG paper's competitive comparison as its code trains it (openai/maddpg
     experiments/train.py, `--adv-policy` / `--good-policy`): both teams learn in the same run, one
     as MADDPG and the other as DDPG, so each side meets the opponent it trained against. Three
     more runs with the task's settings, seed and budget give the other team pairings; each run's
-    teams then play `EPISODES` episodes. Reported: the mean per-agent return of each side."""
+    teams then play `EPISODES` episodes (greedy, or sampled with `deterministic=False`).
+    Reported: the mean per-agent return of each side."""
     runs = {("maddpg", "maddpg"): agent}
     runs |= {teams: _trained_like(agent, **changes) for teams, changes in MIXED_TEAMS.items()}
     seed = agent.run.seed + 3_000_017
     out = {}
     for (adv_name, good_name), run in runs.items():
-        adv_return, good_return = _play(agent.env_cfg, run, run, seed)
+        adv_return, good_return = _play(agent.env_cfg, run, run, seed, deterministic)
         out[f"adv_{adv_name}_good_{good_name}_adversary"] = adv_return
         out[f"adv_{adv_name}_good_{good_name}_good"] = good_return
         if run is not agent:
@@ -314,20 +318,35 @@ Updating every 17 steps would match the 15,000; 25 is what three seeds of the fo
 two cores in a working session."""
 
 
+def mixed_training_metrics_sampled(agent: Any) -> dict[str, float]:
+    """`mixed_training_metrics` with every side playing its sampled policy, as the reference
+    code's agents act (openai/maddpg: `action = agent.action(obs)` draws from the policy)."""
+    return mixed_training_metrics(agent, deterministic=False)
+
+
 def _mixed_task(
-    env: str, continuous: bool = False, soft: bool = False, update_every: int | None = None
+    env: str,
+    continuous: bool = False,
+    soft: bool = False,
+    update_every: int | None = None,
+    paper_actions: bool = False,
 ) -> Task:
     """A mixed-teams task; `soft` stores the Gumbel-softmax samples (`soft_actions`);
-    `update_every` replaces the paper's interval of 100 env steps."""
+    `update_every` replaces the paper's interval of 100 env steps; `paper_actions` is the
+    reference code's action interface on mpe2's continuous actions (`box_actions=gumbel-softmax`:
+    the Gumbel-softmax sample is the 5-vector of forces) with sampled play."""
     name = env.split(":")[1].removesuffix("_v3")
     overrides: dict[str, Any] = {"soft_actions": True} if soft else {}
     label = f"mixed teams {name}" + (" soft-actions" if soft else "")
+    metrics = mixed_training_metrics
     if update_every is not None:
         overrides["update_every"] = update_every
         label += f", update every {update_every}"
-    return _competitive_task(
-        env, CROSSPLAY_LONG_STEPS, overrides, label, continuous, mixed_training_metrics
-    )
+    if paper_actions:
+        overrides["box_actions"] = "gumbel-softmax"
+        label += ", paper actions"
+        metrics = mixed_training_metrics_sampled
+    return _competitive_task(env, CROSSPLAY_LONG_STEPS, overrides, label, continuous, metrics)
 
 
 SUITES.append(
@@ -345,12 +364,17 @@ SUITES.append(
                 _mixed_task(env, update_every=PAPER_UPDATES_EVERY)
                 for env in ("mpe2:simple_adversary_v3", "mpe2:simple_tag_v3")
             ),
+            *(
+                _mixed_task(env, continuous=True, paper_actions=True)
+                for env in ("mpe2:simple_adversary_v3", "mpe2:simple_tag_v3")
+            ),
         ),
         description="MADDPG against DDPG trained together, as the paper's code does (one team "
         "with local critics): simple_adversary and simple_tag, discrete and continuous actions, "
         "and simple_tag with the soft Gumbel-softmax samples stored (the reference code's "
         "replay); the paper's settings, 250k steps per run, every pairing of the two, 3 seeds; "
-        "and the discrete tasks again with an update every 25 steps (10k updates per agent, "
-        "the paper's full run makes 15k)",
+        "the discrete tasks again with an update every 25 steps (10k updates per agent, "
+        "the paper's full run makes 15k); and the reference code's action interface (the "
+        "Gumbel-softmax sample as mpe2's continuous forces, sampled play)",
     )
 )

@@ -316,3 +316,38 @@ def uniform_random_return(env_cfg, episodes: int) -> float:
     while len(returns) < episodes:
         returns += env.step(env.sample_actions()).episode_returns
     return float(np.mean(returns))
+
+
+def test_box_actions_gumbel_softmax_hand_mpe_the_simplex_sample_as_forces():
+    """The reference code's continuous MPE actions: the env gets softmax(u + g) (a point of the
+    simplex in MPE's [0, 1]^5 box), the replay stores it as 2 p - 1 in the unit box, and the
+    greedy action is softmax(u)."""
+    agent = make(
+        "mpe2:simple_spread_v3",
+        env_kwargs={"N": 2, "continuous_actions": True},
+        box_actions="gumbel-softmax",
+        learning_starts=0,
+    )
+    assert not agent.noise  # no added noise: the Gumbel draw explores
+    obs = {
+        a: np.random.default_rng(1).normal(size=(2, 12)).astype(np.float32) for a in agent.agent_ids
+    }
+    torch.manual_seed(5)
+    stored = agent.explore(obs)
+    torch.manual_seed(5)
+    raw = agent.raw_actions("agent_0", obs["agent_0"])
+    p = torch.softmax(torch.as_tensor(raw) + maddpg.sample_gumbel(raw.shape), dim=-1).numpy()
+    np.testing.assert_allclose(stored["agent_0"], 2 * p - 1, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(agent.to_env("agent_0", stored["agent_0"]), p, rtol=1e-5, atol=1e-6)
+    greedy = agent.predict(obs)["agent_0"]
+    np.testing.assert_allclose(greedy, torch.softmax(torch.as_tensor(raw), -1).numpy(), rtol=1e-5)
+    np.testing.assert_allclose(greedy.sum(-1), 1.0, rtol=1e-5)
+    # the critic's input in the actor loss is the same map of a differentiable sample
+    g = maddpg.sample_gumbel(raw.shape)
+    relaxed = maddpg.relaxed_action(torch.as_tensor(raw), False, 1.0, gumbels=g, simplex=True)
+    expected = 2 * torch.softmax(torch.as_tensor(raw) + g, -1) - 1
+    torch.testing.assert_close(relaxed, expected)
+    agent.learn(60)
+    assert agent.counters["updates"] > 0
+    with pytest.raises(ConfigError, match="box_actions"):
+        make(box_actions="softmax")

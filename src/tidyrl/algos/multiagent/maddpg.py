@@ -17,7 +17,10 @@ Discrete actions use the Gumbel-softmax relaxation (paper section 4.2): the acto
 action a_i = softmax((u_i + g) / temperature) is differentiable in u_i; the environment receives
 the argmax, and the replay its one-hot (`soft_actions=true`: the soft sample itself, as the
 reference code stores it). Continuous actions are tanh(u_i), rescaled to the env's bounds,
-plus Gaussian or Ornstein-Uhlenbeck exploration noise.
+plus Gaussian or Ornstein-Uhlenbeck exploration noise; `box_actions=gumbel-softmax` acts on a
+Box the reference code's way instead (on the original MPE it hands the env the Gumbel-softmax
+sample itself, a 5-vector of forces): a = softmax((u_i + g) / temperature), stored as 2 a - 1
+in the unit box, its Gumbel noise the only exploration.
 
 `centralized_critic=false` gives each critic only Q_i(o_i, a_i): independent DDPG learners, the
 paper's baseline. `local_critic_agents` does that for some agents only (names or name prefixes,
@@ -113,8 +116,14 @@ class MADDPGConfig:
     """Discrete actions: store the Gumbel-softmax sample whose argmax the env receives (the
     reference code's replay holds the soft sample), so the critic learns on the relaxed actions
     the actor's loss feeds it; false stores the one-hot of that argmax."""
+    box_actions: Literal["tanh", "gumbel-softmax"] = "tanh"
+    """Box action spaces: tanh(u) plus exploration noise (DDPG's way), or the reference code's
+    way with MPE's 5-vector of forces: a Gumbel-softmax sample softmax((u + g) / T), a point of
+    the simplex read as a point of the box, whose own Gumbel noise is the exploration (acting
+    greedily: softmax(u / T))."""
     noise: Literal["gaussian", "ou"] = "gaussian"
-    """Exploration noise of continuous actions: Gaussian, or an Ornstein-Uhlenbeck process."""
+    """Exploration noise of continuous actions (box_actions=tanh): Gaussian, or an
+    Ornstein-Uhlenbeck process."""
     noise_variance_start: float = 0.01
     """Variance of the noise (sigma^2 of the OU process) at step 0, in the unit action box."""
     noise_variance_end: float = 0.01
@@ -144,6 +153,7 @@ class MADDPGConfig:
         check_range(self, "max_grad_norm", 0.0)
         check_range(self, "action_reg", 0.0)
         check_range(self, "gumbel_temperature", 0.0, low_open=True)
+        check_choice(self, "box_actions", ("tanh", "gumbel-softmax"))
         check_choice(self, "noise", ("gaussian", "ou"))
         check_range(self, "noise_variance_start", 0.0)
         check_range(self, "noise_variance_end", 0.0)
@@ -212,13 +222,25 @@ def actor_loss(
 
 
 def relaxed_action(
-    raw: torch.Tensor, discrete: bool, temperature: float, gumbels: torch.Tensor | None = None
+    raw: torch.Tensor,
+    discrete: bool,
+    temperature: float,
+    gumbels: torch.Tensor | None = None,
+    simplex: bool = False,
 ) -> torch.Tensor:
-    """The differentiable action the critic sees: a Gumbel-softmax sample of the logits, or
-    tanh(u) in the unit box."""
+    """The differentiable action the critic sees: a Gumbel-softmax sample p of the logits
+    (`simplex`: on a Box, stored in the unit box as 2 p - 1), or tanh(u) in the unit box."""
     if discrete:
         return gumbel_softmax(raw, temperature, gumbels=gumbels)
+    if simplex:
+        return simplex_to_unit(gumbel_softmax(raw, temperature, gumbels=gumbels))
     return torch.tanh(raw)
+
+
+def simplex_to_unit(p: torch.Tensor) -> torch.Tensor:
+    """A point p of [0, 1]^k as the unit box [-1, 1]^k stores it: 2 p - 1 (scale_action maps
+    it back to low + p (high - low), p itself on MPE's [0, 1] forces)."""
+    return 2.0 * p - 1.0
 
 
 def backward_step(optimizer: Adam, nets: list[nn.Module], loss: torch.Tensor, clip: float) -> None:
@@ -264,6 +286,9 @@ class MADDPG(Agent):
         spaces = self.env.observation_spaces, self.env.action_spaces
         self.obs_dims = {a: int(np.prod(spaces[0][a].shape)) for a in agents}
         self.discrete = {a: isinstance(spaces[1][a], gym.spaces.Discrete) for a in agents}
+        self.simplex = {
+            a: not self.discrete[a] and cfg.box_actions == "gumbel-softmax" for a in agents
+        }
         self.act_dims = {
             a: int(s.n) if self.discrete[a] else int(np.prod(s.shape)) for a, s in spaces[1].items()
         }
@@ -306,7 +331,7 @@ class MADDPG(Agent):
                     cfg.ou_theta,
                 )
                 for a in agents
-                if not self.discrete[a]
+                if not self.discrete[a] and not self.simplex[a]
             }
         )
         self.register_state(
@@ -347,15 +372,18 @@ class MADDPG(Agent):
 
     def explore(self, obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Stored actions with exploration: a categorical sample of softmax(u) (the argmax of
-        u + Gumbel noise; its one-hot, or with `soft_actions` the Gumbel-softmax sample), or
-        tanh(u) plus noise clipped to the unit box."""
+        u + Gumbel noise; its one-hot, or with `soft_actions` the Gumbel-softmax sample), the
+        Gumbel-softmax sample itself on a Box with `box_actions=gumbel-softmax`, or tanh(u)
+        plus noise clipped to the unit box."""
         stored = {}
         for agent, o in obs.items():
             raw = self.raw_actions(agent, o)
-            if self.discrete[agent]:
+            if self.discrete[agent] or self.simplex[agent]:
                 perturbed = torch.as_tensor(raw) + sample_gumbel(raw.shape)
-                if self.config.soft_actions:  # softmax((u + g) / T): its argmax is the choice
-                    soft = torch.softmax(perturbed / self.config.gumbel_temperature, dim=-1)
+                soft = torch.softmax(perturbed / self.config.gumbel_temperature, dim=-1)
+                if self.simplex[agent]:
+                    stored[agent] = simplex_to_unit(soft).numpy().astype(np.float32)
+                elif self.config.soft_actions:  # softmax((u + g) / T): its argmax is the choice
                     stored[agent] = soft.numpy().astype(np.float32)
                 else:
                     choice = perturbed.argmax(-1).numpy()
@@ -374,6 +402,9 @@ class MADDPG(Agent):
             raw = self.raw_actions(agent, o)
             if self.discrete[agent]:
                 out[agent] = raw.argmax(-1) + int(self.env.action_spaces[agent].start)
+            elif self.simplex[agent]:
+                p = torch.softmax(torch.as_tensor(raw) / self.config.gumbel_temperature, dim=-1)
+                out[agent] = self.to_env(agent, simplex_to_unit(p).numpy())
             else:
                 out[agent] = self.to_env(agent, np.tanh(raw))
         return out
@@ -400,7 +431,9 @@ class MADDPG(Agent):
         for agent, b in batch.items():
             actor = self.actor_targets[self.net_of[agent]]
             raw = actor(self._with_id(agent, b.next_obs))
-            action = relaxed_action(raw, self.discrete[agent], cfg.gumbel_temperature)
+            action = relaxed_action(
+                raw, self.discrete[agent], cfg.gumbel_temperature, simplex=self.simplex[agent]
+            )
             # an agent that terminated (or had already left) takes no next action: zeros
             still_in = (b.weights * b.bootstrap_mask).unsqueeze(-1)
             next_actions[agent] = still_in * action
@@ -428,7 +461,9 @@ class MADDPG(Agent):
         losses_pi = []
         for agent, b in batch.items():
             raw = self.actors[self.net_of[agent]](self._with_id(agent, b.obs))
-            own = relaxed_action(raw, self.discrete[agent], cfg.gumbel_temperature)
+            own = relaxed_action(
+                raw, self.discrete[agent], cfg.gumbel_temperature, simplex=self.simplex[agent]
+            )
             q_pi = self.critic_value(self.critics, agent, obs, {**actions, agent: own})
             losses_pi.append(actor_loss(q_pi, raw, b.weights, cfg.action_reg))
         loss_pi = torch.stack(losses_pi).sum()
