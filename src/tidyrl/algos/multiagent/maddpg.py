@@ -380,14 +380,15 @@ class MADDPG(Agent):
             raw = self.raw_actions(agent, o)
             if self.discrete[agent] or self.simplex[agent]:
                 perturbed = torch.as_tensor(raw) + sample_gumbel(raw.shape)
-                soft = torch.softmax(perturbed / self.config.gumbel_temperature, dim=-1)
-                if self.simplex[agent]:
-                    stored[agent] = simplex_to_unit(soft).numpy().astype(np.float32)
-                elif self.config.soft_actions:  # softmax((u + g) / T): its argmax is the choice
-                    stored[agent] = soft.numpy().astype(np.float32)
-                else:
+                if self.discrete[agent] and not self.config.soft_actions:
                     choice = perturbed.argmax(-1).numpy()
                     stored[agent] = np.eye(self.act_dims[agent], dtype=np.float32)[choice]
+                    continue
+                # softmax((u + g) / T): its argmax is the discrete choice; on a Box, the action
+                soft = torch.softmax(perturbed / self.config.gumbel_temperature, dim=-1)
+                if self.simplex[agent]:
+                    soft = simplex_to_unit(soft)
+                stored[agent] = soft.numpy().astype(np.float32)
             else:
                 noise = self.noise[agent].sample(self.counters["steps"], len(raw))
                 stored[agent] = np.clip(np.tanh(raw) + noise, -1.0, 1.0).astype(np.float32)
