@@ -85,51 +85,49 @@ A2C = _four(
         (200_000, 100, "155.8 ± 80.4 at 200k (LunarLander-v2)"),
     ),
 )
-CONTINUOUS_TASKS = (
-    *_four(
-        "sac",
-        ZOO_SAC,
-        (
-            (20_000, -200, "-157.0 ± 88.7 at 20k"),
-            (50_000, 90, "94.7 ± 1.1 at 50k (gSDE)"),
-            (500_000, 200, "260.4 ± 65.5 at 500k (LunarLanderContinuous-v2)"),
-            (500_000, 250, "297.7 ± 33.1 at 500k (gSDE)"),
+CONTINUOUS_THRESHOLDS = (-200, 90, 200, 250)
+"""Solved on Pendulum, MountainCarContinuous, LunarLanderContinuous and BipedalWalker."""
+
+ZOO_CONTINUOUS = {
+    ("sac", ZOO_SAC): (
+        (20_000, "-157.0 ± 88.7 at 20k"),
+        (50_000, "94.7 ± 1.1 at 50k (gSDE)"),
+        (500_000, "260.4 ± 65.5 at 500k (LunarLanderContinuous-v2)"),
+        (500_000, "297.7 ± 33.1 at 500k (gSDE)"),
+    ),
+    ("td3", ZOO_TD3): (
+        (20_000, "-151.9 ± 90.2 at 20k"),
+        (300_000, "93.5 ± 0.1 at 300k"),
+        (300_000, "207.5 ± 67.6 at 300k (LunarLanderContinuous-v2)"),
+        (1_000_000, "306.0 ± 56.9 at 1M"),
+    ),
+    ("ddpg", ZOO_DDPG): (
+        (20_000, "-152.1 ± 94.3 at 20k"),
+        (300_000, "93.5 ± 0.0 at 300k"),
+        (300_000, "230.2 ± 92.4 at 300k (LunarLanderContinuous-v2)"),
+        (1_000_000, "197.5 ± 141.6 at 1M"),
+    ),
+    ("ppo", ZOO_PPO): (
+        (100_000, "-172.2 ± 104.2 at 100k (gSDE)"),
+        (20_000, "88.3 ± 2.6 at 20k (gSDE)"),
+        (1_000_000, "270.9 ± 32.1 at 1M (LunarLanderContinuous-v2)"),
+        (5_000_000, "287.9 ± 2.4 at 5M"),
+    ),
+}
+"""(algorithm, source) -> RL-Zoo's (budget, score) on each of the `CONTINUOUS` tasks."""
+
+CONTINUOUS_TASKS = tuple(
+    task
+    for (algo, zoo), cells in ZOO_CONTINUOUS.items()
+    for task in _four(
+        algo,
+        zoo,
+        tuple(
+            (steps, threshold, score)
+            for (steps, score), threshold in zip(cells, CONTINUOUS_THRESHOLDS, strict=True)
         ),
         CONTINUOUS,
-    ),
-    *_four(
-        "td3",
-        ZOO_TD3,
-        (
-            (20_000, -200, "-151.9 ± 90.2 at 20k"),
-            (300_000, 90, "93.5 ± 0.1 at 300k"),
-            (300_000, 200, "207.5 ± 67.6 at 300k (LunarLanderContinuous-v2)"),
-            (1_000_000, 250, "306.0 ± 56.9 at 1M"),
-        ),
-        CONTINUOUS,
-    ),
-    *_four(
-        "ddpg",
-        ZOO_DDPG,
-        (
-            (20_000, -200, "-152.1 ± 94.3 at 20k"),
-            (300_000, 90, "93.5 ± 0.0 at 300k"),
-            (300_000, 200, "230.2 ± 92.4 at 300k (LunarLanderContinuous-v2)"),
-            (1_000_000, 250, "197.5 ± 141.6 at 1M"),
-        ),
-        CONTINUOUS,
-    ),
-    *_four(
-        "ppo",
-        ZOO_PPO,
-        (
-            (100_000, -200, "-172.2 ± 104.2 at 100k (gSDE)"),
-            (20_000, 90, "88.3 ± 2.6 at 20k (gSDE)"),
-            (1_000_000, 200, "270.9 ± 32.1 at 1M (LunarLanderContinuous-v2)"),
-            (5_000_000, 250, "287.9 ± 2.4 at 5M"),
-        ),
-        CONTINUOUS,
-    ),
+    )
 )
 
 SUITES = [
