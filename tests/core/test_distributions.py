@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 import torch
 
-from tidyrl.core.distributions import Categorical, DiagGaussian
+from tidyrl.core.distributions import (
+    SDE_EPS,
+    Categorical,
+    DiagGaussian,
+    StateDependentGaussian,
+    exploration_matrices,
+    state_dependent_log_std,
+)
 
 
 def test_categorical_kl_by_hand():
@@ -162,3 +169,37 @@ def test_bernoulli_by_hand():
     )
     assert draws.float().mean(0).tolist() == pytest.approx([0.2, 0.9], abs=0.01)
     torch.testing.assert_close(logprobs, Bernoulli(d.logits.expand(20000, 2)).log_prob(draws))
+
+
+def test_state_dependent_gaussian_by_hand():
+    """gSDE with features phi = (1, 2) and sigma = ((0.5, 1), (1, 2)) [F=2, A=2]:
+    std_1^2 = 1 * 0.25 + 4 * 1 = 4.25, std_2^2 = 1 * 1 + 4 * 4 = 17 (+ 1e-6);
+    with E = ((1, -1), (0.5, 2)) the action is mu + phi^T E = mu + (1 + 1, -1 + 4) = mu + (2, 3)."""
+    phi = torch.tensor([[1.0, 2.0]])
+    log_sigma = torch.log(torch.tensor([[0.5, 1.0], [1.0, 2.0]]))
+    std = torch.tensor([[4.25, 17.0]]).add(SDE_EPS).sqrt()
+    torch.testing.assert_close(state_dependent_log_std(phi, log_sigma), std.log())
+    mean = torch.tensor([[0.1, -0.2]])
+    noise = torch.tensor([[[1.0, -1.0], [0.5, 2.0]]])
+    dist = StateDependentGaussian(mean, phi, log_sigma, noise)
+    actions, logp = dist.sample_and_log_prob(np.random.default_rng(0))
+    torch.testing.assert_close(actions, mean + torch.tensor([[2.0, 3.0]]))
+    normal = torch.distributions.Normal(mean, std)
+    torch.testing.assert_close(logp, normal.log_prob(actions).sum(-1))
+    torch.testing.assert_close(dist.entropy(), normal.entropy().sum(-1))
+    # no held matrices for a batch of this size: a fresh Gaussian draw with that std
+    fresh = StateDependentGaussian(mean.expand(4000, 2), phi.expand(4000, 2), log_sigma, noise)
+    draws, _ = fresh.sample_and_log_prob(np.random.default_rng(1))
+    torch.testing.assert_close(draws.std(0), std[0], rtol=0.05, atol=0.0)
+
+
+def test_exploration_matrices_scale_standard_draws_by_sigma():
+    log_sigma = torch.log(torch.tensor([[0.5], [3.0]])).requires_grad_()
+    e = exploration_matrices(log_sigma, 20_000, np.random.default_rng(0))
+    assert e.shape == (20_000, 2, 1) and not e.requires_grad
+    torch.testing.assert_close(e.std(0).squeeze(-1), torch.tensor([0.5, 3.0]), rtol=0.03, atol=0)
+    z = np.random.default_rng(0).standard_normal((2, 2, 1), dtype=np.float32)
+    torch.testing.assert_close(
+        exploration_matrices(log_sigma, 2, np.random.default_rng(0)),
+        torch.from_numpy(z) * torch.tensor([[0.5], [3.0]]),
+    )

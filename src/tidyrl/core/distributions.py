@@ -20,6 +20,17 @@ A Categorical (and each factor of a MultiCategorical) takes an optional action m
 actions get logit -inf (`tidyrl.core.masking`), so they have probability 0 and add nothing to the
 entropy or the KL divergence.
 
+A `StateDependentGaussian` is the diagonal Gaussian of generalised state-dependent exploration
+(gSDE; Raffin, Kober & Stulp 2022, "Smooth exploration for robotic reinforcement learning",
+section 3): its noise is a linear function of the policy's last hidden features phi(s),
+
+    a = mu(s) + phi(s)^T E,        E_ij ~ N(0, sigma_ij^2), held for several steps
+    std_j(s)^2 = sum_i phi_i(s)^2 sigma_ij^2 (+ 1e-6, Stable-Baselines3's guard)
+
+so for a fixed E the exploration is a deterministic, smooth function of the state, and for a
+given state the action is N(mu(s), std(s)^2) over the draws of E: log-probabilities, entropy and
+KL are the diagonal Gaussian's with that std.
+
 The tanh-squashed Gaussian of SAC lives in `tidyrl.core.squashed`.
 """
 
@@ -230,6 +241,58 @@ class DiagGaussian:
 
     def detach(self) -> DiagGaussian:
         return DiagGaussian(self.mean.detach(), self.log_std.detach())
+
+
+SDE_EPS = 1e-6
+"""Added to the gSDE variance before its square root (Stable-Baselines3's epsilon)."""
+
+
+def state_dependent_log_std(
+    features: torch.Tensor, log_sigma: torch.Tensor, eps: float = SDE_EPS
+) -> torch.Tensor:
+    """log std_j(s) = 1/2 log(sum_i phi_i(s)^2 sigma_ij^2 + eps) for features phi [B, F] and the
+    noise scales log sigma [F, A]; [B, A]."""
+    variance = (features * features) @ (2.0 * log_sigma).exp()
+    return 0.5 * torch.log(variance + eps)
+
+
+def exploration_matrices(log_sigma: torch.Tensor, n: int, rng: np.random.Generator) -> torch.Tensor:
+    """n draws of the gSDE noise matrix E [n, F, A], E_ij = sigma_ij * z_ij with z ~ N(0, 1)
+    from `rng` (no gradient: a rollout's exploration, not a loss's sample)."""
+    z = _draw(rng.standard_normal, torch.Size((n, *log_sigma.shape)), log_sigma.device)
+    return log_sigma.detach().exp() * z
+
+
+class StateDependentGaussian(DiagGaussian):
+    """N(mu(s), std(s)^2) of gSDE (module docstring): std from the features `features` [B, F]
+    (their gradient is the caller's choice) and log sigma [F, A]. Acting with `noise`, the
+    current exploration matrices [B, F, A] (one per env copy), samples a = mu + phi^T E; without
+    them, or for a batch of another size, a = mu + std * z with fresh z, the same distribution
+    drawn state by state."""
+
+    def __init__(
+        self,
+        mean: torch.Tensor,
+        features: torch.Tensor,
+        log_sigma: torch.Tensor,
+        noise: torch.Tensor | None = None,
+    ) -> None:
+        super().__init__(mean, state_dependent_log_std(features, log_sigma))
+        self.features = features
+        self.noise = noise if noise is not None and len(noise) == len(mean) else None
+
+    def sample(self) -> torch.Tensor:
+        if self.noise is None:
+            return super().sample()
+        return self.mean + (self.features.unsqueeze(1) @ self.noise).squeeze(1)
+
+    def sample_and_log_prob(self, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """a = mu + phi^T E with the held matrices (or a fresh Gaussian draw from `rng`) and
+        log pi(a), for acting (no gradient)."""
+        if self.noise is None:
+            return super().sample_and_log_prob(rng)
+        actions = self.sample().detach()
+        return actions, self.log_prob(actions).detach()
 
 
 Distribution = Categorical | MultiCategorical | Bernoulli | DiagGaussian

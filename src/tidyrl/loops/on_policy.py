@@ -104,6 +104,7 @@ def collect_rollout(
         forward = fast_policy(fused)
         obs = obs_fn(env.obs, False)
         for t in range(rollout.n_steps):
+            _refresh_noise(policy, t, rollout.n_envs, agent.rng)
             out = forward(obs)
             values = _values(out, heads)
             masks = None
@@ -130,6 +131,16 @@ def collect_rollout(
             agent.tick(step, report)
         rollout.last_values.copy_(_values(forward(obs), heads))
     return rollout
+
+
+def _refresh_noise(policy: Any, t: int, n_envs: int, rng: np.random.Generator) -> None:
+    """A gSDE policy (`nets.policy.ActorCritic` with `sde`) draws new exploration matrices for
+    the `n_envs` copies at step `t`: at the rollout's start, and every `sde_sample_freq` steps
+    when that is positive."""
+    if getattr(policy, "sde", False):
+        freq: int = policy.sde_sample_freq
+        if t == 0 or (freq > 0 and t % freq == 0):
+            policy.resample_noise(n_envs, rng)
 
 
 def _values(out: torch.Tensor, heads: int) -> torch.Tensor:

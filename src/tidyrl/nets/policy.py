@@ -8,7 +8,14 @@ Bernoullis) or the mean of a diagonal Gaussian with a state-independent learned 
 the critic outputs V(s). With a Dict observation space each network reads the observation through
 its own `tidyrl.nets.encoders.CombinedEncoder` (actor and critic still share nothing). Orthogonal
 initialisation with gain sqrt(2) on hidden layers, 0.01 on the policy output and 1 on the value
-output (Engstrom et al. 2020; Andrychowicz et al. 2021, "What matters in on-policy RL").
+output (Engstrom et al. 2020; Andrychowicz et al. 2021, "What matters in on-policy RL"), unless
+`ortho_init` is off (PyTorch's default initialisation).
+
+With `sde` (Box actions) the Gaussian is gSDE's (`tidyrl.core.distributions.
+StateDependentGaussian`): its std follows the actor's last hidden features phi(s) through a
+learned [F, A] matrix of log noise scales, and rollouts act with exploration matrices E held for
+`sde_sample_freq` steps (`resample_noise`), a = mu(s) + phi(s)^T E. The features enter the std
+detached (Stable-Baselines3's PPO: the noise does not train the actor's hidden layers).
 
 Box actions are produced in a normalized space: where the action bounds are finite the Gaussian
 lives on [-1, 1] per dimension, and `to_env_actions` rescales to [low, high] and clips. The stored
@@ -18,7 +25,7 @@ lives on [-1, 1] per dimension, and `to_env_actions` rescales to [low, high] and
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import gymnasium as gym
 import numpy as np
@@ -31,6 +38,8 @@ from tidyrl.core.distributions import (
     DiagGaussian,
     Distribution,
     MultiCategorical,
+    StateDependentGaussian,
+    exploration_matrices,
 )
 from tidyrl.nets.encoders import CombinedEncoder
 from tidyrl.nets.inference import ArrayLike, fast_policy
@@ -72,6 +81,9 @@ class ActorCritic(nn.Module):
         critic: bool = True,
         observation_space: gym.spaces.Dict | None = None,
         n_values: int = 1,
+        sde: bool = False,
+        sde_sample_freq: int = -1,
+        ortho_init: bool = True,
     ) -> None:
         super().__init__()
         self.n_values = n_values
@@ -90,14 +102,24 @@ class ActorCritic(nn.Module):
             self.nvec = tuple(int(n) for n in action_space.nvec.reshape(-1))
         self.binary = isinstance(action_space, gym.spaces.MultiBinary)
         out = action_dim(action_space)
-        hidden_init = orthogonal_init(2**0.5)
-        self.actor = mlp(obs_dim, hidden, out, activation, None, hidden_init, orthogonal_init(0.01))
+        # ortho_init=False: PyTorch's default Linear initialisation (SB3's `ortho_init=False`)
+        hidden_init = orthogonal_init(2**0.5) if ortho_init else None
+        actor_init = orthogonal_init(0.01) if ortho_init else None
+        critic_init = orthogonal_init(1.0) if ortho_init else None
+        self.actor = mlp(obs_dim, hidden, out, activation, None, hidden_init, actor_init)
         self.critic = (
-            mlp(obs_dim, hidden, n_values, activation, None, hidden_init, orthogonal_init(1.0))
+            mlp(obs_dim, hidden, n_values, activation, None, hidden_init, critic_init)
             if critic
             else None
         )
-        self.log_std = nn.Parameter(torch.full((out,), float(log_std_init)), requires_grad=True)
+        self.sde = sde and not self.discrete
+        """gSDE exploration (module docstring); `log_std` is then log sigma [F, A]."""
+        self.sde_sample_freq = sde_sample_freq
+        """Rollout steps between new exploration matrices (-1: one per rollout)."""
+        self.sde_noise: torch.Tensor | None = None
+        """The exploration matrices E [N, F, A] that rollouts act with (gSDE)."""
+        shape = (hidden[-1] if hidden else obs_dim, out) if self.sde else (out,)
+        self.log_std = nn.Parameter(torch.full(shape, float(log_std_init)), requires_grad=True)
         if self.discrete:
             self.log_std.requires_grad_(False)
 
@@ -111,17 +133,34 @@ class ActorCritic(nn.Module):
             return Bernoulli(out)
         if self.discrete:
             return Categorical(out, mask)
+        if self.sde:  # out = [mu | phi]
+            act_dim = self.log_std.shape[1]
+            mean, features = out[:, :act_dim], out[:, act_dim:].detach()
+            return StateDependentGaussian(mean, features, self.log_std, self.sde_noise)
         return DiagGaussian(out, self.log_std)
 
     def distribution(self, obs: Any, mask: torch.Tensor | None = None) -> Distribution:
         if self.actor_encoder is not None:
             obs = self.actor_encoder(obs)
-        return self.head(run_layers(self.actor, obs), mask)
+        return self.head(self.actor_out(obs), mask)
+
+    def actor_out(self, x: torch.Tensor) -> torch.Tensor:
+        """What `head` reads, from encoded observations: the actor's output, followed with gSDE
+        by its last hidden features, [mu | phi]."""
+        if not self.sde:
+            return run_layers(self.actor, x)
+        body, last = cast(nn.Sequential, self.actor[:-1]), cast(nn.Sequential, self.actor[-1:])
+        features = run_layers(body, x)
+        return torch.cat([run_layers(last, features), features], -1)
+
+    def resample_noise(self, n: int, rng: np.random.Generator) -> None:
+        """Draw the exploration matrices of `n` env copies (gSDE), from `rng`."""
+        self.sde_noise = exploration_matrices(self.log_std, n, rng)
 
     def act_distribution(self, obs: ArrayLike, mask: torch.Tensor | None = None) -> Distribution:
         """pi(.|s) for acting, without autograd: the actor's forward pass through the inference
         seam (`tidyrl.nets.inference.fast_policy`: in NumPy on the CPU for an MLP)."""
-        if self.actor_encoder is not None:
+        if self.actor_encoder is not None or self.sde:
             with torch.inference_mode():
                 return self.distribution(obs, mask)
         out = fast_policy(self.actor)(obs)
@@ -147,7 +186,8 @@ class ActorCritic(nn.Module):
         `n_values` columns).
 
         Both networks read the same observation, so layer 1 stacks their weights and deeper
-        layers are block-diagonal: one forward is half the ops (and calls) of two. The copy
+        layers are block-diagonal: one forward is half the ops (and calls) of two. With gSDE the
+        actor's last layer gains identity rows, so its part of the output is [mu | phi]. The copy
         does not follow later updates; collectors make one per rollout. With combined encoders
         (Dict observations) there is nothing to fuse: the module runs both networks as they are
         (their parameters do not change while a rollout is collected)."""
@@ -161,16 +201,21 @@ class ActorCritic(nn.Module):
         )
         layers: list[nn.Module] = []
         for i, (a, c) in enumerate(zip(actor, critic, strict=True)):
+            a_weight: torch.Tensor = a.weight
+            a_bias: torch.Tensor = a.bias
+            if self.sde and i == len(actor) - 1:  # identity rows pass phi on: [mu | phi]
+                eye = torch.eye(a.in_features, dtype=a_weight.dtype, device=a_weight.device)
+                a_weight, a_bias = torch.cat([a_weight, eye]), torch.cat([a_bias, eye[0] * 0])
             if i == 0:
-                weight = torch.cat([a.weight, c.weight])
+                weight = torch.cat([a_weight, c.weight])
             else:
-                weight = torch.block_diag(a.weight, c.weight)  # type: ignore[no-untyped-call]
+                weight = torch.block_diag(a_weight, c.weight)  # type: ignore[no-untyped-call]
             # skip_init: no random initialisation, so fusing draws nothing from torch's generator
             linear = nn.utils.skip_init(  # type: ignore[no-untyped-call]
                 nn.Linear, weight.shape[1], weight.shape[0], device=weight.device
             )
             linear.weight.copy_(weight)
-            linear.bias.copy_(torch.cat([a.bias, c.bias]))
+            linear.bias.copy_(torch.cat([a_bias, c.bias]))
             layers += [linear, activation()]
         return nn.Sequential(*layers[:-1]).requires_grad_(False)
 
@@ -207,7 +252,7 @@ class _BothHeads(nn.Module):
     def forward(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
         p = self.policy
         assert p.actor_encoder is not None and p.critic_encoder is not None
-        actor = run_layers(p.actor, p.actor_encoder(obs))
+        actor = p.actor_out(p.actor_encoder(obs))
         return torch.cat([actor, p.value(obs).reshape(len(actor), -1)], -1)
 
 

@@ -109,8 +109,9 @@ def action_shape(space: gym.Space[Any]) -> tuple[int, ...]:
 
 def build_policy(agent: Any, cfg: Any, critic: bool = True) -> tuple[PolicyIO, ActorCritic]:
     """The agent's observation/action I/O and its actor(-critic) network from the config fields
-    `hidden`, `activation`, `log_std_init` (and `normalize_obs`, and PPO's `two_value_heads`:
-    extrinsic and intrinsic value heads, when present)."""
+    `hidden`, `activation`, `log_std_init` (and `normalize_obs`, PPO's `two_value_heads`:
+    extrinsic and intrinsic value heads, and its gSDE fields `use_sde`, `sde_sample_freq`, and
+    `ortho_init`, when present)."""
     io = PolicyIO(agent.observation_space, agent.action_space, getattr(cfg, "normalize_obs", False))
     policy = ActorCritic(
         io.obs_dim,
@@ -121,6 +122,9 @@ def build_policy(agent: Any, cfg: Any, critic: bool = True) -> tuple[PolicyIO, A
         critic,
         observation_space=agent.observation_space if io.structured else None,
         n_values=2 if getattr(cfg, "two_value_heads", False) else 1,
+        sde=getattr(cfg, "use_sde", False),
+        sde_sample_freq=getattr(cfg, "sde_sample_freq", -1),
+        ortho_init=getattr(cfg, "ortho_init", True),
     )
     return io, policy
 

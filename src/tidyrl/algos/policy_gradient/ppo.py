@@ -122,7 +122,17 @@ class PPOConfig:
     activation: Activation = "tanh"
     """Hidden activation."""
     log_std_init: float = 0.0
-    """Initial log std of the Gaussian policy (Box actions)."""
+    """Initial log std of the Gaussian policy (Box actions); with use_sde, of every noise scale
+    sigma_ij."""
+    use_sde: bool = False
+    """Generalised state-dependent exploration for Box actions (Raffin et al. 2022): noise
+    phi(s)^T E from the actor's last hidden features and a matrix E held for sde_sample_freq
+    steps, in place of independent Gaussian noise at every step."""
+    sde_sample_freq: int = -1
+    """Rollout steps between new gSDE exploration matrices (-1: one per rollout)."""
+    ortho_init: bool = True
+    """Orthogonal initialisation (gains sqrt 2, 0.01 on the policy output, 1 on the value's);
+    false: PyTorch's default initialisation."""
     reward: str = "env"
     """Reward to learn from: env (the environment's), a plug-in that replaces it before GAE (gail),
     or a bonus added to it as r + beta C: curiosity, count, rnd, icm (tidyrl.rewards)."""
@@ -150,6 +160,11 @@ class PPOConfig:
         check_range(self, "extrinsic_coef", 0.0)
         check_range(self, "n_envs", 1)
         check_range(self, "n_steps", 1)
+        if self.sde_sample_freq == 0 or self.sde_sample_freq < -1:
+            raise ConfigError(
+                f"PPOConfig.sde_sample_freq={self.sde_sample_freq} is not a sampling interval; "
+                "set it to a number of steps >= 1, or -1 (one exploration matrix per rollout)"
+            )
         check_range(self, "batch_size", 0)
         size = self.n_envs * self.n_steps
         if self.batch_size > size or (self.batch_size and size % self.batch_size):
@@ -211,7 +226,8 @@ class PPO(Agent):
         "LunarLander-v3": "lunarlander",
         "LunarLanderContinuous-v3": "lunarlander",
         "BipedalWalker-v3": "bipedalwalker",
-        "Pendulum-v1": "pendulum",
+        "Pendulum-v1": "pendulum-sde",
+        "MountainCarContinuous-v0": "mountaincar-continuous",
         **dict.fromkeys(MUJOCO_ENVS, "mujoco"),
     }
     PRESETS = {
@@ -278,6 +294,40 @@ class PPO(Agent):
             "gae_lambda": 0.95,
             "lr": 1e-3,
             "anneal_clip": False,
+            "normalize_obs": True,
+            "normalize_reward": True,
+        },
+        # RL-Zoo's Pendulum-v1 setting: gSDE with a new matrix every 4 steps, no normalization;
+        # log sigma -0.69 = log 1/2 is SB3's initial sigma 1 in Pendulum's action units (tidyrl's
+        # Gaussian lives in [-1, 1], the env's torque in [-2, 2])
+        "pendulum-sde": {
+            **ZOO_PPO,
+            "n_envs": 4,
+            "n_steps": 1024,
+            "gamma": 0.9,
+            "lr": 1e-3,
+            "use_sde": True,
+            "sde_sample_freq": 4,
+            "log_std_init": -0.69,
+        },
+        # RL-Zoo's MountainCarContinuous-v0 setting: one env, 8-step rollouts (its batch of 256
+        # is larger than the rollout, so each epoch is the whole rollout), gSDE from log sigma
+        # -3.29, PyTorch's default initialisation
+        "mountaincar-continuous": {
+            **ZOO_PPO,
+            "n_envs": 1,
+            "n_steps": 8,
+            "batch_size": 0,
+            "gamma": 0.9999,
+            "gae_lambda": 0.9,
+            "lr": 7.77e-5,
+            "ent_coef": 0.00429,
+            "clip_range": 0.1,
+            "max_grad_norm": 5.0,
+            "vf_coef": 0.19,
+            "use_sde": True,
+            "log_std_init": -3.29,
+            "ortho_init": False,
             "normalize_obs": True,
             "normalize_reward": True,
         },
