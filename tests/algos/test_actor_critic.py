@@ -208,7 +208,8 @@ def sac_gradients(agent, batch, monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "overrides", [{}, {"preset": "v2018"}, {"autotune": False}, {"precision": "bf16"}]
+    "overrides",
+    [{}, {"preset": "v2018"}, {"autotune": False}, {"precision": "bf16"}, {"use_sde": True}],
 )
 def test_sac_update_differentiates_exactly_its_named_losses(monkeypatch, overrides):
     agent = tidyrl.make(
@@ -217,8 +218,9 @@ def test_sac_update_differentiates_exactly_its_named_losses(monkeypatch, overrid
     agent.learn(60)
     cfg, batch = agent.config, agent.replay.sample(32, np.random.default_rng(0))
     torch.manual_seed(1)  # the noise of the actor's a~ first, then the target's a': as update()
-    eps_pi = torch.randn(32, agent.act_dim)
-    eps_next = None if cfg.value_network else torch.randn(32, agent.act_dim)
+    shape = agent.log_sigma.shape if cfg.use_sde else (32, agent.act_dim)  # gSDE: z [F, A]
+    eps_pi = torch.randn(shape)
+    eps_next = None if cfg.value_network else torch.randn(shape)
     params = [p for g in agent.optimizer.param_groups for p in g["params"] if p.requires_grad]
     expected = torch.autograd.grad(sac_losses(agent, batch, eps_next, eps_pi), params)
     _, got = sac_gradients(agent, batch, monkeypatch)
@@ -354,3 +356,60 @@ def test_deterministic_actors_act_in_numpy_with_torchs_values(algo, overrides):
         agent.actor.train()
     assert got.dtype == np.float32 and got.shape == (6, 1) and agent.actor.training
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_sac_gsde_log_prob_by_hand():
+    """gSDE's squashed action and log-probability from the definitions: phi the actor's last
+    hidden features, mu = clip(W phi + b, -2, 2), std^2 = phi^2 sigma^2 + 1e-6, u = mu + phi^T
+    (sigma * z), log pi = log N(u; mu, std) - sum log(1 - tanh(u)^2), in float64."""
+    agent = tidyrl.make("sac", "Pendulum-v1", seed=0, use_sde=True, log_std_init=-1.0, **SMALL)
+    obs = torch.randn(5, 3)
+    z = torch.randn(agent.log_sigma.shape)
+    action, logp = agent.sde_pi(obs, z=z)
+    with torch.no_grad():
+        phi = agent.actor[:-1](obs).double()
+        last = agent.actor[-1]
+        mu = (phi @ last.weight.double().T + last.bias.double()).clamp(-2.0, 2.0)
+        sigma = agent.log_sigma.double().exp()
+        std = (phi.square() @ sigma.square() + 1e-6).sqrt()
+        u = mu + phi @ (sigma * z.double())
+        normal = torch.distributions.Normal(mu, std).log_prob(u).sum(-1)
+        expected = normal - torch.log(1.0 - torch.tanh(u).square()).sum(-1)
+    torch.testing.assert_close(action.double(), torch.tanh(u), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(logp.double(), expected, rtol=1e-4, atol=1e-4)
+    # the std trains sigma and, through phi, the actor's hidden layers (SB3's SAC)
+    grads = torch.autograd.grad(logp.sum(), [agent.log_sigma, agent.actor[0].weight])
+    assert all(g.abs().sum() > 0 for g in grads)
+
+
+def test_sac_gsde_acts_with_each_matrix_for_sde_sample_freq_steps():
+    """The training loop's actions (held=True) reuse one E per env copy for 4 steps: the same
+    observation gives the same action 4 times, then a new one; outside the loop each call draws
+    its own noise."""
+    agent = tidyrl.make("sac", "Pendulum-v1", seed=0, use_sde=True, sde_sample_freq=4, **SMALL)
+    obs = np.ones((1, 3), dtype=np.float32)
+    held = [agent.policy(obs, held=True) for _ in range(5)]
+    assert all(np.array_equal(held[0], a) for a in held[1:4])
+    assert not np.array_equal(held[3], held[4])
+    free = [agent.policy(obs) for _ in range(2)]
+    assert not np.array_equal(free[0], free[1])
+    np.testing.assert_array_equal(
+        agent.policy(obs, deterministic=True), agent.policy(obs, deterministic=True)
+    )
+
+
+def test_held_exploration_resumes_with_the_matrices_it_held():
+    from tidyrl.core.distributions import HeldExploration
+
+    log_sigma = torch.zeros(3, 2)
+    held, rng = HeldExploration(every=3), np.random.default_rng(0)
+    first = held(log_sigma, 2, rng)
+    saved = held.state_arrays()
+    resumed = HeldExploration(every=3)
+    resumed.load_state_arrays(saved)
+    for _ in range(2):  # the two calls left of the first matrices' three
+        torch.testing.assert_close(resumed(log_sigma, 2, rng), first)
+    assert not torch.equal(resumed(log_sigma, 2, rng), first)
+    empty = HeldExploration(every=3)
+    empty.load_state_arrays(HeldExploration(every=3).state_arrays())
+    assert empty.matrices is None and empty.age == 0

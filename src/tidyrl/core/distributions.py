@@ -37,7 +37,7 @@ The tanh-squashed Gaussian of SAC lives in `tidyrl.core.squashed`.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import torch
@@ -261,6 +261,36 @@ def exploration_matrices(log_sigma: torch.Tensor, n: int, rng: np.random.Generat
     from `rng` (no gradient: a rollout's exploration, not a loss's sample)."""
     z = _draw(rng.standard_normal, torch.Size((n, *log_sigma.shape)), log_sigma.device)
     return log_sigma.detach().exp() * z
+
+
+class HeldExploration:
+    """gSDE's exploration matrices for acting in a training loop that steps one env step at a
+    time (SAC): one E [F, A] per env copy, drawn by `exploration_matrices` every `every` calls
+    and held in between (Stable-Baselines3 draws them at each collection round). Run state of
+    the agent: a resumed run acts with the matrices it held."""
+
+    def __init__(self, every: int) -> None:
+        self.every = every
+        self.age = 0
+        """Calls since the matrices were drawn."""
+        self.matrices: torch.Tensor | None = None
+
+    def __call__(self, log_sigma: torch.Tensor, n: int, rng: np.random.Generator) -> torch.Tensor:
+        """The matrices of `n` env copies for this step, [n, F, A]."""
+        if self.matrices is None or self.age >= self.every or len(self.matrices) != n:
+            self.matrices = exploration_matrices(log_sigma, n, rng)
+            self.age = 0
+        self.age += 1
+        return self.matrices
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        held = np.zeros(0, np.float32) if self.matrices is None else self.matrices.cpu().numpy()
+        return {"sde_matrices": held, "sde_age": np.array(self.age)}
+
+    def load_state_arrays(self, arrays: Mapping[str, np.ndarray]) -> None:
+        held = np.asarray(arrays["sde_matrices"], dtype=np.float32)
+        self.matrices = torch.from_numpy(held.copy()) if held.size else None
+        self.age = int(arrays["sde_age"])
 
 
 class StateDependentGaussian(DiagGaussian):

@@ -40,9 +40,13 @@ def tanh_log_det_jacobian(u: torch.Tensor) -> torch.Tensor:
 
 
 def squashed_gaussian_log_prob(
-    u: torch.Tensor, mean: torch.Tensor, log_std: torch.Tensor
+    u: torch.Tensor, mean: torch.Tensor, log_std: torch.Tensor, jacobian_eps: float = 0.0
 ) -> torch.Tensor:
-    """log pi(tanh(u)) of the tanh-squashed Gaussian, given the pre-squash sample u."""
+    """log pi(tanh(u)) of the tanh-squashed Gaussian, given the pre-squash sample u (with
+    `jacobian_eps` > 0, the guarded squashing term of `squashed_gaussian_sample`)."""
+    if jacobian_eps > 0:
+        guard = torch.log(1.0 - torch.tanh(u).square() + jacobian_eps).sum(-1)
+        return gaussian_log_prob(u, mean, log_std) - guard
     return gaussian_log_prob(u, mean, log_std) - tanh_log_det_jacobian(u)
 
 

@@ -38,13 +38,23 @@ Hyper-parameters default to the paper's (and Stable-Baselines3's): lr 3e-4, batc
 from the same parameters, or SB3's and Tianshou's critic-then-actor) and `jacobian_eps` (the
 exact tanh correction of log pi, or the guarded log(1 - a^2 + eps) of SB3 and the original code);
 ``--preset sb3-mujoco`` is SB3's update exactly (tests/algos/test_matches_sb3.py).
+
+With ``use_sde`` the pre-squash Gaussian is gSDE's (Raffin et al. 2022; `tidyrl.core.
+distributions`): the actor outputs the mean mu(s) = clip(W phi(s) + b, -2, 2) from its last
+hidden features phi(s), and a learned matrix log sigma [F, A] gives std_j(s)^2 =
+sum_i phi_i(s)^2 sigma_ij^2. The losses sample u = mu(s) + phi(s)^T E with one E = sigma * z
+[F, A] for the whole batch (a reparameterised draw: the gradient reaches mu, phi and sigma
+through u and through log N(u; mu, std(s)), which is written out in full here because
+(u - mu) / std is no longer a constant of the parameters); acting holds one E per env copy for
+`sde_sample_freq` steps. Stable-Baselines3's SAC does the same (its clip of 2 on the mean, its
+features trained through the std).
 """
 
 from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import gymnasium as gym
 import numpy as np
@@ -54,9 +64,11 @@ from torch import nn
 from tidyrl.agent import Agent
 from tidyrl.algos.actor_critic.common import box_bounds, encoded_critic, encoded_mlp, unit_box
 from tidyrl.config import check_choice, check_range
+from tidyrl.core.distributions import HeldExploration, state_dependent_log_std
 from tidyrl.core.squashed import (
     scale_action,
     squashed_gaussian_action,
+    squashed_gaussian_log_prob,
     squashed_gaussian_sample,
     unscale_action,
 )
@@ -116,6 +128,14 @@ class SACConfig:
     jacobian_eps: float = 0.0
     """0: the exact tanh correction of log pi; > 0: the guarded log(1 - a^2 + jacobian_eps) of
     the original SAC code and Stable-Baselines3 (1e-6), which caps it for saturated actions."""
+    use_sde: bool = False
+    """Generalised state-dependent exploration (Raffin et al. 2022; module docstring): noise
+    phi(s)^T E from the actor's last hidden features, E held for sde_sample_freq steps."""
+    sde_sample_freq: int = 64
+    """Env steps between new gSDE exploration matrices while acting (Stable-Baselines3 draws
+    them once per collection round of train_freq steps; RL-Zoo's gSDE settings use 32 or 64)."""
+    log_std_init: float = -3.0
+    """Initial log sigma_ij of gSDE's noise scales (use_sde only; Stable-Baselines3's -3)."""
     reward: str = "env"
     """env (the environment's reward), or a bonus plug-in added in the critic's target as
     r + beta C: curiosity, count, rnd, icm (tidyrl.rewards)."""
@@ -135,6 +155,7 @@ class SACConfig:
         check_range(self, "alpha", 0.0, low_open=True)
         check_range(self, "gradient_steps", 1)
         check_range(self, "jacobian_eps", 0.0)
+        check_range(self, "sde_sample_freq", 1)
         check_choice(self, "precision", PRECISIONS)
         check_choice(self, "update_order", UPDATE_ORDERS)
 
@@ -166,6 +187,11 @@ def alpha_loss(
     return -(log_alpha * (logp_pi.detach() + target_entropy)).mean()
 
 
+SDE_CLIP_MEAN = 2.0
+"""gSDE's pre-squash mean is clipped to [-2, 2] (Stable-Baselines3's `clip_mean`): tanh(2) =
+0.96, so the mean stays off the saturated ends where the squashing has no gradient."""
+
+
 def value_loss(
     v: torch.Tensor, q_pi: torch.Tensor, logp_pi: torch.Tensor, alpha: torch.Tensor
 ) -> torch.Tensor:
@@ -183,13 +209,28 @@ class SAC(Agent):
     observation_spaces = (gym.spaces.Box, gym.spaces.Dict)
     default_steps = 20_000
     ENV_PRESETS = {
+        "MountainCarContinuous-v0": "mountaincar-continuous",
         "LunarLanderContinuous-v3": "lunarlander",
         "BipedalWalker-v3": "bipedalwalker",
     }
     PRESETS = {
         # RL-Zoo's per-env settings (hyperparams/sac.yml) over SB3's SAC defaults, which are
         # tidyrl's but for 100 random steps; the zoo's linear decay of LunarLander's lr is not
-        # kept (constant 7.3e-4), nor BipedalWalker's gSDE exploration, which tidyrl does not have
+        # kept (constant 7.3e-4). Its train_freq k with k gradient steps is tidyrl's one update
+        # per step, and gSDE draws new matrices every k steps as SB3 does once per round.
+        "mountaincar-continuous": {
+            "learning_starts": 0,
+            "buffer_size": 50_000,
+            "batch_size": 512,
+            "autotune": False,
+            "alpha": 0.1,
+            "gamma": 0.9999,
+            "tau": 0.01,
+            "hidden": (64, 64),
+            "use_sde": True,
+            "sde_sample_freq": 32,
+            "log_std_init": -3.67,
+        },
         "lunarlander": {
             "learning_starts": 10_000,
             "lr": 7.3e-4,
@@ -203,6 +244,8 @@ class SAC(Agent):
             "gamma": 0.98,
             "tau": 0.02,
             "hidden": (400, 300),
+            "use_sde": True,
+            "sde_sample_freq": 64,
         },
         # Haarnoja et al. 2018a: the state-value network, a fixed temperature, 10k random steps
         "v2018": {"value_network": True, "autotune": False, "alpha": 0.2},
@@ -237,8 +280,9 @@ class SAC(Agent):
         self.target_entropy = (
             float(-act_dim) if cfg.target_entropy is None else float(cfg.target_entropy)
         )
-        # the actor outputs (mu, log sigma) of the pre-squash Gaussian
-        self.actor = encoded_mlp(space, lambda width: mlp(width, cfg.hidden, 2 * act_dim))
+        # the actor outputs (mu, log sigma) of the pre-squash Gaussian; with gSDE mu alone
+        out = act_dim if cfg.use_sde else 2 * act_dim
+        self.actor = encoded_mlp(space, lambda width: mlp(width, cfg.hidden, out))
         self.critic = encoded_critic(
             space, 2, lambda width: QEnsemble(width, act_dim, cfg.hidden, n_critics=2)
         )
@@ -249,6 +293,14 @@ class SAC(Agent):
         )
         params = [*self.actor.parameters(), *self.critic.parameters(), self.log_alpha]
         names = ["actor", "critic", "log_alpha"]
+        if cfg.use_sde:  # log sigma [F, A], F the width of the actor's last hidden layer
+            features = [m for m in self.actor if isinstance(m, nn.Linear)][-1].in_features
+            # the actor without its output layer (the same modules): phi(s)
+            self.actor_body = cast(nn.Sequential, self.actor[:-1])
+            self.log_sigma = nn.Parameter(torch.full((features, act_dim), cfg.log_std_init))
+            self.held = HeldExploration(cfg.sde_sample_freq)
+            params.append(self.log_sigma)
+            names.append("log_sigma")
         if cfg.value_network:
             self.value = encoded_mlp(space, lambda width: mlp(width, cfg.hidden, 1))
             self.value_target = copy.deepcopy(self.value).requires_grad_(False)
@@ -266,18 +318,64 @@ class SAC(Agent):
         self.reward_plugin = attach(self, unit_box(self.action_space))  # None: env reward only
         self.register_state(*names, "optimizer")
         self.register_run_state("replay")
+        if cfg.use_sde:
+            self.register_run_state("held")
 
     def pi(
         self, obs: torch.Tensor, deterministic: bool = False, eps: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """A squashed-Gaussian action in the unit box and its log-probability (noise `eps`
         drawn here unless given)."""
+        if self.config.use_sde:
+            return self.sde_pi(obs, deterministic, eps)
         mean, log_std = mlp_forward(self.actor, obs, self.dtype).float().chunk(2, -1)
         return squashed_gaussian_sample(mean, log_std, deterministic, eps, self.config.jacobian_eps)
 
-    def policy(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
+    def sde_features(self, obs: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        """gSDE's (mu(s), phi(s)): the clipped mean and the actor's last hidden features."""
+        return self.sde_mean(mlp_forward(self.actor_body, obs, self.dtype).float())
+
+    def sde_mean(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mu(s), phi(s)) from the features: the output layer, clipped to +-SDE_CLIP_MEAN."""
+        last = cast(nn.Linear, self.actor[-1])
+        mean = nn.functional.linear(features, last.weight, last.bias)
+        return mean.clamp(-SDE_CLIP_MEAN, SDE_CLIP_MEAN), features
+
+    def sde_pi(
+        self, obs: Any, deterministic: bool = False, z: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """gSDE's squashed action tanh(u), u = mu(s) + phi(s)^T E with E = sigma * z for the
+        whole batch (z [F, A] ~ N(0, I), drawn here unless given), and log pi(tanh(u)|s) under
+        N(mu(s), std(s)^2) (module docstring)."""
+        mean, features = self.sde_features(obs)
+        log_std = state_dependent_log_std(features, self.log_sigma)
+        if deterministic:
+            u = mean
+        else:
+            z = torch.randn(self.log_sigma.shape, device=mean.device) if z is None else z
+            u = mean + features @ (self.log_sigma.exp() * z)
+        logp = squashed_gaussian_log_prob(u, mean, log_std, self.config.jacobian_eps)
+        return torch.tanh(u), logp
+
+    def policy(
+        self, obs: np.ndarray, deterministic: bool = False, held: bool = False
+    ) -> np.ndarray:
         """Actions in the unit box for a batch of observations: the actor's forward through the
-        inference seam (`tidyrl.nets.inference.fast_policy`), the noise from torch's generator."""
+        inference seam (`tidyrl.nets.inference.fast_policy`), the noise from torch's generator.
+        With gSDE, `held` acts with the training loop's held matrices (one per env copy);
+        otherwise each row draws its own noise, N(mu(s), std(s)^2) state by state."""
+        if self.config.use_sde:
+            with torch.no_grad():
+                mean, features = self.sde_mean(fast_policy(self.actor_body)(obs))
+                if deterministic:
+                    return torch.tanh(mean).cpu().numpy()
+                if held:
+                    e = self.held(self.log_sigma, len(mean), self.rng)
+                    noise = (features.unsqueeze(1) @ e).squeeze(1)
+                else:
+                    std = state_dependent_log_std(features, self.log_sigma).exp()
+                    noise = std * torch.randn_like(mean)
+                return torch.tanh(mean + noise).cpu().numpy()
         mean, log_std = fast_policy(self.actor)(obs).chunk(2, -1)
         return squashed_gaussian_action(mean, log_std, deterministic).cpu().numpy()
 
@@ -319,7 +417,8 @@ class SAC(Agent):
         the random stream does not depend on which thread runs what."""
         cfg = self.config
         alpha = self.log_alpha.detach().exp()
-        shape = (len(batch), self.act_dim)
+        # the noise of a~ and a': per row, or gSDE's one z [F, A] per batch
+        shape = self.log_sigma.shape if cfg.use_sde else (len(batch), self.act_dim)
         eps_pi = torch.randn(shape, device=batch.actions.device)
         eps_next = None if cfg.value_network else torch.randn(shape, device=batch.actions.device)
         rewards, reward_metrics = bonus_rewards(self.reward_plugin, batch)  # r (+ beta C)
@@ -374,7 +473,7 @@ class SAC(Agent):
                 if self.counters["steps"] < cfg.learning_starts:
                     unit = unscale_action(self.env.sample_actions(), self.low, self.high)
                 else:
-                    unit = self.policy(obs)
+                    unit = self.policy(obs, held=True)
                 step = self.env.step(scale_action(unit, self.low, self.high))
                 self.replay.add(obs, unit, step)
                 observe_step(self.reward_plugin, obs, unit, step)  # each new transition, once
