@@ -30,7 +30,8 @@ from tidyrl.config import EnvConfig
 from tidyrl.envs.make import VecEnv
 from tidyrl.logging import METRICS_FILE, TIMING_COLUMNS
 
-# algo -> (env, steps, settings, kill after this step); one checkpoint falls before the kill
+# case -> (env, steps, settings, kill after this step); one checkpoint falls before the kill;
+# a case's first word is the algorithm
 CASES: dict[str, tuple[str, int, list[str], int]] = {
     "ppo": (
         "CartPole-v1",
@@ -89,6 +90,15 @@ CASES: dict[str, tuple[str, int, list[str], int]] = {
         + ["buffer_size=500", "log_every=100", "checkpoint_every=450"],
         550,
     ),
+    # gSDE: the exploration matrices the envs act with, held for 64 steps, carry over
+    "sac gsde": (
+        "Pendulum-v1",
+        800,
+        ["n_envs=2", "learning_starts=200", "hidden=[32,32]", "batch_size=32"]
+        + ["buffer_size=500", "use_sde=true", "sde_sample_freq=64", "log_every=100"]
+        + ["checkpoint_every=450"],
+        550,
+    ),
     # a reward plug-in's state is learned state too (RND: predictor, its optimizer, observation
     # and return statistics, each env's running intrinsic return; its row draws use agent.rng)
     "ddpg": (
@@ -129,7 +139,7 @@ def train_args(algo: str, run_dir: Path) -> list[str]:
     env, steps, settings, _ = CASES[algo]
     return [
         "train",
-        algo,
+        algo.split()[0],
         env,
         "--steps",
         str(steps),
