@@ -186,6 +186,15 @@ def test_continuous_control_on_dict_observations_shapes():
         assert agent.act(agent.env.obs).shape == (agent.env.n_envs, 2)
 
 
+def test_sac_gsde_reads_dict_observations_through_the_actors_encoder():
+    """gSDE's features phi(s) are the actor's last hidden layer behind its combined encoder."""
+    agent = tidyrl.make("sac", "tidyspace/GoalReach-v0", seed=0, use_sde=True, **SMALL)
+    agent.learn(600)
+    assert agent.counters["updates"] > 0
+    for deterministic in (False, True):
+        assert agent.act(agent.env.obs, deterministic).shape == (agent.env.n_envs, 2)
+
+
 def test_dict_critics_are_independent_and_frozen_reaches_only_the_actions():
     agent = tidyrl.make("td3", "tidyspace/GoalReach-v0", seed=0, **SMALL)
     obs = {"position": torch.rand(4, 2), "goal": torch.rand(4, 2)}
