@@ -50,6 +50,9 @@ CASES = {
     ),
     # Box actions and running observation normalization (the pendulum preset has both)
     "ppo-box": ("Pendulum-v1", {"hidden": (32,), "n_epochs": 2, "n_steps": 64}, 512),
+    # gSDE (the preset ppo picks on Pendulum, and SAC's): the mode is the clipped mean's
+    "ppo-sde": ("Pendulum-v1", {"hidden": (32,), "n_epochs": 2, "n_steps": 64}, 512),
+    "sac-sde": ("Pendulum-v1", {**SMALL_AC, "use_sde": True}, 200),
     "ddpg": ("Pendulum-v1", SMALL_AC, 200),
     "ddpg-imagination": ("Pendulum-v1", {**SMALL_AC, "model_hidden": (16,)}, 200),
     "td3": ("Pendulum-v1", SMALL_AC, 200),
@@ -61,6 +64,11 @@ CASES = {
     "dagger": ("CartPole-v1", {"hidden": (32,)}, 300),
     "gail": ("CartPole-v1", {"hidden": (32,), "n_epochs": 2}, 512),
 }
+
+
+def variant_algo(case: str) -> str:
+    """The algorithm of a case name: "ppo-box" and "ppo-sde" are ppo."""
+    return case.removesuffix("-box").removesuffix("-sde")
 
 
 def observations(agent, n: int = 1000) -> np.ndarray:
@@ -82,7 +90,7 @@ def observations(agent, n: int = 1000) -> np.ndarray:
 @pytest.fixture(scope="module", params=sorted(CASES))
 def trained(request, tmp_path_factory):
     name = request.param
-    algo = name.removesuffix("-box")
+    algo = variant_algo(name)
     env, config, steps = CASES[name]
     preset = "pendulum" if name == "ppo-box" else None
     run_dir = tmp_path_factory.mktemp("export") / name
@@ -109,7 +117,7 @@ def test_every_deep_algorithm_is_covered():
         and not getattr(registry.lookup(n)[0], "recurrent", False)  # refused: needs memory
     }
     assert set(EXPORTERS) == deep
-    assert {name.removesuffix("-box") for name in CASES} == deep
+    assert {variant_algo(name) for name in CASES} == deep
 
 
 def assert_same_actions(actions: np.ndarray, expected: np.ndarray, agent) -> None:

@@ -91,13 +91,16 @@ class PolicyMode(nn.Module):
 
 
 class SquashedMean(nn.Module):
-    """tanh(mu(s)) of a tanh-Gaussian actor whose output is (mu, log sigma): SAC's mode."""
+    """tanh(mu(s)) of a tanh-Gaussian actor whose output is (mu, log sigma): SAC's mode. With
+    `clip_mean` (gSDE) the actor outputs mu alone, clipped to +-clip_mean before the tanh."""
 
-    def __init__(self, actor: nn.Module, act_dim: int) -> None:
+    def __init__(self, actor: nn.Module, act_dim: int, clip_mean: float | None = None) -> None:
         super().__init__()
-        self.actor, self.act_dim = actor, act_dim
+        self.actor, self.act_dim, self.clip_mean = actor, act_dim, clip_mean
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        if self.clip_mean is not None:
+            return torch.tanh(self.actor(obs).clamp(-self.clip_mean, self.clip_mean))
         mean, log_std = self.actor(obs).split(self.act_dim, dim=-1)
         return squashed_gaussian_action(mean, log_std, deterministic=True)
 
@@ -202,9 +205,12 @@ def deterministic_actor(agent: Any) -> nn.Module:
 
 def squashed_gaussian_policy(agent: Any) -> nn.Module:
     """SAC: tanh of the Gaussian's mean, rescaled to the bounds."""
+    from tidyrl.algos.actor_critic.sac import SDE_CLIP_MEAN
+
+    clip_mean = SDE_CLIP_MEAN if agent.config.use_sde else None
     return nn.Sequential(
         ObsInput(flatten=True, keep_uint8=False),
-        SquashedMean(copy.deepcopy(agent.actor), agent.act_dim),
+        SquashedMean(copy.deepcopy(agent.actor), agent.act_dim, clip_mean),
         ToEnvActions(agent.action_space, unit=True),
     )
 
