@@ -11,9 +11,9 @@ evaluation steps; LunarLander's reference is for v2, the zoo's table has no v3 r
   each (its benchmark.md's `n_timesteps` column).
 - `defaults-continuous`: SAC, TD3, DDPG and PPO on the four continuous-action classic-control
   and Box2D tasks (Pendulum-v1, MountainCarContinuous-v0, LunarLanderContinuous-v3,
-  BipedalWalker-v3), at RL-Zoo's budgets. The zoo solves MountainCarContinuous with SAC and PPO
-  through gSDE (state-dependent exploration, `use_sde`), which tidyrl does not have; the
-  settings tidyrl picks there instead are in docs/usage.md.
+  BipedalWalker-v3), at RL-Zoo's budgets. Where the zoo's setting explores with gSDE
+  (state-dependent exploration: SAC and PPO on MountainCarContinuous, PPO on Pendulum, SAC on
+  BipedalWalker), tidyrl's preset does too (`use_sde`).
 """
 
 from __future__ import annotations
