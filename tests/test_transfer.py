@@ -83,13 +83,21 @@ def test_init_from_another_architecture_is_one_error(source):
 
 def test_a_box_with_other_bounds_loads_with_a_note(tmp_path):
     saved = tmp_path / "pendulum"
-    agent = tidyrl.make("ppo", "Pendulum-v1", run_dir=saved, n_steps=64, batch_size=64)
+    # preset none: the defaults on both sides (Pendulum-v1's own preset explores with gSDE)
+    agent = tidyrl.make(
+        "ppo", "Pendulum-v1", preset="none", run_dir=saved, n_steps=64, batch_size=64
+    )
     agent.save(saved)
     agent.close()
     gym.register("TransferTestWidePendulum-v0", entry_point=WidePendulum, max_episode_steps=200)
     with pytest.warns(TransferNote, match="other bounds"):
         tuned = tidyrl.make("ppo", "TransferTestWidePendulum-v0", init_from=saved, n_steps=64)
     tuned.close()
+    # a gSDE source (log sigma [64, 1]) into a run without gSDE: one line naming the fix
+    sde = tmp_path / "sde"
+    tidyrl.make("ppo", "Pendulum-v1", run_dir=sde, n_steps=64, batch_size=64).save(sde)
+    with pytest.raises(CheckpointError, match="log_std.*source run's network settings"):
+        tidyrl.make("ppo", "TransferTestWidePendulum-v0", init_from=sde, n_steps=64)
 
 
 class WidePendulum(gym.envs.classic_control.pendulum.PendulumEnv):

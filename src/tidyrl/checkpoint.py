@@ -364,7 +364,8 @@ def restore_entry(
             obj.set_state(tensors[f"generator/{name}"])
     except (RuntimeError, KeyError, ValueError) as exc:
         raise CheckpointError(
-            f"checkpoint does not fit {agent.algo}'s {name!r}: {str(exc).splitlines()[0]}"
+            f"checkpoint does not fit {agent.algo}'s {name!r}: "
+            + " ".join(line.strip() for line in str(exc).splitlines())  # one line, every part
         ) from exc
 
 

@@ -62,7 +62,13 @@ def init_from(agent: Any, path: str | Path) -> list[str]:
     if not ours:
         raise CheckpointError(f"{agent.algo} has no networks for --init-from to load")
     for name, info in carried.items():
-        restore_entry(agent, name, info, tensors)
+        try:
+            restore_entry(agent, name, info, tensors)
+        except CheckpointError as exc:  # e.g. other widths, or gSDE's log sigma on one side
+            raise CheckpointError(
+                f"--init-from '{path}': {exc}; build this run with the source run's network "
+                "settings (its config.json: hidden, use_sde, ...)"
+            ) from exc
     return notes
 
 
