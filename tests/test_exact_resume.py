@@ -90,15 +90,6 @@ CASES: dict[str, tuple[str, int, list[str], int]] = {
         + ["buffer_size=500", "log_every=100", "checkpoint_every=450"],
         550,
     ),
-    # gSDE: the exploration matrices the envs act with, held for 64 steps, carry over
-    "sac gsde": (
-        "Pendulum-v1",
-        800,
-        ["n_envs=2", "learning_starts=200", "hidden=[32,32]", "batch_size=32"]
-        + ["buffer_size=500", "use_sde=true", "sde_sample_freq=64", "log_every=100"]
-        + ["checkpoint_every=450"],
-        550,
-    ),
     # a reward plug-in's state is learned state too (RND: predictor, its optimizer, observation
     # and return statistics, each env's running intrinsic return; its row draws use agent.rng)
     "ddpg": (
@@ -129,6 +120,14 @@ CASES: dict[str, tuple[str, int, list[str], int]] = {
         220,
     ),
 }
+
+
+# gSDE: the exploration matrices the envs act with, held for 64 steps, carry over
+CASES["sac gsde"] = (
+    *CASES["sac"][:2],
+    [*CASES["sac"][2], "use_sde=true", "sde_sample_freq=64"],
+    550,
+)
 
 
 class Killed(Exception):

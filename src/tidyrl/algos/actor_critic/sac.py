@@ -64,7 +64,11 @@ from torch import nn
 from tidyrl.agent import Agent
 from tidyrl.algos.actor_critic.common import box_bounds, encoded_critic, encoded_mlp, unit_box
 from tidyrl.config import check_choice, check_range
-from tidyrl.core.distributions import HeldExploration, state_dependent_log_std
+from tidyrl.core.distributions import (
+    HeldExploration,
+    StateDependentGaussian,
+    state_dependent_log_std,
+)
 from tidyrl.core.squashed import (
     scale_action,
     squashed_gaussian_action,
@@ -369,13 +373,9 @@ class SAC(Agent):
                 mean, features = self.sde_mean(fast_policy(self.actor_body)(obs))
                 if deterministic:
                     return torch.tanh(mean).cpu().numpy()
-                if held:
-                    e = self.held(self.log_sigma, len(mean), self.rng)
-                    noise = (features.unsqueeze(1) @ e).squeeze(1)
-                else:
-                    std = state_dependent_log_std(features, self.log_sigma).exp()
-                    noise = std * torch.randn_like(mean)
-                return torch.tanh(mean + noise).cpu().numpy()
+                matrices = self.held(self.log_sigma, len(mean), self.rng) if held else None
+                dist = StateDependentGaussian(mean, features, self.log_sigma, matrices)
+                return torch.tanh(dist.sample()).cpu().numpy()
         mean, log_std = fast_policy(self.actor)(obs).chunk(2, -1)
         return squashed_gaussian_action(mean, log_std, deterministic).cpu().numpy()
 
