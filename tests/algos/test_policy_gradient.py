@@ -280,6 +280,8 @@ def test_sde_sample_freq_zero_is_a_config_error():
 
     with pytest.raises(ConfigError, match="sde_sample_freq=0.*-1"):
         tidyrl.make("ppo", "Pendulum-v1", use_sde=True, sde_sample_freq=0)
+    with pytest.raises(ConfigError, match="use_sde=True explores continuous.*use_sde=false"):
+        tidyrl.make("ppo", "CartPole-v1", use_sde=True)
 
 
 @pytest.mark.learning

@@ -112,6 +112,11 @@ def build_policy(agent: Any, cfg: Any, critic: bool = True) -> tuple[PolicyIO, A
     `hidden`, `activation`, `log_std_init` (and `normalize_obs`, PPO's `two_value_heads`:
     extrinsic and intrinsic value heads, and its gSDE fields `use_sde`, `sde_sample_freq`, and
     `ortho_init`, when present)."""
+    if getattr(cfg, "use_sde", False) and not isinstance(agent.action_space, gym.spaces.Box):
+        raise ConfigError(
+            f"use_sde=True explores continuous (Box) actions, not {agent.action_space}; "
+            "set use_sde=false"
+        )
     io = PolicyIO(agent.observation_space, agent.action_space, getattr(cfg, "normalize_obs", False))
     policy = ActorCritic(
         io.obs_dim,
