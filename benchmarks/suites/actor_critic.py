@@ -47,10 +47,11 @@ which tidyrl's ``--preset sb3-mujoco`` equals."""
 SB3_MUJOCO = {
     "preset": "sb3-mujoco",
     "eval_every": 10_000,
-    "eval_episodes": 5,
+    "eval_episodes": 10,
     "peer": Peer("SAC", SB3_SAC_MUJOCO),
 }
-"""tidyrl's SAC as SB3's beside SB3's, evaluated as in ac-mujoco."""
+"""tidyrl's SAC as SB3's beside SB3's: both evaluated deterministically over the same 10 eval
+episodes (issue 27 item 1's protocol) every 10k steps."""
 
 SMALL = {"hidden": (64, 64)}
 """64-64 networks for the Pendulum learning suite: the shared 2-core machine could not run 15
