@@ -74,15 +74,22 @@ def linear(start: float) -> Callable[[float], float]:
     return schedule
 
 
-def peer_kwargs(kwargs: Mapping[str, Any]) -> dict[str, Any]:
+def peer_kwargs(kwargs: Mapping[str, Any], action_dim: int = 0) -> dict[str, Any]:
     """JSON kwargs -> SB3 kwargs: "lin_X" strings become linear schedules (RL-Zoo's
     convention), `policy_kwargs.activation_fn` names a torch.nn class, lists become tuples where
-    SB3 expects them (train_freq)."""
+    SB3 expects them (train_freq), and `action_noise: {"normal": sigma}` becomes SB3's
+    NormalActionNoise of that std on each of the `action_dim` action components (RL-Zoo's
+    `noise_type: normal`, `noise_std`)."""
     import torch
 
     out: dict[str, Any] = {}
     for key, value in kwargs.items():
-        if isinstance(value, str) and value.startswith("lin_"):
+        if key == "action_noise":
+            from stable_baselines3.common.noise import NormalActionNoise
+
+            sigma = float(value["normal"])
+            value = NormalActionNoise(np.zeros(action_dim), np.full(action_dim, sigma))
+        elif isinstance(value, str) and value.startswith("lin_"):
             value = linear(float(value[4:]))
         elif key == "policy_kwargs":
             value = dict(value)
@@ -169,7 +176,8 @@ def run_peer(task: Task, seed: int) -> dict[str, Any]:
     venv: Any = DummyVecEnv([factory(i) for i in range(peer.n_envs)])
     if peer.normalize is not None:
         venv = VecNormalize(venv, **dict(peer.normalize))
-    model = cls(peer.policy, venv, seed=seed, device="cpu", verbose=0, **peer_kwargs(peer.kwargs))
+    kwargs = peer_kwargs(peer.kwargs, int(np.prod(venv.action_space.shape or (0,))))
+    model = cls(peer.policy, venv, seed=seed, device="cpu", verbose=0, **kwargs)
     policy = _PeerPolicy(model, cfg, seed, venv if peer.normalize is not None else None)
     excluded = ExcludedTime()
     curve: list[dict[str, Any]] = []

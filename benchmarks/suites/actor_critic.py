@@ -20,6 +20,8 @@
   sb3-mujoco`` (SB3's update, weight for weight: tests/algos/test_matches_sb3.py) beside SB3's SAC
   at RL-Zoo's MuJoCo settings on Hopper-v5 and HalfCheetah-v5, and SAC with ``--preset
   tianshou-mujoco`` (Tianshou's lr 1e-3 and fixed alpha 0.2) on Hopper-v5, at ac-mujoco's budget.
+* ``td3-mujoco-settings`` (issue 27): TD3 with ``--preset sb3-mujoco`` (RL-Zoo's MuJoCo settings;
+  SB3's update: tests/algos/test_matches_sb3.py) beside SB3's TD3 on Hopper-v5 and HalfCheetah-v5.
 """
 
 from __future__ import annotations
@@ -52,6 +54,25 @@ SB3_MUJOCO = {
 }
 """tidyrl's SAC as SB3's beside SB3's: both evaluated deterministically over the same 10 eval
 episodes (issue 27 item 1's protocol) every 10k steps."""
+
+SB3_TD3_MUJOCO = {
+    "learning_rate": 1e-3,
+    "buffer_size": 1_000_000,
+    "learning_starts": 10_000,
+    "batch_size": 256,
+    "tau": 0.005,
+    "gamma": 0.99,
+    "train_freq": 1,
+    "gradient_steps": 1,
+    "action_noise": {"normal": 0.1},
+    "policy_kwargs": {"net_arch": [400, 300], "activation_fn": "ReLU"},
+}
+"""RL-Zoo's TD3 on the MuJoCo tasks (hyperparams/td3.yml: lr 1e-3, 10k random steps, Gaussian
+noise std 0.1, 400-300; SB3's policy_delay 2 and target smoothing 0.2 clipped at 0.5), which
+tidyrl's TD3 ``--preset sb3-mujoco`` equals."""
+
+TD3_SB3_MUJOCO = {**SB3_MUJOCO, "peer": Peer("TD3", SB3_TD3_MUJOCO)}
+"""tidyrl's TD3 as SB3's beside SB3's, evaluated as SAC's pair."""
 
 SMALL = {"hidden": (64, 64)}
 """64-64 networks for the Pendulum learning suite: the shared 2-core machine could not run 15
@@ -228,5 +249,17 @@ SUITES = [
         ),
         seeds=(0, 1, 2),
         description="SAC on MuJoCo: SB3's update beside SB3, and Tianshou's settings (issue 27).",
+    ),
+    Suite(
+        "td3-mujoco-settings",
+        "actor_critic",
+        (
+            Task("td3", "Hopper-v5", 100_000, **TD3_SB3_MUJOCO, reference=TIANSHOU_HOPPER_TD3),
+            Task(
+                "td3", "HalfCheetah-v5", 100_000, **TD3_SB3_MUJOCO, reference=TIANSHOU_CHEETAH_TD3
+            ),
+        ),
+        seeds=(0, 1, 2),
+        description="TD3 on MuJoCo at RL-Zoo's settings beside SB3's TD3 (issue 27).",
     ),
 ]

@@ -364,9 +364,10 @@ def test_sac_log_sigma_clamp_and_log_prob_equal_sb3s():
 
 @pytest.mark.parametrize(("env_id", "limit"), CONTINUOUS)
 def test_td3_updates_equal_sb3s_from_the_same_weights_batches_and_noise(env_id, limit):
-    """RL-Zoo's MuJoCo TD3 (lr 1e-3, 400-300, batch 256) with SB3's policy_delay 2, smoothing
-    noise 0.2 clipped at 0.5, tau 0.005: the actor and both targets move on the 2nd, 4th, ...
-    update only. All six networks agree after 12 updates (6 of them delayed)."""
+    """RL-Zoo's MuJoCo TD3 (lr 1e-3, 400-300, batch 256; tidyrl's `--preset sb3-mujoco`) with
+    SB3's policy_delay 2, smoothing noise 0.2 clipped at 0.5, tau 0.005: the actor and both
+    targets move on the 2nd, 4th, ... update only. All six networks agree after 12 updates (6 of
+    them delayed)."""
     _needs_env(env_id)
     model = sb3.TD3(
         "MlpPolicy",
@@ -379,7 +380,11 @@ def test_td3_updates_equal_sb3s_from_the_same_weights_batches_and_noise(env_id, 
         policy_kwargs={"net_arch": [400, 300]},
     )
     assert (model.policy_delay, model.target_policy_noise, model.target_noise_clip) == (2, 0.2, 0.5)
-    agent = _filled_agent("td3", env_id, limit, hidden=(400, 300), actor_lr=1e-3, critic_lr=1e-3)
+    agent = _filled_agent("td3", env_id, limit, preset="sb3-mujoco")
+    # RL-Zoo's exploration: N(0, 0.1^2) on each action component, 10k random steps first
+    cfg = agent.config
+    assert (cfg.noise, cfg.noise_variance_start, cfg.noise_variance_end) == ("gaussian", 0.01, 0.01)
+    assert cfg.learning_starts == 10_000
     _copy(_td3_pairs(model, agent))
     start = [ours.detach().clone() for ours, _ in _td3_pairs(model, agent)]
     _, truncated = _run_updates(model, agent)

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from tidyrl import cli
@@ -248,3 +249,17 @@ def test_distributed_records_render_as_one_section(tmp_path):
     assert "`ray.init` of a local Ray 4.0 s, a run's 4 workers ready 8.0 s" in text  # medians
     assert "| in-process | 8,192 | 1000 | 800 |" in text and "| 2 | 8,192 | 1500 | 900 |" in text
     assert "| 0 | 2 | 5,000: 100 | 12 |" in text
+
+
+def test_peer_action_noise_is_rl_zoos_normal_noise_on_each_action():
+    """RL-Zoo's `noise_type: normal, noise_std: 0.1` for SB3's TD3: the JSON spelling
+    `{"normal": 0.1}` becomes NormalActionNoise with that std on every action component."""
+    pytest.importorskip("stable_baselines3")
+    from tidyrl.bench.folder import peers
+
+    kwargs = peers().peer_kwargs({"action_noise": {"normal": 0.1}, "gamma": 0.9}, action_dim=3)
+    noise = kwargs["action_noise"]
+    assert type(noise).__name__ == "NormalActionNoise" and kwargs["gamma"] == 0.9
+    draws = np.stack([noise() for _ in range(4000)])
+    assert draws.shape == (4000, 3)
+    np.testing.assert_allclose(draws.std(axis=0), 0.1, rtol=0.05)

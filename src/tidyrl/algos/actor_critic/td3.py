@@ -165,6 +165,17 @@ class TD3(Agent):
         "box2d": ZOO_DETERMINISTIC_BOX2D,
         # Fujimoto et al. (2018) on MuJoCo: 25k steps of uniformly random actions first
         "mujoco": {"learning_starts": 25_000},
+        # RL-Zoo's TD3 on the MuJoCo tasks (hyperparams/td3.yml: lr 1e-3, 400-300, 10k random
+        # steps, Gaussian noise std 0.1): SB3's update (tests/algos/test_matches_sb3.py)
+        "sb3-mujoco": {
+            "learning_starts": 10_000,
+            "actor_lr": 1e-3,
+            "critic_lr": 1e-3,
+            "hidden": (400, 300),
+            "noise": "gaussian",
+            "noise_variance_start": 0.01,
+            "noise_variance_end": 0.01,
+        },
     }
 
     def __init__(self, env: Any, config: Any = None, run: Any = None, *, algo: Any = None) -> None:
