@@ -92,7 +92,9 @@ def trained(request, tmp_path_factory):
     name = request.param
     algo = variant_algo(name)
     env, config, steps = CASES[name]
-    preset = "pendulum" if name == "ppo-box" else None
+    # c51 and rainbow keep their defaults: Acrobot's preset copies the target every 250 steps,
+    # so 300 steps leave Q values near-tied, where float rounding may flip the argmax
+    preset = {"ppo-box": "pendulum", "c51": "none", "rainbow": "none"}.get(name)
     run_dir = tmp_path_factory.mktemp("export") / name
     needs = imitation_overrides(algo, env, tmp_path_factory.mktemp("demos"))
     agent = tidyrl.make(algo, env, seed=0, preset=preset, run_dir=run_dir, **config, **needs)

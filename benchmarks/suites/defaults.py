@@ -9,6 +9,10 @@ evaluation steps; LunarLander's reference is for v2, the zoo's table has no v3 r
 - `defaults-dqn`: DQN on CartPole-v1, Acrobot-v1, MountainCar-v0 and LunarLander-v3.
 - `defaults-ppo`, `defaults-a2c`: PPO and A2C on the same four tasks, at RL-Zoo's budgets for
   each (its benchmark.md's `n_timesteps` column).
+- `defaults-rainbow`, `defaults-c51`: the distributional agents on DQN's four tasks and budgets.
+  RL-Zoo keeps no C51 or Rainbow, so their per-env presets take DQN's RL-Zoo settings and add
+  each task's return support (src/tidyrl/algos/value/common.py). The references are RL-Zoo's
+  QR-DQN (its one distributional DQN) and DQN at the same budgets.
 - `defaults-continuous`: SAC, TD3, DDPG and PPO on the four continuous-action classic-control
   and Box2D tasks (Pendulum-v1, MountainCarContinuous-v0, LunarLanderContinuous-v3,
   BipedalWalker-v3), at RL-Zoo's budgets. Where the zoo's setting explores with gSDE
@@ -18,6 +22,8 @@ evaluation steps; LunarLander's reference is for v2, the zoo's table has no v3 r
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from tidyrl.bench.suite import Suite, Task
 
 ZOO = "RL-Zoo benchmark.md (SB3 DQN, tuned hyper-parameters)"
@@ -26,6 +32,7 @@ ZOO_A2C = "RL-Zoo benchmark.md (SB3 A2C, tuned hyper-parameters)"
 ZOO_SAC = "RL-Zoo benchmark.md (SB3 SAC, tuned hyper-parameters)"
 ZOO_TD3 = "RL-Zoo benchmark.md (SB3 TD3, tuned hyper-parameters)"
 ZOO_DDPG = "RL-Zoo benchmark.md (SB3 DDPG, tuned hyper-parameters)"
+ZOO_QRDQN = "RL-Zoo benchmark.md (SB3-contrib QR-DQN; DQN in brackets)"
 
 DQN = (
     Task("dqn", "CartPole-v1", 50_000, threshold=475, reference=f"{ZOO}: 500.0 ± 0.0 at 50k"),
@@ -41,6 +48,22 @@ DQN = (
         reference=f"{ZOO}: 154.4 ± 79.2 at 100k (LunarLander-v2)",
     ),
 )
+
+QRDQN_SCORES = (
+    "500.0 ± 0.0 at 50k (DQN 500.0 ± 0.0)",
+    "-69.1 ± 10.0 at 100k (DQN -76.6 ± 11.8)",
+    "-106.0 ± 15.5 at 120k (DQN -100.8 ± 9.9)",
+    "70.2 ± 225.5 at 100k, LunarLander-v2 (DQN 154.4 ± 79.2)",
+)
+"""RL-Zoo's QR-DQN and DQN on DQN's four tasks, at DQN's budgets."""
+
+
+def _distributional(algo: str) -> tuple[Task, ...]:
+    """A distributional agent on DQN's four tasks, at DQN's budgets and thresholds."""
+    return tuple(
+        replace(task, algo=algo, reference=f"{ZOO_QRDQN}: {score}")
+        for task, score in zip(DQN, QRDQN_SCORES, strict=True)
+    )
 
 
 DISCRETE = ("CartPole-v1", "Acrobot-v1", "MountainCar-v0", "LunarLander-v3")
@@ -149,6 +172,19 @@ SUITES = [
         "value",
         DQN,
         description="DQN with the settings `tidyrl train dqn ENV` chooses, four classic tasks.",
+    ),
+    Suite(
+        "defaults-rainbow",
+        "value",
+        _distributional("rainbow"),
+        description="Rainbow with the settings `tidyrl train rainbow ENV` chooses, DQN's four "
+        "tasks.",
+    ),
+    Suite(
+        "defaults-c51",
+        "value",
+        _distributional("c51"),
+        description="C51 with the settings `tidyrl train c51 ENV` chooses, DQN's four tasks.",
     ),
     Suite(
         "defaults-ppo",

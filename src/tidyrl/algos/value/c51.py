@@ -18,13 +18,14 @@ actions.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import gymnasium as gym
 import numpy as np
 import torch
 
 from tidyrl.agent import Agent
+from tidyrl.algos.value.common import CLASSIC_ENV_PRESETS, distributional_presets
 from tidyrl.config import check_hidden, check_range
 from tidyrl.core.distributional import categorical_projection, make_support
 from tidyrl.core.exploration import epsilon_greedy
@@ -45,7 +46,7 @@ from tidyrl.nets.optim import make_optimizer
 class C51Config:
     n_atoms: int = 51
     """Number of atoms N of the return distribution."""
-    v_min: float = 0.0
+    v_min: float = -100.0
     """Smallest representable return z_0."""
     v_max: float = 100.0
     """Largest representable return z_{N-1}."""
@@ -130,8 +131,11 @@ class C51(Agent):
     observation_spaces = (gym.spaces.Box, gym.spaces.Dict)
     uses_action_mask = True
     default_steps = 50_000
+    ENV_PRESETS = CLASSIC_ENV_PRESETS
     PRESETS = {
-        "cartpole": {},
+        # CartPole-v1 (RL-Zoo's DQN settings, the defaults), Acrobot-v1, MountainCar-v0 and
+        # LunarLander-v3: DQN's RL-Zoo settings and each task's return support (common.py)
+        **distributional_presets({f.name for f in fields(C51Config)}),
         # Bellemare et al. 2017: Nature DQN settings, Adam lr 2.5e-4 eps 0.01/32, V in [-10, 10]
         "atari": {
             "torch_threads": 0,  # the Nature CNN gains from every core (docs/performance.md)

@@ -52,6 +52,7 @@ import torch
 from torch import nn
 
 from tidyrl.agent import Agent
+from tidyrl.algos.value.common import ZOO_ACROBOT, ZOO_MOUNTAINCAR
 from tidyrl.config import check_choice, check_hidden, check_range
 from tidyrl.core.exploration import epsilon_greedy
 from tidyrl.core.losses import mean_td_loss
@@ -190,20 +191,6 @@ def compute_loss_q(
     return mean_td_loss(q_taken, target, kind, weights)
 
 
-# RL-Zoo's tuned Acrobot-v1 (and LunarLander-v3) DQN, hyperparams/dqn.yml
-ZOO_ACROBOT = {
-    "lr": 6.3e-4,
-    "batch_size": 128,
-    "buffer_size": 50_000,
-    "learning_starts": 0,
-    "target_update_every": 250,
-    "train_freq": 4,
-    "gradient_steps": 4,
-    "exploration_fraction": 0.12,
-    "epsilon_end": 0.1,
-}
-
-
 class DQN(Agent):
     """DQN with optional Double and Dueling; hard or soft target updates; Huber or MSE."""
 
@@ -252,22 +239,10 @@ class DQN(Agent):
             "exploration_fraction": 0.1,
             "max_grad_norm": 0.0,
         },
-        # RL-Zoo's tuned classic-control and Box2D settings (hyperparams/dqn.yml; SB3's
-        # gradient_steps=-1 is one gradient step per env step: train_freq of them)
+        # RL-Zoo's tuned classic-control and Box2D settings (common.py)
         "acrobot": ZOO_ACROBOT,
         "lunarlander": ZOO_ACROBOT,  # RL-Zoo tunes LunarLander-v3 to Acrobot's values
-        "mountaincar": {
-            "lr": 4e-3,
-            "batch_size": 128,
-            "buffer_size": 10_000,
-            "learning_starts": 1000,
-            "gamma": 0.98,
-            "target_update_every": 600,
-            "train_freq": 16,
-            "gradient_steps": 8,
-            "exploration_fraction": 0.2,
-            "epsilon_end": 0.07,
-        },
+        "mountaincar": ZOO_MOUNTAINCAR,
         # Young & Tian 2019 (MinAtar DQN): 128 hidden, lr 2.5e-4, batch 32, target every 1000
         "minatar": {
             "hidden": (128,),

@@ -32,7 +32,7 @@ the networks.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import gymnasium as gym
 import numpy as np
@@ -40,6 +40,7 @@ import torch
 from torch import nn
 
 from tidyrl.agent import Agent
+from tidyrl.algos.value.common import CLASSIC_ENV_PRESETS, distributional_presets
 from tidyrl.config import check_hidden, check_range
 from tidyrl.core.distributional import categorical_projection, make_support
 from tidyrl.core.exploration import epsilon_greedy
@@ -74,7 +75,7 @@ class RainbowConfig:
     """Multi-step return horizon n (1 switches n-step returns off)."""
     n_atoms: int = 51
     """Atoms N of the return distribution."""
-    v_min: float = 0.0
+    v_min: float = -100.0
     """Smallest representable return."""
     v_max: float = 100.0
     """Largest representable return."""
@@ -207,8 +208,12 @@ class Rainbow(Agent):
     observation_spaces = (gym.spaces.Box, gym.spaces.Dict)
     uses_action_mask = True
     default_steps = 50_000
+    ENV_PRESETS = CLASSIC_ENV_PRESETS
     PRESETS = {
-        "cartpole": {},
+        # CartPole-v1 (RL-Zoo's DQN settings, the defaults), Acrobot-v1, MountainCar-v0 and
+        # LunarLander-v3: DQN's RL-Zoo settings for the fields Rainbow shares (its exploration
+        # is the noisy layers') and each task's return support (common.py)
+        **distributional_presets({f.name for f in fields(RainbowConfig)}),
         # Hessel et al. 2018, Table 1 (Atari): lr 6.25e-5, Adam eps 1.5e-4, n = 3, omega 0.5,
         # beta 0.4 -> 1, sigma_0 0.5, V in [-10, 10], target every 32k frames = 8k steps,
         # replay starts at 80k frames = 20k steps

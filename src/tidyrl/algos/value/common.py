@@ -1,0 +1,84 @@
+"""Settings shared by the value-based methods (DQN, C51, Rainbow): RL-Zoo's tuned DQN settings
+for the classic-control and Box2D tasks, and the return support a distributional agent needs on
+each, so that `tidyrl train c51 Acrobot-v1` (or `rainbow`) picks settings that work there, as
+`tidyrl train dqn Acrobot-v1` does (issue 27, item 5).
+
+RL-Zoo keeps no C51 or Rainbow settings for these tasks. The distributional agents take DQN's
+there (the replay, update and target schedule, and ε for the agents that explore with it) and
+add the support [v_min, v_max] of the returns the task can produce:
+
+- Acrobot-v1 and MountainCar-v0 pay -1 per step, so a return discounted by gamma lies in
+  [-1 / (1 - gamma), 0]: [-100, 0] at gamma 0.99, [-50, 0] at RL-Zoo's MountainCar gamma 0.98.
+- CartPole-v1 pays +1 per step: [0, 100] at gamma 0.99.
+- LunarLander-v3 shapes its reward by distance, speed and tilt and ends with +100 or -100, so
+  its returns take both signs and exceed 100 in size: [-200, 200].
+
+A support that misses the task's returns fails silently. With [0, 100] on Acrobot every target
+r + gamma z_j is clamped to z_0 = 0, all actions look alike, and the greedy policy never moves
+the pendulum up (eval -500). The distributional agents' default support is therefore
+symmetric, [-100, 100] (the range CleanRL's C51 uses for classic control), so an unknown task
+with per-step rewards in [-1, 1] at gamma 0.99 fits.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+ZOO_ACROBOT: dict[str, Any] = {
+    "lr": 6.3e-4,
+    "batch_size": 128,
+    "buffer_size": 50_000,
+    "learning_starts": 0,
+    "target_update_every": 250,
+    "train_freq": 4,
+    "gradient_steps": 4,
+    "exploration_fraction": 0.12,
+    "epsilon_end": 0.1,
+}
+"""RL-Zoo's tuned Acrobot-v1 DQN (hyperparams/dqn.yml; RL-Zoo tunes LunarLander-v3 to the same
+values). SB3's gradient_steps=-1 is one gradient step per env step: train_freq of them."""
+
+ZOO_MOUNTAINCAR: dict[str, Any] = {
+    "lr": 4e-3,
+    "batch_size": 128,
+    "buffer_size": 10_000,
+    "learning_starts": 1000,
+    "gamma": 0.98,
+    "target_update_every": 600,
+    "train_freq": 16,
+    "gradient_steps": 8,
+    "exploration_fraction": 0.2,
+    "epsilon_end": 0.07,
+}
+"""RL-Zoo's tuned MountainCar-v0 DQN (hyperparams/dqn.yml)."""
+
+CLASSIC_SUPPORTS: dict[str, tuple[float, float]] = {
+    "cartpole": (0.0, 100.0),
+    "acrobot": (-100.0, 0.0),
+    "mountaincar": (-50.0, 0.0),
+    "lunarlander": (-200.0, 200.0),
+}
+"""(v_min, v_max) per classic task (the module docstring says why each)."""
+
+CLASSIC_ENV_PRESETS = {
+    "CartPole-v1": "cartpole",
+    "Acrobot-v1": "acrobot",
+    "MountainCar-v0": "mountaincar",
+    "LunarLander-v3": "lunarlander",
+}
+"""The env ids a distributional agent keeps settings for, and the preset each gets."""
+
+
+def distributional_presets(fields: set[str]) -> dict[str, dict[str, Any]]:
+    """The classic tasks' presets of a distributional agent whose config has `fields`: DQN's
+    RL-Zoo settings for the fields it shares (CartPole's are the defaults) and the task's
+    support."""
+    zoo = {"acrobot": ZOO_ACROBOT, "mountaincar": ZOO_MOUNTAINCAR, "lunarlander": ZOO_ACROBOT}
+    return {
+        name: {
+            **{key: value for key, value in zoo.get(name, {}).items() if key in fields},
+            "v_min": v_min,
+            "v_max": v_max,
+        }
+        for name, (v_min, v_max) in CLASSIC_SUPPORTS.items()
+    }
