@@ -169,6 +169,43 @@ def test_rainbow_minatar_preset_is_revisiting_rainbows_network_and_schedule():
         tidyrl.make("rainbow", "CartPole-v1", hidden=(0,))
 
 
+# Per-step rewards of the classic tasks (Gymnasium's docs): CartPole +1, Acrobot -1 (0 on the
+# step that reaches the goal), MountainCar -1. Discounted returns: [r_min, r_max] / (1 - gamma).
+CLASSIC_REWARDS = {
+    "CartPole-v1": (0.0, 1.0),
+    "Acrobot-v1": (-1.0, 0.0),
+    "MountainCar-v0": (-1.0, 0.0),
+}
+
+
+@pytest.mark.parametrize("algo", ["c51", "rainbow"])
+@pytest.mark.parametrize("env_id", sorted(CLASSIC_REWARDS))
+def test_distributional_support_covers_the_tasks_returns(algo, env_id):
+    """Issue 27 item 5: a support that misses the returns clips every target to an end atom and
+    fails silently (the old [0, 100] on Acrobot: all Q equal, eval -500). Without a preset the
+    agent takes the env's, which must hold every discounted return; the defaults hold both signs."""
+    low, high = CLASSIC_REWARDS[env_id]
+    cfg = tidyrl.make(algo, env_id, seed=0).config
+    scale = 1.0 / (1.0 - cfg.gamma)
+    assert cfg.v_min <= low * scale and high * scale <= cfg.v_max
+    assert cfg.v_max - cfg.v_min <= 2 * max(1.0, abs(low), abs(high)) * scale  # not needlessly wide
+    defaults = tidyrl.make(algo, env_id, seed=0, preset="none").config
+    assert defaults.v_min <= -scale and scale <= defaults.v_max
+
+
+def test_rainbow_target_on_a_support_that_misses_the_returns_is_all_on_one_atom():
+    """Why the support matters: from a next state worth 0 (all mass on the atom z = 0), r = -1
+    gives T z = -1. On [0, 100] that is clipped to z_0 = 0, so the target says 0, not -1, and
+    every -1 step looks free; on [-100, 0] the projected target keeps its mean, -1."""
+    batch = sample([-1.0], [False], [0.9])
+    for (v_min, v_max), expected_q in (((0.0, 100.0), 0.0), ((-100.0, 0.0), -1.0)):
+        support = torch.linspace(v_min, v_max, 51)
+        logits = torch.full((1, 1, 51), -1e9)
+        logits[0, 0, int(torch.argmin(support.abs()))] = 0.0  # next value 0, all on one atom
+        target = rainbow_target(batch, logits, None, support)
+        torch.testing.assert_close((target * support).sum(), torch.tensor(expected_q))
+
+
 @pytest.mark.learning
 def test_dqn_learns_cartpole_quickly():
     """Regression gate: DQN's greedy policy reaches a mean return >= 200 on CartPole (5 episodes)
