@@ -64,18 +64,19 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise TidyError(f"--init-from '{args.init_from}' is --run-dir itself; choose another")
         check_source(args.algo, args.init_from)  # another algorithm's run: refused up front
     chosen = choose_preset(args.algo, args.preset, args.env)
-    if args.preset is None and chosen is not None and not args.quiet:
-        values = " ".join(f"{k}={v}" for k, v in registry.presets(args.algo)[chosen].items())
-        print(
-            f"{args.algo} on {args.env}: preset '{chosen}' ({values}); "
-            f"--preset {NO_PRESET} keeps the defaults",
-            file=sys.stderr,
-        )
     _claim_run_dir(run_dir, args.overwrite)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", TransferNote)
         agent = make(
             args.algo, args.env, seed=args.seed, preset=args.preset, run_dir=run_dir, **overrides
+        )
+    if args.preset is None and chosen is not None and not args.quiet:
+        # once the agent is built, so that a user's mistake stays a one-line error
+        values = " ".join(f"{k}={v}" for k, v in registry.presets(args.algo)[chosen].items())
+        print(
+            f"{args.algo} on {args.env}: preset '{chosen}' ({values}); "
+            f"--preset {NO_PRESET} keeps the defaults",
+            file=sys.stderr,
         )
     for warning in caught:
         if issubclass(warning.category, TransferNote):
