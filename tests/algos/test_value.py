@@ -193,7 +193,7 @@ def test_distributional_support_covers_the_tasks_returns(algo, env_id):
     assert defaults.v_min <= -scale and scale <= defaults.v_max
 
 
-def test_rainbow_target_on_a_support_that_misses_the_returns_is_all_on_one_atom():
+def test_rainbow_target_on_a_support_that_misses_the_returns_loses_the_reward():
     """Why the support matters: from a next state worth 0 (all mass on the atom z = 0), r = -1
     gives T z = -1. On [0, 100] that is clipped to z_0 = 0, so the target says 0, not -1, and
     every -1 step looks free; on [-100, 0] the projected target keeps its mean, -1."""

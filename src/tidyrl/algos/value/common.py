@@ -14,8 +14,8 @@ add the support [v_min, v_max] of the returns the task can produce:
   its returns take both signs and exceed 100 in size: [-200, 200].
 
 A support that misses the task's returns fails silently. With [0, 100] on Acrobot every target
-r + gamma z_j is clamped to z_0 = 0, all actions look alike, and the greedy policy never moves
-the pendulum up (eval -500). The distributional agents' default support is therefore
+r + gamma z_j is clamped to z_0 = 0, all actions look alike, and the greedy policy never swings
+the pendulum up (docs/algorithms/c51.md). The distributional agents' default support is therefore
 symmetric, [-100, 100] (the range CleanRL's C51 uses for classic control), so an unknown task
 with per-step rewards in [-1, 1] at gamma 0.99 fits.
 """
