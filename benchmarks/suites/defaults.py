@@ -13,6 +13,8 @@ evaluation steps; LunarLander's reference is for v2, the zoo's table has no v3 r
   RL-Zoo keeps no C51 or Rainbow, so their per-env presets take DQN's RL-Zoo settings and add
   each task's return support (src/tidyrl/algos/value/common.py). The references are RL-Zoo's
   QR-DQN (its one distributional DQN) and DQN at the same budgets.
+- `defaults-trpo`: TRPO on the four discrete tasks and the four continuous ones below, at
+  RL-Zoo's TRPO budgets (gSDE on Pendulum and MountainCarContinuous, as RL-Zoo's setting).
 - `defaults-continuous`: SAC, TD3, DDPG and PPO on the four continuous-action classic-control
   and Box2D tasks (Pendulum-v1, MountainCarContinuous-v0, LunarLanderContinuous-v3,
   BipedalWalker-v3), at RL-Zoo's budgets. Where the zoo's setting explores with gSDE
@@ -32,6 +34,7 @@ ZOO_A2C = "RL-Zoo benchmark.md (SB3 A2C, tuned hyper-parameters)"
 ZOO_SAC = "RL-Zoo benchmark.md (SB3 SAC, tuned hyper-parameters)"
 ZOO_TD3 = "RL-Zoo benchmark.md (SB3 TD3, tuned hyper-parameters)"
 ZOO_DDPG = "RL-Zoo benchmark.md (SB3 DDPG, tuned hyper-parameters)"
+ZOO_TRPO = "RL-Zoo benchmark.md (SB3-contrib TRPO, tuned hyper-parameters)"
 ZOO_QRDQN = "RL-Zoo benchmark.md (SB3-contrib QR-DQN; DQN in brackets)"
 
 DQN = (
@@ -116,6 +119,16 @@ A2C = _four(
         (200_000, 100, "155.8 ± 80.4 at 200k (LunarLander-v2)"),
     ),
 )
+TRPO_DISCRETE = _four(
+    "trpo",
+    ZOO_TRPO,
+    (
+        (100_000, 475, "500.0 ± 0.0 at 100k"),
+        (100_000, -100, "-83.1 ± 18.6 at 100k"),
+        (100_000, -120, "-107.3 ± 13.2 at 100k"),
+        (200_000, 100, "133.2 ± 112.2 at 200k (LunarLander-v2)"),
+    ),
+)
 CONTINUOUS_THRESHOLDS = (-200, 90, 200, 250)
 """Solved on Pendulum, MountainCarContinuous, LunarLanderContinuous and BipedalWalker."""
 CONTINUOUS_EVAL_EPISODES = (50, 10, 10, 10)
@@ -142,6 +155,12 @@ ZOO_CONTINUOUS = {
         (300_000, "230.2 ± 92.4 at 300k (LunarLanderContinuous-v2)"),
         (1_000_000, "197.5 ± 141.6 at 1M"),
     ),
+    ("trpo", ZOO_TRPO): (
+        (100_000, "-174.6 ± 127.6 at 100k (gSDE)"),
+        (50_000, "92.5 ± 0.4 at 50k (gSDE)"),
+        (200_000, "262.4 ± 21.4 at 200k (LunarLanderContinuous-v2)"),
+        (1_000_000, "182.3 ± 145.6 at 1M"),
+    ),
     ("ppo", ZOO_PPO): (
         (100_000, "-172.2 ± 104.2 at 100k (gSDE)"),
         (20_000, "88.3 ± 2.6 at 20k (gSDE)"),
@@ -151,19 +170,25 @@ ZOO_CONTINUOUS = {
 }
 """(algorithm, source) -> RL-Zoo's (budget, score) on each of the `CONTINUOUS` tasks."""
 
-CONTINUOUS_TASKS = tuple(
-    task
-    for (algo, zoo), cells in ZOO_CONTINUOUS.items()
-    for task in _four(
+
+def _continuous(algo: str, zoo: str) -> tuple[Task, ...]:
+    """One algorithm on the four `CONTINUOUS` tasks at RL-Zoo's budgets."""
+    return _four(
         algo,
         zoo,
         tuple(
             (steps, threshold, score)
-            for (steps, score), threshold in zip(cells, CONTINUOUS_THRESHOLDS, strict=True)
+            for (steps, score), threshold in zip(
+                ZOO_CONTINUOUS[algo, zoo], CONTINUOUS_THRESHOLDS, strict=True
+            )
         ),
         CONTINUOUS,
         CONTINUOUS_EVAL_EPISODES,
     )
+
+
+CONTINUOUS_TASKS = tuple(
+    task for algo, zoo in ZOO_CONTINUOUS if algo != "trpo" for task in _continuous(algo, zoo)
 )
 
 SUITES = [
@@ -197,6 +222,13 @@ SUITES = [
         "policy_gradient",
         A2C,
         description="A2C with the settings `tidyrl train a2c ENV` chooses, four classic tasks.",
+    ),
+    Suite(
+        "defaults-trpo",
+        "policy_gradient",
+        TRPO_DISCRETE + _continuous("trpo", ZOO_TRPO),
+        description="TRPO with the settings `tidyrl train trpo ENV` chooses, four discrete and "
+        "four continuous-action classic-control and Box2D tasks.",
     ),
     Suite(
         "defaults-continuous",

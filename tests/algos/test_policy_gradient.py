@@ -97,6 +97,29 @@ def test_trpo_step_respects_the_trust_region():
     assert out["step_fraction"].item() == 0 or kl > 0
 
 
+def test_trpo_gsde_step_moves_the_noise_scales_inside_the_trust_region():
+    """TRPO with gSDE (its Pendulum and MountainCarContinuous setting): the KL bound holds for the
+    state-dependent Gaussians, and the natural-gradient step reaches log sigma [F, A], which
+    enters the policy only through std(s) = sqrt(phi(s)^2 sigma^2)."""
+    agent = tidyrl.make(
+        "trpo", "Pendulum-v1", seed=0, use_sde=True, sde_sample_freq=4, n_envs=2, n_steps=64,
+        max_kl=0.005, log_std_init=-0.69,
+    )  # fmt: skip
+    agent.learn(128)
+    adv, ret = agent.rollout.advantages(0.99, 0.95)
+    batch = agent.rollout.flatten(adv, ret)
+    sigma = agent.policy.log_std.detach().clone()
+    assert sigma.shape == (64, 1)
+    with torch.no_grad():
+        old = agent.policy.distribution(batch.obs)
+    out = agent.update(batch)
+    with torch.no_grad():
+        kl = old.kl(agent.policy.distribution(batch.obs)).mean().item()
+    assert out["step_fraction"].item() > 0
+    assert 0 < kl <= 0.005 + 1e-6
+    assert not torch.equal(agent.policy.log_std.detach(), sigma)
+
+
 def test_ppo_same_seed_same_parameters_and_save_load_with_normalization(tmp_path):
     def run():
         agent = tidyrl.make("ppo", "Pendulum-v1", seed=3, preset="pendulum", n_steps=64)
@@ -275,13 +298,14 @@ def test_ortho_init_off_keeps_pytorch_default_initialisation():
         assert low < norm < high
 
 
-def test_sde_sample_freq_zero_is_a_config_error():
+@pytest.mark.parametrize("algo", ["ppo", "trpo"])
+def test_sde_sample_freq_zero_is_a_config_error(algo):
     from tidyrl.errors import ConfigError
 
     with pytest.raises(ConfigError, match="sde_sample_freq=0.*-1"):
-        tidyrl.make("ppo", "Pendulum-v1", use_sde=True, sde_sample_freq=0)
+        tidyrl.make(algo, "Pendulum-v1", use_sde=True, sde_sample_freq=0)
     with pytest.raises(ConfigError, match="use_sde=True explores continuous.*use_sde=false"):
-        tidyrl.make("ppo", "CartPole-v1", use_sde=True)
+        tidyrl.make(algo, "CartPole-v1", use_sde=True)
 
 
 @pytest.mark.learning

@@ -107,6 +107,16 @@ def action_shape(space: gym.Space[Any]) -> tuple[int, ...]:
     return () if isinstance(space, gym.spaces.Discrete) else (int(np.prod(space.shape)),)
 
 
+def check_sde_sample_freq(cfg: Any) -> None:
+    """A config's gSDE `sde_sample_freq` is a number of steps >= 1, or -1 (once per rollout)."""
+    if cfg.sde_sample_freq == 0 or cfg.sde_sample_freq < -1:
+        raise ConfigError(
+            f"{type(cfg).__name__}.sde_sample_freq={cfg.sde_sample_freq} is not a sampling "
+            "interval; set it to a number of steps >= 1, or -1 (one exploration matrix per "
+            "rollout)"
+        )
+
+
 def build_policy(agent: Any, cfg: Any, critic: bool = True) -> tuple[PolicyIO, ActorCritic]:
     """The agent's observation/action I/O and its actor(-critic) network from the config fields
     `hidden`, `activation`, `log_std_init` (and `normalize_obs`, PPO's `two_value_heads`:

@@ -62,6 +62,7 @@ from tidyrl.algos.policy_gradient.common import (
     OBSERVATION_SPACES,
     act,
     build_policy,
+    check_sde_sample_freq,
     new_rollout,
     ppo_epochs,
     ppo_schedules,
@@ -160,11 +161,7 @@ class PPOConfig:
         check_range(self, "extrinsic_coef", 0.0)
         check_range(self, "n_envs", 1)
         check_range(self, "n_steps", 1)
-        if self.sde_sample_freq == 0 or self.sde_sample_freq < -1:
-            raise ConfigError(
-                f"PPOConfig.sde_sample_freq={self.sde_sample_freq} is not a sampling interval; "
-                "set it to a number of steps >= 1, or -1 (one exploration matrix per rollout)"
-            )
+        check_sde_sample_freq(self)
         check_range(self, "batch_size", 0)
         size = self.n_envs * self.n_steps
         if self.batch_size > size or (self.batch_size and size % self.batch_size):

@@ -37,6 +37,7 @@ from tidyrl.algos.policy_gradient.common import (
     OBSERVATION_SPACES,
     act,
     build_policy,
+    check_sde_sample_freq,
     new_rollout,
 )
 from tidyrl.config import check_range
@@ -93,7 +94,15 @@ class TRPOConfig:
     activation: Activation = "tanh"
     """Hidden activation."""
     log_std_init: float = 0.0
-    """Initial log std of the Gaussian policy (Box actions)."""
+    """Initial log std of the Gaussian policy (Box actions); with use_sde, of every noise scale
+    sigma_ij."""
+    use_sde: bool = False
+    """Generalised state-dependent exploration for Box actions (Raffin et al. 2022; as in PPO):
+    noise phi(s)^T E from the actor's last hidden features and a matrix E held for
+    sde_sample_freq steps. The trust region is then on the KL between these state-dependent
+    Gaussians."""
+    sde_sample_freq: int = -1
+    """Rollout steps between new gSDE exploration matrices (-1: one per rollout)."""
     reward: str = "env"
     """Reward to learn from: env (the environment's), a plug-in that replaces it before GAE (gail),
     or a bonus added to it as r + beta C: curiosity, count, rnd, icm (tidyrl.rewards)."""
@@ -105,6 +114,7 @@ class TRPOConfig:
         check_reward(self)
         check_range(self, "n_envs", 1)
         check_range(self, "n_steps", 1)
+        check_sde_sample_freq(self)
         check_range(self, "gamma", 0.0, 1.0)
         check_range(self, "gae_lambda", 0.0, 1.0)
         check_range(self, "max_kl", 0.0, low_open=True)
@@ -159,6 +169,29 @@ def natural_gradient_step(
     return {"kl": kl, "surrogate_gain": improvement, "step_fraction": accepted}
 
 
+ZOO_TRPO: dict[str, Any] = {
+    "n_envs": 2,
+    "n_steps": 2048,
+    "gamma": 0.99,
+    "gae_lambda": 0.95,
+    "max_kl": 0.01,
+    "cg_iters": 15,
+    "cg_damping": 0.1,
+    "backtrack_iters": 10,
+    "backtrack_coef": 0.8,
+    "vf_lr": 1e-3,
+    "vf_epochs": 10,
+    "vf_batch_size": 128,
+}
+"""SB3-contrib's TRPO defaults (target_kl, cg_max_steps, line_search_shrinking_factor and
+_max_iter, learning_rate and n_critic_updates are max_kl, cg_iters, backtrack_coef and _iters,
+vf_lr and vf_epochs here), on which RL-Zoo writes its per-env settings, with the two envs RL-Zoo
+runs on every classic task."""
+
+ZOO_NORMALIZE = {"normalize_obs": True, "normalize_reward": True}
+"""RL-Zoo's `normalize: true` (VecNormalize: running observation and return normalization)."""
+
+
 class TRPO(Agent):
     Config = TRPOConfig
     algo_id = "trpo"
@@ -167,7 +200,18 @@ class TRPO(Agent):
     uses_action_mask = True
     default_torch_threads = 1
     default_steps = 200_000
+    ENV_PRESETS = {
+        "CartPole-v1": "cartpole",
+        "Acrobot-v1": "acrobot",
+        "MountainCar-v0": "mountaincar",
+        "LunarLander-v3": "lunarlander",
+        "Pendulum-v1": "pendulum-sde",
+        "MountainCarContinuous-v0": "mountaincar-continuous",
+        "LunarLanderContinuous-v3": "lunarlander-continuous",
+        "BipedalWalker-v3": "bipedalwalker",
+    }
     PRESETS = {
+        # tidyrl's defaults: CartPole-v1 solved in 100k steps (benchmarks/RESULTS.md)
         "cartpole": {},
         # Schulman et al. 2016 (GAE) MuJoCo-style setting with normalization
         "mujoco": {
@@ -178,6 +222,49 @@ class TRPO(Agent):
             "vf_batch_size": 64,
             "normalize_obs": True,
             "normalize_reward": True,
+        },
+        # RL-Zoo's classic-control and Box2D settings (hyperparams/trpo.yml) over
+        # SB3-contrib's TRPO defaults (ZOO_TRPO); RL-Zoo's `normalize` is ZOO_NORMALIZE
+        "acrobot": {**ZOO_TRPO, **ZOO_NORMALIZE, "n_steps": 1024},
+        "mountaincar": {**ZOO_TRPO, **ZOO_NORMALIZE, "n_steps": 1024, "vf_epochs": 20},
+        "lunarlander": {
+            **ZOO_TRPO,
+            "n_steps": 512,
+            "cg_damping": 0.01,
+            "gae_lambda": 0.98,
+            "vf_epochs": 15,
+        },
+        # gSDE with a new matrix every 4 steps; log sigma -0.69 = log 1/2 is SB3's initial
+        # sigma 1 in Pendulum's torque units (tidyrl's Gaussian lives in [-1, 1], the torque in
+        # [-2, 2])
+        "pendulum-sde": {
+            **ZOO_TRPO,
+            "n_steps": 1024,
+            "gamma": 0.9,
+            "vf_epochs": 15,
+            "use_sde": True,
+            "sde_sample_freq": 4,
+            "log_std_init": -0.69,
+        },
+        "mountaincar-continuous": {
+            **ZOO_TRPO,
+            **ZOO_NORMALIZE,
+            "use_sde": True,
+            "sde_sample_freq": 4,
+        },
+        "lunarlander-continuous": {
+            **ZOO_TRPO,
+            **ZOO_NORMALIZE,
+            "n_steps": 1024,
+            "vf_epochs": 20,
+        },
+        # RL-Zoo's MuJoCo and PyBullet setting, which it also runs on BipedalWalker-v3
+        "bipedalwalker": {
+            **ZOO_TRPO,
+            **ZOO_NORMALIZE,
+            "n_steps": 1024,
+            "cg_iters": 25,
+            "vf_epochs": 20,
         },
     }
 
