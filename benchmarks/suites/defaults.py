@@ -7,6 +7,8 @@ keeps one for the env, its defaults elsewhere. Budgets and references are RL-Zoo
 evaluation steps; LunarLander's reference is for v2, the zoo's table has no v3 row).
 
 - `defaults-dqn`: DQN on CartPole-v1, Acrobot-v1, MountainCar-v0 and LunarLander-v3.
+- `defaults-soft-q`: soft Q-learning on DQN's four tasks and budgets with DQN's RL-Zoo settings
+  (a lower temperature on MountainCar, src/tidyrl/algos/value/soft_q.py), beside RL-Zoo's DQN.
 - `defaults-ppo`, `defaults-a2c`: PPO and A2C on the same four tasks, at RL-Zoo's budgets for
   each (its benchmark.md's `n_timesteps` column).
 - `defaults-rainbow`, `defaults-c51`: the distributional agents on DQN's four tasks and budgets.
@@ -68,6 +70,12 @@ def _distributional(algo: str) -> tuple[Task, ...]:
         for task, score in zip(DQN, QRDQN_SCORES, strict=True)
     )
 
+
+SOFT_Q = tuple(
+    replace(task, algo="soft-q", reference=f"{task.reference}, DQN; RL-Zoo keeps no soft Q")
+    for task in DQN
+)
+"""Soft Q-learning on DQN's tasks and budgets, beside RL-Zoo's DQN."""
 
 DISCRETE = ("CartPole-v1", "Acrobot-v1", "MountainCar-v0", "LunarLander-v3")
 CONTINUOUS = (
@@ -210,6 +218,13 @@ SUITES = [
         "value",
         _distributional("c51"),
         description="C51 with the settings `tidyrl train c51 ENV` chooses, DQN's four tasks.",
+    ),
+    Suite(
+        "defaults-soft-q",
+        "value",
+        SOFT_Q,
+        description="Soft Q-learning with the settings `tidyrl train soft-q ENV` chooses, DQN's "
+        "four tasks.",
     ),
     Suite(
         "defaults-ppo",

@@ -193,6 +193,23 @@ def test_distributional_support_covers_the_tasks_returns(algo, env_id):
     assert defaults.v_min <= -scale and scale <= defaults.v_max
 
 
+def test_soft_q_mountaincar_temperature_acts_on_gaps_before_the_goal():
+    """Issue 27 item 5: before MountainCar's goal is first reached every step pays -1 and the
+    three actions' Q values differ by a few 1e-3 (-50.000, -50.004, -50.008 here). At the
+    defaults' alpha 0.01 the Boltzmann policy is then nearly uniform, softmax(0, -0.4, -0.8) =
+    (0.47, 0.32, 0.21): a random walk that never builds the swing (eval -200 at 120k). The
+    temperature `tidyrl train soft-q MountainCar-v0` picks follows the gaps: softmax(0, -4, -8)
+    puts 0.98 on the best action."""
+    from tidyrl.algos.value.soft_q import boltzmann
+
+    q = torch.tensor([[-50.000, -50.004, -50.008]]).repeat(20_000, 1)
+    chosen = tidyrl.make("soft-q", "MountainCar-v0", seed=0).config.alpha
+    default = tidyrl.make("soft-q", "MountainCar-v0", seed=0, preset="none").config.alpha
+    for alpha, first in ((default, 0.472), (chosen, 0.982)):
+        actions = boltzmann(q, alpha, torch.Generator().manual_seed(0))
+        assert (actions == 0).float().mean().item() == pytest.approx(first, abs=0.01)
+
+
 def test_rainbow_target_on_a_support_that_misses_the_returns_loses_the_reward():
     """Why the support matters: from a next state worth 0 (all mass on the atom z = 0), r = -1
     gives T z = -1. On [0, 100] that is clipped to z_0 = 0, so the target says 0, not -1, and

@@ -1,7 +1,7 @@
-"""Settings shared by the value-based methods (DQN, C51, Rainbow): RL-Zoo's tuned DQN settings
-for the classic-control and Box2D tasks, and the return support a distributional agent needs on
-each, so that `tidyrl train c51 Acrobot-v1` (or `rainbow`) picks settings that work there, as
-`tidyrl train dqn Acrobot-v1` does (issue 27, item 5).
+"""Settings shared by the value-based methods (DQN, C51, Rainbow, soft Q-learning): RL-Zoo's tuned
+DQN settings for the classic-control and Box2D tasks, and the return support a distributional
+agent needs on each, so that `tidyrl train c51 Acrobot-v1` (or `rainbow`, `soft-q`) picks
+settings that work there, as `tidyrl train dqn Acrobot-v1` does (issue 27, item 5).
 
 RL-Zoo keeps no C51 or Rainbow settings for these tasks. The distributional agents take DQN's
 there (the replay, update and target schedule, and ε for the agents that explore with it) and
@@ -69,16 +69,32 @@ CLASSIC_ENV_PRESETS = {
 """The env ids a distributional agent keeps settings for, and the preset each gets."""
 
 
-def distributional_presets(fields: set[str]) -> dict[str, dict[str, Any]]:
-    """The classic tasks' presets of a distributional agent whose config has `fields`: DQN's
-    RL-Zoo settings for the fields it shares (CartPole's are the defaults) and the task's
-    support."""
-    zoo = {"acrobot": ZOO_ACROBOT, "mountaincar": ZOO_MOUNTAINCAR, "lunarlander": ZOO_ACROBOT}
+ZOO_CLASSIC: dict[str, dict[str, Any]] = {
+    "cartpole": {},
+    "acrobot": ZOO_ACROBOT,
+    "mountaincar": ZOO_MOUNTAINCAR,
+    "lunarlander": ZOO_ACROBOT,
+}
+"""RL-Zoo's DQN settings per classic task (CartPole's are the value agents' defaults)."""
+
+
+def zoo_presets(
+    fields: set[str], extra: dict[str, dict[str, Any]] | None = None
+) -> dict[str, dict[str, Any]]:
+    """The classic tasks' presets of a value agent whose config has `fields`: DQN's RL-Zoo
+    settings for the fields it shares, then the task's entries of `extra`."""
     return {
         name: {
-            **{key: value for key, value in zoo.get(name, {}).items() if key in fields},
-            "v_min": v_min,
-            "v_max": v_max,
+            **{key: value for key, value in zoo.items() if key in fields},
+            **(extra or {}).get(name, {}),
         }
-        for name, (v_min, v_max) in CLASSIC_SUPPORTS.items()
+        for name, zoo in ZOO_CLASSIC.items()
     }
+
+
+def distributional_presets(fields: set[str]) -> dict[str, dict[str, Any]]:
+    """`zoo_presets` of a distributional agent, with each task's support."""
+    supports = {
+        name: {"v_min": low, "v_max": high} for name, (low, high) in CLASSIC_SUPPORTS.items()
+    }
+    return zoo_presets(fields, supports)

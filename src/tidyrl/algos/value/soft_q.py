@@ -20,7 +20,7 @@ Boltzmann policy gives a masked action probability 0 and argmax_a Q keeps to the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Literal
 
 import gymnasium as gym
@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from tidyrl.agent import Agent
+from tidyrl.algos.value.common import CLASSIC_ENV_PRESETS, zoo_presets
 from tidyrl.config import check_choice, check_hidden, check_range
 from tidyrl.core.losses import mean_td_loss
 from tidyrl.core.masking import mask_invalid, masked_argmax
@@ -120,8 +121,14 @@ class SoftQ(Agent):
     action_spaces = (gym.spaces.Discrete,)
     uses_action_mask = True
     default_steps = 50_000
+    ENV_PRESETS = CLASSIC_ENV_PRESETS
     PRESETS = {
-        "cartpole": {},
+        # RL-Zoo's DQN settings on the classic tasks (value/common.py; CartPole's are the
+        # defaults), and a temperature below the task's action gaps: MountainCar pays -1 on every
+        # step until the goal is first reached, so its Q values differ by ~1e-3 between actions
+        # and alpha 0.01 leaves the Boltzmann policy uniform, a random walk that never builds the
+        # swing (docs/algorithms/soft-q.md)
+        **zoo_presets({f.name for f in fields(SoftQConfig)}, {"mountaincar": {"alpha": 1e-3}}),
         # Nature DQN settings with the soft backup (temperature on clipped rewards)
         "atari": {
             "torch_threads": 0,  # the Nature CNN gains from every core (docs/performance.md)
