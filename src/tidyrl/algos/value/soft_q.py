@@ -124,11 +124,15 @@ class SoftQ(Agent):
     ENV_PRESETS = CLASSIC_ENV_PRESETS
     PRESETS = {
         # RL-Zoo's DQN settings on the classic tasks (value/common.py; CartPole's are the
-        # defaults), and a temperature below the task's action gaps: MountainCar pays -1 on every
-        # step until the goal is first reached, so its Q values differ by ~1e-3 between actions
-        # and alpha 0.01 leaves the Boltzmann policy uniform, a random walk that never builds the
-        # swing (docs/algorithms/soft-q.md)
-        **zoo_presets({f.name for f in fields(SoftQConfig)}, {"mountaincar": {"alpha": 1e-3}}),
+        # defaults), and a temperature for the task's action gaps (docs/algorithms/soft-q.md):
+        # MountainCar pays -1 on every step until the goal is first reached, so its Q values
+        # differ by ~1e-3 between actions and alpha 0.01 leaves the Boltzmann policy uniform, a
+        # random walk that never builds the swing; on LunarLander, whose rewards are larger,
+        # alpha 0.01 leaves the policy nearly greedy and 0.1 explores enough to land
+        **zoo_presets(
+            {f.name for f in fields(SoftQConfig)},
+            {"mountaincar": {"alpha": 1e-3}, "lunarlander": {"alpha": 0.1}},
+        ),
         # Nature DQN settings with the soft backup (temperature on clipped rewards)
         "atari": {
             "torch_threads": 0,  # the Nature CNN gains from every core (docs/performance.md)
