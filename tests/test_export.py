@@ -50,8 +50,9 @@ CASES = {
     ),
     # Box actions and running observation normalization (the pendulum preset has both)
     "ppo-box": ("Pendulum-v1", {"hidden": (32,), "n_epochs": 2, "n_steps": 64}, 512),
-    # gSDE (the preset ppo picks on Pendulum, and SAC's): the mode is the clipped mean's
+    # gSDE (the preset ppo and trpo pick on Pendulum, and SAC's): the mode is the clipped mean's
     "ppo-sde": ("Pendulum-v1", {"hidden": (32,), "n_epochs": 2, "n_steps": 64}, 512),
+    "trpo-sde": ("Pendulum-v1", {"hidden": (32,), "n_steps": 64}, 256),
     "sac-sde": ("Pendulum-v1", {**SMALL_AC, "use_sde": True}, 200),
     "ddpg": ("Pendulum-v1", SMALL_AC, 200),
     "ddpg-imagination": ("Pendulum-v1", {**SMALL_AC, "model_hidden": (16,)}, 200),

@@ -8,7 +8,8 @@ evaluation steps; LunarLander's reference is for v2, the zoo's table has no v3 r
 
 - `defaults-dqn`: DQN on CartPole-v1, Acrobot-v1, MountainCar-v0 and LunarLander-v3.
 - `defaults-soft-q`: soft Q-learning on DQN's four tasks and budgets with DQN's RL-Zoo settings
-  (a lower temperature on MountainCar, src/tidyrl/algos/value/soft_q.py), beside RL-Zoo's DQN.
+  (temperatures for MountainCar's and LunarLander's action gaps, src/tidyrl/algos/value/
+  soft_q.py), beside RL-Zoo's DQN.
 - `defaults-ppo`, `defaults-a2c`: PPO and A2C on the same four tasks, at RL-Zoo's budgets for
   each (its benchmark.md's `n_timesteps` column).
 - `defaults-rainbow`, `defaults-c51`: the distributional agents on DQN's four tasks and budgets.
@@ -196,7 +197,11 @@ def _continuous(algo: str, zoo: str) -> tuple[Task, ...]:
 
 
 CONTINUOUS_TASKS = tuple(
-    task for algo, zoo in ZOO_CONTINUOUS if algo != "trpo" for task in _continuous(algo, zoo)
+    # TRPO's continuous tasks run in its own suite, `defaults-trpo`, beside its discrete ones
+    task
+    for algo, zoo in ZOO_CONTINUOUS
+    if algo != "trpo"
+    for task in _continuous(algo, zoo)
 )
 
 SUITES = [

@@ -66,7 +66,7 @@ CLASSIC_ENV_PRESETS = {
     "MountainCar-v0": "mountaincar",
     "LunarLander-v3": "lunarlander",
 }
-"""The env ids a distributional agent keeps settings for, and the preset each gets."""
+"""The env ids a value agent with `zoo_presets` keeps settings for, and the preset each gets."""
 
 
 ZOO_CLASSIC: dict[str, dict[str, Any]] = {
