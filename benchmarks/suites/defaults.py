@@ -16,6 +16,9 @@ evaluation steps; LunarLander's reference is for v2, the zoo's table has no v3 r
   RL-Zoo keeps no C51 or Rainbow, so their per-env presets take DQN's RL-Zoo settings and add
   each task's return support (src/tidyrl/algos/value/common.py). The references are RL-Zoo's
   QR-DQN (its one distributional DQN) and DQN at the same budgets.
+- `defaults-pg`: REINFORCE and the one-step actor-critic on the four discrete tasks. RL-Zoo keeps
+  neither, so the reference is its A2C (the n-step form of both) at A2C's budget, which is
+  larger than theirs except on LunarLander.
 - `defaults-trpo`: TRPO on the four discrete tasks and the four continuous ones below, at
   RL-Zoo's TRPO budgets (gSDE on Pendulum and MountainCarContinuous, as RL-Zoo's setting).
 - `defaults-continuous`: SAC, TD3, DDPG and PPO on the four continuous-action classic-control
@@ -128,6 +131,24 @@ A2C = _four(
         (200_000, 100, "155.8 ± 80.4 at 200k (LunarLander-v2)"),
     ),
 )
+A2C_SCORES = tuple(reference.split(": ", 1)[1] for reference in (t.reference for t in A2C))
+PG_BUDGETS = ((100_000, 475), (100_000, -100), (200_000, -120), (300_000, 100))
+"""REINFORCE's and one-step actor-critic's budgets: within A2C's (their nearest RL-Zoo
+relative) except on LunarLander, where Monte Carlo and one-step methods need more steps."""
+
+
+def _pg(algo: str) -> tuple[Task, ...]:
+    """A policy-gradient method RL-Zoo keeps no settings for, beside RL-Zoo's A2C."""
+    return _four(
+        algo,
+        f"{ZOO_A2C}; RL-Zoo keeps no {algo}",
+        tuple(
+            (steps, threshold, score)
+            for (steps, threshold), score in zip(PG_BUDGETS, A2C_SCORES, strict=True)
+        ),
+    )
+
+
 TRPO_DISCRETE = _four(
     "trpo",
     ZOO_TRPO,
@@ -242,6 +263,13 @@ SUITES = [
         "policy_gradient",
         A2C,
         description="A2C with the settings `tidyrl train a2c ENV` chooses, four classic tasks.",
+    ),
+    Suite(
+        "defaults-pg",
+        "policy_gradient",
+        _pg("reinforce") + _pg("actor-critic"),
+        description="REINFORCE and one-step actor-critic with the settings `tidyrl train ALGO "
+        "ENV` chooses, four classic tasks, beside RL-Zoo's A2C.",
     ),
     Suite(
         "defaults-trpo",

@@ -36,7 +36,7 @@ from tidyrl.algos.policy_gradient.common import (
     build_policy,
 )
 from tidyrl.config import check_choice, check_range
-from tidyrl.core.returns import discounted_return, reward_to_go
+from tidyrl.core.returns import discounted_return, normalize, reward_to_go
 from tidyrl.nets.mlp import Activation
 
 
@@ -66,8 +66,11 @@ class REINFORCEConfig:
     """Hidden activation."""
     log_std_init: float = 0.0
     """Initial log std of the Gaussian policy (Box actions)."""
-    normalize_obs: bool = False
+    normalize_obs: bool = True
     """Running observation normalization."""
+    normalize_advantages: bool = True
+    """Standardise Psi_t - b_t over each batch (mean 0, std 1), as Spinning Up's VPG does: the
+    step size then no longer scales with the size of the returns."""
 
     def __post_init__(self) -> None:
         check_range(self, "n_envs", 1)
@@ -100,10 +103,17 @@ def episode_weights(
 
 
 def policy_gradient_loss(
-    logprobs: torch.Tensor, weights: torch.Tensor, baseline: torch.Tensor
+    logprobs: torch.Tensor,
+    weights: torch.Tensor,
+    baseline: torch.Tensor,
+    standardise: bool = False,
 ) -> torch.Tensor:
-    """-mean_t log pi(a_t|s_t) (Psi_t - b_t): its gradient is the REINFORCE estimator."""
-    return -(logprobs * (weights - baseline).detach()).mean()
+    """-mean_t log pi(a_t|s_t) A_t with A_t = Psi_t - b_t: its gradient is the REINFORCE
+    estimator. With `standardise`, A_t is first rescaled to mean 0 and std 1 over the batch."""
+    advantages = (weights - baseline).detach()
+    if standardise:
+        advantages = normalize(advantages)
+    return -(logprobs * advantages).mean()
 
 
 class REINFORCE(Agent):
@@ -112,7 +122,11 @@ class REINFORCE(Agent):
     action_spaces = ACTION_SPACES
     default_torch_threads = 1
     default_steps = 300_000
-    PRESETS = {"cartpole": {}}
+    PRESETS = {
+        "cartpole": {},
+        # the textbook estimator of seeds 003/004 exactly: raw observations, raw Psi_t - b_t
+        "lecture": {"normalize_obs": False, "normalize_advantages": False},
+    }
 
     def __init__(self, env, config=None, run=None, *, algo=None) -> None:
         super().__init__(env, config, run, algo=algo)
@@ -154,7 +168,12 @@ class REINFORCE(Agent):
             baseline = self.baseline_mean.expand_as(psi)
         else:
             baseline = torch.zeros_like(psi)
-        loss = policy_gradient_loss(self.policy.distribution(obs).log_prob(actions), psi, baseline)
+        loss = policy_gradient_loss(
+            self.policy.distribution(obs).log_prob(actions),
+            psi,
+            baseline,
+            cfg.normalize_advantages,
+        )
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
