@@ -292,3 +292,4 @@ def test_a3c_on_ray_fails_cleanly_resumes_and_survives_a_killed_worker(
     kill = run["kill"]
     assert kill["marker_gone"] and kill["warned"]
     assert kill["steps"] >= 400 and kill["updates"] >= 400 // 20 and kill["episodes"] > 0
+    assert kill["observed"] == kill["steps"]  # every counted step's observation was merged

@@ -16,9 +16,9 @@ evaluation steps; LunarLander's reference is for v2, the zoo's table has no v3 r
   RL-Zoo keeps no C51 or Rainbow, so their per-env presets take DQN's RL-Zoo settings and add
   each task's return support (src/tidyrl/algos/value/common.py). The references are RL-Zoo's
   QR-DQN (its one distributional DQN) and DQN at the same budgets.
-- `defaults-pg`: REINFORCE and the one-step actor-critic on the four discrete tasks. RL-Zoo keeps
-  neither, so the reference is its A2C (the n-step form of both) at A2C's budget, which is
-  larger than theirs except on LunarLander.
+- `defaults-pg`: REINFORCE, the one-step actor-critic and A3C on the four discrete tasks. RL-Zoo
+  keeps none of them, so the reference is its A2C (the synchronous A3C, and the n-step form of
+  the other two) at A2C's budget, which is larger than theirs except on LunarLander.
 - `defaults-trpo`: TRPO on the four discrete tasks and the four continuous ones below, at
   RL-Zoo's TRPO budgets (gSDE on Pendulum and MountainCarContinuous, as RL-Zoo's setting).
 - `defaults-continuous`: SAC, TD3, DDPG and PPO on the four continuous-action classic-control
@@ -133,7 +133,7 @@ A2C = _four(
 )
 A2C_SCORES = tuple(reference.split(": ", 1)[1] for reference in (t.reference for t in A2C))
 PG_BUDGETS = ((100_000, 475), (100_000, -100), (200_000, -120), (300_000, 100))
-"""REINFORCE's and one-step actor-critic's budgets: within A2C's (their nearest RL-Zoo
+"""REINFORCE's, one-step actor-critic's and A3C's budgets: within A2C's (their nearest RL-Zoo
 relative) except on LunarLander, where Monte Carlo and one-step methods need more steps."""
 
 
@@ -267,9 +267,9 @@ SUITES = [
     Suite(
         "defaults-pg",
         "policy_gradient",
-        _pg("reinforce") + _pg("actor-critic"),
-        description="REINFORCE and one-step actor-critic with the settings `tidyrl train ALGO "
-        "ENV` chooses, four classic tasks, beside RL-Zoo's A2C.",
+        _pg("reinforce") + _pg("actor-critic") + _pg("a3c"),
+        description="REINFORCE, one-step actor-critic and A3C with the settings `tidyrl train "
+        "ALGO ENV` chooses, four classic tasks, beside RL-Zoo's A2C.",
     ),
     Suite(
         "defaults-trpo",

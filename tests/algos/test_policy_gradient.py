@@ -162,8 +162,13 @@ def test_a3c_workers_update_the_shared_network(tmp_path):
     assert any(changed)
     # the shared Adam moments live in shared memory: the main process sees the workers' steps
     assert agent.optimizer.state[agent.policy.actor[0].weight]["step"].item() >= 40
+    # each worker merges the observations of its segments into the shared statistics, which
+    # the main process acts and evaluates with (an unlocked merge may rarely drop a segment)
+    assert agent.obs_norm.count.item() == pytest.approx(agent.counters["steps"], rel=0.1)
+    assert agent.obs_norm.var.min().item() < 0.9  # moved off its initial 1
     agent.save(tmp_path / "a3c")
     loaded = tidyrl.load(tmp_path / "a3c")
+    torch.testing.assert_close(loaded.obs_norm.mean, agent.obs_norm.mean)
     obs = np.random.default_rng(0).normal(size=(16, 4)).astype(np.float32)
     np.testing.assert_array_equal(loaded.predict(obs), agent.predict(obs))
     loaded.learn(100)  # a loaded agent re-shares its restored optimizer state and continues

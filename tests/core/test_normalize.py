@@ -23,6 +23,21 @@ def test_running_statistics_match_numpy_over_batches():
     assert rms.normalize(torch.full((1, 3), 1e9)).max().item() == 10.0  # clipped
 
 
+def test_absorbing_a_second_stream_equals_one_stream_of_both():
+    """A3C's workers keep their segment's statistics apart and merge them into the shared
+    ones: by hand, {1, 3} then {5} has mean 3 and variance ((-2)^2 + 0^2 + 2^2) / 3 = 8/3."""
+    shared, segment = RunningMeanStd((1,), epsilon=0.0), RunningMeanStd((1,), epsilon=0.0)
+    shared.update(np.array([[1.0], [3.0]]))
+    segment.update(np.array([[5.0]]))
+    shared.absorb(segment)
+    torch.testing.assert_close(shared.mean, torch.tensor([3.0], dtype=torch.float64))
+    torch.testing.assert_close(shared.var, torch.tensor([8 / 3], dtype=torch.float64))
+    assert shared.count.item() == 3 and segment.count.item() == 1
+    empty = RunningMeanStd((1,), epsilon=0.0)
+    shared.absorb(empty)  # a segment that saw nothing changes nothing
+    assert shared.mean.item() == 3.0 and shared.count.item() == 3
+
+
 def test_state_round_trips_through_state_dict():
     a = RunningMeanStd((2,))
     a.update(np.array([[1.0, 2.0], [3.0, 5.0]]))

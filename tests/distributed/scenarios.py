@@ -422,6 +422,8 @@ def a3c(out: Path) -> dict[str, Any]:
     # before the death is noticed)
     agent, died = killed(out, "a3c", 100, lambda agent: agent.learn(400), workers=1)
     counts = {k: agent.counters[k] for k in ("steps", "updates", "episodes")}
+    # the learner merges each answer's observation statistics as it counts its steps
+    counts["observed"] = round(agent.obs_norm.count.item())
     result["kill"] = {**died, **counts}
     agent.close()
     return result

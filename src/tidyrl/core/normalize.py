@@ -47,9 +47,19 @@ class RunningMeanStd(nn.Module):
         """Merge a batch (leading dimension = samples) into the statistics."""
         x = torch.as_tensor(np.asarray(batch), dtype=torch.float64)
         x = x.reshape(-1, *self.mean.shape)
-        n = x.shape[0]
-        batch_mean = x.mean(0)
-        batch_var = x.var(0, unbiased=False)
+        self._merge(x.mean(0), x.var(0, unbiased=False), x.shape[0])
+
+    @torch.no_grad()
+    def absorb(self, other: RunningMeanStd) -> None:
+        """Merge another stream's statistics into these (A3C: a worker's segment into the
+        shared ones); `other` is left as it was."""
+        self._merge(other.mean, other.var, other.count)
+
+    def _merge(
+        self, batch_mean: torch.Tensor, batch_var: torch.Tensor, n: int | torch.Tensor
+    ) -> None:
+        """The parallel variance formula, in place (so statistics in shared memory stay
+        shared)."""
         delta = batch_mean - self.mean
         total = self.count + n
         self.mean += delta * n / total

@@ -8,14 +8,16 @@ network:
 
 1. each worker holds an env copy and a local copy of the network (an
    `tidyrl.algos.policy_gradient.a3c.Segment`, seeded as in-process worker k is); asked for a
-   gradient with the global parameters, it loads them, acts t_max steps and returns the
-   gradient of `a3c_loss` on its segment (`Segment.gradients`: the same code as in-process),
-   with its steps, finished episodes and the loss's metrics;
+   gradient with the global parameters (and observation statistics), it loads them, acts t_max
+   steps and returns the gradient of `a3c_loss` on its segment (`Segment.gradients`: the same
+   code as in-process), with its steps, finished episodes, the statistics of the observations
+   it saw and the loss's metrics;
 2. the learner takes whichever gradient arrives first (`ray.wait`), applies it to the global
    network with its optimizer (`a3c.apply_gradients`: step 5, the learning rate annealed over
-   the run), counts the worker's steps and episodes, and sends the new parameters (through the
-   object store) back to that worker alone, which starts its next segment; the other workers
-   go on with the parameters they had.
+   the run), merges the worker's observation statistics into the global ones, counts the
+   worker's steps and episodes, and sends the new parameters and statistics (through the object
+   store) back to that worker alone, which starts its next segment; the other workers go on
+   with the parameters they had.
 
 A gradient is thus computed on parameters that may be a few updates old, as in the paper's
 asynchronous updates; unlike Hogwild, the updates themselves are applied one at a time. A run is
@@ -44,6 +46,7 @@ import torch
 from tidyrl import runtime
 from tidyrl.algos.policy_gradient.a3c import Segment, apply_gradients, worker_seed
 from tidyrl.config import EnvConfig
+from tidyrl.core.normalize import RunningMeanStd
 from tidyrl.distributed.cluster import connect
 from tidyrl.distributed.collect import MAX_RESTARTS, Stream, worker_failure
 from tidyrl.errors import EnvError
@@ -62,16 +65,17 @@ class GradientWorker:
         return os.getpid()
 
     def gradients(
-        self, weights: dict[str, torch.Tensor]
-    ) -> tuple[WorkerReport, list[torch.Tensor | None]]:
-        """Load the global parameters, act a segment and return the gradient of its loss
-        (one tensor per parameter, None where it has none) with the worker's report."""
+        self, weights: dict[str, Any]
+    ) -> tuple[WorkerReport, list[torch.Tensor | None], RunningMeanStd]:
+        """Load the global parameters and observation statistics, act a segment and return the
+        gradient of its loss (one tensor per parameter, None where it has none) with the
+        worker's report and the statistics of the observations it saw."""
         local = self.segment.local
-        local.load_state_dict(weights)
+        self.segment.sync(weights["policy"], weights["obs_norm"])
         metrics = self.segment.gradients()
         grads = [None if p.grad is None else p.grad.detach().clone() for p in local.parameters()]
-        steps, returns, lengths = self.segment.drain()
-        return WorkerReport(self.k, steps, returns, lengths, metrics), grads
+        steps, returns, lengths, seen = self.segment.drain()
+        return WorkerReport(self.k, steps, returns, lengths, metrics), grads, seen
 
 
 class _Workers:
@@ -116,7 +120,12 @@ def learn_on_workers(agent: Any, spec: dict[str, Any]) -> None:
     pool = _Workers(agent, spec)
 
     def weights() -> Any:
-        return ray.put({k: v.detach().cpu() for k, v in policy.state_dict().items()})
+        return ray.put(
+            {
+                "policy": {k: v.detach().cpu() for k, v in policy.state_dict().items()},
+                "obs_norm": agent.obs_norm.state_dict(),
+            }
+        )
 
     try:
         current = weights()
@@ -125,10 +134,11 @@ def learn_on_workers(agent: Any, spec: dict[str, Any]) -> None:
         while not agent.finished:
             k, answer = pool.stream.receive()
             if answer is not None:  # None: the worker died; ask it again
-                report, grads = answer
+                report, grads, seen = answer
                 for param, grad in zip(policy.parameters(), grads):
                     param.grad = None if grad is None else grad.to(param.device)
                 apply_gradients(agent.optimizer, cfg, agent.counters["steps"], spec["target"])
+                agent.obs_norm.absorb(seen)
                 agent.count(report)
                 current = weights()
             pool.ask(k, current)  # the new parameters go to this worker alone

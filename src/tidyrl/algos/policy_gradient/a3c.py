@@ -4,18 +4,23 @@ Mnih et al. (2016), "Asynchronous methods for deep reinforcement learning", algo
 seed 003 ("A3C" pseudo-code). `n_workers` processes each own an environment and a local copy of
 the network. Repeatedly, a worker
 
-    1. copies the shared parameters theta, theta_v into its local copy,
+    1. copies the shared parameters theta, theta_v (and the shared observation statistics,
+       with `normalize_obs`) into its local copy,
     2. acts for up to t_max steps (or to the episode's end),
     3. computes R_i = r_i + gamma R_{i+1}, starting from R = 0 after a terminal state, V(s_t)
        after a cut (the segment's end, or a time limit: V of the final observation),
     4. accumulates d theta = sum_i grad log pi(a_i|s_i) (R_i - V(s_i)) + c_e grad H and
        d theta_v = sum_i grad (R_i - V(s_i))^2,
-    5. applies them to the *shared* parameters with a shared optimizer, without locks (Hogwild).
+    5. applies them to the *shared* parameters with a shared optimizer, without locks (Hogwild),
+       and merges the running statistics of the observations it saw into the shared ones.
 
 (Episodes do not end a segment early here: a segment always has t_max steps and the returns stop
 at episode ends inside it, which is the same estimator with fewer, larger updates.) The shared
 optimizer is Adam whose moment estimates live in shared memory, the paper's "shared statistics"
-variant. Process management is `tidyrl.loops.async_workers`; this file is the worker's story.
+variant. A segment normalizes every observation with the statistics it copied in step 1, so
+its loss sees one fixed input scale; the merge in step 5 is unlocked too (two workers merging at
+once can lose one segment's counts, never make a variance negative). Process management is
+`tidyrl.loops.async_workers`; this file is the worker's story.
 
 Runs are not bit-reproducible: the interleaving of asynchronous updates depends on the OS
 scheduler, as in the paper. Everything else behaves as for every agent: the main process counts
@@ -51,6 +56,7 @@ from tidyrl.algos.policy_gradient.common import (
 )
 from tidyrl.config import check_range
 from tidyrl.core.distributions import Distribution
+from tidyrl.core.normalize import RunningMeanStd
 from tidyrl.core.schedules import remaining_fraction
 from tidyrl.data.rollout import Rollout, RolloutBatch
 from tidyrl.envs.make import Step, VecEnv
@@ -72,10 +78,12 @@ class A3CConfig:
     """GAE lambda (1.0: the paper's n-step returns)."""
     lr: float = 1e-3
     """Learning rate of the shared Adam."""
+    normalize_obs: bool = True
+    """Running observation normalization, its statistics shared by the workers."""
     anneal_lr: bool = True
     """Decay the learning rate linearly to 0 over the run, as in the paper."""
-    ent_coef: float = 0.01
-    """Entropy bonus coefficient (the paper's beta)."""
+    ent_coef: float = 0.0
+    """Entropy bonus coefficient (the paper's beta: 0.01 on Atari, the `paper` preset)."""
     vf_coef: float = 0.5
     """Value-loss coefficient."""
     max_grad_norm: float = 0.5
@@ -141,16 +149,32 @@ class Segment:
         self.cfg = cfg
         self.env = VecEnv(env_cfg, n_envs=1, seed=seed)
         self.local = copy.deepcopy(policy)
-        self.io = PolicyIO(self.env.single_observation_space, self.env.single_action_space, False)
+        space = self.env.single_observation_space
+        self.io = PolicyIO(space, self.env.single_action_space, cfg.normalize_obs)
         shape = action_shape(self.env.single_action_space)
         self.rollout = Rollout(cfg.t_max, 1, (self.io.obs_dim,), shape, self.local.discrete)
         self.tally = _Tally(self.env, seed)
+        self.seen = RunningMeanStd((self.io.obs_dim,), epsilon=0.0)
+        """Statistics of the observations since the last `drain`, for the shared ones."""
+
+    def sync(self, weights: Mapping[str, torch.Tensor], obs_stats: Mapping[str, Any]) -> None:
+        """Step 1: the shared parameters and observation statistics into the local copy."""
+        self.local.load_state_dict(weights)
+        self.io.obs_norm.load_state_dict(obs_stats)
+
+    def observe(self, raw: Any, update: bool = False) -> torch.Tensor:
+        """Network input for raw observations, normalized with the copied statistics; new ones
+        (`update`) are also counted in `seen`."""
+        if update and self.io.normalize_obs:
+            self.seen.update(raw)
+        result: torch.Tensor = self.io.obs(raw)
+        return result
 
     def gradients(self) -> dict[str, float]:
         """Act t_max steps with the local network, then leave in its `.grad` the (clipped)
         gradient of `a3c_loss` on the segment; return the loss's metrics."""
         cfg, local, rollout = self.cfg, self.local, self.rollout
-        collect_rollout(self.tally, local, rollout, self.io, self.io.obs)
+        collect_rollout(self.tally, local, rollout, self.io, self.observe)
         advantages, returns = rollout.advantages(cfg.gamma, cfg.gae_lambda)
         batch = rollout.flatten(advantages, returns)
         dist, values = local(batch.obs)
@@ -161,11 +185,13 @@ class Segment:
             nn.utils.clip_grad_norm_(local.parameters(), cfg.max_grad_norm)
         return metrics
 
-    def drain(self) -> tuple[int, list[float], list[int]]:
-        """The steps and the finished episodes since the last call."""
-        tally = self.tally
-        out = tally.steps, tally.returns, tally.lengths
+    def drain(self) -> tuple[int, list[float], list[int], RunningMeanStd]:
+        """The steps, the finished episodes and the observation statistics since the last
+        call."""
+        tally, seen = self.tally, self.seen
+        out = tally.steps, tally.returns, tally.lengths, seen
         tally.steps, tally.returns, tally.lengths = 0, [], []
+        self.seen = RunningMeanStd(seen.mean.shape, epsilon=0.0)
         return out
 
 
@@ -191,13 +217,14 @@ def a3c_worker(
     runtime.configure(1)  # one thread per worker process: the workers share the cores
     cfg: A3CConfig = spec["config"]
     shared_policy: ActorCritic = shared["policy"]
+    shared_obs: RunningMeanStd = shared["obs_norm"]
     segment = Segment(spec["env"], shared_policy, cfg, worker_seed(spec["seed"], worker))
     optimizer = torch.optim.Adam(shared_policy.parameters(), lr=cfg.lr)
     global_steps: torch.Tensor = shared["global_steps"]  # the paper's shared counter T
     for param, state in zip(shared_policy.parameters(), shared["optimizer_state"]):
         optimizer.state[param] = state
     while not channel.stopped:
-        segment.local.load_state_dict(shared_policy.state_dict())
+        segment.sync(shared_policy.state_dict(), shared_obs.state_dict())
         metrics = segment.gradients()
         for shared_param, local_param in zip(
             shared_policy.parameters(), segment.local.parameters()
@@ -205,7 +232,8 @@ def a3c_worker(
             shared_param.grad = local_param.grad
         done = spec["start"] + int(global_steps.item())
         apply_gradients(optimizer, cfg, done, spec["target"])  # Hogwild: no lock around it
-        steps, returns, lengths = segment.drain()
+        steps, returns, lengths, seen = segment.drain()
+        shared_obs.absorb(seen)
         global_steps.add_(steps)  # unlocked as well: only the schedule reads it
         channel.report(steps, returns, lengths, metrics)
     segment.env.close()
@@ -217,14 +245,19 @@ class A3C(Agent):
     action_spaces = ACTION_SPACES
     default_torch_threads = 1
     default_steps = 300_000
-    PRESETS = {"cartpole": {}}
+    PRESETS = {
+        "cartpole": {},
+        # the paper's Atari entropy bonus, on raw observations
+        "paper": {"ent_coef": 0.01, "normalize_obs": False},
+    }
 
     def __init__(self, env, config=None, run=None, *, algo=None) -> None:
         super().__init__(env, config, run, algo=algo)
         cfg = self.config
         self.io, self.policy = build_policy(self, cfg)
         self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=cfg.lr)
-        self.register_state("policy", "optimizer")
+        self.obs_norm = self.io.obs_norm
+        self.register_state("policy", "optimizer", "obs_norm")
 
     def act(self, obs, deterministic=False):
         return act(self.policy, self.io, obs, deterministic)
@@ -253,8 +286,10 @@ class A3C(Agent):
                 learn_on_workers(self, self._spec())
             return self
         self.policy.share_memory()
+        self.obs_norm.share_memory()
         shared = {
             "policy": self.policy,
+            "obs_norm": self.obs_norm,
             "optimizer_state": self._shared_optimizer_state(),
             "global_steps": torch.zeros((), dtype=torch.int64).share_memory_(),
         }
