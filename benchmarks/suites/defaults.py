@@ -21,8 +21,8 @@ evaluation steps; LunarLander's reference is for v2, the zoo's table has no v3 r
   the other two) at A2C's budget, which is larger than theirs except on LunarLander.
 - `defaults-trpo`: TRPO on the four discrete tasks and the four continuous ones below, at
   RL-Zoo's TRPO budgets (gSDE on Pendulum and MountainCarContinuous, as RL-Zoo's setting).
-- `defaults-continuous`: SAC, TD3, DDPG and PPO on the four continuous-action classic-control
-  and Box2D tasks (Pendulum-v1, MountainCarContinuous-v0, LunarLanderContinuous-v3,
+- `defaults-continuous`: SAC, TD3, DDPG, D4PG, SDDPG and PPO on the four continuous-action
+  classic-control and Box2D tasks (Pendulum-v1, MountainCarContinuous-v0, LunarLanderContinuous-v3,
   BipedalWalker-v3), at RL-Zoo's budgets. Where the zoo's setting explores with gSDE
   (state-dependent exploration: SAC and PPO on MountainCarContinuous, PPO on Pendulum, SAC on
   BipedalWalker), tidyrl's preset does too (`use_sde`).
@@ -199,6 +199,9 @@ ZOO_CONTINUOUS = {
     ),
 }
 """(algorithm, source) -> RL-Zoo's (budget, score) on each of the `CONTINUOUS` tasks."""
+for _algo in ("d4pg", "sddpg"):
+    # DDPG's distributional forms take DDPG's RL-Zoo settings (and D4PG a support per task)
+    ZOO_CONTINUOUS[_algo, f"{ZOO_DDPG}; RL-Zoo keeps no {_algo}"] = ZOO_CONTINUOUS["ddpg", ZOO_DDPG]
 
 
 def _continuous(algo: str, zoo: str) -> tuple[Task, ...]:
@@ -282,7 +285,7 @@ SUITES = [
         "defaults-continuous",
         "actor_critic",
         CONTINUOUS_TASKS,
-        description="SAC, TD3, DDPG and PPO with the settings `tidyrl train ALGO ENV` chooses, "
-        "four continuous-action classic-control and Box2D tasks.",
+        description="SAC, TD3, DDPG, D4PG, SDDPG and PPO with the settings `tidyrl train ALGO "
+        "ENV` chooses, four continuous-action classic-control and Box2D tasks.",
     ),
 ]

@@ -1,9 +1,9 @@
 """Policy-gradient family (issue 4): learning on CartPole, continuous control, and PPO vs SB3.
 
 * `pg-cartpole`: every policy-gradient method on CartPole-v1 (eval mean >= 475), 3 seeds, each
-  with its default config (actor-critic with its `cartpole` preset: 8 envs). Budgets are
-  100k steps (A3C 150k): each method reached 475 well inside them in trial runs, and the CPU
-  these runs share is scarce.
+  with its default config (actor-critic with its `cartpole` preset: 8 envs, now its defaults).
+  Budgets are 100k steps (A3C 150k): each method reached 475 well inside them in trial runs, and
+  the CPU these runs share is scarce.
 * `pg-continuous`: PPO on Pendulum-v1 (>= -250), InvertedPendulum-v5 (= 1000) and HalfCheetah-v5
   (as far as the CPU budget goes; compared with the PPO paper's curve).
 * `ppo-vs-sb3`: PPO on CartPole-v1 with RL-Zoo's hyper-parameters in both libraries, in one run:

@@ -413,3 +413,24 @@ def test_held_exploration_resumes_with_the_matrices_it_held():
     empty = HeldExploration(every=3)
     empty.load_state_arrays(HeldExploration(every=3).state_arrays())
     assert empty.matrices is None and empty.age == 0
+
+
+@pytest.mark.parametrize(
+    ("env_id", "low", "high"),
+    [
+        ("MountainCarContinuous-v0", -10.0, 100.0),
+        ("LunarLanderContinuous-v3", -200.0, 200.0),
+        ("BipedalWalker-v3", -120.0, 30.0),
+    ],
+)
+def test_d4pg_chooses_a_support_that_spends_its_atoms_on_the_task(env_id, low, high):
+    """Issue 27 item 5: D4PG's default support is Pendulum's [-1200, 100] (atoms 26 apart).
+    On MountainCarContinuous, whose discounted returns lie in [-10, 100] (module docstring),
+    only 5 of its 51 atoms fall in that range, so the -0.1-per-step action cost is lost in the
+    projection; the support `tidyrl train d4pg ENV` picks puts all 51 atoms there."""
+    chosen = tidyrl.make("d4pg", env_id, seed=0)
+    default = tidyrl.make("d4pg", env_id, seed=0, preset="none")
+    for agent, least, most in ((chosen, 51, 51), (default, 0, 51 // 3)):
+        inside = int(((agent.support >= low) & (agent.support <= high)).sum())
+        assert least <= inside <= most, (env_id, inside)
+        agent.close()

@@ -41,6 +41,13 @@ ZOO_DETERMINISTIC_BOX2D: dict[str, Any] = {
 and ddpg.yml, the same for both algorithms): gamma 0.98, a 200k replay, 10k random steps,
 Gaussian noise of std 0.1, lr 1e-3, 400-300 networks; every other value SB3's default."""
 
+ZOO_DETERMINISTIC_ENV_PRESETS = {
+    "MountainCarContinuous-v0": "mountaincar",
+    "LunarLanderContinuous-v3": "box2d",
+    "BipedalWalker-v3": "box2d",
+}
+"""The per-env presets DDPG, TD3 and SDDPG choose: RL-Zoo's settings below, by task."""
+
 ZOO_DETERMINISTIC_MOUNTAINCAR: dict[str, Any] = {
     "learning_starts": 100,
     "noise": "ou",

@@ -24,7 +24,15 @@ copy of the networks (docs/distributed.md).
 
 Targets track by Polyak averaging (the paper copies every 100 steps; both are standard). A
 truncated episode still bootstraps from its final observation. The support defaults to Pendulum's
-return range; set `v_min`/`v_max` to the discounted returns your environment can reach.
+return range; set `v_min`/`v_max` to the discounted returns your environment can reach. The
+per-env presets take DDPG's RL-Zoo settings and set the support of each task:
+
+- MountainCarContinuous-v0 costs 0.1 a^2 <= 0.1 per step and pays +100 at the flag, so a return
+  discounted by gamma 0.99 lies in [-0.1 / (1 - gamma), 100] = [-10, 100].
+- LunarLanderContinuous-v3 shapes its reward by distance, speed and tilt and ends with +100 or
+  -100: [-200, 200], the discrete LunarLander's support (tidyrl.algos.value.common).
+- BipedalWalker-v3 pays at most about 0.3 per step for forward progress and -100 for a fall: at
+  gamma 0.98, [-120, 30].
 """
 
 from __future__ import annotations
@@ -40,6 +48,8 @@ from torch import nn
 
 from tidyrl.agent import Agent
 from tidyrl.algos.actor_critic.common import (
+    ZOO_DETERMINISTIC_BOX2D,
+    ZOO_DETERMINISTIC_MOUNTAINCAR,
     backward_step,
     box_bounds,
     make_actor,
@@ -184,6 +194,17 @@ class D4PG(Agent):
     action_spaces = (gym.spaces.Box,)
     observation_spaces = (gym.spaces.Box, gym.spaces.Dict)
     default_steps = 50_000
+    ENV_PRESETS = {
+        "MountainCarContinuous-v0": "mountaincar",
+        "LunarLanderContinuous-v3": "lunarlander",
+        "BipedalWalker-v3": "bipedalwalker",
+    }
+    PRESETS = {
+        # DDPG's RL-Zoo settings (RL-Zoo keeps no D4PG) and each task's return support
+        "mountaincar": {**ZOO_DETERMINISTIC_MOUNTAINCAR, "v_min": -10.0, "v_max": 100.0},
+        "lunarlander": {**ZOO_DETERMINISTIC_BOX2D, "v_min": -200.0, "v_max": 200.0},
+        "bipedalwalker": {**ZOO_DETERMINISTIC_BOX2D, "v_min": -120.0, "v_max": 30.0},
+    }
 
     def __init__(self, env: Any, config: Any = None, run: Any = None, *, algo: Any = None) -> None:
         super().__init__(env, config, run, algo=algo)

@@ -41,6 +41,7 @@ import torch
 from tidyrl.agent import Agent
 from tidyrl.algos.actor_critic.common import (
     ZOO_DETERMINISTIC_BOX2D,
+    ZOO_DETERMINISTIC_ENV_PRESETS,
     ZOO_DETERMINISTIC_MOUNTAINCAR,
     actor_loss,
     backward_step,
@@ -139,11 +140,7 @@ class DDPG(Agent):
     action_spaces = (gym.spaces.Box,)
     observation_spaces = (gym.spaces.Box, gym.spaces.Dict)
     default_steps = 50_000
-    ENV_PRESETS = {
-        "MountainCarContinuous-v0": "mountaincar",
-        "LunarLanderContinuous-v3": "box2d",
-        "BipedalWalker-v3": "box2d",
-    }
+    ENV_PRESETS = ZOO_DETERMINISTIC_ENV_PRESETS
     PRESETS = {
         # RL-Zoo's per-env settings (hyperparams/ddpg.yml; common.py says what each holds)
         "mountaincar": ZOO_DETERMINISTIC_MOUNTAINCAR,

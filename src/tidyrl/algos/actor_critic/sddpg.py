@@ -30,6 +30,9 @@ import torch
 
 from tidyrl.agent import Agent
 from tidyrl.algos.actor_critic.common import (
+    ZOO_DETERMINISTIC_BOX2D,
+    ZOO_DETERMINISTIC_ENV_PRESETS,
+    ZOO_DETERMINISTIC_MOUNTAINCAR,
     backward_step,
     box_bounds,
     make_actor,
@@ -141,6 +144,10 @@ class SDDPG(Agent):
     action_spaces = (gym.spaces.Box,)
     observation_spaces = (gym.spaces.Box, gym.spaces.Dict)
     default_steps = 50_000
+    # DDPG's RL-Zoo settings on the classic-control and Box2D tasks (RL-Zoo keeps no SDDPG):
+    # the quantile critic needs no return range, so they carry over unchanged
+    ENV_PRESETS = ZOO_DETERMINISTIC_ENV_PRESETS
+    PRESETS = {"mountaincar": ZOO_DETERMINISTIC_MOUNTAINCAR, "box2d": ZOO_DETERMINISTIC_BOX2D}
 
     def __init__(self, env: Any, config: Any = None, run: Any = None, *, algo: Any = None) -> None:
         super().__init__(env, config, run, algo=algo)
