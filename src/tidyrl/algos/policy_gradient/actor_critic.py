@@ -9,8 +9,8 @@ actor-critic"). After every environment step (s, a, r, s'):
 
 A truncated episode bootstraps from V(final observation); a terminated one does not. With
 n_envs > 1 each update averages over one step of every env ("multiple online agents", the bridge
-to A2C). The defaults use 8 envs and running observation normalization, which carry one set of
-settings from CartPole to Acrobot, MountainCar and LunarLander; the `lecture` preset is the
+to A2C). The defaults use 8 envs and running observation normalization, one set of settings for
+the classic-control and Box2D tasks (benchmarks: `defaults-pg`); the `lecture` preset is the
 single-sample online method of the lecture exactly (1 env, raw observations).
 """
 
