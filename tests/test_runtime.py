@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 
 import pytest
 import torch
@@ -155,3 +156,57 @@ def test_side_by_side_waits_for_the_helper_when_the_first_step_fails(monkeypatch
         runtime.run_side_by_side(first, second)
     assert done == [True]  # the helper had finished before the error reached the caller
     pool.shutdown()
+
+
+CHILD_OF_A_KILLED_PARENT = """
+import multiprocessing, sys, time
+from pathlib import Path
+
+def job(pid_file):
+    from tidyrl import runtime
+    assert runtime.exit_with_parent()
+    Path(pid_file).write_text(str(__import__("os").getpid()))
+    time.sleep(120)  # a long benchmark run
+
+if __name__ == "__main__":
+    child = multiprocessing.get_context("spawn").Process(target=job, args=(sys.argv[1],))
+    child.start()
+    time.sleep(120)
+"""
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie waiting for a reaper (this container's PID 1 may not reap)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads process states from /proc")
+def test_a_benchmark_job_ends_when_its_parent_is_killed(tmp_path):
+    """A SIGKILLed `tidyrl bench run` cannot stop its job processes; before this they trained on
+    for the rest of their run. The child now ends as soon as its parent does."""
+    script, pid_file = tmp_path / "parent.py", tmp_path / "child.pid"
+    script.write_text(CHILD_OF_A_KILLED_PARENT)
+    parent = subprocess.Popen([sys.executable, str(script), str(pid_file)])
+    try:
+        for _ in range(600):  # the child imports torch first
+            if pid_file.exists() and pid_file.read_text():
+                break
+            time.sleep(0.1)
+        child = int(pid_file.read_text())
+        assert _running(child)
+    finally:
+        parent.kill()
+        parent.wait()
+    for _ in range(100):
+        if not _running(child):
+            break
+        time.sleep(0.1)
+    assert not _running(child)
+
+
+def test_exit_with_parent_does_nothing_outside_a_multiprocessing_child():
+    assert runtime.exit_with_parent() is False

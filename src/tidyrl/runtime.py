@@ -15,6 +15,9 @@ What each setting buys is measured in docs/performance.md (scripts in benchmarks
   and trim thresholds lets the loop reuse its pages instead of faulting fresh ones in.
 - `run_side_by_side(first, second)`: two independent steps of an update (SAC's critic and actor
   steps) on two cores, each with its own autograd graph; torch releases the GIL in its kernels.
+- `exit_with_parent()`: a child process (a benchmark job) ends when the process that started it
+  does, even when that one was killed outright and could not stop its children; otherwise a
+  killed `tidyrl bench run` leaves its job training on, holding a core for as long as the run.
 - `headless_rendering()`: MuJoCo's offscreen EGL backend unless the user chose one (MUJOCO_GL),
   set before dm_control first loads its renderer (which reads the variable once, at import).
 """
@@ -22,9 +25,12 @@ What each setting buys is measured in docs/performance.md (scripts in benchmarks
 from __future__ import annotations
 
 import ctypes
+import multiprocessing
+import multiprocessing.connection
 import os
 import platform
 import sys
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, TypeVar
@@ -99,6 +105,23 @@ def keep_freed_memory_in_process() -> bool:
     ok = bool(libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD)) and ok
     _malloc_done = ok
     return ok
+
+
+def exit_with_parent(status: int = 1) -> bool:
+    """In a multiprocessing child: end this process with `status` as soon as its parent process
+    ends, however it ended. A daemon thread waits on the parent's sentinel (no polling). Returns
+    False, doing nothing, in a process that multiprocessing did not start."""
+    parent = multiprocessing.parent_process()
+    if parent is None or parent.sentinel is None:
+        return False
+    sentinel = parent.sentinel
+
+    def watch() -> None:
+        multiprocessing.connection.wait([sentinel])
+        os._exit(status)  # no cleanup to wait for: the run's partial results die with it
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+    return True
 
 
 def headless_rendering() -> None:

@@ -145,7 +145,11 @@ def summary_line(record: dict[str, Any]) -> str:
 
 
 def run_job(job: Job) -> dict[str, Any]:
-    """One job in this (fresh) process: resolve its suite by name, then `execute` it."""
+    """One job in this (fresh) process: resolve its suite by name, then `execute` it. The
+    process ends with the `bench run` that started it (`runtime.exit_with_parent`)."""
+    from tidyrl import runtime
+
+    runtime.exit_with_parent()
     folder = job.benchmarks or None
     suite = get_suite(job.suite, folder)
     return execute(
