@@ -169,7 +169,8 @@ def job(pid_file):
     time.sleep(120)  # a long benchmark run
 
 if __name__ == "__main__":
-    child = multiprocessing.get_context("spawn").Process(target=job, args=(sys.argv[1],))
+    context = multiprocessing.get_context(sys.argv[2])
+    child = context.Process(target=job, args=(sys.argv[1],))
     child.start()
     time.sleep(120)
 """
@@ -185,12 +186,14 @@ def _running(pid: int) -> bool:
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads process states from /proc")
-def test_a_benchmark_job_ends_when_its_parent_is_killed(tmp_path):
-    """A SIGKILLed `tidyrl bench run` cannot stop its job processes; before this they trained on
-    for the rest of their run. The child now ends as soon as its parent does."""
+@pytest.mark.parametrize("start_method", ["spawn", "fork"])
+def test_a_child_process_ends_when_its_parent_is_killed(tmp_path, start_method):
+    """A SIGKILLed `tidyrl bench run` cannot stop its job processes (spawned), nor a killed A3C
+    run its workers (forked); before this they trained on for the rest of their run. A child
+    that called `exit_with_parent` ends as soon as its parent does."""
     script, pid_file = tmp_path / "parent.py", tmp_path / "child.pid"
     script.write_text(CHILD_OF_A_KILLED_PARENT)
-    parent = subprocess.Popen([sys.executable, str(script), str(pid_file)])
+    parent = subprocess.Popen([sys.executable, str(script), str(pid_file), start_method])
     try:
         for _ in range(600):  # the child imports torch first
             if pid_file.exists() and pid_file.read_text():

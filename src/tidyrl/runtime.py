@@ -15,9 +15,10 @@ What each setting buys is measured in docs/performance.md (scripts in benchmarks
   and trim thresholds lets the loop reuse its pages instead of faulting fresh ones in.
 - `run_side_by_side(first, second)`: two independent steps of an update (SAC's critic and actor
   steps) on two cores, each with its own autograd graph; torch releases the GIL in its kernels.
-- `exit_with_parent()`: a child process (a benchmark job) ends when the process that started it
-  does, even when that one was killed outright and could not stop its children; otherwise a
-  killed `tidyrl bench run` leaves its job training on, holding a core for as long as the run.
+- `exit_with_parent()`: a child process (a benchmark job, an A3C worker, a CMA-ES evaluator)
+  ends when the process that started it does, even when that one was killed outright and could
+  not stop its children; otherwise a killed `tidyrl bench run` leaves its job training on,
+  holding a core for as long as the run.
 - `headless_rendering()`: MuJoCo's offscreen EGL backend unless the user chose one (MUJOCO_GL),
   set before dm_control first loads its renderer (which reads the variable once, at import).
 """

@@ -34,7 +34,7 @@ from typing import Any
 
 import torch.multiprocessing as mp
 
-from tidyrl import errors
+from tidyrl import errors, runtime
 
 
 @dataclass
@@ -88,6 +88,7 @@ WorkerFn = Callable[[int, Any, Mapping[str, Any], WorkerChannel], None]
 def _run_worker(
     target: WorkerFn, worker: int, spec: Any, shared: Mapping[str, Any], channel: WorkerChannel
 ) -> None:
+    runtime.exit_with_parent()  # a killed main process takes its workers with it
     try:
         target(worker, spec, shared, channel)
     except errors.TidyError as exc:  # a user-facing failure (an env raised): its one line

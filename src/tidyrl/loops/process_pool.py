@@ -34,6 +34,7 @@ R = TypeVar("R")
 
 
 def _start_worker(setup: Callable[[Any], None], payload: Any) -> None:
+    runtime.exit_with_parent()  # a killed main process takes its workers with it
     runtime.configure(1)  # one thread per worker: the workers share the cores
     setup(payload)
 
