@@ -99,3 +99,12 @@ def test_normalize():
     x = torch.tensor([1.0, 2.0, 3.0, 4.0])
     y = normalize(x)
     assert y.mean().abs() < 1e-6 and (y.std() - 1).abs() < 1e-4
+
+
+def test_normalize_of_a_single_value_is_zero_not_nan():
+    """A one-step batch (REINFORCE on one-step episodes, a PPO minibatch of one) has no spread:
+    standardising it gives 0, where the unbiased std would be NaN and turn the update into NaN."""
+    torch.testing.assert_close(normalize(torch.tensor([3.0])), torch.tensor([0.0]))
+    torch.testing.assert_close(
+        normalize(torch.tensor([1.0, 3.0])), torch.tensor([-0.7071, 0.7071]), atol=1e-4, rtol=0
+    )

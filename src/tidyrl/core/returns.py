@@ -164,5 +164,8 @@ def sequence_n_step_returns(
 
 
 def normalize(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
-    """(x - mean) / (std + eps): PPO's per-minibatch advantage normalization."""
+    """(x - mean) / (std + eps): PPO's per-minibatch advantage normalization. A single value
+    has no spread and becomes 0 (its unbiased std would be NaN and poison the update)."""
+    if x.numel() < 2:
+        return x - x.mean()
     return (x - x.mean()) / (x.std() + eps)

@@ -13,6 +13,10 @@ reinforcement learning"; lecture seeds 003 ("Policy gradient", "Causality trick"
     b_t   = V_phi(s_t), fitted to G_t by regression    baseline = value
 
 A baseline that does not depend on a_t leaves the gradient unbiased and lowers its variance.
+With `normalize_advantages` (the default; the `lecture` preset turns it off) the weights
+A_t = Psi_t - b_t are standardised over the batch, A_t <- (A_t - mean A) / std A, inside
+`policy_gradient_loss`: the direction within the batch is kept, the step no longer scales with
+the size of the returns.
 Episodes cut by a time limit are pure Monte Carlo with baseline none/mean; with a learned value
 they bootstrap G from V_phi(final observation). The loss averages over all steps of the batch.
 
