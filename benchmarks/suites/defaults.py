@@ -19,6 +19,9 @@ evaluation steps; LunarLander's reference is for v2, the zoo's table has no v3 r
 - `defaults-pg`: REINFORCE, the one-step actor-critic and A3C on the four discrete tasks. RL-Zoo
   keeps none of them, so the reference is its A2C (the synchronous A3C, and the n-step form of
   the other two) at A2C's budget, which is larger than theirs except on LunarLander.
+- `defaults-recurrent`: recurrent PPO (LSTM) on the four discrete tasks with RL-Zoo's
+  `ppo_lstm.yml` settings, beside RL-Zoo's feed-forward PPO (the zoo reports no recurrent score
+  for these envs).
 - `defaults-trpo`: TRPO on the four discrete tasks and the four continuous ones below, at
   RL-Zoo's TRPO budgets (gSDE on Pendulum and MountainCarContinuous, as RL-Zoo's setting).
 - `defaults-continuous`: SAC, TD3, DDPG, D4PG, SDDPG and PPO on the four continuous-action
@@ -149,6 +152,20 @@ def _pg(algo: str) -> tuple[Task, ...]:
     )
 
 
+RECURRENT_PPO = _four(
+    "recurrent-ppo",
+    f"{ZOO_PPO}; RL-Zoo keeps recurrent-PPO settings (ppo_lstm.yml) but no score on these envs",
+    (
+        (100_000, 475, "500.0 ± 0.0 at 100k"),
+        (200_000, -100, "-73.5 ± 18.2 at 1M"),
+        (400_000, -120, "-110.4 ± 19.5 at 1M"),
+        (1_000_000, 200, "242.1 ± 31.8 at 1M (LunarLander-v2)"),
+    ),
+)
+"""Recurrent PPO on the four discrete tasks beside RL-Zoo's feed-forward PPO. On Acrobot and
+MountainCar the budget is a fifth and two fifths of RL-Zoo's (PPO crosses the threshold by 100k
+and 200k there), as an LSTM step costs several MLP steps on this machine."""
+
 TRPO_DISCRETE = _four(
     "trpo",
     ZOO_TRPO,
@@ -273,6 +290,13 @@ SUITES = [
         _pg("reinforce") + _pg("actor-critic") + _pg("a3c"),
         description="REINFORCE, one-step actor-critic and A3C with the settings `tidyrl train "
         "ALGO ENV` chooses, four classic tasks, beside RL-Zoo's A2C.",
+    ),
+    Suite(
+        "defaults-recurrent",
+        "policy_gradient",
+        RECURRENT_PPO,
+        description="Recurrent PPO with the settings `tidyrl train recurrent-ppo ENV` chooses, "
+        "four classic tasks, beside RL-Zoo's PPO.",
     ),
     Suite(
         "defaults-trpo",

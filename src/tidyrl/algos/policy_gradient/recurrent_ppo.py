@@ -51,6 +51,7 @@ from tidyrl.algos.policy_gradient.common import (
     ppo_schedules,
     ppo_step,
 )
+from tidyrl.algos.policy_gradient.ppo import ZOO_PPO
 from tidyrl.config import check_range
 from tidyrl.core.distributions import Distribution
 from tidyrl.core.normalize import RewardScaler, RunningMeanStd
@@ -240,6 +241,48 @@ class RecurrentPPO(Agent):
     default_steps = 100_000
     recurrent = True
     """Acting needs the memory of earlier steps (export refuses it; see `act`)."""
+    ENV_PRESETS = {
+        "Acrobot-v1": "acrobot",
+        "MountainCar-v0": "mountaincar",
+        "LunarLander-v3": "lunarlander",
+        "LunarLanderContinuous-v3": "lunarlander",
+    }
+    PRESETS = {
+        "cartpole": {},
+        # RL-Zoo's settings for sb3-contrib's RecurrentPPO (hyperparams/ppo_lstm.yml; its
+        # MountainCar and LunarLander rows are for their velocity-free variants) over
+        # SB3's PPO defaults. sb3-contrib cuts minibatches of `batch_size` steps out of the
+        # episodes' sequences; here a minibatch is whole 32-step chunks (`bptt_len`), the same
+        # count of steps per gradient step.
+        "acrobot": {
+            **ZOO_PPO,
+            "n_envs": 16,
+            "n_steps": 256,
+            "bptt_len": 32,
+            "n_epochs": 4,
+            "gae_lambda": 0.94,
+            "normalize_reward": True,
+        },
+        "mountaincar": {
+            **ZOO_PPO,
+            "n_envs": 16,
+            "n_steps": 16,
+            "n_epochs": 4,
+            "gae_lambda": 0.98,
+            "normalize_reward": True,
+        },
+        "lunarlander": {
+            **ZOO_PPO,
+            "n_envs": 16,
+            "n_steps": 1024,
+            "bptt_len": 32,
+            "n_epochs": 4,
+            "gamma": 0.999,
+            "gae_lambda": 0.98,
+            "ent_coef": 0.01,
+            "normalize_obs": False,
+        },
+    }
 
     def __init__(self, env, config=None, run=None, *, algo=None) -> None:
         super().__init__(env, config, run, algo=algo)
