@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal, Optional
 
@@ -332,6 +333,39 @@ def test_env_preset_is_chosen_without_a_preset_and_none_keeps_the_defaults():
     for name in registry.names():
         cls, _ = registry.lookup(name)
         assert set(cls.ENV_PRESETS.values()) <= set(cls.PRESETS), name
+
+
+def test_every_preset_of_every_algorithm_is_a_valid_config():
+    # a preset whose values contradict each other (e.g. a recurrent minibatch that is no
+    # multiple of its sequence length) would fail only when a user picks it
+    from tidyrl import registry
+
+    checked = 0
+    for name in registry.names():
+        cls, fixed = registry.lookup(name)
+        fields = {f.name for f in dataclasses.fields(cls.Config)}
+        imitates = "demos" in fields or fixed.get("reward") == "gail"
+        needs = {"demos": "demos.safetensors"} if imitates else {}  # the file is read on use
+        for preset in cls.PRESETS:
+            _, config, _, _ = resolve_config(name, preset, needs, None)
+            assert isinstance(config, cls.Config), (name, preset)
+            checked += 1
+    assert checked > 50
+
+
+def test_recurrent_ppo_takes_rl_zoo_ppo_lstm_settings_per_env():
+    _, acrobot, _, _ = resolve_config("recurrent-ppo", None, {}, "Acrobot-v1")
+    _, lander, _, _ = resolve_config("recurrent-ppo", None, {}, "LunarLander-v3")
+    _, cartpole, _, _ = resolve_config("recurrent-ppo", None, {}, "CartPole-v1")
+    assert (acrobot.n_envs, acrobot.n_steps, acrobot.n_epochs, acrobot.gae_lambda) == (
+        16,
+        256,
+        4,
+        0.94,
+    )
+    assert (acrobot.normalize_reward, acrobot.minibatch_size, acrobot.seq_len) == (True, 64, 32)
+    assert (lander.gamma, lander.ent_coef, lander.normalize_obs) == (0.999, 0.01, False)
+    assert cartpole == resolve_config("recurrent-ppo", "none", {}, "CartPole-v1")[1]
 
 
 def test_continuous_control_algorithms_pick_rl_zoo_settings_per_env():
