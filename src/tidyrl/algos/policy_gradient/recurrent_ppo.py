@@ -232,6 +232,13 @@ def chunks(x: torch.Tensor, seq_len: int) -> torch.Tensor:
     return x.reshape(t // seq_len, seq_len, n, *rest).transpose(0, 1).reshape(seq_len, -1, *rest)
 
 
+SB3_CONTRIB_LSTM = {"lstm_hidden": 256, "hidden": (64, 64), "activation": "tanh"}
+"""sb3-contrib's RecurrentPPO network, which RL-Zoo's rows other than CartPoleNoVel-v1 keep: a
+256-unit LSTM for each of actor and critic, then SB3's 64-64 tanh MLP. With the smaller network
+of the defaults the `lunarlander` settings do not learn the task (docs/algorithms/
+recurrent-ppo.md)."""
+
+
 class RecurrentPPO(Agent):
     Config = RecurrentPPOConfig
     algo_id = "recurrent-ppo"
@@ -251,11 +258,12 @@ class RecurrentPPO(Agent):
         "cartpole": {},
         # RL-Zoo's settings for sb3-contrib's RecurrentPPO (hyperparams/ppo_lstm.yml; its
         # MountainCar and LunarLander rows are for their velocity-free variants) over
-        # SB3's PPO defaults. sb3-contrib cuts minibatches of `batch_size` steps out of the
-        # episodes' sequences; here a minibatch is whole 32-step chunks (`bptt_len`), the same
-        # count of steps per gradient step.
+        # SB3's PPO defaults and sb3-contrib's network (`SB3_CONTRIB_LSTM`). sb3-contrib cuts
+        # minibatches of `batch_size` steps out of the episodes' sequences; here a minibatch is
+        # whole 32-step chunks (`bptt_len`), the same count of steps per gradient step.
         "acrobot": {
             **ZOO_PPO,
+            **SB3_CONTRIB_LSTM,
             "n_envs": 16,
             "n_steps": 256,
             "bptt_len": 32,
@@ -265,6 +273,7 @@ class RecurrentPPO(Agent):
         },
         "mountaincar": {
             **ZOO_PPO,
+            **SB3_CONTRIB_LSTM,
             "n_envs": 16,
             "n_steps": 16,
             "n_epochs": 4,
@@ -273,6 +282,7 @@ class RecurrentPPO(Agent):
         },
         "lunarlander": {
             **ZOO_PPO,
+            **SB3_CONTRIB_LSTM,
             "n_envs": 16,
             "n_steps": 1024,
             "bptt_len": 32,
