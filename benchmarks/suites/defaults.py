@@ -21,7 +21,7 @@ evaluation steps; LunarLander's reference is for v2, the zoo's table has no v3 r
   the other two) at A2C's budget, which is larger than theirs except on LunarLander.
 - `defaults-recurrent`: recurrent PPO (LSTM) on the four discrete tasks with RL-Zoo's
   `ppo_lstm.yml` settings, beside RL-Zoo's feed-forward PPO (the zoo reports no recurrent score
-  for these envs).
+  for these envs), and R2D2 with its defaults on DQN's tasks and budgets beside RL-Zoo's DQN.
 - `defaults-trpo`: TRPO on the four discrete tasks and the four continuous ones below, at
   RL-Zoo's TRPO budgets (gSDE on Pendulum and MountainCarContinuous, as RL-Zoo's setting).
 - `defaults-continuous`: SAC, TD3, DDPG, D4PG, SDDPG and PPO on the four continuous-action
@@ -166,6 +166,13 @@ RECURRENT_PPO = _four(
 MountainCar the budget is a fifth and two fifths of RL-Zoo's (PPO crosses the threshold by 100k
 and 200k there), as an LSTM step costs several MLP steps on this machine."""
 
+R2D2 = tuple(
+    replace(task, algo="r2d2", reference=f"{task.reference}, DQN; RL-Zoo keeps no R2D2")
+    for task in DQN
+)
+"""Recurrent DQN (R2D2, its defaults: no per-env settings) on DQN's tasks and budgets, beside
+RL-Zoo's DQN."""
+
 TRPO_DISCRETE = _four(
     "trpo",
     ZOO_TRPO,
@@ -294,9 +301,9 @@ SUITES = [
     Suite(
         "defaults-recurrent",
         "policy_gradient",
-        RECURRENT_PPO,
-        description="Recurrent PPO with the settings `tidyrl train recurrent-ppo ENV` chooses, "
-        "four classic tasks, beside RL-Zoo's PPO.",
+        RECURRENT_PPO + R2D2,
+        description="Recurrent PPO and R2D2 with the settings `tidyrl train ALGO ENV` chooses, "
+        "four classic tasks, beside RL-Zoo's PPO and DQN.",
     ),
     Suite(
         "defaults-trpo",
