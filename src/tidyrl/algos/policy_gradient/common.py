@@ -289,3 +289,15 @@ def ppo_epochs(
             if cfg.target_kl > 0 and out["approx_kl"].item() > 1.5 * cfg.target_kl:
                 return out
     return out
+
+
+ZOO_PPO = {
+    "batch_size": 64,
+    "n_epochs": 10,
+    "gamma": 0.99,
+    "gae_lambda": 0.95,
+    "lr": 3e-4,
+    "anneal_lr": False,
+    "anneal_clip": False,
+}
+"""Stable-Baselines3's PPO defaults, on which RL-Zoo's per-env settings are written."""

@@ -60,6 +60,7 @@ from tidyrl.agent import Agent
 from tidyrl.algos.policy_gradient.common import (
     ACTION_SPACES,
     OBSERVATION_SPACES,
+    ZOO_PPO,
     act,
     build_policy,
     check_sde_sample_freq,
@@ -195,18 +196,6 @@ def combined_advantage(
     """A = c_E A_E + c_I A_I: the policy's advantage with two value heads (Burda et al. 2018,
     section 2.3)."""
     return ext_coef * adv_ext + int_coef * adv_int
-
-
-ZOO_PPO = {
-    "batch_size": 64,
-    "n_epochs": 10,
-    "gamma": 0.99,
-    "gae_lambda": 0.95,
-    "lr": 3e-4,
-    "anneal_lr": False,
-    "anneal_clip": False,
-}
-"""Stable-Baselines3's PPO defaults, on which RL-Zoo's per-env settings are written."""
 
 
 class PPO(Agent):

@@ -45,13 +45,13 @@ from torch import nn
 from tidyrl.agent import Agent
 from tidyrl.algos.policy_gradient.common import (
     ACTION_SPACES,
+    ZOO_PPO,
     PolicyIO,
     action_shape,
     ppo_epochs,
     ppo_schedules,
     ppo_step,
 )
-from tidyrl.algos.policy_gradient.ppo import ZOO_PPO
 from tidyrl.config import check_range
 from tidyrl.core.distributions import Distribution
 from tidyrl.core.normalize import RewardScaler, RunningMeanStd
