@@ -301,3 +301,36 @@ ZOO_PPO = {
     "anneal_clip": False,
 }
 """Stable-Baselines3's PPO defaults, on which RL-Zoo's per-env settings are written."""
+
+ZOO_PPO_CLASSIC = {
+    "acrobot": {
+        **ZOO_PPO,
+        "n_envs": 16,
+        "n_steps": 256,
+        "n_epochs": 4,
+        "gae_lambda": 0.94,
+        "normalize_obs": True,
+        "normalize_reward": True,
+    },
+    "mountaincar": {
+        **ZOO_PPO,
+        "n_envs": 16,
+        "n_steps": 16,
+        "n_epochs": 4,
+        "gae_lambda": 0.98,
+        "normalize_obs": True,
+        "normalize_reward": True,
+    },
+    "lunarlander": {
+        **ZOO_PPO,
+        "n_envs": 16,
+        "n_steps": 1024,
+        "n_epochs": 4,
+        "gamma": 0.999,
+        "gae_lambda": 0.98,
+        "ent_coef": 0.01,
+        "normalize_obs": False,
+    },
+}
+"""RL-Zoo's Acrobot-v1, MountainCar-v0 and LunarLander-v2 rows, the same in its ppo.yml and
+ppo_lstm.yml (the latter's for the velocity-free variants), over SB3's PPO defaults."""

@@ -45,7 +45,7 @@ from torch import nn
 from tidyrl.agent import Agent
 from tidyrl.algos.policy_gradient.common import (
     ACTION_SPACES,
-    ZOO_PPO,
+    ZOO_PPO_CLASSIC,
     PolicyIO,
     action_shape,
     ppo_epochs,
@@ -256,42 +256,14 @@ class RecurrentPPO(Agent):
     }
     PRESETS = {
         "cartpole": {},
-        # RL-Zoo's settings for sb3-contrib's RecurrentPPO (hyperparams/ppo_lstm.yml; its
-        # MountainCar and LunarLander rows are for their velocity-free variants) over
-        # SB3's PPO defaults and sb3-contrib's network (`SB3_CONTRIB_LSTM`). sb3-contrib cuts
-        # minibatches of `batch_size` steps out of the episodes' sequences; here a minibatch is
-        # whole 32-step chunks (`bptt_len`), the same count of steps per gradient step.
-        "acrobot": {
-            **ZOO_PPO,
-            **SB3_CONTRIB_LSTM,
-            "n_envs": 16,
-            "n_steps": 256,
-            "bptt_len": 32,
-            "n_epochs": 4,
-            "gae_lambda": 0.94,
-            "normalize_reward": True,
-        },
-        "mountaincar": {
-            **ZOO_PPO,
-            **SB3_CONTRIB_LSTM,
-            "n_envs": 16,
-            "n_steps": 16,
-            "n_epochs": 4,
-            "gae_lambda": 0.98,
-            "normalize_reward": True,
-        },
-        "lunarlander": {
-            **ZOO_PPO,
-            **SB3_CONTRIB_LSTM,
-            "n_envs": 16,
-            "n_steps": 1024,
-            "bptt_len": 32,
-            "n_epochs": 4,
-            "gamma": 0.999,
-            "gae_lambda": 0.98,
-            "ent_coef": 0.01,
-            "normalize_obs": False,
-        },
+        # RL-Zoo's settings for sb3-contrib's RecurrentPPO (hyperparams/ppo_lstm.yml, the same
+        # rows as PPO's: `ZOO_PPO_CLASSIC`) with sb3-contrib's network (`SB3_CONTRIB_LSTM`).
+        # sb3-contrib cuts minibatches of `batch_size` steps out of the episodes' sequences;
+        # here a minibatch is whole 32-step chunks (`bptt_len`; MountainCar's 16-step rollout
+        # is one chunk), the same count of steps per gradient step.
+        "acrobot": {**ZOO_PPO_CLASSIC["acrobot"], **SB3_CONTRIB_LSTM, "bptt_len": 32},
+        "mountaincar": {**ZOO_PPO_CLASSIC["mountaincar"], **SB3_CONTRIB_LSTM},
+        "lunarlander": {**ZOO_PPO_CLASSIC["lunarlander"], **SB3_CONTRIB_LSTM, "bptt_len": 32},
     }
 
     def __init__(self, env, config=None, run=None, *, algo=None) -> None:
