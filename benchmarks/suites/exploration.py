@@ -40,6 +40,9 @@
   records' `train_curve` is the fairer read of progress on 8x8. The beta probe above ran while
   MiniGrid's image was scaled by 1/255 (before it was declared with its bound, 10): the count
   bonus (unit norm per key) and RND (whitened) do not depend on that scale, ICM's C may.
+  `ppo + count` centres the SimHash input on the mean of the first 4,096 states counted (the
+  plug-in's `center_states` default, tidyrl/rewards/count.py); `ppo + count, uncentred hash` is
+  the same run without centring, as the plug-in hashed before `center_states` existed.
 
 - `exploration-doorkey-two-heads`: the same DoorKey-8x8 variants, 500k frames, two changes
   after `exploration-doorkey`'s seed 0, where every bonus variant's extrinsic training return
@@ -141,6 +144,9 @@ SUITES = [
             _doorkey("ppo doorkey-5x5", size=5),
             _doorkey("ppo"),
             _doorkey("ppo + count", reward="count", intrinsic_coef=0.01),
+            _doorkey(
+                "ppo + count, uncentred hash", reward="count", intrinsic_coef=0.01, center_states=0
+            ),
             _doorkey("ppo + rnd", reward="rnd", intrinsic_coef=0.1),
             _doorkey("ppo + icm", reward="icm", intrinsic_coef=0.1),
         ),

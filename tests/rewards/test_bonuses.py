@@ -62,6 +62,25 @@ def test_simhash_counts_use_the_space_bounds():
         Count(CountConfig(count_method="exact"), space, TWO)
 
 
+def test_simhash_centres_on_the_first_states_then_freezes():
+    # two states near one corner of the box: the bounds map sends both to the (+, +) quadrant,
+    # one code; centred on their mean they lie on opposite sides of both hyperplanes
+    space = gym.spaces.Box(np.float32([0, 0]), np.float32([10, 10]))
+    states = experience([[0, 0], [0, 0]], [0, 0], [[9, 10], [10, 9]])
+    plain = Count(CountConfig(hash_bits=2, center_states=0), space, TWO)
+    plain.projection = torch.eye(2)
+    assert plain.cells(states.next_obs).tolist() == [3, 3]
+    plugin = Count(CountConfig(hash_bits=2, center_states=2), space, TWO)
+    plugin.projection = torch.eye(2)
+    plugin.observe(states, 2)
+    # g = (0.8, 1) and (1, 0.8); mean (0.9, 0.9); g - mean = (-0.1, 0.1) -> 2, (0.1, -0.1) -> 1
+    assert torch.allclose(plugin.center, torch.tensor([0.9, 0.9]))
+    assert plugin.counts.tolist() == [0, 1, 1, 0]
+    plugin.observe(experience([[0, 0]], [0], [[0, 0]]), 1)  # past center_states: frozen
+    assert torch.allclose(plugin.center, torch.tensor([0.9, 0.9]))
+    assert int(plugin.centered) == 2 and plugin.counts.tolist() == [1, 1, 1, 0]
+
+
 def test_curiosity_is_the_squared_error_of_the_identity_model_at_init():
     plugin = Curiosity(CuriosityConfig(normalize_obs=False), BOX, TWO)
     batch = experience([[0.0, 0.5, 0.0]], [1], [[0.3, 0.1, -0.2]])

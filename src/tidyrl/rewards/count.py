@@ -24,6 +24,16 @@ norm would set nearly every sign (a 147-column image against a 3-column speed, s
 much each key weighs would hang on its declared bounds. The cell is (exact index) * 2^k + code,
 a table of (prod n) * 2^k counts.
 
+Hyperplanes through the origin cut a cloud of states finely only where the cloud surrounds the
+origin; mapping by the bounds centres the box, not the states in it (MiniGrid's view holds small
+category indices, empty 1 and wall 2, under a bound of 10, so every view lies in one corner). So
+g is centred on the mean of the first `center_states` states counted, and that mean is then
+frozen, so that a state keeps its code from then on (`center_states=0` turns centring off).
+States counted while the mean still moves are counted in the codes of the mean of that moment.
+On a 20,000-step random walk on MiniGrid-DoorKey-8x8 (1,533 distinct views) the k = 16 codes
+tell 1,157 of them apart centred, 1,073 uncentred; what that does to learning is recorded in the
+`exploration-doorkey` suite.
+
 Counts are of the successor state s' of every new transition, each counted exactly once in
 `observe` (a replay batch is sampled many times, so counting there would count samples, not
 visits); `reward` reads the counts, n < 1 read as 1. The k-bit code indexes a dense table of 2^k
@@ -59,11 +69,15 @@ class CountConfig:
     """exact (Discrete observations), simhash, or auto (exact for Discrete observations)."""
     hash_bits: int = 16
     """k: SimHash code length; the count table has 2^k cells."""
+    center_states: int = 4096
+    """SimHash input g is centred on the mean of the first this many states counted, then
+    frozen (0: no centring, g as the bounds map it)."""
 
     def __post_init__(self) -> None:
         check_range(self, "intrinsic_coef", 0.0)
         check_choice(self, "count_method", METHODS)
         check_range(self, "hash_bits", 1, 20)
+        check_range(self, "center_states", 0)
 
 
 def simhash_codes(x: torch.Tensor, projection: torch.Tensor) -> torch.Tensor:
@@ -122,6 +136,10 @@ class Count(RewardPlugin):
             a = self.rng.standard_normal((cfg.hash_bits, dim))
             self.projection = torch.as_tensor(a, dtype=torch.float32)
             self.counts = torch.zeros(radix * self.codes, dtype=torch.long)
+            self.center = torch.zeros(dim)
+            """Mean of the hashed input g over the first `center_states` states counted."""
+            self.centered = torch.zeros((), dtype=torch.long)
+            """How many states `center` averages (it stops moving at `center_states`)."""
             self.low: torch.Tensor | None
             self.high: torch.Tensor | None
             if self.view is None:
@@ -156,22 +174,36 @@ class Count(RewardPlugin):
         objects: dict[str, Any] = {"counts": self.counts}
         if not self.exact:
             objects["projection"] = self.projection
+            objects["center"] = self.center
+            objects["centered"] = self.centered
         return objects
 
-    def cells(self, obs: torch.Tensor) -> torch.Tensor:
-        """The count cell of each state [B]: its index (exact) or its SimHash code."""
+    def cells(self, obs: torch.Tensor, learn_center: bool = False) -> torch.Tensor:
+        """The count cell of each state [B]: its index (exact) or its SimHash code; with
+        `learn_center`, the states first move the centre of g while it is not yet frozen."""
         if self.exact:
             return obs.reshape(len(obs)).long() - self.start
         if self.view is not None:
-            return self.dict_cells(flat_observation_tensor(obs))
+            return self.dict_cells(flat_observation_tensor(obs), learn_center)
         g = self.obs_batch(obs).reshape(len(obs), -1)
         if self.low is not None and self.high is not None:
             g = 2.0 * (g - self.low) / (self.high - self.low) - 1.0
-        return simhash_codes(g, self.projection)
+        return simhash_codes(self.centred(g, learn_center), self.projection)
 
-    def dict_cells(self, raw: torch.Tensor) -> torch.Tensor:
+    def centred(self, g: torch.Tensor, learn: bool) -> torch.Tensor:
+        """g minus the running mean of the first `center_states` states' g (the mean first
+        takes in this batch's leading states while fewer than `center_states` were seen)."""
+        room = self.config.center_states - int(self.centered)
+        if learn and room > 0:
+            new = g[:room]
+            total = self.centered + len(new)
+            self.center += (new.sum(dim=0) - len(new) * self.center) / total
+            self.centered.fill_(int(total))
+        return g - self.center
+
+    def dict_cells(self, raw: torch.Tensor, learn_center: bool = False) -> torch.Tensor:
         """Cells of a raw flat batch of Dict observations: the exact keys' values in mixed radix
-        times 2^k, plus the SimHash code of the other keys, each at unit norm."""
+        times 2^k, plus the SimHash code of the other keys, centred, each at unit norm."""
         index = torch.zeros(len(raw), dtype=torch.long)
         for part in self.exact_parts:
             values = raw[:, part.raw].long() - part.start
@@ -181,7 +213,7 @@ class Count(RewardPlugin):
             return index
         assert self.low is not None and self.high is not None
         g = torch.cat([part.encode(raw) for part in self.hashed_parts], dim=1)
-        g = 2.0 * (g - self.low) / (self.high - self.low) - 1.0
+        g = self.centred(2.0 * (g - self.low) / (self.high - self.low) - 1.0, learn_center)
         units, first = [], 0
         for part in self.hashed_parts:
             width = part.enc.stop - part.enc.start
@@ -191,7 +223,7 @@ class Count(RewardPlugin):
         return index * self.codes + simhash_codes(torch.cat(units, dim=1), self.projection)
 
     def observe(self, batch: ExperienceLike, n_envs: int) -> None:
-        cells = self.cells(batch.next_obs)
+        cells = self.cells(batch.next_obs, learn_center=True)
         self.counts.index_add_(0, cells, torch.ones_like(cells))
 
     @torch.no_grad()
