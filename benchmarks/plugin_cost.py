@@ -9,9 +9,11 @@ then time, in CPU time of this thread (robust to other tenants, torch single-thr
           update trains the plug-in on the minibatch and scores it (`learn_and_score`), so the
           ratio is the whole per-update cost. (`observe`, once per collected transition, is
           outside the update and not timed.)
-    PPO   one rollout's learning: the plug-in's `relabel_rollout` (observe, update, score the
-          whole rollout), once per rollout, plus the bare epochs, n_epochs x minibatches x one
-          minibatch `update` (`Agent.update_probe`); the ratio is (relabel + epochs) / epochs.
+    PPO   one rollout's learning: the plug-in's `relabel_rollout` as PPO calls it (observe,
+          update and score the whole rollout; RND and ICM score it and then train on each of
+          PPO's minibatches in every epoch), once per rollout, plus the bare epochs, n_epochs x
+          minibatches x one minibatch `update` (`Agent.update_probe`); the ratio is (relabel +
+          epochs) / epochs.
 
     .venv/bin/python benchmarks/plugin_cost.py [--repeats 200]
 
@@ -54,7 +56,7 @@ def ppo_rollout_ms(reward: str, repeats: int) -> tuple[float, float]:
 
     def relabel() -> None:
         agent.rollout.rewards.copy_(saved)  # each call scores the same rollout afresh
-        relabel_rollout(plugin, agent.rollout)
+        relabel_rollout(plugin, agent.rollout, None, cfg.n_epochs, cfg.minibatch_size)
 
     return epochs_ms, median_ms(relabel, max(10, repeats // 10))
 

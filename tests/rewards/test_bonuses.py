@@ -14,6 +14,7 @@ from tidyrl.api import resolve_config
 from tidyrl.data.batch import Experience, Transition
 from tidyrl.errors import ConfigError
 from tidyrl.loops.on_policy import relabel_rollout
+from tidyrl.rewards.base import score_then_train
 from tidyrl.rewards.count import Count, CountConfig, count_bonus, simhash_codes
 from tidyrl.rewards.curiosity import Curiosity, CuriosityConfig
 from tidyrl.rewards.icm import ICM, ICMConfig, forward_error, icm_loss
@@ -96,6 +97,32 @@ def test_curiosity_standardizes_states_with_observed_statistics():
     plugin.observe(experience([[0, 0, 0]] * 2, [0, 0], [[1, 0, 0], [-1, 0, 0]]), 2)
     assert plugin.obs_norm.var[0].item() == pytest.approx(1.0, rel=1e-3)
     assert plugin.obs_norm.count.item() == pytest.approx(2.0, rel=1e-3)
+
+
+def test_rnd_scores_a_rollout_before_training_on_its_minibatches():
+    plugin = RND(RNDConfig(rnd_hidden=(8,), rnd_embedding=4, rnd_lr=1e-2), BOX, TWO)
+    rng = np.random.default_rng(0)
+    batch = experience(rng.normal(size=(6, 3)), [0, 1] * 3, rng.normal(size=(6, 3)))
+    plugin.observe(batch, 1)
+    before = plugin.reward(batch)
+    sizes: list[int] = []
+    update = plugin.update
+    plugin.update = lambda b: (sizes.append(len(b)), update(b))[1]  # type: ignore[method-assign]
+    rewards, metrics = score_then_train(plugin, batch, epochs=2, minibatch_size=4)
+    assert torch.equal(rewards, before)  # C from the predictor that saw the rollout collected
+    assert sizes == [4, 2, 4, 2]  # two epochs of minibatches of 4 rows over 6
+    assert (plugin.reward(batch) < before).all()  # then the predictor learned those states
+    assert {"rnd_loss", "rnd_reward"} <= set(metrics)
+
+
+def test_ppo_trains_rnd_and_icm_on_each_minibatch_of_each_epoch():
+    for reward in ("rnd", "icm"):
+        agent = tidyrl.make(
+            "ppo", "CartPole-v1", reward=reward, n_envs=2, n_steps=16, batch_size=8, n_epochs=3
+        )
+        agent.learn(32)  # one rollout of 32 steps: 3 epochs x 4 minibatches
+        state = agent.reward_optimizer.state_dict()["state"]
+        assert {int(s["step"]) for s in state.values()} == {12}
 
 
 def test_rnd_observation_normalization_clips_to_five():

@@ -127,5 +127,15 @@ class Experience:
             torch.as_tensor(np.asarray(truncated, dtype=np.float32)),
         )
 
+    def rows(self, index: torch.Tensor) -> Experience:
+        """The transitions at `index` (a minibatch)."""
+        return Experience(
+            self.obs[index],
+            self.actions[index],
+            self.next_obs[index],
+            self.terminated[index],
+            self.truncated[index],
+        )
+
     def __len__(self) -> int:
         return int(self.obs.shape[0])

@@ -31,7 +31,7 @@ from tidyrl.data.rollout import Rollout
 from tidyrl.envs.make import Step, VecEnv
 from tidyrl.envs.spaces import take
 from tidyrl.nets.inference import fast_policy
-from tidyrl.rewards.base import RewardPlugin, learn_and_score
+from tidyrl.rewards.base import RewardPlugin, learn_and_score, score_then_train
 
 
 class _Agent(Protocol):
@@ -150,12 +150,19 @@ def _values(out: torch.Tensor, heads: int) -> torch.Tensor:
 
 
 def relabel_rollout(
-    plugin: RewardPlugin, rollout: Rollout, reward_fn: RewardFn | None = None
+    plugin: RewardPlugin,
+    rollout: Rollout,
+    reward_fn: RewardFn | None = None,
+    epochs: int = 1,
+    minibatch_size: int | None = None,
 ) -> dict[str, torch.Tensor]:
     """Hand the rollout's experience to `plugin` (`observe`, then `update`), then replace every
     reward in the rollout with the updated plug-in's, scaled step by step by `reward_fn` (e.g.
     the running return scaler) when given. Returns the plug-in's metrics, the mean plug-in
     reward (`<name>_reward`) and, for a bonus, the mean env reward (`extrinsic_reward`).
+    A plug-in that `trains_on_minibatches` (RND, ICM) scores the rollout first and then trains
+    on it for the learner's `epochs` over minibatches of `minibatch_size` rows (the whole
+    rollout when None): `tidyrl.rewards.base.score_then_train`.
 
     A rollout with an intrinsic stream (`Rollout.intrinsic_rewards`: PPO's two value heads)
     keeps the bonus apart instead: C goes to `intrinsic_rewards` unweighted (beta weighs the
@@ -168,7 +175,10 @@ def relabel_rollout(
     here, on the rewards that are learned from."""
     batch = rollout.experience()
     plugin.observe(batch, rollout.n_envs)
-    rewards, metrics = learn_and_score(plugin, batch)
+    if plugin.trains_on_minibatches:
+        rewards, metrics = score_then_train(plugin, batch, epochs, minibatch_size or len(batch))
+    else:
+        rewards, metrics = learn_and_score(plugin, batch)
     rewards = rewards.reshape(rollout.n_steps, rollout.n_envs)
     if not plugin.replaces_env_reward:  # a bonus (curiosity) adds to the env's reward
         metrics["extrinsic_reward"] = rollout.rewards.mean()

@@ -27,7 +27,9 @@ has
 
 and an `intrinsic_coef` beta in its config: the learner learns from r + beta * C, C = `reward`.
 An on-policy learner hands each fresh rollout to `observe`, then `update`, then `reward`
-(`tidyrl.loops.on_policy.relabel_rollout`); an off-policy learner hands each env step to
+(`tidyrl.loops.on_policy.relabel_rollout`), or, for a plug-in that `trains_on_minibatches`
+(RND, ICM), to `observe`, then `reward`, then `update` on each of its own minibatches in every
+epoch; an off-policy learner hands each env step to
 `observe` as it is collected and each sampled replay minibatch to `update` and `reward` when it
 computes its targets (e.g. DQN's y = r + beta C + gamma max_a' Q'(s', a')): `observe_step` and
 `bonus_rewards` below are those two seams, one line each in DQN, DDPG, TD3 and SAC.
@@ -171,6 +173,12 @@ class RewardPlugin:
     False when it adds to it (curiosity bonuses)."""
     dict_observations: ClassVar[bool] = True
     """False for a plug-in that cannot score Dict observations through `DictView`."""
+    trains_on_minibatches: ClassVar[bool] = False
+    """True: an on-policy learner scores each rollout with the plug-in that collected it, then
+    trains the plug-in on the rollout's minibatches in each of its epochs (`score_then_train`),
+    as RND and ICM train their predictors beside the policy's loss; False: one `update` on the
+    whole rollout, then the updated plug-in scores it (`learn_and_score`: GAIL's discriminator,
+    seed 000's model, counts)."""
 
     def __init__(
         self,
@@ -255,6 +263,25 @@ def learn_and_score(
         rewards = plugin.reward(batch).float()
     metrics[f"{plugin.name}_reward"] = rewards.mean()
     return rewards.to(device), {name: value.to(device) for name, value in metrics.items()}
+
+
+def score_then_train(
+    plugin: RewardPlugin, batch: Experience, epochs: int, minibatch_size: int
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """The rewards C [B] of `batch` from the plug-in as it stood while the batch was collected,
+    then `epochs` passes of `plugin.update` over shuffled minibatches of `minibatch_size` rows
+    (the learner's own epochs and minibatches); returns (C, the last update's metrics with the
+    mean reward as ``<name>_reward``). The order is the RND paper's (section 2.4): a state
+    novel when it was visited is paid as novel, whatever this rollout's training then learns."""
+    with torch.no_grad():
+        rewards = plugin.reward(batch).float()
+    metrics: dict[str, torch.Tensor] = {}
+    for _ in range(epochs):
+        order = torch.as_tensor(plugin.rng.permutation(len(batch)))
+        for start in range(0, len(batch), minibatch_size):
+            metrics = dict(plugin.update(batch.rows(order[start : start + minibatch_size])))
+    metrics[f"{plugin.name}_reward"] = rewards.mean()
+    return rewards, metrics
 
 
 class StepLike(Protocol):

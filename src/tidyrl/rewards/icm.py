@@ -17,6 +17,10 @@ Both losses train the encoder (eq. 7 minimizes over all three networks, as the r
 does). The encoder is the paper's for frames, four ELU convolutions of 32 3x3 filters with
 stride 2 over the (scaled) frame stack, and an ELU MLP for vector states; the forward and inverse
 models are MLPs with one hidden layer of 256 units (section 3).
+
+In an on-policy learner the module scores each rollout as it stood during the collection, then
+takes one Adam step per minibatch of the learner's in each of its epochs (the paper minimizes
+eq. 7 jointly with the policy's loss at every update; `RewardPlugin.trains_on_minibatches`).
 """
 
 from __future__ import annotations
@@ -99,6 +103,7 @@ class ICM(RewardPlugin):
     Config = ICMConfig
     name = "icm"
     replaces_env_reward = False
+    trains_on_minibatches = True
 
     config: ICMConfig
 

@@ -23,6 +23,11 @@ Details, each from the paper (section 2.4 and appendix A.3-A.4) or its released 
   orthogonally initialised with gain sqrt(2) as in the released code; `update_proportion` of each
   batch trains the predictor (the paper uses 0.25 with 128 envs to keep the predictor's batch
   from growing with the env count).
+- Training schedule: in an on-policy learner the rollout is scored first, by the predictor that
+  was current while it was collected, and the predictor then takes one Adam step per minibatch
+  of the learner's, in each of its epochs (the paper optimizes L_rnd beside PPO's loss: 4
+  epochs x 4 minibatches per rollout). Scoring after that training would pay the rollout's
+  states as already familiar, and one step per rollout leaves the predictor nearly untrained.
 
 In an on-policy learner the bonus has the paper's semantics; in an off-policy learner each
 sampled replay batch is scored with the current predictor and statistics (`observe` still sees
@@ -126,6 +131,7 @@ class RND(RewardPlugin):
     Config = RNDConfig
     name = "rnd"
     replaces_env_reward = False
+    trains_on_minibatches = True
 
     config: RNDConfig
 

@@ -348,7 +348,13 @@ class PPO(Agent):
                 collect_rollout(
                     self, self.policy, self.rollout, self.io, self.io.obs, env_fn, metrics
                 )
-                reward_metrics = relabel_rollout(plugin, self.rollout, reward_fn) if plugin else {}
+                reward_metrics = (
+                    relabel_rollout(
+                        plugin, self.rollout, reward_fn, cfg.n_epochs, cfg.minibatch_size
+                    )
+                    if plugin
+                    else {}
+                )
                 advantages, returns, return_metrics = self.advantages()
                 if cfg.minibatch_size >= size and cfg.normalize_advantages:
                     advantages = normalize(advantages)  # the same minibatch every epoch
