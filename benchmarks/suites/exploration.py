@@ -40,9 +40,16 @@
   records' `train_curve` is the fairer read of progress on 8x8. The beta probe above ran while
   MiniGrid's image was scaled by 1/255 (before it was declared with its bound, 10): the count
   bonus (unit norm per key) and RND (whitened) do not depend on that scale, ICM's C may.
-  `ppo + count` centres the SimHash input on the mean of the first 4,096 states counted (the
-  plug-in's `center_states` default, tidyrl/rewards/count.py); `ppo + count, uncentred hash` is
-  the same run without centring, as the plug-in hashed before `center_states` existed.
+  The 8x8 records from the commit that added `ppo + episodic count` on are a second round, 3
+  seeds, with three changes to the plug-ins and one to the protocol: the count plug-in centres
+  its SimHash input on the mean of the first 4,096 states counted (`center_states`); RND and ICM
+  score each rollout before they train on it, one Adam step per PPO minibatch in every epoch
+  (`trains_on_minibatches`; before, one step per rollout, after scoring); `ppo + episodic
+  count` counts views within the current episode only (`episodic`, RIDE's and NGU's episodic
+  novelty: DoorKey draws a new layout at every reset, so lifelong counts of egocentric views
+  mostly measure the layout); and every 8x8 variant is evaluated by sampling its policy
+  (`eval_deterministic=false`, as rl-starter-files evaluates MiniGrid agents), since a greedy
+  MiniGrid policy loops where the sampled one succeeds.
 
 - `exploration-doorkey-two-heads`: the same DoorKey-8x8 variants, 500k frames, two changes
   after `exploration-doorkey`'s seed 0, where every bonus variant's extrinsic training return
@@ -104,7 +111,11 @@ def _doorkey(label: str, size: int = 8, **overrides: object) -> Task:
         f"MiniGrid-DoorKey-{size}x{size}-v0",
         500_000 if size == 8 else 150_000,
         threshold=0.8 if size == 8 else 0.9,
-        overrides={**MINIGRID_PPO, **overrides},
+        overrides={
+            **MINIGRID_PPO,
+            **({"eval_deterministic": False} if size == 8 else {}),
+            **overrides,
+        },
         label=label,
         eval_every=50_000 if size == 8 else 25_000,
         eval_episodes=10,
@@ -144,9 +155,7 @@ SUITES = [
             _doorkey("ppo doorkey-5x5", size=5),
             _doorkey("ppo"),
             _doorkey("ppo + count", reward="count", intrinsic_coef=0.01),
-            _doorkey(
-                "ppo + count, uncentred hash", reward="count", intrinsic_coef=0.01, center_states=0
-            ),
+            _doorkey("ppo + episodic count", reward="count", intrinsic_coef=0.01, episodic=True),
             _doorkey("ppo + rnd", reward="rnd", intrinsic_coef=0.1),
             _doorkey("ppo + icm", reward="icm", intrinsic_coef=0.1),
         ),

@@ -44,6 +44,26 @@ def test_exact_counts_and_bonus_by_hand():
     assert count_bonus(torch.tensor([0, 4])).tolist() == [1.0, 0.5]  # n < 1 reads as 1
 
 
+def test_episodic_counts_restart_at_each_episode_end_by_hand():
+    plugin = Count(CountConfig(episodic=True), gym.spaces.Discrete(4), TWO, n_envs=2)
+    # time-major rows [t0e0, t0e1, t1e0, t1e1, t2e0, t2e1]; env 0 ends its episode at t1
+    batch = Experience(
+        torch.zeros(6, 1),
+        torch.zeros(6, dtype=torch.long),
+        torch.tensor([[1.0], [3.0], [1.0], [3.0], [1.0], [3.0]]),
+        torch.tensor([0.0, 0.0, 1.0, 0.0, 0.0, 0.0]),
+        torch.zeros(6),
+    )
+    plugin.observe(batch, 2)
+    # env 0: n = 1, 2, then 1 in its new episode; env 1: n = 1, 2, 3
+    expected = torch.tensor([1, 1, 2, 2, 1, 3]).double().rsqrt().float()
+    assert torch.allclose(plugin.reward(batch), expected)
+    assert plugin.counts.tolist() == [0, 3, 0, 3]  # lifelong counts go on
+    assert plugin.episode_counts.tolist() == [[0, 1, 0, 0], [0, 0, 0, 3]]
+    with pytest.raises(ConfigError, match="on-policy"):
+        tidyrl.make("dqn", "CartPole-v1", reward="count", episodic=True)
+
+
 def test_simhash_codes_by_hand():
     a = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
     x = torch.tensor([[2.0, -1.0], [-1.0, 3.0], [-1.0, -1.0]])

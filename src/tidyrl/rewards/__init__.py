@@ -98,9 +98,10 @@ def check_reward(config: Any, bonus_only: bool = False) -> None:
     plugin_config(config)
 
 
-def attach(agent: Any, action_space: Any = None) -> RewardPlugin | None:
+def attach(agent: Any, action_space: Any = None, on_policy: bool = False) -> RewardPlugin | None:
     """Build the plug-in `agent.config.reward` names for the agent's spaces (None for the env
-    reward) and register its state with the agent as ``reward_<key>`` attributes.
+    reward) and register its state with the agent as ``reward_<key>`` attributes. `on_policy`:
+    the learner scores each rollout right after observing it (what an episodic count needs).
 
     `action_space` is the space of the actions the plug-in will see, when the learner stores
     them in another scale than the env's: DDPG, TD3 and SAC store the policy's [-1, 1] actions
@@ -111,6 +112,12 @@ def attach(agent: Any, action_space: Any = None) -> RewardPlugin | None:
     if config is None:
         return None
     cls = plugin_class(agent.config.reward)
+    if getattr(config, "episodic", False) and not on_policy:
+        raise ConfigError(
+            f"{agent.algo}: reward={agent.config.reward} episodic=true needs an on-policy "
+            "learner (ppo, trpo), which scores each rollout as it is collected; set "
+            "episodic=false"
+        )
     space = agent.observation_space
     if isinstance(space, gym.spaces.Dict):  # scored through its flat view (rewards.base.DictView)
         from tidyrl.rewards.base import DictView

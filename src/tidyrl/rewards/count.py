@@ -72,6 +72,10 @@ class CountConfig:
     center_states: int = 4096
     """SimHash input g is centred on the mean of the first this many states counted, then
     frozen (0: no centring, g as the bounds map it)."""
+    episodic: bool = False
+    """Count visits within each env's current episode only (the counts restart at every
+    episode end), so C = 1 / sqrt(n_episode(s')); on-policy learners only (the bonus of a
+    transition is fixed as it is observed, and a replay would score it later)."""
 
     def __post_init__(self) -> None:
         check_range(self, "intrinsic_coef", 0.0)
@@ -146,6 +150,9 @@ class Count(RewardPlugin):
                 self.low, self.high = self.bounds(space)
             else:
                 self.low, self.high = self.part_bounds(self.hashed_parts)
+        cells = len(self.counts) if cfg.episodic else 0
+        self.episode_counts = torch.zeros((self.n_envs, cells), dtype=torch.int32)
+        """Visits within each env's current episode (`episodic`; no cells otherwise)."""
 
     @staticmethod
     def bounds(space: gym.Space[Any]) -> tuple[torch.Tensor, torch.Tensor] | tuple[None, None]:
@@ -171,7 +178,7 @@ class Count(RewardPlugin):
         return torch.as_tensor(np.concatenate(lows)), torch.as_tensor(np.concatenate(highs))
 
     def state_objects(self) -> dict[str, Any]:
-        objects: dict[str, Any] = {"counts": self.counts}
+        objects: dict[str, Any] = {"counts": self.counts, "episode_counts": self.episode_counts}
         if not self.exact:
             objects["projection"] = self.projection
             objects["center"] = self.center
@@ -225,10 +232,34 @@ class Count(RewardPlugin):
     def observe(self, batch: ExperienceLike, n_envs: int) -> None:
         cells = self.cells(batch.next_obs, learn_center=True)
         self.counts.index_add_(0, cells, torch.ones_like(cells))
+        if self.config.episodic:
+            ends = (batch.terminated + batch.truncated).reshape(-1, n_envs) > 0
+            self.observed = (batch.next_obs, self.count_episodes(cells.reshape(-1, n_envs), ends))
+
+    def count_episodes(self, cells: torch.Tensor, ends: torch.Tensor) -> torch.Tensor:
+        """n_episode(s') of each transition of rows [T, n_envs] (time-major), counting it in
+        its env's table of the current episode, which is cleared after an episode's last step."""
+        if self.episode_counts.shape[0] != cells.shape[1]:
+            raise ConfigError(
+                f"count episodic=true keeps one table per env: built for "
+                f"{self.episode_counts.shape[0]} envs, observed {cells.shape[1]}"
+            )
+        envs = torch.arange(cells.shape[1])
+        counts = torch.empty_like(cells)
+        for t in range(len(cells)):
+            self.episode_counts[envs, cells[t]] += 1
+            counts[t] = self.episode_counts[envs, cells[t]]
+            self.episode_counts[ends[t]] = 0
+        return counts.reshape(-1)
 
     @torch.no_grad()
     def reward(self, batch: ExperienceLike) -> torch.Tensor:
-        return count_bonus(self.counts[self.cells(batch.next_obs)])
+        if not self.config.episodic:
+            return count_bonus(self.counts[self.cells(batch.next_obs)])
+        observed = getattr(self, "observed", None)
+        if observed is None or observed[0] is not batch.next_obs:
+            raise RuntimeError("episodic counts score only the experience `observe` saw last")
+        return count_bonus(observed[1])
 
     def update(self, batch: ExperienceLike) -> dict[str, torch.Tensor]:
         """Nothing to learn (counting happens in `observe`); reports the cells visited so far."""

@@ -306,7 +306,7 @@ class PPO(Agent):
         self.obs_norm = self.io.obs_norm
         self.reward_norm = RunningMeanStd(())
         self.reward_scaler = RewardScaler(cfg.n_envs, cfg.gamma, self.reward_norm)
-        self.reward_plugin = attach(self)  # None: learn from the env's reward
+        self.reward_plugin = attach(self, on_policy=True)  # None: the env's reward
         self.rollout = new_rollout(
             self, cfg.n_steps, cfg.n_envs, self.reward_plugin is not None, cfg.two_value_heads
         )
