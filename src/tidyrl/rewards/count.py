@@ -153,6 +153,8 @@ class Count(RewardPlugin):
         cells = len(self.counts) if cfg.episodic else 0
         self.episode_counts = torch.zeros((self.n_envs, cells), dtype=torch.int32)
         """Visits within each env's current episode (`episodic`; no cells otherwise)."""
+        self.observed: tuple[torch.Tensor, torch.Tensor] | None = None
+        """(next_obs, n_episode) of the batch `observe` saw last (`episodic`)."""
 
     @staticmethod
     def bounds(space: gym.Space[Any]) -> tuple[torch.Tensor, torch.Tensor] | tuple[None, None]:
@@ -256,10 +258,9 @@ class Count(RewardPlugin):
     def reward(self, batch: ExperienceLike) -> torch.Tensor:
         if not self.config.episodic:
             return count_bonus(self.counts[self.cells(batch.next_obs)])
-        observed = getattr(self, "observed", None)
-        if observed is None or observed[0] is not batch.next_obs:
+        if self.observed is None or self.observed[0] is not batch.next_obs:
             raise RuntimeError("episodic counts score only the experience `observe` saw last")
-        return count_bonus(observed[1])
+        return count_bonus(self.observed[1])
 
     def update(self, batch: ExperienceLike) -> dict[str, torch.Tensor]:
         """Nothing to learn (counting happens in `observe`); reports the cells visited so far."""
