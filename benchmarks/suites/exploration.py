@@ -32,14 +32,15 @@
   (normalized by its running sigma_R) and 0.01-0.04 for ICM, hence beta 0.01 for counts (Tang
   et al. 2017's Atari value and the plug-in's default), 0.1 for RND and 0.1 for ICM (the
   released ICM code's 0.01 was set for Doom's pixel features, whose errors are larger). The
-  reward of reaching the goal in L steps is 1 - 0.9 L / 640 on 8x8. Evaluation is the harness's
-  greedy one for every variant, 10 episodes every 50k steps; a greedy MiniGrid policy can loop
-  in place until the 640-step limit where the sampled one succeeds
-  (docs/environments/spaces.md), and that counts as 0 here alike: on seed 0 plain PPO's sampled
-  training returns reached about 0.6 by 480k while every greedy evaluation was 0.0, so the
-  records' `train_curve` is the fairer read of progress on 8x8. The beta probe above ran while
-  MiniGrid's image was scaled by 1/255 (before it was declared with its bound, 10): the count
-  bonus (unit norm per key) and RND (whitened) do not depend on that scale, ICM's C may.
+  reward of reaching the goal in L steps is 1 - 0.9 L / 640 on 8x8. DoorKey-5x5 is evaluated
+  greedily; every 8x8 variant by sampling its policy (`eval_deterministic=false`, as
+  rl-starter-files evaluates MiniGrid agents), 10 episodes every 50k steps: a greedy MiniGrid
+  policy can loop in place until the 640-step limit where the sampled one succeeds
+  (docs/environments/spaces.md; in the first round, greedy, plain PPO's seed 0 had sampled
+  training returns of about 0.6 by 480k and greedy evaluations of 0.0 throughout). The beta
+  probe above ran while MiniGrid's image was scaled by 1/255 (before it was declared with its
+  bound, 10): the count bonus (unit norm per key) and RND (whitened) do not depend on that
+  scale, ICM's C may.
   The 8x8 records from the commit that added `ppo + episodic count` on are a second round, 3
   seeds, with three changes to the plug-ins and one to the protocol: the count plug-in centres
   its SimHash input on the mean of the first 4,096 states counted (`center_states`); RND and ICM
@@ -47,9 +48,8 @@
   (`trains_on_minibatches`; before, one step per rollout, after scoring); `ppo + episodic
   count` counts views within the current episode only (`episodic`, RIDE's and NGU's episodic
   novelty: DoorKey draws a new layout at every reset, so lifelong counts of egocentric views
-  mostly measure the layout); and every 8x8 variant is evaluated by sampling its policy
-  (`eval_deterministic=false`, as rl-starter-files evaluates MiniGrid agents), since a greedy
-  MiniGrid policy loops where the sampled one succeeds.
+  mostly measure the layout); and sampled evaluation on 8x8 (the first round's seed-0 records,
+  greedy, are in git history).
 
 - `exploration-doorkey-two-heads`: the same DoorKey-8x8 variants, 500k frames, two changes
   after `exploration-doorkey`'s seed 0, where every bonus variant's extrinsic training return
