@@ -152,3 +152,24 @@ def test_gail_refuses_dict_observations_in_one_line():
     pytest.importorskip("minigrid")
     with pytest.raises(ConfigError, match=r"cannot score Dict observations .*valid with Dict"):
         tidyrl.make("ppo", "MiniGrid-Empty-5x5-v0", reward="gail", demos="unused.npz")
+
+
+def test_ppo_episodic_counts_and_hash_centre_round_trip(tmp_path):
+    pytest.importorskip("minigrid")
+    agent = tidyrl.make(
+        "ppo",
+        "MiniGrid-Empty-5x5-v0",
+        reward="count",
+        episodic=True,
+        n_envs=2,
+        n_steps=32,
+        batch_size=32,
+        n_epochs=1,
+    )
+    agent.learn(64)  # one rollout: the episode tables and the hash centre hold counts
+    plugin = agent.reward_plugin
+    assert int(plugin.episode_counts.sum()) > 0 and int(plugin.centered) == 64
+    agent.save(tmp_path / "a")
+    loaded = tidyrl.load(tmp_path / "a")
+    assert_same_plugin_state(agent, loaded)
+    assert torch.equal(loaded.reward_plugin.episode_counts, plugin.episode_counts)
