@@ -4,6 +4,8 @@ learning test."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -153,6 +155,42 @@ def test_ppo_same_seed_same_parameters_and_save_load_with_normalization(tmp_path
     np.testing.assert_array_equal(loaded.predict(obs), a.predict(obs))
 
 
+def test_a3c_segment_scales_rewards_and_drains_the_returns_it_saw_by_hand():
+    """normalize_reward: a worker's segment learns from rewards divided by the std of the shared
+    return statistics it copied, and `drain` hands over the statistics of the discounted returns
+    it saw for the merge. CartPole pays 1 per step, so 5 steps from a reset (gamma 0.5) see the
+    returns 1, 1.5, 1.75, 1.875, 1.9375; the shared statistics copied in say var 4: rewards 1/2."""
+    from tidyrl.algos.policy_gradient.a3c import A3CConfig, Segment, Stats
+    from tidyrl.config import EnvConfig
+    from tidyrl.core.normalize import RunningMeanStd
+
+    agent = tidyrl.make("a3c", "CartPole-v1", seed=0, t_max=5, gamma=0.5, normalize_reward=True)
+    cfg = agent.config
+    assert isinstance(cfg, A3CConfig)
+    segment = Segment(EnvConfig(id="CartPole-v1"), agent.policy, cfg, seed=3)
+    shared = Stats(RunningMeanStd((4,)), RunningMeanStd(()))
+    shared.reward_norm.var.fill_(4.0)
+    shared.reward_norm.count.fill_(1e12)  # five more returns leave the std at 2
+    segment.sync(agent.policy.state_dict(), shared.state_dict())
+    segment.gradients()
+    torch.testing.assert_close(segment.rollout.rewards[:, 0], torch.full((5,), 0.5))
+    *_, seen = segment.drain()
+    returns = np.array([1.0, 1.5, 1.75, 1.875, 1.9375])
+    assert seen.reward_norm.count.item() == 5
+    assert seen.reward_norm.mean.item() == pytest.approx(returns.mean())
+    assert seen.reward_norm.var.item() == pytest.approx(returns.var())
+    assert seen.obs_norm.count.item() == 5
+    shared.absorb(seen)
+    assert shared.reward_norm.count.item() == pytest.approx(1e12 + 5)
+    # without normalize_reward the rollout keeps the env's rewards
+    plain = Segment(
+        EnvConfig(id="CartPole-v1"), agent.policy, replace(cfg, normalize_reward=False), 3
+    )
+    plain.sync(agent.policy.state_dict(), shared.state_dict())
+    plain.gradients()
+    torch.testing.assert_close(plain.rollout.rewards[:, 0], torch.ones(5))
+
+
 def test_a3c_workers_update_the_shared_network(tmp_path):
     agent = tidyrl.make("a3c", "CartPole-v1", seed=0, n_workers=2, t_max=10)
     before = [p.detach().clone() for p in agent.policy.parameters()]
@@ -166,9 +204,12 @@ def test_a3c_workers_update_the_shared_network(tmp_path):
     # the main process acts and evaluates with (an unlocked merge may rarely drop a segment)
     assert agent.obs_norm.count.item() == pytest.approx(agent.counters["steps"], rel=0.1)
     assert agent.obs_norm.var.min().item() < 0.9  # moved off its initial 1
+    # and the discounted returns of its steps into the shared return statistics
+    assert agent.reward_norm.count.item() == pytest.approx(agent.counters["steps"], rel=0.1)
     agent.save(tmp_path / "a3c")
     loaded = tidyrl.load(tmp_path / "a3c")
     torch.testing.assert_close(loaded.obs_norm.mean, agent.obs_norm.mean)
+    torch.testing.assert_close(loaded.reward_norm.var, agent.reward_norm.var)
     obs = np.random.default_rng(0).normal(size=(16, 4)).astype(np.float32)
     np.testing.assert_array_equal(loaded.predict(obs), agent.predict(obs))
     loaded.learn(100)  # a loaded agent re-shares its restored optimizer state and continues

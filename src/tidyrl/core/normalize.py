@@ -91,10 +91,15 @@ class RewardScaler:
         self.gamma = gamma
         self.stats = stats if stats is not None else RunningMeanStd(())
         self.returns = np.zeros(n_envs, dtype=np.float64)
+        self.seen: RunningMeanStd | None = None
+        """When set, the returns are counted here too (A3C: a worker's new returns, merged into
+        the shared statistics after its update)."""
 
     def __call__(self, rewards: np.ndarray, dones: np.ndarray) -> np.ndarray:
         self.returns = self.returns * self.gamma + rewards
         self.stats.update(self.returns)
+        if self.seen is not None:
+            self.seen.update(self.returns)
         self.returns[dones] = 0.0
         scale = float(np.sqrt(self.stats.var.item() + 1e-8))
         return np.clip(rewards / scale, -10.0, 10.0).astype(np.float32)

@@ -8,13 +8,13 @@ network:
 
 1. each worker holds an env copy and a local copy of the network (an
    `tidyrl.algos.policy_gradient.a3c.Segment`, seeded as in-process worker k is); asked for a
-   gradient with the global parameters (and observation statistics), it loads them, acts t_max
-   steps and returns the gradient of `a3c_loss` on its segment (`Segment.gradients`: the same
-   code as in-process), with its steps, finished episodes, the statistics of the observations
-   it saw and the loss's metrics;
+   gradient with the global parameters (and the observation and return statistics), it loads
+   them, acts t_max steps and returns the gradient of `a3c_loss` on its segment
+   (`Segment.gradients`: the same code as in-process), with its steps, finished episodes, the
+   statistics of the observations and discounted returns it saw and the loss's metrics;
 2. the learner takes whichever gradient arrives first (`ray.wait`), applies it to the global
    network with its optimizer (`a3c.apply_gradients`: step 5, the learning rate annealed over
-   the run), merges the worker's observation statistics into the global ones, counts the
+   the run), merges the worker's statistics into the global ones, counts the
    worker's steps and episodes, and sends the new parameters and statistics (through the object
    store) back to that worker alone, which starts its next segment; the other workers go on
    with the parameters they had.
@@ -44,9 +44,8 @@ import ray
 import torch
 
 from tidyrl import runtime
-from tidyrl.algos.policy_gradient.a3c import Segment, apply_gradients, worker_seed
+from tidyrl.algos.policy_gradient.a3c import Segment, Stats, apply_gradients, worker_seed
 from tidyrl.config import EnvConfig
-from tidyrl.core.normalize import RunningMeanStd
 from tidyrl.distributed.cluster import connect
 from tidyrl.distributed.collect import MAX_RESTARTS, Stream, worker_failure
 from tidyrl.errors import EnvError
@@ -66,12 +65,12 @@ class GradientWorker:
 
     def gradients(
         self, weights: dict[str, Any]
-    ) -> tuple[WorkerReport, list[torch.Tensor | None], RunningMeanStd]:
-        """Load the global parameters and observation statistics, act a segment and return the
-        gradient of its loss (one tensor per parameter, None where it has none) with the
-        worker's report and the statistics of the observations it saw."""
+    ) -> tuple[WorkerReport, list[torch.Tensor | None], Stats]:
+        """Load the global parameters and statistics, act a segment and return the gradient of
+        its loss (one tensor per parameter, None where it has none) with the worker's report
+        and the statistics of the observations and returns it saw."""
         local = self.segment.local
-        self.segment.sync(weights["policy"], weights["obs_norm"])
+        self.segment.sync(weights["policy"], weights["stats"])
         metrics = self.segment.gradients()
         grads = [None if p.grad is None else p.grad.detach().clone() for p in local.parameters()]
         steps, returns, lengths, seen = self.segment.drain()
@@ -123,7 +122,7 @@ def learn_on_workers(agent: Any, spec: dict[str, Any]) -> None:
         return ray.put(
             {
                 "policy": {k: v.detach().cpu() for k, v in policy.state_dict().items()},
-                "obs_norm": agent.obs_norm.state_dict(),
+                "stats": agent.stats.state_dict(),
             }
         )
 
@@ -138,7 +137,7 @@ def learn_on_workers(agent: Any, spec: dict[str, Any]) -> None:
                 for param, grad in zip(policy.parameters(), grads):
                     param.grad = None if grad is None else grad.to(param.device)
                 apply_gradients(agent.optimizer, cfg, agent.counters["steps"], spec["target"])
-                agent.obs_norm.absorb(seen)
+                agent.stats.absorb(seen)
                 agent.count(report)
                 current = weights()
             pool.ask(k, current)  # the new parameters go to this worker alone

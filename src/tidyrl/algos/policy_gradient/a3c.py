@@ -56,7 +56,7 @@ from tidyrl.algos.policy_gradient.common import (
 )
 from tidyrl.config import check_range
 from tidyrl.core.distributions import Distribution
-from tidyrl.core.normalize import RunningMeanStd
+from tidyrl.core.normalize import RewardScaler, RunningMeanStd
 from tidyrl.core.schedules import remaining_fraction
 from tidyrl.data.rollout import Rollout, RolloutBatch
 from tidyrl.envs.make import Step, VecEnv
@@ -80,6 +80,10 @@ class A3CConfig:
     """Learning rate of the shared Adam."""
     normalize_obs: bool = True
     """Running observation normalization, its statistics shared by the workers."""
+    normalize_reward: bool = True
+    """Scale rewards by the std of a running discounted return (each worker's own return
+    accumulator; the statistics shared by the workers, like the observations'). On: without
+    it Acrobot's -1 per step left two seeds of three at -500 (docs/algorithms/a3c.md)."""
     anneal_lr: bool = True
     """Decay the learning rate linearly to 0 over the run, as in the paper."""
     ent_coef: float = 0.0
@@ -156,11 +160,17 @@ class Segment:
         self.tally = _Tally(self.env, seed)
         self.seen = RunningMeanStd((self.io.obs_dim,), epsilon=0.0)
         """Statistics of the observations since the last `drain`, for the shared ones."""
+        self.stats = Stats(self.io.obs_norm, RunningMeanStd(()))
+        """The local copy of the shared statistics."""
+        self.scaler = RewardScaler(1, cfg.gamma, self.stats.reward_norm)
+        self.scaler.seen = RunningMeanStd((), epsilon=0.0)
+        """Statistics of the discounted returns since the last `drain`, for the shared ones."""
 
-    def sync(self, weights: Mapping[str, torch.Tensor], obs_stats: Mapping[str, Any]) -> None:
-        """Step 1: the shared parameters and observation statistics into the local copy."""
+    def sync(self, weights: Mapping[str, torch.Tensor], stats: Mapping[str, Any]) -> None:
+        """Step 1: the shared parameters and statistics (a `Stats` state dict) into the local
+        copy."""
         self.local.load_state_dict(weights)
-        self.io.obs_norm.load_state_dict(obs_stats)
+        self.stats.load_state_dict(stats)
 
     def observe(self, raw: Any, update: bool = False) -> torch.Tensor:
         """Network input for raw observations, normalized with the copied statistics; new ones
@@ -174,7 +184,8 @@ class Segment:
         """Act t_max steps with the local network, then leave in its `.grad` the (clipped)
         gradient of `a3c_loss` on the segment; return the loss's metrics."""
         cfg, local, rollout = self.cfg, self.local, self.rollout
-        collect_rollout(self.tally, local, rollout, self.io, self.observe)
+        reward_fn = self.scaler if cfg.normalize_reward else None
+        collect_rollout(self.tally, local, rollout, self.io, self.observe, reward_fn)
         advantages, returns = rollout.advantages(cfg.gamma, cfg.gae_lambda)
         batch = rollout.flatten(advantages, returns)
         dist, values = local(batch.obs)
@@ -185,14 +196,32 @@ class Segment:
             nn.utils.clip_grad_norm_(local.parameters(), cfg.max_grad_norm)
         return metrics
 
-    def drain(self) -> tuple[int, list[float], list[int], RunningMeanStd]:
-        """The steps, the finished episodes and the observation statistics since the last
-        call."""
-        tally, seen = self.tally, self.seen
-        out = tally.steps, tally.returns, tally.lengths, seen
+    def drain(self) -> tuple[int, list[float], list[int], Stats]:
+        """The steps, the finished episodes and the statistics of the observations and returns
+        seen since the last call."""
+        tally, seen, seen_returns = self.tally, self.seen, self.scaler.seen
+        assert seen_returns is not None
+        out = tally.steps, tally.returns, tally.lengths, Stats(seen, seen_returns)
         tally.steps, tally.returns, tally.lengths = 0, [], []
         self.seen = RunningMeanStd(seen.mean.shape, epsilon=0.0)
+        self.scaler.seen = RunningMeanStd((), epsilon=0.0)
         return out
+
+
+class Stats(nn.Module):
+    """The running statistics the workers share: the observations' and the discounted
+    returns' (`normalize_obs`, `normalize_reward`); one module, so it is shared, copied to a
+    worker (`state_dict`) and merged (`absorb`) as one."""
+
+    def __init__(self, obs_norm: RunningMeanStd, reward_norm: RunningMeanStd) -> None:
+        super().__init__()
+        self.obs_norm = obs_norm
+        self.reward_norm = reward_norm
+
+    def absorb(self, other: Stats) -> None:
+        """Step 5's merge of a segment's statistics into these (unlocked)."""
+        self.obs_norm.absorb(other.obs_norm)
+        self.reward_norm.absorb(other.reward_norm)
 
 
 def worker_seed(seed: int, worker: int) -> int:
@@ -217,14 +246,14 @@ def a3c_worker(
     runtime.configure(1)  # one thread per worker process: the workers share the cores
     cfg: A3CConfig = spec["config"]
     shared_policy: ActorCritic = shared["policy"]
-    shared_obs: RunningMeanStd = shared["obs_norm"]
+    shared_stats: Stats = shared["stats"]
     segment = Segment(spec["env"], shared_policy, cfg, worker_seed(spec["seed"], worker))
     optimizer = torch.optim.Adam(shared_policy.parameters(), lr=cfg.lr)
     global_steps: torch.Tensor = shared["global_steps"]  # the paper's shared counter T
     for param, state in zip(shared_policy.parameters(), shared["optimizer_state"]):
         optimizer.state[param] = state
     while not channel.stopped:
-        segment.sync(shared_policy.state_dict(), shared_obs.state_dict())
+        segment.sync(shared_policy.state_dict(), shared_stats.state_dict())
         metrics = segment.gradients()
         for shared_param, local_param in zip(
             shared_policy.parameters(), segment.local.parameters()
@@ -233,7 +262,7 @@ def a3c_worker(
         done = spec["start"] + int(global_steps.item())
         apply_gradients(optimizer, cfg, done, spec["target"])  # Hogwild: no lock around it
         steps, returns, lengths, seen = segment.drain()
-        shared_obs.absorb(seen)
+        shared_stats.absorb(seen)
         global_steps.add_(steps)  # unlocked as well: only the schedule reads it
         channel.report(steps, returns, lengths, metrics)
     segment.env.close()
@@ -245,10 +274,14 @@ class A3C(Agent):
     action_spaces = ACTION_SPACES
     default_torch_threads = 1
     default_steps = 300_000
+    ENV_PRESETS = {"LunarLander-v3": "lunarlander"}
     PRESETS = {
         "cartpole": {},
-        # the paper's Atari entropy bonus, on raw observations
-        "paper": {"ent_coef": 0.01, "normalize_obs": False},
+        # LunarLander: at lr 1e-3 every seed's returns rose to 100-195 by about 70k steps, then
+        # fell, with reward scaling too (docs/algorithms/a3c.md)
+        "lunarlander": {"lr": 3e-4, "normalize_reward": False},
+        # the paper's Atari entropy bonus, on raw observations and rewards
+        "paper": {"ent_coef": 0.01, "normalize_obs": False, "normalize_reward": False},
     }
 
     def __init__(self, env, config=None, run=None, *, algo=None) -> None:
@@ -257,7 +290,9 @@ class A3C(Agent):
         self.io, self.policy = build_policy(self, cfg)
         self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=cfg.lr)
         self.obs_norm = self.io.obs_norm
-        self.register_state("policy", "optimizer", "obs_norm")
+        self.reward_norm = RunningMeanStd(())
+        self.stats = Stats(self.obs_norm, self.reward_norm)
+        self.register_state("policy", "optimizer", "obs_norm", "reward_norm")
 
     def act(self, obs, deterministic=False):
         return act(self.policy, self.io, obs, deterministic)
@@ -286,10 +321,10 @@ class A3C(Agent):
                 learn_on_workers(self, self._spec())
             return self
         self.policy.share_memory()
-        self.obs_norm.share_memory()
+        self.stats.share_memory()
         shared = {
             "policy": self.policy,
-            "obs_norm": self.obs_norm,
+            "stats": self.stats,
             "optimizer_state": self._shared_optimizer_state(),
             "global_steps": torch.zeros((), dtype=torch.int64).share_memory_(),
         }
