@@ -4,23 +4,26 @@ Mnih et al. (2016), "Asynchronous methods for deep reinforcement learning", algo
 seed 003 ("A3C" pseudo-code). `n_workers` processes each own an environment and a local copy of
 the network. Repeatedly, a worker
 
-    1. copies the shared parameters theta, theta_v (and the shared observation statistics,
-       with `normalize_obs`) into its local copy,
+    1. copies the shared parameters theta, theta_v (and the shared statistics of the
+       observations and discounted returns, `Stats`) into its local copy,
     2. acts for up to t_max steps (or to the episode's end),
     3. computes R_i = r_i + gamma R_{i+1}, starting from R = 0 after a terminal state, V(s_t)
        after a cut (the segment's end, or a time limit: V of the final observation),
     4. accumulates d theta = sum_i grad log pi(a_i|s_i) (R_i - V(s_i)) + c_e grad H and
        d theta_v = sum_i grad (R_i - V(s_i))^2,
     5. applies them to the *shared* parameters with a shared optimizer, without locks (Hogwild),
-       and merges the running statistics of the observations it saw into the shared ones.
+       and merges the running statistics of the observations and returns it saw into the
+       shared ones.
 
 (Episodes do not end a segment early here: a segment always has t_max steps and the returns stop
 at episode ends inside it, which is the same estimator with fewer, larger updates.) The shared
 optimizer is Adam whose moment estimates live in shared memory, the paper's "shared statistics"
-variant. A segment normalizes every observation with the statistics it copied in step 1, so
-its loss sees one fixed input scale; the merge in step 5 is unlocked too (two workers merging at
-once can lose one segment's counts, never make a variance negative). Process management is
-`tidyrl.loops.async_workers`; this file is the worker's story.
+variant. A segment normalizes every observation (`normalize_obs`) and scales every reward by the
+std of the running discounted return (`normalize_reward`, its worker's own return accumulator)
+with the statistics it copied in step 1, so its loss sees one fixed scale; the merge in step 5
+is unlocked too (two workers merging at once can lose one segment's counts, never make a
+variance negative). Process management is `tidyrl.loops.async_workers`; this file is the
+worker's story.
 
 Runs are not bit-reproducible: the interleaving of asynchronous updates depends on the OS
 scheduler, as in the paper. Everything else behaves as for every agent: the main process counts
