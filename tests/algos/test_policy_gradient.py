@@ -101,6 +101,21 @@ def test_actor_critic_losses_move_only_their_own_networks():
     assert all(g is None for g in critic_grads)
 
 
+def test_actor_critic_learns_from_rewards_scaled_by_the_return_std():
+    """normalize_reward (on by default): CartPole pays 1 per step, so the last step's stored
+    rewards are 1 / sqrt(var + 1e-8) under the return statistics after that step, which have
+    counted one return per env step; the `lecture` preset stores the env's 1."""
+    agent = tidyrl.make("actor-critic", "CartPole-v1", seed=0)
+    agent.learn(400)
+    assert agent.reward_norm.count.item() == pytest.approx(400, abs=1e-3)
+    scale = float(np.sqrt(agent.reward_norm.var.item() + 1e-8))
+    expected = torch.full((8,), min(1.0 / scale, 10.0))
+    torch.testing.assert_close(agent.rollout.rewards[-1], expected)
+    lecture = tidyrl.make("actor-critic", "CartPole-v1", seed=0, preset="lecture")
+    lecture.learn(20)
+    torch.testing.assert_close(lecture.rollout.rewards[-1], torch.ones(1))
+
+
 def test_trpo_step_respects_the_trust_region():
     agent = tidyrl.make("trpo", "CartPole-v1", seed=0, n_steps=64, n_envs=2, max_kl=0.005)
     agent.learn(128)
