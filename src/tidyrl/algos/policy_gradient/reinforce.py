@@ -126,8 +126,12 @@ class REINFORCE(Agent):
     action_spaces = ACTION_SPACES
     default_torch_threads = 1
     default_steps = 300_000
+    ENV_PRESETS = {"LunarLander-v3": "lunarlander"}
     PRESETS = {
         "cartpole": {},
+        # LunarLander: about 250 updates in 300k steps; at lr 1e-3 they end near 0
+        # (docs/algorithms/reinforce.md)
+        "lunarlander": {"lr": 3e-3},
         # the textbook estimator of seeds 003/004 exactly: raw observations, raw Psi_t - b_t
         "lecture": {"normalize_obs": False, "normalize_advantages": False},
     }
@@ -172,16 +176,17 @@ class REINFORCE(Agent):
             baseline = self.baseline_mean.expand_as(psi)
         else:
             baseline = torch.zeros_like(psi)
-        loss = policy_gradient_loss(
-            self.policy.distribution(obs).log_prob(actions),
-            psi,
-            baseline,
-            cfg.normalize_advantages,
-        )
+        dist = self.policy.distribution(obs)
+        loss = policy_gradient_loss(dist.log_prob(actions), psi, baseline, cfg.normalize_advantages)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
-        out = {"policy_loss": loss.detach(), "return_mean": psi.mean()}
+        out = {
+            "policy_loss": loss.detach(),
+            "return_mean": psi.mean(),
+            # logged only, not in the loss: how random the policy that drew the batch still is
+            "entropy": dist.entropy().mean().detach(),
+        }
         if cfg.baseline == "mean":
             m = cfg.baseline_momentum
             self.baseline_mean.mul_(m).add_((1 - m) * psi.mean())
