@@ -12,6 +12,7 @@ import torch
 
 import tidyrl
 from tidyrl.algos.policy_gradient.reinforce import Episode, episode_weights
+from tidyrl.api import resolve_config
 from tidyrl.loops.async_workers import AsyncWorkerPool, WorkerError
 
 PG = ["reinforce", "actor-critic", "a2c", "trpo", "ppo"]
@@ -69,6 +70,18 @@ def test_reinforce_baselines_run_and_only_value_has_a_critic(baseline):
     assert agent.counters["updates"] > 0
     if baseline == "mean":
         assert agent.baseline_mean.item() > 0
+
+
+def test_reinforce_updates_after_every_episode_except_on_lunarlander():
+    """The default cadence, one update per finished episode: a fresh policy never reaches
+    MountainCar's flag, so 2,000 steps are ten 200-step episodes and ten updates (with four
+    episodes per update its policy stayed near uniform for 200k steps). LunarLander's preset
+    keeps four episodes per update, at lr 3e-3."""
+    agent = tidyrl.make("reinforce", "MountainCar-v0", seed=0)
+    agent.learn(2_000)
+    assert agent.counters["updates"] == 10
+    _, lander, _, _ = resolve_config("reinforce", None, {}, "LunarLander-v3")
+    assert (lander.batch_episodes, lander.lr) == (4, 3e-3)
 
 
 def test_ppo_update_moves_actor_and_critic_and_reports_tensors():
