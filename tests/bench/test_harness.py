@@ -123,6 +123,15 @@ def test_cli_bench_list_and_errors(capsys):
     assert cli.main(["bench", "run", "quick", "--task", "nothing-matches"]) == 2
 
 
+def test_task_filter_starts_at_a_word():
+    ddpg = Task("ddpg", "LunarLanderContinuous-v3", 1_000)
+    sddpg = Task("sddpg", "LunarLanderContinuous-v3", 1_000)
+    recurrent = Task("recurrent-ppo", "CartPole-v1", 1_000)
+    assert ddpg.matches("DDPG lunarlander") and not sddpg.matches("ddpg LunarLander")
+    assert sddpg.matches("sddpg") and not recurrent.matches("ppo")
+    assert recurrent.matches("cartpole") and recurrent.matches("") and not ddpg.matches("Lander")
+
+
 def test_cli_bench_run_in_parallel_processes_with_check(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "tidyrl", "bench", "run", "quick", "--task", "value-iteration",

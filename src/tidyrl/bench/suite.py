@@ -11,6 +11,7 @@ as a module-level ``SUITES`` list (found by `tidyrl.bench.folder`).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -81,8 +82,12 @@ class Task:
         return " ".join(parts)
 
     def matches(self, text: str) -> bool:
-        """`bench run --task TEXT`: TEXT (any case) is in "name env"; empty matches all."""
-        return text.lower() in f"{self.name} {self.env}".lower()
+        """`bench run --task TEXT`: TEXT (any case) is in "name env", starting at a word (so
+        `ddpg` is not `sddpg`, nor `ppo` `recurrent-ppo`); empty matches all."""
+        return (
+            re.search(r"(?:^|\s)" + re.escape(text.lower()), f"{self.name} {self.env}".lower())
+            is not None
+        )
 
     @property
     def eval_interval(self) -> int:
