@@ -447,6 +447,11 @@ def cmd_bench_run(args: argparse.Namespace) -> int:
                 f"--seeds takes integers separated by commas, got {args.seeds!r}"
             ) from None
     chosen = [t for t in suite.tasks if t.matches(args.task or "")]
+    if not chosen:
+        raise TidyError(
+            f"no task of suite {suite.name!r} matches --task {args.task!r} (text from the start "
+            "of a word); its tasks: " + ", ".join(f"'{t.name} {t.env}'" for t in suite.tasks)
+        )
     if not args.no_peers and any(t.peer for t in chosen):
         peer_unavailable = peers(folder).peer_unavailable
         problems = {peer_unavailable(t.peer.library) for t in chosen if t.peer} - {None}

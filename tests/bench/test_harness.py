@@ -120,7 +120,10 @@ def test_cli_bench_list_and_errors(capsys):
     assert len(err) == 1 and "unknown benchmark suite 'no-such-suite'" in err[0]
     assert "quick" in err[0]
     assert cli.main(["bench", "run", "quick", "--seeds", "a,b"]) == 2
+    capsys.readouterr()
     assert cli.main(["bench", "run", "quick", "--task", "nothing-matches"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "its tasks: 'q-learning 4x4-det FrozenLake-v1'" in err[0]
 
 
 def test_task_filter_starts_at_a_word():
