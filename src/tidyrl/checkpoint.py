@@ -352,10 +352,13 @@ def restore_entry(
             obj.load_state_dict({"state": state, "param_groups": info["param_groups"]})
         elif kind == "array":
             array = tensors[f"array/{name}"].numpy().astype(info["dtype"], copy=True)
-            if isinstance(obj, np.ndarray) and obj.shape != array.shape:
+            # a table the agent starts empty (0 rows) takes the checkpoint's number of rows
+            skip = int(isinstance(obj, np.ndarray) and obj.ndim > 0 and len(obj) == 0)
+            if isinstance(obj, np.ndarray) and obj.shape[skip:] != array.shape[skip:]:
+                expected = ("any",) * skip + obj.shape[skip:]
                 raise CheckpointError(
                     f"checkpoint table {name!r} has shape {array.shape}, the agent "
-                    f"expects {obj.shape}"
+                    f"expects {expected}"
                 )
             setattr(agent, name, array)
         elif kind == "tensor":

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from torch.nn.utils import parameters_to_vector
 
 import tidyrl
 from tidyrl.algos.model_based.world_models import WorldModelsConfig, evolution_strategy
@@ -36,6 +37,7 @@ def test_dream_trained_controller_improves_in_the_real_env():
         candidate_rollouts=8,
         dream_max_steps=150,
         generations=5,
+        iterations=1,
         n_workers=0,
     )
     agent.learn(100_000)
@@ -89,3 +91,60 @@ def test_worker_processes_score_as_the_main_process():
         agent.learn(500)
         scores.append(agent.phase["scores"])
     assert scores[0] and scores[0] == scores[1]
+
+
+ROUNDS = {**TINY, "generations": 2, "iterations": 2, "iteration_rollouts": 4}
+
+
+def test_iterative_training_collects_with_the_controller_and_refits_memory(tmp_path):
+    """A second round collects `iteration_rollouts` episodes with C acting, refits M from its
+    weights on every episode and restarts CMA-ES from the first round's mean."""
+    agent = tidyrl.make("world-models", "CartPole-v1", seed=3, preset="none", **ROUNDS)
+    first = tidyrl.make(
+        "world-models", "CartPole-v1", seed=3, preset="none", **{**ROUNDS, "iterations": 1}
+    )
+    first.learn(100_000)
+    agent.learn(100_000)
+    phase = agent.phase
+    assert phase["iteration"] == 1 and phase["past_generations"] == 2
+    assert len(phase["scores"]) == 2 and phase["memory"]
+    assert agent.data.episodes == 20 + 4
+    assert agent.counters["steps"] > first.counters["steps"]  # C's episodes are real steps
+    first_mean = parameters_to_vector(first.world.controller.parameters()).detach().numpy()
+    np.testing.assert_allclose(phase["theta0"], first_mean, rtol=1e-6)
+    assert not np.array_equal(
+        agent.world.mdn.done_head.weight.detach().numpy(),
+        first.world.mdn.done_head.weight.detach().numpy(),
+    )
+    agent.save(tmp_path / "agent")  # dreams now start from 24 episodes' first frames, not 20
+    again = tidyrl.load(tmp_path / "agent")
+    np.testing.assert_array_equal(again.start_z, agent.start_z)
+
+
+def test_resume_inside_a_later_round_continues_exactly(tmp_path):
+    """Stopped while C collects the second round's episodes (M's memory of the episode in
+    progress is rebuilt from its stored steps), the resumed run ends as an uninterrupted one."""
+    whole = tidyrl.make("world-models", "CartPole-v1", seed=4, preset="none", **ROUNDS)
+    whole.learn(100_000)
+    one = tidyrl.make(
+        "world-models", "CartPole-v1", seed=4, preset="none", **{**ROUNDS, "iterations": 1}
+    )
+    one.learn(100_000)
+    start = one.counters["steps"]  # where the second round's collection starts
+    run_dir = tmp_path / "run"
+    part = tidyrl.make(
+        "world-models", "CartPole-v1", seed=4, preset="none", run_dir=run_dir, **ROUNDS
+    )
+    part.learn(start + 7)
+    assert part.phase["iteration"] == 1 and not part.phase["collected"]
+    assert part.data.episodes == 20 and len(part.data.actions) > sum(part.data.lengths)
+    resumed = tidyrl.load(run_dir, resume=True)
+    resumed.learn(100_000)
+    assert resumed.phase["scores"] == whole.phase["scores"]
+    assert resumed.data.lengths == whole.data.lengths
+    assert resumed.counters["steps"] == whole.counters["steps"]
+
+
+def test_iterations_need_a_generation_count():
+    with pytest.raises(tidyrl.errors.ConfigError, match="generations >= 1"):
+        WorldModelsConfig(iterations=2)

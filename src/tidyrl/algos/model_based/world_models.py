@@ -24,6 +24,14 @@ z_{t+1} and done from M at temperature tau (`tidyrl.models.mdn_rnn.sample_mdn`) 
 predicted reward r^_t, until a sampled done or `dream_max_steps`; after every generation the CMA
 mean is played for `real_check_episodes` real episodes (the return is logged as `real_return`).
 
+Iterative training (`iterations` > 1, the paper's procedure for tasks random play does not cover:
+"rollout to actual environment N times ... train M ... train C inside of M ... go back if the task
+has not been completed"): after a round's generations, `iteration_rollouts` more real episodes
+are collected with C acting (a random action with probability `collect_epsilon`), M is refitted
+on all episodes from its weights, and CMA-ES restarts from the last mean. Random play on CartPole
+never moves the cart far from the centre, so a controller evolved in that dream lets the cart
+drift off where M has seen nothing; C's own episodes show M that part of the track.
+
 The acting policy is the CMA-ES mean. Vector observations: V is the identity on observations
 standardised by the collected data's mean and standard deviation (a 4-number CartPole state is
 already a compact code; `vector_vae=true` fits an MLP VAE instead); z_dim then applies to the
@@ -118,6 +126,16 @@ class WorldModelsConfig:
     """Stop after this many CMA-ES generations (0: when the step budget is spent)."""
     n_workers: int = 2
     """Worker processes scoring candidates (0: in this process)."""
+    iterations: int = 1
+    """Rounds of the paper's iterative training procedure: after a round's `generations`, collect
+    `iteration_rollouts` more real episodes with C acting, refit M on every episode (`mdn_epochs`
+    more epochs from its weights) and evolve C again from the last CMA-ES mean. V stays as the
+    first round fitted it. 1: the single pass."""
+    iteration_rollouts: int = 0
+    """Episodes collected with C in each round after the first (0: `rollouts`)."""
+    collect_epsilon: float = 0.1
+    """Rounds after the first: the chance that a collected step takes a uniformly random action
+    instead of C's."""
 
     def __post_init__(self) -> None:
         check_range(self, "rollouts", 1)
@@ -142,6 +160,14 @@ class WorldModelsConfig:
         check_range(self, "candidate_rollouts", 1)
         check_range(self, "generations", 0)
         check_range(self, "n_workers", 0, 64)
+        check_range(self, "iterations", 1)
+        check_range(self, "iteration_rollouts", 0)
+        check_range(self, "collect_epsilon", 0.0, 1.0)
+        if self.iterations > 1 and self.generations == 0:
+            raise ConfigError(
+                f"iterations={self.iterations} needs generations > 0 (the CMA-ES generations of "
+                "each round); valid: generations >= 1, or iterations=1"
+            )
 
 
 def is_pixels(space: gym.Space[Any]) -> bool:
@@ -389,7 +415,7 @@ class WorldModels(Agent):
         "paper": {"rollouts": 10_000, "popsize": 64},
         "cartpole-dream": {
             "rollouts": 200,
-            "rnn_hidden": 32,
+            "rnn_hidden": 128,
             "mdn_epochs": 300,
             "seq_len": 32,
             "dream": True,
@@ -399,10 +425,13 @@ class WorldModels(Agent):
             "popsize": 16,
             "candidate_rollouts": 16,
             "sigma0": 0.5,
+            "iterations": 3,
+            "generations": 5,
+            "iteration_rollouts": 25,
         },
         "cartpole-real": {
             "rollouts": 200,
-            "rnn_hidden": 32,
+            "rnn_hidden": 128,
             "mdn_epochs": 300,
             "seq_len": 32,
             "popsize": 16,
@@ -426,7 +455,7 @@ class WorldModels(Agent):
         super().__init__(env, config, run, algo=algo)
         cfg = self.config
         self.world = WorldModel(cfg, self.observation_space, self.action_space)
-        self.start_z = np.zeros((cfg.rollouts, self.world.z_dim), dtype=np.float32)
+        self.start_z = np.zeros((0, self.world.z_dim), dtype=np.float32)
         """The code of each collected episode's first frame: where dreams start."""
         self.mdn_optimizer = torch.optim.Adam(self.world.mdn.parameters(), lr=cfg.mdn_lr)
         self.register_state("world", "start_z", "mdn_optimizer")
@@ -442,11 +471,19 @@ class WorldModels(Agent):
             "memory": False,
             "mdn_epochs": 0,
             "scores": [],
+            "iteration": 0,
+            "theta0": [],
+            "past_generations": 0,
         }
-        """Progress of each phase: V and M done, their epochs, every generation's scores."""
+        """Progress of each phase: V and M done, their epochs, every generation's scores (of the
+        current round), the round, where its CMA-ES started (empty: theta = 0) and the
+        generations of earlier rounds."""
         self.seconds: dict[str, float] = {"collect": 0.0, "vae": 0.0, "mdn": 0.0, "controller": 0.0}
         """Wall-clock seconds spent in each phase so far."""
         self._memory: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._collect_memory: tuple[torch.Tensor, torch.Tensor] | None = None
+        """M's memory of the episode C is collecting (rounds after the first); None: rebuilt from
+        the stored steps of the episode in progress, so a resumed run carries on exactly."""
 
     # -- acting -------------------------------------------------------------------------------
     def reset_memory(self) -> None:
@@ -466,28 +503,36 @@ class WorldModels(Agent):
     # -- the four phases ----------------------------------------------------------------------
     def learn(self, total_steps: int) -> WorldModels:
         with self.training(total_steps):
-            self._collect()
-            if not self.phase["collected"]:
-                return self  # the budget ended inside the collection: a resume continues it
-            self._fit_vision()
-            self._fit_memory()
-            self._evolve_controller()
+            while True:
+                self._collect()
+                if not self.phase["collected"]:
+                    return self  # the budget ended inside the collection: a resume continues it
+                self._fit_vision()
+                self._fit_memory()
+                self._evolve_controller()
+                if self.finished or self.phase["collected"]:
+                    break  # budget spent, or the last round done; else a new round collects
         return self
 
     def _data_file(self) -> Path | None:
         return Path(self.run.run_dir) / DATA_FILE if self.run.run_dir is not None else None
 
     def _collect(self) -> None:
-        """Phase 1: random episodes; frames stored as V sees them (uint8 64x64 or vectors)."""
+        """Phase 1: random episodes (C's episodes in later rounds); frames stored as V sees them
+        (uint8 64x64 or vectors)."""
         cfg, data, t0 = self.config, self.data, time.perf_counter()
         if self.phase["collected"]:
             return
+        round_ = self.phase["iteration"]
+        target = cfg.rollouts + round_ * (cfg.iteration_rollouts or cfg.rollouts)
         if len(data.frames) == sum(data.lengths) + data.episodes:
             data.frames.append(self._stored(self.env.obs))  # first frame of a new episode
-        action = self.env.sample_actions()
-        while data.episodes < cfg.rollouts and not self.finished:
+        action = self.env.sample_actions() if round_ == 0 else None
+        while data.episodes < target and not self.finished:
             steps_in = len(data.actions) - sum(data.lengths)
-            if steps_in % cfg.collect_repeat == 0:
+            if round_ > 0:
+                action = self._controller_action(steps_in)
+            elif steps_in % cfg.collect_repeat == 0:
                 action = self.env.sample_actions()
             step = self.env.step(action)
             data.actions.append(np.asarray(action[0], dtype=np.float32))
@@ -503,12 +548,13 @@ class WorldModels(Agent):
                 )  # fmt: skip
             if step.dones[0] or cut:
                 data.lengths.append(steps_in + 1)
-                if data.episodes < cfg.rollouts:
+                self._collect_memory = None
+                if data.episodes < target:
                     data.frames.append(self._stored(self.env.obs))
             self.seconds["collect"] += time.perf_counter() - t0
             t0 = time.perf_counter()
             self.tick(step, self._metrics())
-        if data.episodes >= cfg.rollouts:
+        if data.episodes >= target:
             data.complete = self.phase["collected"] = True
             file = self._data_file()
             if file is not None:
@@ -545,18 +591,54 @@ class WorldModels(Agent):
         self.phase["vision"] = True
         self.checkpoint()
 
-    def _v_inputs(self, standardise: bool) -> torch.Tensor:
+    def _controller_action(self, steps_in: int) -> np.ndarray:
+        """C's action for the last stored frame (a random one with probability
+        `collect_epsilon`); M's memory then takes the action taken, as when M was fitted."""
+        world, data = self.world, self.data
+        if self._collect_memory is None:  # a new episode, or a resumed one: replay its steps
+            self._collect_memory = world.mdn.initial_state(1)
+            for j in range(steps_in, 0, -1):
+                self._remember(data.frames[-j - 1], data.actions[-j])
+        with torch.no_grad():
+            z = world.encode(self._as_v_input(np.stack(data.frames[-1:])))[0]
+            action = world.adapter.to_env(world.policy(z, self._collect_memory[0][0]))
+        if self.rng.random() < self.config.collect_epsilon:
+            action = self.env.sample_actions()
+        self._remember(data.frames[-1], np.asarray(action[0], dtype=np.float32))
+        return action
+
+    @torch.no_grad()
+    def _remember(self, frame: np.ndarray, action: np.ndarray) -> None:
+        """M's memory after a stored frame and the env action taken there."""
+        assert self._collect_memory is not None
+        z = self.world.encode(self._as_v_input(frame[None]))[0]
+        feats = action_features(torch.as_tensor(action[None]), self.action_space)
+        inputs = torch.cat([z, feats], dim=1)[:, None]
+        _, self._collect_memory = self.world.mdn.lstm(inputs, self._collect_memory)
+
+    def _as_v_input(self, stored: np.ndarray) -> torch.Tensor:
+        """Stored frames [B, ...] as V's input: pixels in [0, 1], standardised vectors."""
+        x = torch.as_tensor(stored).float()
+        return x / 255.0 if self.world.pixels else (x - self.world.obs_mean) / self.world.obs_std
+
+    def _episodes(self) -> Rollouts:
+        """The collected episodes, read from their file where a resumed run left them there."""
         data, file = self.data, self._data_file()
-        if not data.frames:  # a resumed run: the episodes are in their own file
+        if not data.frames:
             if file is None or not file.is_file():
                 raise CheckpointError(
                     f"the collected episodes are missing ('{file}'): V and M cannot be fitted"
                 )
             data.load(file)
-        x = torch.as_tensor(np.stack(data.frames)).float()
-        if self.world.pixels:
-            return x / 255.0
-        return (x - self.world.obs_mean) / self.world.obs_std if standardise else x
+        return data
+
+    def _v_inputs(self, standardise: bool) -> torch.Tensor:
+        stored = np.stack(self._episodes().frames)
+        return (
+            self._as_v_input(stored)
+            if standardise or self.world.pixels
+            else torch.as_tensor(stored).float()
+        )
 
     def update_vision(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """One Adam step on L_V for frames x."""
@@ -627,16 +709,19 @@ class WorldModels(Agent):
         return {"mdn_loss": loss.detach(), **{k: v.detach() for k, v in parts.items()}}
 
     def _evolve_controller(self) -> None:
-        """Phase 4: CMA-ES generations until the budget or `generations` is reached."""
-        cfg, world = self.config, self.world
-        scores: list[list[float]] = self.phase["scores"]
+        """Phase 4: CMA-ES generations until the budget or `generations` is reached; then the
+        next round, or the end of the run."""
+        cfg, world, phase = self.config, self.world, self.phase
+        scores: list[list[float]] = phase["scores"]
         if cfg.generations and len(scores) >= cfg.generations:
             self.stop()
             return
         if self.finished:
             return
         theta0 = np.zeros(sum(p.numel() for p in world.controller.parameters()))
-        es = evolution_strategy(theta0, cfg, self.run.seed, scores)
+        if phase["theta0"]:
+            theta0 = np.asarray(phase["theta0"], dtype=np.float64)
+        es = evolution_strategy(theta0, cfg, self.run.seed + phase["iteration"], scores)
         payload = {
             "config": cfg,
             "env": self.env_cfg,
@@ -648,7 +733,7 @@ class WorldModels(Agent):
         with ProcessPool(setup_worker, payload, score_candidate, cfg.n_workers) as pool:
             while not self.finished and not (cfg.generations and len(scores) >= cfg.generations):
                 t0 = time.perf_counter()
-                generation = len(scores)
+                generation = phase["past_generations"] + len(scores)
                 seed = self.run.seed + 7_919 * (generation + 1)
                 candidates = es.ask()
                 results = pool.map([(np.asarray(c), seed) for c in candidates])
@@ -657,7 +742,7 @@ class WorldModels(Agent):
                 scores.append(fitness)
                 self._set_controller(es.mean)
                 metrics = {
-                    "generation": float(len(scores)),
+                    "generation": float(phase["past_generations"] + len(scores)),
                     "best_fitness": max(fitness),
                     "mean_fitness": float(np.mean(fitness)),
                     "sigma": float(es.sigma),
@@ -679,7 +764,27 @@ class WorldModels(Agent):
                 self.seconds["controller"] += time.perf_counter() - t0
                 self._count(steps, returns, lengths, {**metrics, **self._metrics()})
         if cfg.generations and len(scores) >= cfg.generations:
-            self.stop()
+            if phase["iteration"] + 1 < cfg.iterations:
+                self._next_round(es.mean)
+            else:
+                self.stop()
+
+    def _next_round(self, theta: np.ndarray) -> None:
+        """Start the next round of iterative training: collect again, refit M, restart CMA-ES
+        from `theta`."""
+        data, phase = self._episodes(), self.phase
+        data.complete = False  # the episodes travel in the checkpoint while the round collects
+        phase["past_generations"] += len(phase["scores"])
+        phase.update(
+            iteration=phase["iteration"] + 1,
+            theta0=[float(x) for x in theta],
+            scores=[],
+            collected=False,
+            memory=False,
+            mdn_epochs=0,
+        )
+        self._collect_memory = None
+        self.checkpoint()
 
     def _set_controller(self, theta: np.ndarray) -> None:
         vector = torch.as_tensor(np.asarray(theta)).float()
@@ -701,7 +806,7 @@ class WorldModels(Agent):
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
         if state:
-            self.phase = dict(state["phase"])
+            self.phase = {**self.phase, **state["phase"]}
             self.seconds = dict(state["seconds"])
             self.data.complete = bool(self.phase["collected"])
 
