@@ -3,7 +3,7 @@
 - `world-models-cartpole`: a controller trained only inside M's dream (`--preset
   cartpole-dream`: 200 random episodes, identity V on standardised states, M = MDN-RNN with 128
   LSTM units and 5 Gaussians predicting the next state, the reward and done, fitted for 150
-  epochs; CMA-ES population 16, each candidate scored on 16 dream episodes at tau = 1; one real
+  epochs; CMA-ES population 16, each candidate scored on 16 dream episodes at tau = 1.15 (the paper's Doom setting); one real
   episode of the CMA mean per generation for monitoring), in the paper's iterative procedure: 3
   rounds of 5 generations, each later round collecting 25 real episodes with C acting and
   refitting M on all episodes. Beside it, the same settings in one round of 15 generations (the

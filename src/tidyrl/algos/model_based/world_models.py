@@ -419,7 +419,7 @@ class WorldModels(Agent):
             "mdn_epochs": 300,
             "seq_len": 32,
             "dream": True,
-            "temperature": 1.0,
+            "temperature": 1.15,
             "dream_max_steps": 500,
             "real_check_episodes": 1,
             "popsize": 16,
