@@ -3,13 +3,13 @@
 - `world-models-cartpole`: a controller trained only inside M's dream (`--preset
   cartpole-dream`: 200 random episodes, identity V on standardised states, M = MDN-RNN with 128
   LSTM units and 5 Gaussians predicting the next state, the reward and done, fitted for 150
-  epochs; CMA-ES population 16, each candidate scored on 16 dream episodes at tau = 1.15 (the paper's Doom setting); one real
-  episode of the CMA mean per generation for monitoring), in the paper's iterative procedure: 3
-  rounds of 5 generations, each later round collecting 25 real episodes with C acting and
-  refitting M on all episodes. Beside it, the same settings in one round of 15 generations (the
-  random episodes only: the ablation of the rounds), and the same V and M with C evolved on real
-  episodes (`--preset cartpole-real`, 4 episodes per candidate). All get the same 30k real steps,
-  CartPole-v1, 3 seeds. Threshold 475.
+  epochs; CMA-ES population 16, each candidate scored on 16 dream episodes at tau = 1.15, the
+  paper's Doom setting; one real episode of the CMA mean per generation for monitoring), in the
+  paper's iterative procedure: 3 rounds of 5 generations, each later round collecting 25 real
+  episodes with C acting and refitting M on all episodes. Beside it, the same settings in one
+  round of 15 generations (the random episodes only: the ablation of the rounds), and the same
+  V and M with C evolved on real episodes (`--preset cartpole-real`, 4 episodes per candidate).
+  All get the same 30k real steps, CartPole-v1, 3 seeds. Threshold 475.
 - `world-models-carracing`: the paper's V (conv VAE, 64x64, z = 32), M (256 LSTM units, 5
   Gaussians) and C (867 parameters) on CarRacing-v3 at a scale two shared cores can run
   (`--preset carracing-small`: 40 random episodes of 250 steps, 3 V epochs, 20 M epochs, CMA-ES
