@@ -148,3 +148,22 @@ def test_resume_inside_a_later_round_continues_exactly(tmp_path):
 def test_iterations_need_a_generation_count():
     with pytest.raises(tidyrl.errors.ConfigError, match="generations >= 1"):
         WorldModelsConfig(iterations=2)
+
+
+def test_rounds_on_continuous_actions():
+    """With no random steps, a later round's episodes are C's own: replaying their frames through
+    `act` (tanh rescaled to Pendulum's [-2, 2], M's memory fed the action taken) gives the stored
+    actions."""
+    cfg = {**TINY, "rollouts": 3, "rollout_max_steps": 20, "popsize": 2, "candidate_rollouts": 1}
+    rounds = {"generations": 1, "iterations": 2, "iteration_rollouts": 2, "collect_epsilon": 0.0}
+    one = tidyrl.make(
+        "world-models", "Pendulum-v1", seed=5, preset="none", **cfg, **{**rounds, "iterations": 1}
+    )
+    one.learn(100_000)
+    agent = tidyrl.make("world-models", "Pendulum-v1", seed=5, preset="none", **cfg, **rounds)
+    agent.learn(one.counters["steps"] + 25)  # C's first episode and 5 steps: C and M as they were
+    frames, actions = np.stack(agent.data.frames[63:83]), np.stack(agent.data.actions[60:80])
+    assert agent.phase["iteration"] == 1 and agent.data.lengths[3:] == [20]
+    agent.reset_memory()
+    replayed = np.concatenate([agent.act(frame[None]) for frame in frames])
+    np.testing.assert_allclose(replayed, actions, rtol=1e-5)
