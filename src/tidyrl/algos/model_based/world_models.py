@@ -713,15 +713,28 @@ class WorldModels(Agent):
         next round, or the end of the run."""
         cfg, world, phase = self.config, self.world, self.phase
         scores: list[list[float]] = phase["scores"]
-        if cfg.generations and len(scores) >= cfg.generations:
-            self.stop()
-            return
-        if self.finished:
-            return
         theta0 = np.zeros(sum(p.numel() for p in world.controller.parameters()))
         if phase["theta0"]:
             theta0 = np.asarray(phase["theta0"], dtype=np.float64)
         es = evolution_strategy(theta0, cfg, self.run.seed + phase["iteration"], scores)
+        if not self.finished and not self._round_done():
+            self._generations(es)
+        if self._round_done():
+            if phase["iteration"] + 1 < cfg.iterations:
+                self._next_round(es.mean)
+            else:
+                self.stop()
+
+    def _round_done(self) -> bool:
+        """Whether the current round has evolved its `generations`."""
+        generations = self.config.generations
+        return bool(generations) and len(self.phase["scores"]) >= generations
+
+    def _generations(self, es: Any) -> None:
+        """CMA-ES generations, candidates scored in worker processes, until the budget is spent
+        or the round has its generations."""
+        cfg, world, phase = self.config, self.world, self.phase
+        scores: list[list[float]] = phase["scores"]
         payload = {
             "config": cfg,
             "env": self.env_cfg,
@@ -731,7 +744,7 @@ class WorldModels(Agent):
             "start_z": self.start_z,
         }
         with ProcessPool(setup_worker, payload, score_candidate, cfg.n_workers) as pool:
-            while not self.finished and not (cfg.generations and len(scores) >= cfg.generations):
+            while not self.finished and not self._round_done():
                 t0 = time.perf_counter()
                 generation = phase["past_generations"] + len(scores)
                 seed = self.run.seed + 7_919 * (generation + 1)
@@ -763,11 +776,6 @@ class WorldModels(Agent):
                     metrics["real_return"] = float(np.mean(returns))
                 self.seconds["controller"] += time.perf_counter() - t0
                 self._count(steps, returns, lengths, {**metrics, **self._metrics()})
-        if cfg.generations and len(scores) >= cfg.generations:
-            if phase["iteration"] + 1 < cfg.iterations:
-                self._next_round(es.mean)
-            else:
-                self.stop()
 
     def _next_round(self, theta: np.ndarray) -> None:
         """Start the next round of iterative training: collect again, refit M, restart CMA-ES
