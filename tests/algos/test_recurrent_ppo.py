@@ -190,9 +190,8 @@ def test_recurrent_ppo_solves_cartpole_without_velocity_where_ppo_fails():
     """CI learning test: on CartPole observing [x, theta] only, 30k steps of recurrent PPO (its
     defaults) reach eval 400+ on at least two of seeds 0-2, while feed-forward PPO with the same
     rollout, epochs and schedules (its CartPole defaults) stays below 100. Float results differ
-    between CPU kinds, and one seed can miss: seeds 1 and 2 reached 496-500 on an Intel Xeon,
-    seeds 0 and 2 reached 500 on an AMD EPYC, where seed 1 ended at 174.6; PPO 40-42 at 30k-40k.
-    About 60 s of CPU."""
+    between CPU kinds, and one seed can miss: on one kind seeds 1 and 2 reached 496-500, on
+    another seeds 0 and 2 reached 500 and seed 1 ended at 174.6; PPO 40-42 at 30k-40k."""
     torch.set_num_threads(1)
     recurrent = []
     for seed in (0, 1, 2):
@@ -209,8 +208,8 @@ def test_recurrent_ppo_mountaincar_preset_reaches_the_flag():
     at least one of seeds 0-2. With sb3-contrib's 256-unit LSTM in that preset no seed of three
     reached it in 400k steps (every episode ran to the 200-step limit); with the 64-unit one the
     first training episodes to reach it ended by 6k-13k steps (seeds 0-2). Greedy returns at 30k
-    differ between CPU kinds: on an AMD EPYC seed 0 stays at -200 and seeds 1 and 2 end at -143
-    and -103."""
+    differ between CPU kinds: on one kind seed 0 stays at -200 and seeds 1 and 2 end at -143 and
+    -103."""
     torch.set_num_threads(1)
     agent = tidyrl.make("recurrent-ppo", "MountainCar-v0", seed=0, progress=False, eval_every=0)
     assert agent.config.lstm_hidden == 64
