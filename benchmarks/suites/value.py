@@ -12,7 +12,9 @@
   (`rainbow --preset minatar`, issue 27), at the earlier preset (whose records predate them),
   with each of its six components off in turn (`RAINBOW_ABLATION`), and with one update per
   step (DQN's rate: at 200k frames their update every 4 steps gives it a quarter of DQN's
-  updates); Asterix is the second game for DQN and Rainbow.
+  updates), with DQN's network, lr, update rate and replay start (`DQN_MATCHED`), and with
+  those at one update per 2 steps (`DQN_MATCHED_EVERY_2`: a Rainbow env step within 2x
+  DQN's cost) on Breakout and Asterix; Asterix is the second game for DQN and Rainbow.
 - `value-pong`: a short Atari Pong run through the full preprocessing pipeline.
 - `memory-dqn` (issue 28): recurrent DQN (`r2d2`, its defaults) beside feed-forward DQN (its
   CartPole defaults) on the cue-recall T-maze (`tidyrl/TMaze-v0`, corridor of 10; recurrent
@@ -144,6 +146,12 @@ steps (theirs: 1,000). With all six components on, this run tells whether the se
 components keep Rainbow below DQN at 200k frames."""
 
 
+DQN_MATCHED_EVERY_2 = {**DQN_MATCHED, "train_freq": 2}
+"""`DQN_MATCHED` with an update every 2 steps: a Rainbow update costs about 3x DQN's
+(docs/algorithms/rainbow.md), so at one update per step a Rainbow env step costs 3-4x DQN's;
+at one per 2 steps it is within the issue's 2x, with half of DQN's updates."""
+
+
 def _minatar_rainbow(game: str, label: str, reference: str, **overrides: object) -> Task:
     return Task(
         "rainbow",
@@ -189,6 +197,15 @@ RAINBOW_MINATAR = (
         **DQN_MATCHED,
     ),
     _minatar_rainbow("Asterix", "rainbow minatar-asterix revisiting", REVISITING),
+    *(
+        _minatar_rainbow(
+            game,
+            f"rainbow minatar-{game.lower()} dqn-matched every-2",
+            "DQN_MATCHED with an update every 2 steps (DQN_MATCHED_EVERY_2)",
+            **DQN_MATCHED_EVERY_2,
+        )
+        for game in ("Breakout", "Asterix")
+    ),
 )
 
 
