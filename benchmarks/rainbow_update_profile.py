@@ -1,12 +1,15 @@
 """Rainbow's cost per update and per env step on MinAtar Breakout beside DQN's (issue 27 item 3).
 
 In one process and thread (`torch.set_num_threads(1)`), for `dqn --preset minatar` and for
-`rainbow --preset minatar` at two settings:
+`rainbow --preset minatar` at the settings named in `--settings`:
 
     earlier      the preset before Revisiting Rainbow's settings (value-minatar's
                  `RAINBOW_MINATAR_EARLIER`: 128-unit noisy streams, an update every step)
     revisiting   the preset now (Obando-Ceron & Castro 2021: output layers on the conv
                  features, an update every 4 steps)
+    dqn-matched  the preset with DQN's 128-unit layer, lr, update every step and replay start
+                 (value-minatar's `DQN_MATCHED`)
+    dqn-matched-every-2   the same with an update every 2 steps (`DQN_MATCHED_EVERY_2`)
 
 it trains past `learning_starts`, then times in CPU time of this thread (robust to other
 tenants): one bare update on a fixed minibatch (`Agent.update_probe`, median of `--repeats`),
@@ -36,6 +39,7 @@ import torch
 
 import tidyrl
 from tidyrl import registry
+from tidyrl.bench.folder import _load
 from tidyrl.bench.timing import median_ms
 from tidyrl.nets.noisy import reset_noise
 
@@ -53,6 +57,15 @@ EARLIER = {
 """value-minatar's RAINBOW_MINATAR_EARLIER less `beta_end` (its default, 1.0); fields the
 older code lacks (`noisy_epsilon`, 0 there) are dropped in `measure`, so that the same settings
 build on it."""
+
+VALUE_SUITE = _load(Path(__file__).parent / "suites" / "value.py")
+
+SETTINGS: dict[str, dict[str, Any]] = {
+    "earlier": EARLIER,
+    "revisiting": {},
+    "dqn-matched": VALUE_SUITE.DQN_MATCHED,
+    "dqn-matched-every-2": VALUE_SUITE.DQN_MATCHED_EVERY_2,
+}
 
 ENV = "MinAtar/Breakout-v1"
 
@@ -103,18 +116,22 @@ def measure(algo: str, overrides: dict[str, Any], steps: int, repeats: int) -> d
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--settings", default="earlier,revisiting")
+    parser.add_argument(
+        "--settings", default="earlier,revisiting", help="comma-separated: " + ", ".join(SETTINGS)
+    )
     parser.add_argument("--steps", type=int, default=2_000, help="timed env steps of learn")
     parser.add_argument("--repeats", type=int, default=300)
     parser.add_argument("--out", default="", help="JSON record to write (none: print only)")
     parser.add_argument("--code", default="", help="which code was measured, for the record")
     args = parser.parse_args()
+    names = args.settings.split(",")
+    unknown = [name for name in names if name not in SETTINGS]
+    if unknown:
+        parser.error(f"unknown setting {unknown[0]!r}; choose from {', '.join(SETTINGS)}")
     torch.set_num_threads(1)
     rows = {"dqn": measure("dqn", {}, args.steps, args.repeats)}
-    for name in args.settings.split(","):
-        rows[f"rainbow {name}"] = measure(
-            "rainbow", EARLIER if name == "earlier" else {}, args.steps, args.repeats
-        )
+    for name in names:
+        rows[f"rainbow {name}"] = measure("rainbow", SETTINGS[name], args.steps, args.repeats)
     dqn = rows["dqn"]
     print(f"{ENV}, ms of CPU time (one thread); x = ratio to DQN")
     print("| agent | bare update ms | updates/s | x | env step ms (learn) | env steps/s | x |")
