@@ -13,7 +13,7 @@
   with each of its six components off in turn (`RAINBOW_ABLATION`), and with one update per
   step (DQN's rate: at 200k frames their update every 4 steps gives it a quarter of DQN's
   updates), with DQN's network, lr, update rate and replay start (`DQN_MATCHED`), and with
-  those at one update per 2 steps (`DQN_MATCHED_EVERY_2`: a Rainbow env step within 2x
+  those at one update per 2 steps (`DQN_MATCHED_EVERY_2`: a Rainbow env step at about 2x
   DQN's cost) on Breakout and Asterix; Asterix is the second game for DQN and Rainbow.
 - `value-pong`: a short Atari Pong run through the full preprocessing pipeline.
 - `memory-dqn` (issue 28): recurrent DQN (`r2d2`, its defaults) beside feed-forward DQN (its
