@@ -3,8 +3,6 @@ phase 1 finding FrozenLake 8x8's goal, the archive saved and resumed, phase 2's 
 
 from __future__ import annotations
 
-import time
-
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -154,8 +152,7 @@ def user_cell(obs):
     return (int(obs) // 8,)
 
 
-def test_phase1_finds_the_frozenlake_8x8_goal_quickly():
-    start = time.perf_counter()
+def test_phase1_finds_the_frozenlake_8x8_goal_within_5000_steps():
     agent = tidyrl.make("go-explore", "FrozenLake-v1", seed=0, env_kwargs=LAKE8)
     agent.learn(5_000)  # phase 1 only (explore_steps is 100,000)
     archive = agent.archive
@@ -167,7 +164,6 @@ def test_phase1_finds_the_frozenlake_8x8_goal_quickly():
     env.reset(seed=0)
     rewards = [env.step(a)[1] for a in archive.trajectories[best].tolist()]
     assert sum(rewards) == 1.0 and len(rewards) >= 14  # the shortest path has 14 steps
-    assert time.perf_counter() - start < 10
     cells = tidyrl.make("go-explore", "FrozenLake-v1", seed=0, env_kwargs=LAKE8,
                         cell_fn="tests.algos.test_go_explore:user_cell")  # fmt: skip
     cells.learn(500)
