@@ -18,7 +18,9 @@ evaluation steps; LunarLander's reference is for v2, the zoo's table has no v3 r
   QR-DQN (its one distributional DQN) and DQN at the same budgets.
 - `defaults-pg`: REINFORCE, the one-step actor-critic and A3C on the four discrete tasks. RL-Zoo
   keeps none of them, so the reference is its A2C (the synchronous A3C, and the n-step form of
-  the other two) at A2C's budget, which is larger than theirs except on LunarLander.
+  the other two) at A2C's budget. They run A2C's budget or less, except on LunarLander, where
+  Monte Carlo and one-step methods need more steps (`PG_BUDGETS`, `REINFORCE_BUDGETS`,
+  `A3C_BUDGETS`).
 - `defaults-recurrent`: recurrent PPO (LSTM) on the four discrete tasks with RL-Zoo's
   `ppo_lstm.yml` settings, beside RL-Zoo's feed-forward PPO (the zoo reports no recurrent score
   for these envs), and R2D2 with its defaults on DQN's tasks and budgets beside RL-Zoo's DQN.
