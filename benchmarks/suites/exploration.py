@@ -50,13 +50,13 @@
   novelty: DoorKey draws a new layout at every reset, so lifelong counts of egocentric views
   mostly measure the layout); and sampled evaluation on 8x8 (the first round's seed-0 records,
   greedy, are in git history).
-  `ppo + episodic count, beta 0.001` is the episodic count at a tenth of the coefficient, after
-  seed-0 probes at lower coefficients (not records): with one value head and normalized
-  advantages, beta sets the weight of the bonus against the extrinsic return once the goal is
-  found. The episodic C averages about 0.5 per step over the first 10k frames, so at beta 0.01
-  a 640-step episode earns about 3 in bonus against the goal's reward of at most 1, and at
-  0.001 about 0.3. The same probes at a tenth of the other coefficients (lifelong count 0.001,
-  RND 0.01, ICM 0.01) stayed at 0.0.
+  `ppo + episodic count, beta 0.001` and `beta 0.0003` are the episodic count at a tenth and a
+  thirtieth of the coefficient, after probes at lower coefficients (not records): with one value
+  head and normalized advantages, beta sets the weight of the bonus against the extrinsic return
+  once the goal is found. The episodic C averages about 0.5 per step over the first 10k frames, so
+  at beta 0.01 a 640-step episode earns about 3 in bonus against the goal's reward of at most 1,
+  and at 0.001 about 0.3. The same probes at a tenth of the other coefficients (lifelong count
+  0.001, RND 0.01, ICM 0.01) stayed at 0.0.
 
 - `exploration-doorkey-two-heads`: the same DoorKey-8x8 variants, 500k frames, two changes
   after `exploration-doorkey`'s seed 0, where every bonus variant's extrinsic training return
@@ -167,6 +167,12 @@ SUITES = [
                 "ppo + episodic count, beta 0.001",
                 reward="count",
                 intrinsic_coef=0.001,
+                episodic=True,
+            ),
+            _doorkey(
+                "ppo + episodic count, beta 0.0003",
+                reward="count",
+                intrinsic_coef=0.0003,
                 episodic=True,
             ),
             _doorkey("ppo + rnd", reward="rnd", intrinsic_coef=0.1),
