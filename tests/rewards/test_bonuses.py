@@ -64,6 +64,36 @@ def test_episodic_counts_restart_at_each_episode_end_by_hand():
         tidyrl.make("dqn", "CartPole-v1", reward="count", episodic=True)
 
 
+@pytest.mark.parametrize(
+    ("gate", "factor"), [("first_visit", [1, 0, 1, 1]), ("inverse_sqrt", [1, 2**-0.5, 1, 1])]
+)
+@pytest.mark.parametrize(("plugin_cls", "config_cls"), [(RND, RNDConfig), (ICM, ICMConfig)])
+def test_episodic_gate_scales_the_bonus_by_visits_in_the_episode(
+    gate, factor, plugin_cls, config_cls
+):
+    a, b = [0.5, 0.5, 0.5], [-0.5, -0.5, -0.5]
+    # next states a, a | b, a: the episode ends after the second step, so a is new again at t3
+    batch = Experience(
+        torch.zeros(4, 3),
+        torch.tensor([0, 1, 0, 1]),
+        torch.tensor([a, a, b, a]),
+        torch.tensor([0.0, 1.0, 0.0, 0.0]),
+        torch.zeros(4),
+    )
+    bonuses = []
+    for setting in ("none", gate):  # the same networks, ungated and gated
+        torch.manual_seed(0)
+        plugin = plugin_cls(config_cls(episodic_gate=setting), BOX, TWO)
+        plugin.observe(batch, 1)
+        bonuses.append(plugin.reward(batch))
+    assert (bonuses[0] > 0).all()
+    assert torch.allclose(bonuses[1], bonuses[0] * torch.tensor(factor))
+    # the checkpointed episode table holds the open episode's visits: b and a, once each
+    assert sorted(plugin.state_objects()["gate_episode_counts"][0].tolist())[-3:] == [0, 1, 1]
+    with pytest.raises(ConfigError, match="episodic_gate=first_visit needs an on-policy"):
+        tidyrl.make("dqn", "CartPole-v1", reward=plugin_cls.name, episodic_gate="first_visit")
+
+
 def test_simhash_codes_by_hand():
     a = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
     x = torch.tensor([[2.0, -1.0], [-1.0, 3.0], [-1.0, -1.0]])

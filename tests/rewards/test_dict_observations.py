@@ -154,18 +154,16 @@ def test_gail_refuses_dict_observations_in_one_line():
         tidyrl.make("ppo", "MiniGrid-Empty-5x5-v0", reward="gail", demos="unused.npz")
 
 
+def minigrid_ppo(**reward: object) -> tidyrl.Agent:
+    """PPO on MiniGrid-Empty-5x5 with a reward plug-in, one 64-step rollout per update."""
+    return tidyrl.make(
+        "ppo", "MiniGrid-Empty-5x5-v0", n_envs=2, n_steps=32, batch_size=32, n_epochs=1, **reward
+    )
+
+
 def test_ppo_episodic_counts_and_hash_centre_round_trip(tmp_path):
     pytest.importorskip("minigrid")
-    agent = tidyrl.make(
-        "ppo",
-        "MiniGrid-Empty-5x5-v0",
-        reward="count",
-        episodic=True,
-        n_envs=2,
-        n_steps=32,
-        batch_size=32,
-        n_epochs=1,
-    )
+    agent = minigrid_ppo(reward="count", episodic=True)
     agent.learn(64)  # one rollout: the episode tables and the hash centre hold counts
     plugin = agent.reward_plugin
     assert int(plugin.episode_counts.sum()) > 0 and int(plugin.centered) == 64
@@ -173,3 +171,15 @@ def test_ppo_episodic_counts_and_hash_centre_round_trip(tmp_path):
     loaded = tidyrl.load(tmp_path / "a")
     assert_same_plugin_state(agent, loaded)
     assert torch.equal(loaded.reward_plugin.episode_counts, plugin.episode_counts)
+
+
+def test_ppo_rnd_episodic_gate_counts_dict_views_and_round_trips(tmp_path):
+    pytest.importorskip("minigrid")
+    agent = minigrid_ppo(reward="rnd", episodic_gate="first_visit")
+    agent.learn(64)
+    counter = agent.reward_plugin.gate.counter
+    assert int(counter.counts.sum()) == 64 and int(counter.episode_counts.sum()) > 0
+    agent.save(tmp_path / "a")
+    loaded = tidyrl.load(tmp_path / "a")
+    assert_same_plugin_state(agent, loaded)
+    assert torch.equal(loaded.reward_plugin.gate.counter.episode_counts, counter.episode_counts)

@@ -112,12 +112,14 @@ def attach(agent: Any, action_space: Any = None, on_policy: bool = False) -> Rew
     if config is None:
         return None
     cls = plugin_class(agent.config.reward)
-    if getattr(config, "episodic", False) and not on_policy:
-        raise ConfigError(
-            f"{agent.algo}: reward={agent.config.reward} episodic=true needs an on-policy "
-            "learner (ppo, trpo), which scores each rollout as it is collected; set "
-            "episodic=false"
-        )
+    for field, off in (("episodic", False), ("episodic_gate", "none")):
+        value = getattr(config, field, off)
+        if value != off and not on_policy:  # a score fixed as the rollout is collected
+            raise ConfigError(
+                f"{agent.algo}: reward={agent.config.reward} {field}={str(value).lower()} needs "
+                "an on-policy learner (ppo, trpo), which scores each rollout as it is "
+                f"collected; set {field}={str(off).lower()}"
+            )
     space = agent.observation_space
     if isinstance(space, gym.spaces.Dict):  # scored through its flat view (rewards.base.DictView)
         from tidyrl.rewards.base import DictView

@@ -39,6 +39,20 @@ Counts are of the successor state s' of every new transition, each counted exact
 visits); `reward` reads the counts, n < 1 read as 1. The k-bit code indexes a dense table of 2^k
 counts (a tensor, so checkpoints keep it), which bounds k at 20 here; Tang et al.'s larger codes
 (k up to 512 on Atari) need a hash table.
+
+`EpisodicGate` lends the episodic count to the lifelong bonuses (RND, ICM: their
+`episodic_gate` field), which then pay C(s') * g(n_episode(s')):
+
+    first_visit    g(n) = 1[n = 1]      NovelD's episodic restriction (Zhang et al. 2021, eq. 3)
+    inverse_sqrt   g(n) = 1 / sqrt(n)   the episodic count as a factor, the product of a
+                                        lifelong and an episodic bonus that Wang et al. (2023,
+                                        "Revisiting intrinsic reward for exploration in
+                                        procedurally generated environments") compare
+
+A lifelong bonus of an egocentric view stays high wherever the view is rare across episodes,
+so an agent can collect it again and again inside one episode by pacing between two rare views;
+the gate pays each state once (or less each time) per episode, as Badia et al.'s NGU (2020)
+modulates its episodic novelty by RND's.
 """
 
 from __future__ import annotations
@@ -59,6 +73,8 @@ MAX_CELLS = 2**24
 """Largest count table (Dict observations: exact values times SimHash codes)."""
 METHODS = ("auto", "exact", "simhash")
 """auto: exact for a Discrete observation space, SimHash otherwise."""
+EPISODIC_GATES = ("none", "first_visit", "inverse_sqrt")
+"""`episodic_gate` choices of the lifelong bonuses (module docstring; none: ungated)."""
 
 
 @dataclass(frozen=True)
@@ -254,14 +270,61 @@ class Count(RewardPlugin):
             self.episode_counts[ends[t]] = 0
         return counts.reshape(-1)
 
+    def episode_visits(self, batch: ExperienceLike) -> torch.Tensor:
+        """n_episode(s') [B] of the batch `observe` saw last (`episodic`)."""
+        if self.observed is None or self.observed[0] is not batch.next_obs:
+            raise RuntimeError("episodic counts score only the experience `observe` saw last")
+        return self.observed[1]
+
     @torch.no_grad()
     def reward(self, batch: ExperienceLike) -> torch.Tensor:
         if not self.config.episodic:
             return count_bonus(self.counts[self.cells(batch.next_obs)])
-        if self.observed is None or self.observed[0] is not batch.next_obs:
-            raise RuntimeError("episodic counts score only the experience `observe` saw last")
-        return count_bonus(self.observed[1])
+        return count_bonus(self.episode_visits(batch))
 
     def update(self, batch: ExperienceLike) -> dict[str, torch.Tensor]:
         """Nothing to learn (counting happens in `observe`); reports the cells visited so far."""
         return {"count_cells": (self.counts > 0).sum()}
+
+
+def episodic_factor(visits: torch.Tensor, gate: str) -> torch.Tensor:
+    """g(n) of the module docstring for within-episode visits n [B]: 1[n = 1] (first_visit) or
+    1 / sqrt(n) (inverse_sqrt)."""
+    if gate == "first_visit":
+        return (visits == 1).float()
+    if gate == "inverse_sqrt":
+        return count_bonus(visits)
+    raise ValueError(f"unknown episodic_gate {gate!r}; choose from {', '.join(EPISODIC_GATES[1:])}")
+
+
+class EpisodicGate:
+    """The within-episode visits of s' (an episodic `Count` of the plug-in's observations,
+    SimHash with the default code length and centring) and the factor g(n) that a lifelong
+    bonus is multiplied by (module docstring). On-policy learners only, as the episodic count."""
+
+    def __init__(self, gate: str, plugin: RewardPlugin) -> None:
+        self.gate = gate
+        self.counter = Count(
+            CountConfig(episodic=True),
+            plugin.env_observation_space,  # Dict keys are counted as Count counts them
+            plugin.action_space,
+            plugin.env_id,
+            plugin.rng,
+            plugin.n_envs,
+        )
+
+    def state_objects(self) -> dict[str, Any]:
+        return {f"gate_{key}": obj for key, obj in self.counter.state_objects().items()}
+
+    def observe(self, batch: ExperienceLike, n_envs: int) -> None:
+        self.counter.observe(batch, n_envs)
+
+    def __call__(self, batch: ExperienceLike, bonus: torch.Tensor) -> torch.Tensor:
+        """C(s') * g(n_episode(s')) for the batch `observe` saw last."""
+        return bonus * episodic_factor(self.counter.episode_visits(batch), self.gate)
+
+
+def episodic_gate(plugin: RewardPlugin) -> EpisodicGate | None:
+    """The gate a lifelong bonus's `episodic_gate` field asks for (None: "none")."""
+    gate: str = plugin.config.episodic_gate
+    return None if gate == "none" else EpisodicGate(gate, plugin)

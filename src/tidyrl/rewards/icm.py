@@ -21,6 +21,8 @@ models are MLPs with one hidden layer of 256 units (section 3).
 In an on-policy learner the module scores each rollout as it stood during the collection, then
 takes one Adam step per minibatch of the learner's in each of its epochs (the paper minimizes
 eq. 7 jointly with the policy's loss at every update; `RewardPlugin.trains_on_minibatches`).
+`episodic_gate` (on-policy learners) multiplies C by a function of the visits to s' within the
+current episode (`tidyrl.rewards.count.EpisodicGate`), as RIDE and NovelD gate their bonuses.
 """
 
 from __future__ import annotations
@@ -33,12 +35,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tidyrl.config import check_hidden, check_range
+from tidyrl.config import check_choice, check_hidden, check_range
 from tidyrl.models.env_model import action_dim, action_features
 from tidyrl.nets.mlp import mlp
 from tidyrl.nets.optim import Adam
 from tidyrl.nets.policy import ActionAdapter
 from tidyrl.rewards.base import ExperienceLike, RewardPlugin
+from tidyrl.rewards.count import EPISODIC_GATES, episodic_gate
 
 
 @dataclass(frozen=True)
@@ -53,11 +56,15 @@ class ICMConfig:
     """Width of phi(s) for vector observations (frames: the conv output, 288 at 42x42)."""
     icm_hidden: tuple[int, ...] = (256,)
     """Hidden widths of the encoder MLP and of the inverse and forward models."""
+    episodic_gate: str = "none"
+    """none, first_visit (pay C only at a state's first visit in the episode: NovelD) or
+    inverse_sqrt (C / sqrt(n_episode)); on-policy learners only."""
 
     def __post_init__(self) -> None:
         check_range(self, "intrinsic_coef", 0.0)
         check_range(self, "forward_weight", 0.0, 1.0)
         check_range(self, "icm_lr", 0.0, low_open=True)
+        check_choice(self, "episodic_gate", EPISODIC_GATES)
         check_range(self, "feature_dim", 1)
         check_hidden(self, "icm_hidden")
 
@@ -123,6 +130,7 @@ class ICM(RewardPlugin):
             *self.forward_model.parameters(),
         ]
         self.optimizer = Adam(params, lr=cfg.icm_lr)
+        self.gate = episodic_gate(self)
 
     def state_objects(self) -> dict[str, Any]:
         return {
@@ -130,7 +138,12 @@ class ICM(RewardPlugin):
             "inverse": self.inverse,
             "forward": self.forward_model,
             "optimizer": self.optimizer,
+            **(self.gate.state_objects() if self.gate else {}),
         }
+
+    def observe(self, batch: ExperienceLike, n_envs: int) -> None:
+        if self.gate:
+            self.gate.observe(batch, n_envs)
 
     def features(self, obs: torch.Tensor) -> torch.Tensor:
         x = self.obs_batch(obs)
@@ -146,7 +159,8 @@ class ICM(RewardPlugin):
     @torch.no_grad()
     def reward(self, batch: ExperienceLike) -> torch.Tensor:
         next_pred, next_phi, _ = self.predict(batch)
-        return forward_error(next_pred, next_phi)
+        bonus = forward_error(next_pred, next_phi)
+        return self.gate(batch, bonus) if self.gate else bonus
 
     def update(self, batch: ExperienceLike) -> dict[str, torch.Tensor]:
         """One Adam step on (1 - beta) L_I + beta L_F."""

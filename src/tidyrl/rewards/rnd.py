@@ -29,6 +29,10 @@ Details, each from the paper (section 2.4 and appendix A.3-A.4) or its released 
   epochs x 4 minibatches per rollout). Scoring after that training would pay the rollout's
   states as already familiar, and one step per rollout leaves the predictor nearly untrained.
 
+`episodic_gate` (on-policy learners) multiplies C by a function of the visits to s' within
+the current episode, as NovelD and NGU combine RND with an episodic count
+(`tidyrl.rewards.count.EpisodicGate`); the running statistics stay those of the ungated error.
+
 In an on-policy learner the bonus has the paper's semantics; in an off-policy learner each
 sampled replay batch is scored with the current predictor and statistics (`observe` still sees
 the collected stream in order, so sigma_R is the same statistic).
@@ -43,11 +47,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from tidyrl.config import check_hidden, check_range
+from tidyrl.config import check_choice, check_hidden, check_range
 from tidyrl.core.normalize import RunningMeanStd
 from tidyrl.nets.mlp import mlp
 from tidyrl.nets.optim import Adam
 from tidyrl.rewards.base import ExperienceLike, RewardPlugin, frame_channels
+from tidyrl.rewards.count import EPISODIC_GATES, episodic_gate
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,9 @@ class RNDConfig:
     """Clip of the whitened observations, [-obs_clip, obs_clip]."""
     update_proportion: float = 1.0
     """Fraction of each batch's rows that train the predictor (the paper: 0.25 at 128 envs)."""
+    episodic_gate: str = "none"
+    """none, first_visit (pay C only at a state's first visit in the episode: NovelD) or
+    inverse_sqrt (C / sqrt(n_episode)); on-policy learners only."""
 
     def __post_init__(self) -> None:
         check_range(self, "intrinsic_coef", 0.0)
@@ -75,6 +83,7 @@ class RNDConfig:
         check_range(self, "gamma_int", 0.0, 1.0)
         check_range(self, "obs_clip", 0.0, low_open=True)
         check_range(self, "update_proportion", 0.0, 1.0, low_open=True)
+        check_choice(self, "episodic_gate", EPISODIC_GATES)
 
 
 def rnd_error(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -149,6 +158,7 @@ class RND(RewardPlugin):
         self.return_norm = RunningMeanStd(())
         self.returns = torch.zeros(self.n_envs, dtype=torch.float64)
         """The per-env intrinsic return R_t (a tensor: checkpoints keep it)."""
+        self.gate = episodic_gate(self)
 
     def state_objects(self) -> dict[str, Any]:
         return {
@@ -158,6 +168,7 @@ class RND(RewardPlugin):
             "obs_norm": self.obs_norm,
             "return_norm": self.return_norm,
             "returns": self.returns,
+            **(self.gate.state_objects() if self.gate else {}),
         }
 
     def frames(self, obs: torch.Tensor) -> torch.Tensor:
@@ -180,11 +191,14 @@ class RND(RewardPlugin):
         self.obs_norm.update(self.frames(batch.next_obs))
         raw = self.raw_bonus(batch.next_obs).double().reshape(-1, n_envs)
         self.return_norm.update(intrinsic_returns(raw, self.returns, self.config.gamma_int))
+        if self.gate:
+            self.gate.observe(batch, n_envs)
 
     @torch.no_grad()
     def reward(self, batch: ExperienceLike) -> torch.Tensor:
         sigma = torch.sqrt(self.return_norm.var + 1e-8).float()
-        return self.raw_bonus(batch.next_obs) / sigma
+        bonus = self.raw_bonus(batch.next_obs) / sigma
+        return self.gate(batch, bonus) if self.gate else bonus
 
     def update(self, batch: ExperienceLike) -> dict[str, torch.Tensor]:
         """One Adam step on L_rnd over a random `update_proportion` of the batch's rows."""
