@@ -57,6 +57,11 @@
   at beta 0.01 a 640-step episode earns about 3 in bonus against the goal's reward of at most 1,
   and at 0.001 about 0.3. The same probes at a tenth of the other coefficients (lifelong count
   0.001, RND 0.01, ICM 0.01) stayed at 0.0.
+  `ppo + icm, first-visit gate, beta 0.03` pays ICM's bonus only at a view's first visit in the
+  episode (`episodic_gate=first_visit`, NovelD's episodic restriction): an ungated lifelong
+  bonus can be collected again and again within one episode by pacing between rare views. Gated
+  bonuses average about a tenth of the ungated ones, hence beta 0.03 (a seed-0 probe, not a
+  record, reached 0.97 at this setting).
 
 - `exploration-doorkey-two-heads`: the same DoorKey-8x8 variants, 500k frames, two changes
   after `exploration-doorkey`'s seed 0, where every bonus variant's extrinsic training return
@@ -177,6 +182,12 @@ SUITES = [
             ),
             _doorkey("ppo + rnd", reward="rnd", intrinsic_coef=0.1),
             _doorkey("ppo + icm", reward="icm", intrinsic_coef=0.1),
+            _doorkey(
+                "ppo + icm, first-visit gate, beta 0.03",
+                reward="icm",
+                intrinsic_coef=0.03,
+                episodic_gate="first_visit",
+            ),
         ),
         description="PPO vs PPO + count / RND / ICM on MiniGrid-DoorKey-8x8, 500k frames",
     ),
