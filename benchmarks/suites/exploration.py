@@ -62,6 +62,10 @@
   bonus can be collected again and again within one episode by pacing between rare views. Gated
   bonuses average about a tenth of the ungated ones, hence beta 0.03 (a seed-0 probe, not a
   record, reached 0.97 at this setting).
+  `ppo + rnd, ngu gate, beta 0.0003` combines RND with the episodic count as NGU does
+  (`episodic_gate=ngu`: 1 / sqrt(n_episode) times RND's novelty as a multiplier in [1, 5]), at
+  the episodic count's best coefficient, after seed-0 probes (not records) of RND with the
+  first-visit gate at beta 0.03, 0.1 and 0.3 stayed at 0.0 to 200k-500k frames.
 
 - `exploration-doorkey-two-heads`: the same DoorKey-8x8 variants, 500k frames, two changes
   after `exploration-doorkey`'s seed 0, where every bonus variant's extrinsic training return
@@ -187,6 +191,12 @@ SUITES = [
                 reward="icm",
                 intrinsic_coef=0.03,
                 episodic_gate="first_visit",
+            ),
+            _doorkey(
+                "ppo + rnd, ngu gate, beta 0.0003",
+                reward="rnd",
+                intrinsic_coef=0.0003,
+                episodic_gate="ngu",
             ),
         ),
         description="PPO vs PPO + count / RND / ICM on MiniGrid-DoorKey-8x8, 500k frames",

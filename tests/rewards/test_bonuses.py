@@ -11,11 +11,12 @@ import torch
 import tidyrl
 from tidyrl.algos.value.dqn import dqn_target
 from tidyrl.api import resolve_config
+from tidyrl.core.normalize import RunningMeanStd
 from tidyrl.data.batch import Experience, Transition
 from tidyrl.errors import ConfigError
 from tidyrl.loops.on_policy import relabel_rollout
 from tidyrl.rewards.base import score_then_train
-from tidyrl.rewards.count import Count, CountConfig, count_bonus, simhash_codes
+from tidyrl.rewards.count import Count, CountConfig, count_bonus, ngu_modulation, simhash_codes
 from tidyrl.rewards.curiosity import Curiosity, CuriosityConfig
 from tidyrl.rewards.icm import ICM, ICMConfig, forward_error, icm_loss
 from tidyrl.rewards.rnd import RND, RNDConfig, intrinsic_returns
@@ -92,6 +93,21 @@ def test_episodic_gate_scales_the_bonus_by_visits_in_the_episode(
     assert sorted(plugin.state_objects()["gate_episode_counts"][0].tolist())[-3:] == [0, 1, 1]
     with pytest.raises(ConfigError, match="episodic_gate=first_visit needs an on-policy"):
         tidyrl.make("dqn", "CartPole-v1", reward=plugin_cls.name, episodic_gate="first_visit")
+
+
+def test_ngu_gate_modulates_the_episodic_count_by_hand():
+    stats = RunningMeanStd(())
+    stats.mean.fill_(1.0)
+    stats.var.fill_(4.0)  # sigma_C = 2
+    # alpha = 1 + (C - 1) / 2 = 0.5, 1, 2, 50.5 -> clipped to [1, L = 5]
+    modulation = ngu_modulation(torch.tensor([0.0, 1.0, 3.0, 100.0]), stats)
+    assert torch.allclose(modulation, torch.tensor([1.0, 1.0, 2.0, 5.0]), atol=1e-6)
+    plugin = RND(RNDConfig(episodic_gate="ngu"), BOX, TWO)
+    batch = experience(np.zeros((3, 3)), [0, 1, 0], [[0.5] * 3, [0.5] * 3, [-0.5] * 3])
+    plugin.observe(batch, 1)  # one episode: n_episode = 1, 2, 1
+    scaled = plugin.reward(batch) * torch.tensor([1.0, 2**0.5, 1.0])
+    assert ((scaled > 1 - 1e-6) & (scaled < 5 + 1e-6)).all()  # 1 / sqrt(n) times [1, 5]
+    assert int(plugin.gate.stats.count.round()) == 3  # C joined mu_C and sigma_C as it was paid
 
 
 def test_simhash_codes_by_hand():

@@ -49,6 +49,16 @@ counts (a tensor, so checkpoints keep it), which bounds k at 20 here; Tang et al
                                         "Revisiting intrinsic reward for exploration in
                                         procedurally generated environments") compare
 
+or, the other way round, the lifelong bonus as a bounded multiplier of the episodic count
+(Badia et al. 2020, "Never give up", eq. 1 and section 2; their episodic novelty is a
+k-nearest-neighbour pseudo-count, here the exact or SimHash count):
+
+    ngu            C'(s') = 1 / sqrt(n) * min(max(alpha, 1), L),  alpha = 1 + (C - mu_C) / sigma_C
+
+with mu_C, sigma_C running statistics of the lifelong bonus C (merged from each batch as it is
+scored) and L = `NGU_MAX_MODULATION` (5, as NGU). Where C is below its running mean the
+episodic count is paid as is; a novel view pays up to L times more.
+
 A lifelong bonus of an egocentric view stays high wherever the view is rare across episodes,
 so an agent can collect it again and again inside one episode by pacing between two rare views;
 the gate pays each state once (or less each time) per episode, as Badia et al.'s NGU (2020)
@@ -65,6 +75,7 @@ import numpy as np
 import torch
 
 from tidyrl.config import check_choice, check_range
+from tidyrl.core.normalize import RunningMeanStd
 from tidyrl.data.batch import flat_observation_tensor
 from tidyrl.errors import ConfigError
 from tidyrl.rewards.base import DictPart, ExperienceLike, RewardPlugin
@@ -73,8 +84,10 @@ MAX_CELLS = 2**24
 """Largest count table (Dict observations: exact values times SimHash codes)."""
 METHODS = ("auto", "exact", "simhash")
 """auto: exact for a Discrete observation space, SimHash otherwise."""
-EPISODIC_GATES = ("none", "first_visit", "inverse_sqrt")
+EPISODIC_GATES = ("none", "first_visit", "inverse_sqrt", "ngu")
 """`episodic_gate` choices of the lifelong bonuses (module docstring; none: ungated)."""
+NGU_MAX_MODULATION = 5.0
+"""L: the largest multiplier of the ngu gate (Badia et al. 2020, section 2)."""
 
 
 @dataclass(frozen=True)
@@ -292,15 +305,22 @@ def episodic_factor(visits: torch.Tensor, gate: str) -> torch.Tensor:
     1 / sqrt(n) (inverse_sqrt)."""
     if gate == "first_visit":
         return (visits == 1).float()
-    if gate == "inverse_sqrt":
+    if gate in ("inverse_sqrt", "ngu"):
         return count_bonus(visits)
     raise ValueError(f"unknown episodic_gate {gate!r}; choose from {', '.join(EPISODIC_GATES[1:])}")
+
+
+def ngu_modulation(bonus: torch.Tensor, stats: RunningMeanStd) -> torch.Tensor:
+    """min(max(1 + (C - mu_C) / sigma_C, 1), L) for lifelong bonuses C [B] (module docstring)."""
+    alpha = 1.0 + (bonus - stats.mean.float()) / torch.sqrt(stats.var + 1e-8).float()
+    return alpha.clamp(1.0, NGU_MAX_MODULATION)
 
 
 class EpisodicGate:
     """The within-episode visits of s' (an episodic `Count` of the plug-in's observations,
     SimHash with the default code length and centring) and the factor g(n) that a lifelong
-    bonus is multiplied by (module docstring). On-policy learners only, as the episodic count."""
+    bonus is multiplied by, or (ngu) the episodic count that the bonus modulates (module
+    docstring). On-policy learners only, as the episodic count."""
 
     def __init__(self, gate: str, plugin: RewardPlugin) -> None:
         self.gate = gate
@@ -312,16 +332,24 @@ class EpisodicGate:
             plugin.rng,
             plugin.n_envs,
         )
+        self.stats = RunningMeanStd(())
+        """mu_C, sigma_C of the lifelong bonus (ngu)."""
 
     def state_objects(self) -> dict[str, Any]:
-        return {f"gate_{key}": obj for key, obj in self.counter.state_objects().items()}
+        objects = {f"gate_{key}": obj for key, obj in self.counter.state_objects().items()}
+        return {**objects, "gate_bonus_stats": self.stats} if self.gate == "ngu" else objects
 
     def observe(self, batch: ExperienceLike, n_envs: int) -> None:
         self.counter.observe(batch, n_envs)
 
     def __call__(self, batch: ExperienceLike, bonus: torch.Tensor) -> torch.Tensor:
-        """C(s') * g(n_episode(s')) for the batch `observe` saw last."""
-        return bonus * episodic_factor(self.counter.episode_visits(batch), self.gate)
+        """C(s') * g(n_episode(s')), or (ngu) g(n_episode(s')) times C's bounded modulation
+        after C joined mu_C and sigma_C, for the batch `observe` saw last."""
+        factor = episodic_factor(self.counter.episode_visits(batch), self.gate)
+        if self.gate != "ngu":
+            return bonus * factor
+        self.stats.update(bonus)
+        return factor * ngu_modulation(bonus, self.stats)
 
 
 def episodic_gate(plugin: RewardPlugin) -> EpisodicGate | None:

@@ -57,8 +57,9 @@ class ICMConfig:
     icm_hidden: tuple[int, ...] = (256,)
     """Hidden widths of the encoder MLP and of the inverse and forward models."""
     episodic_gate: str = "none"
-    """none, first_visit (pay C only at a state's first visit in the episode: NovelD) or
-    inverse_sqrt (C / sqrt(n_episode)); on-policy learners only."""
+    """none, first_visit (pay C only at a state's first visit in the episode: NovelD),
+    inverse_sqrt (C / sqrt(n_episode)) or ngu (1 / sqrt(n_episode) times C's modulation, NGU's
+    eq. 1); on-policy learners only (`tidyrl.rewards.count.EpisodicGate`)."""
 
     def __post_init__(self) -> None:
         check_range(self, "intrinsic_coef", 0.0)

@@ -72,8 +72,9 @@ class RNDConfig:
     update_proportion: float = 1.0
     """Fraction of each batch's rows that train the predictor (the paper: 0.25 at 128 envs)."""
     episodic_gate: str = "none"
-    """none, first_visit (pay C only at a state's first visit in the episode: NovelD) or
-    inverse_sqrt (C / sqrt(n_episode)); on-policy learners only."""
+    """none, first_visit (pay C only at a state's first visit in the episode: NovelD),
+    inverse_sqrt (C / sqrt(n_episode)) or ngu (1 / sqrt(n_episode) times C's modulation, NGU's
+    eq. 1); on-policy learners only (`tidyrl.rewards.count.EpisodicGate`)."""
 
     def __post_init__(self) -> None:
         check_range(self, "intrinsic_coef", 0.0)
