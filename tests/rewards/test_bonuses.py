@@ -19,7 +19,7 @@ from tidyrl.rewards.base import score_then_train
 from tidyrl.rewards.count import Count, CountConfig, count_bonus, ngu_modulation, simhash_codes
 from tidyrl.rewards.curiosity import Curiosity, CuriosityConfig
 from tidyrl.rewards.icm import ICM, ICMConfig, forward_error, icm_loss
-from tidyrl.rewards.rnd import RND, RNDConfig, intrinsic_returns
+from tidyrl.rewards.rnd import RND, RNDConfig, intrinsic_returns, noveld_error
 
 BOX = gym.spaces.Box(-1.0, 1.0, (3,), np.float32)
 TWO = gym.spaces.Discrete(2)
@@ -108,6 +108,24 @@ def test_ngu_gate_modulates_the_episodic_count_by_hand():
     scaled = plugin.reward(batch) * torch.tensor([1.0, 2**0.5, 1.0])
     assert ((scaled > 1 - 1e-6) & (scaled < 5 + 1e-6)).all()  # 1 / sqrt(n) times [1, 5]
     assert int(plugin.gate.stats.count.round()) == 3  # C joined mu_C and sigma_C as it was paid
+
+
+def test_noveld_pays_the_difference_of_novelty_by_hand():
+    assert noveld_error(
+        torch.tensor([3.0, 1.0, 2.0]), torch.tensor([2.0, 4.0, 0.0]), 0.5
+    ).tolist() == [
+        2.0,
+        0.0,
+        2.0,
+    ]
+    torch.manual_seed(0)
+    plugin = RND(RNDConfig(noveld_alpha=0.5), BOX, TWO)
+    rng = np.random.default_rng(0)
+    batch = experience(rng.normal(size=(4, 3)), [0, 1, 0, 1], rng.normal(size=(4, 3)))
+    plugin.observe(batch, 1)
+    sigma = torch.sqrt(plugin.return_norm.var + 1e-8).float()
+    by_hand = (plugin.raw_bonus(batch.next_obs) - 0.5 * plugin.raw_bonus(batch.obs)).clamp(min=0)
+    assert torch.allclose(plugin.reward(batch), by_hand / sigma)
 
 
 def test_simhash_codes_by_hand():

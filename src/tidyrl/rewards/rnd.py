@@ -29,6 +29,12 @@ Details, each from the paper (section 2.4 and appendix A.3-A.4) or its released 
   epochs x 4 minibatches per rollout). Scoring after that training would pay the rollout's
   states as already familiar, and one step per rollout leaves the predictor nearly untrained.
 
+`noveld_alpha` > 0 pays the *difference* of novelty instead (NovelD, Zhang et al. 2021, eq. 3):
+
+    C(s, s') = max(e(s') - alpha e(s), 0) / sigma_R,   e = the raw error mean_j (f^ - f)^2
+
+so a step into territory less explored than where it came from pays, and pacing inside a
+novel region does not; NovelD pairs it with `episodic_gate=first_visit` and alpha 0.5.
 `episodic_gate` (on-policy learners) multiplies C by a function of the visits to s' within
 the current episode, as NovelD and NGU combine RND with an episodic count
 (`tidyrl.rewards.count.EpisodicGate`); the running statistics stay those of the ungated error.
@@ -71,6 +77,8 @@ class RNDConfig:
     """Clip of the whitened observations, [-obs_clip, obs_clip]."""
     update_proportion: float = 1.0
     """Fraction of each batch's rows that train the predictor (the paper: 0.25 at 128 envs)."""
+    noveld_alpha: float = 0.0
+    """alpha of NovelD's max(e(s') - alpha e(s), 0) (0: the plain error e(s'))."""
     episodic_gate: str = "none"
     """none, first_visit (pay C only at a state's first visit in the episode: NovelD),
     inverse_sqrt (C / sqrt(n_episode)) or ngu (1 / sqrt(n_episode) times C's modulation, NGU's
@@ -84,12 +92,18 @@ class RNDConfig:
         check_range(self, "gamma_int", 0.0, 1.0)
         check_range(self, "obs_clip", 0.0, low_open=True)
         check_range(self, "update_proportion", 0.0, 1.0, low_open=True)
+        check_range(self, "noveld_alpha", 0.0)
         check_choice(self, "episodic_gate", EPISODIC_GATES)
 
 
 def rnd_error(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """mean_j (f^(x)_j - f(x)_j)^2 per row [B]: the raw bonus and the predictor's loss terms."""
     return (prediction - target).square().mean(dim=1)
+
+
+def noveld_error(next_error: torch.Tensor, error: torch.Tensor, alpha: float) -> torch.Tensor:
+    """max(e(s') - alpha e(s), 0) per row [B]: NovelD's difference of novelty."""
+    return (next_error - alpha * error).clamp(min=0.0)
 
 
 def intrinsic_returns(rewards: torch.Tensor, returns: torch.Tensor, gamma: float) -> torch.Tensor:
@@ -198,7 +212,10 @@ class RND(RewardPlugin):
     @torch.no_grad()
     def reward(self, batch: ExperienceLike) -> torch.Tensor:
         sigma = torch.sqrt(self.return_norm.var + 1e-8).float()
-        bonus = self.raw_bonus(batch.next_obs) / sigma
+        error = self.raw_bonus(batch.next_obs)
+        if self.config.noveld_alpha > 0:
+            error = noveld_error(error, self.raw_bonus(batch.obs), self.config.noveld_alpha)
+        bonus = error / sigma
         return self.gate(batch, bonus) if self.gate else bonus
 
     def update(self, batch: ExperienceLike) -> dict[str, torch.Tensor]:
