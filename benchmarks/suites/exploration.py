@@ -61,7 +61,8 @@
   episode (`episodic_gate=first_visit`, NovelD's episodic restriction): an ungated lifelong
   bonus can be collected again and again within one episode by pacing between rare views. Gated
   bonuses average about a tenth of the ungated ones, hence beta 0.03 (a seed-0 probe, not a
-  record, reached 0.97 at this setting).
+  record, reached 0.97 at this setting). `ppo + icm, beta 0.03` is the same bonus ungated, the
+  control that tells the gate's effect from the coefficient's.
   `ppo + rnd, ngu gate, beta 0.0003` combines RND with the episodic count as NGU does
   (`episodic_gate=ngu`: 1 / sqrt(n_episode) times RND's novelty as a multiplier in [1, 5]), at
   the episodic count's best coefficient, after seed-0 probes (not records) of RND with the
@@ -192,6 +193,7 @@ SUITES = [
                 intrinsic_coef=0.03,
                 episodic_gate="first_visit",
             ),
+            _doorkey("ppo + icm, beta 0.03", reward="icm", intrinsic_coef=0.03),
             _doorkey(
                 "ppo + rnd, ngu gate, beta 0.0003",
                 reward="rnd",
