@@ -66,7 +66,8 @@
   `ppo + rnd, ngu gate, beta 0.0003` combines RND with the episodic count as NGU does
   (`episodic_gate=ngu`: 1 / sqrt(n_episode) times RND's novelty as a multiplier in [1, 5]), at
   the episodic count's best coefficient, after seed-0 probes (not records) of RND with the
-  first-visit gate at beta 0.03, 0.1 and 0.3 stayed at 0.0 to 200k-500k frames.
+  first-visit gate at beta 0.03, 0.1 and 0.3 stayed at 0.0 to 200k-500k frames. `beta 0.001`
+  is the same at the episodic count's other coefficient, after beta 0.0003 missed seeds 0 and 2.
 
 - `exploration-doorkey-two-heads`: the same DoorKey-8x8 variants, 500k frames, two changes
   after `exploration-doorkey`'s seed 0, where every bonus variant's extrinsic training return
@@ -198,6 +199,12 @@ SUITES = [
                 "ppo + rnd, ngu gate, beta 0.0003",
                 reward="rnd",
                 intrinsic_coef=0.0003,
+                episodic_gate="ngu",
+            ),
+            _doorkey(
+                "ppo + rnd, ngu gate, beta 0.001",
+                reward="rnd",
+                intrinsic_coef=0.001,
                 episodic_gate="ngu",
             ),
         ),
