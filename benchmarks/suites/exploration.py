@@ -195,17 +195,14 @@ SUITES = [
                 episodic_gate="first_visit",
             ),
             _doorkey("ppo + icm, beta 0.03", reward="icm", intrinsic_coef=0.03),
-            _doorkey(
-                "ppo + rnd, ngu gate, beta 0.0003",
-                reward="rnd",
-                intrinsic_coef=0.0003,
-                episodic_gate="ngu",
-            ),
-            _doorkey(
-                "ppo + rnd, ngu gate, beta 0.001",
-                reward="rnd",
-                intrinsic_coef=0.001,
-                episodic_gate="ngu",
+            *(
+                _doorkey(
+                    f"ppo + rnd, ngu gate, beta {beta}",
+                    reward="rnd",
+                    intrinsic_coef=beta,
+                    episodic_gate="ngu",
+                )
+                for beta in (0.0003, 0.001)
             ),
         ),
         description="PPO vs PPO + count / RND / ICM on MiniGrid-DoorKey-8x8, 500k frames",

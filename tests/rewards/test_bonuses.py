@@ -111,13 +111,9 @@ def test_ngu_gate_modulates_the_episodic_count_by_hand():
 
 
 def test_noveld_pays_the_difference_of_novelty_by_hand():
-    assert noveld_error(
-        torch.tensor([3.0, 1.0, 2.0]), torch.tensor([2.0, 4.0, 0.0]), 0.5
-    ).tolist() == [
-        2.0,
-        0.0,
-        2.0,
-    ]
+    # max(e(s') - 0.5 e(s), 0): 3 - 1, 1 - 2 -> 0, 2 - 0
+    difference = noveld_error(torch.tensor([3.0, 1.0, 2.0]), torch.tensor([2.0, 4.0, 0.0]), 0.5)
+    assert difference.tolist() == [2.0, 0.0, 2.0]
     torch.manual_seed(0)
     plugin = RND(RNDConfig(noveld_alpha=0.5), BOX, TWO)
     rng = np.random.default_rng(0)

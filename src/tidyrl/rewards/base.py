@@ -195,9 +195,9 @@ class RewardPlugin:
         )
         """The encoded flat view of Dict observations (None: a flat space)."""
         self.observation_space = observation_space if self.view is None else self.view.space
+        """The space of what `obs_batch` returns: the env's, or the view's Box for a Dict."""
         self.env_observation_space = observation_space
         """The env's own observation space (a Dict stays a Dict here)."""
-        """The space of what `obs_batch` returns: the env's, or the view's Box for a Dict."""
         self.action_space = action_space
         self.env_id = env_id
         self.rng = rng if rng is not None else np.random.default_rng(0)

@@ -302,7 +302,7 @@ class Count(RewardPlugin):
 
 def episodic_factor(visits: torch.Tensor, gate: str) -> torch.Tensor:
     """g(n) of the module docstring for within-episode visits n [B]: 1[n = 1] (first_visit) or
-    1 / sqrt(n) (inverse_sqrt)."""
+    1 / sqrt(n) (inverse_sqrt, and ngu's episodic factor)."""
     if gate == "first_visit":
         return (visits == 1).float()
     if gate in ("inverse_sqrt", "ngu"):
@@ -312,7 +312,7 @@ def episodic_factor(visits: torch.Tensor, gate: str) -> torch.Tensor:
 
 def ngu_modulation(bonus: torch.Tensor, stats: RunningMeanStd) -> torch.Tensor:
     """min(max(1 + (C - mu_C) / sigma_C, 1), L) for lifelong bonuses C [B] (module docstring)."""
-    alpha = 1.0 + (bonus - stats.mean.float()) / torch.sqrt(stats.var + 1e-8).float()
+    alpha = 1.0 + stats.normalize(bonus, clip=float("inf"))
     return alpha.clamp(1.0, NGU_MAX_MODULATION)
 
 
