@@ -68,6 +68,10 @@
   the episodic count's best coefficient, after seed-0 probes (not records) of RND with the
   first-visit gate at beta 0.03, 0.1 and 0.3 stayed at 0.0 to 200k-500k frames. `beta 0.001`
   is the same at the episodic count's other coefficient, after beta 0.0003 missed seeds 0 and 2.
+  `beta 0.0001` and `beta 0.0002` go the other way, after 0.001 missed the same two seeds: the
+  NGU multiplier clip(1 + (C - mu_C) / sigma_C, 1, 5) averages above 1, so at 0.0003 the gated
+  bonus pays more per step than the episodic count that solved seeds 0 and 2 at that beta;
+  0.0002 times a mean multiplier of about 1.5 matches it.
 
 - `exploration-doorkey-two-heads`: the same DoorKey-8x8 variants, 500k frames, two changes
   after `exploration-doorkey`'s seed 0, where every bonus variant's extrinsic training return
@@ -202,7 +206,7 @@ SUITES = [
                     intrinsic_coef=beta,
                     episodic_gate="ngu",
                 )
-                for beta in (0.0003, 0.001)
+                for beta in (0.0001, 0.0002, 0.0003, 0.001)
             ),
         ),
         description="PPO vs PPO + count / RND / ICM on MiniGrid-DoorKey-8x8, 500k frames",
