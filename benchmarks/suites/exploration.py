@@ -69,9 +69,14 @@
   first-visit gate at beta 0.03, 0.1 and 0.3 stayed at 0.0 to 200k-500k frames. `beta 0.001`
   is the same at the episodic count's other coefficient, after beta 0.0003 missed seeds 0 and 2.
   `beta 0.0001` and `beta 0.0002` go the other way, after 0.001 missed the same two seeds: the
-  NGU multiplier clip(1 + (C - mu_C) / sigma_C, 1, 5) averages above 1, so at 0.0003 the gated
-  bonus pays more per step than the episodic count that solved seeds 0 and 2 at that beta;
-  0.0002 times a mean multiplier of about 1.5 matches it.
+  NGU multiplier clip(1 + (C - mu_C) / sigma_C, 1, 5) is at least 1, so at equal beta the gated
+  bonus pays at least what the episodic count pays (which solved seeds 0 and 2 at 0.0003), and
+  a lower beta brings it back towards the episodic count's scale.
+  `ppo + rnd, inverse-sqrt gate` pays RND's bonus divided by the square root of the episodic
+  count (`episodic_gate=inverse_sqrt`, the product Wang et al. 2023 compare with NGU's), so the
+  novelty itself, not a multiplier clipped to [1, 5], sets the bonus. RND's normalized C averages
+  about 0.02-0.03 per step and the episodic factor about 0.5, so beta 0.01 puts the product near
+  the episodic count's at its best beta, 0.0003, and 0.003 a third of it.
 
 - `exploration-doorkey-two-heads`: the same DoorKey-8x8 variants, 500k frames, two changes
   after `exploration-doorkey`'s seed 0, where every bonus variant's extrinsic training return
@@ -207,6 +212,15 @@ SUITES = [
                     episodic_gate="ngu",
                 )
                 for beta in (0.0001, 0.0002, 0.0003, 0.001)
+            ),
+            *(
+                _doorkey(
+                    f"ppo + rnd, inverse-sqrt gate, beta {beta}",
+                    reward="rnd",
+                    intrinsic_coef=beta,
+                    episodic_gate="inverse_sqrt",
+                )
+                for beta in (0.003, 0.01)
             ),
         ),
         description="PPO vs PPO + count / RND / ICM on MiniGrid-DoorKey-8x8, 500k frames",
