@@ -74,9 +74,10 @@
   a lower beta brings it back towards the episodic count's scale.
   `ppo + rnd, inverse-sqrt gate` pays RND's bonus divided by the square root of the episodic
   count (`episodic_gate=inverse_sqrt`, the product Wang et al. 2023 compare with NGU's), so the
-  novelty itself, not a multiplier clipped to [1, 5], sets the bonus. RND's normalized C averages
-  about 0.02-0.03 per step and the episodic factor about 0.5, so beta 0.01 puts the product near
-  the episodic count's at its best beta, 0.0003, and 0.003 a third of it.
+  novelty itself, not a multiplier clipped to [1, 5], sets the bonus. Beta 0.01 assumed RND's C
+  at the start (0.02-0.03 per step, above) times an episodic factor of about 0.5, near the
+  episodic count's bonus at its best beta, 0.0003 (about 1.5e-4 per step). The gated C these
+  runs log is 0.002-0.004 per step by 400k frames, so beta 0.05 puts the product at 1e-4-2e-4.
 
 - `exploration-doorkey-two-heads`: the same DoorKey-8x8 variants, 500k frames, two changes
   after `exploration-doorkey`'s seed 0, where every bonus variant's extrinsic training return
@@ -220,7 +221,7 @@ SUITES = [
                     intrinsic_coef=beta,
                     episodic_gate="inverse_sqrt",
                 )
-                for beta in (0.003, 0.01)
+                for beta in (0.01, 0.05)
             ),
         ),
         description="PPO vs PPO + count / RND / ICM on MiniGrid-DoorKey-8x8, 500k frames",
