@@ -78,6 +78,10 @@
   at the start (0.02-0.03 per step, above) times an episodic factor of about 0.5, near the
   episodic count's bonus at its best beta, 0.0003 (about 1.5e-4 per step). The gated C these
   runs log is 0.002-0.004 per step by 400k frames, so beta 0.05 puts the product at 1e-4-2e-4.
+  `ppo + rnd, one-hot image, ...` feed RND MiniGrid's image as what it is, a grid of object,
+  colour and state indices, one-hot per cell (`categorical_keys=image`) instead of scaled by its
+  bound, with ICM's winning gate and coefficient (first visit, 0.03) and with the NGU gate at
+  0.0003.
 
 - `exploration-doorkey-two-heads`: the same DoorKey-8x8 variants, 500k frames, two changes
   after `exploration-doorkey`'s seed 0, where every bonus variant's extrinsic training return
@@ -222,6 +226,16 @@ SUITES = [
                     episodic_gate="inverse_sqrt",
                 )
                 for beta in (0.01, 0.05)
+            ),
+            *(
+                _doorkey(
+                    f"ppo + rnd, one-hot image, {gate.replace('_', '-')} gate, beta {beta}",
+                    reward="rnd",
+                    intrinsic_coef=beta,
+                    episodic_gate=gate,
+                    categorical_keys=("image",),
+                )
+                for gate, beta in (("first_visit", 0.03), ("ngu", 0.0003))
             ),
         ),
         description="PPO vs PPO + count / RND / ICM on MiniGrid-DoorKey-8x8, 500k frames",

@@ -48,6 +48,34 @@ def test_raw_flat_and_encoded_view_by_hand():
     assert plugin.observation_space.high.tolist()[:5] == [1.0] * 5
 
 
+def test_categorical_key_is_one_hot_per_element_by_hand():
+    grid = gym.spaces.Dict(
+        {
+            "cells": gym.spaces.Box(1, 3, (2,), np.uint8),  # indices 1..3 per cell
+            "direction": gym.spaces.Discrete(2),
+        }
+    )
+    plugin = RND(RNDConfig(categorical_keys=("cells",)), grid, gym.spaces.Discrete(2))
+    # cells: 3 columns per element (values 1, 2, 3), then direction's 2
+    assert plugin.observation_space.shape == (8,)
+    o = {"cells": np.array([[3, 1]], dtype=np.uint8), "direction": np.array([1])}
+    view = plugin.obs_batch(torch.as_tensor(flat_observations(o, 1)))
+    assert view.tolist() == [[0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 0.0, 1.0]]
+    # without the key named, the same Box is scaled by its bound, as a frame
+    scaled = RND(RNDConfig(), grid, gym.spaces.Discrete(2))
+    view = scaled.obs_batch(torch.as_tensor(flat_observations(o, 1)))
+    assert torch.allclose(view, torch.tensor([[1.0, 1 / 3, 0.0, 1.0]]))
+
+
+def test_categorical_keys_must_name_integer_box_keys():
+    pytest.importorskip("minigrid")
+    with pytest.raises(ConfigError, match=r"categorical_keys direction are not .*valid: image$"):
+        minigrid_ppo(reward="rnd", categorical_keys=("direction",))
+    agent = minigrid_ppo(reward="rnd", categorical_keys=("image",))
+    # 7 x 7 x 3 indices, each one-hot over MiniGrid's 0..10, then direction's 4
+    assert agent.reward_plugin.observation_space.shape == (7 * 7 * 3 * 11 + 4,)
+
+
 def count_of(states, observed):
     plugin = Count(CountConfig(hash_bits=12), SPACE, gym.spaces.Discrete(2))
     batch = Experience.of_step(

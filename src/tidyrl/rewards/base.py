@@ -42,13 +42,18 @@ the batch carries them raw and flat (each key flattened, keys concatenated in so
     uint8 image key      flattened, scaled to [0, 1] by its bound (as `obs_batch` scales frames)
     Discrete key         one-hot over its n values (`start` subtracted); MultiDiscrete: one
                          one-hot per sub-value, concatenated
+    categorical key      an integer Box named in the plug-in's `categorical_keys` (RND):
+                         one one-hot per element over [low, high], as a MultiDiscrete
     other Box, MultiBinary  flattened as floats
 
 This is gymnasium's `spaces.flatten` layout (one-hot for Discrete) with images scaled. One-hot,
 not the raw index: an index would impose an order on unordered values (direction 3 is not
 "more" than 1) on RND's and ICM's networks. RND whitens every column of the view by its running
 statistics, so the keys' scales do not matter to it; ICM's encoder learns its own features of
-the view. SimHash counts (`tidyrl.rewards.count`) are the one consumer for which scale matters
+the view. MiniGrid's image is a grid of such indices (object, colour, state) in a uint8 Box, so
+it is scaled like a frame unless a plug-in names the key in `categorical_keys`; then every value
+of every cell is a column of its own (a key, object 5, is not "more" than a door, object 4).
+SimHash counts (`tidyrl.rewards.count`) are the one consumer for which scale matters
 (the sign of A g follows the largest key), so the count plug-in counts Discrete keys exactly and
 hashes each continuous key at unit norm (`DictView.parts` tells them apart). A plug-in that
 cannot read the view (GAIL: its demonstrations are flat vectors) sets `dict_observations =
@@ -78,14 +83,22 @@ here: gymnasium's MultiBinary is not, so it is listed in `DictView.supported`)."
 class DictPart:
     """One key of a Dict observation in the raw flat batch and in the encoded view."""
 
-    def __init__(self, key: str, space: gym.Space[Any], raw: int, enc: int) -> None:
+    def __init__(
+        self, key: str, space: gym.Space[Any], raw: int, enc: int, categorical: bool = False
+    ) -> None:
         self.key = key
-        self.discrete = isinstance(space, gym.spaces.Discrete | gym.spaces.MultiDiscrete)
+        self.discrete = categorical or isinstance(
+            space, gym.spaces.Discrete | gym.spaces.MultiDiscrete
+        )
         """True: one-hot in the view (counted exactly); False: floats (hashed)."""
         if isinstance(space, gym.spaces.Discrete):
             nvec, start = np.array([int(space.n)]), np.array([int(space.start)])
         elif isinstance(space, gym.spaces.MultiDiscrete):
             nvec, start = space.nvec.reshape(-1), space.start.reshape(-1)
+        elif categorical:  # an integer Box of indices: one one-hot per element over [low, high]
+            assert isinstance(space, gym.spaces.Box)
+            start = space.low.reshape(-1).astype(np.int64)
+            nvec = space.high.reshape(-1).astype(np.int64) - start + 1
         else:
             nvec = start = np.zeros(0, dtype=np.int64)
         self.nvec = torch.as_tensor(nvec, dtype=torch.long)
@@ -122,11 +135,11 @@ class DictView:
     """The encoded flat view of a Dict observation space (module docstring): keys in sorted
     order, each a `DictPart`; `space` is the view's float32 Box."""
 
-    def __init__(self, space: gym.spaces.Dict) -> None:
+    def __init__(self, space: gym.spaces.Dict, categorical: tuple[str, ...] = ()) -> None:
         self.parts: list[DictPart] = []
         raw = enc = 0
         for key in sorted(space.spaces):
-            part = DictPart(key, space.spaces[key], raw, enc)
+            part = DictPart(key, space.spaces[key], raw, enc, key in categorical)
             self.parts.append(part)
             raw, enc = part.raw.stop, part.enc.stop
         self.raw_width = raw
@@ -139,6 +152,15 @@ class DictView:
         """The keys whose spaces the view cannot encode (nested spaces, text, graphs)."""
         ok = (*DICT_KEY_SPACES, gym.spaces.MultiBinary)
         return [k for k, s in space.spaces.items() if not isinstance(s, ok)]
+
+    @staticmethod
+    def categorical_candidates(space: gym.spaces.Dict) -> list[str]:
+        """The keys that may be encoded as indices (`categorical_keys`): integer Boxes."""
+        return sorted(
+            k
+            for k, s in space.spaces.items()
+            if isinstance(s, gym.spaces.Box) and np.issubdtype(s.dtype, np.integer)
+        )
 
     def encode(self, obs: Any) -> torch.Tensor:
         """A raw flat batch [B, D_raw] (or a dict of tensors per key) -> the view [B, D]."""
@@ -190,8 +212,11 @@ class RewardPlugin:
         n_envs: int = 1,
     ) -> None:
         self.config = config
+        categorical = tuple(getattr(config, "categorical_keys", ()))
         self.view = (
-            DictView(observation_space) if isinstance(observation_space, gym.spaces.Dict) else None
+            DictView(observation_space, categorical)
+            if isinstance(observation_space, gym.spaces.Dict)
+            else None
         )
         """The encoded flat view of Dict observations (None: a flat space)."""
         self.observation_space = observation_space if self.view is None else self.view.space

@@ -79,6 +79,11 @@ class RNDConfig:
     """Fraction of each batch's rows that train the predictor (the paper: 0.25 at 128 envs)."""
     noveld_alpha: float = 0.0
     """alpha of NovelD's max(e(s') - alpha e(s), 0) (0: the plain error e(s'))."""
+    categorical_keys: tuple[str, ...] = ()
+    """Keys of a Dict observation that hold integer indices rather than magnitudes (MiniGrid's
+    ``image`` of object, colour and state indices): one-hot per element before whitening
+    (`tidyrl.rewards.base.DictView`), so that each value is a column of its own, not a point on
+    a scale that the whitening and the networks would read as a magnitude."""
     episodic_gate: str = "none"
     """none, first_visit (pay C only at a state's first visit in the episode: NovelD),
     inverse_sqrt (C / sqrt(n_episode)) or ngu (1 / sqrt(n_episode) times C's modulation, NGU's
