@@ -65,6 +65,9 @@ def test_categorical_key_is_one_hot_per_element_by_hand():
     scaled = RND(RNDConfig(), grid, gym.spaces.Discrete(2))
     view = scaled.obs_batch(torch.as_tensor(flat_observations(o, 1)))
     assert torch.allclose(view, torch.tensor([[1.0, 1 / 3, 0.0, 1.0]]))
+    # a key that is not an integer Box is refused, not ignored, also when built directly
+    with pytest.raises(ConfigError, match=r"categorical_keys speed are not .*valid: image$"):
+        RND(RNDConfig(categorical_keys=("speed",)), SPACE, gym.spaces.Discrete(2))
 
 
 def test_categorical_keys_must_name_integer_box_keys():

@@ -136,16 +136,6 @@ def attach(agent: Any, action_space: Any = None, on_policy: bool = False) -> Rew
                 f"{', '.join(bad)} of {space}; valid key spaces: Box, Discrete, MultiDiscrete, "
                 "MultiBinary"
             )
-    if keys := tuple(getattr(config, "categorical_keys", ())):
-        from tidyrl.rewards.base import DictView
-
-        valid = DictView.categorical_candidates(space) if isinstance(space, gym.spaces.Dict) else []
-        if bad := [k for k in keys if k not in valid]:
-            raise ConfigError(
-                f"{agent.algo}: reward={agent.config.reward} categorical_keys "
-                f"{', '.join(bad)} are not integer Box keys of the Dict observation ({space}); "
-                f"valid: {', '.join(valid) or 'none'}"
-            )
     plugin = cls(
         config,
         agent.observation_space,

@@ -74,6 +74,7 @@ import torch
 import torch.nn.functional as F
 
 from tidyrl.data.batch import Experience, flat_observation_tensor
+from tidyrl.errors import ConfigError
 
 DICT_KEY_SPACES = (gym.spaces.Box, gym.spaces.Discrete, gym.spaces.MultiDiscrete)
 """The spaces a Dict observation's keys may have for a reward plug-in (MultiBinary is a Box
@@ -213,6 +214,16 @@ class RewardPlugin:
     ) -> None:
         self.config = config
         categorical = tuple(getattr(config, "categorical_keys", ()))
+        valid = (
+            DictView.categorical_candidates(observation_space)
+            if isinstance(observation_space, gym.spaces.Dict)
+            else []
+        )
+        if bad := [k for k in categorical if k not in valid]:
+            raise ConfigError(
+                f"reward={self.name} categorical_keys {', '.join(bad)} are not integer Box keys "
+                f"of a Dict observation ({observation_space}); valid: {', '.join(valid) or 'none'}"
+            )
         self.view = (
             DictView(observation_space, categorical)
             if isinstance(observation_space, gym.spaces.Dict)
