@@ -70,13 +70,18 @@ def test_categorical_key_is_one_hot_per_element_by_hand():
         RND(RNDConfig(categorical_keys=("speed",)), SPACE, gym.spaces.Discrete(2))
 
 
-def test_categorical_keys_must_name_integer_box_keys():
+def test_categorical_keys_must_name_integer_box_keys(tmp_path):
     pytest.importorskip("minigrid")
     with pytest.raises(ConfigError, match=r"categorical_keys direction are not .*valid: image$"):
         minigrid_ppo(reward="rnd", categorical_keys=("direction",))
     agent = minigrid_ppo(reward="rnd", categorical_keys=("image",))
     # 7 x 7 x 3 indices, each one-hot over MiniGrid's 0..10, then direction's 4
     assert agent.reward_plugin.observation_space.shape == (7 * 7 * 3 * 11 + 4,)
+    agent.learn(64)
+    agent.save(tmp_path / "a")
+    loaded = tidyrl.load(tmp_path / "a")  # the view is rebuilt one-hot from the saved config
+    assert loaded.reward_plugin.observation_space.shape == (7 * 7 * 3 * 11 + 4,)
+    assert_same_plugin_state(agent, loaded)
 
 
 def count_of(states, observed):
