@@ -13,6 +13,12 @@
 * ``dreamer-dmc-100k``: the same three learners on cartpole-swingup at the budget of the
   published score and of issue 25's target (>= 400): 50k agent steps = 100k simulator steps.
 
+* ``dreamer-dmc-pixels``: cartpole-swingup from 64x64 pixels (``dmc/cartpole-swingup-pixels-v0``,
+  action repeat 2), Dreamer's ``cpu`` preset with batches of 8 x 32 and train ratio 32, 20k agent
+  steps (40k simulator steps), 3 greedy episodes every 4k agent steps (8k simulator steps: the
+  points of the published curve). The published curve (``PIXELS_REFERENCE``) is read from
+  DreamerV3's ``scores/dmc_vision-*.json.gz``. SAC and PPO from pixels did not fit beside it.
+
 * ``dreamer-speed``: env steps/s and updates/s (and the bare update rate of `update_probe`) of
   the ``xs`` preset (the paper's hyper-parameters: batch 16 x 64, train ratio 512, one update
   every 2 env steps) on CartPole-v1: 1000 prefill steps, then 200 steps (100 updates) of
@@ -58,6 +64,12 @@ def _dmc(env: str, reference: str, steps: int = 12_000) -> tuple[Task, ...]:
 
 
 DMC_REFERENCE = published(517, 117)
+PIXELS_REFERENCE = (
+    "DreamerV3 from pixels (Hafner et al. 2023, scores/dmc_vision-dreamerv3.json.gz of its "
+    "repository, mean of 10 seeds): 82 / 150 / 187 / 230 / 290 at 8k / 16k / 24k / 32k / 40k "
+    "simulator steps (4k-20k agent steps); SAC from pixels there (dmc_vision-sac, 10 seeds) 196 "
+    "at 20k and 246 at 40k simulator steps; PPO (dmc_vision-ppo_fixhp, 5 seeds) 38-51 up to 40k"
+)
 
 
 SUITES = [
@@ -101,6 +113,24 @@ SUITES = [
         seeds=(0,),
         description="dm_control cartpole-swingup at the published budget: 50k agent steps = 100k "
         "simulator steps (action repeat 2); seed 0 first.",
+    ),
+    Suite(
+        "dreamer-dmc-pixels",
+        "dreamer",
+        (
+            Task(
+                "dreamer",
+                "dmc/cartpole-swingup-pixels-v0",
+                20_000,
+                preset="cpu",
+                overrides={"batch_size": 8, "train_ratio": 32.0},
+                eval_every=4_000,
+                eval_episodes=3,
+                reference=PIXELS_REFERENCE,
+            ),
+        ),
+        description="dm_control cartpole-swingup from 64x64 pixels (action repeat 2) at 20k agent "
+        "steps = 40k simulator steps, beside DreamerV3's published pixel curve.",
     ),
     Suite(
         "dreamer-speed",
