@@ -26,7 +26,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5_000)
     args = parser.parse_args()
     env = VecEnv(EnvConfig(id="Atari/Pong-v5"), n_envs=1, seed=0)
-    replay = Replay(args.capacity, env.single_observation_space, env.single_action_space, 1)
+    space, actions = env.single_observation_space, env.single_action_space
+    replay = Replay(args.capacity, space, actions, 1, frame_stack=env.frame_stacked)
     obs = env.obs
     kept: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     for t in range(args.steps):

@@ -16,6 +16,9 @@ and a uniformly random one much less.
   (2,)) actions moving the position by 0.5 a; reward -|position - goal| after the move, a goal
   drawn afresh at reset. Only the goal key says where to go (random play: about -7 per episode;
   heading straight for the goal: about -1.5).
+- `PixelReach-v0`: `GoalReach-v0` seen as one channels-first RGB frame, uint8 (3, 36, 36): the
+  position lit in the red plane, the goal in the green one (the shape of a 3-frame stack of
+  36x36 frames, which it is not).
 """
 
 from __future__ import annotations
@@ -126,6 +129,21 @@ class GoalReachEnv(gym.Env):
         return self._obs(), reward, False, False, {}
 
 
+class PixelReachEnv(GoalReachEnv):
+    SIDE = 36
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.observation_space = gym.spaces.Box(0, 255, (3, self.SIDE, self.SIDE), np.uint8)
+
+    def _obs(self) -> np.ndarray:  # type: ignore[override]
+        frame = np.zeros((3, self.SIDE, self.SIDE), np.uint8)
+        for plane, point in ((0, self.position), (1, self.goal)):
+            row, col = np.round((point + 1.0) / 2.0 * (self.SIDE - 4)).astype(int)
+            frame[plane, row : row + 4, col : col + 4] = 255
+        return frame
+
+
 def _register(name: str, entry_point: str, **kwargs: Any) -> None:
     env_id = f"{NS}/{name}"
     if env_id not in gym.registry:
@@ -143,3 +161,4 @@ _register("DictObs-v0", "StructuredObsEnv")
 _register("TupleObs-v0", "StructuredObsEnv", tuple_obs=True)
 _register("DictObsBox-v0", "StructuredObsEnv", action="box")
 _register("GoalReach-v0", "GoalReachEnv")
+_register("PixelReach-v0", "PixelReachEnv")

@@ -216,8 +216,39 @@ def test_box_observations_keep_the_plain_networks():
 
     agent = tidyrl.make("sac", "Pendulum-v1", seed=0)
     assert isinstance(agent.critic, QEnsemble) and isinstance(agent.actor[0], torch.nn.Linear)
-    with pytest.raises(tidyrl.errors.ConfigError, match="batch_norm=True takes Box"):
-        tidyrl.make("ddpg", "tidyspace/GoalReach-v0", batch_norm=True)
+    for env_id in ("tidyspace/GoalReach-v0", "tidyspace/PixelReach-v0"):
+        with pytest.raises(tidyrl.errors.ConfigError, match="batch_norm=True takes vector Box"):
+            tidyrl.make("ddpg", env_id, batch_norm=True)
+
+
+@pytest.mark.parametrize("algo", CONTINUOUS)
+def test_continuous_control_reads_an_rgb_frame_through_cnns(tmp_path, algo):
+    """An image Box gets a CNN in front of the actor and one per critic (as a Dict's image key
+    does), the replay stores each (3, 36, 36) frame whole (it is not a frame stack), and the
+    agent trains, acts and predicts on one raw frame after save/load. Before, the actor was an
+    MLP on the flattened pixels and acting failed at the first policy step."""
+    import gymnasium as gym
+
+    from tidyrl.nets.critics import EncodedQEnsemble
+    from tidyrl.nets.encoders import ImageBranch
+
+    settings = {"hidden": (32, 32), "learning_starts": 40, "batch_size": 8, "torch_threads": 1}
+    agent = tidyrl.make(algo, "tidyspace/PixelReach-v0", seed=0, **settings)
+    assert isinstance(agent.actor[0], ImageBranch)
+    assert isinstance(agent.critic, EncodedQEnsemble)
+    assert all(isinstance(e, ImageBranch) for e in agent.critic.encoders)
+    assert agent.replay.frames is None and agent.env.frame_stacked is False
+    agent.learn(60)
+    assert agent.counters["updates"] > 0
+    rows = agent.replay.sample(8, np.random.default_rng(0)).obs
+    assert rows.dtype == torch.uint8 and rows.shape == (8, 3, 36, 36)
+    lit = (rows == 255).flatten(2).sum(-1)  # each frame as drawn: 16 red and 16 green pixels
+    assert (lit[:, 0] == 16).all() and (lit[:, 1] == 16).all() and (lit[:, 2] == 0).all()
+    raw, _ = gym.make("tidyspace/PixelReach-v0").reset(seed=3)
+    action = agent.predict(raw)
+    assert np.shape(action) == (2,) and agent.action_space.contains(action)
+    agent.save(tmp_path / "a")
+    np.testing.assert_array_equal(tidyrl.load(tmp_path / "a").predict(raw), action)
 
 
 @pytest.mark.parametrize("algo", ["ddpg", "td3", "sac"])  # d4pg, sddpg: DDPG's networks

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import gymnasium as gym
 import numpy as np
+import pytest
 
 from tidyrl.data.frame_replay import FrameStore, bytes_per_transition
 from tidyrl.data.replay import Replay
 from tidyrl.envs.make import Step
+from tidyrl.errors import EnvError
 
 
 def stacked(history: list[int], k: int = 4) -> np.ndarray:
@@ -59,14 +61,37 @@ def test_stacks_round_trip_across_episode_ends_and_frames_stored_once():
 def test_overwritten_frames_are_invalid():
     store = FrameStore(capacity=6, frame_shape=(1,), stack=2)
     first = store.reset(np.zeros((1, 2, 1), np.uint8))
-    for _ in range(6):
-        store.step(np.ones((1, 2, 1), np.uint8), np.ones((1, 2, 1), np.uint8), np.array([False]))
+    for i in range(6):
+        stack = np.array([[[i], [i + 1]]], np.uint8)  # frames i, i + 1: shifted by one
+        store.step(stack, stack, np.array([False]))
     assert not store.valid(first)[0]
+
+
+def test_observations_that_are_not_stacks_are_refused():
+    """One RGB frame, channels first, has the shape of a 3-frame stack; its planes neither
+    repeat at reset nor shift by one per step, and the store says so instead of storing planes
+    that would rebuild other observations."""
+    rng = np.random.default_rng(0)
+    rgb = lambda: rng.integers(0, 256, (1, 3, 2, 2), dtype=np.uint8)  # noqa: E731
+    with pytest.raises(EnvError, match="not its newest frame repeated"):
+        FrameStore(capacity=10, frame_shape=(2, 2), stack=3).reset(rgb())
+    grey = np.zeros((1, 3, 2, 2), np.uint8)  # a blank first frame passes for a stack
+    store = FrameStore(capacity=10, frame_shape=(2, 2), stack=3)
+    store.reset(grey)
+    frame = rgb()
+    with pytest.raises(EnvError, match="do not shift by one frame"):
+        store.step(frame, frame, np.array([False]))
+    env = FakeStackEnv(length=4, k=3)
+    store = FrameStore(capacity=10, frame_shape=(2, 2), stack=3)
+    store.reset(env.obs()[None])
+    for _ in range(6):  # true stacks, across an episode end, pass
+        next_obs, new_obs, done = env.step()
+        store.step(next_obs[None], new_obs[None], np.array([done]))
 
 
 def test_replay_with_frame_store_samples_exact_stacks():
     space = gym.spaces.Box(0, 255, (4, 40, 40), np.uint8)
-    replay = Replay(50, space, gym.spaces.Discrete(2), 1, gamma=0.9)
+    replay = Replay(50, space, gym.spaces.Discrete(2), 1, gamma=0.9, frame_stack=True)
     assert replay.frames is not None
     env = FakeStackEnv(length=5)
     big = lambda x: np.repeat(np.repeat(x, 20, axis=-1), 20, axis=-2)  # noqa: E731
@@ -98,6 +123,6 @@ def test_one_million_atari_transitions_fit_in_8_gb():
     assert per * 1_000_000 <= 8e9
     # the real replay agrees with the formula (measured on a small capacity)
     space = gym.spaces.Box(0, 255, (4, 84, 84), np.uint8)
-    replay = Replay(100_000, space, gym.spaces.Discrete(6), 1)
+    replay = Replay(100_000, space, gym.spaces.Discrete(6), 1, frame_stack=True)
     measured = replay.nbytes / 100_000
     assert measured <= per * 1.1, measured

@@ -157,18 +157,44 @@ def test_prioritized_n_step_replay_state_round_trips():
     assert set(probe.state_arrays()) >= {"sampler/sums", "accumulator/0/obs", "storage/cursor"}
 
 
+def test_rgb_frames_are_stored_whole():
+    """A channels-first RGB frame has the shape of a 3-frame stack: without `frame_stack` the
+    replay stores it whole, and every sampled observation is one that was added (with a frame
+    store it would have kept one colour plane per step and rebuilt other observations)."""
+    rgb = gym.spaces.Box(0, 255, (3, 64, 64), np.uint8)
+    replay = Replay(10, rgb, gym.spaces.Box(-1, 1, (1,), np.float32))
+    assert replay.frames is None
+    rng = np.random.default_rng(0)
+    obs, added = rng.integers(0, 256, (1, 3, 64, 64), dtype=np.uint8), []
+    for _ in range(5):
+        nxt = rng.integers(0, 256, (1, 3, 64, 64), dtype=np.uint8)
+        flags = np.zeros(1, bool)
+        replay.add(obs, np.zeros((1, 1), np.float32), Step(nxt, nxt, np.zeros(1), flags, flags))
+        added.append((obs[0], nxt[0]))
+        obs = nxt
+    batch = replay.sample(5, np.random.default_rng(1))
+    for row, index in enumerate(batch.index.tolist()):
+        np.testing.assert_array_equal(batch.obs[row].numpy(), added[index][0])
+        np.testing.assert_array_equal(batch.next_obs[row].numpy(), added[index][1])
+
+
 def test_frame_replay_state_round_trips():
     frames = gym.spaces.Box(0, 255, (4, 36, 36), np.uint8)
 
     def make() -> Replay:
-        return Replay(6, frames, gym.spaces.Discrete(2))
+        return Replay(6, frames, gym.spaces.Discrete(2), frame_stack=True)
+
+    def stack(first: int, last: int) -> np.ndarray:
+        """Frames filled with the ids first..last, the first repeated (reset padding)."""
+        ids = [first] * (4 - (last - first + 1)) + list(range(max(first, last - 3), last + 1))
+        return np.stack([np.full((36, 36), j, np.uint8) for j in ids])[None]
 
     def steps(replay: Replay, i: int) -> None:
-        obs = np.full((1, 4, 36, 36), i, np.uint8)
-        nxt = np.full((1, 4, 36, 36), i + 1, np.uint8)
-        ended = np.array([i % 5 == 4])
+        start = i - i % 5  # episodes of 5 steps: frame ids start..i, then reset frame i + 1
+        obs, nxt, ended = stack(start, i), stack(start, i + 1), i % 5 == 4
+        new = stack(i + 1, i + 1) if ended else nxt
         rewards, truncated = np.zeros(1, np.float32), np.zeros(1, bool)
-        replay.add(obs, np.array([i % 2]), Step(nxt, nxt, rewards, ended, truncated))
+        replay.add(obs, np.array([i % 2]), Step(new, nxt, rewards, np.array([ended]), truncated))
 
     replay_state_round_trip(make, steps)
 

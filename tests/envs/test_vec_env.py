@@ -310,3 +310,26 @@ def test_agent_rejects_unsupported_space():
 def test_n_envs_must_be_positive():
     with pytest.raises(EnvError, match="n_envs"):
         vec("Endless-v0", n_envs=0)
+
+
+def test_stacks_frames_reads_the_wrapper_that_made_the_observation():
+    """The replay stores observations frame by frame only where the last wrapper that changes
+    the observation space is FrameStackObservation with reset padding (its first observation
+    is the reset frame repeated, as the frame store rebuilds it)."""
+    from tidyrl.envs.make import stacks_frames
+
+    def frames() -> gym.Env:
+        env = gym.make("CartPole-v1")
+        space = gym.spaces.Box(0, 255, (40, 40), np.uint8)
+        return gym.wrappers.TransformObservation(env, lambda o: np.zeros((40, 40), np.uint8), space)
+
+    stack = gym.wrappers.FrameStackObservation
+    assert stacks_frames(stack(frames(), 4, padding_type="reset"))
+    assert stacks_frames(gym.wrappers.TimeLimit(stack(frames(), 4), 10))  # no change of space
+    assert not stacks_frames(stack(frames(), 4, padding_type="zero"))  # zeros, not the frame
+    assert not stacks_frames(frames())
+    moved = gym.wrappers.TransformObservation(
+        stack(frames(), 3), lambda o: o[::-1], gym.spaces.Box(0, 255, (3, 40, 41), np.uint8)
+    )
+    assert not stacks_frames(moved)  # another wrapper made the observation after the stack
+    assert not VecEnv(EnvConfig(id="CartPole-v1")).frame_stacked

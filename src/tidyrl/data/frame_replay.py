@@ -12,6 +12,12 @@ The store follows the stack the way the env builds it (Gymnasium's FrameStackObs
 `padding_type="reset"`): the first observation of an episode is the reset frame repeated k times,
 and each step shifts in one new frame. At an episode end the final observation's new frame is
 stored too (the true final observation, for bootstrapping a truncation), then the reset frame.
+
+Both assumptions are checked as the frames arrive, since an observation of the same shape need
+not be a stack (the 3 colour planes of a channels-first RGB frame): a first observation whose k
+frames differ, or a successor whose first k - 1 frames are not its predecessor's last k - 1,
+raises `EnvError` instead of storing frames that would rebuild other observations. The replay
+uses the store only for an env that stacks frames this way (`tidyrl.envs.make.stacks_frames`).
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
+
+from tidyrl.errors import EnvError
 
 
 class FrameStore:
@@ -47,7 +55,14 @@ class FrameStore:
         """Start episodes from first observations `obs` (n, k, H, W) for `envs` (default all):
         store their newest frame once and return the (n, k) handles, all pointing at it."""
         envs = np.arange(len(self.current)) if envs is None else np.asarray(envs)
-        serials = self._write(np.asarray(obs)[:, -1])
+        obs = np.asarray(obs)
+        if not np.array_equal(obs, np.broadcast_to(obs[:, -1:], obs.shape)):
+            raise EnvError(
+                f"a first observation of shape {obs.shape[1:]} is not its newest frame repeated "
+                f"{self.stack} times (FrameStackObservation with padding_type='reset'), so the "
+                "replay cannot store it as a frame stack"
+            )
+        serials = self._write(obs[:, -1])
         self.current[envs] = serials[:, None]
         handles: np.ndarray = self.current[envs].copy()
         return handles
@@ -59,7 +74,13 @@ class FrameStore:
         successor) and, where an episode ended, the reset frame of `obs`. Returns the handles
         (obs_handles, next_obs_handles) of the transition just made."""
         obs_handles = self.current.copy()
-        serials = self._write(np.asarray(next_obs)[:, -1])
+        next_obs = np.asarray(next_obs)
+        if not np.array_equal(next_obs[:, :-1], self.get(obs_handles[:, 1:])):
+            raise EnvError(
+                f"observations of shape {next_obs.shape[1:]} do not shift by one frame per step, "
+                "so they are not a frame stack and the replay cannot store them as one"
+            )
+        serials = self._write(next_obs[:, -1])
         next_handles = np.concatenate([obs_handles[:, 1:], serials[:, None]], axis=1)
         self.current = next_handles.copy()
         ended = np.flatnonzero(dones)

@@ -3,6 +3,12 @@
 an `NStepAccumulator` (n = 1 passes through) + for stacked pixel frames a `FrameStore`, so each
 frame is stored once.
 
+The frame store needs to know that the observations are a stack of frames: a uint8 (3, 64, 64)
+array may as well be one RGB frame, channels first, whose planes do not shift from step to step.
+So it is used only when the caller says so (`frame_stack=True`: the agents pass
+`VecEnv.frame_stacked`, true for an env built with Gymnasium's `FrameStackObservation`, as
+`tidyrl.envs.atari` builds Atari); other pixel observations are stored whole, as uint8.
+
 Each row is a transition (s, a, R^(m), s', terminated, truncated, gamma^m) as the environment
 owner (`tidyrl.envs.make.VecEnv`) produced it: `next_obs` is the true final observation when an
 episode ended, so a truncated transition bootstraps from it. Rows always carry the bootstrap
@@ -34,10 +40,11 @@ from tidyrl.envs.make import Step
 from tidyrl.envs.spaces import columns
 
 
-def uses_frame_store(space: gym.Space[Any]) -> bool:
-    """Stacked Atari frames (uint8 (k, H, W) with H, W >= 36) are stored once per frame."""
+def uses_frame_store(space: gym.Space[Any], frame_stack: bool) -> bool:
+    """Stacked frames (uint8 (k, H, W) with H, W >= 36, from an env that stacks them) are
+    stored once per frame."""
     shape = tuple(space.shape or ())
-    return space.dtype == np.uint8 and len(shape) == 3 and min(shape[1:]) >= 36
+    return frame_stack and space.dtype == np.uint8 and len(shape) == 3 and min(shape[1:]) >= 36
 
 
 def action_spec(space: gym.Space[Any]) -> tuple[tuple[int, ...], Any]:
@@ -63,6 +70,7 @@ class Replay:
         alpha: float = 0.6,
         device: torch.device | str = "cpu",
         mask_width: int | None = None,
+        frame_stack: bool = False,
     ) -> None:
         shape = tuple(observation_space.shape or ())
         self.frames: FrameStore | None = None
@@ -74,7 +82,7 @@ class Replay:
             for key, (key_shape, dtype) in columns(observation_space).items():
                 stored = np.float32 if dtype.kind == "f" else dtype
                 obs_specs[f"obs.{key}"] = obs_specs[f"next_obs.{key}"] = (key_shape, stored)
-        elif uses_frame_store(observation_space):
+        elif uses_frame_store(observation_space, frame_stack):
             k = shape[0]
             slack = capacity // 50 + (k + n_step + 2) * n_envs + 1000
             self.frames = FrameStore(capacity + slack, shape[1:], k, n_envs)

@@ -70,6 +70,7 @@ from tidyrl.core.noise import ExplorationNoise
 from tidyrl.core.squashed import scale_action
 from tidyrl.data.accumulators import NStepAccumulator
 from tidyrl.data.batch import Transition
+from tidyrl.data.replay import uses_frame_store
 from tidyrl.distributed.collect import RayVecEnv, RolloutWorker, Stream
 from tidyrl.envs.make import Step
 from tidyrl.envs.spaces import Obs, stack, take
@@ -383,7 +384,7 @@ class ApexEnv(RayVecEnv):
     def collect_step(self, agent: Any) -> tuple[Obs, np.ndarray, Step]:
         """`n_envs` streamed copy-steps as one vector step, their rows stored in the learner's
         replay: (observations, actions, step)."""
-        if agent.replay.frames is not None:
+        if uses_frame_store(agent.observation_space, frame_stack=True):
             raise ConfigError(
                 f"workers={len(self.workers)}: Ape-X actors send rows of single observations; "
                 "stacked pixel frames are not served on workers yet (workers=0)"

@@ -226,6 +226,8 @@ class RayVecEnv:
         )
         self.single_observation_space = info[0]["observation_space"]
         self.single_action_space = info[0]["action_space"]
+        self.frame_stacked = False
+        """Rows arrive from the workers whole: the learner's replay keeps no frame store."""
         self.obs = stack([o for part in info for o in _rows(part["obs"])])
         masks = [part["masks"] for part in info]
         self.masks = None if masks[0] is None else np.concatenate(masks)

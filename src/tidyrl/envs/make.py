@@ -191,6 +191,22 @@ def make_env(cfg: EnvConfig, seed: int | None = None, render_mode: str | None = 
     return env
 
 
+def stacks_frames(env: gym.Env[Any, Any]) -> bool:
+    """Whether `env`'s observations are a stack of its frames, newest last, the first of an
+    episode the reset frame repeated: the last wrapper that changes the observation space is
+    Gymnasium's `FrameStackObservation` with ``padding_type="reset"`` (as `tidyrl.envs.atari`
+    builds Atari). The replay stores such observations one frame at a time
+    (`tidyrl.data.frame_replay`); any other image, e.g. one RGB frame channels first, whole."""
+    layer: Any = env
+    while isinstance(layer, gym.Wrapper):
+        if layer.observation_space != layer.env.observation_space:
+            if isinstance(layer, gym.wrappers.FrameStackObservation):
+                return bool(layer.padding_type == "reset")
+            return False
+        layer = layer.env
+    return False
+
+
 def space_to_dict(space: gym.Space[Any]) -> dict[str, Any]:
     """JSON description of a space, stored in checkpoints and compared on load."""
     if isinstance(space, gym.spaces.Discrete):
@@ -312,6 +328,9 @@ class VecEnv:
         self.single_observation_space = self.envs.single_observation_space
         self.single_action_space = self.envs.single_action_space
         self.single_action_space.seed(seed)
+        self.frame_stacked = stacks_frames(self.envs.envs[0])
+        """Observations are stacks of frames (`stacks_frames`): the replay stores each frame
+        once."""
         self._int_actions = isinstance(self.single_action_space, gym.spaces.Discrete)
         self._returns = np.zeros(n_envs, dtype=np.float64)
         self._lengths = np.zeros(n_envs, dtype=np.int64)

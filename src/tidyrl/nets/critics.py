@@ -34,7 +34,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from tidyrl.nets.encoders import CombinedEncoder
+from tidyrl.nets.encoders import CombinedEncoder, ImageBranch
 from tidyrl.nets.mlp import ACTIVATIONS
 
 Init = Callable[[nn.Linear], None]
@@ -237,16 +237,18 @@ class QEnsemble(nn.Module):
 
 
 class EncodedQEnsemble(nn.Module):
-    """k critics over Dict observations: Q_k(s, a) = MLP_k([enc_k(s), a]), each member with its
-    own combined encoder (`tidyrl.nets.encoders`), so that the k critics share nothing, as they
-    do on vectors. Same interface as `QEnsemble` (``forward(obs, actions, frozen)`` -> (k, B,
-    out_dim)); the members' features, (k, B, F), go through the ensemble's first layer as one
-    batched product.
+    """k critics over Dict or image observations: Q_k(s, a) = MLP_k([enc_k(s), a]), each member
+    with its own encoder (a combined encoder or an image CNN, `tidyrl.nets.encoders`), so that
+    the k critics share nothing, as they do on vectors. Same interface as `QEnsemble`
+    (``forward(obs, actions, frozen)`` -> (k, B, out_dim)); the members' features, (k, B, F), go
+    through the ensemble's first layer as one batched product.
 
     With `frozen`, the encoders run without autograd as well: the gradient reaches `actions`
     alone, and no encoder weight gradient is computed."""
 
-    def __init__(self, encoders: Sequence[CombinedEncoder], critics: QEnsemble) -> None:
+    def __init__(
+        self, encoders: Sequence[CombinedEncoder | ImageBranch], critics: QEnsemble
+    ) -> None:
         super().__init__()
         if len(encoders) != critics.n_critics:
             raise ValueError(f"{critics.n_critics} critics need as many encoders")
@@ -265,12 +267,15 @@ class EncodedQEnsemble(nn.Module):
     def compute_dtype(self, dtype: torch.dtype | None) -> None:
         self.critics.compute_dtype = dtype
 
-    def features(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
+    def features(self, obs: dict[str, torch.Tensor] | torch.Tensor) -> torch.Tensor:
         """enc_k(s) of every member, stacked: (k, B, F)."""
         return torch.stack([encoder(obs) for encoder in self.encoders])
 
     def forward(
-        self, obs: dict[str, torch.Tensor], actions: torch.Tensor, frozen: bool = False
+        self,
+        obs: dict[str, torch.Tensor] | torch.Tensor,
+        actions: torch.Tensor,
+        frozen: bool = False,
     ) -> torch.Tensor:
         if frozen:
             with torch.no_grad():

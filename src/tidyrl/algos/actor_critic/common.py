@@ -20,9 +20,10 @@ import torch
 from torch import nn
 
 from tidyrl.core.squashed import action_bounds
+from tidyrl.data.replay import Replay
 from tidyrl.errors import ConfigError, EnvError
 from tidyrl.nets.critics import EncodedQEnsemble, QEnsemble, batchnorm_mlp
-from tidyrl.nets.encoders import CombinedEncoder
+from tidyrl.nets.encoders import CombinedEncoder, ImageBranch, image_layout
 from tidyrl.nets.mlp import mlp, uniform_init, xavier_init
 from tidyrl.nets.optim import Adam
 
@@ -107,29 +108,61 @@ def hidden_sizes(obs_dim: int, cfg: Any) -> tuple[int, ...]:
     return tuple(cfg.hidden)
 
 
+def observation_encoder(space: gym.Space[Any]) -> CombinedEncoder | ImageBranch | None:
+    """The encoder in front of an MLP on `space`: the combined encoder of a Dict, a CNN for an
+    image Box (`tidyrl.nets.encoders.ImageBranch`: the Nature CNN from 36x36 up, uint8 scaled,
+    channels-last transposed), none for a vector Box (the MLP reads it flattened)."""
+    if isinstance(space, gym.spaces.Dict):
+        return CombinedEncoder(space)
+    if image_layout(space) is not None:
+        assert isinstance(space, gym.spaces.Box)
+        return ImageBranch(space)
+    return None
+
+
 def encoded_mlp(space: gym.Space[Any], build: Callable[[int], nn.Sequential]) -> nn.Sequential:
-    """`build(input width)` for a Box observation; for a Dict, a combined encoder of its own in
-    front of it, ``Sequential(encoder, *build(encoder.out_dim))``."""
-    if not isinstance(space, gym.spaces.Dict):
+    """`build(input width)` for a vector Box observation; for a Dict or an image, an encoder
+    of its own (`observation_encoder`) in front of it, ``Sequential(encoder,
+    *build(encoder.out_dim))``."""
+    encoder = observation_encoder(space)
+    if encoder is None:
         return build(int(np.prod(space.shape or ())))
-    encoder = CombinedEncoder(space)
     return nn.Sequential(encoder, *build(encoder.out_dim))
 
 
 def encoded_critic(
     space: gym.Space[Any], n_critics: int, build: Callable[[int], QEnsemble]
 ) -> QEnsemble | EncodedQEnsemble:
-    """`build(input width)` (`n_critics` critics) for a Box observation; for a Dict, one
-    combined encoder per critic in front of it (`EncodedQEnsemble`)."""
-    if not isinstance(space, gym.spaces.Dict):
+    """`build(input width)` (`n_critics` critics) for a vector Box observation; for a Dict or
+    an image, one encoder per critic in front of it (`EncodedQEnsemble`)."""
+    encoders = [observation_encoder(space) for _ in range(n_critics)]
+    if encoders[0] is None:
         return build(int(np.prod(space.shape or ())))
-    encoders = [CombinedEncoder(space) for _ in range(n_critics)]
-    return EncodedQEnsemble(encoders, build(encoders[0].out_dim))
+    modules = [encoder for encoder in encoders if encoder is not None]
+    return EncodedQEnsemble(modules, build(modules[0].out_dim))
+
+
+def replay_for(agent: Any, **options: Any) -> Replay:
+    """The agent's replay: `buffer_size` rows of its spaces for its `n_envs` copies, discount
+    `gamma`, a frame store where its env stacks frames; `options` go to `Replay` (n-step,
+    prioritized sampling, ...)."""
+    cfg = agent.config
+    return Replay(
+        cfg.buffer_size,
+        agent.observation_space,
+        agent.action_space,
+        cfg.n_envs,
+        gamma=cfg.gamma,
+        frame_stack=agent.env.frame_stacked,
+        **options,
+    )
 
 
 def _check_batch_norm(space: gym.Space[Any], cfg: Any) -> None:
-    if cfg.batch_norm and isinstance(space, gym.spaces.Dict):
-        raise ConfigError("batch_norm=True takes Box observations only, not Dict/Tuple ones")
+    if cfg.batch_norm and (isinstance(space, gym.spaces.Dict) or image_layout(space) is not None):
+        raise ConfigError(
+            "batch_norm=True takes vector Box observations only, not Dict/Tuple ones or images"
+        )
 
 
 def make_actor(space: gym.Space[Any], act_dim: int, cfg: Any) -> nn.Module:

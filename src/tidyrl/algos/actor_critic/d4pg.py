@@ -54,6 +54,7 @@ from tidyrl.algos.actor_critic.common import (
     box_bounds,
     make_actor,
     make_critic,
+    replay_for,
 )
 from tidyrl.config import check_range
 from tidyrl.core.distributional import categorical_projection, make_support
@@ -62,7 +63,6 @@ from tidyrl.core.schedules import linear_schedule
 from tidyrl.core.squashed import scale_action, unscale_action
 from tidyrl.core.targets import polyak_update
 from tidyrl.data.batch import Transition
-from tidyrl.data.replay import Replay
 from tidyrl.envs.spaces import rows
 from tidyrl.errors import ConfigError
 from tidyrl.loops.off_policy import collect_step
@@ -224,15 +224,8 @@ class D4PG(Agent):
             self.critic.parameters(), cfg.critic_lr, max_grad_norm=cfg.max_grad_norm
         )
         self.support = make_support(cfg.v_min, cfg.v_max, cfg.n_atoms)
-        self.replay = Replay(
-            cfg.buffer_size,
-            self.observation_space,
-            self.action_space,
-            cfg.n_envs,
-            gamma=cfg.gamma,
-            n_step=cfg.n_step,
-            prioritized=cfg.prioritized,
-            alpha=cfg.per_alpha,
+        self.replay = replay_for(
+            self, n_step=cfg.n_step, prioritized=cfg.prioritized, alpha=cfg.per_alpha
         )
         self.noise = ExplorationNoise(
             cfg.noise,

@@ -60,6 +60,7 @@ from tidyrl.algos.actor_critic.common import (
     critic_loss,
     make_actor,
     make_critic,
+    replay_for,
     td_target,
 )
 from tidyrl.config import check_hidden, check_range
@@ -68,7 +69,6 @@ from tidyrl.core.normalize import RunningMeanStd
 from tidyrl.core.squashed import scale_action, unscale_action
 from tidyrl.core.targets import polyak_update
 from tidyrl.data.batch import Transition
-from tidyrl.data.replay import Replay
 from tidyrl.envs.spaces import rows
 from tidyrl.errors import EnvError
 from tidyrl.models.env_model import VectorEnvModel, model_loss
@@ -257,9 +257,7 @@ class DDPGImagination(Agent):
             self.critic.parameters(), cfg.critic_lr, max_grad_norm=cfg.max_grad_norm
         )
         self.model_opt = Adam(self.model.parameters(), cfg.model_lr)
-        self.replay = Replay(
-            cfg.buffer_size, self.observation_space, self.action_space, cfg.n_envs, gamma=cfg.gamma
-        )
+        self.replay = replay_for(self)
         self.noise = ExplorationNoise(
             cfg.noise,
             (cfg.n_envs, act_dim),

@@ -62,7 +62,13 @@ import torch
 from torch import nn
 
 from tidyrl.agent import Agent
-from tidyrl.algos.actor_critic.common import box_bounds, encoded_critic, encoded_mlp, unit_box
+from tidyrl.algos.actor_critic.common import (
+    box_bounds,
+    encoded_critic,
+    encoded_mlp,
+    replay_for,
+    unit_box,
+)
 from tidyrl.config import check_choice, check_range
 from tidyrl.core.distributions import (
     HeldExploration,
@@ -78,7 +84,6 @@ from tidyrl.core.squashed import (
 )
 from tidyrl.core.targets import polyak_update
 from tidyrl.data.batch import Transition
-from tidyrl.data.replay import Replay
 from tidyrl.nets.critics import QEnsemble, mlp_forward
 from tidyrl.nets.inference import fast_policy
 from tidyrl.nets.mlp import mlp
@@ -316,9 +321,7 @@ class SAC(Agent):
         # one fused Adam over every parameter (they share the learning rate): one kernel call and
         # one pass of the optimizer's Python bookkeeping per update instead of one per network
         self.optimizer = Adam(params, cfg.lr)
-        self.replay = Replay(
-            cfg.buffer_size, self.observation_space, self.action_space, cfg.n_envs, gamma=cfg.gamma
-        )
+        self.replay = replay_for(self)
         self.reward_plugin = attach(self, unit_box(self.action_space))  # None: env reward only
         self.register_state(*names, "optimizer")
         self.register_run_state("replay")

@@ -37,6 +37,7 @@ from tidyrl.algos.actor_critic.common import (
     box_bounds,
     make_actor,
     make_critic,
+    replay_for,
 )
 from tidyrl.config import check_range
 from tidyrl.core.noise import ExplorationNoise
@@ -44,7 +45,6 @@ from tidyrl.core.quantile import quantile_huber_loss, quantile_midpoints
 from tidyrl.core.squashed import scale_action, unscale_action
 from tidyrl.core.targets import polyak_update
 from tidyrl.data.batch import Transition
-from tidyrl.data.replay import Replay
 from tidyrl.envs.spaces import rows
 from tidyrl.nets.inference import fast_policy
 from tidyrl.nets.optim import Adam
@@ -167,9 +167,7 @@ class SDDPG(Agent):
             self.critic.parameters(), cfg.critic_lr, max_grad_norm=cfg.max_grad_norm
         )
         self.taus = quantile_midpoints(cfg.n_quantiles)
-        self.replay = Replay(
-            cfg.buffer_size, self.observation_space, self.action_space, cfg.n_envs, gamma=cfg.gamma
-        )
+        self.replay = replay_for(self)
         self.noise = ExplorationNoise(
             cfg.noise,
             (cfg.n_envs, act_dim),

@@ -49,6 +49,7 @@ from tidyrl.algos.actor_critic.common import (
     critic_loss,
     make_actor,
     make_critic,
+    replay_for,
     td_target,
     unit_box,
 )
@@ -57,7 +58,6 @@ from tidyrl.core.noise import ExplorationNoise
 from tidyrl.core.squashed import scale_action, unscale_action
 from tidyrl.core.targets import polyak_update
 from tidyrl.data.batch import Transition
-from tidyrl.data.replay import Replay
 from tidyrl.envs.spaces import rows
 from tidyrl.nets.inference import fast_policy
 from tidyrl.nets.optim import Adam
@@ -190,9 +190,7 @@ class TD3(Agent):
         self.critic_opt = Adam(
             self.critic.parameters(), cfg.critic_lr, max_grad_norm=cfg.max_grad_norm
         )
-        self.replay = Replay(
-            cfg.buffer_size, self.observation_space, self.action_space, cfg.n_envs, gamma=cfg.gamma
-        )
+        self.replay = replay_for(self)
         self.noise = ExplorationNoise(
             cfg.noise,
             (cfg.n_envs, act_dim),

@@ -177,6 +177,7 @@ class C51(Agent):
             gamma=cfg.gamma,
             device=self.device,
             mask_width=None if self.env.masks is None else self.n_actions,
+            frame_stack=self.env.frame_stacked,
         )
         self.epsilon = cfg.epsilon_start
         self.register_state("z", "z_target", "optimizer")

@@ -281,6 +281,7 @@ class DQN(Agent):
             alpha=cfg.alpha,
             device=self.device,
             mask_width=None if self.env.masks is None else self.n_actions,
+            frame_stack=self.env.frame_stacked,
         )
         self.epsilon = cfg.epsilon_start
         self.beta = cfg.beta_start

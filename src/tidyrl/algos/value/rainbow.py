@@ -299,6 +299,7 @@ class Rainbow(Agent):
             alpha=cfg.alpha,
             device=self.device,
             mask_width=None if self.env.masks is None else self.n_actions,
+            frame_stack=self.env.frame_stacked,
         )
         self.epsilon = cfg.noisy_epsilon if cfg.noisy else 1.0
         self.beta = cfg.beta_start

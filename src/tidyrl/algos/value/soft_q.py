@@ -168,6 +168,7 @@ class SoftQ(Agent):
             gamma=cfg.gamma,
             device=self.device,
             mask_width=None if self.env.masks is None else self.n_actions,
+            frame_stack=self.env.frame_stacked,
         )
         # acting draws from its own torch generator, seeded from the agent's NumPy generator
         self.generator = torch.Generator().manual_seed(int(self.rng.integers(2**31)))
