@@ -1,4 +1,5 @@
-"""Convolutional encoders for pixel observations (channels first, uint8 scaled by 1/255).
+"""Convolutional encoders for pixel observations (channels first, uint8 scaled by 1/255;
+`pixel_encoder` transposes channels-last images, such as CarRacing's (96, 96, 3), first).
 
 - `NatureCNN`: Mnih et al. (2015), "Human-level control through deep reinforcement learning",
   Methods / Model architecture: 4x84x84 -> conv 32 8x8 s4 -> conv 64 4x4 s2 -> conv 64 3x3 s1 ->
@@ -14,6 +15,19 @@ from typing import Any
 import gymnasium as gym
 import torch
 from torch import nn
+
+
+def image_layout(space: gym.Space[Any]) -> str | None:
+    """'chw' or 'hwc' for a Box that is an image: 3-D, with at most 4 channels first (chw) or
+    last (hwc) and both sides >= 4; else None. Channels first wins where both fit."""
+    shape = tuple(space.shape or ())
+    if not isinstance(space, gym.spaces.Box) or len(shape) != 3:
+        return None
+    if shape[0] <= 4 and min(shape[1:]) >= 4:
+        return "chw"
+    if shape[2] <= 4 and min(shape[:2]) >= 4:
+        return "hwc"
+    return None
 
 
 class NatureCNN(nn.Module):
@@ -52,12 +66,28 @@ class MinAtarCNN(nn.Module):
         return features
 
 
-def pixel_encoder(space: gym.Space[Any]) -> NatureCNN | MinAtarCNN:
-    """The encoder for a channels-first image space: Nature CNN from 36x36 up, else MinAtar's."""
+class ChannelsLast(nn.Module):
+    """A channels-first encoder for (B, H, W, C) input: the images are transposed to (B, C, H,
+    W) first (copied, as convolutions on a permuted view run slower)."""
+
+    def __init__(self, inner: NatureCNN | MinAtarCNN) -> None:
+        super().__init__()
+        self.inner = inner
+        self.out_dim = inner.out_dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        features: torch.Tensor = self.inner(x.permute(0, 3, 1, 2).contiguous())
+        return features
+
+
+def pixel_encoder(space: gym.Space[Any]) -> NatureCNN | MinAtarCNN | ChannelsLast:
+    """The encoder for an image space: Nature CNN from 36x36 up, else MinAtar's; a channels-last
+    image (`image_layout` "hwc") is transposed first. Before, (96, 96, 3) was read as 96
+    channels of a 96x3 image."""
     shape = tuple(space.shape or ())
     if len(shape) != 3:
         raise ValueError(f"pixel_encoder needs a (C, H, W) space, got shape {shape}")
-    c, h, w = shape
-    if min(h, w) >= 36:
-        return NatureCNN(c, h, w)
-    return MinAtarCNN(c, h, w)
+    channels_last = image_layout(space) == "hwc"
+    c, h, w = (shape[2], shape[0], shape[1]) if channels_last else shape
+    cnn = NatureCNN(c, h, w) if min(h, w) >= 36 else MinAtarCNN(c, h, w)
+    return ChannelsLast(cnn) if channels_last else cnn

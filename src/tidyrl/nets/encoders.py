@@ -28,22 +28,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tidyrl.nets.cnn import NatureCNN
+from tidyrl.nets.cnn import NatureCNN, image_layout
 
 VECTOR_FEATURES = 64
 """Width of each vector key's Linear -> ReLU branch."""
-
-
-def image_layout(space: gym.Space[Any]) -> str | None:
-    """'chw' or 'hwc' for a Box that is an image (module docstring), else None."""
-    shape = tuple(space.shape or ())
-    if not isinstance(space, gym.spaces.Box) or len(shape) != 3:
-        return None
-    if shape[0] <= 4 and min(shape[1:]) >= 4:
-        return "chw"
-    if shape[2] <= 4 and min(shape[:2]) >= 4:
-        return "hwc"
-    return None
 
 
 class ImageBranch(nn.Module):
