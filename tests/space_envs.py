@@ -16,6 +16,8 @@ and a uniformly random one much less.
   (2,)) actions moving the position by 0.5 a; reward -|position - goal| after the move, a goal
   drawn afresh at reset. Only the goal key says where to go (random play: about -7 per episode;
   heading straight for the goal: about -1.5).
+- `ImageObs-v0`: the image key of `DictObs-v0` alone, a channels-last uint8 (6, 6, 1) Box: row
+  pair t lit, Discrete(3) actions, reward 1 for a = t (random: 8/3).
 - `PixelReach-v0`: `GoalReach-v0` seen as one channels-first RGB frame, uint8 (3, 36, 36): the
   position lit in the red plane, the goal in the green one (the shape of a 3-frame stack of
   36x36 frames, which it is not).
@@ -129,6 +131,15 @@ class GoalReachEnv(gym.Env):
         return self._obs(), reward, False, False, {}
 
 
+class ImageObsEnv(StructuredObsEnv):
+    def __init__(self) -> None:
+        super().__init__()
+        self.observation_space = self.observation_space["image"]
+
+    def _obs(self) -> Any:
+        return super()._obs()["image"]
+
+
 class PixelReachEnv(GoalReachEnv):
     SIDE = 36
 
@@ -162,3 +173,4 @@ _register("TupleObs-v0", "StructuredObsEnv", tuple_obs=True)
 _register("DictObsBox-v0", "StructuredObsEnv", action="box")
 _register("GoalReach-v0", "GoalReachEnv")
 _register("PixelReach-v0", "PixelReachEnv")
+_register("ImageObs-v0", "ImageObsEnv")

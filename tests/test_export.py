@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+import tests.space_envs  # noqa: F401  (registers the tidyspace environments)
 import tidyrl
 from tests.helpers import imitation_overrides
 from tests.test_cli import assert_one_line_error
@@ -60,6 +61,9 @@ CASES = {
     "sac": ("Pendulum-v1", SMALL_AC, 200),
     "d4pg": ("Pendulum-v1", SMALL_AC, 200),
     "sddpg": ("Pendulum-v1", SMALL_AC, 200),
+    # an image Box through CNNs (tests/space_envs.py): kept in its shape, uint8 as it is
+    "ppo-image": ("tidyspace/ImageObs-v0", {"hidden": (32,)}, 2048),
+    "sac-image": ("tidyspace/PixelReach-v0", {**SMALL_AC, "learning_starts": 40}, 100),
     # behaviour cloning from a few demos; DAgger labelling with a saved PPO expert
     "bc": ("CartPole-v1", {"hidden": (32,)}, 200),
     "dagger": ("CartPole-v1", {"hidden": (32,)}, 300),
@@ -68,8 +72,8 @@ CASES = {
 
 
 def variant_algo(case: str) -> str:
-    """The algorithm of a case name: "ppo-box" and "ppo-sde" are ppo."""
-    return case.removesuffix("-box").removesuffix("-sde")
+    """The algorithm of a case name: "ppo-box", "ppo-sde" and "ppo-image" are ppo."""
+    return case.removesuffix("-box").removesuffix("-sde").removesuffix("-image")
 
 
 def observations(agent, n: int = 1000) -> np.ndarray:

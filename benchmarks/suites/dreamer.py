@@ -18,7 +18,7 @@
   steps (40k simulator steps), 3 greedy episodes every 4k agent steps (8k simulator steps: the
   points of the published curve). The published curve (``PIXELS_REFERENCE``) is read from
   DreamerV3's ``scores/dmc_vision-*.json.gz``. Beside it, at the same steps: tidyrl's SAC with a
-  CNN per network (batch 64, to fit the CPU budget) and PPO (an MLP on the flattened pixels).
+  CNN per network (batch 64, to fit the CPU budget) and PPO (a CNN each for actor and critic).
 
 * ``dreamer-speed``: env steps/s and updates/s (and the bare update rate of `update_probe`) of
   the ``xs`` preset (the paper's hyper-parameters: batch 16 x 64, train ratio 512, one update
@@ -140,7 +140,7 @@ SUITES = [
                 eval_every=4_000,
                 eval_episodes=3,
             ),
-            # PPO as it reads a Box today: an MLP on the 12,288 flattened pixels
+            # PPO with a CNN each for the actor and the critic (an image Box since the fix)
             Task("ppo", PIXELS_ENV, 20_000, eval_every=4_000, eval_episodes=3),
         ),
         description="dm_control cartpole-swingup from 64x64 pixels (action repeat 2) at 20k agent "

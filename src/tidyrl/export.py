@@ -39,6 +39,7 @@ from torch import nn
 from tidyrl.core.normalize import RunningMeanStd
 from tidyrl.core.squashed import action_bounds, squashed_gaussian_action
 from tidyrl.errors import TidyError
+from tidyrl.nets.cnn import image_layout
 from tidyrl.nets.heads import categorical_q
 from tidyrl.nets.noisy import set_noise
 from tidyrl.nets.policy import ActorCritic, integer_actions
@@ -58,6 +59,12 @@ class ObsInput(nn.Module):
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         x = obs if self.keep_uint8 else obs.to(torch.float32)
         return x.reshape(x.shape[0], -1) if self.flatten else x
+
+
+def obs_input(space: gym.Space[Any], image: bool) -> ObsInput:
+    """`ObsInput` for a network that reads `space` through a CNN (`image`: kept in its shape,
+    uint8 pixels as they are) or through an MLP (flattened, float32)."""
+    return ObsInput(flatten=not image, keep_uint8=image and space.dtype == np.uint8)
 
 
 class GreedyQ(nn.Module):
@@ -166,7 +173,7 @@ def stochastic_policy(agent: Any) -> nn.Module:
     adapter = io_.adapter
     start = adapter.start if adapter.discrete else 0
     return nn.Sequential(
-        ObsInput(flatten=True, keep_uint8=False),
+        obs_input(agent.observation_space, io_.image),
         PolicyMode(copy.deepcopy(agent.policy), obs_norm),
         ToEnvActions(agent.action_space, start=start),
     )
@@ -197,7 +204,7 @@ def deterministic_actor(agent: Any) -> nn.Module:
     """DDPG (and DDPG with imagination), TD3, D4PG, SDDPG: mu(s) in the unit box, rescaled to
     the bounds."""
     return nn.Sequential(
-        ObsInput(flatten=True, keep_uint8=False),
+        obs_input(agent.observation_space, image_layout(agent.observation_space) is not None),
         copy.deepcopy(agent.actor),
         ToEnvActions(agent.action_space, unit=True),
     )
@@ -209,7 +216,7 @@ def squashed_gaussian_policy(agent: Any) -> nn.Module:
 
     clip_mean = SDE_CLIP_MEAN if agent.config.use_sde else None
     return nn.Sequential(
-        ObsInput(flatten=True, keep_uint8=False),
+        obs_input(agent.observation_space, image_layout(agent.observation_space) is not None),
         SquashedMean(copy.deepcopy(agent.actor), agent.act_dim, clip_mean),
         ToEnvActions(agent.action_space, unit=True),
     )

@@ -123,6 +123,18 @@ class CombinedEncoder(nn.Module):
         return torch.cat([b(obs[k]) for k, b in self.branches.items()], -1)
 
 
+def observation_encoder(space: gym.Space[Any]) -> CombinedEncoder | ImageBranch | None:
+    """The encoder a network puts in front of its MLP for `space`: the combined encoder of a
+    Dict, an `ImageBranch` CNN for an image Box (uint8 scaled, channels-last transposed), none
+    for a vector Box (the MLP reads it flattened)."""
+    if isinstance(space, gym.spaces.Dict):
+        return CombinedEncoder(space)
+    if image_layout(space) is not None:
+        assert isinstance(space, gym.spaces.Box)
+        return ImageBranch(space)
+    return None
+
+
 def obs_tensors(obs: Any, device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
     """A batch of Dict observations (arrays or tensors per key) as tensors on `device`, each in
     its own dtype (the branches convert)."""

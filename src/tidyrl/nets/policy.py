@@ -6,7 +6,8 @@ default MlpPolicy): the actor outputs Categorical logits (Discrete), one block o
 sub-action (MultiDiscrete: independent categoricals), one logit per bit (MultiBinary: independent
 Bernoullis) or the mean of a diagonal Gaussian with a state-independent learned log-std (Box);
 the critic outputs V(s). With a Dict observation space each network reads the observation through
-its own `tidyrl.nets.encoders.CombinedEncoder` (actor and critic still share nothing). Orthogonal
+its own `tidyrl.nets.encoders.CombinedEncoder`, with an image Box through its own CNN (actor and
+critic still share nothing). Orthogonal
 initialisation with gain sqrt(2) on hidden layers, 0.01 on the policy output and 1 on the value
 output (Engstrom et al. 2020; Andrychowicz et al. 2021, "What matters in on-policy RL"), unless
 `ortho_init` is off (PyTorch's default initialisation).
@@ -41,7 +42,7 @@ from tidyrl.core.distributions import (
     StateDependentGaussian,
     exploration_matrices,
 )
-from tidyrl.nets.encoders import CombinedEncoder
+from tidyrl.nets.encoders import CombinedEncoder, ImageBranch, observation_encoder
 from tidyrl.nets.inference import ArrayLike, fast_policy
 from tidyrl.nets.mlp import mlp, orthogonal_init, run_layers
 
@@ -66,8 +67,9 @@ def integer_actions(space: gym.Space[Any]) -> bool:
 
 class ActorCritic(nn.Module):
     """pi_theta(a|s) and V_phi(s) as two MLPs; `critic=False` builds the actor alone.
-    `observation_space`: a Dict space, read by one combined encoder per network (`obs_dim`
-    is then unused). `n_values` > 1: the critic has that many value heads, one output unit
+    `observation_space`: a Dict space or an image Box, read by one encoder per network (a
+    combined encoder or a CNN, `tidyrl.nets.encoders.observation_encoder`; `obs_dim` is then
+    unused). `n_values` > 1: the critic has that many value heads, one output unit
     each on its shared hidden layers (PPO's extrinsic and intrinsic values, Burda et al. 2018),
     and `value` returns [B, n_values] instead of [B]."""
 
@@ -79,7 +81,7 @@ class ActorCritic(nn.Module):
         activation: str = "tanh",
         log_std_init: float = 0.0,
         critic: bool = True,
-        observation_space: gym.spaces.Dict | None = None,
+        observation_space: gym.Space[Any] | None = None,
         n_values: int = 1,
         sde: bool = False,
         sde_sample_freq: int = -1,
@@ -88,11 +90,13 @@ class ActorCritic(nn.Module):
         super().__init__()
         self.n_values = n_values
         """Value heads of the critic: the last `n_values` columns of `fused`'s output."""
-        self.actor_encoder: CombinedEncoder | None = None
-        self.critic_encoder: CombinedEncoder | None = None
+        self.actor_encoder: CombinedEncoder | ImageBranch | None = None
+        self.critic_encoder: CombinedEncoder | ImageBranch | None = None
         if observation_space is not None:
-            self.actor_encoder = CombinedEncoder(observation_space)
-            self.critic_encoder = CombinedEncoder(observation_space) if critic else None
+            self.actor_encoder = observation_encoder(observation_space)
+            if self.actor_encoder is None:
+                raise ValueError(f"no encoder reads {observation_space}: pass obs_dim alone")
+            self.critic_encoder = observation_encoder(observation_space) if critic else None
             obs_dim = self.actor_encoder.out_dim
         self.discrete = integer_actions(action_space)
         """Integer actions (no Gaussian, no log std)."""
@@ -249,7 +253,7 @@ class _BothHeads(nn.Module):
         super().__init__()
         self.policy = policy
 
-    def forward(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
+    def forward(self, obs: dict[str, torch.Tensor] | torch.Tensor) -> torch.Tensor:
         p = self.policy
         assert p.actor_encoder is not None and p.critic_encoder is not None
         actor = p.actor_out(p.actor_encoder(obs))

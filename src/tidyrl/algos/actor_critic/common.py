@@ -22,8 +22,9 @@ from torch import nn
 from tidyrl.core.squashed import action_bounds
 from tidyrl.data.replay import Replay
 from tidyrl.errors import ConfigError, EnvError
+from tidyrl.nets.cnn import image_layout
 from tidyrl.nets.critics import EncodedQEnsemble, QEnsemble, batchnorm_mlp
-from tidyrl.nets.encoders import CombinedEncoder, ImageBranch, image_layout
+from tidyrl.nets.encoders import observation_encoder
 from tidyrl.nets.mlp import mlp, uniform_init, xavier_init
 from tidyrl.nets.optim import Adam
 
@@ -106,18 +107,6 @@ def hidden_sizes(obs_dim: int, cfg: Any) -> tuple[int, ...]:
         first = max(1, round(cfg.hidden_scale * obs_dim))
         return (first, max(1, first // 2))
     return tuple(cfg.hidden)
-
-
-def observation_encoder(space: gym.Space[Any]) -> CombinedEncoder | ImageBranch | None:
-    """The encoder in front of an MLP on `space`: the combined encoder of a Dict, a CNN for an
-    image Box (`tidyrl.nets.encoders.ImageBranch`: the Nature CNN from 36x36 up, uint8 scaled,
-    channels-last transposed), none for a vector Box (the MLP reads it flattened)."""
-    if isinstance(space, gym.spaces.Dict):
-        return CombinedEncoder(space)
-    if image_layout(space) is not None:
-        assert isinstance(space, gym.spaces.Box)
-        return ImageBranch(space)
-    return None
 
 
 def encoded_mlp(space: gym.Space[Any], build: Callable[[int], nn.Sequential]) -> nn.Sequential:

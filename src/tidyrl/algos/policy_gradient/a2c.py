@@ -120,7 +120,7 @@ class A2C(Agent):
     def __init__(self, env, config=None, run=None, *, algo=None) -> None:
         super().__init__(env, config, run, algo=algo)
         cfg = self.config
-        self.io, self.policy = build_policy(self, cfg)
+        self.io, self.policy = build_policy(self, cfg, images=True)
         if cfg.optimizer == "rmsprop":
             self.optimizer = torch.optim.RMSprop(
                 self.policy.parameters(), lr=cfg.lr, alpha=0.99, eps=1e-5, foreach=True

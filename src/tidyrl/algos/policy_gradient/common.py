@@ -34,6 +34,7 @@ from tidyrl.core.schedules import remaining_fraction
 from tidyrl.data.rollout import Rollout, RolloutBatch
 from tidyrl.envs.spaces import columns
 from tidyrl.errors import ConfigError
+from tidyrl.nets.cnn import image_layout
 from tidyrl.nets.encoders import obs_tensors
 from tidyrl.nets.policy import ActionAdapter, ActorCritic
 
@@ -42,14 +43,22 @@ class PolicyIO:
     """Observation pre-processing and action post-processing for one agent."""
 
     def __init__(
-        self, observation_space: gym.Space[Any], action_space: gym.Space[Any], normalize_obs: bool
+        self,
+        observation_space: gym.Space[Any],
+        action_space: gym.Space[Any],
+        normalize_obs: bool,
+        images: bool = False,
     ) -> None:
         self.structured = isinstance(observation_space, gym.spaces.Dict)
         """Dict observations: one tensor per key, no flattening and no normalization."""
-        if self.structured and normalize_obs:
+        self.image = images and image_layout(observation_space) is not None
+        """An image Box read by a CNN (`images`: the algorithm builds one): kept in its shape,
+        not flattened, not normalized (the CNN scales it)."""
+        if (self.structured or self.image) and normalize_obs:
+            kind = "a Dict observation's keys are" if self.structured else "an image is"
             raise ConfigError(
-                "normalize_obs=True works on Box observations; a Dict observation's keys are "
-                "scaled by the combined encoder (set normalize_obs=False)"
+                f"normalize_obs=True works on vector Box observations; {kind} scaled by the "
+                "network's encoder (set normalize_obs=False)"
             )
         self.space = observation_space
         self.obs_dim = 0 if self.structured else int(np.prod(observation_space.shape or (1,)))
@@ -62,6 +71,8 @@ class PolicyIO:
         dict of tensors (one per key) for a Dict observation."""
         if self.structured:
             return obs_tensors(raw)
+        if self.image:
+            return torch.as_tensor(np.asarray(raw))
         x = torch.as_tensor(np.asarray(raw), dtype=torch.float32).reshape(len(raw), -1)
         if not self.normalize_obs:
             return x
@@ -97,8 +108,9 @@ ACTION_SPACES: tuple[type[gym.Space[Any]], ...] = (
 )
 """The action spaces of the stochastic policies of `tidyrl.nets.policy.ActorCritic`."""
 OBSERVATION_SPACES: tuple[type[gym.Space[Any]], ...] = (gym.spaces.Box, gym.spaces.Dict)
-"""Box observations (flattened), and Dict ones (Tuple ones arrive as Dicts) through the
-combined encoder, for the algorithms whose rollouts store them per key (PPO, A2C, TRPO)."""
+"""Box observations (flattened; an image through a CNN where the algorithm asks `build_policy`
+for `images`: PPO, A2C, TRPO), and Dict ones (Tuple ones arrive as Dicts) through the combined
+encoder, for the algorithms whose rollouts store them per key (PPO, A2C, TRPO)."""
 
 
 def action_shape(space: gym.Space[Any]) -> tuple[int, ...]:
@@ -117,17 +129,21 @@ def check_sde_sample_freq(cfg: Any) -> None:
         )
 
 
-def build_policy(agent: Any, cfg: Any, critic: bool = True) -> tuple[PolicyIO, ActorCritic]:
+def build_policy(
+    agent: Any, cfg: Any, critic: bool = True, images: bool = False
+) -> tuple[PolicyIO, ActorCritic]:
     """The agent's observation/action I/O and its actor(-critic) network from the config fields
     `hidden`, `activation`, `log_std_init` (and `normalize_obs`, PPO's `two_value_heads`:
     extrinsic and intrinsic value heads, and its gSDE fields `use_sde`, `sde_sample_freq`, and
-    `ortho_init`, when present)."""
+    `ortho_init`, when present). With `images`, an image Box observation goes through a CNN
+    per network (`PolicyIO.image`) instead of being flattened into the MLPs."""
     if getattr(cfg, "use_sde", False) and not isinstance(agent.action_space, gym.spaces.Box):
         raise ConfigError(
             f"use_sde=True explores continuous (Box) actions, not {agent.action_space}; "
             "set use_sde=false"
         )
-    io = PolicyIO(agent.observation_space, agent.action_space, getattr(cfg, "normalize_obs", False))
+    normalize_obs = getattr(cfg, "normalize_obs", False)
+    io = PolicyIO(agent.observation_space, agent.action_space, normalize_obs, images)
     policy = ActorCritic(
         io.obs_dim,
         agent.action_space,
@@ -135,7 +151,7 @@ def build_policy(agent: Any, cfg: Any, critic: bool = True) -> tuple[PolicyIO, A
         cfg.activation,
         cfg.log_std_init,
         critic,
-        observation_space=agent.observation_space if io.structured else None,
+        observation_space=agent.observation_space if io.structured or io.image else None,
         n_values=2 if getattr(cfg, "two_value_heads", False) else 1,
         sde=getattr(cfg, "use_sde", False),
         sde_sample_freq=getattr(cfg, "sde_sample_freq", -1),
@@ -153,6 +169,8 @@ def new_rollout(
     rewards)."""
     io, space = agent.io, agent.action_space
     obs = columns(io.space) if io.structured else (io.obs_dim,)
+    if io.image:  # kept in its shape for the CNN
+        obs = tuple(io.space.shape or ())
     masks = agent.env.masks
     mask_width = None if masks is None else masks.shape[1]
     return Rollout(

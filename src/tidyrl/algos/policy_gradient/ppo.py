@@ -299,7 +299,7 @@ class PPO(Agent):
     def __init__(self, env, config=None, run=None, *, algo=None) -> None:
         super().__init__(env, config, run, algo=algo)
         cfg = self.config
-        self.io, self.policy = build_policy(self, cfg)
+        self.io, self.policy = build_policy(self, cfg, images=True)
         self.optimizer = Adam(
             self.policy.parameters(), lr=cfg.lr, eps=1e-5, max_grad_norm=cfg.max_grad_norm
         )

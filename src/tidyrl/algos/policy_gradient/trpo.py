@@ -271,7 +271,7 @@ class TRPO(Agent):
     def __init__(self, env, config=None, run=None, *, algo=None) -> None:
         super().__init__(env, config, run, algo=algo)
         cfg = self.config
-        self.io, self.policy = build_policy(self, cfg)
+        self.io, self.policy = build_policy(self, cfg, images=True)
         assert self.policy.critic is not None
         self.vf_optimizer = torch.optim.Adam(
             self.policy.critic_parameters(), lr=cfg.vf_lr, foreach=True
