@@ -152,7 +152,7 @@ def test_a_checkpoint_refuses_an_env_with_other_dict_keys(tmp_path):
 def test_dict_observations_are_refused_with_the_supported_spaces():
     with pytest.raises(EnvError, match=r"^reinforce needs a Box observation space.*Dict"):
         tidyrl.make("reinforce", "tidyspace/DictObs-v0")
-    with pytest.raises(tidyrl.errors.ConfigError, match="normalize_obs=True works on Box"):
+    with pytest.raises(tidyrl.errors.ConfigError, match="normalize_obs=True works on vector Box"):
         tidyrl.make("ppo", "tidyspace/DictObs-v0", normalize_obs=True)
 
 
