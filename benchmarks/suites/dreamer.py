@@ -70,7 +70,7 @@ PIXELS_REFERENCE = (
     "DreamerV3 from pixels (Hafner et al. 2023, scores/dmc_vision-dreamerv3.json.gz of its "
     "repository, mean of 10 seeds): 82 / 150 / 187 / 230 / 290 at 8k / 16k / 24k / 32k / 40k "
     "simulator steps (4k-20k agent steps); SAC from pixels there (dmc_vision-sac, 10 seeds) 196 "
-    "at 20k and 246 at 40k simulator steps; PPO (dmc_vision-ppo_fixhp, 5 seeds) 38-51 up to 40k"
+    "at 20k and 246 at 40k simulator steps; PPO (dmc_vision-ppo_fixhp, 5 seeds) 27-54 at 8k-40k"
 )
 
 
