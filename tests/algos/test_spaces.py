@@ -278,7 +278,7 @@ def test_continuous_dict_observations_save_load_and_predict_on_a_raw_dict(tmp_pa
 
 
 @pytest.mark.parametrize("algo", ["ppo", "a2c", "trpo"])
-def test_policy_gradients_read_an_image_box_through_a_cnn(algo):
+def test_policy_gradients_read_an_image_box_through_a_cnn(tmp_path, algo):
     """PPO, A2C and TRPO give the actor and the critic a CNN each for an image Box (here a
     channels-last (6, 6, 1) frame whose lit rows name the rewarded action), keep it in its shape
     in the rollout, and learn the task (8 per episode; random play about 2.7)."""
@@ -291,6 +291,9 @@ def test_policy_gradients_read_an_image_box_through_a_cnn(algo):
     assert tuple(agent.rollout.obs.shape[2:]) == (6, 6, 1)
     agent.learn(3_000)
     assert tidyrl.evaluate(agent, episodes=10)["mean_return"] >= 7.5
+    agent.save(tmp_path / "a")  # the CNNs come back: the same actions on the same frames
+    frames, loaded = agent.env.obs, tidyrl.load(tmp_path / "a")
+    np.testing.assert_array_equal(loaded.predict(frames), agent.predict(frames))
 
 
 def test_image_observations_are_not_normalized_and_other_learners_flatten_them():

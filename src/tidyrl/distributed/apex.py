@@ -384,10 +384,10 @@ class ApexEnv(RayVecEnv):
     def collect_step(self, agent: Any) -> tuple[Obs, np.ndarray, Step]:
         """`n_envs` streamed copy-steps as one vector step, their rows stored in the learner's
         replay: (observations, actions, step)."""
-        if uses_frame_store(agent.observation_space, frame_stack=True):
+        if uses_frame_store(agent.observation_space, frame_stack=True):  # the shape of one
             raise ConfigError(
-                f"workers={len(self.workers)}: Ape-X actors send rows of single observations; "
-                "stacked pixel frames are not served on workers yet (workers=0)"
+                f"workers={len(self.workers)}: pixel observations (uint8 (C, H, W) from 36x36, "
+                "such as stacked Atari frames) are not served on Ape-X workers yet; use workers=0"
             )
         if not self.stream.pending:
             for k in range(len(self.workers)):
