@@ -131,7 +131,7 @@ SUITES = [
                 reference=PIXELS_REFERENCE,
             ),
             # SAC with a CNN per network (since the fix of image Box observations), batch 64
-            # instead of 256 to fit the CPU budget (a bare update: about 50 ms against 190 ms)
+            # instead of 256 to fit the CPU budget (update times: docs/algorithms/dreamer.md)
             Task(
                 "sac",
                 PIXELS_ENV,
