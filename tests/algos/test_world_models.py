@@ -167,3 +167,30 @@ def test_rounds_on_continuous_actions():
     agent.reset_memory()
     replayed = np.concatenate([agent.act(frame[None]) for frame in frames])
     np.testing.assert_allclose(replayed, actions, rtol=1e-5)
+
+
+def test_initial_action_is_where_the_controller_and_cma_es_start():
+    """initial_action 1.0 on Pendulum's [-2, 2]: b_c = atanh(0.5), so C answers 1.0 to any
+    frame before evolution and CMA-ES's first mean is that theta; a bound is kept 0.99 inside
+    tanh's range (-2 + 0.005 * 4 = -1.98)."""
+    agent = tidyrl.make("world-models", "Pendulum-v1", seed=0, preset="none", initial_action=(1.0,))
+    obs = np.random.default_rng(0).normal(size=(5, 3)).astype(np.float32)
+    np.testing.assert_allclose(agent.act(obs), np.full((5, 1), 1.0), rtol=1e-6)
+    assert agent.world.theta0[-1] == pytest.approx(np.arctanh(0.5))
+    es = evolution_strategy(agent.world.theta0, agent.config, seed=0, history=[])
+    np.testing.assert_array_equal(es.mean, agent.world.theta0)
+    edge = tidyrl.make("world-models", "Pendulum-v1", seed=0, preset="none", initial_action=(-2.0,))
+    np.testing.assert_allclose(edge.act(obs), np.full((5, 1), -1.98), rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("env", "action", "message"),
+    [
+        ("CartPole-v1", (0.0,), "bounded Box action, not Discrete"),
+        ("Pendulum-v1", (3.0,), r"must hold 1 value\(s\) within low=\[-2.0\]"),
+        ("Pendulum-v1", (0.0, 0.0), r"must hold 1 value\(s\)"),
+    ],
+)
+def test_initial_action_outside_the_action_space_is_refused(env, action, message):
+    with pytest.raises(tidyrl.errors.ConfigError, match=message):
+        tidyrl.make("world-models", env, preset="none", initial_action=action)

@@ -119,7 +119,13 @@ class WorldModelsConfig:
     popsize: int = 16
     """CMA-ES population (the paper: 64)."""
     sigma0: float = 0.1
-    """CMA-ES initial step size around theta = 0."""
+    """CMA-ES initial step size around theta_0."""
+    initial_action: tuple[float, ...] = ()
+    """Box actions: C's action at theta_0 (W_c = 0, b_c = atanh of this action in tanh's scale,
+    kept within 0.99 of the bounds), where CMA-ES starts. Empty: b_c = 0, the middle of every
+    bound. On CarRacing the middle is gas 0.5 with brake 0.5, which holds the car still; the
+    paper's controller clips the brake at 0, so its theta = 0 drives at gas 0.5 with no brake
+    (preset `carracing-small`: 0, 0.5, 0)."""
     candidate_rollouts: int = 16
     """Episodes per candidate; its fitness is their mean return (the paper: 16)."""
     generations: int = 0
@@ -188,6 +194,29 @@ def frames(obs: np.ndarray, space: gym.Space[Any]) -> torch.Tensor:
     return x / 255.0
 
 
+def controller_bias(act_space: gym.Space[Any], cfg: WorldModelsConfig) -> np.ndarray:
+    """b_c such that C([z, h]) = tanh(b_c) at W_c = 0 is `initial_action` once rescaled to the
+    bounds: p = 2 (a - low) / (high - low) - 1 clipped to [-0.99, 0.99], b_c = atanh(p)."""
+    a_dim = action_dim(act_space)
+    if not cfg.initial_action:
+        return np.zeros(a_dim)
+    action = np.asarray(cfg.initial_action, dtype=np.float64)
+    box = isinstance(act_space, gym.spaces.Box)
+    if not box or not np.all(np.isfinite(act_space.low) & np.isfinite(act_space.high)):
+        raise ConfigError(
+            f"initial_action sets a bounded Box action, not {act_space}; leave it empty"
+        )
+    low, high = act_space.low.reshape(-1), act_space.high.reshape(-1)
+    if action.shape != low.shape or np.any(action < low) or np.any(action > high):
+        raise ConfigError(
+            f"initial_action={list(cfg.initial_action)} must hold {len(low)} value(s) within "
+            f"low={low.tolist()} and high={high.tolist()}"
+        )
+    p = np.clip(2.0 * (action - low) / (high - low) - 1.0, -0.99, 0.99)
+    bias: np.ndarray = np.arctanh(p)
+    return bias
+
+
 class WorldModel(nn.Module):
     """V, M and C together: `encode` (V), `controller` (C) and `step` (one action and M's next
     memory). The agent and every worker process build it the same way from the same arrays."""
@@ -210,9 +239,14 @@ class WorldModel(nn.Module):
         self.a_dim = action_dim(act_space)
         self.mdn = MDNRNN(self.z_dim, self.a_dim, cfg.rnn_hidden, cfg.n_mixtures)
         self.controller = nn.Linear(self.z_dim + cfg.rnn_hidden, self.a_dim)
-        nn.init.zeros_(self.controller.weight)
-        nn.init.zeros_(self.controller.bias)
         self.adapter = ActionAdapter(act_space)
+        self.theta0 = np.concatenate(
+            [np.zeros(self.controller.weight.numel()), controller_bias(act_space, cfg)]
+        )
+        """Where CMA-ES starts: W_c = 0 and the bias of `initial_action`."""
+        nn.utils.vector_to_parameters(
+            torch.as_tensor(self.theta0).float(), self.controller.parameters()
+        )
 
     def v_input(self, obs: np.ndarray) -> torch.Tensor:
         """V's input for raw observations: frames in [0, 1], or standardised vectors."""
@@ -442,6 +476,7 @@ class WorldModels(Agent):
             "rollouts": 40,
             "rollout_max_steps": 250,
             "collect_repeat": 4,
+            "initial_action": (0.0, 0.5, 0.0),
             "vae_epochs": 3,
             "kl_tolerance": 16.0,
             "mdn_epochs": 20,
@@ -476,7 +511,7 @@ class WorldModels(Agent):
             "past_generations": 0,
         }
         """Progress of each phase: V and M done, their epochs, every generation's scores (of the
-        current round), the round, where its CMA-ES started (empty: theta = 0) and the
+        current round), the round, where its CMA-ES started (empty: `WorldModel.theta0`) and the
         generations of earlier rounds."""
         self.seconds: dict[str, float] = {"collect": 0.0, "vae": 0.0, "mdn": 0.0, "controller": 0.0}
         """Wall-clock seconds spent in each phase so far."""
@@ -713,7 +748,7 @@ class WorldModels(Agent):
         next round, or the end of the run."""
         cfg, world, phase = self.config, self.world, self.phase
         scores: list[list[float]] = phase["scores"]
-        theta0 = np.zeros(sum(p.numel() for p in world.controller.parameters()))
+        theta0 = world.theta0
         if phase["theta0"]:
             theta0 = np.asarray(phase["theta0"], dtype=np.float64)
         es = evolution_strategy(theta0, cfg, self.run.seed + phase["iteration"], scores)
