@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -335,3 +336,47 @@ def test_module_env_ids_find_a_module_in_the_current_directory(tmp_path, monkeyp
     (tmp_path / "tidyrl_test_broken.py").write_text("raise RuntimeError('broken module')\n")
     result = run_main(capsys, "train", "dqn", "tidyrl_test_broken:Foo-v0")
     assert_one_line_error(result, "raised RuntimeError: broken module")
+
+
+def test_a_replay_that_outgrows_the_machine_is_refused_before_the_first_step(
+    tmp_path, capsys, monkeypatch
+):
+    """DQN's CartPole row is 50 bytes (obs and next obs 4 x float32, an int64 action, reward,
+    discount, two flags): 1,000 rows fill 50.0 kB by step 1,000, more than a 40 kB machine, where
+    800 rows fit. The refused command leaves the run directory free for the corrected one; 700
+    steps fill 35 kB and train."""
+    from tidyrl import runtime
+
+    monkeypatch.setattr(runtime, "memory_limit", lambda: 40_000)
+    run_dir = str(tmp_path / "run")
+    argv = ("train", "dqn", "CartPole-v1", "--run-dir", run_dir, "--quiet", "--set")
+    result = run_main(capsys, *argv, "buffer_size=1000", "--steps", "2000")
+    assert_one_line_error(
+        result,
+        "buffer_size=1,000 fills 50.0 kB of memory by step 1,000 (50 bytes a row), more than this "
+        "machine's 40.0 kB; valid: buffer_size below 800, or fewer steps",
+    )
+    assert result.returncode == cli.EXIT_USER_ERROR
+    assert not [p for p in cli.RUN_FILES if (tmp_path / "run" / p).exists()]
+    assert run_main(capsys, *argv, "buffer_size=1000", "--steps", "700").returncode == 0
+
+
+def test_a_replay_larger_than_the_free_memory_is_announced(capsys, monkeypatch):
+    from tidyrl import runtime
+
+    monkeypatch.setattr(runtime, "memory_available", lambda: 10_000)
+    agent = tidyrl.make("dqn", "CartPole-v1", seed=0, buffer_size=1000)
+    agent.learn(300)
+    assert (
+        "warning: the replay will fill 15.0 kB more by step 300, more than the 10.0 kB free now"
+        in capsys.readouterr().err
+    )
+    agent.learn(200)  # the 15 kB already filled are not counted again: 10 kB more
+    assert "warning" not in capsys.readouterr().err
+
+
+def test_a_buffer_the_system_cannot_reserve_is_one_line():
+    from tidyrl.data.storage import RingStorage
+
+    with pytest.raises(TidyError, match=r"cannot reserve .* for 100,000,000,000,000 rows of 16 "):
+        RingStorage(10**14, {"obs": ((4,), np.float32)})

@@ -26,12 +26,13 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from tidyrl import runtime
 from tidyrl.config import EnvConfig, RunConfig
 from tidyrl.core.seeding import resolve_device, seed_everything
-from tidyrl.data.storage import nest, section
+from tidyrl.data.storage import human_bytes, nest, section
 from tidyrl.envs.make import Step, VecEnv, require_space
 from tidyrl.envs.spaces import single_observation, split_mask
-from tidyrl.errors import EnvError, RunError, TidyError
+from tidyrl.errors import ConfigError, EnvError, RunError, TidyError
 from tidyrl.logging import RunLogger
 
 if TYPE_CHECKING:
@@ -302,6 +303,9 @@ class Agent:
         if self._resumed_schedule is not None:  # continue the interrupted run's schedule
             self._schedule = self._resumed_schedule.after(start, run)
             self._resumed_schedule = None
+        low_memory = check_replay_memory(
+            self, self.counters["target"], runtime.memory_limit(), runtime.memory_available()
+        )
         self._t0, self._steps0 = time.perf_counter(), start
         self._logger = RunLogger(
             run.run_dir,
@@ -310,6 +314,8 @@ class Agent:
             progress=run.progress,
             tensorboard=run.tensorboard,
         )
+        if low_memory:
+            self._logger.message(low_memory)
         completed = False
         try:
             yield
@@ -531,6 +537,42 @@ class Agent:
 
     def close(self) -> None:
         self.env.close()
+
+
+def replay_memory(buffer: Any, rows: int) -> int:
+    """Bytes a fixed-capacity buffer fills once `rows` rows were added: its arrays are allocated
+    zeroed at full size (`nbytes`) and a page takes memory when it is first written."""
+    return int(buffer.nbytes * min(rows, buffer.capacity) // buffer.capacity)
+
+
+def check_replay_memory(
+    agent: Any, rows: int, limit: int | None, available: int | None
+) -> str | None:
+    """Refuse (ConfigError) a run whose replay buffer (`agent.replay`: anything with `nbytes`
+    and a `capacity` in rows) would outgrow `limit`, the memory the machine has, by its last
+    step: it would be killed part-way. Return a warning line where the memory it still has to
+    fill is more than is free now (`available`), else None."""
+    buffer: Any = getattr(agent, "replay", None)
+    if not hasattr(buffer, "capacity") or not hasattr(buffer, "nbytes"):
+        return None
+    full_at = min(rows, buffer.capacity)
+    need = replay_memory(buffer, rows)
+    row = buffer.nbytes / buffer.capacity
+    if limit is not None and need > limit:
+        name = "buffer_size" if hasattr(agent.config, "buffer_size") else "capacity"
+        raise ConfigError(
+            f"{name}={buffer.capacity:,} fills {human_bytes(need)} of memory by step {full_at:,} "
+            f"({row:,.0f} bytes a row), more than this machine's {human_bytes(limit)}; valid: "
+            f"{name} below {int(limit // row):,}, or fewer steps"
+        )
+    more = need - replay_memory(buffer, len(buffer))
+    if available is not None and more > available:
+        return (
+            f"warning: the replay will fill {human_bytes(more)} more by step {full_at:,}, more "
+            f"than the {human_bytes(available)} free now; the run may be killed if other "
+            "processes do not give memory back"
+        )
+    return None
 
 
 @dataclass

@@ -86,7 +86,15 @@ def cmd_train(args: argparse.Namespace) -> int:
                 warning.message, warning.category, warning.filename, warning.lineno
             )
     start = time.perf_counter()
-    agent.learn(steps)
+    try:
+        agent.learn(steps)
+    except TidyError as exc:
+        # a mistake found before the first step (a replay larger than the machine's memory):
+        # the directory was claimed free, so the corrected command may use it again
+        untouched = agent.counters["steps"] == 0 and not (run_dir / "checkpoint").exists()
+        if exc.exit_status == USER_MISTAKE and untouched:
+            _remove_run_files(run_dir)
+        raise
     _summary(agent, run_dir, time.perf_counter() - start, args.quiet)
     return 0
 
@@ -123,21 +131,26 @@ RUN_FILES = ("checkpoint", ".checkpoint.old", "metrics.csv", "config.json", "tb"
 """What a run writes into its directory: `train` never mixes a new run into these."""
 
 
+def _remove_run_files(run_dir: Path) -> None:
+    """Delete what a run wrote into `run_dir` (`RUN_FILES`)."""
+    import shutil
+
+    for name in RUN_FILES:
+        path = run_dir / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+
+
 def _claim_run_dir(run_dir: Path, overwrite: bool) -> None:
     """Refuse a directory holding any file of an earlier run (with or without a complete
     checkpoint), or, with --overwrite, delete those files."""
-    import shutil
-
     found = [name for name in RUN_FILES if (run_dir / name).exists()]
     if not found:
         return
     if overwrite:
-        for name in found:
-            path = run_dir / name
-            if path.is_dir():
-                shutil.rmtree(path)
-            else:
-                path.unlink()
+        _remove_run_files(run_dir)
         return
     if "checkpoint" in found or ".checkpoint.old" in found:
         raise TidyError(

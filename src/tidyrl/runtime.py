@@ -19,12 +19,16 @@ What each setting buys is measured in docs/performance.md (scripts in benchmarks
   ends when the process that started it does, even when that one was killed outright and could
   not stop its children; otherwise a killed `tidyrl bench run` leaves its job training on,
   holding a core for as long as the run.
+- `memory_limit()`, `memory_available()`: the memory a run may plan for (the machine's, or a
+  container's limit) and what is free now; an agent checks its replay buffer against them
+  before training (`tidyrl.agent.check_replay_memory`).
 - `headless_rendering()`: MuJoCo's offscreen EGL backend unless the user chose one (MUJOCO_GL),
   set before dm_control first loads its renderer (which reads the variable once, at import).
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import multiprocessing
 import multiprocessing.connection
@@ -136,6 +140,35 @@ def usable_cores() -> int:
     if hasattr(os, "sched_getaffinity"):
         return max(1, len(os.sched_getaffinity(0)))
     return os.cpu_count() or 1
+
+
+def memory_limit() -> int | None:
+    """Bytes of memory this process may fill: the machine's physical memory, or its cgroup's
+    (a container's) `memory.max` where that is lower; None where the platform tells neither."""
+    limits = []
+    with contextlib.suppress(AttributeError, ValueError, OSError):
+        limits.append(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    try:
+        with open("/sys/fs/cgroup/memory.max") as f:
+            text = f.read().strip()
+        if text.isdigit():
+            limits.append(int(text))
+    except OSError:
+        pass
+    return min(limits) if limits else None
+
+
+def memory_available() -> int | None:
+    """Bytes the kernel could give this process now without swapping (Linux's MemAvailable);
+    None where the platform does not say."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 _CORES = usable_cores()

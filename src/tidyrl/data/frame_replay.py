@@ -26,6 +26,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from tidyrl.data.storage import too_large
 from tidyrl.errors import EnvError
 
 
@@ -37,7 +38,10 @@ class FrameStore:
             raise ValueError(f"frame capacity must exceed the stack size {stack}")
         self.capacity = int(capacity)
         self.stack = int(stack)
-        self.frames = np.zeros((self.capacity, *frame_shape), dtype=np.uint8)
+        try:
+            self.frames = np.zeros((self.capacity, *frame_shape), dtype=np.uint8)
+        except MemoryError as exc:  # more than the system lets one process reserve
+            raise too_large(self.capacity, int(np.prod(frame_shape))) from exc
         self.written = 0
         """Frames written so far; frame serial s lives in slot s % capacity while
         s >= written - capacity."""

@@ -103,6 +103,7 @@ class Replay:
         if mask_width is not None:
             spec["next_masks"] = ((mask_width,), np.bool_)
         self.masked = mask_width is not None
+        self.capacity = capacity
         self.storage = RingStorage(capacity, spec)
         self.sampler: UniformSampler | PrioritizedSampler = (
             PrioritizedSampler(capacity, alpha) if prioritized else UniformSampler()
@@ -256,11 +257,16 @@ class JointReplay:
                 f"{agent}/truncated": ((), np.bool_),
                 f"{agent}/acted": ((), np.float32),
             }
+        self.capacity = capacity
         self.storage = RingStorage(capacity, spec)
         self.device = torch.device(device)
 
     def __len__(self) -> int:
         return len(self.storage)
+
+    @property
+    def nbytes(self) -> int:
+        return self.storage.nbytes
 
     def state_arrays(self) -> dict[str, np.ndarray]:
         """The rows written so far and the write position, for a training checkpoint."""

@@ -106,6 +106,7 @@ class SequenceReplay:
             spec["state"] = (tuple(state_shape), np.float32)
         self.state_shape = state_shape
         self.streams = [RingStorage(per_env, spec) for _ in range(n_envs)]
+        self.capacity = per_env * n_envs
         self.seq_len, self.period = seq_len, period
         self.slots = per_env // period if period else 0
         """Sequence start slots per stream (sequence id = stream * slots + slot)."""

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from tidyrl.errors import ConfigError
+
 
 def nest(prefix: str, arrays: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """`arrays` renamed `prefix/name`: one part's state inside a checkpoint's flat namespace."""
@@ -23,6 +25,22 @@ def section(arrays: Mapping[str, np.ndarray], prefix: str) -> dict[str, np.ndarr
     return {name[len(head) :]: value for name, value in arrays.items() if name.startswith(head)}
 
 
+def human_bytes(n: float) -> str:
+    """Bytes for a message: 24.6 GB, 310.0 MB, 50.0 kB."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n / 1e3:.1f} kB"
+
+
+def too_large(rows: int, row_bytes: int) -> ConfigError:
+    """The error for buffer arrays the system will not reserve (numpy's MemoryError)."""
+    return ConfigError(
+        f"cannot reserve {human_bytes(rows * row_bytes)} for {rows:,} rows of {row_bytes:,} "
+        "bytes; valid: a smaller buffer_size"
+    )
+
+
 class RingStorage:
     """Columns of shape (capacity, *field_shape); `add` appends a batch of rows, wrapping around."""
 
@@ -30,10 +48,15 @@ class RingStorage:
         if capacity < 1:
             raise ValueError(f"capacity must be at least 1, got {capacity}")
         self.capacity = int(capacity)
-        self.columns = {
-            name: np.zeros((self.capacity, *shape), dtype=dtype)
-            for name, (shape, dtype) in spec.items()
-        }
+        try:
+            self.columns = {
+                name: np.zeros((self.capacity, *shape), dtype=dtype)
+                for name, (shape, dtype) in spec.items()
+            }
+        except MemoryError as exc:  # more than the system lets one process reserve
+            sizes = spec.values()
+            row = sum(int(np.prod(shape)) * np.dtype(dtype).itemsize for shape, dtype in sizes)
+            raise too_large(self.capacity, row) from exc
         self.cursor = 0
         """Index of the next row to write."""
         self.size = 0
