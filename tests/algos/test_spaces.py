@@ -224,7 +224,7 @@ def test_box_observations_keep_the_plain_networks():
 @pytest.mark.parametrize("algo", CONTINUOUS)
 def test_continuous_control_reads_an_rgb_frame_through_cnns(tmp_path, algo):
     """An image Box gets a CNN in front of the actor and one per critic (as a Dict's image key
-    does), the replay stores each (3, 36, 36) frame whole (it is not a frame stack), and the
+    does), the replay stores each (3, 36, 36) frame whole (it is not a frame stack), once, and the
     agent trains, acts and predicts on one raw frame after save/load. Before, the actor was an
     MLP on the flattened pixels and acting failed at the first policy step."""
     import gymnasium as gym
@@ -237,7 +237,8 @@ def test_continuous_control_reads_an_rgb_frame_through_cnns(tmp_path, algo):
     assert isinstance(agent.actor[0], ImageBranch)
     assert isinstance(agent.critic, EncodedQEnsemble)
     assert all(isinstance(e, ImageBranch) for e in agent.critic.encoders)
-    assert agent.replay.frames is None and agent.env.frame_stacked is False
+    assert agent.env.frame_stacked is False  # stored as stacks of one: the whole frame
+    assert agent.replay.frames is not None and agent.replay.frames.frames.shape[1:] == (3, 36, 36)
     agent.learn(60)
     assert agent.counters["updates"] > 0
     rows = agent.replay.sample(8, np.random.default_rng(0)).obs

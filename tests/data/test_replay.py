@@ -157,25 +157,39 @@ def test_prioritized_n_step_replay_state_round_trips():
     assert set(probe.state_arrays()) >= {"sampler/sums", "accumulator/0/obs", "storage/cursor"}
 
 
-def test_rgb_frames_are_stored_whole():
+@pytest.mark.parametrize("shape", [(3, 64, 64), (96, 96, 3)])
+def test_rgb_frames_are_stored_once_each_and_whole(shape):
     """A channels-first RGB frame has the shape of a 3-frame stack: without `frame_stack` the
-    replay stores it whole, and every sampled observation is one that was added (with a frame
-    store it would have kept one colour plane per step and rebuilt other observations)."""
-    rgb = gym.spaces.Box(0, 255, (3, 64, 64), np.uint8)
+    replay keeps each observation once as a whole frame (a stack of one), not one colour plane
+    per step. Every sampled (obs, next_obs) is one that was added, the truncated episode's final
+    frame included (its successor row starts from the reset frame), and the frames take one
+    image per step plus one per episode end (the store's slack), not two per row."""
+    rgb = gym.spaces.Box(0, 255, shape, np.uint8)
     replay = Replay(10, rgb, gym.spaces.Box(-1, 1, (1,), np.float32))
-    assert replay.frames is None
+    assert replay.frames is not None and replay.frames.frames.shape[1:] == shape
     rng = np.random.default_rng(0)
-    obs, added = rng.integers(0, 256, (1, 3, 64, 64), dtype=np.uint8), []
-    for _ in range(5):
-        nxt = rng.integers(0, 256, (1, 3, 64, 64), dtype=np.uint8)
-        flags = np.zeros(1, bool)
-        replay.add(obs, np.zeros((1, 1), np.float32), Step(nxt, nxt, np.zeros(1), flags, flags))
-        added.append((obs[0], nxt[0]))
-        obs = nxt
-    batch = replay.sample(5, np.random.default_rng(1))
+    obs, added = rng.integers(0, 256, (1, *shape), dtype=np.uint8), []
+    for i in range(6):
+        final = rng.integers(0, 256, (1, *shape), dtype=np.uint8)
+        ended = np.array([i == 2])
+        new = rng.integers(0, 256, (1, *shape), dtype=np.uint8) if ended[0] else final
+        step = Step(new, final, np.zeros(1), np.zeros(1, bool), ended)
+        replay.add(obs, np.zeros((1, 1), np.float32), step)
+        added.append((obs[0], final[0]))
+        obs = new
+    assert replay.frames.written == 6 + 1 + 1  # the first, each step's successor, one reset
+    batch = replay.sample(32, np.random.default_rng(1))
+    assert set(batch.index.tolist()) == set(range(6))
     for row, index in enumerate(batch.index.tolist()):
         np.testing.assert_array_equal(batch.obs[row].numpy(), added[index][0])
         np.testing.assert_array_equal(batch.next_obs[row].numpy(), added[index][1])
+    assert batch.truncated.numpy()[batch.index == 2].all()
+
+
+def test_small_images_and_vectors_are_stored_as_they_are():
+    """Under 36x36 (MiniGrid's 7x7x3 grid) and for vectors the rows hold the arrays."""
+    for space in (gym.spaces.Box(0, 10, (7, 7, 3), np.uint8), gym.spaces.Box(-1, 1, (4,))):
+        assert Replay(10, space, gym.spaces.Discrete(2)).frames is None
 
 
 def test_frame_replay_state_round_trips():
@@ -221,3 +235,22 @@ def test_rows_built_elsewhere_are_stored_with_their_priorities():
         batch.truncated[batch.rewards == 1.0].all() and batch.terminated[batch.rewards == 2.0].all()
     )
     assert batch.discounts[batch.rewards == 2.0].eq(0.81).all()
+
+
+def test_rgb_frame_replay_state_round_trips():
+    def make() -> Replay:
+        rgb = gym.spaces.Box(0, 255, (3, 36, 36), np.uint8)
+        return Replay(6, rgb, gym.spaces.Discrete(2), gamma=0.9, n_step=2)
+
+    def frame(i: int) -> np.ndarray:
+        return np.full((1, 3, 36, 36), i, np.uint8)
+
+    def steps(replay: Replay, i: int) -> None:
+        ended = i % 5 == 4  # episodes of 5 steps; frame 100 + i is the reset after step i
+        new = frame(100 + i) if ended else frame(i + 1)
+        obs = frame(100 + i - 1) if i % 5 == 0 and i else frame(i)
+        rewards, terminated = np.zeros(1, np.float32), np.array([ended])
+        step = Step(new, frame(i + 1), rewards, terminated, np.zeros(1, bool))
+        replay.add(obs, np.array([i % 2]), step)
+
+    replay_state_round_trip(make, steps)

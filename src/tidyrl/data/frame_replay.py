@@ -17,7 +17,10 @@ Both assumptions are checked as the frames arrive, since an observation of the s
 not be a stack (the 3 colour planes of a channels-first RGB frame): a first observation whose k
 frames differ, or a successor whose first k - 1 frames are not its predecessor's last k - 1,
 raises `EnvError` instead of storing frames that would rebuild other observations. The replay
-uses the store only for an env that stacks frames this way (`tidyrl.envs.make.stacks_frames`).
+uses the store as a stack store only for an env that stacks frames this way
+(`tidyrl.envs.make.stacks_frames`); any other uint8 image goes in as a stack of one (k = 1, the
+frame being the whole image), where both checks hold by construction and each observation is
+stored once.
 """
 
 from __future__ import annotations

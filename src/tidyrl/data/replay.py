@@ -1,13 +1,15 @@
 """The one experience replay of every off-policy algorithm, composed from kernel parts
 (Dopamine's split): `RingStorage` rows + a sampler (`UniformSampler` or `PrioritizedSampler`) +
-an `NStepAccumulator` (n = 1 passes through) + for stacked pixel frames a `FrameStore`, so each
-frame is stored once.
+an `NStepAccumulator` (n = 1 passes through) + for pixel observations a `FrameStore`, so each
+frame is stored once (`frame_store_stack`).
 
-The frame store needs to know that the observations are a stack of frames: a uint8 (3, 64, 64)
-array may as well be one RGB frame, channels first, whose planes do not shift from step to step.
-So it is used only when the caller says so (`frame_stack=True`: the agents pass
-`VecEnv.frame_stacked`, true for an env built with Gymnasium's `FrameStackObservation`, as
-`tidyrl.envs.atari` builds Atari); other pixel observations are stored whole, as uint8.
+The frame store needs to know whether the observations are a stack of frames: a uint8
+(3, 64, 64) array may as well be one RGB frame, channels first, whose planes do not shift from
+step to step. Stacks are stored frame by frame only when the caller says so (`frame_stack=True`:
+the agents pass `VecEnv.frame_stacked`, true for an env built with Gymnasium's
+`FrameStackObservation`, as `tidyrl.envs.atari` builds Atari). Any other uint8 image from 36x36
+is a stack of one: each observation is stored once, not as both a row's `obs` and the previous
+row's `next_obs` (half the memory of storing both; a 64x64 RGB frame is 12 KB).
 
 Each row is a transition (s, a, R^(m), s', terminated, truncated, gamma^m) as the environment
 owner (`tidyrl.envs.make.VecEnv`) produced it: `next_obs` is the true final observation when an
@@ -25,7 +27,7 @@ over).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, cast
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -40,11 +42,23 @@ from tidyrl.envs.make import Step
 from tidyrl.envs.spaces import columns
 
 
-def uses_frame_store(space: gym.Space[Any], frame_stack: bool) -> bool:
-    """Stacked frames (uint8 (k, H, W) with H, W >= 36, from an env that stacks them) are
-    stored once per frame."""
+def frame_store_layout(space: gym.Space[Any], frame_stack: bool) -> tuple[int, ...] | None:
+    """An observation of `space` as a `FrameStore` holds it, (k, *frame), or None where the
+    replay stores observations as they are. Stacks (uint8 (k, H, W) with H, W >= 36, from an
+    env that stacks frames): (k, H, W), each frame stored once. Any other uint8 image whose two
+    longer sides are >= 36 (an RGB frame, channels first or last): (1, *shape), each observation
+    stored once."""
     shape = tuple(space.shape or ())
-    return frame_stack and space.dtype == np.uint8 and len(shape) == 3 and min(shape[1:]) >= 36
+    if space.dtype != np.uint8 or len(shape) != 3:
+        return None
+    if frame_stack and min(shape[1:]) >= 36:
+        return shape
+    return (1, *shape) if sorted(shape)[1] >= 36 else None
+
+
+def uses_frame_store(space: gym.Space[Any], frame_stack: bool) -> bool:
+    """Whether the replay keeps `space`'s observations in a `FrameStore`."""
+    return frame_store_layout(space, frame_stack) is not None
 
 
 def action_spec(space: gym.Space[Any]) -> tuple[tuple[int, ...], Any]:
@@ -73,6 +87,7 @@ class Replay:
         frame_stack: bool = False,
     ) -> None:
         shape = tuple(observation_space.shape or ())
+        self.obs_shape = shape
         self.frames: FrameStore | None = None
         self.keys: list[str] | None = None
         """The keys of a Dict observation (None: one array per observation)."""
@@ -82,10 +97,12 @@ class Replay:
             for key, (key_shape, dtype) in columns(observation_space).items():
                 stored = np.float32 if dtype.kind == "f" else dtype
                 obs_specs[f"obs.{key}"] = obs_specs[f"next_obs.{key}"] = (key_shape, stored)
-        elif uses_frame_store(observation_space, frame_stack):
-            k = shape[0]
+        elif (layout := frame_store_layout(observation_space, frame_stack)) is not None:
+            self.stack_shape = layout
+            """An observation as the frame store sees it: k frames (k = 1: the whole image)."""
+            k = layout[0]
             slack = capacity // 50 + (k + n_step + 2) * n_envs + 1000
-            self.frames = FrameStore(capacity + slack, shape[1:], k, n_envs)
+            self.frames = FrameStore(capacity + slack, self.stack_shape[1:], k, n_envs)
             obs_spec: tuple[tuple[int, ...], Any] = ((k,), np.int64)
         else:
             small_ints = observation_space.dtype in (np.uint8, np.bool_)
@@ -124,8 +141,8 @@ class Replay:
         next_obs: Any
         if self.frames is not None:
             if not self._started:
-                self.frames.reset(obs)
-            frames = cast(np.ndarray, step.next_obs), cast(np.ndarray, step.obs)
+                self.frames.reset(self._stacks(obs))
+            frames = self._stacks(step.next_obs), self._stacks(step.obs)
             obs, next_obs = self.frames.step(*frames, step.dones)
         else:
             next_obs = step.next_obs
@@ -136,6 +153,11 @@ class Replay:
         )
         if rows is not None:
             self._store(rows, None)
+
+    def _stacks(self, obs: Any) -> np.ndarray:
+        """Observations [n, ...] as the frame store's [n, k, *frame]."""
+        array = np.asarray(obs)
+        return array.reshape(len(array), *self.stack_shape)
 
     def add_rows(self, rows: dict[str, Any], priorities: np.ndarray | None = None) -> np.ndarray:
         """Store completed rows (the `NStepAccumulator.push` layout: built where they were
@@ -175,7 +197,11 @@ class Replay:
                     break
                 index[bad] = rng.integers(0, len(self.storage), int(bad.sum()))
                 obs, next_obs = cols["obs"][index], cols["next_obs"][index]
-            obs, next_obs = self.frames.get(obs), self.frames.get(next_obs)
+            shape = (len(index), *self.obs_shape)
+            obs, next_obs = (
+                self.frames.get(obs).reshape(shape),
+                self.frames.get(next_obs).reshape(shape),
+            )
 
         def tensor(array: Any) -> Any:
             if isinstance(array, dict):

@@ -386,7 +386,7 @@ class ApexEnv(RayVecEnv):
         replay: (observations, actions, step)."""
         if uses_frame_store(agent.observation_space, frame_stack=True):  # the shape of one
             raise ConfigError(
-                f"workers={len(self.workers)}: pixel observations (uint8 (C, H, W) from 36x36, "
+                f"workers={len(self.workers)}: pixel observations (uint8 images from 36x36, "
                 "such as stacked Atari frames) are not served on Ape-X workers yet; use workers=0"
             )
         if not self.stream.pending:
