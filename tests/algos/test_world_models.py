@@ -194,3 +194,22 @@ def test_initial_action_is_where_the_controller_and_cma_es_start():
 def test_initial_action_outside_the_action_space_is_refused(env, action, message):
     with pytest.raises(tidyrl.errors.ConfigError, match=message):
         tidyrl.make("world-models", env, preset="none", initial_action=action)
+
+
+def test_collected_frames_larger_than_the_machine_are_refused_before_collecting():
+    """CartPole keeps 16-byte states and caps episodes at 500 steps: 501 x 16 = 8,016 bytes an
+    episode at most. 20 random episodes and two later rounds of 5 need 240,480 bytes, more than
+    200,000, where 24 episodes fit: 14 random ones beside the rounds' 10."""
+    rounds = {"generations": 1, "iterations": 3, "iteration_rollouts": 5}
+    agent = tidyrl.make("world-models", "CartPole-v1", preset="none", rollouts=20, **rounds)
+    with pytest.raises(
+        tidyrl.errors.ConfigError,
+        match=r"rollouts=20 \(30 episodes in all\) of up to 500 steps keep 240.5 kB of frames "
+        r"\(16 bytes each\) in memory, more than this machine's 200.0 kB; valid: rollouts below "
+        r"14, or a smaller rollout_max_steps",
+    ):
+        agent.check_dataset_memory(200_000)
+    agent.check_dataset_memory(240_480)  # exactly enough
+    capped = tidyrl.make("world-models", "CartPole-v1", preset="none", rollouts=20, **rounds,
+                         rollout_max_steps=100)  # fmt: skip
+    capped.check_dataset_memory(200_000)  # 30 x 101 x 16 = 48,480 bytes

@@ -207,6 +207,18 @@ def stacks_frames(env: gym.Env[Any, Any]) -> bool:
     return False
 
 
+def episode_cap(env: gym.Env[Any, Any]) -> int | None:
+    """The most steps an episode of `env` can last: its innermost `TimeLimit` that binds first
+    (None without one)."""
+    caps = []
+    layer: Any = env
+    while isinstance(layer, gym.Wrapper):
+        if isinstance(layer, gym.wrappers.TimeLimit):
+            caps.append(int(layer._max_episode_steps))
+        layer = layer.env
+    return min(caps) if caps else None
+
+
 def space_to_dict(space: gym.Space[Any]) -> dict[str, Any]:
     """JSON description of a space, stored in checkpoints and compared on load."""
     if isinstance(space, gym.spaces.Discrete):
@@ -329,6 +341,8 @@ class VecEnv:
         self.single_action_space = self.envs.single_action_space
         self.single_action_space.seed(seed)
         self.frame_stacked = stacks_frames(self.envs.envs[0])
+        self.episode_cap = episode_cap(self.envs.envs[0])
+        """The most steps an episode can last (`episode_cap`)."""
         """Observations are stacks of frames (`stacks_frames`): the replay stores each frame
         once."""
         self._int_actions = isinstance(self.single_action_space, gym.spaces.Discrete)

@@ -61,8 +61,10 @@ import torch.nn.functional as F
 from safetensors.numpy import load_file, save_file
 from torch import nn
 
+from tidyrl import runtime
 from tidyrl.agent import Agent
 from tidyrl.config import check_range
+from tidyrl.data.storage import human_bytes
 from tidyrl.envs.make import Step, make_env
 from tidyrl.errors import CheckpointError, ConfigError
 from tidyrl.loops.process_pool import ProcessPool
@@ -537,6 +539,7 @@ class WorldModels(Agent):
 
     # -- the four phases ----------------------------------------------------------------------
     def learn(self, total_steps: int) -> WorldModels:
+        self.check_dataset_memory(runtime.memory_limit())
         with self.training(total_steps):
             while True:
                 self._collect()
@@ -548,6 +551,27 @@ class WorldModels(Agent):
                 if self.finished or self.phase["collected"]:
                     break  # budget spent, or the last round done; else a new round collects
         return self
+
+    def check_dataset_memory(self, limit: int | None) -> None:
+        """Refuse (ConfigError) a run whose collected frames would outgrow `limit`, the memory
+        the machine has: every round's episodes at their longest (`rollout_max_steps`, else the
+        env's time limit), T + 1 stored frames each. The paper's 10,000 CarRacing rollouts of
+        1,000 steps are 123 GB of 64x64 frames."""
+        cfg = self.config
+        cap = cfg.rollout_max_steps or getattr(self.env, "episode_cap", None)
+        if limit is None or not cap:
+            return
+        episodes = cfg.rollouts + (cfg.iterations - 1) * (cfg.iteration_rollouts or cfg.rollouts)
+        frame = self._stored(self.env.obs).nbytes
+        need = episodes * (cap + 1) * frame
+        if need > limit:
+            fit = limit // ((cap + 1) * frame) - (episodes - cfg.rollouts)
+            raise ConfigError(
+                f"rollouts={cfg.rollouts:,} ({episodes:,} episodes in all) of up to {cap:,} "
+                f"steps keep {human_bytes(need)} of frames ({frame:,} bytes each) in memory, more "
+                f"than this machine's {human_bytes(limit)}; valid: rollouts below {max(fit, 0):,}, "
+                "or a smaller rollout_max_steps"
+            )
 
     def _data_file(self) -> Path | None:
         return Path(self.run.run_dir) / DATA_FILE if self.run.run_dir is not None else None
