@@ -63,6 +63,7 @@ CASES = {
     "sddpg": ("Pendulum-v1", SMALL_AC, 200),
     # an image Box through CNNs (tests/space_envs.py): kept in its shape, uint8 as it is
     "ppo-image": ("tidyspace/ImageObs-v0", {"hidden": (32,)}, 2048),
+    "reinforce-image": ("tidyspace/ImageObs-v0", {"hidden": (32,)}, 200),
     "sac-image": ("tidyspace/PixelReach-v0", {**SMALL_AC, "learning_starts": 40}, 100),
     # behaviour cloning from a few demos; DAgger labelling with a saved PPO expert
     "bc": ("CartPole-v1", {"hidden": (32,)}, 200),

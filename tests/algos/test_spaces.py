@@ -278,18 +278,22 @@ def test_continuous_dict_observations_save_load_and_predict_on_a_raw_dict(tmp_pa
     np.testing.assert_array_equal(loaded.predict(batch), agent.predict(batch))
 
 
-@pytest.mark.parametrize("algo", ["ppo", "a2c", "trpo"])
+@pytest.mark.parametrize("algo", ["ppo", "a2c", "trpo", "reinforce", "actor-critic", "a3c"])
 def test_policy_gradients_read_an_image_box_through_a_cnn(tmp_path, algo):
-    """PPO, A2C and TRPO give the actor and the critic a CNN each for an image Box (here a
-    channels-last (6, 6, 1) frame whose lit rows name the rewarded action), keep it in its shape
-    in the rollout, and learn the task (8 per episode; random play about 2.7)."""
+    """The policy-gradient learners give the actor and the critic a CNN each for an image Box
+    (here a channels-last (6, 6, 1) frame whose lit rows name the rewarded action), keep it in
+    its shape in the rollout (A3C: in each worker's; REINFORCE: in its episodes), leave it
+    unnormalized by default (the CNN scales it), and learn the task (8 per episode; random play
+    about 2.7)."""
     from tidyrl.nets.encoders import ImageBranch
 
     agent = tidyrl.make(algo, "tidyspace/ImageObs-v0", seed=0, torch_threads=1)
     actor, critic = agent.policy.actor_encoder, agent.policy.critic_encoder
     assert isinstance(actor, ImageBranch) and isinstance(critic, ImageBranch)
     assert actor is not critic and actor.channels_last
-    assert tuple(agent.rollout.obs.shape[2:]) == (6, 6, 1)
+    assert agent.io.obs_shape == (6, 6, 1) and not agent.io.normalize_obs
+    if hasattr(agent, "rollout"):
+        assert tuple(agent.rollout.obs.shape[2:]) == (6, 6, 1)
     agent.learn(3_000)
     assert tidyrl.evaluate(agent, episodes=10)["mean_return"] >= 7.5
     agent.save(tmp_path / "a")  # the CNNs come back: the same actions on the same frames
@@ -297,9 +301,19 @@ def test_policy_gradients_read_an_image_box_through_a_cnn(tmp_path, algo):
     np.testing.assert_array_equal(loaded.predict(frames), agent.predict(frames))
 
 
-def test_image_observations_are_not_normalized_and_other_learners_flatten_them():
+@pytest.mark.parametrize("algo", ["ppo", "reinforce"])
+def test_image_observations_are_not_normalized(algo):
     with pytest.raises(tidyrl.errors.ConfigError, match="an image is scaled by the network"):
-        tidyrl.make("ppo", "tidyspace/ImageObs-v0", normalize_obs=True)
-    reinforce = tidyrl.make("reinforce", "tidyspace/ImageObs-v0", seed=0)
-    assert reinforce.policy.actor_encoder is None  # an MLP on the 36 flattened pixels
-    assert reinforce.policy.actor[0].in_features == 36
+        tidyrl.make(algo, "tidyspace/ImageObs-v0", normalize_obs=True)
+
+
+@pytest.mark.parametrize("algo", ["reinforce", "actor-critic", "a3c"])
+def test_vector_observations_are_normalized_by_default(algo):
+    """normalize_obs=None (their default) means on for vectors, as these learners were tuned."""
+    assert tidyrl.make(algo, "CartPole-v1").io.normalize_obs is True
+    assert tidyrl.make(algo, "CartPole-v1", normalize_obs=False).io.normalize_obs is False
+
+
+def test_recurrent_ppo_flattens_an_image():
+    agent = tidyrl.make("recurrent-ppo", "tidyspace/ImageObs-v0", seed=0)
+    assert agent.io.obs_dim == 36 and not agent.io.image  # its LSTMs read the 36 pixels

@@ -81,8 +81,9 @@ class A3CConfig:
     """GAE lambda (1.0: the paper's n-step returns)."""
     lr: float = 1e-3
     """Learning rate of the shared Adam."""
-    normalize_obs: bool = True
-    """Running observation normalization, its statistics shared by the workers."""
+    normalize_obs: bool | None = None
+    """Running observation normalization, its statistics shared by the workers (None: on for
+    vector observations, off for an image, which the CNNs scale)."""
     normalize_reward: bool = True
     """Scale rewards by the std of a running discounted return (each worker's own return
     accumulator; the statistics shared by the workers, like the observations'). On: without
@@ -157,9 +158,9 @@ class Segment:
         self.env = VecEnv(env_cfg, n_envs=1, seed=seed)
         self.local = copy.deepcopy(policy)
         space = self.env.single_observation_space
-        self.io = PolicyIO(space, self.env.single_action_space, cfg.normalize_obs)
+        self.io = PolicyIO(space, self.env.single_action_space, cfg.normalize_obs, images=True)
         shape = action_shape(self.env.single_action_space)
-        self.rollout = Rollout(cfg.t_max, 1, (self.io.obs_dim,), shape, self.local.discrete)
+        self.rollout = Rollout(cfg.t_max, 1, self.io.obs_shape, shape, self.local.discrete)
         self.tally = _Tally(self.env, seed)
         self.seen = RunningMeanStd((self.io.obs_dim,), epsilon=0.0)
         """Statistics of the observations since the last `drain`, for the shared ones."""
@@ -290,7 +291,7 @@ class A3C(Agent):
     def __init__(self, env, config=None, run=None, *, algo=None) -> None:
         super().__init__(env, config, run, algo=algo)
         cfg = self.config
-        self.io, self.policy = build_policy(self, cfg)
+        self.io, self.policy = build_policy(self, cfg, images=True)
         self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=cfg.lr)
         self.obs_norm = self.io.obs_norm
         self.reward_norm = RunningMeanStd(())
@@ -370,7 +371,7 @@ class A3C(Agent):
 
     def update_probe(self) -> Callable[[], object] | None:
         g = torch.Generator().manual_seed(0)
-        obs = torch.randn(self.config.t_max, self.io.obs_dim, generator=g)
+        obs = torch.randn(self.config.t_max, *self.io.obs_shape, generator=g)
         with torch.no_grad():
             dist, values = self.policy(obs)
             actions = dist.sample()

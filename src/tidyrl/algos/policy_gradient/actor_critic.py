@@ -48,8 +48,9 @@ class ActorCriticConfig:
     """Adam learning rate of the critic."""
     ent_coef: float = 0.0
     """Entropy bonus coefficient."""
-    normalize_obs: bool = True
-    """Running observation normalization."""
+    normalize_obs: bool | None = None
+    """Running observation normalization (None: on for vector observations, off for an image,
+    which the CNNs scale)."""
     normalize_reward: bool = True
     """Scale rewards by the std of a running discounted return (Engstrom et al. 2020). On: it
     took the Acrobot and LunarLander seeds that failed without it to -78 and 201
@@ -97,7 +98,7 @@ class ActorCritic(Agent):
     def __init__(self, env, config=None, run=None, *, algo=None) -> None:
         super().__init__(env, config, run, algo=algo)
         cfg = self.config
-        self.io, self.policy = build_policy(self, cfg)
+        self.io, self.policy = build_policy(self, cfg, images=True)
         assert self.policy.critic is not None
         self.actor_optimizer = torch.optim.Adam(
             self.policy.actor_parameters(), lr=cfg.lr_actor, foreach=True

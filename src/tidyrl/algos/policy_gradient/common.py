@@ -46,7 +46,7 @@ class PolicyIO:
         self,
         observation_space: gym.Space[Any],
         action_space: gym.Space[Any],
-        normalize_obs: bool,
+        normalize_obs: bool | None,
         images: bool = False,
     ) -> None:
         self.structured = isinstance(observation_space, gym.spaces.Dict)
@@ -54,6 +54,8 @@ class PolicyIO:
         self.image = images and image_layout(observation_space) is not None
         """An image Box read by a CNN (`images`: the algorithm builds one): kept in its shape,
         not flattened, not normalized (the CNN scales it)."""
+        if normalize_obs is None:  # a config's "auto": vectors only
+            normalize_obs = not (self.structured or self.image)
         if (self.structured or self.image) and normalize_obs:
             kind = "a Dict observation's keys are" if self.structured else "an image is"
             raise ConfigError(
@@ -65,6 +67,8 @@ class PolicyIO:
         self.adapter = ActionAdapter(action_space)
         self.normalize_obs = normalize_obs
         self.obs_norm = RunningMeanStd((self.obs_dim,))
+        self.obs_shape = tuple(observation_space.shape or ()) if self.image else (self.obs_dim,)
+        """One network input of a Box observation (flat, or an image in its shape)."""
 
     def obs(self, raw: Any, update: bool = False) -> Any:
         """Network input for a batch of raw observations: a float32 tensor [N, obs_dim], or a
@@ -168,9 +172,7 @@ def new_rollout(
     experience a reward plug-in scores; with `intrinsic`, a second value stream for its
     rewards)."""
     io, space = agent.io, agent.action_space
-    obs = columns(io.space) if io.structured else (io.obs_dim,)
-    if io.image:  # kept in its shape for the CNN
-        obs = tuple(io.space.shape or ())
+    obs = columns(io.space) if io.structured else io.obs_shape
     masks = agent.env.masks
     mask_width = None if masks is None else masks.shape[1]
     return Rollout(

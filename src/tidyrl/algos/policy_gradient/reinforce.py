@@ -72,8 +72,9 @@ class REINFORCEConfig:
     """Hidden activation."""
     log_std_init: float = 0.0
     """Initial log std of the Gaussian policy (Box actions)."""
-    normalize_obs: bool = True
-    """Running observation normalization."""
+    normalize_obs: bool | None = None
+    """Running observation normalization (None: on for vector observations, off for an image,
+    which the policy's CNN scales)."""
     normalize_advantages: bool = True
     """Standardise Psi_t - b_t over each batch (mean 0, std 1), as Spinning Up's VPG does: the
     step size then no longer scales with the size of the returns."""
@@ -141,7 +142,7 @@ class REINFORCE(Agent):
     def __init__(self, env, config=None, run=None, *, algo=None) -> None:
         super().__init__(env, config, run, algo=algo)
         cfg = self.config
-        self.io, self.policy = build_policy(self, cfg, critic=cfg.baseline == "value")
+        self.io, self.policy = build_policy(self, cfg, critic=cfg.baseline == "value", images=True)
         self.optimizer = torch.optim.Adam(self.policy.actor_parameters(), lr=cfg.lr, foreach=True)
         self.obs_norm = self.io.obs_norm
         self.baseline_mean = torch.zeros(())
@@ -239,6 +240,6 @@ class REINFORCE(Agent):
     def update_probe(self) -> Callable[[], object]:
         obs = self.io.obs(self.env.obs)
         with torch.no_grad():
-            acts = self.policy.distribution(obs.expand(200, -1)).sample()
-        episode = Episode(obs.expand(200, -1).clone(), acts, np.ones(200), None)
+            acts = self.policy.distribution(obs.expand(200, *obs.shape[1:])).sample()
+        episode = Episode(obs.expand(200, *obs.shape[1:]).clone(), acts, np.ones(200), None)
         return lambda: self.update([episode])
