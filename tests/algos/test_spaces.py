@@ -278,11 +278,14 @@ def test_continuous_dict_observations_save_load_and_predict_on_a_raw_dict(tmp_pa
     np.testing.assert_array_equal(loaded.predict(batch), agent.predict(batch))
 
 
-@pytest.mark.parametrize("algo", ["ppo", "a2c", "trpo", "reinforce", "actor-critic", "a3c"])
+@pytest.mark.parametrize(
+    "algo", ["ppo", "a2c", "trpo", "reinforce", "actor-critic", "a3c", "recurrent-ppo"]
+)
 def test_policy_gradients_read_an_image_box_through_a_cnn(tmp_path, algo):
     """The policy-gradient learners give the actor and the critic a CNN each for an image Box
     (here a channels-last (6, 6, 1) frame whose lit rows name the rewarded action), keep it in
-    its shape in the rollout (A3C: in each worker's; REINFORCE: in its episodes), leave it
+    its shape in the rollout (A3C: in each worker's; REINFORCE: in its episodes; recurrent PPO:
+    a CNN in front of each LSTM), leave it
     unnormalized by default (the CNN scales it), and learn the task (8 per episode; random play
     about 2.7)."""
     from tidyrl.nets.encoders import ImageBranch
@@ -307,13 +310,8 @@ def test_image_observations_are_not_normalized(algo):
         tidyrl.make(algo, "tidyspace/ImageObs-v0", normalize_obs=True)
 
 
-@pytest.mark.parametrize("algo", ["reinforce", "actor-critic", "a3c"])
+@pytest.mark.parametrize("algo", ["reinforce", "actor-critic", "a3c", "recurrent-ppo"])
 def test_vector_observations_are_normalized_by_default(algo):
     """normalize_obs=None (their default) means on for vectors, as these learners were tuned."""
     assert tidyrl.make(algo, "CartPole-v1").io.normalize_obs is True
     assert tidyrl.make(algo, "CartPole-v1", normalize_obs=False).io.normalize_obs is False
-
-
-def test_recurrent_ppo_flattens_an_image():
-    agent = tidyrl.make("recurrent-ppo", "tidyspace/ImageObs-v0", seed=0)
-    assert agent.io.obs_dim == 36 and not agent.io.image  # its LSTMs read the 36 pixels

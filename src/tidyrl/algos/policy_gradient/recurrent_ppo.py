@@ -58,6 +58,7 @@ from tidyrl.core.normalize import RewardScaler, RunningMeanStd
 from tidyrl.core.returns import normalize
 from tidyrl.data.rollout import Rollout, RolloutBatch
 from tidyrl.errors import ConfigError
+from tidyrl.nets.encoders import ImageBranch
 from tidyrl.nets.mlp import Activation, run_layers
 from tidyrl.nets.optim import Adam
 from tidyrl.nets.policy import ActorCritic
@@ -102,8 +103,9 @@ class RecurrentPPOConfig:
     """Normalize advantages per minibatch."""
     target_kl: float = 0.0
     """Stop the epochs early when approx. KL > 1.5 * target_kl (0: never)."""
-    normalize_obs: bool = True
-    """Running mean/std observation normalization (RL-Zoo's `normalize: True`)."""
+    normalize_obs: bool | None = None
+    """Running mean/std observation normalization (RL-Zoo's `normalize: True`; None: on for
+    vector observations, off for an image, which the CNNs scale)."""
     normalize_reward: bool = False
     """Scale rewards by the std of a running discounted return."""
     lstm_hidden: int = 64
@@ -157,7 +159,9 @@ class RecurrentPPOConfig:
 
 class LSTMActorCritic(nn.Module):
     """pi(a|h) and V(h) with a separate one-layer LSTM for actor and critic, each followed by
-    the MLP and head of an `ActorCritic` built on the LSTM's output.
+    the MLP and head of an `ActorCritic` built on the LSTM's output. An image observation
+    (`image_space`) goes through a CNN of its own in front of each LSTM (sb3-contrib's
+    `CnnLstmPolicy`); a vector goes in as it is.
 
     The recurrent state is one tensor [4, N, H]: actor h, actor c, critic h, critic c."""
 
@@ -169,12 +173,24 @@ class LSTMActorCritic(nn.Module):
         hidden: tuple[int, ...],
         activation: str,
         log_std_init: float,
+        image_space: gym.Space[Any] | None = None,
     ) -> None:
         super().__init__()
         self.lstm_hidden = lstm_hidden
-        self.actor_lstm = nn.LSTM(obs_dim, lstm_hidden)
-        self.critic_lstm = nn.LSTM(obs_dim, lstm_hidden)
+        self.actor_encoder = ImageBranch(image_space) if image_space is not None else None
+        self.critic_encoder = ImageBranch(image_space) if image_space is not None else None
+        width = self.actor_encoder.out_dim if self.actor_encoder is not None else obs_dim
+        self.actor_lstm = nn.LSTM(width, lstm_hidden)
+        self.critic_lstm = nn.LSTM(width, lstm_hidden)
         self.body = ActorCritic(lstm_hidden, action_space, hidden, activation, log_std_init)
+
+    @staticmethod
+    def encode(encoder: ImageBranch | None, obs: torch.Tensor) -> torch.Tensor:
+        """An LSTM's inputs [L, B, D] for observations [L, B, ...] (the CNN's features of each
+        frame, or the vectors themselves)."""
+        if encoder is None:
+            return obs
+        return encoder(obs.flatten(0, 1)).reshape(*obs.shape[:2], -1)
 
     def initial_state(self, n: int) -> torch.Tensor:
         """Zero memory for n envs."""
@@ -187,8 +203,10 @@ class LSTMActorCritic(nn.Module):
         first observation: the state is zeroed before reading it), initial state [4, B, H].
         Returns the actor's and the critic's outputs [L, B, H] and the final state
         (`tidyrl.nets.recurrent.unroll` for each LSTM)."""
-        actor, actor_state = unroll(self.actor_lstm, obs, starts, state[0:2])
-        critic, critic_state = unroll(self.critic_lstm, obs, starts, state[2:4])
+        actor_in = self.encode(self.actor_encoder, obs)
+        critic_in = self.encode(self.critic_encoder, obs)
+        actor, actor_state = unroll(self.actor_lstm, actor_in, starts, state[0:2])
+        critic, critic_state = unroll(self.critic_lstm, critic_in, starts, state[2:4])
         return actor, critic, torch.cat([actor_state, critic_state])
 
     def heads(self, actor: torch.Tensor, critic: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -209,7 +227,8 @@ class LSTMActorCritic(nn.Module):
     def value(self, obs: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
         """V(h) of observations read from `state` (no reset), e.g. a truncated episode's final
         observation after the step that led to it."""
-        v, _ = self.critic_lstm(obs.unsqueeze(0), (state[2:3], state[3:4]))
+        x = self.encode(self.critic_encoder, obs.unsqueeze(0))
+        v, _ = self.critic_lstm(x, (state[2:3], state[3:4]))
         assert self.body.critic is not None
         return run_layers(self.body.critic, v[0]).squeeze(-1)
 
@@ -277,7 +296,8 @@ class RecurrentPPO(Agent):
     def __init__(self, env, config=None, run=None, *, algo=None) -> None:
         super().__init__(env, config, run, algo=algo)
         cfg = self.config
-        self.io = PolicyIO(self.observation_space, self.action_space, cfg.normalize_obs)
+        space = self.observation_space
+        self.io = PolicyIO(space, self.action_space, cfg.normalize_obs, images=True)
         self.policy = LSTMActorCritic(
             self.io.obs_dim,
             self.action_space,
@@ -285,6 +305,7 @@ class RecurrentPPO(Agent):
             tuple(cfg.hidden),
             cfg.activation,
             cfg.log_std_init,
+            image_space=space if self.io.image else None,
         )
         self.optimizer = Adam(
             self.policy.parameters(), lr=cfg.lr, eps=1e-5, max_grad_norm=cfg.max_grad_norm
@@ -295,7 +316,7 @@ class RecurrentPPO(Agent):
         self.rollout = Rollout(
             cfg.n_steps,
             cfg.n_envs,
-            (self.io.obs_dim,),
+            self.io.obs_shape,
             action_shape(self.action_space),
             self.io.adapter.discrete,
         )
