@@ -14,7 +14,7 @@
   Gaussians) and C (867 parameters) on CarRacing-v3 at a scale two shared cores can run
   (`--preset carracing-small`: 40 random episodes of 250 steps, 3 V epochs, 20 M epochs, CMA-ES
   population 16 with one 250-step real episode per candidate, starting from gas 0.5 and no
-  brake as the paper's controller does at theta = 0), 80k real steps (about 17 generations);
+  brake as the paper's controller does at theta = 0), 80k real steps (18 generations);
   evaluated on 100 whole episodes, as the paper and the issue's bar count them, 3 seeds.
   Threshold 300 (the issue's bar; Ha & Schmidhuber: 906 +- 21 at full scale, 632 +- 251 with
   V only).

@@ -1,7 +1,7 @@
 """The one experience replay of every off-policy algorithm, composed from kernel parts
 (Dopamine's split): `RingStorage` rows + a sampler (`UniformSampler` or `PrioritizedSampler`) +
 an `NStepAccumulator` (n = 1 passes through) + for pixel observations a `FrameStore`, so each
-frame is stored once (`frame_store_stack`).
+frame is stored once (`frame_store_layout`).
 
 The frame store needs to know whether the observations are a stack of frames: a uint8
 (3, 64, 64) array may as well be one RGB frame, channels first, whose planes do not shift from

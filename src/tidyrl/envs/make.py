@@ -208,7 +208,7 @@ def stacks_frames(env: gym.Env[Any, Any]) -> bool:
 
 
 def episode_cap(env: gym.Env[Any, Any]) -> int | None:
-    """The most steps an episode of `env` can last: its innermost `TimeLimit` that binds first
+    """The most steps an episode of `env` can last: the tightest of its `TimeLimit` wrappers
     (None without one)."""
     caps = []
     layer: Any = env
@@ -341,10 +341,10 @@ class VecEnv:
         self.single_action_space = self.envs.single_action_space
         self.single_action_space.seed(seed)
         self.frame_stacked = stacks_frames(self.envs.envs[0])
-        self.episode_cap = episode_cap(self.envs.envs[0])
-        """The most steps an episode can last (`episode_cap`)."""
         """Observations are stacks of frames (`stacks_frames`): the replay stores each frame
         once."""
+        self.episode_cap = episode_cap(self.envs.envs[0])
+        """The most steps an episode can last (`episode_cap`)."""
         self._int_actions = isinstance(self.single_action_space, gym.spaces.Discrete)
         self._returns = np.zeros(n_envs, dtype=np.float64)
         self._lengths = np.zeros(n_envs, dtype=np.int64)
