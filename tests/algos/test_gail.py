@@ -105,10 +105,11 @@ def test_gradient_penalty_by_hand():
 
 def test_discriminator_features_one_hot_and_box_scale():
     cfg = GAILConfig(demos="unused")
-    discrete = Discriminator(2, gym.spaces.Discrete(3, start=1), cfg)
+    obs2, obs1 = gym.spaces.Box(-1.0, 1.0, (2,)), gym.spaces.Box(-1.0, 1.0, (1,))
+    discrete = Discriminator(obs2, gym.spaces.Discrete(3, start=1), cfg)
     x = discrete.features(torch.tensor([[0.5, -0.5]]), torch.tensor([3]))
     np.testing.assert_array_equal(x, [[0.5, -0.5, 0.0, 0.0, 1.0]])
-    box = Discriminator(1, gym.spaces.Box(-2.0, 2.0, (1,), np.float32), cfg)
+    box = Discriminator(obs1, gym.spaces.Box(-2.0, 2.0, (1,), np.float32), cfg)
     x = box.features(torch.tensor([[1.0], [1.0]]), torch.tensor([[2.0], [-1.0]]))
     np.testing.assert_allclose(x, [[1.0, 1.0], [1.0, -0.5]])
 
@@ -303,3 +304,41 @@ def test_gail_balances_cartpole_without_its_reward(cartpole_demos):
     env = tidyrl.make("ppo", "CartPole-v1", seed=0)  # score with CartPole's own reward
     env.act = agent.act
     assert tidyrl.evaluate(env, episodes=5)["mean_return"] >= 200
+
+
+def test_the_discriminator_reads_images_through_a_cnn(tmp_path):
+    """For an image Box the discriminator puts a CNN in front of its MLP, its input x (where
+    the gradient penalty interpolates) is [pixels scaled to [0, 1], phi(a)], and it learns to
+    tell the expert's pairs from a random policy's (a third of which match the expert's)."""
+    import tests.space_envs  # noqa: F401  (registers tidyspace/*)
+    from tests.algos.test_imitation import image_expert
+    from tidyrl.nets.encoders import ImageBranch
+
+    env = "tidyspace/ImageObs-v0"
+    path = collect(image_expert, EnvConfig(env), 10, seed=0).save(tmp_path / "image")
+    agent = tidyrl.make(
+        "gail", env, seed=0, demos=str(path), n_steps=32, disc_lr=1e-3, torch_threads=1
+    )
+    assert isinstance(agent.policy.actor_encoder, ImageBranch)
+    plugin = agent.reward_plugin
+    disc = plugin.discriminator
+    assert isinstance(disc.image, ImageBranch) and disc.obs_dim == 36
+    random_play = collect(random_policy(env), EnvConfig(env), 10, seed=1)
+    take = np.random.default_rng(0).integers(0, len(random_play), 64)
+    expert = plugin.demos.sample(64, np.random.default_rng(1))
+    expert_x = disc.features(expert.obs, expert.actions)
+    policy_x = disc.features(
+        torch.as_tensor(random_play.obs[take]), torch.as_tensor(random_play.actions[take])
+    )
+    assert expert_x.shape == policy_x.shape == (64, 36 + 3)
+    assert expert_x[:, :36].max() == 1.0  # lit pixels, 255 in the frame
+    penalty = gradient_penalty(disc, expert_x, policy_x, torch.rand(64, 1))
+    assert math.isfinite(penalty.item()) and penalty.item() > 0.0
+    before = discriminator_loss(disc(expert_x), disc(policy_x)).item()
+    for _ in range(200):
+        metrics = plugin.step(expert_x, policy_x)
+    assert discriminator_loss(disc(expert_x), disc(policy_x)).item() < before - 0.3
+    assert metrics["expert_accuracy"].item() == 1.0
+    agent.learn(64)  # the rollout's frames reach it from PPO as the demonstrated ones do
+    batch = agent.rollout.experience()
+    assert plugin.reward(batch).shape == (len(batch),)

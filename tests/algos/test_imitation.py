@@ -322,3 +322,42 @@ def test_same_seed_same_bc_and_dagger_runs(cartpole_file):
 
     torch.testing.assert_close(bc_run(), bc_run(), rtol=0, atol=0)
     torch.testing.assert_close(dagger_run(), dagger_run(), rtol=0, atol=0)
+
+
+def image_expert(obs):
+    """The expert of `tidyspace/ImageObs-v0`: the lit row pair t of each (6, 6, 1) frame."""
+    return np.asarray(obs)[:, ::2, 0, 0].argmax(axis=1)
+
+
+def test_bc_and_dagger_read_image_demonstrations_through_a_cnn(tmp_path):
+    """An image Box reaches BC's and DAgger's policy through a CNN (as the policy-gradient
+    learners'), its uint8 frames stay uint8 in the demonstrations, their minibatches and
+    DAgger's dataset, and both clone the expert (8 per episode; random play about 2.7)."""
+    import tests.space_envs  # noqa: F401  (registers tidyspace/*)
+    from tidyrl.nets.encoders import ImageBranch
+
+    env = "tidyspace/ImageObs-v0"
+    demos = collect(image_expert, EnvConfig(env), 20, seed=0)
+    assert demos.obs.dtype == np.uint8 and demos.obs.shape[1:] == (6, 6, 1)
+    path = demos.save(tmp_path / "image")
+    bc = tidyrl.make("bc", env, seed=0, demos=str(path), torch_threads=1)
+    assert isinstance(bc.policy.actor_encoder, ImageBranch) and bc.io.image
+    assert bc.demos.sample(8, np.random.default_rng(0)).obs.dtype == torch.uint8
+    bc.learn(300)
+    dagger = tidyrl.make(
+        "dagger", env, seed=0, steps_per_iteration=40, updates_per_iteration=40, torch_threads=1
+    )
+    assert isinstance(dagger.policy.actor_encoder, ImageBranch)
+    assert dagger.dataset_obs.dtype == np.uint8 and dagger.dataset_obs.shape[1:] == (6, 6, 1)
+    dagger.use_expert(image_expert)
+    dagger.learn(200)
+    np.testing.assert_array_equal(
+        dagger.dataset_actions[:200], image_expert(dagger.dataset_obs[:200])
+    )
+    for agent in (bc, dagger):
+        assert tidyrl.evaluate(agent, episodes=10)["mean_return"] >= 7.5
+        agent.save(tmp_path / agent.algo)
+        frames = agent.env.obs
+        np.testing.assert_array_equal(
+            tidyrl.load(tmp_path / agent.algo).predict(frames), agent.predict(frames)
+        )

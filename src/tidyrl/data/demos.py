@@ -60,7 +60,8 @@ class DemoBatch:
     """A minibatch of demonstrated (observation, action) pairs as tensors."""
 
     obs: torch.Tensor
-    """Observations as float32, shape (B, *observation shape)."""
+    """Observations, shape (B, *observation shape): uint8 where they are stored as uint8 (image
+    frames, a quarter of float32's memory; the network scales them), else float32."""
     actions: torch.Tensor
     """Env actions: int64 (B,) for Discrete, float32 (B, *action shape) for Box."""
 
@@ -185,9 +186,12 @@ class Demos:
 
     # -- batches --------------------------------------------------------------------------------
     def tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """All observations (float32) and actions as tensors, built once."""
+        """All observations (uint8 ones kept as uint8, others float32) and actions as tensors,
+        built once."""
         if self._tensors is None:
-            obs = torch.as_tensor(self.obs, dtype=torch.float32)
+            obs = torch.as_tensor(
+                self.obs, dtype=torch.uint8 if self.obs.dtype == np.uint8 else torch.float32
+            )
             discrete = self.action_space["type"] == "Discrete"
             actions = torch.as_tensor(
                 self.actions, dtype=torch.int64 if discrete else torch.float32

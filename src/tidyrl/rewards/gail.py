@@ -37,6 +37,8 @@ three forms differ only by their shape.
 The discriminator reads the raw observation and the action the env received (a one-hot vector
 for Discrete actions; Box actions mapped to [-1, 1] by the policy's `ActionAdapter.from_env`),
 so expert and learner pairs are compared in the same units. It never sees an environment reward.
+An image Box observation goes through a CNN (`ImageBranch`, which scales uint8 frames) before the
+MLP; its input x, where the gradient penalty interpolates, is [pixels scaled to [0, 1], phi(a)].
 """
 
 from __future__ import annotations
@@ -53,6 +55,8 @@ from torch import nn
 
 from tidyrl.config import check_choice, check_hidden, check_range
 from tidyrl.data.demos import Demos, demos_for, require_demos
+from tidyrl.nets.cnn import image_layout
+from tidyrl.nets.encoders import ImageBranch
 from tidyrl.nets.mlp import Activation, mlp, run_layers
 from tidyrl.nets.optim import Adam
 from tidyrl.nets.policy import ActionAdapter
@@ -127,9 +131,12 @@ def adversarial_reward(logits: torch.Tensor, form: str) -> torch.Tensor:
 
 
 class Discriminator(nn.Module):
-    """logit D(s, a): an MLP over [flattened observation, action features]."""
+    """logit D(s, a): an MLP over [observation, action features], the observation flattened or,
+    for an image Box, through a CNN first."""
 
-    def __init__(self, obs_dim: int, action_space: gym.Space[Any], cfg: GAILConfig) -> None:
+    def __init__(
+        self, observation_space: gym.Space[Any], action_space: gym.Space[Any], cfg: GAILConfig
+    ) -> None:
         super().__init__()
         self.adapter = ActionAdapter(action_space)
         if self.adapter.discrete:
@@ -138,15 +145,29 @@ class Discriminator(nn.Module):
             action_dim = self.n_actions
         else:
             action_dim = int(np.prod(action_space.shape or (1,)))
-        self.net = mlp(obs_dim + action_dim, cfg.disc_hidden, 1, cfg.disc_activation)
+        self.obs_shape = tuple(observation_space.shape or (1,))
+        self.obs_dim = int(np.prod(self.obs_shape))
+        self.image: ImageBranch | None = None
+        self.obs_scale = 1.0
+        if isinstance(observation_space, gym.spaces.Box) and image_layout(observation_space):
+            self.image = ImageBranch(observation_space)
+            # x holds the pixels scaled (uint8: to [0, 1]), so that the gradient penalty's unit
+            # norm is measured in the units the CNN reads; the branch does not scale again
+            self.obs_scale, self.image.scale = self.image.scale, 1.0
+        width = self.image.out_dim if self.image is not None else self.obs_dim
+        self.net = mlp(width + action_dim, cfg.disc_hidden, 1, cfg.disc_activation)
 
     def features(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        """[s, phi(a)]: phi one-hot for Discrete actions, the [-1, 1] policy scale for Box."""
+        """[s, phi(a)]: phi one-hot for Discrete actions, the [-1, 1] policy scale for Box; an
+        image's pixels flattened and scaled as its CNN reads them (uint8: to [0, 1])."""
         a = self.adapter.from_env(actions.numpy())
         phi = F.one_hot(a, self.n_actions).float() if self.adapter.discrete else a
-        return torch.cat([obs.reshape(len(obs), -1).float(), phi], dim=1)
+        return torch.cat([obs.reshape(len(obs), -1).float() * self.obs_scale, phi], dim=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.image is not None:  # x = [raw pixels, phi(a)]: the pixels through the CNN
+            frames = x[:, : self.obs_dim].reshape(len(x), *self.obs_shape)
+            x = torch.cat([self.image(frames), x[:, self.obs_dim :]], dim=1)
         return run_layers(self.net, x).squeeze(-1)
 
 
@@ -156,15 +177,14 @@ class GAIL(RewardPlugin):
 
     Config = GAILConfig
     name = "gail"
-    dict_observations = False  # demonstrations are flat vectors (tidyrl.demos)
+    dict_observations = False  # demonstrations hold Box or Discrete observations (tidyrl.demos)
 
     config: GAILConfig
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)  # config, spaces, env id, generator
-        config, observation_space = self.config, self.observation_space
-        obs_dim = int(np.prod(observation_space.shape or (1,)))
-        self.discriminator = Discriminator(obs_dim, self.action_space, config)
+        config = self.config
+        self.discriminator = Discriminator(self.observation_space, self.action_space, config)
         self.optimizer = Adam(self.discriminator.parameters(), lr=config.disc_lr)
         self._demos: Demos | None = None
 

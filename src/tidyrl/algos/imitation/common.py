@@ -3,7 +3,9 @@
 `cloning_update` is the one behaviour-cloning gradient step of `bc` and of DAgger's learner: the
 loss it differentiates is `tidyrl.core.losses.behaviour_cloning_loss`. The cloned policy is the
 actor of `tidyrl.nets.policy.ActorCritic`, with the observation and action handling of the
-policy-gradient agents.
+policy-gradient agents: an image Box observation goes through a CNN (`ImageBranch`), kept in its
+shape and dtype (uint8 frames stay uint8 in the demonstrations and in DAgger's dataset), and any
+other Box is flattened into the MLP.
 """
 
 from __future__ import annotations
@@ -31,14 +33,15 @@ def read_demos(agent: Any) -> Demos:
 
 def build_cloner(agent: Any) -> tuple[PolicyIO, ActorCritic, Adam]:
     """The cloned policy (no critic), its I/O and its Adam optimizer, from the config fields
-    `loss`, `lr`, `hidden`, `activation`, `log_std_init`."""
+    `loss`, `lr`, `hidden`, `activation`, `log_std_init` (a CNN in front of the MLP for an
+    image Box)."""
     cfg = agent.config
     if cfg.loss == "mse" and not isinstance(agent.action_space, gym.spaces.Box):
         raise ConfigError(
             f"{agent.algo}: loss=mse needs a Box action space, {agent.env_cfg.id} has "
             f"{agent.action_space}; use loss=log-likelihood"
         )
-    io, policy = build_policy(agent, cfg, critic=False)
+    io, policy = build_policy(agent, cfg, critic=False, images=True)
     return io, policy, Adam(policy.actor_parameters(), lr=cfg.lr)
 
 
@@ -46,7 +49,8 @@ def cloning_update(
     policy: ActorCritic, io: PolicyIO, optimizer: Adam, batch: DemoBatch, loss_kind: str
 ) -> dict[str, torch.Tensor]:
     """One gradient step of the behaviour-cloning loss on one minibatch of (s, a) pairs."""
-    dist = policy.distribution(batch.obs.flatten(1))
+    obs = batch.obs if io.image else batch.obs.flatten(1).float()
+    dist = policy.distribution(obs)
     actions = io.adapter.from_env(batch.actions)
     loss = behaviour_cloning_loss(dist, actions, loss_kind)
     optimizer.zero_grad()

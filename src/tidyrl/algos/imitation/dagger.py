@@ -121,8 +121,10 @@ class DAgger(Agent):
             action_spec: tuple[tuple[int, ...], Any] = (self.action_space.shape, np.float32)
         else:
             action_spec = ((), np.int64)
+        # uint8 frames stay uint8 (a quarter of float32's memory; the CNN scales them)
+        obs_dtype = np.uint8 if self.observation_space.dtype == np.uint8 else np.float32
         self.dataset = RingStorage(
-            cfg.dataset_capacity, {"obs": (shape, np.float32), "actions": action_spec}
+            cfg.dataset_capacity, {"obs": (shape, obs_dtype), "actions": action_spec}
         )
         self.dataset_obs = self.dataset.columns["obs"]
         self.dataset_actions = self.dataset.columns["actions"]
