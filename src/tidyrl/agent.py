@@ -132,6 +132,10 @@ class Agent:
         self._boundary_checkpoints = False
         """Set once the agent collects rollouts: its state is whole only between them."""
         self._row_observers: list[Callable[[dict[str, Any]], None]] = []
+        self._best_eval: float | None = None
+        """The best evaluation return so far (`RunConfig.save_best`; kept by resume)."""
+        self._last_row: tuple[int, bool] = (-1, False)
+        """(step, evaluated) of the last metrics row written."""
 
     def _make_multiagent_env(self, n_envs: int) -> None:
         from tidyrl.envs.multiagent import MultiAgentVecEnv
@@ -186,6 +190,7 @@ class Agent:
             "last_metrics": {k: _to_float(v) for k, v in self._last_metrics.items()},
             "schedule": dataclasses.asdict(schedule) if schedule is not None else None,
             "python_random": random.getstate(),
+            "best_eval": self._best_eval,
         }
         arrays = nest("env", env_arrays)
         for name in self._run_state_names:
@@ -206,6 +211,7 @@ class Agent:
             self._resumed_schedule = _Schedule(**state["schedule"])
         version, words, gauss = state["python_random"]
         random.setstate((version, tuple(words), gauss))
+        self._best_eval = state.get("best_eval")  # absent from checkpoints that predate it
 
     @property
     def last_metrics(self) -> dict[str, Any]:
@@ -338,8 +344,10 @@ class Agent:
             if self._logger is not None and not self._logger.closed:
                 done = completed and self.counters["steps"] >= self.counters["target"]
                 try:
-                    if done:
+                    # a run stopped at an evaluation's row (stop_at_return) has its final row
+                    if done and self._last_row != (self.counters["steps"], True):
                         self._write_row(final=True)
+                    if done:
                         self.checkpoint()
                 finally:
                     self._logger.close(final_steps=self.counters["steps"] if done else None)
@@ -480,8 +488,26 @@ class Agent:
             for agent_id, value in stats.get("agent_returns", {}).items():
                 row[f"eval_return/{agent_id}"] = value
         self._logger.row(row)
+        self._last_row = (self.counters["steps"], "eval_return" in row)
+        if "eval_return" in row and not final:
+            self._after_evaluation(float(row["eval_return"]))
         for observer in self._row_observers:
             observer(row)
+
+    def _after_evaluation(self, mean_return: float) -> None:
+        """`RunConfig.save_best` and `stop_at_return`, on an evaluation during training."""
+        run, steps = self.run, self.counters["steps"]
+        if run.save_best and (self._best_eval is None or mean_return > self._best_eval):
+            assert run.run_dir is not None  # RunConfig requires it
+            self._best_eval = mean_return
+            self.save(Path(run.run_dir) / "best")
+        if run.stop_at_return is not None and mean_return >= run.stop_at_return:
+            assert self._logger is not None
+            self._logger.message(
+                f"evaluation return {mean_return:g} at step {steps} reached "
+                f"stop_at_return={run.stop_at_return:g}: training stops"
+            )
+            self.stop()
 
     # -- persistence and evaluation -----------------------------------------------------------
     def checkpoint(self) -> None:

@@ -54,7 +54,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         overrides["freeze"] = args.freeze
     overrides.update(_worker_settings(args))
     # checked before anything in the run directory is deleted
-    resolve_config(args.algo, args.preset, {**overrides, "seed": args.seed}, args.env)
+    checked = {**overrides, "seed": args.seed, "run_dir": str(run_dir)}
+    resolve_config(args.algo, args.preset, checked, args.env)
     if args.init_from is not None:
         from tidyrl.checkpoint import locate
         from tidyrl.transfer import check_source

@@ -100,6 +100,14 @@ class RunConfig:
     checkpoint_every: int = 0
     """Environment steps between periodic checkpoints (0: about 10 per run, at least 1,000
     apart)."""
+    save_best: bool = False
+    """Save the agent (as `save`: the policy, no run state) to run_dir/best each time an
+    evaluation during training beats every earlier one (Stable-Baselines3's EvalCallback with
+    best_model_save_path); needs run_dir and eval_every."""
+    stop_at_return: float | None = None
+    """End training at the first evaluation whose mean return reaches this value (SB3's
+    StopTrainingOnRewardThreshold); the run closes there (an on-policy learner at the end of
+    the rollout it is collecting) with its final row and checkpoint. Needs eval_every."""
     run_dir: str | None = None
     """Where config.json, metrics.csv and checkpoint/ go (None: nothing is written)."""
     progress: bool = False
@@ -135,6 +143,13 @@ class RunConfig:
         check_range(self, "eval_every", 0)
         check_range(self, "eval_episodes", 1)
         check_range(self, "checkpoint_every", 0)
+        if (self.save_best or self.stop_at_return is not None) and self.eval_every == 0:
+            raise ConfigError(
+                "save_best and stop_at_return act on the evaluations during training; set "
+                "eval_every > 0 (e.g. --set eval_every=10000)"
+            )
+        if self.save_best and self.run_dir is None:
+            raise ConfigError("save_best writes run_dir/best; give the run a run_dir")
         check_range(self, "workers", 0)
         check_range(self, "worker_timeout", 0.0, low_open=True)
         if self.ray_address is not None and self.workers == 0:
