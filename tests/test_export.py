@@ -68,6 +68,7 @@ CASES = {
     # behaviour cloning from a few demos; DAgger labelling with a saved PPO expert
     "bc": ("CartPole-v1", {"hidden": (32,)}, 200),
     "dagger": ("CartPole-v1", {"hidden": (32,)}, 300),
+    "bc-image": ("tidyspace/ImageObs-v0", {"hidden": (32,)}, 200),  # a CNN in front of its MLP
     "gail": ("CartPole-v1", {"hidden": (32,), "n_epochs": 2}, 512),
 }
 
