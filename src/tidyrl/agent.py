@@ -489,19 +489,20 @@ class Agent:
                 row[f"eval_return/{agent_id}"] = value
         self._logger.row(row)
         self._last_row = (self.counters["steps"], "eval_return" in row)
-        if "eval_return" in row and not final:
-            self._after_evaluation(float(row["eval_return"]))
+        if "eval_return" in row:
+            self._after_evaluation(float(row["eval_return"]), final)
         for observer in self._row_observers:
             observer(row)
 
-    def _after_evaluation(self, mean_return: float) -> None:
-        """`RunConfig.save_best` and `stop_at_return`, on an evaluation during training."""
+    def _after_evaluation(self, mean_return: float, final: bool) -> None:
+        """`RunConfig.save_best` (on every evaluation, the final one too) and `stop_at_return`
+        (on those during training)."""
         run, steps = self.run, self.counters["steps"]
         if run.save_best and (self._best_eval is None or mean_return > self._best_eval):
             assert run.run_dir is not None  # RunConfig requires it
             self._best_eval = mean_return
             self.save(Path(run.run_dir) / "best")
-        if run.stop_at_return is not None and mean_return >= run.stop_at_return:
+        if run.stop_at_return is not None and not final and mean_return >= run.stop_at_return:
             assert self._logger is not None
             self._logger.message(
                 f"evaluation return {mean_return:g} at step {steps} reached "

@@ -102,8 +102,9 @@ class RunConfig:
     apart)."""
     save_best: bool = False
     """Save the agent (as `save`: the policy, no run state) to run_dir/best each time an
-    evaluation during training beats every earlier one (Stable-Baselines3's EvalCallback with
-    best_model_save_path); needs run_dir and eval_every."""
+    evaluation (those eval_every schedules, and the final one) beats every earlier one
+    (Stable-Baselines3's EvalCallback with best_model_save_path); needs run_dir and
+    eval_every."""
     stop_at_return: float | None = None
     """End training at the first evaluation whose mean return reaches this value (SB3's
     StopTrainingOnRewardThreshold); the run closes there (an on-policy learner at the end of
