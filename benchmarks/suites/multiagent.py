@@ -280,6 +280,20 @@ SUITES.append(
     )
 )
 
+CROSSPLAY_1M_STEPS = 1_000_000
+"""Two thirds of the paper's 1.5M steps (40,000 episodes per learner), simple_tag with discrete
+actions only: the scenario where independent DDPG's predators beat MADDPG's on every seed at
+250k. Does the gap close with four times the experience?"""
+
+SUITES.append(
+    Suite(
+        "multiagent-crossplay-1m",
+        "multiagent",
+        (_crossplay_task("mpe2:simple_tag_v3", CROSSPLAY_1M_STEPS, budget={}),),
+        description="Cross-play on simple_tag at the paper's settings, 1M steps per learner",
+    )
+)
+
 
 MIXED_TEAMS = {
     ("maddpg", "ddpg"): {"local_critic_agents": ("agent",)},
