@@ -29,6 +29,7 @@ CASES = {
     # CartPole's two, whose greedy action a short training makes the same everywhere
     "dqn": ("Acrobot-v1", {**SMALL_Q, "dueling": True}, 300),
     "c51": ("Acrobot-v1", SMALL_Q, 300),
+    "qr-dqn": ("Acrobot-v1", SMALL_Q, 300),
     "rainbow": ("Acrobot-v1", SMALL_Q, 300),
     "soft-q": ("Acrobot-v1", SMALL_Q, 300),
     "reinforce": ("CartPole-v1", {"hidden": (32,)}, 300),
@@ -101,7 +102,7 @@ def trained(request, tmp_path_factory):
     env, config, steps = CASES[name]
     # c51 and rainbow keep their defaults: Acrobot's preset copies the target every 250 steps,
     # so 300 steps leave Q values near-tied, where float rounding may flip the argmax
-    preset = {"ppo-box": "pendulum", "c51": "none", "rainbow": "none"}.get(name)
+    preset = {"ppo-box": "pendulum", "c51": "none", "qr-dqn": "none", "rainbow": "none"}.get(name)
     run_dir = tmp_path_factory.mktemp("export") / name
     needs = imitation_overrides(algo, env, tmp_path_factory.mktemp("demos"))
     agent = tidyrl.make(algo, env, seed=0, preset=preset, run_dir=run_dir, **config, **needs)

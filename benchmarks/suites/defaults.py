@@ -16,6 +16,8 @@ evaluation steps; LunarLander's reference is for v2, the zoo's table has no v3 r
   RL-Zoo keeps no C51 or Rainbow, so their per-env presets take DQN's RL-Zoo settings and add
   each task's return support (src/tidyrl/algos/value/common.py). The references are RL-Zoo's
   QR-DQN (its one distributional DQN) and DQN at the same budgets.
+- `defaults-qr-dqn`: QR-DQN on the same four tasks and budgets, its per-env presets DQN's RL-Zoo
+  settings with RL-Zoo's QR-DQN quantile counts, beside RL-Zoo's QR-DQN itself.
 - `defaults-pg`: REINFORCE, the one-step actor-critic and A3C on the four discrete tasks. RL-Zoo
   keeps none of them, so the reference is its A2C (the synchronous A3C, and the n-step form of
   the other two) at A2C's budget. They run A2C's budget or less, except on LunarLander, where
@@ -286,6 +288,13 @@ SUITES = [
         "value",
         _distributional("c51"),
         description="C51 with the settings `tidyrl train c51 ENV` chooses, DQN's four tasks.",
+    ),
+    Suite(
+        "defaults-qr-dqn",
+        "value",
+        _distributional("qr-dqn"),
+        description="QR-DQN with the settings `tidyrl train qr-dqn ENV` chooses, DQN's four "
+        "tasks, beside RL-Zoo's QR-DQN.",
     ),
     Suite(
         "defaults-soft-q",

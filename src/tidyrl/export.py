@@ -68,18 +68,27 @@ def obs_input(space: gym.Space[Any], image: bool) -> ObsInput:
 
 
 class GreedyQ(nn.Module):
-    """argmax_a Q(s, a) of a (possibly distributional) Q-network."""
+    """argmax_a Q(s, a) of a (possibly distributional) Q-network: Q itself, the expectation
+    over a categorical `support` (C51, Rainbow), or the mean of the `quantiles` (QR-DQN)."""
 
     support: torch.Tensor | None
 
-    def __init__(self, net: nn.Module, support: torch.Tensor | None) -> None:
+    def __init__(
+        self, net: nn.Module, support: torch.Tensor | None, quantiles: bool = False
+    ) -> None:
         super().__init__()
         self.net = net
+        self.quantiles = quantiles
         self.register_buffer("support", None if support is None else support.detach().clone())
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        out = self.net(obs)
-        q = out if self.support is None else categorical_q(out, self.support)
+        out: torch.Tensor = self.net(obs)
+        if self.quantiles:
+            q = out.mean(dim=-1)
+        elif self.support is not None:
+            q = categorical_q(out, self.support)
+        else:
+            q = out
         return q.argmax(dim=1)
 
 
@@ -154,14 +163,14 @@ class ToEnvActions(nn.Module):
 
 
 def q_policy(agent: Any) -> nn.Module:
-    """DQN, C51, Rainbow (noisy layers at their mean), soft Q (greedy): argmax of Q."""
+    """DQN, C51, QR-DQN, Rainbow (noisy layers at their mean), soft Q (greedy): argmax of Q."""
     net = copy.deepcopy(agent.z if hasattr(agent, "z") else agent.q)
     set_noise(net, False)
     space = agent.observation_space
     pixels = len(space.shape or ()) == 3
     return nn.Sequential(
         ObsInput(flatten=False, keep_uint8=pixels and space.dtype == np.uint8),
-        GreedyQ(net, getattr(agent, "support", None)),
+        GreedyQ(net, getattr(agent, "support", None), quantiles=hasattr(agent, "taus")),
     )
 
 
@@ -225,6 +234,7 @@ def squashed_gaussian_policy(agent: Any) -> nn.Module:
 EXPORTERS: dict[str, Callable[[Any], nn.Module]] = {
     "dqn": q_policy,
     "c51": q_policy,
+    "qr-dqn": q_policy,
     "rainbow": q_policy,
     "soft-q": q_policy,
     "reinforce": stochastic_policy,

@@ -79,6 +79,12 @@ ALGORITHMS: dict[str, Entry] = {
         "value",
         "Categorical distributional DQN (51 atoms, projected Bellman target)",
     ),
+    "qr-dqn": Entry(
+        "tidyrl.algos.value.qr_dqn",
+        "QRDQN",
+        "value",
+        "Quantile-regression DQN (QR-DQN): N return quantiles fitted by the quantile Huber loss",
+    ),
     "rainbow": Entry(
         "tidyrl.algos.value.rainbow",
         "Rainbow",

@@ -1,7 +1,9 @@
 """Value-based algorithms: targets against hand-computed values, gradient isolation, spaces,
-pixels, ablation switches, and a CI learning test (DQN on CartPole)."""
+pixels, ablation switches, and CI learning tests (DQN and QR-DQN on CartPole)."""
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 import pytest
@@ -9,6 +11,7 @@ import torch
 
 import tidyrl
 from tidyrl.algos.value.dqn import dqn_target
+from tidyrl.algos.value.qr_dqn import qr_loss, qr_target
 from tidyrl.algos.value.rainbow import rainbow_target
 from tidyrl.algos.value.soft_q import soft_q_target, soft_value
 from tidyrl.core.schedules import crossed, linear_schedule
@@ -64,6 +67,61 @@ def test_rainbow_distributional_target_uses_online_argmax():
     torch.testing.assert_close(m, torch.tensor([[0.0, 0.0, 1.0]]), atol=1e-4, rtol=0)
 
 
+def test_qr_dqn_target_and_loss_hand_checked():
+    """T theta_j = r + gamma_m (1 - terminated) theta'_j(s', a*), a* the target net's argmax of
+    the quantiles' mean (a valid one under a mask); the loss sums over the predicted quantiles
+    the mean over target samples of |tau - 1{u < 0}| |u| (kappa = 0)."""
+    batch = sample([1.0, 2.0], [False, True], [0.5, 0.5])
+    # row 0: action 1's quantiles (0, 4) have the larger mean (2 > 1); row 1 terminated
+    next_quantiles = torch.tensor([[[1.0, 1.0], [0.0, 4.0]], [[9.0, 9.0], [9.0, 9.0]]])
+    torch.testing.assert_close(
+        qr_target(batch, next_quantiles), torch.tensor([[1.0, 3.0], [2.0, 2.0]])
+    )
+    masked = dataclasses.replace(
+        sample([1.0], [False], [0.5]), next_masks=torch.tensor([[True, False]])
+    )  # a* = 0, the only valid action
+    torch.testing.assert_close(qr_target(masked, next_quantiles[:1]), torch.tensor([[1.5, 1.5]]))
+    # quantiles (0, 1) at tau (0.25, 0.75) against targets (0.5, 2): theta_0 is below both
+    # (0.25 * (0.5 + 2) / 2 = 0.3125), theta_1 above 0.5 and below 2 ((0.25 * 0.5 + 0.75 * 1) / 2
+    # = 0.4375); the taken action's quantiles are the ones compared
+    quantiles = torch.tensor([[[7.0, 7.0], [0.0, 1.0]]])
+    taus = torch.tensor([0.25, 0.75])
+    loss = qr_loss(quantiles, torch.tensor([1]), torch.tensor([[0.5, 2.0]]), taus, 0.0)
+    assert loss.item() == pytest.approx(0.3125 + 0.4375)
+
+
+def test_qr_dqn_quantiles_settle_at_the_target_quantiles():
+    """Minimising the loss on samples of a known return distribution (uniform on 0..99) moves
+    theta_i to its tau_hat_i quantiles, whatever their scale: no support to choose."""
+    from tidyrl.core.quantile import quantile_midpoints
+
+    taus = quantile_midpoints(4)
+    theta = torch.zeros(1, 1, 4, requires_grad=True)
+    optimizer = torch.optim.Adam([theta], lr=0.5)
+    targets = torch.arange(100.0).unsqueeze(0)
+    for _ in range(2_000):
+        loss = qr_loss(theta, torch.tensor([0]), targets, taus, 1.0)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    expected = torch.quantile(targets[0], taus)  # 12.4, 37.1, 61.9, 86.6
+    torch.testing.assert_close(theta.detach()[0, 0], expected, atol=1.0, rtol=0)
+
+
+def test_qr_dqn_presets_and_errors():
+    """Without a preset a classic task gets DQN's RL-Zoo settings and RL-Zoo's QR-DQN quantile
+    count; the defaults are the paper's N = 200 with Adam epsilon 0.01 / batch."""
+    acrobot = tidyrl.make("qr-dqn", "Acrobot-v1", seed=0)
+    assert acrobot.config.n_quantiles == 25 and acrobot.config.target_update_every == 250
+    assert tidyrl.make("qr-dqn", "CartPole-v1", seed=0).config.n_quantiles == 10
+    default = tidyrl.make("qr-dqn", "CartPole-v1", seed=0, preset="none")
+    assert default.config.n_quantiles == 200 and default.taus.shape == (200,)
+    assert default.optimizer.param_groups[0]["eps"] == pytest.approx(0.01 / 64)
+    assert default.z(torch.zeros(3, 4)).shape == (3, 2, 200)
+    with pytest.raises(ConfigError, match="n_quantiles"):
+        tidyrl.make("qr-dqn", "CartPole-v1", n_quantiles=1)
+
+
 def test_soft_value_and_target_hand_checked():
     q = torch.tensor([[1.0, 2.0], [0.0, 0.0]])
     alpha = 0.5
@@ -84,7 +142,7 @@ def test_epsilon_schedule_and_periodic_events():
     assert crossed(250, 258, 256)  # n_envs steps at a time still trigger once
 
 
-@pytest.mark.parametrize("algo", ["dqn", "c51", "rainbow", "soft-q"])
+@pytest.mark.parametrize("algo", ["dqn", "c51", "qr-dqn", "rainbow", "soft-q"])
 def test_continuous_actions_are_rejected(algo):
     with pytest.raises(EnvError, match="Discrete action space"):
         tidyrl.make(algo, "Pendulum-v1")
@@ -224,12 +282,17 @@ def test_rainbow_target_on_a_support_that_misses_the_returns_loses_the_reward():
 
 
 @pytest.mark.learning
-def test_dqn_learns_cartpole_quickly():
-    """Regression gate: DQN's greedy policy reaches a mean return >= 200 on CartPole (5 episodes)
-    at one of its evaluations within 15k env steps (about 15 s on one free core)."""
+@pytest.mark.parametrize(
+    "algo, extra",
+    [("dqn", {}), ("qr-dqn", {"n_quantiles": 25, "adam_eps": 1e-8})],
+)
+def test_dqn_and_qr_dqn_learn_cartpole_quickly(algo, extra):
+    """Regression gate: the greedy policy reaches a mean return >= 200 on CartPole (5 episodes)
+    at one of its evaluations within 15k env steps (about 15 s on one free core each); QR-DQN
+    with 25 quantiles and DQN's settings."""
     torch.set_num_threads(1)
     agent = tidyrl.make(
-        "dqn",
+        algo,
         "CartPole-v1",
         seed=0,
         hidden=(64, 64),
@@ -243,6 +306,7 @@ def test_dqn_learns_cartpole_quickly():
         buffer_size=20_000,
         eval_every=2500,
         eval_episodes=5,
+        **extra,
     )
     agent.learn(15_000)
     evals = [row["eval_return"] for row in agent._logger.rows if "eval_return" in row]

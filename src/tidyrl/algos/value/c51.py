@@ -25,17 +25,18 @@ import numpy as np
 import torch
 
 from tidyrl.agent import Agent
-from tidyrl.algos.value.common import CLASSIC_ENV_PRESETS, distributional_presets
+from tidyrl.algos.actor_critic.common import replay_for
+from tidyrl.algos.value.common import (
+    CLASSIC_ENV_PRESETS,
+    distributional_presets,
+    epsilon_greedy_act,
+    epsilon_greedy_learn,
+)
 from tidyrl.config import check_hidden, check_range
 from tidyrl.core.distributional import categorical_projection, make_support
-from tidyrl.core.exploration import epsilon_greedy
 from tidyrl.core.losses import categorical_cross_entropy
 from tidyrl.core.masking import mask_invalid, masked_argmax
-from tidyrl.core.schedules import crossed, linear_schedule
-from tidyrl.core.targets import update_target
 from tidyrl.data.batch import Transition
-from tidyrl.data.replay import Replay
-from tidyrl.envs.spaces import rows
 from tidyrl.errors import ConfigError
 from tidyrl.nets.heads import QNetwork, categorical_q
 from tidyrl.nets.inference import fast_policy
@@ -169,25 +170,14 @@ class C51(Agent):
         self.optimizer = make_optimizer(
             "adam", self.z.parameters(), cfg.lr, cfg.adam_eps, cfg.max_grad_norm
         )
-        self.replay = Replay(
-            cfg.buffer_size,
-            self.observation_space,
-            self.action_space,
-            cfg.n_envs,
-            gamma=cfg.gamma,
-            device=self.device,
-            mask_width=None if self.env.masks is None else self.n_actions,
-            frame_stack=self.env.frame_stacked,
-        )
+        mask_width = None if self.env.masks is None else self.n_actions
+        self.replay = replay_for(self, device=self.device, mask_width=mask_width)
         self.epsilon = cfg.epsilon_start
         self.register_state("z", "z_target", "optimizer")
         self.register_run_state("replay")
 
     def act(self, obs, deterministic: bool = False, mask: np.ndarray | None = None) -> np.ndarray:
-        epsilon = 0.0 if deterministic else self.epsilon
-        return epsilon_greedy(
-            lambda: self.greedy(obs, mask), rows(obs), epsilon, self.n_actions, self.rng, mask
-        )
+        return epsilon_greedy_act(self, obs, deterministic, mask)
 
     def greedy(self, obs, mask: np.ndarray | None = None) -> np.ndarray:
         """argmax_a Q(s, a) = argmax_a sum_j z_j p_j(s, a) per row (over the valid actions of
@@ -206,28 +196,5 @@ class C51(Agent):
         return {"loss": loss.detach()}
 
     def learn(self, total_steps: int) -> C51:
-        cfg = self.config
-        obs = self.env.obs
-        metrics: dict[str, object] = self.last_metrics
-        with self.training(total_steps):
-            decay = int(cfg.exploration_fraction * self.counters["target"])
-            while not self.finished:
-                before = self.counters["steps"]
-                self.epsilon = linear_schedule(cfg.epsilon_start, cfg.epsilon_end, decay, before)
-                actions = self.act(obs, mask=self.env.masks)
-                step = self.env.step(actions)
-                self.replay.add(obs, actions, step)
-                obs = step.obs
-                after = before + cfg.n_envs
-                if after > cfg.learning_starts:
-                    if crossed(before, after, cfg.train_freq):
-                        for _ in range(cfg.gradient_steps):
-                            metrics = dict(
-                                self.update(self.replay.sample(cfg.batch_size, self.rng))
-                            )
-                        self.counters["updates"] += cfg.gradient_steps
-                    if crossed(before, after, cfg.target_update_every):
-                        update_target(self.z, self.z_target, 1.0)
-                metrics["epsilon"] = self.epsilon
-                self.tick(step, metrics)
+        epsilon_greedy_learn(self, self.z, self.z_target, total_steps)
         return self

@@ -24,6 +24,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+from torch import nn
+
+from tidyrl.core.exploration import epsilon_greedy
+from tidyrl.core.schedules import crossed, linear_schedule
+from tidyrl.core.targets import update_target
+from tidyrl.envs.spaces import rows
+
 ZOO_ACROBOT: dict[str, Any] = {
     "lr": 6.3e-4,
     "batch_size": 128,
@@ -98,3 +106,48 @@ def distributional_presets(fields: set[str]) -> dict[str, dict[str, Any]]:
         name: {"v_min": low, "v_max": high} for name, (low, high) in CLASSIC_SUPPORTS.items()
     }
     return zoo_presets(fields, supports)
+
+
+def epsilon_greedy_learn(
+    agent: Any, online: nn.Module, target: nn.Module, total_steps: int
+) -> None:
+    """The training loop of the distributional agents that explore ε-greedily (C51, QR-DQN):
+    DQN's without its reward plug-ins and prioritized replay. ε decays linearly from
+    `epsilon_start` to `epsilon_end` over `exploration_fraction` of the run; after
+    `learning_starts` steps, every `train_freq` env steps run `gradient_steps` calls of
+    `agent.update` on uniform minibatches of `batch_size`, and every `target_update_every` steps
+    copy `online` into `target`."""
+    cfg = agent.config
+    obs = agent.env.obs
+    metrics: dict[str, object] = agent.last_metrics
+    with agent.training(total_steps):
+        decay = int(cfg.exploration_fraction * agent.counters["target"])
+        while not agent.finished:
+            before = agent.counters["steps"]
+            agent.epsilon = linear_schedule(cfg.epsilon_start, cfg.epsilon_end, decay, before)
+            actions = agent.act(obs, mask=agent.env.masks)
+            step = agent.env.step(actions)
+            agent.replay.add(obs, actions, step)
+            obs = step.obs
+            after = before + cfg.n_envs
+            if after > cfg.learning_starts:
+                if crossed(before, after, cfg.train_freq):
+                    for _ in range(cfg.gradient_steps):
+                        metrics = dict(agent.update(agent.replay.sample(cfg.batch_size, agent.rng)))
+                    agent.counters["updates"] += cfg.gradient_steps
+                if crossed(before, after, cfg.target_update_every):
+                    update_target(online, target, 1.0)
+            metrics["epsilon"] = agent.epsilon
+            agent.tick(step, metrics)
+
+
+def epsilon_greedy_act(
+    agent: Any, obs: Any, deterministic: bool = False, mask: np.ndarray | None = None
+) -> np.ndarray:
+    """`act` of the value agents that explore ε-greedily (DQN, C51, QR-DQN): the agent's
+    `greedy` action with probability 1 - ε (ε = 0 when `deterministic`), else a uniform one
+    among the valid actions of `mask`."""
+    epsilon = 0.0 if deterministic else agent.epsilon
+    return epsilon_greedy(
+        lambda: agent.greedy(obs, mask), rows(obs), epsilon, agent.n_actions, agent.rng, mask
+    )

@@ -52,16 +52,14 @@ import torch
 from torch import nn
 
 from tidyrl.agent import Agent
-from tidyrl.algos.value.common import ZOO_ACROBOT, ZOO_MOUNTAINCAR
+from tidyrl.algos.value.common import ZOO_ACROBOT, ZOO_MOUNTAINCAR, epsilon_greedy_act
 from tidyrl.config import check_choice, check_hidden, check_range
-from tidyrl.core.exploration import epsilon_greedy
 from tidyrl.core.losses import mean_td_loss
 from tidyrl.core.masking import mask_invalid, masked_argmax
 from tidyrl.core.schedules import crossed, linear_schedule
 from tidyrl.core.targets import update_target
 from tidyrl.data.batch import Transition
 from tidyrl.data.replay import Replay
-from tidyrl.envs.spaces import rows
 from tidyrl.loops.off_policy import collect_step
 from tidyrl.nets.heads import QNetwork
 from tidyrl.nets.inference import fast_policy
@@ -290,10 +288,7 @@ class DQN(Agent):
         self.register_run_state("replay")
 
     def act(self, obs, deterministic: bool = False, mask: np.ndarray | None = None) -> np.ndarray:
-        epsilon = 0.0 if deterministic else self.epsilon
-        return epsilon_greedy(
-            lambda: self.greedy(obs, mask), rows(obs), epsilon, self.n_actions, self.rng, mask
-        )
+        return epsilon_greedy_act(self, obs, deterministic, mask)
 
     def greedy(self, obs, mask: np.ndarray | None = None) -> np.ndarray:
         """argmax_a Q(s, a) per row (over the valid actions of `mask`)."""
