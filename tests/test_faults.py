@@ -22,7 +22,7 @@ from tests.test_cli import assert_one_line_error
 from tidyrl import cli, registry
 from tidyrl.config import EnvConfig
 from tidyrl.envs.make import make_env
-from tidyrl.errors import EnvError, RunError, TidyError
+from tidyrl.errors import ConfigError, EnvError, RunError, TidyError
 from tidyrl.logging import read_metrics
 
 
@@ -373,6 +373,22 @@ def test_a_replay_larger_than_the_free_memory_is_announced(capsys, monkeypatch):
     )
     agent.learn(200)  # the 15 kB already filled are not counted again: 10 kB more
     assert "warning" not in capsys.readouterr().err
+
+
+def test_dagger_s_dataset_that_outgrows_the_machine_is_refused(monkeypatch):
+    """DAgger's aggregated dataset fills a row per step like a replay: CartPole's row is 24
+    bytes (4 x float32 and an int64 label), so 1,000 rows by step 1,000 are 24.0 kB, more than
+    a 20 kB machine, where 833 fit."""
+    from tests.helpers import cartpole_expert
+    from tidyrl import runtime
+
+    monkeypatch.setattr(runtime, "memory_limit", lambda: 20_000)
+    agent = tidyrl.make("dagger", "CartPole-v1", seed=0, dataset_capacity=1000)
+    agent.use_expert(cartpole_expert)
+    with pytest.raises(ConfigError, match="dataset_capacity=1,000 fills 24.0 kB .* below 833"):
+        agent.learn(2000)
+    agent.learn(500)  # 12 kB: trains
+    assert len(agent.dataset) == 500
 
 
 def test_a_buffer_the_system_cannot_reserve_is_one_line():

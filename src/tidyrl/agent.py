@@ -575,18 +575,23 @@ def replay_memory(buffer: Any, rows: int) -> int:
 def check_replay_memory(
     agent: Any, rows: int, limit: int | None, available: int | None
 ) -> str | None:
-    """Refuse (ConfigError) a run whose replay buffer (`agent.replay`: anything with `nbytes`
-    and a `capacity` in rows) would outgrow `limit`, the memory the machine has, by its last
-    step: it would be killed part-way. Return a warning line where the memory it still has to
-    fill is more than is free now (`available`), else None."""
-    buffer: Any = getattr(agent, "replay", None)
+    """Refuse (ConfigError) a run whose replay buffer (`agent.replay`, or DAgger's aggregated
+    `agent.dataset`: anything with `nbytes` and a `capacity` in rows, one row a step) would
+    outgrow `limit`, the memory the machine has, by its last step: it would be killed part-way.
+    Return a warning line where the memory it still has to fill is more than is free now
+    (`available`), else None."""
+    what = "replay" if getattr(agent, "replay", None) is not None else "dataset"
+    buffer: Any = getattr(agent, what, None)
     if not hasattr(buffer, "capacity") or not hasattr(buffer, "nbytes"):
         return None
     full_at = min(rows, buffer.capacity)
     need = replay_memory(buffer, rows)
     row = buffer.nbytes / buffer.capacity
     if limit is not None and need > limit:
-        name = "buffer_size" if hasattr(agent.config, "buffer_size") else "capacity"
+        name = next(
+            (f for f in ("buffer_size", "dataset_capacity") if hasattr(agent.config, f)),
+            "capacity",
+        )
         raise ConfigError(
             f"{name}={buffer.capacity:,} fills {human_bytes(need)} of memory by step {full_at:,} "
             f"({row:,.0f} bytes a row), more than this machine's {human_bytes(limit)}; valid: "
@@ -595,7 +600,7 @@ def check_replay_memory(
     more = need - replay_memory(buffer, len(buffer))
     if available is not None and more > available:
         return (
-            f"warning: the replay will fill {human_bytes(more)} more by step {full_at:,}, more "
+            f"warning: the {what} will fill {human_bytes(more)} more by step {full_at:,}, more "
             f"than the {human_bytes(available)} free now; the run may be killed if other "
             "processes do not give memory back"
         )
