@@ -54,6 +54,7 @@ def _invalid_taken(agent) -> int:
         ("dqn", {"learning_starts": 500, "epsilon_end": 0.3}),
         ("dqn", {"learning_starts": 500, "double": True, "dueling": True}),
         ("c51", {"learning_starts": 500, "epsilon_end": 0.3, "v_max": 20.0}),
+        ("qr-dqn", {"learning_starts": 500, "epsilon_end": 0.3, "n_quantiles": 10}),
         ("rainbow", {"learning_starts": 500}),  # noisy exploration, n-step, PER, Double
         ("rainbow", {"learning_starts": 500, "noisy": False, "distributional": False}),
         ("soft-q", {"learning_starts": 500, "alpha": 1.0}),  # a broad Boltzmann policy

@@ -73,6 +73,11 @@ STRUCTURED = ("tidyspace/DictObs-v0", "tidyspace/TupleObs-v0")
         ("trpo", 4_000, {}),
         ("dqn", 2_000, {"learning_starts": 200, "train_freq": 16, "gradient_steps": 8}),
         (
+            "qr-dqn",
+            2_000,
+            {"learning_starts": 200, "train_freq": 16, "gradient_steps": 8, "n_quantiles": 10},
+        ),
+        (
             "dqn",
             2_000,
             {
