@@ -29,10 +29,19 @@ def _linears(module: nn.Module) -> list[nn.Linear]:
     return [m for m in module.modules() if isinstance(m, nn.Linear)]
 
 
-def _sb3_pair() -> tuple[object, list[nn.Linear], list[nn.Linear]]:
-    """SB3's A2C at its defaults and a tidyrl A2C holding a copy of its weights."""
+def _sb3_pair(tf_like: bool = False) -> tuple[object, list[nn.Linear], list[nn.Linear]]:
+    """SB3's A2C at its defaults and a tidyrl A2C holding a copy of its weights; `tf_like`:
+    both with TensorFlow's RMSProp (SB3's `RMSpropTFLike`, RL-Zoo's Atari A2C optimizer)."""
     venv = env_util.make_vec_env("CartPole-v1", n_envs=N_ENVS, seed=0)
-    model = sb3.A2C("MlpPolicy", venv, seed=0, device="cpu")
+    kwargs = {}
+    if tf_like:
+        from stable_baselines3.common.sb2_compat.rmsprop_tf_like import RMSpropTFLike
+
+        kwargs["policy_kwargs"] = {
+            "optimizer_class": RMSpropTFLike,
+            "optimizer_kwargs": {"alpha": 0.99, "eps": 1e-5, "weight_decay": 0},
+        }
+    model = sb3.A2C("MlpPolicy", venv, seed=0, device="cpu", **kwargs)
     policy = model.policy
     theirs = [
         *_linears(policy.mlp_extractor.policy_net),
@@ -40,7 +49,9 @@ def _sb3_pair() -> tuple[object, list[nn.Linear], list[nn.Linear]]:
         *_linears(policy.mlp_extractor.value_net),
         policy.value_net,
     ]
-    agent = tidyrl.make("a2c", "CartPole-v1", seed=0)
+    agent = tidyrl.make(
+        "a2c", "CartPole-v1", seed=0, optimizer="rmsprop-tf" if tf_like else "rmsprop"
+    )
     ours = [*_linears(agent.policy.actor), *_linears(agent.policy.critic)]
     with torch.no_grad():
         for src, dst in zip(theirs, ours, strict=True):
@@ -49,8 +60,9 @@ def _sb3_pair() -> tuple[object, list[nn.Linear], list[nn.Linear]]:
     return (model, agent), theirs, ours
 
 
-def test_a2c_update_equals_sb3_update_from_the_same_weights_and_batch():
-    (model, agent), theirs, ours = _sb3_pair()
+@pytest.mark.parametrize("tf_like", [False, True], ids=["rmsprop", "rmsprop-tf"])
+def test_a2c_update_equals_sb3_update_from_the_same_weights_and_batch(tf_like):
+    (model, agent), theirs, ours = _sb3_pair(tf_like)
     _, callback = model._setup_learn(10_000, None)
     callback.on_training_start(locals(), globals())
     for _ in range(30):

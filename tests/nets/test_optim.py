@@ -1,5 +1,5 @@
 """tidyrl.nets.optim: the same numbers and state as torch.optim.Adam / RMSprop after torch's
-clip_grad_norm_, with the clipping done inside step()."""
+clip_grad_norm_, with the clipping done inside step(); TensorFlow's RMSProp by hand."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from tidyrl.nets.optim import Adam, CenteredRMSprop
+from tidyrl.nets.optim import Adam, CenteredRMSprop, TFRMSprop
 
 
 def _twins(seed: int = 0) -> tuple[nn.Module, nn.Module]:
@@ -172,3 +172,43 @@ def test_centered_rmsprop_matches_torch_after_clipping(max_norm: float) -> None:
     for p, q in zip(ours_net.parameters(), ref_net.parameters()):
         torch.testing.assert_close(p, q)
     assert (ours.last_grad_norm is not None) == (max_norm > 0)
+
+
+def test_tf_rmsprop_steps_hand_checked_against_torch_s_start() -> None:
+    """theta 1, g 2, lr 0.1, alpha 0.9, eps 0: TensorFlow's mean square starts at 1, v = 0.9 +
+    0.1 * 4 = 1.3, theta = 1 - 0.2 / sqrt(1.3) = 0.824590; a second g 2: v = 1.57, theta =
+    0.824590 - 0.2 / sqrt(1.57) = 0.664973. torch's starts at 0: v = 0.4, theta = 1 - 0.2 /
+    sqrt(0.4) = 0.683772 after one step, twice the move."""
+    theta = nn.Parameter(torch.tensor([1.0]))
+    opt = TFRMSprop([theta], lr=0.1, alpha=0.9, eps=0.0)
+    for expected in (0.824590, 0.664973):
+        theta.grad = torch.tensor([2.0])
+        opt.step()
+        torch.testing.assert_close(theta.detach(), torch.tensor([expected]), rtol=0, atol=1e-5)
+    reference = nn.Parameter(torch.tensor([1.0]))
+    torch_opt = torch.optim.RMSprop([reference], lr=0.1, alpha=0.9, eps=0.0)
+    reference.grad = torch.tensor([2.0])
+    torch_opt.step()
+    torch.testing.assert_close(reference.detach(), torch.tensor([0.683772]), rtol=0, atol=1e-5)
+    # eps sits inside the root: with eps 3 the first step is 0.2 / sqrt(1.3 + 3)
+    theta = nn.Parameter(torch.tensor([1.0]))
+    opt = TFRMSprop([theta], lr=0.1, alpha=0.9, eps=3.0)
+    theta.grad = torch.tensor([2.0])
+    opt.step()
+    expected = 1.0 - 0.2 / (4.3**0.5)
+    torch.testing.assert_close(theta.detach(), torch.tensor([expected]), rtol=0, atol=1e-6)
+
+
+def test_tf_rmsprop_state_dict_round_trip_continues_identically() -> None:
+    a, b = _twins()
+    opt_a = TFRMSprop(a.parameters(), lr=1e-3, max_grad_norm=0.5)
+    x = torch.randn(5, 3, generator=torch.Generator().manual_seed(4))
+    _train(a, opt_a, x, 3)
+    b.load_state_dict(a.state_dict())
+    opt_b = TFRMSprop(b.parameters(), lr=1e-3, max_grad_norm=0.5)
+    opt_b.load_state_dict(copy.deepcopy(opt_a.state_dict()))
+    _train(a, opt_a, x, 3)
+    _train(b, opt_b, x, 3)
+    for p, q in zip(a.parameters(), b.parameters()):
+        torch.testing.assert_close(p, q, rtol=0, atol=0)
+    assert opt_a.last_grad_norm is not None

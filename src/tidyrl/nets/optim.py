@@ -3,6 +3,8 @@ inside `step()`.
 
 `Adam` is `torch.optim.Adam(fused=True)` and `CenteredRMSprop` is `torch.optim.RMSprop(centered,
 foreach)`: the maths, the state and the `state_dict` are torch's, so checkpoints load into either.
+`TFRMSprop` is RMSProp as TensorFlow computes it (mean square started at 1, eps inside the root),
+written out in its `step`.
 What they add is the clipping of Pascanu et al. (2013), g <- g * min(1, max_norm / ||g||) with
 ||g|| the norm of all gradients together (as `torch.nn.utils.clip_grad_norm_` computes it, 1e-6
 added to ||g||), at the start of `step()`, so that an algorithm calls `optimizer.step()` alone.
@@ -111,6 +113,66 @@ class CenteredRMSprop(_ClippedSteps, torch.optim.RMSprop):  # type: ignore[misc]
         """Clip the global gradient norm of each step to this value (0: no clipping)."""
         self.last_grad_norm: torch.Tensor | None = None
         """||g|| before clipping at the last step (None when clipping is off)."""
+
+
+class _TFRMSpropSteps(torch.optim.Optimizer):
+    """The update of TensorFlow's RMSProp (no momentum, not centered), which differs from
+    torch's in two places: the mean square starts at 1, not 0, and eps is inside the root.
+
+        v <- alpha v + (1 - alpha) g^2   (v = 1 before the first step)
+        theta <- theta - lr g / sqrt(v + eps)"""
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], float] | None = None) -> float | None:  # type: ignore[override]
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            alpha, eps, lr = group["alpha"], group["eps"], group["lr"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                if not state:
+                    state["square_avg"] = torch.ones_like(p)
+                v = state["square_avg"]
+                v.mul_(alpha).addcmul_(p.grad, p.grad, value=1.0 - alpha)
+                p.addcdiv_(p.grad, (v + eps).sqrt_(), value=-lr)
+        return loss
+
+
+class TFRMSprop(_ClippedSteps, _TFRMSpropSteps):  # type: ignore[misc]
+    """RMSProp as TensorFlow computes it (`_TFRMSpropSteps`: mean square started at 1, eps
+    inside the root): the optimizer of the A2C/ACKTR papers' code (OpenAI Baselines) and of
+    Stable-Baselines3's `RMSpropTFLike`, which RL-Zoo's Atari A2C uses. Torch's RMSprop starts
+    the mean square at 0, so its first steps move each weight by about lr / sqrt(1 - alpha)
+    (10 lr at alpha 0.99) whatever the gradient's size; this one starts near lr * g. The global
+    gradient norm is clipped to `max_grad_norm` (0: off) inside `step`, as in `Adam`."""
+
+    def __init__(
+        self,
+        params: _Params,
+        lr: float,
+        alpha: float = 0.99,
+        eps: float = 1e-5,
+        max_grad_norm: float = 0.0,
+    ) -> None:
+        super().__init__(params, {"lr": lr, "alpha": alpha, "eps": eps})
+        self.max_grad_norm = max_grad_norm
+        """Clip the global gradient norm of each step to this value (0: no clipping)."""
+        self.last_grad_norm: torch.Tensor | None = None
+        """||g|| before clipping at the last step (None when clipping is off)."""
+
+
+def a2c_rmsprop(
+    params: _Params, lr: float, tf_like: bool = False
+) -> torch.optim.RMSprop | TFRMSprop:
+    """The A2C paper's RMSProp (alpha 0.99, eps 1e-5): torch's (`tf_like=False`, SB3's A2C
+    default) or TensorFlow's (`TFRMSprop`, OpenAI Baselines' and SB3's `RMSpropTFLike`)."""
+    if tf_like:
+        return TFRMSprop(params, lr=lr, alpha=0.99, eps=1e-5)
+    return torch.optim.RMSprop(params, lr=lr, alpha=0.99, eps=1e-5, foreach=True)
 
 
 OPTIMIZERS = ("adam", "rmsprop")

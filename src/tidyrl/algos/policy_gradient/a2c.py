@@ -36,6 +36,7 @@ from tidyrl.core.schedules import remaining_fraction
 from tidyrl.data.rollout import RolloutBatch
 from tidyrl.loops.on_policy import collect_rollout
 from tidyrl.nets.mlp import Activation
+from tidyrl.nets.optim import a2c_rmsprop
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,9 @@ class A2CConfig:
     """Anneal the learning rate linearly to 0 (OpenAI Baselines' A2C default; SB3 keeps it
     constant)."""
     optimizer: str = "rmsprop"
-    """rmsprop (the paper's, alpha 0.99, eps 1e-5) or adam."""
+    """rmsprop (the paper's, alpha 0.99, eps 1e-5, torch's form), rmsprop-tf (the same in
+    TensorFlow's form: mean square started at 1, eps inside the root; SB3's RMSpropTFLike) or
+    adam."""
     ent_coef: float = 0.0
     """Entropy bonus coefficient."""
     vf_coef: float = 0.5
@@ -80,7 +83,7 @@ class A2CConfig:
         check_range(self, "gamma", 0.0, 1.0)
         check_range(self, "gae_lambda", 0.0, 1.0)
         check_range(self, "lr", 0.0, low_open=True)
-        check_choice(self, "optimizer", ("rmsprop", "adam"))
+        check_choice(self, "optimizer", ("rmsprop", "rmsprop-tf", "adam"))
         check_range(self, "ent_coef", 0.0)
         check_range(self, "vf_coef", 0.0)
         check_range(self, "max_grad_norm", 0.0)
@@ -121,10 +124,9 @@ class A2C(Agent):
         super().__init__(env, config, run, algo=algo)
         cfg = self.config
         self.io, self.policy = build_policy(self, cfg, images=True)
-        if cfg.optimizer == "rmsprop":
-            self.optimizer = torch.optim.RMSprop(
-                self.policy.parameters(), lr=cfg.lr, alpha=0.99, eps=1e-5, foreach=True
-            )
+        if cfg.optimizer.startswith("rmsprop"):
+            tf_like = cfg.optimizer == "rmsprop-tf"
+            self.optimizer = a2c_rmsprop(self.policy.parameters(), cfg.lr, tf_like)
         else:
             self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=cfg.lr, foreach=True)
         self.obs_norm = self.io.obs_norm

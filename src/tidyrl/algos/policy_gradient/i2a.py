@@ -57,6 +57,7 @@ from tidyrl.data.rollout import RolloutBatch
 from tidyrl.errors import ConfigError
 from tidyrl.loops.on_policy import collect_rollout
 from tidyrl.models.env_model import VisualEnvModel, frame_accuracy, model_loss
+from tidyrl.nets.optim import a2c_rmsprop
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,9 @@ class I2AConfig:
     """Discount factor."""
     lr: float = 7e-4
     """RMSprop learning rate of the I2A (and of pi^ in the pre-training phase)."""
+    optimizer: str = "rmsprop"
+    """rmsprop (A2C's: alpha 0.99, eps 1e-5, torch's form, whose mean square starts at 0) or
+    rmsprop-tf (TensorFlow's form, the paper's framework: started at 1, eps inside the root)."""
     ent_coef: float = 0.01
     """Entropy bonus coefficient."""
     vf_coef: float = 0.5
@@ -110,6 +114,7 @@ class I2AConfig:
         check_range(self, "vf_coef", 0.0)
         check_range(self, "max_grad_norm", 0.0)
         check_choice(self, "imagination", ("model", "copy"))
+        check_choice(self, "optimizer", ("rmsprop", "rmsprop-tf"))
         check_range(self, "rollout_depth", 1)
         check_range(self, "encoder_hidden", 1)
         check_range(self, "hidden", 1)
@@ -276,7 +281,7 @@ class I2A(Agent):
         )
         self.env_model.requires_grad_(False)  # trained only by `pretrain_update`, by hand
         params = [*self.net.parameters(), *self.rollout_policy.parameters()]
-        self.optimizer = torch.optim.RMSprop(params, lr=cfg.lr, alpha=0.99, eps=1e-5)
+        self.optimizer = a2c_rmsprop(params, cfg.lr, cfg.optimizer == "rmsprop-tf")
         self.model_optimizer = torch.optim.Adam(self.env_model.parameters(), lr=cfg.model_lr)
         self.rollout = new_rollout(self, cfg.n_steps, cfg.n_envs, experience=True)
         model = self.env_model if cfg.imagination == "model" else None
