@@ -70,6 +70,11 @@ def _mountaincar(algo: str, label: str, steps: int = STEPS, **overrides: object)
     return _task(algo, "MountainCarContinuous-v0", steps, 90.0, 10_000, label, **overrides)
 
 
+ACTOR_4X8 = {"entropy_in": "actor", "rollouts": 4, "rollout_steps": 8, "model_hidden": (64, 64)}
+"""The slide's variant as every record runs it: 4 imagined rollouts of 8 model steps from each
+batch state, in a 64-64 model."""
+
+
 SUITES = [
     Suite(
         "imagination-mountaincar",
@@ -78,10 +83,7 @@ SUITES = [
             _mountaincar(
                 "ddpg-imagination",
                 "ddpg-imagination actor",
-                entropy_in="actor",
-                rollouts=4,
-                rollout_steps=8,
-                model_hidden=(64, 64),
+                **ACTOR_4X8,
             ),
             _mountaincar("ddpg", "ddpg"),
             _mountaincar(
@@ -103,10 +105,7 @@ SUITES = [
                 "ddpg-imagination",
                 "ddpg-imagination actor 100k",
                 LONG_STEPS,
-                entropy_in="actor",
-                rollouts=4,
-                rollout_steps=8,
-                model_hidden=(64, 64),
+                **ACTOR_4X8,
             ),
             _mountaincar("ddpg", "ddpg 100k", LONG_STEPS),
         ),
@@ -120,19 +119,13 @@ SUITES = [
             _lunarlander(
                 "ddpg-imagination",
                 "ddpg-imagination actor",
-                entropy_in="actor",
-                rollouts=4,
-                rollout_steps=8,
-                model_hidden=(64, 64),
+                **ACTOR_4X8,
             ),
             _lunarlander("ddpg", "plain ddpg"),
             _lunarlander(
                 "ddpg-imagination",
                 "ddpg-imagination actor beta 0.1",
-                entropy_in="actor",
-                rollouts=4,
-                rollout_steps=8,
-                model_hidden=(64, 64),
+                **ACTOR_4X8,
                 entropy_coef=0.1,
             ),
         ),

@@ -34,16 +34,23 @@ VECTOR_FEATURES = 64
 """Width of each vector key's Linear -> ReLU branch."""
 
 
-class ImageBranch(nn.Module):
-    """Scale (uint8: by one over the declared bound), transpose channels-last images, then a
-    CNN."""
+def image_scale(space: gym.spaces.Box) -> float:
+    """The factor an image's values are read at: one over the declared bound for uint8 (1/255
+    for pixels), 1 otherwise."""
+    return 1.0 / float(np.max(space.high)) if space.dtype == np.uint8 else 1.0
 
-    def __init__(self, space: gym.spaces.Box) -> None:
+
+class ImageBranch(nn.Module):
+    """Scale (uint8: `image_scale`), transpose channels-last images, then a CNN. With
+    `prescaled`, the inputs arrive already multiplied by `image_scale` (GAIL's discriminator
+    input, where its gradient penalty is measured) and are not scaled again."""
+
+    def __init__(self, space: gym.spaces.Box, prescaled: bool = False) -> None:
         super().__init__()
         self.channels_last = image_layout(space) == "hwc"
         shape = tuple(space.shape)
         c, h, w = (shape[2], shape[0], shape[1]) if self.channels_last else shape
-        self.scale = 1.0 / float(np.max(space.high)) if space.dtype == np.uint8 else 1.0
+        self.scale = 1.0 if prescaled else image_scale(space)
         if min(h, w) >= 36:
             self.net = NatureCNN(c, h, w).net
         else:

@@ -56,7 +56,7 @@ from torch import nn
 from tidyrl.config import check_choice, check_hidden, check_range
 from tidyrl.data.demos import Demos, demos_for, require_demos
 from tidyrl.nets.cnn import image_layout
-from tidyrl.nets.encoders import ImageBranch
+from tidyrl.nets.encoders import ImageBranch, image_scale
 from tidyrl.nets.mlp import Activation, mlp, run_layers
 from tidyrl.nets.optim import Adam
 from tidyrl.nets.policy import ActionAdapter
@@ -150,10 +150,10 @@ class Discriminator(nn.Module):
         self.image: ImageBranch | None = None
         self.obs_scale = 1.0
         if isinstance(observation_space, gym.spaces.Box) and image_layout(observation_space):
-            self.image = ImageBranch(observation_space)
             # x holds the pixels scaled (uint8: to [0, 1]), so that the gradient penalty's unit
-            # norm is measured in the units the CNN reads; the branch does not scale again
-            self.obs_scale, self.image.scale = self.image.scale, 1.0
+            # norm is measured in the units the CNN reads
+            self.obs_scale = image_scale(observation_space)
+            self.image = ImageBranch(observation_space, prescaled=True)
         width = self.image.out_dim if self.image is not None else self.obs_dim
         self.net = mlp(width + action_dim, cfg.disc_hidden, 1, cfg.disc_activation)
 
