@@ -292,7 +292,8 @@ def test_policy_gradients_read_an_image_box_through_a_cnn(tmp_path, algo):
     its shape in the rollout (A3C: in each worker's; REINFORCE: in its episodes; recurrent PPO:
     a CNN in front of each LSTM), leave it
     unnormalized by default (the CNN scales it), and learn the task (8 per episode; random play
-    about 2.7)."""
+    about 2.7). A3C's workers interleave differently from run to run, so its seed does not fix
+    the run: at 3,000 steps one seed in ten still stood at 4.4, at 5,000 none did."""
     from tidyrl.nets.encoders import ImageBranch
 
     agent = tidyrl.make(algo, "tidyspace/ImageObs-v0", seed=0, torch_threads=1)
@@ -302,7 +303,7 @@ def test_policy_gradients_read_an_image_box_through_a_cnn(tmp_path, algo):
     assert agent.io.obs_shape == (6, 6, 1) and not agent.io.normalize_obs
     if hasattr(agent, "rollout"):
         assert tuple(agent.rollout.obs.shape[2:]) == (6, 6, 1)
-    agent.learn(3_000)
+    agent.learn(5_000 if algo == "a3c" else 3_000)
     assert tidyrl.evaluate(agent, episodes=10)["mean_return"] >= 7.5
     agent.save(tmp_path / "a")  # the CNNs come back: the same actions on the same frames
     frames, loaded = agent.env.obs, tidyrl.load(tmp_path / "a")
