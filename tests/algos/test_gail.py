@@ -342,3 +342,52 @@ def test_the_discriminator_reads_images_through_a_cnn(tmp_path):
     agent.learn(64)  # the rollout's frames reach it from PPO as the demonstrated ones do
     batch = agent.rollout.experience()
     assert plugin.reward(batch).shape == (len(batch),)
+
+
+def test_the_discriminator_reads_dict_observations_through_the_flat_view(tmp_path):
+    """For a Dict observation the learner's pairs and the demonstrated ones (stored per key)
+    reach the discriminator through the plug-ins' flat view (the image scaled to [0, 1], the
+    Discrete key one-hot, keys in sorted order), so both are compared in the same units; it
+    learns to tell the expert's pairs from a random policy's, and PPO on its reward clones the
+    expert (8 per episode; random play about 2.7; 5 of 5 seeds at 4,000 steps, where one
+    discriminator pass per rollout stayed at chance: hence disc_epochs=10)."""
+    import tests.space_envs  # noqa: F401  (registers tidyspace/*)
+    from tests.data.test_demos import dict_expert
+
+    env = "tidyspace/DictObs-v0"
+    path = collect(dict_expert, EnvConfig(env), 10, seed=0).save(tmp_path / "dict")
+    agent = tidyrl.make(
+        "gail",
+        env,
+        seed=0,
+        demos=str(path),
+        n_steps=32,
+        disc_lr=1e-3,
+        disc_epochs=10,
+        disc_batch_size=64,
+        torch_threads=1,
+    )
+    plugin = agent.reward_plugin
+    disc = plugin.discriminator
+    width = 36 + 2 + 3  # image, vector, one-hot "which"
+    assert disc.image is None and disc.obs_dim == width
+    expert = plugin.demos.sample(64, np.random.default_rng(1))
+    expert_x = plugin.features(expert.obs, expert.actions)
+    assert expert_x.shape == (64, width + 3)
+    which = expert.obs["which"]
+    np.testing.assert_array_equal(expert_x[:, 38:41].argmax(1), which)  # one-hot "which"
+    np.testing.assert_array_equal(expert_x[:, 41:].argmax(1), which)  # the expert's action
+    assert expert_x[:, :36].max() == 1.0  # lit pixels, 255 in the frame
+    random_play = collect(random_policy(env), EnvConfig(env), 10, seed=1)
+    random_batch = random_play.sample(64, np.random.default_rng(2))
+    policy_x = plugin.features(random_batch.obs, random_batch.actions)
+    before = discriminator_loss(disc(expert_x), disc(policy_x)).item()
+    for _ in range(200):
+        metrics = plugin.step(expert_x, policy_x)
+    assert discriminator_loss(disc(expert_x), disc(policy_x)).item() < before - 0.3
+    assert metrics["expert_accuracy"].item() == 1.0
+    agent.learn(4_000)  # PPO's rollout keeps the Dict per key; the view reads it the same way
+    batch = agent.rollout.experience()
+    rewards = plugin.reward(batch)
+    assert rewards.shape == (len(batch),) and torch.isfinite(rewards).all()
+    assert tidyrl.evaluate(agent, episodes=10)["mean_return"] >= 7.5

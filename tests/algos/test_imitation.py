@@ -361,3 +361,39 @@ def test_bc_and_dagger_read_image_demonstrations_through_a_cnn(tmp_path):
         np.testing.assert_array_equal(
             tidyrl.load(tmp_path / agent.algo).predict(frames), agent.predict(frames)
         )
+
+
+def test_bc_and_dagger_read_dict_observations_through_the_combined_encoder(tmp_path):
+    """A Dict observation reaches BC's and DAgger's policy through the combined encoder (as
+    PPO's): the demonstrations and DAgger's dataset keep it per key in each key's dtype, a
+    saved DAgger brings its dataset back key by key, and both clone the expert (8 per
+    episode; random play about 2.7)."""
+    import tests.space_envs  # noqa: F401  (registers tidyspace/*)
+    from tests.data.test_demos import dict_expert
+    from tidyrl.nets.encoders import CombinedEncoder
+
+    env = "tidyspace/DictObs-v0"
+    path = collect(dict_expert, EnvConfig(env), 20, seed=0).save(tmp_path / "dict")
+    bc = tidyrl.make("bc", env, seed=0, demos=str(path), torch_threads=1)
+    assert isinstance(bc.policy.actor_encoder, CombinedEncoder) and bc.io.structured
+    bc.learn(300)
+    dagger = tidyrl.make(
+        "dagger", env, seed=0, steps_per_iteration=40, updates_per_iteration=40, torch_threads=1
+    )
+    assert isinstance(dagger.policy.actor_encoder, CombinedEncoder)
+    assert dagger.dataset_obs_image.dtype == np.uint8
+    assert dagger.dataset_obs_which.dtype == np.int64
+    dagger.use_expert(dict_expert)
+    dagger.learn(200)
+    np.testing.assert_array_equal(dagger.dataset_actions[:200], dagger.dataset_obs_which[:200])
+    lit = dagger.dataset_obs_image[:200, ::2, 0, 0].argmax(axis=1)
+    np.testing.assert_array_equal(lit, dagger.dataset_obs_which[:200])
+    for agent in (bc, dagger):
+        assert tidyrl.evaluate(agent, episodes=10)["mean_return"] >= 7.5
+        agent.save(tmp_path / agent.algo)
+        obs = agent.env.obs
+        loaded = tidyrl.load(tmp_path / agent.algo)
+        np.testing.assert_array_equal(loaded.predict(obs), agent.predict(obs))
+    np.testing.assert_array_equal(loaded.dataset_obs_vector, dagger.dataset_obs_vector)
+    batch = loaded.sample(8, np.random.default_rng(0))
+    assert sorted(batch.obs) == ["image", "vector", "which"] and len(batch) == 8

@@ -9,6 +9,7 @@ import json
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch
 
 import tidyrl
 from tests.helpers import cartpole_expert, random_policy
@@ -216,3 +217,62 @@ def test_cli_collect_and_info(tmp_path, capsys):
     assert cli.main(missing) == 2
     err = capsys.readouterr().err
     assert err.startswith("tidyrl: error: no checkpoint at") and err.count("\n") == 1
+
+
+def dict_expert(obs):
+    """The expert of `tidyspace/DictObs-v0`: the action its "which" key names (the image's lit
+    rows name it too)."""
+    return np.asarray(obs["which"])
+
+
+@pytest.fixture(scope="module")
+def dict_demos():
+    import tests.space_envs  # noqa: F401  (registers tidyspace/*)
+
+    return collect(dict_expert, EnvConfig("tidyspace/DictObs-v0"), 5, seed=0)
+
+
+def test_dict_observations_are_kept_per_key_and_round_trip(tmp_path, dict_demos):
+    """A Dict observation is recorded one array per key in the key's own dtype (uint8 frames
+    stay uint8, the Discrete key int64), and a file keeps every key exactly, its checksum
+    covering each of them."""
+    d = dict_demos
+    assert list(d.obs) == list(d.last_obs) == ["image", "vector", "which"]
+    assert d.obs["image"].dtype == np.uint8 and d.obs["image"].shape == (40, 6, 6, 1)
+    assert d.obs["which"].dtype == np.int64 and d.last_obs["vector"].shape == (5, 2)
+    assert len(d) == 40 and d.episode_returns().tolist() == [8.0] * 5
+    lit = d.obs["image"][:, ::2, 0, 0].argmax(axis=1)  # the lit row pair of each frame
+    np.testing.assert_array_equal(lit, d.obs["which"])
+    np.testing.assert_array_equal(d.actions, d.obs["which"])
+    path = d.save(tmp_path / "dict.safetensors")
+    loaded = load_demos(path)
+    assert loaded.observation_space == d.observation_space
+    for name in ("obs", "last_obs"):
+        for key, value in getattr(d, name).items():
+            np.testing.assert_array_equal(getattr(loaded, name)[key], value)
+            assert getattr(loaded, name)[key].dtype == value.dtype
+    np.testing.assert_array_equal(loaded.actions, d.actions)
+    two = loaded.first(2)
+    assert len(two) == 16 and two.last_obs["image"].shape == (2, 6, 6, 1)
+    batch = loaded.sample(4, np.random.default_rng(0))
+    assert len(batch) == 4
+    dtypes = {k: v.dtype for k, v in batch.obs.items()}
+    assert dtypes == {"image": torch.uint8, "vector": torch.float32, "which": torch.int64}
+    raw = bytearray(path.read_bytes())
+    raw[-5] ^= 0xFF  # inside the last key's bytes
+    flipped = tmp_path / "flipped.safetensors"
+    flipped.write_bytes(bytes(raw))
+    with pytest.raises(ConfigError, match="corrupted demos file.*checksum"):
+        load_demos(flipped)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("minari") is None, reason="needs tidyrl[imitation]")
+def test_dict_observations_round_trip_through_minari(tmp_path, dict_demos):
+    path = dict_demos.save(tmp_path / "minari-dict", format="minari")
+    loaded = load_demos(path)
+    assert loaded.observation_space == dict_demos.observation_space
+    for name in ("obs", "last_obs"):
+        for key, value in getattr(dict_demos, name).items():
+            np.testing.assert_array_equal(getattr(loaded, name)[key], value)
+    np.testing.assert_array_equal(loaded.terminated, dict_demos.terminated)
+    np.testing.assert_array_equal(loaded.truncated, dict_demos.truncated)

@@ -184,12 +184,6 @@ def test_dqn_with_a_count_bonus_on_dict_observations():
     assert int(agent.reward_counts.sum()) == 60  # every new transition counted once
 
 
-def test_gail_refuses_dict_observations_in_one_line():
-    pytest.importorskip("minigrid")
-    with pytest.raises(ConfigError, match=r"cannot score Dict observations .*valid with Dict"):
-        tidyrl.make("ppo", "MiniGrid-Empty-5x5-v0", reward="gail", demos="unused.npz")
-
-
 def minigrid_ppo(**reward: object) -> tidyrl.Agent:
     """PPO on MiniGrid-Empty-5x5 with a reward plug-in, one 64-step rollout per update."""
     return tidyrl.make(

@@ -5,6 +5,10 @@ A `Demos` holds whole episodes as flat per-step arrays, in the order they were p
     obs[i], actions[i], rewards[i], terminated[i], truncated[i], episode_starts[i]    i < N steps
     last_obs[e]                                                                      e < E episodes
 
+A Dict observation space (Tuple ones arrive as Dicts) gives `obs` and `last_obs` as one array per
+key, in the space's own dtype (uint8 images stay uint8, Discrete parts int64), as the replay
+buffers store them; on disk each key is an array of its own, ``obs.KEY`` and ``last_obs.KEY``.
+
 Step i is (s_i, a_i, r_i); `episode_starts[i]` marks the first step of an episode and the last
 step of every episode has `terminated` or `truncated` set. The observation *after* an episode's
 last action is `last_obs[e]`. Termination and truncation stay apart as everywhere in tidyrl
@@ -42,16 +46,20 @@ from safetensors.numpy import save_file
 
 from tidyrl.config import EnvConfig, build, to_dict
 from tidyrl.envs.make import VecEnv, make_env, space_to_dict
+from tidyrl.envs.spaces import Obs, rows, stack, take
 from tidyrl.errors import ConfigError, EnvError
 
 FORMAT = "tidyrl-demos/1"
 META_KEY = "tidyrl_demos"
 ARRAYS = ("obs", "actions", "rewards", "terminated", "truncated", "episode_starts", "last_obs")
-"""The arrays of a demos file, in checksum order."""
+"""The arrays of a demos file, in checksum order (a Dict observation's `obs` and `last_obs`: one
+array per key, ``obs.KEY``, in the space's key order)."""
+OBSERVATIONS = ("obs", "last_obs")
+"""The fields that hold observations (one array per key for a Dict observation space)."""
 FORMATS = ("safetensors", "minari")
 """Formats `Demos.save` and `load_demos` handle."""
 
-Policy = Callable[[np.ndarray], np.ndarray]
+Policy = Callable[[Any], np.ndarray]
 """Maps a batch of observations to a batch of env actions."""
 
 
@@ -59,27 +67,39 @@ Policy = Callable[[np.ndarray], np.ndarray]
 class DemoBatch:
     """A minibatch of demonstrated (observation, action) pairs as tensors."""
 
-    obs: torch.Tensor
+    obs: torch.Tensor | dict[str, torch.Tensor]
     """Observations, shape (B, *observation shape): uint8 where they are stored as uint8 (image
-    frames, a quarter of float32's memory; the network scales them), else float32."""
+    frames, a quarter of float32's memory; the network scales them), else float32; a Dict
+    observation's as one tensor per key (`observation_tensor`)."""
     actions: torch.Tensor
     """Env actions: int64 (B,) for Discrete, float32 (B, *action shape) for Box."""
 
     def __len__(self) -> int:
-        return int(self.obs.shape[0])
+        return len(self.actions)
+
+
+def observation_tensor(array: np.ndarray) -> torch.Tensor:
+    """Stored observations as a tensor: uint8 stays uint8 (the network scales it), other
+    integers (a Dict's Discrete parts) become int64 (its encoder one-hots them), the rest
+    float32."""
+    if array.dtype == np.uint8:
+        return torch.as_tensor(array)
+    if np.issubdtype(array.dtype, np.integer):
+        return torch.as_tensor(array, dtype=torch.int64)
+    return torch.as_tensor(array, dtype=torch.float32)
 
 
 @dataclass
 class Demos:
     """Whole demonstrated episodes (see the module docstring for the array layout)."""
 
-    obs: np.ndarray
+    obs: Obs
     actions: np.ndarray
     rewards: np.ndarray
     terminated: np.ndarray
     truncated: np.ndarray
     episode_starts: np.ndarray
-    last_obs: np.ndarray
+    last_obs: Obs
     observation_space: dict[str, Any]
     """`tidyrl.envs.make.space_to_dict` of the env's observation space."""
     action_space: dict[str, Any]
@@ -87,7 +107,9 @@ class Demos:
     """The `EnvConfig` the episodes were played in, as a dict (id, kwargs, max_episode_steps)."""
     source: dict[str, Any] = field(default_factory=dict)
     """Where the actions came from (expert, deterministic or sampled, seed)."""
-    _tensors: tuple[torch.Tensor, torch.Tensor] | None = field(default=None, repr=False)
+    _tensors: tuple[torch.Tensor | dict[str, torch.Tensor], torch.Tensor] | None = field(
+        default=None, repr=False
+    )
 
     def __post_init__(self) -> None:
         problem = self._structure_problem()
@@ -103,15 +125,21 @@ class Demos:
         env: dict[str, Any],
         source: dict[str, Any] | None = None,
     ) -> Demos:
-        """Demonstrations from the arrays named in `ARRAYS` and their description."""
+        """Demonstrations from the arrays named in `ARRAYS` (a Dict observation's per key,
+        ``obs.KEY``, in `observation_space`'s key order) and their description."""
+        keys = list(observation_space.get("spaces", {})) if observation_space else []
+        obs, last_obs = (
+            {k: arrays[f"{name}.{k}"] for k in keys} if keys else arrays[name]
+            for name in OBSERVATIONS
+        )
         return cls(
-            obs=arrays["obs"],
+            obs=obs,
             actions=arrays["actions"],
             rewards=arrays["rewards"],
             terminated=arrays["terminated"],
             truncated=arrays["truncated"],
             episode_starts=arrays["episode_starts"],
-            last_obs=arrays["last_obs"],
+            last_obs=last_obs,
             observation_space=observation_space,
             action_space=action_space,
             env=env,
@@ -119,7 +147,13 @@ class Demos:
         )
 
     def _structure_problem(self) -> str:
-        n = len(self.obs)
+        if isinstance(self.obs, dict) != isinstance(self.last_obs, dict):
+            return "obs and last_obs are not both per-key arrays"
+        for name in OBSERVATIONS:
+            value = getattr(self, name)
+            if isinstance(value, dict) and len({len(v) for v in value.values()}) > 1:
+                return f"the keys of {name} have different numbers of rows"
+        n = rows(self.obs)
         for name in ARRAYS[1:-1]:
             if len(getattr(self, name)) != n:
                 return f"{name} has {len(getattr(self, name))} rows, obs has {n}"
@@ -131,15 +165,15 @@ class Demos:
         last = np.append(self.episode_starts[1:], True)
         if not np.array_equal(ends, last):
             return "episodes must end (terminated or truncated) exactly at their last step"
-        if len(self.last_obs) != int(self.episode_starts.sum()):
-            return f"{len(self.last_obs)} final observations for {self.n_episodes} episodes"
-        if self.last_obs.shape[1:] != self.obs.shape[1:]:
+        if rows(self.last_obs) != int(self.episode_starts.sum()):
+            return f"{rows(self.last_obs)} final observations for {self.n_episodes} episodes"
+        if _shapes(self.last_obs) != _shapes(self.obs):
             return "last_obs and obs have different shapes"
         return ""
 
     # -- shape of the data ----------------------------------------------------------------------
     def __len__(self) -> int:
-        return len(self.obs)
+        return rows(self.obs)
 
     @property
     def n_episodes(self) -> int:
@@ -159,13 +193,18 @@ class Demos:
         if episodes <= 0 or episodes >= self.n_episodes:
             return self
         end = self.episode_bounds()[episodes][0]
-        arrays = {name: getattr(self, name)[:end] for name in ARRAYS[:-1]}
-        return Demos.from_arrays(
-            {**arrays, "last_obs": self.last_obs[:episodes]},
-            self.observation_space,
-            self.action_space,
-            self.env,
-            {**self.source, "episodes_used": episodes},
+        return Demos(
+            obs=take(self.obs, slice(0, end)),
+            actions=self.actions[:end],
+            rewards=self.rewards[:end],
+            terminated=self.terminated[:end],
+            truncated=self.truncated[:end],
+            episode_starts=self.episode_starts[:end],
+            last_obs=take(self.last_obs, slice(0, episodes)),
+            observation_space=self.observation_space,
+            action_space=self.action_space,
+            env=self.env,
+            source={**self.source, "episodes_used": episodes},
         )
 
     # -- checking against an env ----------------------------------------------------------------
@@ -185,12 +224,14 @@ class Demos:
                 )
 
     # -- batches --------------------------------------------------------------------------------
-    def tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """All observations (uint8 ones kept as uint8, others float32) and actions as tensors,
-        built once."""
+    def tensors(self) -> tuple[torch.Tensor | dict[str, torch.Tensor], torch.Tensor]:
+        """All observations (`observation_tensor`: uint8 ones kept as uint8; per key for a Dict)
+        and actions as tensors, built once."""
         if self._tensors is None:
-            obs = torch.as_tensor(
-                self.obs, dtype=torch.uint8 if self.obs.dtype == np.uint8 else torch.float32
+            obs = (
+                {k: observation_tensor(v) for k, v in self.obs.items()}
+                if isinstance(self.obs, dict)
+                else observation_tensor(self.obs)
             )
             discrete = self.action_space["type"] == "Discrete"
             actions = torch.as_tensor(
@@ -203,7 +244,8 @@ class Demos:
         """A uniform minibatch of (observation, action) pairs, drawn with replacement."""
         obs, actions = self.tensors()
         index = torch.from_numpy(rng.integers(0, len(self), size=batch_size))
-        return DemoBatch(obs[index], actions[index])
+        picked = {k: v[index] for k, v in obs.items()} if isinstance(obs, dict) else obs[index]
+        return DemoBatch(picked, actions[index])
 
     # -- files ----------------------------------------------------------------------------------
     def description(self) -> dict[str, Any]:
@@ -221,7 +263,13 @@ class Demos:
         }
 
     def arrays(self) -> dict[str, np.ndarray]:
-        return {name: np.ascontiguousarray(getattr(self, name)) for name in ARRAYS}
+        """The arrays by name (`array_names`), in checksum order."""
+        out: dict[str, np.ndarray] = {}
+        for name in array_names(self.observation_space):
+            field_name, _, key = name.partition(".")
+            value = getattr(self, field_name)
+            out[name] = np.ascontiguousarray(value[key] if key else value)
+        return out
 
     def save(self, path: str | Path, format: str = "safetensors") -> Path:
         """Write the demonstrations to `path` (a file, or a Minari directory); return it."""
@@ -232,7 +280,7 @@ class Demos:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         arrays = self.arrays()
-        meta = {**self.description(), "sha256": checksum(arrays)}
+        meta = {**self.description(), "sha256": checksum(arrays, list(arrays))}
         tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
         save_file(arrays, str(tmp), metadata={META_KEY: json.dumps(meta)})
         os.replace(tmp, path)
@@ -244,13 +292,29 @@ def describe_space(space: dict[str, Any]) -> str:
         return f"Discrete({space['n']})"
     if space["type"] == "Box":
         return f"Box(shape={tuple(space['shape'])}, dtype={space['dtype']})"
+    if space["type"] == "Dict":
+        parts = ", ".join(f"{k}: {describe_space(v)}" for k, v in space["spaces"].items())
+        return f"Dict({parts})"
     return str(space.get("repr", space["type"]))
 
 
-def checksum(arrays: dict[str, np.ndarray]) -> str:
-    """SHA-256 over every array's name, dtype, shape and bytes, in `ARRAYS` order."""
+def array_names(observation_space: dict[str, Any]) -> list[str]:
+    """The arrays of demonstrations with this observation space (`space_to_dict`), in checksum
+    order: `ARRAYS`, a Dict observation's `obs` and `last_obs` one per key (``obs.KEY``, in the
+    space's key order)."""
+    keys = list(observation_space.get("spaces", {})) if observation_space else []
+    return [
+        f"{name}.{key}" if keys and name in OBSERVATIONS else name
+        for name in ARRAYS
+        for key in (keys if keys and name in OBSERVATIONS else [""])
+    ]
+
+
+def checksum(arrays: dict[str, np.ndarray], names: list[str] | None = None) -> str:
+    """SHA-256 over every array's name, dtype, shape and bytes, in `ARRAYS` order (or in the
+    order of `names`, `array_names`'s for a Dict observation)."""
     digest = hashlib.sha256()
-    for name in ARRAYS:
+    for name in names or ARRAYS:
         array = np.ascontiguousarray(arrays[name])
         digest.update(f"{name}|{array.dtype.str}|{array.shape}|".encode())
         digest.update(array.tobytes())
@@ -316,10 +380,11 @@ def load_demos(path: str | Path) -> Demos:
         raise ConfigError(
             f"demos file '{path}' has format {meta.get('format')!r}; this tidyrl reads {FORMAT}"
         )
-    missing = [name for name in ARRAYS if name not in arrays]
+    names = array_names(meta.get("observation_space") or {})
+    missing = [name for name in names if name not in arrays]
     if missing:
         raise ConfigError(f"corrupted demos file '{path}': it lacks {', '.join(missing)}")
-    if checksum(arrays) != meta.get("sha256"):
+    if checksum(arrays, names) != meta.get("sha256"):
         raise ConfigError(
             f"corrupted demos file '{path}': its arrays do not match their recorded checksum"
         )
@@ -373,10 +438,10 @@ def collect(
     done_episodes, start = 0, True
     try:
         while done_episodes < episodes:
-            obs = cast(np.ndarray, vec.obs)  # demonstrations hold Box or Discrete observations
+            obs = vec.obs
             actions = np.asarray(policy(obs))
             step = vec.step(actions)
-            columns["obs"].append(obs[0])
+            columns["obs"].append(take(obs, 0))
             columns["actions"].append(actions[0])
             columns["rewards"].append(float(step.rewards[0]))
             columns["terminated"].append(bool(step.terminated[0]))
@@ -384,22 +449,25 @@ def collect(
             columns["episode_starts"].append(start)
             start = bool(step.dones[0])
             if start:
-                columns["last_obs"].append(cast(np.ndarray, step.next_obs)[0])
+                columns["last_obs"].append(take(step.next_obs, 0))
                 done_episodes += 1
     finally:
         vec.close()
     dtypes = {"rewards": np.float32, "terminated": bool, "truncated": bool, "episode_starts": bool}
-    arrays = {name: np.asarray(values, dtype=dtypes.get(name)) for name, values in columns.items()}
+    arrays: dict[str, Any] = {
+        name: stack(values) if name in OBSERVATIONS else np.asarray(values, dtype=dtypes.get(name))
+        for name, values in columns.items()
+    }
     if isinstance(action_space, gym.spaces.Box):
         arrays["actions"] = arrays["actions"].astype(np.float32)
     else:
         arrays["actions"] = arrays["actions"].astype(np.int64)
-    return Demos.from_arrays(
-        arrays,
-        space_to_dict(obs_space),
-        space_to_dict(action_space),
-        to_dict(env),
-        {"seed": seed, **(source or {})},
+    return Demos(
+        **arrays,
+        observation_space=space_to_dict(obs_space),
+        action_space=space_to_dict(action_space),
+        env=to_dict(env),
+        source={"seed": seed, **(source or {})},
     )
 
 
@@ -460,7 +528,9 @@ def save_minari(demos: Demos, path: str | Path) -> Path:
         buffers.append(
             EpisodeBuffer(
                 id=e,
-                observations=np.concatenate([demos.obs[a:b], demos.last_obs[e : e + 1]]),
+                observations=_joined(
+                    take(demos.obs, slice(a, b)), take(demos.last_obs, slice(e, e + 1))
+                ),
                 actions=demos.actions[a:b],
                 rewards=demos.rewards[a:b].astype(np.float64),
                 terminations=demos.terminated[a:b],
@@ -489,12 +559,16 @@ def load_minari(path: str | Path) -> Demos:
         "kwargs": {},
         "max_episode_steps": None,
     }
-    columns: dict[str, list[np.ndarray]] = {name: [] for name in ARRAYS}
+    columns: dict[str, list[Any]] = {name: [] for name in ARRAYS}
     for episode in dataset.iterate_episodes():
-        observations = np.asarray(episode.observations)
+        observations = episode.observations
+        if isinstance(observations, dict):  # a Dict space: one array per key
+            observations = {k: np.asarray(v) for k, v in observations.items()}
+        else:
+            observations = np.asarray(observations)
         steps = len(episode.actions)
-        columns["obs"].append(observations[:steps])
-        columns["last_obs"].append(observations[steps : steps + 1])
+        columns["obs"].append(take(observations, slice(0, steps)))
+        columns["last_obs"].append(take(observations, slice(steps, steps + 1)))
         columns["actions"].append(np.asarray(episode.actions))
         columns["rewards"].append(np.asarray(episode.rewards, dtype=np.float32))
         columns["terminated"].append(np.asarray(episode.terminations, dtype=bool))
@@ -504,14 +578,31 @@ def load_minari(path: str | Path) -> Demos:
         columns["episode_starts"].append(starts)
     if not columns["obs"]:
         raise ConfigError(f"Minari dataset '{path}' holds no episodes")
-    arrays = {name: np.concatenate(values) for name, values in columns.items()}
-    return Demos.from_arrays(
-        arrays,
-        space_to_dict(dataset.observation_space),
-        space_to_dict(dataset.action_space),
-        env,
-        described.get("source", {"minari": str(path)}),
+    arrays: dict[str, Any] = {name: _joined(*values) for name, values in columns.items()}
+    return Demos(
+        **arrays,
+        observation_space=space_to_dict(dataset.observation_space),
+        action_space=space_to_dict(dataset.action_space),
+        env=env,
+        source=described.get("source", {"minari": str(path)}),
     )
+
+
+def _joined(*parts: Obs) -> Obs:
+    """Batches of observations concatenated (per key for a Dict)."""
+    first = parts[0]
+    if isinstance(first, dict):
+        return {
+            k: np.concatenate([cast(dict[str, np.ndarray], p)[k] for p in parts]) for k in first
+        }
+    return np.concatenate(cast(list[np.ndarray], list(parts)))
+
+
+def _shapes(obs: Obs) -> Any:
+    """The shape of one observation (per key for a Dict)."""
+    if isinstance(obs, dict):
+        return {k: v.shape[1:] for k, v in obs.items()}
+    return obs.shape[1:]
 
 
 def _slug(text: str) -> str:

@@ -124,12 +124,6 @@ def attach(agent: Any, action_space: Any = None, on_policy: bool = False) -> Rew
     if isinstance(space, gym.spaces.Dict):  # scored through its flat view (rewards.base.DictView)
         from tidyrl.rewards.base import DictView
 
-        dict_plugins = [n for n in PLUGINS if plugin_class(n).dict_observations]
-        if not cls.dict_observations:
-            raise ConfigError(
-                f"{agent.algo}: reward={agent.config.reward} cannot score Dict observations "
-                f"({space}); valid with Dict observations: {', '.join(dict_plugins)}"
-            )
         if bad := DictView.unsupported(space):
             raise ConfigError(
                 f"{agent.algo}: reward={agent.config.reward} cannot encode Dict key(s) "

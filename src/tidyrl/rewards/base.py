@@ -55,9 +55,9 @@ it is scaled like a frame unless a plug-in names the key in `categorical_keys`; 
 of every cell is a column of its own (a key, object 5, is not "more" than a door, object 4).
 SimHash counts (`tidyrl.rewards.count`) are the one consumer for which scale matters
 (the sign of A g follows the largest key), so the count plug-in counts Discrete keys exactly and
-hashes each continuous key at unit norm (`DictView.parts` tells them apart). A plug-in that
-cannot read the view (GAIL: its demonstrations are flat vectors) sets `dict_observations =
-False` and `tidyrl.rewards.attach` refuses Dict observations for it in one line.
+hashes each continuous key at unit norm (`DictView.parts` tells them apart). GAIL reads the
+learner's pairs and the demonstrated ones (stored per key, `tidyrl.data.demos`) through the
+same view.
 
 A plug-in is configured by a frozen dataclass (`Config`), built from the learner's
 ``reward_kwargs`` with the usual one-line errors. Subclasses are one level deep (like agents) and
@@ -194,8 +194,6 @@ class RewardPlugin:
     replaces_env_reward: ClassVar[bool] = True
     """True when the learner optimizes the plug-in's reward instead of the env's (imitation);
     False when it adds to it (curiosity bonuses)."""
-    dict_observations: ClassVar[bool] = True
-    """False for a plug-in that cannot score Dict observations through `DictView`."""
     trains_on_minibatches: ClassVar[bool] = False
     """True: an on-policy learner scores each rollout with the plug-in that collected it, then
     trains the plug-in on the rollout's minibatches in each of its epochs (`score_then_train`),

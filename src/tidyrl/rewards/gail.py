@@ -39,6 +39,9 @@ for Discrete actions; Box actions mapped to [-1, 1] by the policy's `ActionAdapt
 so expert and learner pairs are compared in the same units. It never sees an environment reward.
 An image Box observation goes through a CNN (`ImageBranch`, which scales uint8 frames) before the
 MLP; its input x, where the gradient penalty interpolates, is [pixels scaled to [0, 1], phi(a)].
+A Dict observation (the learner's and the demonstrations' alike) is read through the plug-ins'
+flat view (`tidyrl.rewards.base.DictView`: images scaled to [0, 1], Discrete keys one-hot), so
+x = [view(s), phi(a)] and the MLP reads it directly.
 """
 
 from __future__ import annotations
@@ -177,7 +180,6 @@ class GAIL(RewardPlugin):
 
     Config = GAILConfig
     name = "gail"
-    dict_observations = False  # demonstrations hold Box or Discrete observations (tidyrl.demos)
 
     config: GAILConfig
 
@@ -194,23 +196,30 @@ class GAIL(RewardPlugin):
         and checked against the env's spaces."""
         if self._demos is None:
             self._demos = demos_for(
-                self.config, self.observation_space, self.action_space, self.env_id
+                self.config, self.env_observation_space, self.action_space, self.env_id
             )
         return self._demos
 
     def state_objects(self) -> dict[str, Any]:
         return {"discriminator": self.discriminator, "optimizer": self.optimizer}
 
+    def features(self, obs: Any, actions: torch.Tensor) -> torch.Tensor:
+        """The discriminator's input x = [s, phi(a)] (`Discriminator.features`), a Dict
+        observation through the flat view first."""
+        return self.discriminator.features(
+            obs if self.view is None else self.view.encode(obs), actions
+        )
+
     @torch.no_grad()
     def reward(self, batch: ExperienceLike) -> torch.Tensor:
-        logits = self.discriminator(self.discriminator.features(batch.obs, batch.actions))
+        logits = self.discriminator(self.features(batch.obs, batch.actions))
         return adversarial_reward(logits, self.config.form)
 
     def update(self, batch: ExperienceLike) -> dict[str, torch.Tensor]:
         """`disc_epochs` passes of discriminator steps over `batch` in minibatches of
         `disc_batch_size`, each against a fresh uniform draw of as many expert pairs."""
-        cfg, disc = self.config, self.discriminator
-        policy_x = disc.features(batch.obs, batch.actions)
+        cfg = self.config
+        policy_x = self.features(batch.obs, batch.actions)
         size = len(policy_x)
         step = cfg.disc_batch_size or size
         for _ in range(cfg.disc_epochs):
@@ -218,7 +227,7 @@ class GAIL(RewardPlugin):
             for start in range(0, size, step):
                 x_pi = policy_x[order[start : start + step]]
                 expert = self.demos.sample(len(x_pi), self.rng)
-                x_e = disc.features(expert.obs, expert.actions)
+                x_e = self.features(expert.obs, expert.actions)
                 metrics = self.step(x_e, x_pi)
         return metrics
 

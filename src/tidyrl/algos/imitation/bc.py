@@ -31,7 +31,7 @@ import torch
 
 from tidyrl.agent import Agent
 from tidyrl.algos.imitation.common import build_cloner, cloning_update, read_demos, require_demos
-from tidyrl.algos.policy_gradient.common import act
+from tidyrl.algos.policy_gradient.common import OBSERVATION_SPACES, act
 from tidyrl.config import check_choice, check_hidden, check_range
 from tidyrl.core.losses import BC_LOSSES
 from tidyrl.data.demos import DemoBatch, Demos
@@ -69,6 +69,7 @@ class BCConfig:
 class BC(Agent):
     Config = BCConfig
     algo_id = "bc"
+    observation_spaces = OBSERVATION_SPACES
     default_torch_threads = 1
     default_steps = 10_000
     """Gradient steps (BC takes no environment steps)."""

@@ -4,8 +4,9 @@
 loss it differentiates is `tidyrl.core.losses.behaviour_cloning_loss`. The cloned policy is the
 actor of `tidyrl.nets.policy.ActorCritic`, with the observation and action handling of the
 policy-gradient agents: an image Box observation goes through a CNN (`ImageBranch`), kept in its
-shape and dtype (uint8 frames stay uint8 in the demonstrations and in DAgger's dataset), and any
-other Box is flattened into the MLP.
+shape and dtype (uint8 frames stay uint8 in the demonstrations and in DAgger's dataset), a Dict
+observation (Tuple ones arrive as Dicts) goes through the combined encoder, one tensor per key
+(`tidyrl.nets.encoders`), and any other Box is flattened into the MLP.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ def read_demos(agent: Any) -> Demos:
 def build_cloner(agent: Any) -> tuple[PolicyIO, ActorCritic, Adam]:
     """The cloned policy (no critic), its I/O and its Adam optimizer, from the config fields
     `loss`, `lr`, `hidden`, `activation`, `log_std_init` (a CNN in front of the MLP for an
-    image Box)."""
+    image Box, the combined encoder for a Dict)."""
     cfg = agent.config
     if cfg.loss == "mse" and not isinstance(agent.action_space, gym.spaces.Box):
         raise ConfigError(
@@ -49,7 +50,9 @@ def cloning_update(
     policy: ActorCritic, io: PolicyIO, optimizer: Adam, batch: DemoBatch, loss_kind: str
 ) -> dict[str, torch.Tensor]:
     """One gradient step of the behaviour-cloning loss on one minibatch of (s, a) pairs."""
-    obs = batch.obs if io.image else batch.obs.flatten(1).float()
+    obs = batch.obs
+    if isinstance(obs, torch.Tensor) and not io.image:
+        obs = obs.flatten(1).float()
     dist = policy.distribution(obs)
     actions = io.adapter.from_env(batch.actions)
     loss = behaviour_cloning_loss(dist, actions, loss_kind)

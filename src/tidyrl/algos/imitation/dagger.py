@@ -44,12 +44,13 @@ import torch
 
 from tidyrl.agent import Agent
 from tidyrl.algos.imitation.common import build_cloner, cloning_update
-from tidyrl.algos.policy_gradient.common import act
+from tidyrl.algos.policy_gradient.common import OBSERVATION_SPACES, act
 from tidyrl.config import check_choice, check_hidden, check_range
 from tidyrl.core.losses import BC_LOSSES
 from tidyrl.data.demos import DemoBatch, Policy, agent_policy, load_expert
 from tidyrl.data.storage import RingStorage
 from tidyrl.envs.make import space_to_dict
+from tidyrl.envs.spaces import columns, rows
 from tidyrl.errors import ConfigError, EnvError
 
 BETA_SCHEDULES = ("exponential", "linear")
@@ -108,6 +109,7 @@ def mixture_beta(iteration: int, schedule: str, p: float, iterations: int) -> fl
 class DAgger(Agent):
     Config = DAggerConfig
     algo_id = "dagger"
+    observation_spaces = OBSERVATION_SPACES
     default_torch_threads = 1
     default_steps = 5_000
     """Environment steps, i.e. expert labels."""
@@ -116,21 +118,32 @@ class DAgger(Agent):
         super().__init__(env, config, run, algo=algo)
         cfg = self.config
         self.io, self.policy, self.optimizer = build_cloner(self)
-        shape = self.observation_space.shape or ()
         if isinstance(self.action_space, gym.spaces.Box):
             action_spec: tuple[tuple[int, ...], Any] = (self.action_space.shape, np.float32)
         else:
             action_spec = ((), np.int64)
-        # uint8 frames stay uint8 (a quarter of float32's memory; the CNN scales them)
-        obs_dtype = np.uint8 if self.observation_space.dtype == np.uint8 else np.float32
         self.dataset = RingStorage(
-            cfg.dataset_capacity, {"obs": (shape, obs_dtype), "actions": action_spec}
+            cfg.dataset_capacity, {**self._obs_columns(), "actions": action_spec}
         )
-        self.dataset_obs = self.dataset.columns["obs"]
-        self.dataset_actions = self.dataset.columns["actions"]
+        self._dataset_names = {
+            column: "dataset_" + column.replace(".", "_") for column in self.dataset.columns
+        }
+        """Each dataset column's registered attribute: dataset_obs (dataset_obs_KEY per key of
+        a Dict observation) and dataset_actions."""
+        for column, name in self._dataset_names.items():
+            setattr(self, name, self.dataset.columns[column])
         self.counters["iterations"] = 0
         self._expert: Policy | None = None
-        self.register_state("policy", "optimizer", "dataset_obs", "dataset_actions")
+        self.register_state("policy", "optimizer", *self._dataset_names.values())
+
+    def _obs_columns(self) -> dict[str, tuple[tuple[int, ...], Any]]:
+        """The dataset's observation columns: "obs", or "obs.KEY" per key of a Dict in its own
+        dtype; uint8 frames stay uint8 (a quarter of float32's memory; the CNN scales them)."""
+        space = self.observation_space
+        if self.io.structured:
+            return {f"obs.{key}": spec for key, spec in columns(space).items()}
+        dtype = np.uint8 if space.dtype == np.uint8 else np.float32
+        return {"obs": (tuple(space.shape or ()), dtype)}
 
     def use_expert(self, expert: Policy | str | Path) -> None:
         """Label states with `expert`: a run directory / saved agent, or a callable mapping a
@@ -171,8 +184,13 @@ class DAgger(Agent):
 
     def sample(self, batch_size: int, rng: np.random.Generator) -> DemoBatch:
         """A uniform minibatch of the aggregated dataset D."""
-        rows = self.dataset.get(self.dataset.sample_uniform(batch_size, rng))
-        return DemoBatch(torch.from_numpy(rows["obs"]), torch.from_numpy(rows["actions"]))
+        picked = self.dataset.get(self.dataset.sample_uniform(batch_size, rng))
+        obs = (
+            {key: torch.from_numpy(picked[f"obs.{key}"]) for key in columns(self.observation_space)}
+            if self.io.structured
+            else torch.from_numpy(picked["obs"])
+        )
+        return DemoBatch(obs, torch.from_numpy(picked["actions"]))
 
     def learn(self, total_steps: int) -> DAgger:
         cfg, expert = self.config, self.expert
@@ -186,9 +204,9 @@ class DAgger(Agent):
                     obs = self.env.obs
                     labels = np.asarray(expert(obs))
                     mine = self.act(obs, deterministic=True)
-                    from_expert = self.rng.random(len(obs)) < beta
+                    from_expert = self.rng.random(rows(obs)) < beta
                     chosen = from_expert.reshape(-1, *([1] * (labels.ndim - 1)))
-                    self.dataset.add(obs=obs, actions=labels)
+                    self.dataset.add(**self._obs_rows(obs), actions=labels)
                     self.tick(self.env.step(np.where(chosen, labels, mine)), metrics)
                     if self.finished:
                         break
@@ -200,13 +218,19 @@ class DAgger(Agent):
                 self.tick(None, metrics, n_steps=0)  # no step: the next row reports this phase
         return self
 
+    def _obs_rows(self, obs: Any) -> dict[str, np.ndarray]:
+        """A batch of observations as the dataset's observation columns."""
+        if self.io.structured:
+            return {f"obs.{key}": value for key, value in obs.items()}
+        return {"obs": obs}
+
     def extra_state(self) -> dict[str, Any]:
         return {"dataset_cursor": self.dataset.cursor, "dataset_size": self.dataset.size}
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
         # the registered arrays were replaced by the checkpoint's: the storage reads those
-        self.dataset.columns["obs"] = self.dataset_obs
-        self.dataset.columns["actions"] = self.dataset_actions
+        for column, name in self._dataset_names.items():
+            self.dataset.columns[column] = getattr(self, name)
         self.dataset.cursor = int(state.get("dataset_cursor", 0))
         self.dataset.size = int(state.get("dataset_size", 0))
 

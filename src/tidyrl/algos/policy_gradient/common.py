@@ -114,7 +114,8 @@ ACTION_SPACES: tuple[type[gym.Space[Any]], ...] = (
 OBSERVATION_SPACES: tuple[type[gym.Space[Any]], ...] = (gym.spaces.Box, gym.spaces.Dict)
 """Box observations (flattened; an image through a CNN where the algorithm asks `build_policy`
 for `images`: PPO, A2C, TRPO), and Dict ones (Tuple ones arrive as Dicts) through the combined
-encoder, for the algorithms whose rollouts store them per key (PPO, A2C, TRPO)."""
+encoder, for the algorithms whose rollouts store them per key (PPO, A2C, TRPO) and the
+behaviour cloners, whose demonstrations and datasets do (BC, DAgger)."""
 
 
 def action_shape(space: gym.Space[Any]) -> tuple[int, ...]:
