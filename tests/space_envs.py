@@ -131,6 +131,35 @@ class GoalReachEnv(gym.Env):
         return self._obs(), reward, False, False, {}
 
 
+class GoalPointEnv(GoalReachEnv):
+    """GoalReach in Gymnasium-Robotics' GoalEnv layout (observation / achieved_goal /
+    desired_goal, batched compute_* functions): reward -1 until the point is within 0.1 of the
+    goal, 0 then; never terminated (as the Fetch tasks), cut by the time limit."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        box = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+        self.observation_space = gym.spaces.Dict(
+            {"observation": box, "achieved_goal": box, "desired_goal": box}
+        )
+
+    def compute_reward(self, achieved_goal, desired_goal, info):
+        distance = np.linalg.norm(np.asarray(achieved_goal) - desired_goal, axis=-1)
+        return -(distance > 0.1).astype(np.float32)
+
+    def compute_terminated(self, achieved_goal, desired_goal, info):
+        return np.zeros(np.shape(achieved_goal)[:-1], dtype=bool)
+
+    def _obs(self) -> dict[str, np.ndarray]:
+        p = self.position.copy()
+        return {"observation": p, "achieved_goal": p.copy(), "desired_goal": self.goal.copy()}
+
+    def step(self, action):
+        obs, _, terminated, truncated, info = super().step(action)
+        reward = float(self.compute_reward(self.position, self.goal, None))
+        return obs, reward, terminated, truncated, info
+
+
 class ImageObsEnv(StructuredObsEnv):
     def __init__(self) -> None:
         super().__init__()
@@ -174,3 +203,4 @@ _register("DictObsBox-v0", "StructuredObsEnv", action="box")
 _register("GoalReach-v0", "GoalReachEnv")
 _register("PixelReach-v0", "PixelReachEnv")
 _register("ImageObs-v0", "ImageObsEnv")
+_register("GoalPoint-v0", "GoalPointEnv")

@@ -22,6 +22,10 @@ A Dict observation is stored as one preallocated column per key and side ("obs.i
 floats float32): a row's observation is copied once, into its columns. Environments with action
 masks add a "next_masks" column (the valid actions in `next_obs`, which the target maximises
 over).
+
+With `hindsight` (`tidyrl.data.hindsight`, goal-conditioned Dict observations, one-step rows,
+uniform sampling) each row also records its step in its episode and the episode's length, and
+`sample` gives a share of the drawn rows a goal their episode achieved later.
 """
 
 from __future__ import annotations
@@ -36,10 +40,12 @@ import torch
 from tidyrl.data.accumulators import NStepAccumulator
 from tidyrl.data.batch import Transition
 from tidyrl.data.frame_replay import FrameStore
+from tidyrl.data.hindsight import Hindsight
 from tidyrl.data.samplers import PrioritizedSampler, UniformSampler
 from tidyrl.data.storage import RingStorage, nest, section
 from tidyrl.envs.make import Step
 from tidyrl.envs.spaces import columns
+from tidyrl.errors import ConfigError
 
 
 def frame_store_layout(space: gym.Space[Any], frame_stack: bool) -> tuple[int, ...] | None:
@@ -85,7 +91,14 @@ class Replay:
         device: torch.device | str = "cpu",
         mask_width: int | None = None,
         frame_stack: bool = False,
+        hindsight: Hindsight | None = None,
     ) -> None:
+        if hindsight is not None and (n_step != 1 or prioritized):
+            raise ConfigError(
+                "her_future_goals relabels one-step rows drawn uniformly; valid with it: "
+                "n_step=1 and prioritized=false"
+            )
+        self.hindsight = hindsight
         shape = tuple(observation_space.shape or ())
         self.obs_shape = shape
         self.frames: FrameStore | None = None
@@ -119,6 +132,8 @@ class Replay:
         }
         if mask_width is not None:
             spec["next_masks"] = ((mask_width,), np.bool_)
+        if hindsight is not None:
+            spec |= Hindsight.FIELDS
         self.masked = mask_width is not None
         self.capacity = capacity
         self.storage = RingStorage(capacity, spec)
@@ -152,7 +167,9 @@ class Replay:
             obs, actions, step.rewards, next_obs, step.terminated, step.truncated, next_masks
         )
         if rows is not None:
-            self._store(rows, None)
+            index = self._store(rows, None)
+            if self.hindsight is not None:  # one row per env copy: this step's
+                self.hindsight.stored(self.storage.columns, index, step.dones)
 
     def _stacks(self, obs: Any) -> np.ndarray:
         """Observations [n, ...] as the frame store's [n, k, *frame]."""
@@ -163,8 +180,9 @@ class Replay:
         """Store completed rows (the `NStepAccumulator.push` layout: built where they were
         collected, e.g. on an Ape-X actor), with their initial priorities |delta| when given
         (a uniform sampler ignores them); return their storage indices."""
-        if self.frames is not None:
-            raise ValueError("rows of stacked frames go through add (the frame store)")
+        if self.frames is not None or self.hindsight is not None:
+            what = "stacked frames" if self.frames is not None else "hindsight replay"
+            raise ValueError(f"rows of {what} go through add (it follows the episodes)")
         return self._store(dict(rows), priorities)
 
     def _store(self, rows: dict[str, Any], priorities: np.ndarray | None) -> np.ndarray:
@@ -173,6 +191,8 @@ class Replay:
                 rows.update({f"{side}.{k}": v for k, v in rows.pop(side).items()})
         if not self.masked:
             rows.pop("next_masks", None)
+        if self.hindsight is not None:
+            rows |= self.hindsight.row_fields()
         index: np.ndarray = self.storage.add(**rows)
         self.sampler.add(index, priorities)
         return index
@@ -202,6 +222,9 @@ class Replay:
                 self.frames.get(obs).reshape(shape),
                 self.frames.get(next_obs).reshape(shape),
             )
+        rewards, terminated = cols["rewards"][index], cols["terminated"][index]
+        if self.hindsight is not None:
+            self.hindsight.relabel(cols, index, obs, next_obs, rewards, terminated, rng)
 
         def tensor(array: Any) -> Any:
             if isinstance(array, dict):
@@ -211,10 +234,10 @@ class Replay:
         return Transition(
             obs=tensor(obs),
             actions=tensor(cols["actions"][index]),
-            rewards=tensor(cols["rewards"][index]),
+            rewards=tensor(rewards),
             next_obs=tensor(next_obs),
             next_masks=tensor(cols["next_masks"][index]) if self.masked else None,
-            terminated=tensor(cols["terminated"][index]),
+            terminated=tensor(terminated),
             truncated=tensor(cols["truncated"][index]),
             discounts=tensor(cols["discounts"][index]),
             weights=tensor(weights),
@@ -229,6 +252,8 @@ class Replay:
         }
         if self.frames is not None:
             parts["frames"] = self.frames
+        if self.hindsight is not None:
+            parts["hindsight"] = self.hindsight
         return parts
 
     def state_arrays(self) -> dict[str, np.ndarray]:

@@ -49,6 +49,9 @@ if "tidyrl/MiniPacman-v0" not in registry:
         kwargs={"mode": "regular"},
     )
 
+if "tidyrl/BitFlip-v0" not in registry:  # hindsight replay's test bed; n steps, then truncated
+    register(id="tidyrl/BitFlip-v0", entry_point="tidyrl.envs.bitflip:BitFlipEnv")
+
 
 for _id, (_cls, _kwargs, _limit) in VARIANTS.items():
     if _id not in registry:

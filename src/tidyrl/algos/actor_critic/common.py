@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from tidyrl.core.squashed import action_bounds
+from tidyrl.data.hindsight import hindsight_for
 from tidyrl.data.replay import Replay
 from tidyrl.errors import ConfigError, EnvError
 from tidyrl.nets.cnn import image_layout
@@ -133,8 +134,9 @@ def encoded_critic(
 
 def replay_for(agent: Any, **options: Any) -> Replay:
     """The agent's replay: `buffer_size` rows of its spaces for its `n_envs` copies, discount
-    `gamma`, a frame store where its env stacks frames; `options` go to `Replay` (n-step,
-    prioritized sampling, ...)."""
+    `gamma`, a frame store where its env stacks frames, hindsight relabelling where its config
+    asks for it (`her_future_goals`); `options` go to `Replay` (n-step, prioritized sampling,
+    ...)."""
     cfg = agent.config
     return Replay(
         cfg.buffer_size,
@@ -143,6 +145,7 @@ def replay_for(agent: Any, **options: Any) -> Replay:
         cfg.n_envs,
         gamma=cfg.gamma,
         frame_stack=agent.env.frame_stacked,
+        hindsight=hindsight_for(agent),
         **options,
     )
 

@@ -103,6 +103,10 @@ class SACConfig:
     """Parallel environment copies (one update per copy per vector step)."""
     buffer_size: int = 1_000_000
     """Replay capacity in transitions."""
+    her_future_goals: int = 0
+    """Hindsight experience replay: k goals achieved later in the episode per real goal (the
+    "future" strategy; 4 in the paper; 0: off), for goal-conditioned envs
+    (`tidyrl.data.hindsight`)."""
     batch_size: int = 256
     """Transitions per gradient update."""
     learning_starts: int = 1000
@@ -156,6 +160,7 @@ class SACConfig:
         check_reward(self, bonus_only=True)
         check_range(self, "n_envs", 1)
         check_range(self, "buffer_size", 1)
+        check_range(self, "her_future_goals", 0, 64)
         check_range(self, "batch_size", 1)
         check_range(self, "learning_starts", 0)
         check_range(self, "gamma", 0.0, 1.0)

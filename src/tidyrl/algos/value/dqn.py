@@ -59,6 +59,7 @@ from tidyrl.core.masking import mask_invalid, masked_argmax
 from tidyrl.core.schedules import crossed, linear_schedule
 from tidyrl.core.targets import update_target
 from tidyrl.data.batch import Transition
+from tidyrl.data.hindsight import hindsight_for
 from tidyrl.data.replay import Replay
 from tidyrl.loops.off_policy import collect_step
 from tidyrl.nets.heads import QNetwork
@@ -81,6 +82,10 @@ class DQNConfig:
     """Discount factor."""
     buffer_size: int = 100_000
     """Replay capacity in transitions."""
+    her_future_goals: int = 0
+    """Hindsight experience replay: k goals achieved later in the episode per real goal (the
+    "future" strategy; 4 in the paper; 0: off), for goal-conditioned envs
+    (`tidyrl.data.hindsight`)."""
     batch_size: int = 64
     """Minibatch size."""
     learning_starts: int = 1_000
@@ -129,6 +134,7 @@ class DQNConfig:
         check_choice(self, "optimizer", OPTIMIZERS)
         check_range(self, "gamma", 0.0, 1.0)
         check_range(self, "buffer_size", 1)
+        check_range(self, "her_future_goals", 0, 64)
         check_range(self, "batch_size", 1)
         check_range(self, "learning_starts", 0)
         check_range(self, "train_freq", 1)
@@ -280,6 +286,7 @@ class DQN(Agent):
             device=self.device,
             mask_width=None if self.env.masks is None else self.n_actions,
             frame_stack=self.env.frame_stacked,
+            hindsight=hindsight_for(self),
         )
         self.epsilon = cfg.epsilon_start
         self.beta = cfg.beta_start

@@ -1,0 +1,56 @@
+"""Hindsight experience replay on bit flipping (Andrychowicz et al. 2017, section 3.1, Fig. 1).
+
+- `hindsight-bitflip`: DQN with its default settings (what `tidyrl train dqn tidyrl/BitFlip-v0`
+  chooses) beside the same DQN with `her_future_goals=4` (the paper's k = 4, strategy
+  "future"), on 15 bits (50k steps) and 25 bits (100k steps), 3 seeds each. The paper's
+  Fig. 1: DQN alone fails from about 13 bits on, DQN with HER solves up to 50. Each record's
+  `metrics` hold the greedy success rate over 100 episodes from the reset (`success_rate`):
+  an episode that reaches the goal after L flips returns -(L - 1) and one that does not
+  returns -n after n flips, so return + length is 1 for a success and 0 for a failure, and
+  the success rate is the mean return plus the mean length.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from tidyrl.bench.suite import Suite, Task
+
+SUCCESS_EPISODES = 100
+BUDGETS = {15: 50_000, 25: 100_000}
+"""Bits -> env steps."""
+
+
+def success_rate(agent: Any) -> Mapping[str, float]:
+    """Greedy success rate over SUCCESS_EPISODES episodes (module docstring)."""
+    stats = agent.evaluate(episodes=SUCCESS_EPISODES, seed=0, deterministic=True)
+    return {"success_rate": float(stats["mean_return"] + stats["mean_length"])}
+
+
+def _bitflip(bits: int, her: bool) -> Task:
+    return Task(
+        "dqn",
+        "tidyrl/BitFlip-v0",
+        BUDGETS[bits],
+        threshold=-bits / 2,
+        overrides={"env_kwargs": {"n_bits": bits}, **({"her_future_goals": 4} if her else {})},
+        label=f"dqn{' her' if her else ''} bitflip-{bits}",
+        eval_episodes=20,
+        reference=(
+            "Andrychowicz et al. 2017, Fig. 1: success near 1.0 with HER up to 50 bits"
+            if her
+            else "Andrychowicz et al. 2017, Fig. 1: DQN alone fails from about 13 bits"
+        ),
+        metrics=success_rate,
+    )
+
+
+SUITES = [
+    Suite(
+        "hindsight-bitflip",
+        "value",
+        tuple(_bitflip(bits, her) for bits in BUDGETS for her in (False, True)),
+        description="DQN with and without hindsight experience replay on 15 and 25 bits",
+    )
+]
