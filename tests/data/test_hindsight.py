@@ -107,6 +107,8 @@ def test_settings_it_cannot_serve_are_one_line_errors():
             Replay(16, env.observation_space, env.action_space, hindsight=hindsight, **options)
     with pytest.raises(ConfigError, match="CartPole-v1' lacks the Dict key achieved_goal"):
         tidyrl.make("dqn", "CartPole-v1", her_future_goals=4)
+    with pytest.raises(ConfigError, match="her_future_goals cannot collect on Ray workers"):
+        tidyrl.make("dqn", "tidyrl/BitFlip-v0", her_future_goals=4, workers=2, n_envs=2)
 
 
 def test_dqn_with_hindsight_solves_bit_flipping_where_dqn_sees_only_minus_one():
