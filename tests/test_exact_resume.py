@@ -129,6 +129,15 @@ CASES["sac gsde"] = (
     550,
 )
 
+# hindsight: each row's step and episode length, and each env copy's step in its episode, carry
+# over (the 1,000-row replay wraps, so the bookkeeping's ring arithmetic is resumed too)
+CASES["dqn her"] = (
+    "tidyrl/BitFlip-v0",
+    2000,
+    [*CASES["dqn"][2][:-1], "checkpoint_every=1048", "her_future_goals=4"],
+    1200,
+)
+
 
 class Killed(Exception):
     """Stands for the process dying: nothing after it runs (no final row, no checkpoint)."""
