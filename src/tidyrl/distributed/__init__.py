@@ -64,7 +64,7 @@ def check_workers(agent: Any, n_envs: int) -> None:
             "collect on Ray workers yet (the plug-in observes each step in the learner); use "
             "reward=env or workers=0"
         )
-    if algo_id in ASYNCHRONOUS and getattr(agent.config, "her_future_goals", 0):
+    if algo_id in ASYNCHRONOUS and int(getattr(agent.config, "her_future_goals", 0)) > 0:
         raise ConfigError(
             f"workers={run.workers}: {agent.algo} with her_future_goals cannot collect on Ray "
             "workers (their rows arrive without the episodes hindsight follows); use "
