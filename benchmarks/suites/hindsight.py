@@ -7,7 +7,10 @@
   `metrics` hold the greedy success rate over 100 episodes from the reset (`success_rate`):
   an episode that reaches the goal after L flips returns -(L - 1) and one that does not
   returns -n after n flips, so return + length is 1 for a success and 0 for a failure, and
-  the success rate is the mean return plus the mean length.
+  the success rate is the mean return plus the mean length. These four tasks keep DQN's
+  defaults (`preset="none"`: RL-Zoo's CartPole settings); the two `paper-settings` tasks run 25
+  bits with the `bitflip` preset, the paper's gamma 0.98, Adam lr 1e-3 and batch 128, which
+  `tidyrl train dqn tidyrl/BitFlip-v0` now chooses.
 - `hindsight-pointmaze`: SAC beside SAC with `her_future_goals=4` on Gymnasium-Robotics'
   `PointMaze_UMaze-v3` (``pip install -c constraints.txt 'tidyrl[robotics]'``): a ball pushed
   by forces to a goal in a U-shaped maze, sparse reward (1 on each step within 0.45 of the
@@ -34,14 +37,16 @@ def success_rate(agent: Any) -> Mapping[str, float]:
     return {"success_rate": float(stats["mean_return"] + stats["mean_length"])}
 
 
-def _bitflip(bits: int, her: bool) -> Task:
+def _bitflip(bits: int, her: bool, preset: str = "none") -> Task:
+    settings = "" if preset == "none" else " paper-settings"
     return Task(
         "dqn",
         "tidyrl/BitFlip-v0",
         BUDGETS[bits],
         threshold=-bits / 2,
+        preset=preset,
         overrides={"env_kwargs": {"n_bits": bits}, **({"her_future_goals": 4} if her else {})},
-        label=f"dqn{' her' if her else ''} bitflip-{bits}",
+        label=f"dqn{' her' if her else ''} bitflip-{bits}{settings}",
         eval_episodes=20,
         reference=(
             "Andrychowicz et al. 2017, Fig. 1: success near 1.0 with HER up to 50 bits"
@@ -69,7 +74,10 @@ SUITES = [
     Suite(
         "hindsight-bitflip",
         "value",
-        tuple(_bitflip(bits, her) for bits in BUDGETS for her in (False, True)),
+        (
+            *(_bitflip(bits, her) for bits in BUDGETS for her in (False, True)),
+            *(_bitflip(25, her, "bitflip") for her in (False, True)),
+        ),
         description="DQN with and without hindsight experience replay on 15 and 25 bits",
     )
 ]
