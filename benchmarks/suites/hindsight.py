@@ -11,12 +11,13 @@
   defaults (`preset="none"`: RL-Zoo's CartPole settings); the two `paper-settings` tasks run 25
   bits with the `bitflip` preset, the paper's gamma 0.98, Adam lr 1e-3 and batch 128, which
   `tidyrl train dqn tidyrl/BitFlip-v0` now chooses.
-- `hindsight-pointmaze`: SAC beside SAC with `her_future_goals=4` on Gymnasium-Robotics'
-  `PointMaze_UMaze-v3` (``pip install -c constraints.txt 'tidyrl[robotics]'``): a ball pushed
-  by forces to a goal in a U-shaped maze, sparse reward (1 on each step within 0.45 of the
-  goal, 0 elsewhere), 300-step episodes that never terminate (the return counts the steps spent
-  at the goal), 15k steps, 3 seeds, SAC's defaults but 1,000 random steps. No published curve
-  at this budget: the plain SAC beside it is the baseline.
+- `hindsight-pointmaze`: SAC, TD3 and DDPG, each beside itself with `her_future_goals=4`, on
+  Gymnasium-Robotics' `PointMaze_UMaze-v3` (``pip install -c constraints.txt
+  'tidyrl[robotics]'``): a ball pushed by forces to a goal in a U-shaped maze, sparse reward (1
+  on each step within 0.45 of the goal, 0 elsewhere), 300-step episodes that never terminate
+  (the return counts the steps spent at the goal), 15k steps, 3 seeds, each algorithm's
+  defaults but 1,000 random steps. No published curve at this budget: the plain algorithm
+  beside each is its baseline.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from tidyrl.bench.suite import Suite, Task
 SUCCESS_EPISODES = 100
 BUDGETS = {15: 50_000, 25: 100_000}
 """Bits -> env steps."""
+POINTMAZE_ALGOS = ("sac", "td3", "ddpg")
 
 
 def success_rate(agent: Any) -> Mapping[str, float]:
@@ -57,16 +59,16 @@ def _bitflip(bits: int, her: bool, preset: str = "none") -> Task:
     )
 
 
-def _pointmaze(her: bool) -> Task:
+def _pointmaze(algo: str, her: bool) -> Task:
     return Task(
-        "sac",
+        algo,
         "gymnasium_robotics:PointMaze_UMaze-v3",
         15_000,
         threshold=100.0,
         overrides={"learning_starts": 1_000, **({"her_future_goals": 4} if her else {})},
-        label=f"sac{' her' if her else ''} pointmaze-umaze",
+        label=f"{algo}{' her' if her else ''} pointmaze-umaze",
         eval_every=3_000,
-        reference="no published curve at 15k steps; plain SAC is the baseline",
+        reference=f"no published curve at 15k steps; plain {algo.upper()} is the baseline",
     )
 
 
@@ -85,7 +87,8 @@ SUITES.append(
     Suite(
         "hindsight-pointmaze",
         "actor-critic",
-        (_pointmaze(False), _pointmaze(True)),
-        description="SAC with and without hindsight experience replay on PointMaze_UMaze-v3",
+        tuple(_pointmaze(algo, her) for algo in POINTMAZE_ALGOS for her in (False, True)),
+        description="SAC, TD3 and DDPG with and without hindsight experience replay on "
+        "PointMaze_UMaze-v3",
     )
 )
