@@ -10,7 +10,8 @@
   the success rate is the mean return plus the mean length. These four tasks keep DQN's
   defaults (`preset="none"`: RL-Zoo's CartPole settings); the two `paper-settings` tasks run 25
   bits with the `bitflip` preset, the paper's gamma 0.98, Adam lr 1e-3 and batch 128, which
-  `tidyrl train dqn tidyrl/BitFlip-v0` now chooses.
+  `tidyrl train dqn tidyrl/BitFlip-v0` now chooses. Two more 15-bit tasks relabel with the
+  paper's other strategies, `her_strategy="final"` and `"episode"` (section 4.5, Fig. 6).
 - `hindsight-pointmaze`: SAC, TD3 and DDPG, each beside itself with `her_future_goals=4`, on
   Gymnasium-Robotics' `PointMaze_UMaze-v3` (``pip install -c constraints.txt
   'tidyrl[robotics]'``): a ball pushed by forces to a goal in a U-shaped maze, sparse reward (1
@@ -39,16 +40,20 @@ def success_rate(agent: Any) -> Mapping[str, float]:
     return {"success_rate": float(stats["mean_return"] + stats["mean_length"])}
 
 
-def _bitflip(bits: int, her: bool, preset: str = "none") -> Task:
+def _bitflip(bits: int, her: bool, preset: str = "none", strategy: str = "future") -> Task:
     settings = "" if preset == "none" else " paper-settings"
+    her_settings = {"her_future_goals": 4} if her else {}
+    if strategy != "future":
+        her_settings["her_strategy"] = strategy
+    name = f" her-{strategy}" if strategy != "future" else " her" if her else ""
     return Task(
         "dqn",
         "tidyrl/BitFlip-v0",
         BUDGETS[bits],
         threshold=-bits / 2,
         preset=preset,
-        overrides={"env_kwargs": {"n_bits": bits}, **({"her_future_goals": 4} if her else {})},
-        label=f"dqn{' her' if her else ''} bitflip-{bits}{settings}",
+        overrides={"env_kwargs": {"n_bits": bits}, **her_settings},
+        label=f"dqn{name} bitflip-{bits}{settings}",
         eval_episodes=20,
         reference=(
             "Andrychowicz et al. 2017, Fig. 1: success near 1.0 with HER up to 50 bits"
@@ -79,6 +84,7 @@ SUITES = [
         (
             *(_bitflip(bits, her) for bits in BUDGETS for her in (False, True)),
             *(_bitflip(25, her, "bitflip") for her in (False, True)),
+            *(_bitflip(15, True, strategy=strategy) for strategy in ("final", "episode")),
         ),
         description="DQN with and without hindsight experience replay on 15 and 25 bits",
     )

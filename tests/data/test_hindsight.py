@@ -25,12 +25,14 @@ def goal_obs(state: np.ndarray, goal: np.ndarray) -> dict[str, np.ndarray]:
     return {"observation": state[None], "achieved_goal": state[None], "desired_goal": goal[None]}
 
 
-def replay_of(episodes, running: bool = False, capacity: int = 16) -> Replay:
+def replay_of(
+    episodes, running: bool = False, capacity: int = 16, strategy: str = "future"
+) -> Replay:
     """A hindsight replay (k = 4) holding `episodes`: lists of states s_0 .. s_T of 3 bits,
     played towards goal 111 (never reached: every step -1, the last one truncated; with
     `running`, the last episode has not ended yet)."""
     env = BitFlipEnv(3)
-    hindsight = Hindsight(4, capacity, 1, env.compute_reward, env.compute_terminated)
+    hindsight = Hindsight(4, capacity, 1, env.compute_reward, env.compute_terminated, strategy)
     replay = Replay(capacity, env.observation_space, env.action_space, hindsight=hindsight)
     goal = bits(1, 1, 1)
     for e, states in enumerate(episodes):
@@ -91,6 +93,48 @@ def test_relabelled_goals_come_from_the_rest_of_the_episode_with_their_reward():
     assert (stored["obs.desired_goal"][:3] == bits(1, 1, 1)).all()  # the rows stay the env's
 
 
+def relabelled_goals(replay: Replay, index: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The goals of the rows `index` once drawn (each row as often as listed), with their
+    rewards and terminations."""
+    replay.sampler.sample = lambda size, n, rng, beta: (index.copy(), np.ones(len(index)))
+    batch = replay.sample(len(index), np.random.default_rng(0))
+    return batch.obs["desired_goal"].numpy(), batch.rewards.numpy(), batch.terminated.numpy()
+
+
+def test_the_final_strategy_relabels_with_the_goal_the_episode_ended_on():
+    """Every relabelled row of A gets s'_2 = 100: row 0 achieved it (reward 0, terminated),
+    row 1 (s' = 110) did not."""
+    goal, rewards, terminated = relabelled_goals(
+        replay_of([A], strategy="final"), np.array([0] * 2000 + [1] * 2000)
+    )
+    relabelled = ~(goal == bits(1, 1, 1)).all(1)
+    assert abs(relabelled.mean() - 0.8) < 0.03
+    assert (goal[relabelled] == bits(1, 0, 0)).all()
+    np.testing.assert_array_equal(terminated[:2000], relabelled[:2000])
+    np.testing.assert_array_equal(rewards[:2000], np.where(relabelled[:2000], 0.0, -1.0))
+    assert not terminated[2000:].any()
+
+
+def test_the_episode_strategy_draws_any_step_of_the_episode_still_held():
+    """Row 2 of A (its future: only its own s' = 100) gets under "episode" 100 (steps 0, 2) or
+    110 (step 1, reward -1), 110 a third of the time. In a ring of 4 that held A, then A again
+    (rows 3, 0, 1), row 2 is the first A's last step and its steps 0 and 1 were overwritten:
+    it gets its own goal only, never the second A's 110."""
+    goal, rewards, terminated = relabelled_goals(
+        replay_of([A], strategy="episode"), np.array([2] * 6000)
+    )
+    relabelled = ~(goal == bits(1, 1, 1)).all(1)
+    step_1 = (goal == bits(1, 1, 0)).all(1)
+    assert abs(step_1.sum() / relabelled.sum() - 1 / 3) < 0.03
+    np.testing.assert_array_equal(rewards, np.where(relabelled & ~step_1, 0.0, -1.0))
+    np.testing.assert_array_equal(terminated, relabelled & ~step_1)
+    wrapped = replay_of([A, A], capacity=4, strategy="episode")
+    goal, _, _ = relabelled_goals(wrapped, np.array([2] * 2000 + [1] * 2000))
+    relabelled = ~(goal == bits(1, 1, 1)).all(1)
+    assert (goal[:2000][relabelled[:2000]] == bits(1, 0, 0)).all()
+    assert (goal[2000:][relabelled[2000:]] == bits(1, 1, 0)).all(1).mean() > 0.2  # all held
+
+
 def test_a_running_episode_keeps_its_goal():
     replay = replay_of([A, A[:3]], running=True)
     batch = replay.sample(500, np.random.default_rng(0))
@@ -102,9 +146,11 @@ def test_a_running_episode_keeps_its_goal():
 def test_settings_it_cannot_serve_are_one_line_errors():
     env = BitFlipEnv(3)
     hindsight = Hindsight(4, 16, 1, env.compute_reward, env.compute_terminated)
-    for options in ({"n_step": 3}, {"prioritized": True}):
-        with pytest.raises(ConfigError, match="valid with it: n_step=1 and prioritized=false"):
+    for options, fix in (({"n_step": 3}, "n_step=1"), ({"prioritized": True}, "prioritized=false")):
+        with pytest.raises(ConfigError, match=f"drawn uniformly, not with .*; set {fix} "):
             Replay(16, env.observation_space, env.action_space, hindsight=hindsight, **options)
+    with pytest.raises(ConfigError, match="her_strategy: unknown value 'last'.*final, future"):
+        tidyrl.make("dqn", "tidyrl/BitFlip-v0", her_future_goals=4, her_strategy="last")
     with pytest.raises(ConfigError, match="CartPole-v1' lacks the Dict key achieved_goal"):
         tidyrl.make("dqn", "CartPole-v1", her_future_goals=4)
     with pytest.raises(ConfigError, match="her_future_goals cannot collect on Ray workers"):

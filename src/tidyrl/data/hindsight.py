@@ -1,16 +1,23 @@
 """Hindsight experience replay: goals relabelled with goals that the same episode achieved later.
 
-Andrychowicz et al. (2017), "Hindsight Experience Replay", Algorithm 1 with the "future"
-strategy and k relabelled goals per real one (k = 4 in the paper's and Stable-Baselines3's
-experiments). For a goal-conditioned environment (a Dict observation with ``achieved_goal``
-and ``desired_goal`` keys, and the batched functions `compute_reward(achieved_goal,
-desired_goal, info)` and `compute_terminated(...)` of Gymnasium-Robotics' `GoalEnv`), a
-sampled transition (s || g, a, r, s' || g, terminated) from step t of a finished episode of T
-steps is, with probability k / (k + 1), replaced by
+Andrychowicz et al. (2017), "Hindsight Experience Replay", Algorithm 1 with k relabelled goals
+per real one (k = 4 in the paper's and Stable-Baselines3's experiments). For a goal-conditioned
+environment (a Dict observation with ``achieved_goal`` and ``desired_goal`` keys, and the
+batched functions `compute_reward(achieved_goal, desired_goal, info)` and
+`compute_terminated(...)` of Gymnasium-Robotics' `GoalEnv`), a sampled transition
+(s || g, a, r, s' || g, terminated) from step t of a finished episode of T steps is, with
+probability k / (k + 1), replaced by
 
-    g'           = achieved_goal(s'_u),          u ~ U{t, ..., T - 1}   (reached later, or now)
+    g'           = achieved_goal(s'_u)
     r'           = compute_reward(achieved_goal(s'_t), g', {})
     terminated'  = compute_terminated(achieved_goal(s'_t), g', {})
+
+where the paper's section 4.5 strategies (`STRATEGIES`) choose the step u:
+
+    "future"     u ~ U{t, ..., T - 1}     a goal reached later in the episode, or now (the
+                                          paper's best, and the default)
+    "final"      u = T - 1                the goal the episode ended on
+    "episode"    u ~ U{0, ..., T - 1}     any goal of the episode (of its rows still stored)
 
 with g' written into both the observation's and the next observation's ``desired_goal``.
 `truncated` stays as recorded: a time limit does not depend on the goal. So a transition that
@@ -34,6 +41,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from tidyrl.config import check_choice, check_range
 from tidyrl.errors import ConfigError
 
 GOAL_KEYS = ("achieved_goal", "desired_goal")
@@ -41,7 +49,17 @@ GOAL_KEYS = ("achieved_goal", "desired_goal")
 GOAL_FUNCTIONS = ("compute_reward", "compute_terminated")
 """The batched functions a goal-conditioned environment must have (Gymnasium-Robotics)."""
 
+STRATEGIES = ("future", "final", "episode")
+"""How a relabelled goal's step u is chosen (module docstring)."""
+
 GoalFunction = Callable[[np.ndarray, np.ndarray, Any], Any]
+
+
+def check_hindsight(cfg: Any) -> None:
+    """The config fields of hindsight replay: k = `her_future_goals` in [0, 64], and
+    `her_strategy` one of STRATEGIES."""
+    check_range(cfg, "her_future_goals", 0, 64)
+    check_choice(cfg, "her_strategy", STRATEGIES)
 
 
 def goal_functions(env: Any, env_id: str, keys: list[str] | None) -> tuple[GoalFunction, ...]:
@@ -77,7 +95,11 @@ class Hindsight:
         n_envs: int,
         compute_reward: GoalFunction,
         compute_terminated: GoalFunction,
+        strategy: str = "future",
     ) -> None:
+        if strategy not in STRATEGIES:
+            raise ValueError(f"unknown hindsight strategy {strategy!r}; valid: {STRATEGIES}")
+        self.strategy = strategy
         self.relabel_probability = future_goals / (future_goals + 1)
         """k / (k + 1): the share of finished-episode rows that get a future goal."""
         self.capacity, self.n_envs = capacity, n_envs
@@ -103,6 +125,7 @@ class Hindsight:
     def relabel(
         self,
         columns: Mapping[str, np.ndarray],
+        stored: tuple[int, int],
         index: np.ndarray,
         obs: dict[str, np.ndarray],
         next_obs: dict[str, np.ndarray],
@@ -111,15 +134,24 @@ class Hindsight:
         rng: np.random.Generator,
     ) -> None:
         """Give a share of the sampled rows (`index`; their arrays, copies, changed in place)
-        a goal achieved later in their episode, and the reward and termination it implies."""
+        a goal achieved in their episode (`strategy`), and the reward and termination it
+        implies. `stored` is the storage's (write cursor, rows held): the "episode" strategy
+        draws only from the episode's rows not yet overwritten."""
         t, length = columns["her_t"][index], columns["her_length"][index]
         chosen = (length > 0) & (rng.random(len(index)) < self.relabel_probability)
         if not chosen.any():
             return
         t, length = t[chosen].astype(np.int64), length[chosen].astype(np.int64)
-        later = t + np.floor(rng.random(len(t)) * (length - t)).astype(np.int64)  # u in [t, T)
-        future = (index[chosen] + (later - t) * self.n_envs) % self.capacity
-        goals = columns["next_obs.achieved_goal"][future]
+        first = t  # "future": u in [t, T)
+        if self.strategy == "final":
+            first = length - 1
+        elif self.strategy == "episode":  # u in [0, T), back to the oldest row still held
+            cursor, size = stored
+            age = (cursor - 1 - index[chosen]) % self.capacity  # 0: the newest row
+            first = np.maximum(0, t - (size - 1 - age) // self.n_envs)
+        u = first + np.floor(rng.random(len(t)) * (length - first)).astype(np.int64)
+        rows = (index[chosen] + (u - t) * self.n_envs) % self.capacity
+        goals = columns["next_obs.achieved_goal"][rows]
         obs["desired_goal"][chosen] = goals
         next_obs["desired_goal"][chosen] = goals
         achieved = next_obs["achieved_goal"][chosen]
@@ -135,7 +167,7 @@ class Hindsight:
 
 def hindsight_for(agent: Any) -> Hindsight | None:
     """The hindsight relabelling of an off-policy agent's replay (its config's
-    `her_future_goals` k; 0 or absent: None), checked against its env."""
+    `her_future_goals` k and `her_strategy`; k = 0 or absent: None), checked against its env."""
     cfg = agent.config
     future_goals = int(getattr(cfg, "her_future_goals", 0))
     if future_goals == 0:
@@ -145,4 +177,11 @@ def hindsight_for(agent: Any) -> Hindsight | None:
     compute_reward, compute_terminated = goal_functions(
         agent.env.envs.envs[0], agent.env_cfg.id, keys
     )
-    return Hindsight(future_goals, cfg.buffer_size, cfg.n_envs, compute_reward, compute_terminated)
+    return Hindsight(
+        future_goals,
+        cfg.buffer_size,
+        cfg.n_envs,
+        compute_reward,
+        compute_terminated,
+        getattr(cfg, "her_strategy", "future"),
+    )

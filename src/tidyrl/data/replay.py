@@ -94,9 +94,11 @@ class Replay:
         hindsight: Hindsight | None = None,
     ) -> None:
         if hindsight is not None and (n_step != 1 or prioritized):
+            clash = f"n_step={n_step}" if n_step != 1 else "prioritized=true"
+            valid = "n_step=1" if n_step != 1 else "prioritized=false"
             raise ConfigError(
-                "her_future_goals relabels one-step rows drawn uniformly; valid with it: "
-                "n_step=1 and prioritized=false"
+                f"her_future_goals relabels one-step rows drawn uniformly, not with {clash}; "
+                f"set {valid} (or her_future_goals=0)"
             )
         self.hindsight = hindsight
         shape = tuple(observation_space.shape or ())
@@ -224,7 +226,8 @@ class Replay:
             )
         rewards, terminated = cols["rewards"][index], cols["terminated"][index]
         if self.hindsight is not None:
-            self.hindsight.relabel(cols, index, obs, next_obs, rewards, terminated, rng)
+            stored = (self.storage.cursor, self.storage.size)
+            self.hindsight.relabel(cols, stored, index, obs, next_obs, rewards, terminated, rng)
 
         def tensor(array: Any) -> Any:
             if isinstance(array, dict):

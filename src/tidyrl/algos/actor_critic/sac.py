@@ -84,6 +84,7 @@ from tidyrl.core.squashed import (
 )
 from tidyrl.core.targets import polyak_update
 from tidyrl.data.batch import Transition
+from tidyrl.data.hindsight import check_hindsight
 from tidyrl.nets.critics import QEnsemble, mlp_forward
 from tidyrl.nets.inference import fast_policy
 from tidyrl.nets.mlp import mlp
@@ -104,9 +105,11 @@ class SACConfig:
     buffer_size: int = 1_000_000
     """Replay capacity in transitions."""
     her_future_goals: int = 0
-    """Hindsight experience replay: k goals achieved later in the episode per real goal (the
-    "future" strategy; 4 in the paper; 0: off), for goal-conditioned envs
-    (`tidyrl.data.hindsight`)."""
+    """Hindsight experience replay: k relabelled goals per real goal (4 in the paper; 0: off),
+    for goal-conditioned envs (`tidyrl.data.hindsight`)."""
+    her_strategy: str = "future"
+    """Which achieved goal relabels a row: "future" (later in its episode), "final" or
+    "episode" (Andrychowicz et al. 2017, section 4.5)."""
     batch_size: int = 256
     """Transitions per gradient update."""
     learning_starts: int = 1000
@@ -160,7 +163,7 @@ class SACConfig:
         check_reward(self, bonus_only=True)
         check_range(self, "n_envs", 1)
         check_range(self, "buffer_size", 1)
-        check_range(self, "her_future_goals", 0, 64)
+        check_hindsight(self)
         check_range(self, "batch_size", 1)
         check_range(self, "learning_starts", 0)
         check_range(self, "gamma", 0.0, 1.0)

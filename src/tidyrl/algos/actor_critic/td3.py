@@ -58,6 +58,7 @@ from tidyrl.core.noise import ExplorationNoise
 from tidyrl.core.squashed import scale_action, unscale_action
 from tidyrl.core.targets import polyak_update
 from tidyrl.data.batch import Transition
+from tidyrl.data.hindsight import check_hindsight
 from tidyrl.envs.spaces import rows
 from tidyrl.nets.inference import fast_policy
 from tidyrl.nets.optim import Adam
@@ -72,9 +73,11 @@ class TD3Config:
     buffer_size: int = 1_000_000
     """Replay capacity in transitions."""
     her_future_goals: int = 0
-    """Hindsight experience replay: k goals achieved later in the episode per real goal (the
-    "future" strategy; 4 in the paper; 0: off), for goal-conditioned envs
-    (`tidyrl.data.hindsight`)."""
+    """Hindsight experience replay: k relabelled goals per real goal (4 in the paper; 0: off),
+    for goal-conditioned envs (`tidyrl.data.hindsight`)."""
+    her_strategy: str = "future"
+    """Which achieved goal relabels a row: "future" (later in its episode), "final" or
+    "episode" (Andrychowicz et al. 2017, section 4.5)."""
     batch_size: int = 256
     """Transitions per gradient update."""
     learning_starts: int = 1000
@@ -127,7 +130,7 @@ class TD3Config:
         check_reward(self, bonus_only=True)
         check_range(self, "n_envs", 1)
         check_range(self, "buffer_size", 1)
-        check_range(self, "her_future_goals", 0, 64)
+        check_hindsight(self)
         check_range(self, "batch_size", 1)
         check_range(self, "learning_starts", 0)
         check_range(self, "gamma", 0.0, 1.0)

@@ -59,7 +59,7 @@ from tidyrl.core.masking import mask_invalid, masked_argmax
 from tidyrl.core.schedules import crossed, linear_schedule
 from tidyrl.core.targets import update_target
 from tidyrl.data.batch import Transition
-from tidyrl.data.hindsight import hindsight_for
+from tidyrl.data.hindsight import check_hindsight, hindsight_for
 from tidyrl.data.replay import Replay
 from tidyrl.loops.off_policy import collect_step
 from tidyrl.nets.heads import QNetwork
@@ -83,9 +83,11 @@ class DQNConfig:
     buffer_size: int = 100_000
     """Replay capacity in transitions."""
     her_future_goals: int = 0
-    """Hindsight experience replay: k goals achieved later in the episode per real goal (the
-    "future" strategy; 4 in the paper; 0: off), for goal-conditioned envs
-    (`tidyrl.data.hindsight`)."""
+    """Hindsight experience replay: k relabelled goals per real goal (4 in the paper; 0: off),
+    for goal-conditioned envs (`tidyrl.data.hindsight`)."""
+    her_strategy: str = "future"
+    """Which achieved goal relabels a row: "future" (later in its episode), "final" or
+    "episode" (Andrychowicz et al. 2017, section 4.5)."""
     batch_size: int = 64
     """Minibatch size."""
     learning_starts: int = 1_000
@@ -134,7 +136,7 @@ class DQNConfig:
         check_choice(self, "optimizer", OPTIMIZERS)
         check_range(self, "gamma", 0.0, 1.0)
         check_range(self, "buffer_size", 1)
-        check_range(self, "her_future_goals", 0, 64)
+        check_hindsight(self)
         check_range(self, "batch_size", 1)
         check_range(self, "learning_starts", 0)
         check_range(self, "train_freq", 1)
