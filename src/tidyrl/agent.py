@@ -485,6 +485,8 @@ class Agent:
             row["eval_return"] = stats["mean_return"]
             row["eval_return_std"] = stats["std_return"]
             row["eval_length"] = stats["mean_length"]
+            if "success_rate" in stats:
+                row["eval_success_rate"] = stats["success_rate"]
             for agent_id, value in stats.get("agent_returns", {}).items():
                 row[f"eval_return/{agent_id}"] = value
         self._logger.row(row)

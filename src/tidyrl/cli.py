@@ -192,8 +192,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
         team = "team " if "agent_returns" in stats else ""
         print(
             f"{agent.algo} on {agent.env_cfg.id}: {team}return {stats['mean_return']:.3f} ± "
-            f"{stats['std_return']:.3f}, length {stats['mean_length']:.1f} over "
-            f"{stats['episodes']} episodes" + (f"; video: {args.video}" if args.video else "")
+            f"{stats['std_return']:.3f}, length {stats['mean_length']:.1f}"
+            + (f", success {stats['success_rate']:.2f}" if "success_rate" in stats else "")
+            + f" over {stats['episodes']} episodes"
+            + (f"; video: {args.video}" if args.video else "")
         )
         for agent_id, value in stats.get("agent_returns", {}).items():
             print(f"  {agent_id}: return {value:.3f}")

@@ -68,3 +68,38 @@ def test_a_sampled_evaluation_does_not_change_the_training(algo, overrides):
     evaluated = trained(eval_every=64, eval_episodes=1, eval_deterministic=False)
     assert plain.keys() == evaluated.keys()
     assert all(torch.equal(plain[k], evaluated[k]) for k in plain)
+
+
+def test_evaluation_reports_the_success_rate_where_the_env_reports_success(tmp_path):
+    """Bit flipping's last step says `is_success`. A policy that always flips bit 0 succeeds
+    from a reset where the goal differs from the state in bit 0 alone (one flip) or not at all
+    (two flips); that share of the 40 evaluation episodes, computed from the same resets, is
+    the success rate, and training logs it beside the return. CartPole reports no success."""
+    import gymnasium as gym
+
+    from tidyrl.config import EnvConfig
+    from tidyrl.logging import read_metrics
+
+    agent = tidyrl.make("dqn", EnvConfig("tidyrl/BitFlip-v0", kwargs={"n_bits": 2}), seed=0)
+    agent.predict = lambda obs, deterministic=True, **masks: 0
+    env = gym.make("tidyrl/BitFlip-v0", n_bits=2)
+    expected = []
+    for i in range(40):
+        obs, _ = env.reset(seed=7 + i)
+        differ = obs["achieved_goal"] != obs["desired_goal"]
+        expected.append(not differ[1])
+    stats = agent.evaluate(episodes=40, seed=7)
+    assert 0 < sum(expected) < 40
+    assert stats["success_rate"] == pytest.approx(sum(expected) / 40)
+    assert "success_rate" not in tidyrl.make("dqn", "CartPole-v1").evaluate(episodes=1)
+    learner = tidyrl.make(
+        "dqn",
+        EnvConfig("tidyrl/BitFlip-v0", kwargs={"n_bits": 2}),
+        run_dir=tmp_path / "run",
+        eval_every=50,
+        eval_episodes=4,
+        learning_starts=50,
+    )
+    learner.learn(100)
+    rates = [r["eval_success_rate"] for r in read_metrics(tmp_path / "run") if "eval_return" in r]
+    assert len(rates) == 2 and all(0.0 <= rate <= 1.0 for rate in rates)

@@ -290,7 +290,7 @@ def run_tidyrl(
                 episodes=task.eval_episodes, deterministic=agent.run.eval_deterministic
             )
             point = {"step": 0, "wall_s": 0.0, "mean_return": stats["mean_return"]}
-            curve.append({**point, "std_return": stats["std_return"]})
+            curve.append({**point, "std_return": stats["std_return"], **_success(stats)})
         before_learning = excluded.total  # the step-0 evaluation lies outside the timing
         start = time.perf_counter()
         agent.learn(task.steps)
@@ -306,6 +306,7 @@ def run_tidyrl(
             "wall_s": round(r["wall_time"] - (before - before_learning), 3),
             "mean_return": r["eval_return"],
             "std_return": r.get("eval_return_std", 0.0),
+            **_success({"success_rate": r.get("eval_success_rate")}),
         }
         for r, before in zip(evals, excluded.at_start[len(curve) :], strict=False)
     ]
@@ -326,6 +327,13 @@ def run_tidyrl(
         result["metrics"] = {k: float(v) for k, v in task.metrics(agent).items()}
     agent.close()
     return result
+
+
+def _success(stats: dict[str, Any]) -> dict[str, float]:
+    """An evaluation's success rate as a record field, where the environment reports success
+    (`tidyrl.loops.evaluate.SUCCESS_KEYS`); nothing otherwise."""
+    rate = stats.get("success_rate")
+    return {} if rate is None else {"success_rate": float(rate)}
 
 
 def expert_return(path: str, seed: int) -> float:
@@ -366,6 +374,7 @@ def finish(
             "episodes": task.eval_episodes,
             "mean_return": final["mean_return"],
             "std_return": final["std_return"],
+            **_success(final),
         },
         "best_eval": max(p["mean_return"] for p in curve),
         "solved": reached is not None,

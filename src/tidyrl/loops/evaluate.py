@@ -20,6 +20,17 @@ if TYPE_CHECKING:
 
 EVAL_SEED_OFFSET = 1_000_003
 """Evaluation envs are seeded away from training envs so they never replay a training episode."""
+SUCCESS_KEYS = ("is_success", "success")
+"""Info keys of an episode's success: Stable-Baselines3's convention (and Gymnasium-Robotics'
+Fetch and Hand tasks), and Gymnasium-Robotics' mazes."""
+
+
+def episode_success(info: dict[str, Any]) -> bool | None:
+    """Whether the episode whose last step gave `info` succeeded (None: no success key)."""
+    for key in SUCCESS_KEYS:
+        if key in info:
+            return bool(np.asarray(info[key]).any())
+    return None
 
 
 def evaluate(
@@ -30,7 +41,9 @@ def evaluate(
     video: str | Path | None = None,
 ) -> dict[str, Any]:
     """Run `episodes` episodes with `agent.predict` and return
-    ``{"episodes", "mean_return", "std_return", "mean_length"}``.
+    ``{"episodes", "mean_return", "std_return", "mean_length"}``, and ``"success_rate"``, the
+    share of episodes whose last step's info says ``is_success`` (or ``success``: `SUCCESS_KEYS`)
+    is true, where the environment reports one (Gymnasium-Robotics' goal tasks do).
 
     Episode i is reset with seed ``seed + i`` (default: the run seed + 1,000,003), so evaluation
     is reproducible. With `video`, frames from ``render_mode="rgb_array"`` are written to that
@@ -55,6 +68,7 @@ def _evaluate(
     env = make_env(agent.env_cfg, seed=base, render_mode="rgb_array" if video else None)
     returns: list[float] = []
     lengths: list[int] = []
+    successes: list[bool | None] = []
     frames: list[RenderFrame | list[RenderFrame] | None] = []
     try:
         for i in range(episodes):
@@ -87,9 +101,13 @@ def _evaluate(
                     frames.append(env.render())
             returns.append(total)
             lengths.append(length)
+            successes.append(episode_success(info))
     finally:
         env.close()
-    return _finish(env, frames, video, returns, lengths)
+    stats: dict[str, Any] = dict(_finish(env, frames, video, returns, lengths))
+    if any(success is not None for success in successes):  # an episode without one failed
+        stats["success_rate"] = float(np.mean([bool(success) for success in successes]))
+    return stats
 
 
 def evaluate_agents(
