@@ -92,7 +92,7 @@ SUITES = [
 SUITES.append(
     Suite(
         "hindsight-pointmaze",
-        "actor-critic",
+        "actor_critic",
         tuple(_pointmaze(algo, her) for algo in POINTMAZE_ALGOS for her in (False, True)),
         description="SAC, TD3 and DDPG with and without hindsight experience replay on "
         "PointMaze_UMaze-v3",

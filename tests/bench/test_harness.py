@@ -188,6 +188,19 @@ def test_suites_come_from_the_benchmarks_folder(tmp_path, monkeypatch, capsys):
     assert len(err) == 1 and "unknown benchmark suite 'quick'" in err[0] and "toy" in err[0]
 
 
+def test_the_repositorys_suites_name_a_family_of_the_report():
+    """A suite's family picks its RESULTS.md section; a misspelt one (``actor-critic`` for
+    ``actor_critic``) would open a section of its own."""
+    from pathlib import Path
+
+    from tidyrl.bench.folder import all_suites
+    from tidyrl.bench.report import FAMILIES
+
+    suites = all_suites(Path(__file__).parents[2] / "benchmarks")
+    assert len(suites) > 20
+    assert {name: s.family for name, s in suites.items() if s.family not in FAMILIES} == {}
+
+
 def test_a_missing_benchmarks_folder_is_one_line_and_status_2(tmp_path, monkeypatch, capsys):
     monkeypatch.delenv("TIDYRL_BENCHMARKS")
     monkeypatch.chdir(tmp_path)  # no ./benchmarks here
