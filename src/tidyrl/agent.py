@@ -122,6 +122,8 @@ class Agent:
         self._run_state_names: list[str] = []
         self._logger: RunLogger | None = None
         self._recent_returns: deque[float] = deque(maxlen=20)
+        self._recent_successes: deque[bool] = deque(maxlen=20)
+        """Successes of the last episodes whose env reports one (`episode_success`)."""
         self._recent_lengths: deque[int] = deque(maxlen=20)
         self._last_metrics: dict[str, Any] = {}
         self._resumed_schedule: _Schedule | None = None
@@ -187,6 +189,7 @@ class Agent:
             "env": env_state,
             "recent_returns": list(self._recent_returns),
             "recent_lengths": list(self._recent_lengths),
+            "recent_successes": list(self._recent_successes),
             "last_metrics": {k: _to_float(v) for k, v in self._last_metrics.items()},
             "schedule": dataclasses.asdict(schedule) if schedule is not None else None,
             "python_random": random.getstate(),
@@ -206,6 +209,8 @@ class Agent:
         self._recent_returns.extend(float(r) for r in state["recent_returns"])
         self._recent_lengths.clear()
         self._recent_lengths.extend(int(n) for n in state["recent_lengths"])
+        self._recent_successes.clear()
+        self._recent_successes.extend(bool(s) for s in state.get("recent_successes", ()))
         self._last_metrics = dict(state["last_metrics"])
         if state["schedule"] is not None:
             self._resumed_schedule = _Schedule(**state["schedule"])
@@ -435,6 +440,7 @@ class Agent:
             self.counters["episodes"] += len(step.episode_returns)
             self._recent_returns.extend(step.episode_returns)
             self._recent_lengths.extend(step.episode_lengths)
+            self._recent_successes.extend(getattr(step, "episode_successes", ()))
         if metrics:
             self._last_metrics = metrics
         steps = self.counters["steps"]
@@ -471,6 +477,8 @@ class Agent:
         if self._recent_returns:
             row["episode_return"] = float(np.mean(self._recent_returns))
             row["episode_length"] = float(np.mean(self._recent_lengths))
+        if self._recent_successes:
+            row["episode_success_rate"] = float(np.mean(self._recent_successes))
         for key, value in self._last_metrics.items():
             row[key] = _to_float(value)
         try:

@@ -333,3 +333,20 @@ def test_stacks_frames_reads_the_wrapper_that_made_the_observation():
     )
     assert not stacks_frames(moved)  # another wrapper made the observation after the stack
     assert not VecEnv(EnvConfig(id="CartPole-v1")).frame_stacked
+
+
+def test_ended_episodes_report_their_success_where_the_env_does():
+    """Bit flipping (2 bits) says `is_success` on its last step: an episode succeeds exactly
+    when it reached the goal, i.e. returned more than -2 (-(L - 1) after L <= 2 flips). Each
+    step reports one success per ended episode, in the order of its returns. CartPole reports
+    none, and neither does any of its steps."""
+    env = VecEnv(EnvConfig("tidyrl/BitFlip-v0", kwargs={"n_bits": 2}), n_envs=3, seed=0)
+    ended = 0
+    for _ in range(200):
+        step = env.step(env.sample_actions())
+        assert step.episode_successes == [r > -2 for r in step.episode_returns]
+        ended += len(step.episode_returns)
+    assert ended > 100
+    cartpole = VecEnv(EnvConfig("CartPole-v1"), n_envs=2, seed=0)
+    for _ in range(100):
+        assert cartpole.step(cartpole.sample_actions()).episode_successes == []

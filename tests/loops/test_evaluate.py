@@ -74,7 +74,8 @@ def test_evaluation_reports_the_success_rate_where_the_env_reports_success(tmp_p
     """Bit flipping's last step says `is_success`. A policy that always flips bit 0 succeeds
     from a reset where the goal differs from the state in bit 0 alone (one flip) or not at all
     (two flips); that share of the 40 evaluation episodes, computed from the same resets, is
-    the success rate, and training logs it beside the return. CartPole reports no success."""
+    the success rate, and training logs it beside the return (and the training episodes'
+    success rate beside their return). CartPole reports no success."""
     import gymnasium as gym
 
     from tidyrl.config import EnvConfig
@@ -101,5 +102,11 @@ def test_evaluation_reports_the_success_rate_where_the_env_reports_success(tmp_p
         learning_starts=50,
     )
     learner.learn(100)
-    rates = [r["eval_success_rate"] for r in read_metrics(tmp_path / "run") if "eval_return" in r]
+    rows = read_metrics(tmp_path / "run")
+    rates = [r["eval_success_rate"] for r in rows if "eval_return" in r]
     assert len(rates) == 2 and all(0.0 <= rate <= 1.0 for rate in rates)
+    # the training episodes' too: a 2-bit episode succeeds when it returns more than -2
+    assert all(0.0 <= r["episode_success_rate"] <= 1.0 for r in rows if "episode_return" in r)
+    assert learner._recent_successes and list(learner._recent_successes) == [
+        r > -2 for r in learner._recent_returns
+    ]

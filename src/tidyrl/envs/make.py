@@ -266,6 +266,19 @@ def mask_width(space: gym.Space[Any]) -> int:
     )
 
 
+SUCCESS_KEYS = ("is_success", "success")
+"""Info keys of an episode's success: Stable-Baselines3's convention (and Gymnasium-Robotics'
+Fetch and Hand tasks), and Gymnasium-Robotics' mazes."""
+
+
+def episode_success(info: dict[str, Any]) -> bool | None:
+    """Whether the episode whose last step gave `info` succeeded (None: no success key)."""
+    for key in SUCCESS_KEYS:
+        if key in info:
+            return bool(np.asarray(info[key]).any())
+    return None
+
+
 @dataclass
 class Step:
     """What one vectorized step returns, with episode boundaries already resolved."""
@@ -288,6 +301,9 @@ class Step:
     next_masks: npt.NDArray[np.bool_] | None = None
     """Valid actions in `next_obs` (the final observation's where an episode ended): the ones
     a target may maximise over."""
+    episode_successes: list[bool] = field(default_factory=list)
+    """Of the episodes that ended in this step, the successes of those whose env reports one
+    (`episode_success`)."""
 
     @property
     def dones(self) -> npt.NDArray[np.bool_]:
@@ -429,6 +445,7 @@ class VecEnv:
         masked = self.masks is not None
         masks: list[Any] = []
         final_masks: dict[int, Any] = {}
+        successes: list[bool] = []
         # Discrete actions as Python ints: the env's `action_space.contains` check is several
         # times cheaper for an int than for a NumPy scalar
         per_env = actions.tolist() if self._int_actions else actions
@@ -440,6 +457,8 @@ class VecEnv:
             rewards[i], terminated[i], truncated[i] = r, te, tr
             if te or tr:
                 finals[i] = o
+                if (success := episode_success(info)) is not None:
+                    successes.append(success)
                 if masked:
                     final_masks[i] = info.get(MASK_KEY, True)
                 try:
@@ -480,7 +499,16 @@ class VecEnv:
             check_finite("observation", next_obs, self.cfg.id)
         self.obs = obs
         return Step(
-            obs, next_obs, rewards, terminated, truncated, returns, lengths, step_masks, next_masks
+            obs,
+            next_obs,
+            rewards,
+            terminated,
+            truncated,
+            returns,
+            lengths,
+            step_masks,
+            next_masks,
+            successes,
         )
 
     def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:

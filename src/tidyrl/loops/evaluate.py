@@ -11,7 +11,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from tidyrl.core.seeding import preserved_rng
-from tidyrl.envs.make import check_finite, env_failure, make_env
+from tidyrl.envs.make import check_finite, env_failure, episode_success, make_env
 from tidyrl.envs.spaces import MASK_KEY
 from tidyrl.errors import TidyError
 
@@ -20,17 +20,6 @@ if TYPE_CHECKING:
 
 EVAL_SEED_OFFSET = 1_000_003
 """Evaluation envs are seeded away from training envs so they never replay a training episode."""
-SUCCESS_KEYS = ("is_success", "success")
-"""Info keys of an episode's success: Stable-Baselines3's convention (and Gymnasium-Robotics'
-Fetch and Hand tasks), and Gymnasium-Robotics' mazes."""
-
-
-def episode_success(info: dict[str, Any]) -> bool | None:
-    """Whether the episode whose last step gave `info` succeeded (None: no success key)."""
-    for key in SUCCESS_KEYS:
-        if key in info:
-            return bool(np.asarray(info[key]).any())
-    return None
 
 
 def evaluate(
@@ -43,7 +32,8 @@ def evaluate(
     """Run `episodes` episodes with `agent.predict` and return
     ``{"episodes", "mean_return", "std_return", "mean_length"}``, and ``"success_rate"``, the
     share of episodes whose last step's info says ``is_success`` (or ``success``: `SUCCESS_KEYS`)
-    is true, where the environment reports one (Gymnasium-Robotics' goal tasks do).
+    is true, where the environment reports one (Gymnasium-Robotics' goal tasks do;
+    `tidyrl.envs.make.episode_success`).
 
     Episode i is reset with seed ``seed + i`` (default: the run seed + 1,000,003), so evaluation
     is reproducible. With `video`, frames from ``render_mode="rgb_array"`` are written to that
