@@ -57,3 +57,29 @@ def test_minimiser_is_the_quantiles_of_the_target_samples():
         quantile_huber_loss(theta, z, taus, kappa=0.0).backward()
         opt.step()
     torch.testing.assert_close(theta.detach()[0], taus, atol=0.02, rtol=0)
+
+
+@pytest.mark.parametrize("kappa", [1.0, 0.5, 0.0])
+def test_the_fused_loss_is_the_equation_term_by_term(kappa):
+    """The loss, with its gradient, equals the module docstring's rho written out with
+    elementwise ops, on pairs that include u = 0 and |u| = kappa (the branch points)."""
+    generator = torch.Generator().manual_seed(0)
+    theta = torch.randint(-4, 5, (6, 8), generator=generator).float() / 2
+    z = torch.randint(-4, 5, (6, 5), generator=generator).float() / 2
+    taus = quantile_midpoints(8)
+    u = z[:, None, :] - theta[:, :, None]
+    assert (u == 0).any() and (u.abs() == kappa).any()
+    theta_a = theta.clone().requires_grad_()
+    theta_b = theta.clone().requires_grad_()
+    u = z[:, None, :] - theta_a[:, :, None]
+    if kappa > 0:
+        huber = torch.where(u.abs() <= kappa, u**2 / 2, kappa * (u.abs() - kappa / 2)) / kappa
+    else:
+        huber = u.abs()
+    rho = (taus[None, :, None] - (u.detach() < 0).float()).abs() * huber
+    written_out = rho.mean(-1).sum(-1).mean()
+    fused = quantile_huber_loss(theta_b, z, taus, kappa)
+    written_out.backward()
+    fused.backward()
+    torch.testing.assert_close(fused, written_out, rtol=1e-6, atol=0)
+    torch.testing.assert_close(theta_b.grad, theta_a.grad, rtol=1e-6, atol=1e-7)

@@ -14,6 +14,7 @@ the target distribution, which minimises the 1-Wasserstein distance between the 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 
 def quantile_midpoints(n: int, device: torch.device | str | None = None) -> torch.Tensor:
@@ -34,14 +35,21 @@ def quantile_huber_loss(
 
     Sum over the N predicted quantiles, mean over the M targets, then a (weighted) mean over the
     batch. `targets` must not carry gradients the caller does not want (detach them).
+
+    The (B, N, M) pairs are the costly part (QR-DQN's 170 quantiles on LunarLander: 3.7M pairs
+    per batch of 128), so each factor is one fused op: L_kappa(u) is `F.huber_loss` with delta
+    kappa, |tau - 1{u < 0}| one `torch.where` on the sign of u = z_j - theta_i.
     """
-    u = targets.unsqueeze(-2) - quantiles.unsqueeze(-1)  # (B, N, M): u_ij = z_j - theta_i
-    abs_u = u.abs()
+    theta = quantiles.unsqueeze(-1).expand(*quantiles.shape, targets.shape[-1])  # (B, N, M)
+    z = targets.unsqueeze(-2).expand_as(theta)  # u_ij = z_j - theta_i
     if kappa > 0:
-        huber = torch.where(abs_u <= kappa, 0.5 * u * u, kappa * (abs_u - 0.5 * kappa)) / kappa
+        huber = F.huber_loss(theta, z, reduction="none", delta=kappa)  # L_kappa(u)
+        if kappa != 1.0:
+            huber = huber / kappa
     else:
-        huber = abs_u
-    weight = (taus.unsqueeze(-1) - (u.detach() < 0).to(u.dtype)).abs()
+        huber = (z - theta).abs()
+    tau = taus.unsqueeze(-1)
+    weight = torch.where(z < theta.detach(), 1.0 - tau, tau)  # |tau - 1{u < 0}|
     per_sample = (weight * huber).mean(-1).sum(-1)  # (B,)
     if weights is not None:
         return (weights * per_sample).mean()
