@@ -331,7 +331,7 @@ def run_tidyrl(
 
 def _success(stats: dict[str, Any]) -> dict[str, float]:
     """An evaluation's success rate as a record field, where the environment reports success
-    (`tidyrl.loops.evaluate.SUCCESS_KEYS`); nothing otherwise."""
+    (`tidyrl.envs.make.SUCCESS_KEYS`); nothing otherwise."""
     rate = stats.get("success_rate")
     return {} if rate is None else {"success_rate": float(rate)}
 

@@ -31,7 +31,7 @@ def evaluate(
 ) -> dict[str, Any]:
     """Run `episodes` episodes with `agent.predict` and return
     ``{"episodes", "mean_return", "std_return", "mean_length"}``, and ``"success_rate"``, the
-    share of episodes whose last step's info says ``is_success`` (or ``success``: `SUCCESS_KEYS`)
+    share of episodes whose last step's info says ``is_success`` (or ``success``)
     is true, where the environment reports one (Gymnasium-Robotics' goal tasks do;
     `tidyrl.envs.make.episode_success`).
 
