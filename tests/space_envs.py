@@ -21,6 +21,9 @@ and a uniformly random one much less.
 - `PixelReach-v0`: `GoalReach-v0` seen as one channels-first RGB frame, uint8 (3, 36, 36): the
   position lit in the red plane, the goal in the green one (the shape of a 3-frame stack of
   36x36 frames, which it is not).
+- `FlatBitFlip-v0`: bit flipping (`tidyrl/BitFlip-v0`, two bits unless `n_bits` says otherwise)
+  with its state and goal in one Box, for the algorithms that take only a Box: its last step
+  says `is_success`, and an episode succeeds exactly when its return is above -n_bits.
 """
 
 from __future__ import annotations
@@ -184,6 +187,18 @@ class PixelReachEnv(GoalReachEnv):
         return frame
 
 
+class FlatBitFlipEnv(gym.ObservationWrapper):
+    def __init__(self, n_bits: int = 2) -> None:
+        from tidyrl.envs.bitflip import BitFlipEnv
+
+        super().__init__(BitFlipEnv(n_bits))
+        self.observation_space = gym.spaces.Box(0.0, 1.0, (2 * n_bits,), np.float32)
+
+    def observation(self, observation: dict[str, np.ndarray]) -> np.ndarray:
+        parts = (observation["observation"], observation["desired_goal"])
+        return np.concatenate(parts).astype(np.float32)
+
+
 def _register(name: str, entry_point: str, **kwargs: Any) -> None:
     env_id = f"{NS}/{name}"
     if env_id not in gym.registry:
@@ -204,3 +219,4 @@ _register("GoalReach-v0", "GoalReachEnv")
 _register("PixelReach-v0", "PixelReachEnv")
 _register("ImageObs-v0", "ImageObsEnv")
 _register("GoalPoint-v0", "GoalPointEnv")
+_register("FlatBitFlip-v0", "FlatBitFlipEnv")

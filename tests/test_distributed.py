@@ -12,6 +12,7 @@ run after its timeout; two workers spread over
 the two nodes of a local `ray.cluster_utils.Cluster`, where the CLI resumes the run. Ape-X's
 learner stores the rows with the priorities its actors computed with the algorithm's own loss
 (DQN, and Rainbow's and D4PG's n-step rows); A3C's gradients on Ray survive the same faults.
+Every kind of worker sends the successes of the episodes it finished with their returns.
 """
 
 from __future__ import annotations
@@ -191,7 +192,7 @@ def ray_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         pytest.skip(f"the Ray tests run in a loopback-only network namespace, which {reason}")
     out: Path = tmp_path_factory.mktemp("ray")
     names = ["apex", "apex_priorities", "apex_n_step", "a3c", "identical", "env_error", "kill"]
-    names += ["hang", "cluster"]
+    names += ["hang", "successes", "cluster"]
     done = netns.run_module("tests.distributed.scenarios", str(out), *names, timeout=520)
     assert done.returncode == 0, done.stderr[-3000:]
     results: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
@@ -242,6 +243,13 @@ def test_two_nodes_and_cli_resume_on_a_cluster(ray_runs: dict[str, Any]) -> None
     run = ray_runs["cluster"]
     assert run["nodes"] == 2, "the two workers did not spread over the two nodes"
     assert run["resume"] == 0 and run["workers"] == 2 and run["last_step"] == 320
+
+
+def test_workers_send_the_successes_of_their_episodes(ray_runs: dict[str, Any]) -> None:
+    for algo in ("ppo", "dqn", "a3c"):
+        run = ray_runs["successes"][algo]
+        assert run["successes"] == run["returns"] == 20, algo
+        assert run["paired"] and run["some"], algo
 
 
 def test_apex_dqn_streams_trains_survives_faults_and_resumes(ray_runs: dict[str, Any]) -> None:

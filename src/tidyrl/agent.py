@@ -30,7 +30,7 @@ from tidyrl import runtime
 from tidyrl.config import EnvConfig, RunConfig
 from tidyrl.core.seeding import resolve_device, seed_everything
 from tidyrl.data.storage import human_bytes, nest, section
-from tidyrl.envs.make import Step, VecEnv, require_space
+from tidyrl.envs.make import Ended, Step, VecEnv, require_space
 from tidyrl.envs.spaces import single_observation, split_mask
 from tidyrl.errors import ConfigError, EnvError, RunError, TidyError
 from tidyrl.logging import RunLogger
@@ -429,11 +429,13 @@ class Agent:
 
     def tick(
         self,
-        step: Step | MultiStep | None = None,
+        step: Step | MultiStep | Ended | None = None,
         metrics: dict[str, Any] | None = None,
         n_steps: int | None = None,
     ) -> None:
-        """Count one environment step of every env (or `n_steps`) and run what is due."""
+        """Count one environment step of every env (or `n_steps`) and run what is due; `step`
+        (or the `Ended` episodes of `n_steps` steps taken elsewhere) gives the episodes that
+        ended."""
         n = n_steps if n_steps is not None else (self.env.n_envs if step is not None else 1)
         self.counters["steps"] += n
         if step is not None and step.episode_returns:

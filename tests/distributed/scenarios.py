@@ -429,6 +429,31 @@ def a3c(out: Path) -> dict[str, Any]:
     return result
 
 
+def successes(out: Path) -> dict[str, Any]:
+    """Each learner that collects on Ray workers, on 2-bit flipping (whose last step says
+    `is_success`): the successes the learner counts, paired with the returns of the same
+    episodes (one succeeds when it returns more than -2)."""
+    env = "tests.space_envs:tidyspace/FlatBitFlip-v0"
+    settings: dict[str, dict[str, Any]] = {
+        "ppo": {"n_envs": 4, "n_steps": 16, "n_epochs": 1, "workers": 2},
+        "dqn": {**APEX, "learning_starts": 50},
+        "a3c": {"workers": 2},
+    }
+    result: dict[str, Any] = {}
+    for algo, kwargs in settings.items():
+        agent = tidyrl.make(algo, env, seed=0, **kwargs)
+        agent.learn(256)
+        returns, succeeded = list(agent._recent_returns), list(agent._recent_successes)
+        result[algo] = {
+            "successes": len(succeeded),
+            "returns": len(returns),
+            "paired": succeeded == [r > -2 for r in returns],
+            "some": 0 < sum(succeeded) < len(succeeded),
+        }
+        agent.close()
+    return result
+
+
 SCENARIOS = {
     "apex": apex,
     "apex_priorities": apex_priorities,
@@ -438,6 +463,7 @@ SCENARIOS = {
     "env_error": env_error,
     "kill": kill,
     "hang": hang,
+    "successes": successes,
     "cluster": cluster,
 }
 

@@ -110,3 +110,15 @@ def test_evaluation_reports_the_success_rate_where_the_env_reports_success(tmp_p
     assert learner._recent_successes and list(learner._recent_successes) == [
         r > -2 for r in learner._recent_returns
     ]
+
+
+def test_a3c_workers_send_the_successes_of_their_episodes():
+    """A3C's worker processes step the env: the learner's rolling success rate is theirs, one
+    entry per finished episode that reports success, paired with its return (a 2-bit episode
+    succeeds when it returns more than -2). The Ray workers' are in tests/test_distributed.py."""
+    learner = tidyrl.make("a3c", "tests.space_envs:tidyspace/FlatBitFlip-v0", seed=0, n_workers=2)
+    learner.learn(400)
+    successes = list(learner._recent_successes)
+    assert len(successes) == len(learner._recent_returns) == 20
+    assert successes == [r > -2 for r in learner._recent_returns]
+    assert 0 < sum(successes) < 20

@@ -73,8 +73,8 @@ class GradientWorker:
         self.segment.sync(weights["policy"], weights["stats"])
         metrics = self.segment.gradients()
         grads = [None if p.grad is None else p.grad.detach().clone() for p in local.parameters()]
-        steps, returns, lengths, seen = self.segment.drain()
-        return WorkerReport(self.k, steps, returns, lengths, metrics), grads, seen
+        steps, ended, seen = self.segment.drain()
+        return WorkerReport(self.k, steps, ended, metrics), grads, seen
 
 
 class _Workers:

@@ -244,8 +244,19 @@ class _CopyStep:
     terminated: bool
     truncated: bool
     next_mask: np.ndarray | None
-    episode: tuple[float, int] | None
+    episode: tuple[float, int, bool | None] | None
+    """The return, length and success (None: not reported) of the episode this step ended."""
     n_rows: int
+
+
+def _successes(step: Step) -> list[bool | None]:
+    """The success of each episode that ended in `step`, in the order of its returns: a `Step`
+    lists successes only for episodes whose env reports one, so they pair with the returns
+    only when every one does (copies of one env all do or all do not)."""
+    successes = step.episode_successes
+    if len(successes) == len(step.episode_returns):
+        return list(successes)
+    return [None] * len(step.episode_returns)
 
 
 @dataclass
@@ -324,7 +335,7 @@ class ApexWorker(RolloutWorker):
             step = self.env.step(actions)
             if self.noise is not None:
                 self.noise.reset(step.dones)
-            ended = iter(zip(step.episode_returns, step.episode_lengths))
+            ended = iter(zip(step.episode_returns, step.episode_lengths, _successes(step)))
             for j, accumulator in enumerate(self.accumulators):
                 one = slice(j, j + 1)
                 mask = None if step.next_masks is None else step.next_masks[one]
@@ -404,6 +415,7 @@ class ApexEnv(RayVecEnv):
             priorities = np.concatenate(prios) if len(prios) == len(parts) else None
             agent.replay.add_rows(_concat(parts), priorities)
         steps = [s for s, _, _ in taken]
+        ended = [s.episode for s in steps if s.episode is not None]
         masks = [s.next_mask for s in steps if s.next_mask is not None]
         next_obs = stack([s.next_obs for s in steps])
         step = Step(
@@ -412,9 +424,10 @@ class ApexEnv(RayVecEnv):
             rewards=np.asarray([s.reward for s in steps]),
             terminated=np.asarray([s.terminated for s in steps]),
             truncated=np.asarray([s.truncated for s in steps]),
-            episode_returns=[s.episode[0] for s in steps if s.episode is not None],
-            episode_lengths=[s.episode[1] for s in steps if s.episode is not None],
+            episode_returns=[e[0] for e in ended],
+            episode_lengths=[e[1] for e in ended],
             next_masks=np.stack(masks) if masks else None,
+            episode_successes=[e[2] for e in ended if e[2] is not None],
         )
         return stack([s.obs for s in steps]), np.asarray([s.action for s in steps]), step
 

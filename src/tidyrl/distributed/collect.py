@@ -47,7 +47,7 @@ import contextlib
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +59,7 @@ from tidyrl import runtime
 from tidyrl.config import EnvConfig, RunConfig
 from tidyrl.data.rollout import Rollout
 from tidyrl.distributed.cluster import connect
-from tidyrl.envs.make import Step, VecEnv
+from tidyrl.envs.make import Ended, Step, VecEnv
 from tidyrl.envs.spaces import Obs, stack
 from tidyrl.envs.trace import merge_states, split_state
 from tidyrl.errors import EnvError
@@ -93,20 +93,11 @@ class _Part:
     """One worker's share of a rollout, and what the learner replays from it."""
 
     rollout: Rollout
-    returns: list[list[float]]
-    """Per step, the returns of the episodes that ended in it (copy order)."""
-    lengths: list[list[int]]
+    ended: list[Ended]
+    """Per step, the episodes that ended in it (copy order)."""
     raw_obs: list[Obs]
     """Per step, the raw observations passed to the statistics (with `record_obs`)."""
     rng_state: dict[str, Any]
-
-
-@dataclass
-class _Ended:
-    """What `Agent.tick` reads of a step: the episodes that ended in it."""
-
-    episode_returns: list[float] = field(default_factory=list)
-    episode_lengths: list[int] = field(default_factory=list)
 
 
 class _Tally:
@@ -115,8 +106,7 @@ class _Tally:
 
     def __init__(self, env: VecEnv, rng: np.random.Generator) -> None:
         self.env, self.rng = env, rng
-        self.returns: list[list[float]] = []
-        self.lengths: list[list[int]] = []
+        self.ended: list[Ended] = []
 
     def tick(
         self,
@@ -124,8 +114,7 @@ class _Tally:
         metrics: dict[str, Any] | None = None,
         n_steps: int | None = None,
     ) -> None:
-        self.returns.append(list(step.episode_returns) if step is not None else [])
-        self.lengths.append(list(step.episode_lengths) if step is not None else [])
+        self.ended.append(Ended.of([step] if step is not None else []))
 
     @contextlib.contextmanager
     def collecting(self, metrics: dict[str, Any] | None = None) -> Iterator[None]:
@@ -172,7 +161,7 @@ class RolloutWorker:
 
         collect_rollout(tally, broadcast.policy, rollout, broadcast.adapter, obs_fn)
         state = dict(rng.bit_generator.state)
-        return _Part(rollout, tally.returns, tally.lengths, raw_obs, state)
+        return _Part(rollout, tally.ended, raw_obs, state)
 
     def state(self, boundary: bool) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         """The envs' state now, or (`boundary`) when the last rollout began."""
@@ -282,11 +271,7 @@ class RayVecEnv:
                     rollout.rewards[t] = torch.as_tensor(scaled)
                 if record:  # the learner's statistics follow every copy's observations
                     obs_fn(stack([o for p in parts for o in _rows(p.raw_obs[t])]), True)
-                ended = _Ended(
-                    [r for p in parts for r in p.returns[t]],
-                    [k for p in parts for k in p.lengths[t]],
-                )
-                agent.tick(ended, report)
+                agent.tick(Ended.of(p.ended[t] for p in parts), report)
         return rollout
 
     def _templates(self, rollout: Rollout) -> list[Any]:

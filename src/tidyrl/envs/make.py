@@ -25,7 +25,7 @@ import importlib
 import os
 import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -309,6 +309,32 @@ class Step:
     def dones(self) -> npt.NDArray[np.bool_]:
         """An episode ended in this env (either way): the next `obs` starts a new one."""
         return self.terminated | self.truncated
+
+
+@dataclass
+class Ended:
+    """The episodes that ended over some steps: the three lists of a `Step` that `Agent.tick`
+    counts, gathered where the steps are taken (A3C's worker processes, Ray's actors) and sent
+    to the learner, which ticks with it in place of the steps."""
+
+    episode_returns: list[float] = field(default_factory=list)
+    episode_lengths: list[int] = field(default_factory=list)
+    episode_successes: list[bool] = field(default_factory=list)
+    """The successes of those whose env reports one (`episode_success`)."""
+
+    def add(self, step: Step | Ended) -> None:
+        """Append the episodes that ended in `step`."""
+        self.episode_returns += step.episode_returns
+        self.episode_lengths += step.episode_lengths
+        self.episode_successes += step.episode_successes
+
+    @classmethod
+    def of(cls, steps: Iterable[Step | Ended]) -> Ended:
+        """The episodes that ended in all of `steps`, in order."""
+        out = cls()
+        for step in steps:
+            out.add(step)
+        return out
 
 
 def env_failure(env_id: str, call: str, exc: Exception) -> EnvError:

@@ -8,7 +8,7 @@ only writes its worker body:
     def worker(worker_id: int, spec: Any, shared: Mapping[str, Any], channel: WorkerChannel):
         while not channel.stopped:
             ...                                   # sync, collect, compute grads, apply to shared
-            channel.report(steps, episode_returns, episode_lengths, metrics)
+            channel.report(steps, ended, metrics)     # ended: the episodes that ended
 
 `AsyncWorkerPool` starts `n_workers` such bodies as `torch.multiprocessing` processes (fork where
 the OS has it: a worker starts in milliseconds instead of re-importing torch as spawn does; the
@@ -35,6 +35,7 @@ from typing import Any
 import torch.multiprocessing as mp
 
 from tidyrl import errors, runtime
+from tidyrl.envs.make import Ended
 
 
 @dataclass
@@ -43,8 +44,8 @@ class WorkerReport:
 
     worker: int
     steps: int
-    episode_returns: list[float] = field(default_factory=list)
-    episode_lengths: list[int] = field(default_factory=list)
+    ended: Ended = field(default_factory=Ended)
+    """The episodes that ended in these steps (returns, lengths, successes)."""
     metrics: dict[str, float] = field(default_factory=dict)
     error: str | None = None
     """A worker's traceback when it failed (the pool re-raises it in the main process)."""
@@ -66,17 +67,9 @@ class WorkerChannel:
         return bool(self._stop.is_set())
 
     def report(
-        self,
-        steps: int,
-        episode_returns: list[float] | None = None,
-        episode_lengths: list[int] | None = None,
-        metrics: dict[str, float] | None = None,
+        self, steps: int, ended: Ended | None = None, metrics: dict[str, float] | None = None
     ) -> None:
-        self._reports.put(
-            WorkerReport(
-                self.worker, steps, episode_returns or [], episode_lengths or [], metrics or {}
-            )
-        )
+        self._reports.put(WorkerReport(self.worker, steps, ended or Ended(), metrics or {}))
 
     def fail(self, error: str, error_type: str | None = None) -> None:
         self._reports.put(WorkerReport(self.worker, 0, error=error, error_type=error_type))

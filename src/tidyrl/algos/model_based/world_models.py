@@ -65,7 +65,7 @@ from tidyrl import runtime
 from tidyrl.agent import Agent
 from tidyrl.config import check_range
 from tidyrl.data.storage import human_bytes
-from tidyrl.envs.make import Step, make_env
+from tidyrl.envs.make import Ended, Step, make_env
 from tidyrl.errors import CheckpointError, ConfigError
 from tidyrl.loops.process_pool import ProcessPool
 from tidyrl.models.env_model import action_dim, action_features
@@ -860,9 +860,7 @@ class WorldModels(Agent):
     def _count(self, steps: int, returns: list[float], lengths: list[int], metrics) -> None:
         """Tick the base's counters with one generation's real steps and episodes."""
         self.counters["updates"] += 1
-        empty = np.empty(0)
-        step = Step(empty, empty, empty, empty.astype(bool), empty.astype(bool), returns, lengths)
-        self.tick(step, metrics, n_steps=steps)
+        self.tick(Ended(returns, lengths), metrics, n_steps=steps)
 
     def _metrics(self) -> dict[str, float]:
         return {f"seconds_{k}": round(v, 3) for k, v in self.seconds.items()}

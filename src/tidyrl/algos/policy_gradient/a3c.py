@@ -62,7 +62,7 @@ from tidyrl.core.distributions import Distribution
 from tidyrl.core.normalize import RewardScaler, RunningMeanStd
 from tidyrl.core.schedules import remaining_fraction
 from tidyrl.data.rollout import Rollout, RolloutBatch
-from tidyrl.envs.make import Step, VecEnv
+from tidyrl.envs.make import Ended, Step, VecEnv
 from tidyrl.loops.async_workers import AsyncWorkerPool, WorkerChannel
 from tidyrl.loops.on_policy import collect_rollout
 from tidyrl.nets.mlp import Activation
@@ -134,8 +134,7 @@ class _Tally:
         self.rng = np.random.default_rng(seed)
         """The worker's own generator for acting."""
         self.steps = 0
-        self.returns: list[float] = []
-        self.lengths: list[int] = []
+        self.ended = Ended()
 
     def collecting(self, metrics: Any = None) -> contextlib.AbstractContextManager[None]:
         """Workers write no checkpoints, so none is held back."""
@@ -144,8 +143,7 @@ class _Tally:
     def tick(self, step: Step | None = None, metrics: Any = None, n_steps: int | None = None):
         self.steps += self.env.n_envs
         if step is not None:
-            self.returns += step.episode_returns
-            self.lengths += step.episode_lengths
+            self.ended.add(step)
 
 
 class Segment:
@@ -200,13 +198,13 @@ class Segment:
             nn.utils.clip_grad_norm_(local.parameters(), cfg.max_grad_norm)
         return metrics
 
-    def drain(self) -> tuple[int, list[float], list[int], Stats]:
+    def drain(self) -> tuple[int, Ended, Stats]:
         """The steps, the finished episodes and the statistics of the observations and returns
         seen since the last call."""
         tally, seen, seen_returns = self.tally, self.seen, self.scaler.seen
         assert seen_returns is not None
-        out = tally.steps, tally.returns, tally.lengths, Stats(seen, seen_returns)
-        tally.steps, tally.returns, tally.lengths = 0, [], []
+        out = tally.steps, tally.ended, Stats(seen, seen_returns)
+        tally.steps, tally.ended = 0, Ended()
         self.seen = RunningMeanStd(seen.mean.shape, epsilon=0.0)
         self.scaler.seen = RunningMeanStd((), epsilon=0.0)
         return out
@@ -265,10 +263,10 @@ def a3c_worker(
             shared_param.grad = local_param.grad
         done = spec["start"] + int(global_steps.item())
         apply_gradients(optimizer, cfg, done, spec["target"])  # Hogwild: no lock around it
-        steps, returns, lengths, seen = segment.drain()
+        steps, ended, seen = segment.drain()
         shared_stats.absorb(seen)
         global_steps.add_(steps)  # unlocked as well: only the schedule reads it
-        channel.report(steps, returns, lengths, metrics)
+        channel.report(steps, ended, metrics)
     segment.env.close()
 
 
@@ -357,17 +355,7 @@ class A3C(Agent):
     def count(self, report: Any) -> None:
         """Count a worker's report: one update, its steps and finished episodes."""
         self.counters["updates"] += 1
-        empty = np.empty(0)
-        step = Step(
-            empty,
-            empty,
-            empty,
-            empty.astype(bool),
-            empty.astype(bool),
-            report.episode_returns,
-            report.episode_lengths,
-        )
-        self.tick(step, report.metrics, n_steps=report.steps)
+        self.tick(report.ended, report.metrics, n_steps=report.steps)
 
     def update_probe(self) -> Callable[[], object] | None:
         g = torch.Generator().manual_seed(0)
