@@ -129,6 +129,9 @@ CASES["sac gsde"] = (
     550,
 )
 
+# TQC: its critics' atoms, the temperature and the replay carry over like SAC's
+CASES["tqc"] = ("Pendulum-v1", 800, [*CASES["sac"][2], "n_quantiles=5", "drop_per_net=1"], 550)
+
 # hindsight: each row's step and episode length, and each env copy's step in its episode, carry
 # over (the 1,000-row replay wraps, so the bookkeeping's ring arithmetic is resumed too)
 CASES["dqn her"] = (

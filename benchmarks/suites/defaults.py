@@ -28,11 +28,12 @@ evaluation steps; LunarLander's reference is for v2, the zoo's table has no v3 r
   for these envs), and R2D2 with its defaults on DQN's tasks and budgets beside RL-Zoo's DQN.
 - `defaults-trpo`: TRPO on the four discrete tasks and the four continuous ones below, at
   RL-Zoo's TRPO budgets (gSDE on Pendulum and MountainCarContinuous, as RL-Zoo's setting).
-- `defaults-continuous`: SAC, TD3, DDPG, D4PG, SDDPG and PPO on the four continuous-action
+- `defaults-continuous`: SAC, TD3, DDPG, TQC, D4PG, SDDPG and PPO on the four continuous-action
   classic-control and Box2D tasks (Pendulum-v1, MountainCarContinuous-v0, LunarLanderContinuous-v3,
   BipedalWalker-v3), at RL-Zoo's budgets. Where the zoo's setting explores with gSDE
   (state-dependent exploration: SAC and PPO on MountainCarContinuous, PPO on Pendulum, SAC on
-  BipedalWalker), tidyrl's preset does too (`use_sde`).
+  BipedalWalker), tidyrl's preset does too (`use_sde`); TQC has no gSDE here, so its presets
+  keep the zoo's other settings and explore with the policy's own Gaussian.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ ZOO_SAC = "RL-Zoo benchmark.md (SB3 SAC, tuned hyper-parameters)"
 ZOO_TD3 = "RL-Zoo benchmark.md (SB3 TD3, tuned hyper-parameters)"
 ZOO_DDPG = "RL-Zoo benchmark.md (SB3 DDPG, tuned hyper-parameters)"
 ZOO_TRPO = "RL-Zoo benchmark.md (SB3-contrib TRPO, tuned hyper-parameters)"
+ZOO_TQC = "RL-Zoo benchmark.md (SB3-contrib TQC, tuned hyper-parameters)"
 ZOO_QRDQN = "RL-Zoo benchmark.md (SB3-contrib QR-DQN; DQN in brackets)"
 
 DQN = (
@@ -226,6 +228,12 @@ ZOO_CONTINUOUS = {
         (300_000, "230.2 ± 92.4 at 300k (LunarLanderContinuous-v2)"),
         (1_000_000, "197.5 ± 141.6 at 1M"),
     ),
+    ("tqc", ZOO_TQC): (
+        (20_000, "-151.3 ± 87.9 at 20k (gSDE)"),
+        (50_000, "63.6 ± 45.3 at 50k (gSDE)"),
+        (500_000, "278.0 ± 25.5 at 500k (LunarLanderContinuous-v2)"),
+        (500_000, "329.8 ± 45.1 at 500k (gSDE)"),
+    ),
     ("trpo", ZOO_TRPO): (
         (100_000, "-174.6 ± 127.6 at 100k (gSDE)"),
         (50_000, "92.5 ± 0.4 at 50k (gSDE)"),
@@ -340,7 +348,7 @@ SUITES = [
         "defaults-continuous",
         "actor_critic",
         CONTINUOUS_TASKS,
-        description="SAC, TD3, DDPG, D4PG, SDDPG and PPO with the settings `tidyrl train ALGO "
+        description="SAC, TD3, DDPG, TQC, D4PG, SDDPG and PPO with the settings `tidyrl train ALGO "
         "ENV` chooses, four continuous-action classic-control and Box2D tasks.",
     ),
 ]

@@ -220,10 +220,10 @@ def deterministic_actor(agent: Any) -> nn.Module:
 
 
 def squashed_gaussian_policy(agent: Any) -> nn.Module:
-    """SAC: tanh of the Gaussian's mean, rescaled to the bounds."""
+    """SAC and TQC: tanh of the Gaussian's mean, rescaled to the bounds."""
     from tidyrl.algos.actor_critic.sac import SDE_CLIP_MEAN
 
-    clip_mean = SDE_CLIP_MEAN if agent.config.use_sde else None
+    clip_mean = SDE_CLIP_MEAN if getattr(agent.config, "use_sde", False) else None
     return nn.Sequential(
         obs_input(agent.observation_space, image_layout(agent.observation_space) is not None),
         SquashedMean(copy.deepcopy(agent.actor), agent.act_dim, clip_mean),
@@ -253,6 +253,7 @@ EXPORTERS: dict[str, Callable[[Any], nn.Module]] = {
     "d4pg": deterministic_actor,
     "sddpg": deterministic_actor,
     "sac": squashed_gaussian_policy,
+    "tqc": squashed_gaussian_policy,
 }
 """Algorithm id -> the function building its deterministic policy module."""
 

@@ -169,6 +169,12 @@ ALGORITHMS: dict[str, Entry] = {
         "actor-critic",
         "Soft Actor-Critic: twin Q, tanh-Gaussian policy, automatic entropy tuning",
     ),
+    "tqc": Entry(
+        "tidyrl.algos.actor_critic.tqc",
+        "TQC",
+        "actor-critic",
+        "Truncated Quantile Critics: SAC with quantile critics, the pooled top atoms dropped",
+    ),
     "d4pg": Entry(
         "tidyrl.algos.actor_critic.d4pg",
         "D4PG",

@@ -1,4 +1,4 @@
-"""DDPG, TD3, SAC, D4PG, SDDPG: spaces, action bounds, bootstrapping, gradient isolation,
+"""DDPG, TD3, SAC, TQC, D4PG, SDDPG: spaces, action bounds, bootstrapping, gradient isolation,
 presets, and a small SAC learning test."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from tidyrl.errors import EnvError
 from tidyrl.nets.inference import fast_policy
 from tidyrl.nets.optim import Adam
 
-ALGOS = ["ddpg", "td3", "sac", "d4pg", "sddpg"]
+ALGOS = ["ddpg", "td3", "sac", "tqc", "d4pg", "sddpg"]
 SMALL = {"learning_starts": 64, "batch_size": 16, "hidden": (32, 32)}
 
 
