@@ -62,6 +62,7 @@ CASES = {
     "sac": ("Pendulum-v1", SMALL_AC, 200),
     "d4pg": ("Pendulum-v1", SMALL_AC, 200),
     "sddpg": ("Pendulum-v1", SMALL_AC, 200),
+    "tqc": ("Pendulum-v1", {**SMALL_AC, "n_quantiles": 5}, 200),
     # an image Box through CNNs (tests/space_envs.py): kept in its shape, uint8 as it is
     "ppo-image": ("tidyspace/ImageObs-v0", {"hidden": (32,)}, 2048),
     "reinforce-image": ("tidyspace/ImageObs-v0", {"hidden": (32,)}, 200),

@@ -170,7 +170,7 @@ def test_export_of_a_dict_observation_policy_is_a_one_line_error(tmp_path):
         export(agent, tmp_path / "p.pt")
 
 
-CONTINUOUS = ("ddpg", "td3", "sac", "d4pg", "sddpg")
+CONTINUOUS = ("ddpg", "td3", "sac", "tqc", "d4pg", "sddpg")
 SMALL = {"hidden": (64, 64), "learning_starts": 500}
 
 
@@ -178,7 +178,7 @@ def test_continuous_control_on_dict_observations_shapes():
     from tidyrl.nets.critics import EncodedQEnsemble
     from tidyrl.nets.encoders import CombinedEncoder
 
-    for algo, k in (("ddpg", 1), ("td3", 2), ("sac", 2), ("d4pg", 1), ("sddpg", 1)):
+    for algo, k in (("ddpg", 1), ("td3", 2), ("sac", 2), ("tqc", 2), ("d4pg", 1), ("sddpg", 1)):
         agent = tidyrl.make(algo, "tidyspace/GoalReach-v0", seed=0, **SMALL)
         critic = agent.critic
         assert isinstance(critic, EncodedQEnsemble) and len(critic.encoders) == k
@@ -267,7 +267,7 @@ def test_continuous_control_learns_to_reach_a_goal_given_in_a_dict_key(algo):
     assert tidyrl.evaluate(agent, episodes=10)["mean_return"] >= -3.0
 
 
-@pytest.mark.parametrize("algo", ["td3", "sac"])
+@pytest.mark.parametrize("algo", ["td3", "sac", "tqc"])
 def test_continuous_dict_observations_save_load_and_predict_on_a_raw_dict(tmp_path, algo):
     import gymnasium as gym
 

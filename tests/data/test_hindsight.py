@@ -173,9 +173,9 @@ def test_dqn_with_hindsight_solves_bit_flipping_where_dqn_sees_only_minus_one():
     assert "hindsight/steps" in arrays and "storage/columns/her_length" in arrays
 
 
-@pytest.mark.parametrize("algo", ["ddpg", "td3", "sac"])
+@pytest.mark.parametrize("algo", ["ddpg", "td3", "sac", "tqc"])
 def test_the_continuous_learners_relabel_through_the_same_replay(algo):
-    """DDPG, TD3 and SAC take `her_future_goals` too (their replay is `replay_for`'s): on a
+    """DDPG, TD3, SAC and TQC take `her_future_goals` too (their replay is `replay_for`'s): on a
     goal-conditioned point task (reward -1 until within 0.1 of the goal) their minibatches hold
     relabelled goals, each row's reward the env's own function of (achieved, desired goal)."""
     import tests.space_envs  # noqa: F401  (registers tidyspace/*)
