@@ -12,7 +12,8 @@
   bits with the `bitflip` preset, the paper's gamma 0.98, Adam lr 1e-3 and batch 128, which
   `tidyrl train dqn tidyrl/BitFlip-v0` now chooses. Two more 15-bit tasks relabel with the
   paper's other strategies, `her_strategy="final"` and `"episode"` (section 4.5, Fig. 6).
-- `hindsight-pointmaze`: SAC and TD3, each beside itself with `her_future_goals=4`, on
+- `hindsight-pointmaze`: SAC, TD3, DDPG (the paper's learner) and TQC (RL-Zoo's learner for its
+  goal-conditioned robotics tasks), each beside itself with `her_future_goals=4`, on
   Gymnasium-Robotics' `PointMaze_UMaze-v3` (``pip install -c constraints.txt
   'tidyrl[robotics]'``): a ball pushed by forces to a goal in a U-shaped maze, sparse reward (1
   on each step within 0.45 of the goal, 0 elsewhere), 300-step episodes that never terminate
@@ -31,7 +32,7 @@ from tidyrl.bench.suite import Suite, Task
 SUCCESS_EPISODES = 100
 BUDGETS = {15: 50_000, 25: 100_000}
 """Bits -> env steps."""
-POINTMAZE_ALGOS = ("sac", "td3")
+POINTMAZE_ALGOS = ("sac", "td3", "ddpg", "tqc")
 
 
 def success_rate(agent: Any) -> Mapping[str, float]:
@@ -94,6 +95,7 @@ SUITES.append(
         "hindsight-pointmaze",
         "actor_critic",
         tuple(_pointmaze(algo, her) for algo in POINTMAZE_ALGOS for her in (False, True)),
-        description="SAC and TD3 with and without hindsight experience replay on PointMaze_UMaze",
+        description="SAC, TD3, DDPG and TQC with and without hindsight experience replay on "
+        "PointMaze_UMaze",
     )
 )
