@@ -129,6 +129,9 @@ CASES["sac gsde"] = (
     550,
 )
 
+# ARS: the checkpoint falls at an iteration's boundary, with copies mid-episode running M
+CASES["ars"] = ("CartPole-v1", 3000, ["n_envs=3", "log_every=100", "checkpoint_every=1000"], 1500)
+
 # TQC: its critics' atoms, the temperature and the replay carry over like SAC's
 CASES["tqc"] = ("Pendulum-v1", 800, [*CASES["sac"][2], "n_quantiles=5", "drop_per_net=1"], 550)
 

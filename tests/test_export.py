@@ -62,6 +62,9 @@ CASES = {
     "sac": ("Pendulum-v1", SMALL_AC, 200),
     "d4pg": ("Pendulum-v1", SMALL_AC, 200),
     "sddpg": ("Pendulum-v1", SMALL_AC, 200),
+    # a linear policy on normalised states: scores' argmax, and the unit box rescaled
+    "ars": ("CartPole-v1", {}, 2000),
+    "ars-box": ("Pendulum-v1", {"n_delta": 2}, 2000),
     "tqc": ("Pendulum-v1", {**SMALL_AC, "n_quantiles": 5}, 200),
     # an image Box through CNNs (tests/space_envs.py): kept in its shape, uint8 as it is
     "ppo-image": ("tidyspace/ImageObs-v0", {"hidden": (32,)}, 2048),

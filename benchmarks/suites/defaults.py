@@ -28,6 +28,9 @@ evaluation steps; LunarLander's reference is for v2, the zoo's table has no v3 r
   for these envs), and R2D2 with its defaults on DQN's tasks and budgets beside RL-Zoo's DQN.
 - `defaults-trpo`: TRPO on the four discrete tasks and the four continuous ones below, at
   RL-Zoo's TRPO budgets (gSDE on Pendulum and MountainCarContinuous, as RL-Zoo's setting).
+- `defaults-ars`: ARS (a linear policy searched by random directions) on CartPole, Acrobot,
+  MountainCar, MountainCarContinuous and LunarLanderContinuous, where RL-Zoo keeps settings for
+  its linear policy and a score, at RL-Zoo's budgets.
 - `defaults-continuous`: SAC, TD3, DDPG, TQC, D4PG, SDDPG and PPO on the four continuous-action
   classic-control and Box2D tasks (Pendulum-v1, MountainCarContinuous-v0, LunarLanderContinuous-v3,
   BipedalWalker-v3), at RL-Zoo's budgets. Where the zoo's setting explores with gSDE
@@ -50,6 +53,7 @@ ZOO_TD3 = "RL-Zoo benchmark.md (SB3 TD3, tuned hyper-parameters)"
 ZOO_DDPG = "RL-Zoo benchmark.md (SB3 DDPG, tuned hyper-parameters)"
 ZOO_TRPO = "RL-Zoo benchmark.md (SB3-contrib TRPO, tuned hyper-parameters)"
 ZOO_TQC = "RL-Zoo benchmark.md (SB3-contrib TQC, tuned hyper-parameters)"
+ZOO_ARS = "RL-Zoo benchmark.md (SB3-contrib ARS, tuned hyper-parameters)"
 ZOO_QRDQN = "RL-Zoo benchmark.md (SB3-contrib QR-DQN; DQN in brackets)"
 
 DQN = (
@@ -269,6 +273,23 @@ def _continuous(algo: str, zoo: str) -> tuple[Task, ...]:
     )
 
 
+ARS = tuple(
+    Task("ars", env, steps, threshold=threshold, reference=f"{ZOO_ARS}: {score}")
+    for env, steps, threshold, score in (
+        ("CartPole-v1", 50_000, 475, "500.0 ± 0.0 at 50k"),
+        ("Acrobot-v1", 500_000, -100, "-82.9 ± 23.8 at 500k"),
+        ("MountainCar-v0", 500_000, -120, "-122.0 ± 33.5 at 500k"),
+        ("MountainCarContinuous-v0", 500_000, 90, "96.7 ± 0.8 at 500k"),
+        (
+            "LunarLanderContinuous-v3",
+            2_000_000,
+            200,
+            "168.0 ± 147.1 at 2M (LunarLanderContinuous-v2)",
+        ),
+    )
+)
+"""ARS (a linear policy) where RL-Zoo keeps its LinearPolicy settings and a score."""
+
 CONTINUOUS_TASKS = tuple(
     # TRPO's continuous tasks run in its own suite, `defaults-trpo`, beside its discrete ones
     task
@@ -329,6 +350,13 @@ SUITES = [
         _pg("reinforce", REINFORCE_BUDGETS) + _pg("actor-critic") + _pg("a3c", A3C_BUDGETS),
         description="REINFORCE, one-step actor-critic and A3C with the settings `tidyrl train "
         "ALGO ENV` chooses, four classic tasks, beside RL-Zoo's A2C.",
+    ),
+    Suite(
+        "defaults-ars",
+        "policy_gradient",
+        ARS,
+        description="ARS with the settings `tidyrl train ars ENV` chooses, five classic tasks, "
+        "beside RL-Zoo's ARS.",
     ),
     Suite(
         "defaults-recurrent",

@@ -231,6 +231,29 @@ def squashed_gaussian_policy(agent: Any) -> nn.Module:
     )
 
 
+class ScoresArgmax(nn.Module):
+    """argmax over a network's per-action scores."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.net(obs)
+        return out.argmax(dim=-1)
+
+
+def linear_policy(agent: Any) -> nn.Module:
+    """ARS: u = M (x - mu) / sigma; the argmax of u (Discrete) or u in the unit box rescaled
+    to the bounds (Box)."""
+    policy = copy.deepcopy(agent.policy)
+    return nn.Sequential(
+        obs_input(agent.observation_space, False),
+        ScoresArgmax(policy) if agent.discrete else policy,
+        ToEnvActions(agent.action_space, unit=True),
+    )
+
+
 EXPORTERS: dict[str, Callable[[Any], nn.Module]] = {
     "dqn": q_policy,
     "c51": q_policy,
@@ -254,6 +277,7 @@ EXPORTERS: dict[str, Callable[[Any], nn.Module]] = {
     "sddpg": deterministic_actor,
     "sac": squashed_gaussian_policy,
     "tqc": squashed_gaussian_policy,
+    "ars": linear_policy,
 }
 """Algorithm id -> the function building its deterministic policy module."""
 

@@ -151,6 +151,13 @@ ALGORITHMS: dict[str, Entry] = {
         "policy-gradient",
         "PPO with LSTM actor and critic: episode-start resets, truncated-BPTT sequence batches",
     ),
+    "ars": Entry(
+        "tidyrl.algos.policy_gradient.ars",
+        "ARS",
+        "policy-gradient",
+        "Augmented Random Search: a linear policy stepped along antithetic finite differences of "
+        "episode returns, top-b directions, normalised states",
+    ),
     "ddpg": Entry(
         "tidyrl.algos.actor_critic.ddpg",
         "DDPG",

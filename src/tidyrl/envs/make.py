@@ -537,6 +537,12 @@ class VecEnv:
             successes,
         )
 
+    @property
+    def episode_steps(self) -> np.ndarray:
+        """Steps each copy has taken in its current episode (0: it has just reset)."""
+        steps: np.ndarray = self._lengths.copy()
+        return steps
+
     def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         """JSON state and arrays from which `restore` rebuilds these copies exactly."""
         return env_state(self)
