@@ -52,22 +52,30 @@ if "tidytest-ars/Line-v0" not in gym.registry:
     gym.register("tidytest-ars/Line-v0", entry_point=Line, max_episode_steps=10)
 
 
-def simulated_return(m: np.ndarray) -> float:
-    """The return of u = m x (a = clip(u, -1, 1)) on `Line`, step by step."""
+def simulated_return(m: np.ndarray, offset: float) -> float:
+    """The return of u = m x (a = clip(u, -1, 1)) on `Line`, step by step, `offset` added to
+    each reward."""
     x, total = 0.5, 0.0
     for _ in range(10):
         x += 0.1 * float(np.clip(m[0, 0] * x, -1.0, 1.0))
-        total -= x**2
+        total += -(x**2) + offset
     return total
 
 
-@pytest.mark.parametrize("n_envs", [1, 3])
-def test_each_search_return_is_its_own_policys_episode(monkeypatch, n_envs):
+@pytest.mark.parametrize(("n_envs", "offset"), [(1, 0.0), (3, -0.5)])
+def test_each_search_return_is_its_own_policys_episode(monkeypatch, n_envs, offset):
     """The returns the step uses are, direction by direction, those of M + nu delta_k and
     M - nu delta_k, each run for one episode from the reset (with 3 copies, copies take the
-    waiting policies at their episodes' starts and a copy left over runs M, unused)."""
+    waiting policies at their episodes' starts and a copy left over runs M, unused), with
+    `alive_bonus_offset` added to every reward."""
     agent = tidyrl.make(
-        "ars", "tidytest-ars/Line-v0", seed=0, n_envs=n_envs, n_delta=3, normalize_obs=False
+        "ars",
+        "tidytest-ars/Line-v0",
+        seed=0,
+        n_envs=n_envs,
+        n_delta=3,
+        normalize_obs=False,
+        alive_bonus_offset=offset,
     )
     seen = []
     update = agent.update
@@ -82,8 +90,8 @@ def test_each_search_return_is_its_own_policys_episode(monkeypatch, n_envs):
     nu = agent.config.delta_std
     for m, deltas, r_plus, r_minus in seen:
         for k, delta in enumerate(deltas):
-            assert r_plus[k] == pytest.approx(simulated_return(m + nu * delta))
-            assert r_minus[k] == pytest.approx(simulated_return(m - nu * delta))
+            assert r_plus[k] == pytest.approx(simulated_return(m + nu * delta, offset))
+            assert r_minus[k] == pytest.approx(simulated_return(m - nu * delta, offset))
     assert agent.counters["updates"] == len(seen)
     assert not np.allclose(agent.policy.weight.detach().numpy(), 0.0)  # M moved from zero
 

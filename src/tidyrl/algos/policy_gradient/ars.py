@@ -15,7 +15,7 @@ and steps along their estimate of the gradient of the episode return:
                     iteration, so that its 2N episodes share one normalisation
 
 No gradient is taken and no value is learned: the returns are the episodes' undiscounted sums
-(less `alive_bonus_offset` per step, the paper's shift of MuJoCo's survival bonus). The policy's
+(plus `alive_bonus_offset` per step: the paper's removal of MuJoCo's survival bonus). The policy's
 output u = M x~ is an action in the unit box for a Box space (clipped to [-1, 1], then rescaled
 to the bounds, which is the paper's linear action clipped by the env in other units) and one
 score per action for a Discrete one (the argmax acts). M starts at zero, as in the paper.
@@ -60,8 +60,9 @@ class ARSConfig:
     normalize_obs: bool = True
     """V2: normalise states by the running mean and std of every state seen (V1: raw states)."""
     alive_bonus_offset: float = 0.0
-    """Subtracted from every reward in the search's returns (the paper removes MuJoCo's
-    survival bonus this way, so that standing still is not a local optimum)."""
+    """Added to every reward in the search's returns (SB3-contrib's name; RL-Zoo's -1 on Hopper
+    cancels its survival bonus of 1 a step, the paper's way of keeping "stand still" from
+    being a local optimum)."""
 
     def __post_init__(self) -> None:
         check_range(self, "n_envs", 1)
@@ -122,6 +123,11 @@ class ARS(Agent):
         "Acrobot-v1": "acrobot",
         "MountainCar-v0": "mountaincar",
         "MountainCarContinuous-v0": "mountaincar-continuous",
+        "Swimmer-v5": "swimmer",
+        "Hopper-v5": "hopper",
+        "HalfCheetah-v5": "halfcheetah",
+        "Walker2d-v5": "walker2d",
+        "Ant-v5": "ant",
     }
     PRESETS = {
         # RL-Zoo's per-env settings (hyperparams/ars.yml: its LinearPolicy, VecNormalize of the
@@ -130,6 +136,30 @@ class ARS(Agent):
         "acrobot": {"n_envs": 2},
         "mountaincar": {"n_envs": 4},
         "mountaincar-continuous": {"n_envs": 4, "n_delta": 16},
+        # the paper's MuJoCo settings as RL-Zoo keeps them (its -v3 tasks; tidyrl's are -v5)
+        "swimmer": {"n_delta": 1, "n_top": 1, "delta_std": 0.01, "normalize_obs": False},
+        "hopper": {
+            "n_delta": 8,
+            "n_top": 4,
+            "lr": 0.01,
+            "delta_std": 0.025,
+            "alive_bonus_offset": -1.0,
+        },
+        "halfcheetah": {"n_delta": 32, "n_top": 4, "delta_std": 0.03},
+        "walker2d": {
+            "n_delta": 40,
+            "n_top": 30,
+            "lr": 0.03,
+            "delta_std": 0.025,
+            "alive_bonus_offset": -1.0,
+        },
+        "ant": {
+            "n_delta": 60,
+            "n_top": 20,
+            "lr": 0.015,
+            "delta_std": 0.025,
+            "alive_bonus_offset": -1.0,
+        },
     }
 
     def __init__(self, env: Any, config: Any = None, run: Any = None, *, algo: Any = None) -> None:
@@ -219,7 +249,7 @@ class ARS(Agent):
             if (running >= 0).any():  # the states the search's episodes visit (V2)
                 seen.update(np.asarray(obs, dtype=np.float64).reshape(n, -1)[running >= 0])
             step = self.env.step(self.to_env(self.outputs(obs, weights)))
-            partial += step.rewards - cfg.alive_bonus_offset
+            partial += step.rewards + cfg.alive_bonus_offset
             for i in np.flatnonzero(step.dones):
                 if running[i] >= 0:
                     returns[running[i]] = partial[i]
