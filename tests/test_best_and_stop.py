@@ -96,3 +96,34 @@ def test_save_best_and_stop_at_return_need_evaluations_and_a_run_dir(tmp_path, c
     )  # fmt: skip
     assert_one_line_error(result, "stop_at_return", "eval_every > 0")
     assert result.returncode == 2
+
+
+@pytest.mark.parametrize("algo", ["dqn", "ppo", "a3c"])
+def test_a_step_observer_sees_every_counted_step_and_can_stop_the_run(tmp_path, algo):
+    """`observe_steps` (SB3's `_on_step`): the observer is called once per counted step with
+    the steps taken, the episodes it reports add up to the agent's count, and `stop()` inside
+    it ends `learn` (an off-policy learner at that step, an on-policy one at the end of its
+    rollout; A3C's workers send `Ended` episodes instead of steps)."""
+    from tidyrl.envs.make import Ended, Step
+
+    agent = tidyrl.make(algo, "CartPole-v1", seed=0, run_dir=tmp_path / "run", **FAST.get(algo, {}))
+    seen = {"calls": 0, "episodes": 0, "steps": []}
+
+    def observer(agent, step):
+        assert isinstance(step, Ended if algo == "a3c" else Step)
+        seen["calls"] += 1
+        seen["episodes"] += len(step.episode_returns)
+        seen["steps"].append(agent.counters["steps"])
+        if agent.counters["steps"] >= 300:
+            agent.stop()
+
+    agent.observe_steps(observer)
+    agent.learn(2_000)
+    steps = agent.counters["steps"]
+    assert seen["steps"] == sorted(seen["steps"]) and seen["steps"][-1] == steps
+    assert seen["episodes"] == agent.counters["episodes"] > 0
+    if algo == "dqn":
+        assert steps == 300 and seen["calls"] == 300
+    else:  # the rollout (PPO: 64 steps) or the worker's segment in flight completes
+        assert 300 <= steps < 2_000
+    assert read_metrics(tmp_path / "run")[-1]["step"] == steps

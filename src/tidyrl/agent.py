@@ -134,6 +134,7 @@ class Agent:
         self._boundary_checkpoints = False
         """Set once the agent collects rollouts: its state is whole only between them."""
         self._row_observers: list[Callable[[dict[str, Any]], None]] = []
+        self._step_observers: list[Callable[[Agent, Step | MultiStep | Ended | None], None]] = []
         self._best_eval: float | None = None
         """The best evaluation return so far (`RunConfig.save_best`; kept by resume)."""
         self._last_row: tuple[int, bool] = (-1, False)
@@ -231,6 +232,20 @@ class Agent:
         (`tidyrl.distributed.sweep`). An exception the observer raises ends `learn` there,
         without the final row; the last periodic checkpoint stays."""
         self._row_observers.append(observer)
+
+    def observe_steps(
+        self, observer: Callable[[Agent, Step | MultiStep | Ended | None], None]
+    ) -> None:
+        """Call `observer(agent, step)` after every counted step of `learn` (Stable-Baselines3's
+        `BaseCallback._on_step`). `step` is the vector step just taken (`Step`: rewards,
+        terminated and truncated flags, the episodes that ended; `MultiStep` for several
+        agents), or, where steps are taken elsewhere (A3C's and Ray's workers, World Models'
+        generations), the `Ended` episodes of the steps just counted, or None.
+        ``agent.counters["steps"]`` counts the steps so far; `agent.stop()` ends `learn` at the
+        algorithm's next check (every step for the off-policy learners, the end of the rollout
+        for the on-policy ones); an exception the observer raises ends `learn` there, without
+        the final row."""
+        self._step_observers.append(observer)
 
     # -- acting -------------------------------------------------------------------------------
     def act(self, obs: Any, deterministic: bool = False) -> np.ndarray:
@@ -445,6 +460,8 @@ class Agent:
             self._recent_successes.extend(getattr(step, "episode_successes", ()))
         if metrics:
             self._last_metrics = metrics
+        for step_observer in self._step_observers:
+            step_observer(self, step)
         steps = self.counters["steps"]
         assert self._logger is not None, "tick() must be called inside `with self.training(n):`"
         self._logger.advance(steps, self._recent_returns)

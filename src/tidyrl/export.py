@@ -189,22 +189,23 @@ def stochastic_policy(agent: Any) -> nn.Module:
 
 
 class LogitsArgmax(nn.Module):
-    """argmax over the logits of a network whose output is [logits | V] (I2A's)."""
+    """argmax over a network's per-action scores; with `value_column` its output is
+    [logits | V] (I2A's) and the last column is not an action."""
 
-    def __init__(self, net: nn.Module) -> None:
+    def __init__(self, net: nn.Module, value_column: bool = False) -> None:
         super().__init__()
-        self.net = net
+        self.net, self.value_column = net, value_column
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         out: torch.Tensor = self.net(obs)
-        return out[:, :-1].argmax(dim=-1)
+        return (out[:, :-1] if self.value_column else out).argmax(dim=-1)
 
 
 def imagination_policy(agent: Any) -> nn.Module:
     """I2A: the mode of pi(.|s) of its imagination-augmented network (imagination included)."""
     return nn.Sequential(
         ObsInput(flatten=True, keep_uint8=False),
-        LogitsArgmax(copy.deepcopy(agent.acting)),
+        LogitsArgmax(copy.deepcopy(agent.acting), value_column=True),
         ToEnvActions(agent.action_space, start=agent.io.adapter.start),
     )
 
@@ -231,25 +232,13 @@ def squashed_gaussian_policy(agent: Any) -> nn.Module:
     )
 
 
-class ScoresArgmax(nn.Module):
-    """argmax over a network's per-action scores."""
-
-    def __init__(self, net: nn.Module) -> None:
-        super().__init__()
-        self.net = net
-
-    def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        out: torch.Tensor = self.net(obs)
-        return out.argmax(dim=-1)
-
-
 def linear_policy(agent: Any) -> nn.Module:
     """ARS: u = M (x - mu) / sigma; the argmax of u (Discrete) or u in the unit box rescaled
     to the bounds (Box)."""
     policy = copy.deepcopy(agent.policy)
     return nn.Sequential(
         obs_input(agent.observation_space, False),
-        ScoresArgmax(policy) if agent.discrete else policy,
+        LogitsArgmax(policy) if agent.discrete else policy,
         ToEnvActions(agent.action_space, unit=True),
     )
 

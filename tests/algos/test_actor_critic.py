@@ -279,9 +279,10 @@ def test_variants_run(algo, overrides):
 
 
 @pytest.mark.learning
-def test_sac_learns_the_reach_task():
+@pytest.mark.parametrize("algo", ["sac", "tqc"])
+def test_sac_and_tqc_learn_the_reach_task(algo):
     agent = tidyrl.make(
-        "sac",
+        algo,
         "tidytest-ac/Reach-v0",
         seed=0,
         learning_starts=200,

@@ -1,6 +1,6 @@
 """TQC (tidyrl.algos.actor_critic.tqc): the truncated target, the losses by hand, the update
-differentiating exactly the named losses, the setting that leaves no atom refused, and a small
-learning test. Bounds, bootstrapping and target tracking are tests/algos/test_actor_critic.py's."""
+differentiating exactly the named losses, and the setting that leaves no atom refused. Bounds,
+bootstrapping, target tracking and a small learning test are tests/algos/test_actor_critic.py's."""
 
 from __future__ import annotations
 
@@ -78,20 +78,3 @@ def test_update_differentiates_exactly_the_named_losses(monkeypatch):
 def test_a_drop_that_leaves_no_atom_is_refused():
     with pytest.raises(ConfigError, match=r"drop_per_net=25 leaves no atom.*0\.\.24"):
         tidyrl.make("tqc", "Pendulum-v1", drop_per_net=25)
-
-
-@pytest.mark.learning
-def test_tqc_learns_the_reach_task():
-    agent = tidyrl.make(
-        "tqc",
-        "tidytest-ac/Reach-v0",
-        seed=0,
-        learning_starts=200,
-        batch_size=64,
-        hidden=(32, 32),
-        lr=3e-3,
-        eval_episodes=20,
-    )
-    agent.learn(1_500)
-    stats = tidyrl.evaluate(agent, episodes=20)
-    assert stats["mean_return"] > -0.8, stats

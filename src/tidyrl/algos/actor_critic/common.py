@@ -86,6 +86,14 @@ def actor_loss(q_pi: torch.Tensor) -> torch.Tensor:
     return -q_pi.mean()
 
 
+def alpha_loss(
+    log_alpha: torch.Tensor, logp_pi: torch.Tensor, target_entropy: float
+) -> torch.Tensor:
+    """SAC's temperature loss -log(alpha) * (log pi + H_target) (Haarnoja et al. 2018b, eq. 18):
+    raises alpha while the policy's entropy is below target."""
+    return -(log_alpha * (logp_pi.detach() + target_entropy)).mean()
+
+
 def box_bounds(space: gym.Space[Any], algo: str) -> tuple[np.ndarray, np.ndarray]:
     """(low, high) of a Box action space with finite bounds; EnvError naming `algo` otherwise."""
     assert isinstance(space, gym.spaces.Box)

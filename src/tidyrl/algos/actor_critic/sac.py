@@ -63,6 +63,7 @@ from torch import nn
 
 from tidyrl.agent import Agent
 from tidyrl.algos.actor_critic.common import (
+    alpha_loss,
     box_bounds,
     encoded_critic,
     encoded_mlp,
@@ -195,13 +196,6 @@ def critic_loss(q: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 def actor_loss(q_pi: torch.Tensor, logp_pi: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
     """E[alpha * log pi(a~|s) - Q(s, a~)]: the KL to the critic's Boltzmann policy."""
     return (alpha * logp_pi - q_pi).mean()
-
-
-def alpha_loss(
-    log_alpha: torch.Tensor, logp_pi: torch.Tensor, target_entropy: float
-) -> torch.Tensor:
-    """-log(alpha) * (log pi + H_target): raises alpha while the entropy is below target."""
-    return -(log_alpha * (logp_pi.detach() + target_entropy)).mean()
 
 
 SDE_CLIP_MEAN = 2.0

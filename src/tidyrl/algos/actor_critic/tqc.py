@@ -15,7 +15,8 @@ critic:
     critic loss  = sum_n 1/(kN M) sum_m sum_i rho^kappa_{tau_m}(y_i - theta_n^m(s, a))
                    (quantile Huber, kappa = 1; each critic against the whole pool) (eq. 11)
     actor loss   = alpha * log pi(a~|s) - 1/(N M) sum_n sum_m theta_n^m(s, a~)   (eq. 12)
-    alpha loss   = -log(alpha) * (log pi(a~|s) + H_target),   H_target = -dim(A)  (SAC's)
+    alpha loss   = -log(alpha) * (log pi(a~|s) + H_target),   H_target = -dim(A)
+                   (SAC's `alpha_loss`, from common.py)
 
 A truncated episode still bootstraps from its final observation s'. The paper's MuJoCo setting
 is N = 5, M = 25, d = 2 per critic (d = 5 on Hopper); Stable-Baselines3-contrib's defaults, kept
@@ -36,7 +37,13 @@ import torch
 from torch import nn
 
 from tidyrl.agent import Agent
-from tidyrl.algos.actor_critic.common import box_bounds, encoded_critic, encoded_mlp, replay_for
+from tidyrl.algos.actor_critic.common import (
+    alpha_loss,
+    box_bounds,
+    encoded_critic,
+    encoded_mlp,
+    replay_for,
+)
 from tidyrl.config import check_range
 from tidyrl.core.quantile import quantile_huber_loss, quantile_midpoints
 from tidyrl.core.squashed import (
@@ -155,13 +162,6 @@ def actor_loss(
     mean of every critic's atoms as Q."""
     q_pi = quantiles_pi.mean(dim=(0, 2))  # (B,)
     return (alpha * logp_pi - q_pi).mean()
-
-
-def alpha_loss(
-    log_alpha: torch.Tensor, logp_pi: torch.Tensor, target_entropy: float
-) -> torch.Tensor:
-    """-log(alpha) * (log pi + H_target): raises alpha while the entropy is below target."""
-    return -(log_alpha * (logp_pi.detach() + target_entropy)).mean()
 
 
 class TQC(Agent):
