@@ -134,6 +134,12 @@ CASES["ars"] = ("CartPole-v1", 3000, ["n_envs=3", "log_every=100", "checkpoint_e
 
 # TQC: its critics' atoms, the temperature and the replay carry over like SAC's
 CASES["tqc"] = ("Pendulum-v1", 800, [*CASES["sac"][2], "n_quantiles=5", "drop_per_net=1"], 550)
+CASES["tqc gsde"] = (
+    "Pendulum-v1",
+    800,
+    [*CASES["tqc"][2], "use_sde=true", "sde_sample_freq=64"],
+    550,
+)
 
 # hindsight: each row's step and episode length, and each env copy's step in its episode, carry
 # over (the 1,000-row replay wraps, so the bookkeeping's ring arithmetic is resumed too)

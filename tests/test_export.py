@@ -66,6 +66,7 @@ CASES = {
     "ars": ("CartPole-v1", {}, 2000),
     "ars-box": ("Pendulum-v1", {"n_delta": 2}, 2000),
     "tqc": ("Pendulum-v1", {**SMALL_AC, "n_quantiles": 5}, 200),
+    "tqc-sde": ("Pendulum-v1", {**SMALL_AC, "n_quantiles": 5, "use_sde": True}, 200),
     # an image Box through CNNs (tests/space_envs.py): kept in its shape, uint8 as it is
     "ppo-image": ("tidyspace/ImageObs-v0", {"hidden": (32,)}, 2048),
     "reinforce-image": ("tidyspace/ImageObs-v0", {"hidden": (32,)}, 200),

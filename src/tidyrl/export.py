@@ -222,7 +222,7 @@ def deterministic_actor(agent: Any) -> nn.Module:
 
 def squashed_gaussian_policy(agent: Any) -> nn.Module:
     """SAC and TQC: tanh of the Gaussian's mean, rescaled to the bounds."""
-    from tidyrl.algos.actor_critic.sac import SDE_CLIP_MEAN
+    from tidyrl.algos.actor_critic.common import SDE_CLIP_MEAN
 
     clip_mean = SDE_CLIP_MEAN if getattr(agent.config, "use_sde", False) else None
     return nn.Sequential(

@@ -48,13 +48,17 @@ def test_the_critic_loss_by_hand():
     assert actor.item() == pytest.approx(2.0 * 0.5 - 1.25)
 
 
-def test_update_differentiates_exactly_the_named_losses(monkeypatch):
-    agent = tidyrl.make("tqc", "Pendulum-v1", seed=0, **{**SMALL, "learning_starts": 40})
+@pytest.mark.parametrize("use_sde", [False, True])
+def test_update_differentiates_exactly_the_named_losses(monkeypatch, use_sde):
+    agent = tidyrl.make(
+        "tqc", "Pendulum-v1", seed=0, **{**SMALL, "learning_starts": 40, "use_sde": use_sde}
+    )
     agent.learn(60)
     batch = agent.replay.sample(32, np.random.default_rng(0))
     params = [p for g in agent.optimizer.param_groups for p in g["params"] if p.requires_grad]
     torch.manual_seed(1)  # update() draws the actor's noise first, then the target's
-    eps_pi, eps_next = torch.randn(32, 1), torch.randn(32, 1)
+    shape = agent.log_sigma.shape if use_sde else (32, 1)  # gSDE: one z [F, A] per batch
+    eps_pi, eps_next = torch.randn(shape), torch.randn(shape)
     alpha = agent.log_alpha.detach().exp()
     y = agent.target_q(batch, eps_next)
     assert y.shape == (32, agent.config.n_critics * (agent.config.n_quantiles - 2))

@@ -19,7 +19,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from tidyrl.core.squashed import action_bounds
+from tidyrl.core.distributions import StateDependentGaussian, state_dependent_log_std
+from tidyrl.core.squashed import action_bounds, squashed_gaussian_log_prob
 from tidyrl.data.hindsight import hindsight_for
 from tidyrl.data.replay import Replay
 from tidyrl.errors import ConfigError, EnvError
@@ -92,6 +93,57 @@ def alpha_loss(
     """SAC's temperature loss -log(alpha) * (log pi + H_target) (Haarnoja et al. 2018b, eq. 18):
     raises alpha while the policy's entropy is below target."""
     return -(log_alpha * (logp_pi.detach() + target_entropy)).mean()
+
+
+SDE_CLIP_MEAN = 2.0
+"""gSDE's pre-squash mean is clipped to [-2, 2] (Stable-Baselines3's `clip_mean`): tanh(2) =
+0.96, so the mean stays off the saturated ends where the squashing has no gradient."""
+
+
+def sde_mean(actor: nn.Sequential, features: torch.Tensor) -> torch.Tensor:
+    """gSDE's mu(s) from the actor's last hidden features phi(s): its output layer, clipped to
+    +-SDE_CLIP_MEAN (SAC and TQC with `use_sde`)."""
+    last = actor[-1]
+    assert isinstance(last, nn.Linear)
+    mean = nn.functional.linear(features, last.weight, last.bias)
+    return mean.clamp(-SDE_CLIP_MEAN, SDE_CLIP_MEAN)
+
+
+def sde_squashed_sample(
+    mean: torch.Tensor,
+    features: torch.Tensor,
+    log_sigma: torch.Tensor,
+    deterministic: bool = False,
+    z: torch.Tensor | None = None,
+    jacobian_eps: float = 0.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """gSDE's squashed action tanh(u), u = mu(s) + phi(s)^T E with E = sigma * z for the whole
+    batch (z [F, A] ~ N(0, I), drawn here unless given), and log pi(tanh(u)|s) under
+    N(mu(s), std(s)^2), std_j(s)^2 = sum_i phi_i(s)^2 sigma_ij^2 (sac.py's module docstring)."""
+    log_std = state_dependent_log_std(features, log_sigma)
+    if deterministic:
+        u = mean
+    else:
+        z = torch.randn(log_sigma.shape, device=mean.device) if z is None else z
+        u = mean + features @ (log_sigma.exp() * z)
+    logp = squashed_gaussian_log_prob(u, mean, log_std, jacobian_eps)
+    return torch.tanh(u), logp
+
+
+def sde_squashed_action(
+    mean: torch.Tensor,
+    features: torch.Tensor,
+    log_sigma: torch.Tensor,
+    deterministic: bool,
+    matrices: torch.Tensor | None,
+) -> np.ndarray:
+    """Acting with gSDE: tanh(mu(s)) (deterministic), or tanh of a draw of
+    N(mu(s), std(s)^2) with the held exploration `matrices` (one per row; None: state by
+    state)."""
+    if deterministic:
+        return torch.tanh(mean).cpu().numpy()
+    dist = StateDependentGaussian(mean, features, log_sigma, matrices)
+    return torch.tanh(dist.sample()).cpu().numpy()
 
 
 def box_bounds(space: gym.Space[Any], algo: str) -> tuple[np.ndarray, np.ndarray]:

@@ -68,18 +68,18 @@ from tidyrl.algos.actor_critic.common import (
     encoded_critic,
     encoded_mlp,
     replay_for,
+    sde_mean,
+    sde_squashed_action,
+    sde_squashed_sample,
     unit_box,
 )
 from tidyrl.config import check_choice, check_range
 from tidyrl.core.distributions import (
     HeldExploration,
-    StateDependentGaussian,
-    state_dependent_log_std,
 )
 from tidyrl.core.squashed import (
     scale_action,
     squashed_gaussian_action,
-    squashed_gaussian_log_prob,
     squashed_gaussian_sample,
     unscale_action,
 )
@@ -196,11 +196,6 @@ def critic_loss(q: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 def actor_loss(q_pi: torch.Tensor, logp_pi: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
     """E[alpha * log pi(a~|s) - Q(s, a~)]: the KL to the critic's Boltzmann policy."""
     return (alpha * logp_pi - q_pi).mean()
-
-
-SDE_CLIP_MEAN = 2.0
-"""gSDE's pre-squash mean is clipped to [-2, 2] (Stable-Baselines3's `clip_mean`): tanh(2) =
-0.96, so the mean stays off the saturated ends where the squashing has no gradient."""
 
 
 def value_loss(
@@ -346,9 +341,7 @@ class SAC(Agent):
 
     def sde_mean(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(mu(s), phi(s)) from the features: the output layer, clipped to +-SDE_CLIP_MEAN."""
-        last = cast(nn.Linear, self.actor[-1])
-        mean = nn.functional.linear(features, last.weight, last.bias)
-        return mean.clamp(-SDE_CLIP_MEAN, SDE_CLIP_MEAN), features
+        return sde_mean(self.actor, features), features
 
     def sde_pi(
         self, obs: Any, deterministic: bool = False, z: torch.Tensor | None = None
@@ -357,14 +350,9 @@ class SAC(Agent):
         whole batch (z [F, A] ~ N(0, I), drawn here unless given), and log pi(tanh(u)|s) under
         N(mu(s), std(s)^2) (module docstring)."""
         mean, features = self.sde_features(obs)
-        log_std = state_dependent_log_std(features, self.log_sigma)
-        if deterministic:
-            u = mean
-        else:
-            z = torch.randn(self.log_sigma.shape, device=mean.device) if z is None else z
-            u = mean + features @ (self.log_sigma.exp() * z)
-        logp = squashed_gaussian_log_prob(u, mean, log_std, self.config.jacobian_eps)
-        return torch.tanh(u), logp
+        return sde_squashed_sample(
+            mean, features, self.log_sigma, deterministic, z, self.config.jacobian_eps
+        )
 
     def policy(
         self, obs: np.ndarray, deterministic: bool = False, held: bool = False
@@ -376,11 +364,10 @@ class SAC(Agent):
         if self.config.use_sde:
             with torch.no_grad():
                 mean, features = self.sde_mean(fast_policy(self.actor_body)(obs))
-                if deterministic:
-                    return torch.tanh(mean).cpu().numpy()
-                matrices = self.held(self.log_sigma, len(mean), self.rng) if held else None
-                dist = StateDependentGaussian(mean, features, self.log_sigma, matrices)
-                return torch.tanh(dist.sample()).cpu().numpy()
+                matrices = None
+                if held and not deterministic:
+                    matrices = self.held(self.log_sigma, len(mean), self.rng)
+                return sde_squashed_action(mean, features, self.log_sigma, deterministic, matrices)
         mean, log_std = fast_policy(self.actor)(obs).chunk(2, -1)
         return squashed_gaussian_action(mean, log_std, deterministic).cpu().numpy()
 
