@@ -226,14 +226,9 @@ class ARS(Agent):
         cfg = self.config
         m = self.policy.weight.detach().numpy().copy()
         deltas = self.rng.standard_normal((cfg.n_delta, *m.shape))
-        signs = np.array([1.0, -1.0])
-        # candidate j: M + sign nu delta_{j // 2}, sign + for even j
-        candidates = (
-            m
-            + cfg.delta_std
-            * signs[np.arange(2 * cfg.n_delta) % 2, None, None]
-            * (deltas[np.arange(2 * cfg.n_delta) // 2])
-        )
+        # candidate j: M + nu delta_{j // 2} for even j, M - nu delta_{j // 2} for odd j
+        signs = np.where(np.arange(2 * cfg.n_delta) % 2 == 0, 1.0, -1.0)[:, None, None]
+        candidates = m + cfg.delta_std * signs * np.repeat(deltas, 2, axis=0)
         returns = np.full(2 * cfg.n_delta, np.nan)
         running = np.full(n, -1)  # the candidate each copy runs (-1: the current M, unused)
         partial = np.zeros(n)
