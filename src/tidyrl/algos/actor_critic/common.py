@@ -12,14 +12,18 @@ one encoder per critic. On a Box the networks are the plain MLP / `QEnsemble` as
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import gymnasium as gym
 import numpy as np
 import torch
 from torch import nn
 
-from tidyrl.core.distributions import StateDependentGaussian, state_dependent_log_std
+from tidyrl.core.distributions import (
+    HeldExploration,
+    StateDependentGaussian,
+    state_dependent_log_std,
+)
 from tidyrl.core.squashed import action_bounds, squashed_gaussian_log_prob
 from tidyrl.data.hindsight import hindsight_for
 from tidyrl.data.replay import Replay
@@ -27,6 +31,7 @@ from tidyrl.errors import ConfigError, EnvError
 from tidyrl.nets.cnn import image_layout
 from tidyrl.nets.critics import EncodedQEnsemble, QEnsemble, batchnorm_mlp
 from tidyrl.nets.encoders import observation_encoder
+from tidyrl.nets.inference import fast_policy
 from tidyrl.nets.mlp import mlp, uniform_init, xavier_init
 from tidyrl.nets.optim import Adam
 
@@ -130,20 +135,38 @@ def sde_squashed_sample(
     return torch.tanh(u), logp
 
 
-def sde_squashed_action(
-    mean: torch.Tensor,
-    features: torch.Tensor,
+def sde_parts(
+    actor: nn.Sequential, act_dim: int, log_std_init: float, sample_freq: int
+) -> tuple[nn.Sequential, nn.Parameter, HeldExploration]:
+    """gSDE's pieces beside an actor whose output layer gives mu(s): phi(s) (the actor without
+    its output layer: the same modules), log sigma [F, A] at `log_std_init` (F the width of the
+    last hidden layer), and the exploration matrices acting holds for `sample_freq` steps."""
+    features = [m for m in actor if isinstance(m, nn.Linear)][-1].in_features
+    body = cast(nn.Sequential, actor[:-1])
+    log_sigma = nn.Parameter(torch.full((features, act_dim), log_std_init))
+    return body, log_sigma, HeldExploration(sample_freq)
+
+
+def sde_policy_action(
+    actor: nn.Sequential,
+    body: nn.Sequential,
     log_sigma: torch.Tensor,
+    obs: Any,
     deterministic: bool,
-    matrices: torch.Tensor | None,
+    held: HeldExploration | None,
+    rng: np.random.Generator,
 ) -> np.ndarray:
-    """Acting with gSDE: tanh(mu(s)) (deterministic), or tanh of a draw of
-    N(mu(s), std(s)^2) with the held exploration `matrices` (one per row; None: state by
+    """Acting with gSDE, through the inference seam: tanh(mu(s)) (deterministic), or tanh of a
+    draw of N(mu(s), std(s)^2) with the matrices `held` holds (one per row; None: state by
     state)."""
-    if deterministic:
-        return torch.tanh(mean).cpu().numpy()
-    dist = StateDependentGaussian(mean, features, log_sigma, matrices)
-    return torch.tanh(dist.sample()).cpu().numpy()
+    with torch.no_grad():
+        features = fast_policy(body)(obs)
+        mean = sde_mean(actor, features)
+        if deterministic:
+            return torch.tanh(mean).cpu().numpy()
+        matrices = None if held is None else held(log_sigma, len(mean), rng)
+        dist = StateDependentGaussian(mean, features, log_sigma, matrices)
+        return torch.tanh(dist.sample()).cpu().numpy()
 
 
 def box_bounds(space: gym.Space[Any], algo: str) -> tuple[np.ndarray, np.ndarray]:

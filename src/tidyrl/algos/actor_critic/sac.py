@@ -54,7 +54,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 import gymnasium as gym
 import numpy as np
@@ -69,14 +69,12 @@ from tidyrl.algos.actor_critic.common import (
     encoded_mlp,
     replay_for,
     sde_mean,
-    sde_squashed_action,
+    sde_parts,
+    sde_policy_action,
     sde_squashed_sample,
     unit_box,
 )
 from tidyrl.config import check_choice, check_range
-from tidyrl.core.distributions import (
-    HeldExploration,
-)
 from tidyrl.core.squashed import (
     scale_action,
     squashed_gaussian_action,
@@ -300,11 +298,9 @@ class SAC(Agent):
         params = [*self.actor.parameters(), *self.critic.parameters(), self.log_alpha]
         names = ["actor", "critic", "log_alpha"]
         if cfg.use_sde:  # log sigma [F, A], F the width of the actor's last hidden layer
-            features = [m for m in self.actor if isinstance(m, nn.Linear)][-1].in_features
-            # the actor without its output layer (the same modules): phi(s)
-            self.actor_body = cast(nn.Sequential, self.actor[:-1])
-            self.log_sigma = nn.Parameter(torch.full((features, act_dim), cfg.log_std_init))
-            self.held = HeldExploration(cfg.sde_sample_freq)
+            self.actor_body, self.log_sigma, self.held = sde_parts(
+                self.actor, act_dim, cfg.log_std_init, cfg.sde_sample_freq
+            )
             params.append(self.log_sigma)
             names.append("log_sigma")
         if cfg.value_network:
@@ -362,12 +358,10 @@ class SAC(Agent):
         With gSDE, `held` acts with the training loop's held matrices (one per env copy);
         otherwise each row draws its own noise, N(mu(s), std(s)^2) state by state."""
         if self.config.use_sde:
-            with torch.no_grad():
-                mean, features = self.sde_mean(fast_policy(self.actor_body)(obs))
-                matrices = None
-                if held and not deterministic:
-                    matrices = self.held(self.log_sigma, len(mean), self.rng)
-                return sde_squashed_action(mean, features, self.log_sigma, deterministic, matrices)
+            matrices = self.held if held else None
+            return sde_policy_action(
+                self.actor, self.actor_body, self.log_sigma, obs, deterministic, matrices, self.rng
+            )
         mean, log_std = fast_policy(self.actor)(obs).chunk(2, -1)
         return squashed_gaussian_action(mean, log_std, deterministic).cpu().numpy()
 

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -45,11 +45,11 @@ from tidyrl.algos.actor_critic.common import (
     encoded_mlp,
     replay_for,
     sde_mean,
-    sde_squashed_action,
+    sde_parts,
+    sde_policy_action,
     sde_squashed_sample,
 )
 from tidyrl.config import check_range
-from tidyrl.core.distributions import HeldExploration
 from tidyrl.core.quantile import quantile_huber_loss, quantile_midpoints
 from tidyrl.core.squashed import (
     scale_action,
@@ -257,10 +257,9 @@ class TQC(Agent):
         )
         params = [*self.actor.parameters(), *self.critic.parameters(), self.log_alpha]
         if cfg.use_sde:  # log sigma [F, A], F the width of the actor's last hidden layer
-            features = [m for m in self.actor if isinstance(m, nn.Linear)][-1].in_features
-            self.actor_body = cast(nn.Sequential, self.actor[:-1])  # phi(s): the same modules
-            self.log_sigma = nn.Parameter(torch.full((features, act_dim), cfg.log_std_init))
-            self.held = HeldExploration(cfg.sde_sample_freq)
+            self.actor_body, self.log_sigma, self.held = sde_parts(
+                self.actor, act_dim, cfg.log_std_init, cfg.sde_sample_freq
+            )
             params.append(self.log_sigma)
         self.optimizer = Adam(params, cfg.lr)
         self.taus = quantile_midpoints(cfg.n_quantiles)
@@ -291,13 +290,10 @@ class TQC(Agent):
         """Actions in the unit box for a batch of observations; with gSDE, `held` acts with
         the training loop's held matrices (one per env copy)."""
         if self.config.use_sde:
-            with torch.no_grad():
-                features = fast_policy(self.actor_body)(obs)
-                mean = sde_mean(self.actor, features)
-                matrices = None
-                if held and not deterministic:
-                    matrices = self.held(self.log_sigma, len(mean), self.rng)
-                return sde_squashed_action(mean, features, self.log_sigma, deterministic, matrices)
+            matrices = self.held if held else None
+            return sde_policy_action(
+                self.actor, self.actor_body, self.log_sigma, obs, deterministic, matrices, self.rng
+            )
         mean, log_std = fast_policy(self.actor)(obs).chunk(2, -1)
         return squashed_gaussian_action(mean, log_std, deterministic).cpu().numpy()
 
